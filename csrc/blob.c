@@ -1,0 +1,328 @@
+/* The blob loader (docs/format.md). Two passes over the payload: the first
+ * checks every field and sums the memory the model needs, the second (over
+ * bytes already checked) allocates once and unpacks. Nothing is read past
+ * `size` and nothing is allocated before the whole blob has been checked. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kwsint_internal.h"
+
+#define HEADER_BYTES 16
+#define FORMAT_VERSION 1
+
+typedef struct {
+  const uint8_t *data;
+  size_t size, pos;
+  kws_load_error *err;
+} cursor;
+
+static kws_status fail(cursor *c, kws_status st, const char *field, size_t offset) {
+  if (c->err) {
+    c->err->field = field;
+    c->err->offset = offset;
+  }
+  return st;
+}
+
+/* Reserve n bytes at the cursor; NULL (and a truncation error) if they are not there. */
+static const uint8_t *take(cursor *c, size_t n, const char *field, kws_status *st) {
+  if (n > c->size - c->pos) {
+    *st = fail(c, KWS_ERR_TRUNCATED, field, c->pos);
+    return NULL;
+  }
+  const uint8_t *p = c->data + c->pos;
+  c->pos += n;
+  return p;
+}
+
+static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint32_t le32(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static int32_t les32(const uint8_t *p) {
+  uint32_t u = le32(p);
+  return u <= (uint32_t)INT32_MAX ? (int32_t)u : (int32_t)(u - 0x80000000u) + INT32_MIN;
+}
+static int64_t les64(const uint8_t *p) {
+  uint64_t u = (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
+  return u <= (uint64_t)INT64_MAX ? (int64_t)u : (int64_t)(u - 0x8000000000000000u) + INT64_MIN;
+}
+static float lef32(const uint8_t *p) {
+  uint32_t u = le32(p);
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+/* TFLM QuantizeMultiplier; returns 0 if the scale needs a shift above max_shift. */
+static int quantize_multiplier(double scale, int max_shift, int32_t *mult, int32_t *shift) {
+  *mult = 0;
+  *shift = 0;
+  if (scale == 0.0) return 1;
+  int e;
+  double q = frexp(scale, &e);
+  int64_t q_fixed = (int64_t)round(q * 2147483648.0);
+  if (q_fixed == ((int64_t)1 << 31)) {
+    q_fixed /= 2;
+    e++;
+  }
+  if (e < -31) return 1;
+  if (e > max_shift) return 0;
+  *mult = (int32_t)q_fixed;
+  *shift = e;
+  return 1;
+}
+
+static int scale_ok(float s) { return isfinite(s) && s > 0.0f; }
+
+static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+/* Reads one b-bit code (LSB-first bitstream); returns 0 for a code outside the grid. */
+static int unpack_code(const uint8_t *bytes, size_t index, int bits, int8_t *out) {
+  size_t bit = index * (size_t)bits;
+  unsigned v = bytes[bit >> 3] >> (bit & 7);
+  if ((bit & 7) + (size_t)bits > 8) v |= (unsigned)bytes[(bit >> 3) + 1] << (8 - (bit & 7));
+  v &= (1u << bits) - 1u;
+  if (bits == 1) {
+    *out = v ? 1 : -1;
+    return 1;
+  }
+  int s = v >= (1u << (bits - 1)) ? (int)v - (1 << bits) : (int)v;
+  if (s == -(1 << (bits - 1))) return 0;
+  *out = (int8_t)s;
+  return 1;
+}
+
+/* The layer fields both passes need. */
+typedef struct {
+  size_t at; /* offset of the layer header */
+  int kind, bits, per_channel;
+  size_t in_size, out_size, count;
+  float input_scale, output_scale;
+  int32_t in_zp, out_zp, act_min, act_max;
+  const uint8_t *weight_scale, *multiplier, *shift, *bias, *weights;
+} layer_view;
+
+static kws_status check_layer(cursor *c, const kws_model *m, float prev_scale, int32_t prev_zp,
+                              size_t prev_size, layer_view *v) {
+  kws_status st = KWS_OK;
+  size_t at = v->at = c->pos;
+  const uint8_t *h = take(c, 32, "layer header", &st);
+  if (!h) return st;
+  int32_t qmin = m->act_bits == 8 ? INT8_MIN : INT16_MIN, qmax = m->act_bits == 8 ? INT8_MAX : INT16_MAX;
+  v->kind = h[0];
+  v->bits = h[1];
+  v->per_channel = h[2];
+  v->in_size = le16(h + 4);
+  v->out_size = le16(h + 6);
+  v->input_scale = lef32(h + 8);
+  v->output_scale = lef32(h + 12);
+  v->in_zp = les32(h + 16);
+  v->out_zp = les32(h + 20);
+  v->act_min = les32(h + 24);
+  v->act_max = les32(h + 28);
+  if (v->kind != KWS_LAYER_DENSE && v->kind != KWS_LAYER_AFFINE) return fail(c, KWS_ERR_FIELD, "layer.kind", at);
+  if (v->bits < 1 || v->bits > 8) return fail(c, KWS_ERR_FIELD, "layer.weight_bits", at + 1);
+  if (v->per_channel > 1 || (v->kind == KWS_LAYER_AFFINE && !v->per_channel))
+    return fail(c, KWS_ERR_FIELD, "layer.per_channel", at + 2);
+  if (h[3] != 0) return fail(c, KWS_ERR_FIELD, "layer.reserved", at + 3);
+  if (v->in_size < 1 || v->in_size > KWS_MAX_DIM) return fail(c, KWS_ERR_FIELD, "layer.in_size", at + 4);
+  if (v->out_size < 1 || v->out_size > KWS_MAX_DIM) return fail(c, KWS_ERR_FIELD, "layer.out_size", at + 6);
+  if (v->in_size != prev_size) return fail(c, KWS_ERR_SIZE, "layer.in_size", at + 4);
+  if (v->kind == KWS_LAYER_AFFINE && v->out_size != v->in_size) return fail(c, KWS_ERR_SIZE, "layer.out_size", at + 6);
+  if (memcmp(&v->input_scale, &prev_scale, sizeof prev_scale) != 0)
+    return fail(c, KWS_ERR_FIELD, "layer.input_scale", at + 8);
+  if (!scale_ok(v->output_scale)) return fail(c, KWS_ERR_FIELD, "layer.output_scale", at + 12);
+  if (v->in_zp != prev_zp) return fail(c, KWS_ERR_FIELD, "layer.input_zero_point", at + 16);
+  if (v->out_zp < qmin || v->out_zp > qmax || (m->act_bits == 16 && v->out_zp != 0))
+    return fail(c, KWS_ERR_FIELD, "layer.output_zero_point", at + 20);
+  if (v->act_min < qmin || v->act_min > qmax) return fail(c, KWS_ERR_FIELD, "layer.act_min", at + 24);
+  if (v->act_max < v->act_min || v->act_max > qmax) return fail(c, KWS_ERR_FIELD, "layer.act_max", at + 28);
+
+  size_t n = v->out_size;
+  v->count = v->kind == KWS_LAYER_DENSE ? n * v->in_size : n;
+  size_t bias_bytes = m->act_bits == 8 ? 4 : 8;
+  if (!(v->weight_scale = take(c, 4 * n, "layer.weight_scale", &st))) return st;
+  if (!(v->multiplier = take(c, 4 * n, "layer.multiplier", &st))) return st;
+  if (!(v->shift = take(c, 4 * n, "layer.shift", &st))) return st;
+  if (!(v->bias = take(c, bias_bytes * n, "layer.bias", &st))) return st;
+  size_t weight_bytes = (v->count * (size_t)v->bits + 7) / 8;
+  if (!(v->weights = take(c, weight_bytes, "layer.weights", &st))) return st;
+
+  int max_shift = m->act_bits == 8 ? 30 : 7;
+  float s_w0 = lef32(v->weight_scale);
+  for (size_t i = 0; i < n; i++) {
+    size_t off = (size_t)(v->weight_scale - c->data) + 4 * i;
+    float s_w = lef32(v->weight_scale + 4 * i);
+    if (!scale_ok(s_w) || (!v->per_channel && memcmp(&s_w, &s_w0, sizeof s_w) != 0))
+      return fail(c, KWS_ERR_FIELD, "layer.weight_scale", off);
+    double eff = v->per_channel ? (double)v->input_scale * (double)s_w / (double)v->output_scale
+                                : (double)(float)(v->input_scale * s_w) / (double)v->output_scale;
+    int32_t mult, shift;
+    if (!quantize_multiplier(eff, max_shift, &mult, &shift) || les32(v->multiplier + 4 * i) != mult)
+      return fail(c, KWS_ERR_FIELD, "layer.multiplier", (size_t)(v->multiplier - c->data) + 4 * i);
+    if (les32(v->shift + 4 * i) != shift)
+      return fail(c, KWS_ERR_FIELD, "layer.shift", (size_t)(v->shift - c->data) + 4 * i);
+    int64_t b = m->act_bits == 8 ? les32(v->bias + 4 * i) : les64(v->bias + 8 * i);
+    int64_t limit = m->act_bits == 8 ? ((int64_t)1 << 30) + 1 : ((int64_t)1 << 46);
+    if (b >= limit || b <= -limit)
+      return fail(c, KWS_ERR_FIELD, "layer.bias", (size_t)(v->bias - c->data) + bias_bytes * i);
+  }
+  for (size_t i = 0; i < v->count; i++) {
+    int8_t code;
+    if (!unpack_code(v->weights, i, v->bits, &code))
+      return fail(c, KWS_ERR_FIELD, "layer.weights", (size_t)(v->weights - c->data) + i * v->bits / 8);
+  }
+  size_t used_bits = v->count * (size_t)v->bits;
+  if (used_bits % 8 && (v->weights[weight_bytes - 1] >> (used_bits % 8)) != 0)
+    return fail(c, KWS_ERR_FIELD, "layer.weights", (size_t)(v->weights - c->data) + weight_bytes - 1);
+  return KWS_OK;
+}
+
+/* Checks the whole payload into m (scalars only) and views; returns the bytes to allocate. */
+static kws_status check_payload(cursor *c, kws_model *m, layer_view *views, const uint8_t **mean,
+                                const uint8_t **inv_std, size_t *alloc_bytes) {
+  kws_status st = KWS_OK;
+  size_t at = c->pos;
+  const uint8_t *h = take(c, 24, "model header", &st);
+  if (!h) return st;
+  m->act_bits = h[0];
+  m->num_layers = h[1];
+  m->window_frames = le16(h + 2);
+  m->feature_dim = le16(h + 4);
+  m->frame_stride = le16(h + 6);
+  m->input_scale = lef32(h + 8);
+  m->input_zero_point = les32(h + 12);
+  m->posterior_multiplier = les32(h + 16);
+  m->posterior_shift = les32(h + 20);
+  if (m->act_bits != 8 && m->act_bits != 16) return fail(c, KWS_ERR_FIELD, "act_bits", at);
+  if (m->num_layers < 1 || m->num_layers > KWS_MAX_LAYERS) return fail(c, KWS_ERR_FIELD, "num_layers", at + 1);
+  if (m->window_frames < 1 || m->window_frames > 4096) return fail(c, KWS_ERR_FIELD, "window_frames", at + 2);
+  if (m->feature_dim < 1 || m->feature_dim > 1024) return fail(c, KWS_ERR_FIELD, "feature_dim", at + 4);
+  if (m->frame_stride < 1 || m->frame_stride > m->window_frames)
+    return fail(c, KWS_ERR_FIELD, "frame_stride", at + 6);
+  m->input_size = (size_t)((m->window_frames - 1) / m->frame_stride + 1) * (size_t)m->feature_dim;
+  if (m->input_size > KWS_MAX_DIM) return fail(c, KWS_ERR_SIZE, "feature_dim", at + 4);
+  if (!scale_ok(m->input_scale)) return fail(c, KWS_ERR_FIELD, "input_scale", at + 8);
+  int32_t qmin = m->act_bits == 8 ? INT8_MIN : INT16_MIN, qmax = m->act_bits == 8 ? INT8_MAX : INT16_MAX;
+  if (m->input_zero_point < qmin || m->input_zero_point > qmax || (m->act_bits == 16 && m->input_zero_point))
+    return fail(c, KWS_ERR_FIELD, "input_zero_point", at + 12);
+  if (!(*mean = take(c, 4 * (size_t)m->feature_dim, "mean", &st))) return st;
+  if (!(*inv_std = take(c, 4 * (size_t)m->feature_dim, "inv_std", &st))) return st;
+  for (int i = 0; i < m->feature_dim; i++) {
+    if (!isfinite(lef32(*mean + 4 * i))) return fail(c, KWS_ERR_FIELD, "mean", (size_t)(*mean - c->data) + 4 * i);
+    if (!isfinite(lef32(*inv_std + 4 * i)))
+      return fail(c, KWS_ERR_FIELD, "inv_std", (size_t)(*inv_std - c->data) + 4 * i);
+  }
+
+  size_t bytes = align8(sizeof(kws_model)) + 2 * align8(4 * (size_t)m->feature_dim);
+  float prev_scale = m->input_scale;
+  int32_t prev_zp = m->input_zero_point;
+  size_t prev_size = m->input_size, max_width = m->input_size;
+  m->weight_bytes = 0;
+  m->macs = 0;
+  for (int i = 0; i < m->num_layers; i++) {
+    layer_view *v = &views[i];
+    if ((st = check_layer(c, m, prev_scale, prev_zp, prev_size, v)) != KWS_OK) return st;
+    prev_scale = v->output_scale;
+    prev_zp = v->out_zp;
+    prev_size = v->out_size;
+    if (v->out_size > max_width) max_width = v->out_size;
+    size_t n = v->out_size;
+    bytes += align8(v->count) + align8(n * (m->act_bits == 8 ? 4 : 8)) + 2 * align8(4 * n);
+    m->weight_bytes += v->count;
+    m->macs += v->count;
+  }
+  layer_view *last = &views[m->num_layers - 1];
+  if (last->kind != KWS_LAYER_DENSE || last->out_size != 2)
+    return fail(c, KWS_ERR_SIZE, "layer.out_size", last->at + 6);
+  int32_t pm, ps;
+  if (!quantize_multiplier((double)last->output_scale * 4096.0, 14, &pm, &ps) || pm != m->posterior_multiplier)
+    return fail(c, KWS_ERR_FIELD, "posterior_multiplier", at + 16);
+  if (ps != m->posterior_shift) return fail(c, KWS_ERR_FIELD, "posterior_shift", at + 20);
+  if (c->pos != c->size) return fail(c, KWS_ERR_SIZE, "payload", c->pos);
+  m->max_width = max_width;
+  *alloc_bytes = bytes;
+  return KWS_OK;
+}
+
+static void *carve(uint8_t **p, size_t n) {
+  void *r = *p;
+  *p += align8(n);
+  return r;
+}
+
+kws_status kws_model_load(const void *data, size_t size, const kws_backend *be, kws_model **out,
+                          kws_load_error *err) {
+  if (out) *out = NULL;
+  cursor c = {(const uint8_t *)data, size, 0, err};
+  if (!out || (!data && size)) return fail(&c, KWS_ERR_ARGUMENT, "data", 0);
+  if (!be || !be->usable()) return fail(&c, KWS_ERR_BACKEND, "backend", 0);
+  kws_status st = KWS_OK;
+  const uint8_t *h = take(&c, HEADER_BYTES, "header", &st);
+  if (!h) return st;
+  if (memcmp(h, "KWSQ", 4) != 0) return fail(&c, KWS_ERR_MAGIC, "magic", 0);
+  if (le16(h + 4) != FORMAT_VERSION) return fail(&c, KWS_ERR_VERSION, "version", 4);
+  if (le16(h + 6) != 0) return fail(&c, KWS_ERR_FIELD, "reserved", 6);
+  uint32_t payload_bytes = le32(h + 8);
+  if (payload_bytes > size - HEADER_BYTES) return fail(&c, KWS_ERR_TRUNCATED, "payload_bytes", 8);
+  if (payload_bytes < size - HEADER_BYTES) return fail(&c, KWS_ERR_SIZE, "payload_bytes", 8);
+  if (kws_crc32(c.data + HEADER_BYTES, payload_bytes) != le32(h + 12))
+    return fail(&c, KWS_ERR_CHECKSUM, "payload_crc32", 12);
+
+  kws_model shape;
+  memset(&shape, 0, sizeof shape);
+  layer_view views[KWS_MAX_LAYERS];
+  const uint8_t *mean, *inv_std;
+  size_t bytes;
+  if ((st = check_payload(&c, &shape, views, &mean, &inv_std, &bytes)) != KWS_OK) return st;
+
+  uint8_t *mem = (uint8_t *)calloc(1, bytes);
+  if (!mem) return fail(&c, KWS_ERR_NOMEM, "model", 0);
+  uint8_t *p = mem;
+  kws_model *m = (kws_model *)carve(&p, sizeof(kws_model));
+  *m = shape;
+  m->backend = be;
+  size_t fd = (size_t)m->feature_dim;
+  m->mean = (float *)carve(&p, 4 * fd);
+  m->inv_std = (float *)carve(&p, 4 * fd);
+  for (size_t i = 0; i < fd; i++) {
+    m->mean[i] = lef32(mean + 4 * i);
+    m->inv_std[i] = lef32(inv_std + 4 * i);
+  }
+  for (int l = 0; l < m->num_layers; l++) {
+    const layer_view *v = &views[l];
+    kws_layer *L = &m->layers[l];
+    size_t n = v->out_size;
+    L->kind = v->kind;
+    L->weight_bits = v->bits;
+    L->in_size = v->in_size;
+    L->out_size = n;
+    L->weights = (int8_t *)carve(&p, v->count);
+    for (size_t i = 0; i < v->count; i++) unpack_code(v->weights, i, v->bits, &L->weights[i]);
+    if (m->act_bits == 8) {
+      L->bias32 = (int32_t *)carve(&p, 4 * n);
+      for (size_t i = 0; i < n; i++) L->bias32[i] = les32(v->bias + 4 * i);
+    } else {
+      L->bias64 = (int64_t *)carve(&p, 8 * n);
+      for (size_t i = 0; i < n; i++) L->bias64[i] = les64(v->bias + 8 * i);
+    }
+    L->multiplier = (int32_t *)carve(&p, 4 * n);
+    L->shift = (int32_t *)carve(&p, 4 * n);
+    for (size_t i = 0; i < n; i++) {
+      L->multiplier[i] = les32(v->multiplier + 4 * i);
+      L->shift[i] = les32(v->shift + 4 * i);
+    }
+    L->params.multiplier = L->multiplier;
+    L->params.shift = L->shift;
+    L->params.input_zero_point = v->in_zp;
+    L->params.output_zero_point = v->out_zp;
+    L->params.act_min = v->act_min;
+    L->params.act_max = v->act_max;
+  }
+  *out = m;
+  return KWS_OK;
+}
+
+void kws_model_free(kws_model *model) { free(model); }

@@ -1,0 +1,145 @@
+/* kwsint: bit-exact integer inference for streaming keyword-spotting models.
+ *
+ * The arithmetic is specified in docs/arithmetic.md and the blob format in
+ * docs/format.md. A loaded model is immutable: any number of threads may run
+ * it at once, each with its own kws_stream (or scratch arena). No function
+ * keeps global mutable state.
+ */
+#ifndef KWSINT_H
+#define KWSINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+  KWS_OK = 0,
+  KWS_ERR_ARGUMENT = 1,  /* an argument is out of its documented range */
+  KWS_ERR_TRUNCATED = 2, /* the blob ends before a field it declares */
+  KWS_ERR_MAGIC = 3,     /* not a kwsint blob */
+  KWS_ERR_VERSION = 4,   /* unknown format version */
+  KWS_ERR_CHECKSUM = 5,  /* payload CRC32 mismatch */
+  KWS_ERR_FIELD = 6,     /* a field holds a value outside its range */
+  KWS_ERR_SIZE = 7,      /* declared sizes do not add up */
+  KWS_ERR_NOMEM = 8,
+  KWS_ERR_BACKEND = 9    /* unknown or unusable backend */
+} kws_status;
+
+/* Where a blob failed to load: the field's name and its byte offset. */
+typedef struct {
+  const char *field;
+  size_t offset;
+} kws_load_error;
+
+typedef struct kws_backend kws_backend;
+typedef struct kws_model kws_model;
+typedef struct kws_stream kws_stream;
+
+/* Backends compiled into this library, in order of preference (fastest first). */
+int kws_backend_count(void);
+const kws_backend *kws_backend_at(int index);
+const char *kws_backend_name(const kws_backend *backend);
+int kws_backend_usable(const kws_backend *backend); /* 1 if this CPU runs it */
+/* Look a backend up by name; NULL name gives the fastest usable one. */
+kws_status kws_backend_find(const char *name, const kws_backend **out);
+
+/* --- single ops (TFLite builtin semantics, see docs/arithmetic.md) ------- */
+
+/* Q31 requantization of n accumulators with one multiplier/shift each:
+ * int32 (double rounding) and int64 (16x8) variants. multiplier in
+ * [INT32_MIN, INT32_MAX] for s32 and [0, INT32_MAX] for s64; shift in
+ * [-31, 30] for s32 and [-31, 7] for s64; |acc| < 2^47 for s64. */
+kws_status kws_requantize_s32(const kws_backend *be, const int32_t *acc, const int32_t *multiplier,
+                              const int32_t *shift, size_t n, int32_t *out);
+kws_status kws_requantize_s64(const kws_backend *be, const int64_t *acc, const int32_t *multiplier,
+                              const int32_t *shift, size_t n, int32_t *out);
+
+/* Per-output-channel parameters shared by FULLY_CONNECTED and the affine op. */
+typedef struct {
+  const int32_t *multiplier; /* [n], in [0, INT32_MAX] */
+  const int32_t *shift;      /* [n], in [-31, 30] (int8) or [-31, 7] (int16) */
+  int32_t input_zero_point;  /* int8: [-128, 127]; int16: 0 */
+  int32_t output_zero_point; /* int8: [-128, 127]; int16: 0 */
+  int32_t act_min, act_max;  /* fused clamp, within the output type */
+} kws_requant_params;
+
+/* y[b][n] = clamp(requant(sum_k w[n][k] * (x[b][k] - zp_in) + bias[n]) + zp_out).
+ * x: [batches][k], w: [n][k] with codes in [-127, 127], bias: [n] or NULL.
+ * k in [1, 16384], n in [1, 16384]; int8: |bias| <= 2^30; int16: |bias| < 2^46. */
+kws_status kws_fully_connected_s8(const kws_backend *be, const int8_t *x, size_t batches, size_t k,
+                                  const int8_t *w, size_t n, const int32_t *bias,
+                                  const kws_requant_params *p, int8_t *y);
+kws_status kws_fully_connected_s16(const kws_backend *be, const int16_t *x, size_t batches, size_t k,
+                                   const int8_t *w, size_t n, const int64_t *bias,
+                                   const kws_requant_params *p, int16_t *y);
+
+/* y[b][c] = clamp(requant(w[c] * (x[b][c] - zp_in) + bias[c]) + zp_out): DEPTHWISE_CONV_2D 1x1. */
+kws_status kws_affine_s8(const kws_backend *be, const int8_t *x, size_t batches, size_t n,
+                         const int8_t *w, const int32_t *bias, const kws_requant_params *p, int8_t *y);
+kws_status kws_affine_s16(const kws_backend *be, const int16_t *x, size_t batches, size_t n,
+                          const int8_t *w, const int64_t *bias, const kws_requant_params *p, int16_t *y);
+
+/* QUANTIZE: y = clamp(round_half_away(x / scale) + zero_point); act_bits 8 or 16. */
+kws_status kws_quantize(const kws_backend *be, const float *x, size_t n, float scale, int32_t zero_point,
+                        int act_bits, void *y);
+
+/* Wakeword posterior in Q16 (65536 == 1.0) from logit[1] - logit[0]. */
+int32_t kws_posterior_q16(int32_t logit_diff, int32_t multiplier, int32_t shift);
+
+/* --- models ---------------------------------------------------------------- */
+
+/* Parse and check a blob; the model owns copies of everything it needs, so the
+ * caller may free `data` afterwards. On failure *out is NULL and err (if given)
+ * names the field. */
+kws_status kws_model_load(const void *data, size_t size, const kws_backend *be, kws_model **out,
+                          kws_load_error *err);
+void kws_model_free(kws_model *model);
+
+typedef struct {
+  int act_bits;          /* 8 or 16 */
+  int num_layers;
+  int window_frames;     /* frames per window */
+  int feature_dim;       /* features per frame */
+  int frame_stride;
+  size_t input_size;     /* quantized input vector length */
+  size_t num_outputs;    /* 2 */
+  size_t scratch_bytes;  /* size of the arena kws_model_infer_q needs */
+  size_t weight_bytes;   /* weights as held in memory */
+  uint64_t macs;         /* multiply-accumulates per inference */
+} kws_model_info;
+
+void kws_model_get_info(const kws_model *model, kws_model_info *info);
+const kws_backend *kws_model_backend(const kws_model *model);
+
+/* One inference from the quantized input vector (int8 or int16 per act_bits).
+ * scratch: at least info.scratch_bytes, 8-byte aligned, owned by the caller.
+ * logits: num_outputs values; posterior_q16: wakeword posterior, 65536 == 1.0. */
+kws_status kws_model_infer_q(const kws_model *model, const void *input, void *scratch, int32_t *logits,
+                             int32_t *posterior_q16);
+
+/* Quantize one float window [window_frames][feature_dim] into the input vector
+ * (frame selection, float32 normalisation, QUANTIZE). */
+kws_status kws_model_quantize_window(const kws_model *model, const float *window, void *input);
+
+/* --- streams: per-stream state over a shared model ------------------------- */
+
+/* A stream keeps the last window_frames quantized frames in a ring buffer and
+ * its own scratch arena; frames are quantized once, when they arrive. */
+kws_status kws_stream_create(const kws_model *model, kws_stream **out);
+void kws_stream_free(kws_stream *stream);
+void kws_stream_reset(kws_stream *stream);
+/* Push n float frames [n][feature_dim]. */
+kws_status kws_stream_push(kws_stream *stream, const float *frames, size_t n);
+/* Frames pushed since the last reset (saturates at SIZE_MAX). */
+size_t kws_stream_frames(const kws_stream *stream);
+/* Run the model on the newest full window; KWS_ERR_ARGUMENT until
+ * window_frames frames have been pushed. */
+kws_status kws_stream_infer(kws_stream *stream, int32_t *logits, int32_t *posterior_q16);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KWSINT_H */

@@ -1,0 +1,76 @@
+/* Private structures shared by the C files of kwsint. */
+#ifndef KWSINT_INTERNAL_H
+#define KWSINT_INTERNAL_H
+
+#include "kwsint.h"
+
+#define KWS_MAX_DIM 16384
+#define KWS_MAX_LAYERS 64
+
+/* One kernel table per backend. Kernels trust their arguments: the public
+ * entry points in ops.c and the blob loader check every range first. */
+typedef struct {
+  void (*requantize_s32)(const int32_t *acc, const int32_t *mult, const int32_t *shift, size_t n,
+                         int32_t *out);
+  void (*requantize_s64)(const int64_t *acc, const int32_t *mult, const int32_t *shift, size_t n,
+                         int32_t *out);
+  void (*fully_connected_s8)(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
+                             const kws_requant_params *p, int8_t *y);
+  void (*fully_connected_s16)(const int16_t *x, size_t k, const int8_t *w, size_t n,
+                              const int64_t *bias, const kws_requant_params *p, int16_t *y);
+  void (*affine_s8)(const int8_t *x, size_t n, const int8_t *w, const int32_t *bias,
+                    const kws_requant_params *p, int8_t *y);
+  void (*affine_s16)(const int16_t *x, size_t n, const int8_t *w, const int64_t *bias,
+                     const kws_requant_params *p, int16_t *y);
+  void (*quantize_s8)(const float *x, size_t n, float scale, int32_t zero_point, int8_t *y);
+  void (*quantize_s16)(const float *x, size_t n, float scale, int32_t zero_point, int16_t *y);
+} kws_kernels;
+
+struct kws_backend {
+  const char *name;
+  int (*usable)(void);
+  const kws_kernels *kernels;
+};
+
+extern const kws_kernels kws_portable_kernels;
+
+enum { KWS_LAYER_DENSE = 1, KWS_LAYER_AFFINE = 2 };
+
+typedef struct {
+  int kind;
+  int weight_bits;
+  size_t in_size, out_size;
+  int8_t *weights;  /* dense: [out][in]; affine: [out]; int8 containers */
+  int32_t *bias32;  /* int8 activations */
+  int64_t *bias64;  /* int16 activations */
+  int32_t *multiplier, *shift;
+  kws_requant_params params; /* points into multiplier/shift */
+} kws_layer;
+
+struct kws_model {
+  const kws_backend *backend;
+  int act_bits;
+  int window_frames, feature_dim, frame_stride;
+  size_t input_size;
+  float *mean, *inv_std; /* [feature_dim] */
+  float input_scale;
+  int32_t input_zero_point;
+  int32_t posterior_multiplier, posterior_shift;
+  int num_layers;
+  kws_layer layers[KWS_MAX_LAYERS];
+  size_t max_width; /* widest activation vector */
+  size_t weight_bytes;
+  uint64_t macs;
+};
+
+/* Scalar arithmetic of docs/arithmetic.md, shared by every backend's tail code. */
+int32_t kws_srdhm(int32_t a, int32_t b);
+int32_t kws_rounding_divide_by_pot(int32_t x, int exponent);
+int32_t kws_requant_s32(int32_t acc, int32_t multiplier, int32_t shift);
+int32_t kws_requant_s64(int64_t acc, int32_t multiplier, int32_t shift);
+int32_t kws_add_wrap(int32_t a, int32_t b); /* a + b modulo 2^32 */
+/* Normalise and quantize one float frame; tmp holds feature_dim floats. */
+void kws_model_quantize_frame(const kws_model *m, const float *frame, float *tmp, void *out);
+uint32_t kws_crc32(const uint8_t *data, size_t n);
+
+#endif

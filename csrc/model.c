@@ -1,0 +1,81 @@
+/* Whole-model inference over a loaded blob. */
+#include <string.h>
+
+#include "kwsint_internal.h"
+
+static size_t elem_bytes(const kws_model *m) { return m->act_bits == 8 ? 1 : 2; }
+
+static size_t buffer_bytes(const kws_model *m) { return (m->max_width * elem_bytes(m) + 7) & ~(size_t)7; }
+
+void kws_model_get_info(const kws_model *m, kws_model_info *info) {
+  memset(info, 0, sizeof *info);
+  if (!m) return;
+  info->act_bits = m->act_bits;
+  info->num_layers = m->num_layers;
+  info->window_frames = m->window_frames;
+  info->feature_dim = m->feature_dim;
+  info->frame_stride = m->frame_stride;
+  info->input_size = m->input_size;
+  info->num_outputs = m->layers[m->num_layers - 1].out_size;
+  info->scratch_bytes = 2 * buffer_bytes(m);
+  info->weight_bytes = m->weight_bytes;
+  info->macs = m->macs;
+}
+
+const kws_backend *kws_model_backend(const kws_model *m) { return m ? m->backend : NULL; }
+
+static void run_layer(const kws_kernels *kk, const kws_model *m, const kws_layer *L, const void *in, void *out) {
+  if (m->act_bits == 8) {
+    if (L->kind == KWS_LAYER_DENSE)
+      kk->fully_connected_s8((const int8_t *)in, L->in_size, L->weights, L->out_size, L->bias32, &L->params,
+                             (int8_t *)out);
+    else
+      kk->affine_s8((const int8_t *)in, L->out_size, L->weights, L->bias32, &L->params, (int8_t *)out);
+  } else {
+    if (L->kind == KWS_LAYER_DENSE)
+      kk->fully_connected_s16((const int16_t *)in, L->in_size, L->weights, L->out_size, L->bias64, &L->params,
+                              (int16_t *)out);
+    else
+      kk->affine_s16((const int16_t *)in, L->out_size, L->weights, L->bias64, &L->params, (int16_t *)out);
+  }
+}
+
+kws_status kws_model_infer_q(const kws_model *m, const void *input, void *scratch, int32_t *logits,
+                             int32_t *posterior_q16) {
+  if (!m || !input || !scratch || !logits) return KWS_ERR_ARGUMENT;
+  const kws_kernels *kk = m->backend->kernels;
+  uint8_t *bufs[2] = {(uint8_t *)scratch, (uint8_t *)scratch + buffer_bytes(m)};
+  const void *in = input;
+  for (int l = 0; l < m->num_layers; l++) {
+    void *out = bufs[l & 1];
+    run_layer(kk, m, &m->layers[l], in, out);
+    in = out;
+  }
+  size_t n = m->layers[m->num_layers - 1].out_size;
+  for (size_t i = 0; i < n; i++)
+    logits[i] = m->act_bits == 8 ? ((const int8_t *)in)[i] : ((const int16_t *)in)[i];
+  if (posterior_q16)
+    *posterior_q16 = kws_posterior_q16(logits[1] - logits[0], m->posterior_multiplier, m->posterior_shift);
+  return KWS_OK;
+}
+
+/* Normalise one frame in float32 and quantize it into `out` (feature_dim values). */
+void kws_model_quantize_frame(const kws_model *m, const float *frame, float *tmp, void *out) {
+  for (int i = 0; i < m->feature_dim; i++) tmp[i] = (frame[i] - m->mean[i]) * m->inv_std[i];
+  const kws_kernels *kk = m->backend->kernels;
+  if (m->act_bits == 8)
+    kk->quantize_s8(tmp, (size_t)m->feature_dim, m->input_scale, m->input_zero_point, (int8_t *)out);
+  else
+    kk->quantize_s16(tmp, (size_t)m->feature_dim, m->input_scale, m->input_zero_point, (int16_t *)out);
+}
+
+kws_status kws_model_quantize_window(const kws_model *m, const float *window, void *input) {
+  if (!m || !window || !input) return KWS_ERR_ARGUMENT;
+  float tmp[1024]; /* feature_dim <= 1024, checked at load */
+  size_t row = (size_t)m->feature_dim * elem_bytes(m);
+  int offset = (m->window_frames - 1) % m->frame_stride;
+  uint8_t *dst = (uint8_t *)input;
+  for (int f = offset; f < m->window_frames; f += m->frame_stride, dst += row)
+    kws_model_quantize_frame(m, window + (size_t)f * (size_t)m->feature_dim, tmp, dst);
+  return KWS_OK;
+}

@@ -1,0 +1,128 @@
+/* Public single-op entry points: check every argument, then run the backend's kernel. */
+#include <math.h>
+
+#include "kwsint_internal.h"
+
+#define BIAS32_LIMIT ((int64_t)1 << 30)
+#define BIAS64_LIMIT ((int64_t)1 << 46)
+
+static const kws_kernels *kernels_of(const kws_backend *be) {
+  return be && be->usable() ? be->kernels : NULL;
+}
+
+static int params_ok(const kws_requant_params *p, size_t n, int act_bits) {
+  int32_t qmin = act_bits == 8 ? INT8_MIN : INT16_MIN, qmax = act_bits == 8 ? INT8_MAX : INT16_MAX;
+  int32_t max_shift = act_bits == 8 ? 30 : 7;
+  if (!p || !p->multiplier || !p->shift) return 0;
+  if (act_bits == 16 && (p->input_zero_point != 0 || p->output_zero_point != 0)) return 0;
+  if (p->input_zero_point < qmin || p->input_zero_point > qmax) return 0;
+  if (p->output_zero_point < qmin || p->output_zero_point > qmax) return 0;
+  if (p->act_min < qmin || p->act_max > qmax || p->act_min > p->act_max) return 0;
+  for (size_t i = 0; i < n; i++) {
+    if (p->multiplier[i] < 0 || p->shift[i] < -31 || p->shift[i] > max_shift) return 0;
+  }
+  return 1;
+}
+
+static int weights_ok(const int8_t *w, size_t count) {
+  for (size_t i = 0; i < count; i++)
+    if (w[i] == INT8_MIN) return 0;
+  return 1;
+}
+
+static int bias32_ok(const int32_t *b, size_t n) {
+  for (size_t i = 0; b && i < n; i++)
+    if (b[i] > BIAS32_LIMIT || b[i] < -BIAS32_LIMIT) return 0;
+  return 1;
+}
+
+static int bias64_ok(const int64_t *b, size_t n) {
+  for (size_t i = 0; b && i < n; i++)
+    if (b[i] >= BIAS64_LIMIT || b[i] <= -BIAS64_LIMIT) return 0;
+  return 1;
+}
+
+static int dims_ok(size_t batches, size_t k, size_t n) {
+  return k >= 1 && k <= KWS_MAX_DIM && n >= 1 && n <= KWS_MAX_DIM && batches <= SIZE_MAX / KWS_MAX_DIM;
+}
+
+kws_status kws_requantize_s32(const kws_backend *be, const int32_t *acc, const int32_t *multiplier,
+                              const int32_t *shift, size_t n, int32_t *out) {
+  const kws_kernels *kk = kernels_of(be);
+  if (!kk) return KWS_ERR_BACKEND;
+  if (n && (!acc || !multiplier || !shift || !out)) return KWS_ERR_ARGUMENT;
+  for (size_t i = 0; i < n; i++)
+    if (shift[i] < -31 || shift[i] > 30) return KWS_ERR_ARGUMENT;
+  kk->requantize_s32(acc, multiplier, shift, n, out);
+  return KWS_OK;
+}
+
+kws_status kws_requantize_s64(const kws_backend *be, const int64_t *acc, const int32_t *multiplier,
+                              const int32_t *shift, size_t n, int32_t *out) {
+  const kws_kernels *kk = kernels_of(be);
+  if (!kk) return KWS_ERR_BACKEND;
+  if (n && (!acc || !multiplier || !shift || !out)) return KWS_ERR_ARGUMENT;
+  for (size_t i = 0; i < n; i++) {
+    if (multiplier[i] < 0 || shift[i] < -31 || shift[i] > 7) return KWS_ERR_ARGUMENT;
+    if (acc[i] >= ((int64_t)1 << 47) || acc[i] < -((int64_t)1 << 47)) return KWS_ERR_ARGUMENT;
+  }
+  kk->requantize_s64(acc, multiplier, shift, n, out);
+  return KWS_OK;
+}
+
+kws_status kws_fully_connected_s8(const kws_backend *be, const int8_t *x, size_t batches, size_t k,
+                                  const int8_t *w, size_t n, const int32_t *bias,
+                                  const kws_requant_params *p, int8_t *y) {
+  const kws_kernels *kk = kernels_of(be);
+  if (!kk) return KWS_ERR_BACKEND;
+  if (!dims_ok(batches, k, n) || !x || !w || !y || !params_ok(p, n, 8)) return KWS_ERR_ARGUMENT;
+  if (!weights_ok(w, n * k) || !bias32_ok(bias, n)) return KWS_ERR_ARGUMENT;
+  for (size_t b = 0; b < batches; b++) kk->fully_connected_s8(x + b * k, k, w, n, bias, p, y + b * n);
+  return KWS_OK;
+}
+
+kws_status kws_fully_connected_s16(const kws_backend *be, const int16_t *x, size_t batches, size_t k,
+                                   const int8_t *w, size_t n, const int64_t *bias,
+                                   const kws_requant_params *p, int16_t *y) {
+  const kws_kernels *kk = kernels_of(be);
+  if (!kk) return KWS_ERR_BACKEND;
+  if (!dims_ok(batches, k, n) || !x || !w || !y || !params_ok(p, n, 16)) return KWS_ERR_ARGUMENT;
+  if (!weights_ok(w, n * k) || !bias64_ok(bias, n)) return KWS_ERR_ARGUMENT;
+  for (size_t b = 0; b < batches; b++) kk->fully_connected_s16(x + b * k, k, w, n, bias, p, y + b * n);
+  return KWS_OK;
+}
+
+kws_status kws_affine_s8(const kws_backend *be, const int8_t *x, size_t batches, size_t n,
+                         const int8_t *w, const int32_t *bias, const kws_requant_params *p, int8_t *y) {
+  const kws_kernels *kk = kernels_of(be);
+  if (!kk) return KWS_ERR_BACKEND;
+  if (!dims_ok(batches, 1, n) || !x || !w || !y || !params_ok(p, n, 8)) return KWS_ERR_ARGUMENT;
+  if (!weights_ok(w, n) || !bias32_ok(bias, n)) return KWS_ERR_ARGUMENT;
+  for (size_t b = 0; b < batches; b++) kk->affine_s8(x + b * n, n, w, bias, p, y + b * n);
+  return KWS_OK;
+}
+
+kws_status kws_affine_s16(const kws_backend *be, const int16_t *x, size_t batches, size_t n,
+                          const int8_t *w, const int64_t *bias, const kws_requant_params *p, int16_t *y) {
+  const kws_kernels *kk = kernels_of(be);
+  if (!kk) return KWS_ERR_BACKEND;
+  if (!dims_ok(batches, 1, n) || !x || !w || !y || !params_ok(p, n, 16)) return KWS_ERR_ARGUMENT;
+  if (!weights_ok(w, n) || !bias64_ok(bias, n)) return KWS_ERR_ARGUMENT;
+  for (size_t b = 0; b < batches; b++) kk->affine_s16(x + b * n, n, w, bias, p, y + b * n);
+  return KWS_OK;
+}
+
+kws_status kws_quantize(const kws_backend *be, const float *x, size_t n, float scale, int32_t zero_point,
+                        int act_bits, void *y) {
+  const kws_kernels *kk = kernels_of(be);
+  if (!kk) return KWS_ERR_BACKEND;
+  if ((n && (!x || !y)) || !(scale > 0.0f) || !isfinite(scale)) return KWS_ERR_ARGUMENT;
+  if (act_bits == 8 && zero_point >= INT8_MIN && zero_point <= INT8_MAX) {
+    kk->quantize_s8(x, n, scale, zero_point, (int8_t *)y);
+  } else if (act_bits == 16 && zero_point == 0) {
+    kk->quantize_s16(x, n, scale, zero_point, (int16_t *)y);
+  } else {
+    return KWS_ERR_ARGUMENT;
+  }
+  return KWS_OK;
+}

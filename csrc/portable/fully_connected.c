@@ -1,0 +1,26 @@
+/* FULLY_CONNECTED, portable C: the scalar loops of TFLM's reference kernel. */
+#include "portable.h"
+
+static int32_t clamp(int32_t v, int32_t lo, int32_t hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+void kws_portable_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, size_t n,
+                                     const int32_t *bias, const kws_requant_params *p, int8_t *y) {
+  for (size_t o = 0; o < n; o++) {
+    const int8_t *row = w + o * k;
+    int32_t acc = bias ? bias[o] : 0; /* bounds in ops.c keep this within int32 */
+    for (size_t i = 0; i < k; i++) acc += (int32_t)row[i] * ((int32_t)x[i] - p->input_zero_point);
+    int32_t out = kws_add_wrap(kws_requant_s32(acc, p->multiplier[o], p->shift[o]), p->output_zero_point);
+    y[o] = (int8_t)clamp(out, p->act_min, p->act_max);
+  }
+}
+
+void kws_portable_fully_connected_s16(const int16_t *x, size_t k, const int8_t *w, size_t n,
+                                      const int64_t *bias, const kws_requant_params *p, int16_t *y) {
+  for (size_t o = 0; o < n; o++) {
+    const int8_t *row = w + o * k;
+    int64_t acc = bias ? bias[o] : 0;
+    for (size_t i = 0; i < k; i++) acc += (int32_t)row[i] * (int32_t)x[i];
+    int32_t out = kws_add_wrap(kws_requant_s64(acc, p->multiplier[o], p->shift[o]), p->output_zero_point);
+    y[o] = (int16_t)clamp(out, p->act_min, p->act_max);
+  }
+}

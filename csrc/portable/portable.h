@@ -1,0 +1,20 @@
+/* Kernels of the portable C backend. */
+#ifndef KWSINT_PORTABLE_H
+#define KWSINT_PORTABLE_H
+
+#include "kwsint_internal.h"
+
+void kws_portable_requantize_s32(const int32_t *, const int32_t *, const int32_t *, size_t, int32_t *);
+void kws_portable_requantize_s64(const int64_t *, const int32_t *, const int32_t *, size_t, int32_t *);
+void kws_portable_fully_connected_s8(const int8_t *, size_t, const int8_t *, size_t, const int32_t *,
+                                     const kws_requant_params *, int8_t *);
+void kws_portable_fully_connected_s16(const int16_t *, size_t, const int8_t *, size_t, const int64_t *,
+                                      const kws_requant_params *, int16_t *);
+void kws_portable_affine_s8(const int8_t *, size_t, const int8_t *, const int32_t *,
+                            const kws_requant_params *, int8_t *);
+void kws_portable_affine_s16(const int16_t *, size_t, const int8_t *, const int64_t *,
+                             const kws_requant_params *, int16_t *);
+void kws_portable_quantize_s8(const float *, size_t, float, int32_t, int8_t *);
+void kws_portable_quantize_s16(const float *, size_t, float, int32_t, int16_t *);
+
+#endif

@@ -1,0 +1,75 @@
+/* Per-stream state: a ring buffer of quantized frames and a scratch arena,
+ * over a shared immutable model. Nothing is allocated after create. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kwsint_internal.h"
+
+struct kws_stream {
+  const kws_model *model;
+  size_t frame_bytes; /* one quantized frame */
+  size_t head;        /* ring slot the next frame goes to */
+  size_t pushed;      /* frames since reset, saturating */
+  uint8_t *ring;      /* window_frames quantized frames */
+  uint8_t *input;     /* the model's input vector */
+  void *scratch;      /* the model's arena, 8-byte aligned */
+  float *tmp;         /* feature_dim floats */
+};
+
+kws_status kws_stream_create(const kws_model *m, kws_stream **out) {
+  if (!out) return KWS_ERR_ARGUMENT;
+  *out = NULL;
+  if (!m) return KWS_ERR_ARGUMENT;
+  kws_model_info info;
+  kws_model_get_info(m, &info);
+  size_t frame_bytes = (size_t)m->feature_dim * (m->act_bits == 8 ? 1 : 2);
+  size_t ring = ((size_t)m->window_frames * frame_bytes + 7) & ~(size_t)7;
+  size_t input = (m->input_size * (m->act_bits == 8 ? 1 : 2) + 7) & ~(size_t)7;
+  size_t head = (sizeof(kws_stream) + 7) & ~(size_t)7;
+  uint8_t *mem = (uint8_t *)calloc(1, head + info.scratch_bytes + ring + input + 4 * (size_t)m->feature_dim);
+  if (!mem) return KWS_ERR_NOMEM;
+  kws_stream *s = (kws_stream *)mem;
+  s->model = m;
+  s->frame_bytes = frame_bytes;
+  s->scratch = mem + head;
+  s->ring = mem + head + info.scratch_bytes;
+  s->input = s->ring + ring;
+  s->tmp = (float *)(s->input + input);
+  *out = s;
+  return KWS_OK;
+}
+
+void kws_stream_free(kws_stream *s) { free(s); }
+
+void kws_stream_reset(kws_stream *s) {
+  if (!s) return;
+  s->head = 0;
+  s->pushed = 0;
+}
+
+kws_status kws_stream_push(kws_stream *s, const float *frames, size_t n) {
+  if (!s || (n && !frames)) return KWS_ERR_ARGUMENT;
+  const kws_model *m = s->model;
+  for (size_t i = 0; i < n; i++) {
+    kws_model_quantize_frame(m, frames + i * (size_t)m->feature_dim, s->tmp, s->ring + s->head * s->frame_bytes);
+    s->head = (s->head + 1) % (size_t)m->window_frames;
+    if (s->pushed < SIZE_MAX) s->pushed++;
+  }
+  return KWS_OK;
+}
+
+size_t kws_stream_frames(const kws_stream *s) { return s ? s->pushed : 0; }
+
+kws_status kws_stream_infer(kws_stream *s, int32_t *logits, int32_t *posterior_q16) {
+  if (!s || !logits) return KWS_ERR_ARGUMENT;
+  const kws_model *m = s->model;
+  size_t w = (size_t)m->window_frames;
+  if (s->pushed < w) return KWS_ERR_ARGUMENT;
+  /* The oldest frame of the window sits at head; gather frames offset::stride. */
+  uint8_t *dst = s->input;
+  for (size_t f = (w - 1) % (size_t)m->frame_stride; f < w; f += (size_t)m->frame_stride) {
+    memcpy(dst, s->ring + ((s->head + f) % w) * s->frame_bytes, s->frame_bytes);
+    dst += s->frame_bytes;
+  }
+  return kws_model_infer_q(m, s->input, s->scratch, logits, posterior_q16);
+}

@@ -1,0 +1,23 @@
+"""kwsint: bit-exact integer inference for streaming keyword-spotting models.
+
+    model = kwsint.load("m.kwsq")
+    result = model.infer(window)          # float (81, 20) LFBE window
+    result.logits, result.posterior
+
+``kwsint.reference`` is the arithmetic spec in numpy; ``kwsint.ops`` runs
+single ops on the C backends listed by ``kwsint.backends()``.
+"""
+
+from . import ops, reference
+from .backend import backends, compiled_backends
+from .blob import read_blob, save, write_blob
+from .errors import BackendError, FormatError
+from .model import BatchInference, Inference, Model, load
+from .modelspec import Frontend, Layer, ModelSpec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendError", "BatchInference", "FormatError", "Frontend", "Inference", "Layer", "Model", "ModelSpec",
+    "backends", "compiled_backends", "load", "ops", "read_blob", "reference", "save", "write_blob",
+]

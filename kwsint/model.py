@@ -1,0 +1,160 @@
+"""``kwsint.load`` and ``Model``: a blob on a C backend."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import backend as _backend
+from ._kwsint_c import ffi, lib
+from .blob import packed_bytes, read_blob
+from .errors import FormatError
+from .modelspec import ModelSpec
+
+
+@dataclass(frozen=True)
+class Inference:
+    """Result of one window.
+
+    Attributes:
+        logits: int32 (2,), the (not-wakeword, wakeword) output codes.
+        posterior_q16: wakeword posterior in Q16 (65536 == 1.0), identical on every backend.
+    """
+
+    logits: np.ndarray
+    posterior_q16: int
+
+    @property
+    def posterior(self) -> float:
+        """Wakeword posterior in [0, 1]."""
+        return self.posterior_q16 / 65536.0
+
+
+@dataclass(frozen=True)
+class BatchInference:
+    """Results of B windows: logits int32 (B, 2), posterior_q16 int32 (B,)."""
+
+    logits: np.ndarray
+    posterior_q16: np.ndarray
+
+    @property
+    def posterior(self) -> np.ndarray:
+        return self.posterior_q16 / 65536.0
+
+
+class Model:
+    """A loaded model: immutable, safe to share between threads."""
+
+    def __init__(self, data: bytes, *, backend: str | None = None, source: str = "<bytes>"):
+        self.spec: ModelSpec = read_blob(data, source)
+        self.blob_bytes = len(data)
+        be = _backend.resolve(backend)
+        out = ffi.new("kws_model **")
+        err = ffi.new("kws_load_error *")
+        status = lib.kws_model_load(ffi.from_buffer(data), len(data), be, out, err)
+        if status != lib.KWS_OK:
+            field = ffi.string(err.field).decode() if err.field != ffi.NULL else "?"
+            raise FormatError(f"{source}: {field}: {_backend.STATUS_NAMES.get(status, status)} "
+                              f"(C loader, offset {err.offset})")
+        self._ptr = ffi.gc(out[0], lib.kws_model_free)
+        info = ffi.new("kws_model_info *")
+        lib.kws_model_get_info(self._ptr, info)
+        self._info = info
+        self.backend: str = _backend.name_of(be)
+        fe = self.spec.frontend
+        self.window_shape = (fe.window_frames, fe.feature_dim)
+        self._act_dtype = self.spec.act_dtype
+
+    # --- inputs ------------------------------------------------------------------
+
+    def _quantized_inputs(self, windows: np.ndarray, batched: bool) -> np.ndarray:
+        """(B, input_size) quantized inputs from float windows or integer inputs."""
+        a = np.asarray(windows)
+        fe = self.spec.frontend
+        lead = 1 if batched else 0
+        if a.dtype.kind == "f":
+            if a.shape[lead:] != self.window_shape or a.ndim != lead + 2:
+                raise ValueError(f"window: expected float shape {'(B, ) + ' if batched else ''}"
+                                 f"{self.window_shape}, got {a.shape}")
+            if not np.isfinite(a).all():
+                raise ValueError("window: features must be finite (found NaN or Inf)")
+            a = np.ascontiguousarray(a.reshape(-1, *self.window_shape), dtype=np.float32)
+            q = np.empty((a.shape[0], fe.input_size), dtype=self._act_dtype)
+            for i in range(a.shape[0]):
+                lib.kws_model_quantize_window(self._ptr, ffi.cast("float *", ffi.from_buffer(a[i])),
+                                              ffi.from_buffer(q[i]))
+            return q
+        if a.dtype != self._act_dtype:
+            raise ValueError(f"window: expected float features or {np.dtype(self._act_dtype).name} "
+                             f"quantized input, got dtype {a.dtype}")
+        if a.size != (a.shape[0] if batched else 1) * fe.input_size or a.ndim < lead + 1:
+            raise ValueError(f"window: quantized input needs {fe.input_size} values per window, got shape {a.shape}")
+        return np.ascontiguousarray(a.reshape(-1, fe.input_size))
+
+    # --- inference ---------------------------------------------------------------
+
+    def _run(self, q: np.ndarray) -> BatchInference:
+        n = q.shape[0]
+        logits = np.empty((n, int(self._info.num_outputs)), dtype=np.int32)
+        post = np.empty(n, dtype=np.int32)
+        scratch = np.empty(int(self._info.scratch_bytes) // 8 + 1, dtype=np.int64)
+        sp = ffi.from_buffer(scratch)
+        for i in range(n):
+            status = lib.kws_model_infer_q(self._ptr, ffi.from_buffer(q[i]), sp,
+                                           ffi.cast("int32_t *", ffi.from_buffer(logits[i])),
+                                           ffi.cast("int32_t *", ffi.from_buffer(post[i:i + 1])))
+            if status != lib.KWS_OK:
+                raise RuntimeError(f"kws_model_infer_q failed: {_backend.STATUS_NAMES.get(status, status)}")
+        return BatchInference(logits, post)
+
+    def infer(self, window: np.ndarray) -> Inference:
+        """Run one window.
+
+        Args:
+            window: float features of shape (window_frames, feature_dim) (raw
+                LFBE; normalisation and quantization happen here), or the
+                already-quantized input vector (input_size values of the
+                model's activation dtype).
+        """
+        r = self._run(self._quantized_inputs(window, batched=False))
+        return Inference(r.logits[0], int(r.posterior_q16[0]))
+
+    def infer_batch(self, windows: np.ndarray) -> BatchInference:
+        """Run B windows: float (B, window_frames, feature_dim) or quantized (B, input_size)."""
+        return self._run(self._quantized_inputs(windows, batched=True))
+
+    def quantize_window(self, window: np.ndarray) -> np.ndarray:
+        """The quantized input vector the engine computes for a float window."""
+        return self._quantized_inputs(window, batched=False)[0]
+
+    def info(self) -> dict:
+        """Layers, bits, bytes and MACs per inference."""
+        layers = [
+            dict(kind=l.kind, in_size=l.in_size, out_size=l.out_size, weight_bits=l.weight_bits,
+                 per_channel=l.per_channel, macs=l.macs, packed_weight_bytes=packed_bytes(l.weights.size, l.weight_bits))
+            for l in self.spec.layers
+        ]
+        return dict(
+            backend=self.backend,
+            act_bits=self.spec.act_bits,
+            window=self.window_shape,
+            frame_stride=self.spec.frontend.frame_stride,
+            input_size=self.spec.frontend.input_size,
+            layers=layers,
+            weight_bytes_in_memory=int(self._info.weight_bytes),
+            packed_weight_bytes=sum(l["packed_weight_bytes"] for l in layers),
+            blob_bytes=self.blob_bytes,
+            scratch_bytes=int(self._info.scratch_bytes),
+            macs=int(self._info.macs),
+        )
+
+
+def load(path_or_bytes: str | os.PathLike | bytes, *, backend: str | None = None) -> Model:
+    """Load a ``.kwsq`` blob from a path or from bytes; raises FormatError if it is malformed."""
+    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        return Model(bytes(path_or_bytes), backend=backend)
+    path = Path(path_or_bytes)
+    return Model(path.read_bytes(), backend=backend, source=str(path))

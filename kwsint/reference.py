@@ -1,0 +1,309 @@
+"""The arithmetic of ``docs/arithmetic.md`` in numpy: the executable spec.
+
+Every C backend must equal these functions bit for bit. They favour being
+obviously right over being fast: integer work is done in int64 (or Python
+ints) and every rounding step is written out.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .modelspec import Frontend, Layer, ModelSpec
+
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
+
+# Posterior: the logit difference is requantized to Q12 (1.0 == 4096), and the
+# sigmoid is read from a 257-entry table over [0, 16] in steps of 1/16 with
+# linear interpolation. See docs/arithmetic.md, "Posterior".
+POSTERIOR_FRAC_BITS = 12
+POSTERIOR_ONE = 1 << 16
+
+
+def _round_half_away(x: np.ndarray) -> np.ndarray:
+    """Round to nearest, ties away from zero (C ``round``), exactly for floats."""
+    t = np.trunc(x)
+    frac = x - t  # exact: x and trunc(x) share the exponent range
+    return t + np.where(np.abs(frac) >= 0.5, np.sign(x), 0)
+
+
+def _posterior_table() -> np.ndarray:
+    k = np.arange(257, dtype=np.float64) / 16.0
+    return np.floor(65536.0 / (1.0 + np.exp(-k)) + 0.5).astype(np.int64)
+
+
+POSTERIOR_TABLE = _posterior_table()
+
+
+# --- multipliers ---------------------------------------------------------------
+
+
+def quantize_multiplier(scale: float) -> tuple[int, int]:
+    """TFLM ``QuantizeMultiplier``: scale ~= multiplier * 2^(shift - 31).
+
+    Args:
+        scale: a non-negative real multiplier (double).
+
+    Returns:
+        (multiplier, shift): multiplier in [2^30, 2^31 - 1] (or 0 for a zero or
+        negligible scale), shift the power of two, positive for a left shift.
+        Callers check the shift against the range their op allows.
+    """
+    if scale < 0 or not math.isfinite(scale):
+        raise ValueError(f"scale must be finite and >= 0, got {scale!r}")
+    if scale == 0.0:
+        return 0, 0
+    q, shift = math.frexp(scale)
+    q_fixed = int(_round_half_away(np.float64(q * 2.0**31)))
+    if q_fixed == 2**31:
+        q_fixed //= 2
+        shift += 1
+    if shift < -31:
+        return 0, 0
+    return q_fixed, shift
+
+
+def dense_multipliers(
+    input_scale: float, weight_scale: np.ndarray, output_scale: float, per_channel: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Multipliers and shifts of a layer from its float32 scales, as TFLM derives them.
+
+    Per-channel: ``double(s_in) * double(s_w[c]) / double(s_out)``. Per-tensor:
+    the product ``s_in * s_w`` is formed in float32 first (TFLM's
+    ``GetQuantizedConvolutionMultipler``), then divided in double.
+    """
+    s_in = np.float32(input_scale)
+    s_out = np.float64(np.float32(output_scale))
+    ws = np.asarray(weight_scale, dtype=np.float32).reshape(-1)
+    mult = np.empty(ws.size, dtype=np.int32)
+    shift = np.empty(ws.size, dtype=np.int32)
+    for c, s_w in enumerate(ws):
+        if per_channel:
+            eff = float(np.float64(s_in) * np.float64(s_w) / s_out)
+        else:
+            eff = float(np.float64(np.float32(s_in * s_w)) / s_out)
+        mult[c], shift[c] = quantize_multiplier(eff)
+    return mult, shift
+
+
+# --- requantization ------------------------------------------------------------
+
+
+def saturating_rounding_doubling_high_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """gemmlowp SaturatingRoundingDoublingHighMul on int32 values (as int64 arrays)."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    overflow = (a == INT32_MIN) & (b == INT32_MIN)
+    ab = a * b  # |ab| <= 2^62: exact in int64
+    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    # C++ integer division truncates toward zero.
+    num = ab + nudge
+    q = np.where(num >= 0, num >> 31, -((-num) >> 31))
+    return np.where(overflow, INT32_MAX, q)
+
+
+def rounding_divide_by_pot(x: np.ndarray, exponent: np.ndarray) -> np.ndarray:
+    """gemmlowp RoundingDivideByPOT: x / 2^exponent, ties away from zero. 0 <= exponent <= 31."""
+    x = np.asarray(x, dtype=np.int64)
+    exponent = np.asarray(exponent, dtype=np.int64)
+    mask = (np.int64(1) << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> exponent) + (remainder > threshold)
+
+
+def _wrap_int32(x: np.ndarray) -> np.ndarray:
+    return ((np.asarray(x, dtype=np.int64) + 2**31) & 0xFFFFFFFF) - 2**31
+
+
+def requantize(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """TFLM ``MultiplyByQuantizedMultiplier`` for int32 or int64 accumulators.
+
+    int32 ``acc`` (int8 activations): double rounding,
+    ``RoundingDivideByPOT(SRDHM(acc * 2^max(shift, 0), multiplier), max(-shift, 0))``;
+    the left shift wraps modulo 2^32 as two's complement int32 does.
+    int64 ``acc`` (16x8): the multiplier is reduced to 16 bits and one rounding
+    shift is applied in int64; the result is wrapped to int32.
+
+    Returns int64 array of int32 values.
+    """
+    acc = np.asarray(acc)
+    multiplier = np.asarray(multiplier, dtype=np.int64)
+    shift = np.asarray(shift, dtype=np.int64)
+    if acc.dtype == np.int64:
+        return _requantize_s64(acc, multiplier, shift)
+    if acc.dtype != np.int32:
+        raise TypeError(f"acc must be int32 or int64, got {acc.dtype}")
+    left = np.maximum(shift, 0)
+    right = np.maximum(-shift, 0)
+    shifted = _wrap_int32(acc.astype(np.int64) << left)
+    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, multiplier), right)
+
+
+def _requantize_s64(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    # |acc| < 2^47 and reduced <= 2^15, so acc * reduced + round fits int64 exactly.
+    if acc.size and np.abs(acc).max() >= 2**47:
+        raise OverflowError("int64 accumulator outside [-2^47, 2^47)")
+    reduced = np.where(multiplier < 0x7FFF0000, (multiplier + (1 << 15)) >> 16, 0x7FFF)
+    total_shift = 15 - shift
+    result = (acc * reduced + (np.int64(1) << (total_shift - 1))) >> total_shift
+    return _wrap_int32(result)
+
+
+# --- ops -----------------------------------------------------------------------
+
+
+def quantize(x: np.ndarray, scale: float, zero_point: int, act_bits: int) -> np.ndarray:
+    """TFLite QUANTIZE of float32 ``x``: round_half_away(x / scale) + zero_point, saturated.
+
+    The division is float32; quotients outside the int32 range saturate and
+    NaN maps to the smallest code (the engine's Python layer rejects NaN first).
+    """
+    dtype = np.int8 if act_bits == 8 else np.int16
+    info = np.iinfo(dtype)
+    q = np.asarray(x, dtype=np.float32) / np.float32(scale)
+    q = np.where(np.isnan(q), np.float32(-np.inf), q)
+    q = np.clip(q, np.float32(-(2.0**31)), np.float32(2.0**31 - 128))
+    r = _round_half_away(q).astype(np.int64) + int(zero_point)
+    return np.clip(r, info.min, info.max).astype(dtype)
+
+
+def _accumulate(x: np.ndarray, weights: np.ndarray, bias: np.ndarray | None, input_zero_point: int) -> np.ndarray:
+    """sum_k w[n,k] * (x[k] - zp) + bias[n], exactly, as int64."""
+    xs = x.astype(np.int64) - int(input_zero_point)
+    acc = xs @ weights.astype(np.int64).T
+    if bias is not None:
+        acc = acc + np.asarray(bias, dtype=np.int64)
+    return acc
+
+
+def _finish(acc: np.ndarray, x_dtype, multiplier, shift, output_zero_point, act_min, act_max) -> np.ndarray:
+    acc_type = np.int32 if x_dtype == np.int8 else np.int64
+    info = np.iinfo(acc_type)
+    if acc.size and (acc.min() < info.min or acc.max() > info.max):
+        raise OverflowError("accumulator exceeds its width; the spec's input bounds were violated")
+    out = _wrap_int32(requantize(acc.astype(acc_type), multiplier, shift) + int(output_zero_point))
+    return np.clip(out, act_min, act_max).astype(x_dtype)
+
+
+def fully_connected(
+    x: np.ndarray,
+    weights: np.ndarray,
+    bias: np.ndarray | None,
+    *,
+    input_zero_point: int,
+    output_zero_point: int,
+    multiplier,
+    shift,
+    act_min: int,
+    act_max: int,
+) -> np.ndarray:
+    """TFLite FULLY_CONNECTED, integer semantics.
+
+    Args:
+        x: int8 (zero point ``input_zero_point``) or int16 (zero point 0), shape
+            (K,) or (B, K).
+        weights: int8 (N, K), symmetric (zero point 0).
+        bias: (N,) int32 for int8, int64 for int16, or None.
+        multiplier, shift: scalars (per-tensor) or (N,) arrays (per-channel).
+        act_min, act_max: the fused clamp in output codes.
+
+    Returns:
+        Same dtype as ``x``, shape (N,) or (B, N).
+    """
+    acc = _accumulate(np.asarray(x), np.asarray(weights), bias, input_zero_point)
+    return _finish(acc, np.asarray(x).dtype, multiplier, shift, output_zero_point, act_min, act_max)
+
+
+def affine(
+    x: np.ndarray,
+    weights: np.ndarray,
+    bias: np.ndarray | None,
+    *,
+    input_zero_point: int,
+    output_zero_point: int,
+    multiplier,
+    shift,
+    act_min: int,
+    act_max: int,
+) -> np.ndarray:
+    """Per-channel affine y[c] = requant(w[c] * (x[c] - zp) + bias[c]): DEPTHWISE_CONV_2D 1x1.
+
+    Shapes: x (N,) or (B, N); weights, bias, multiplier, shift (N,).
+    """
+    x = np.asarray(x)
+    acc = (x.astype(np.int64) - int(input_zero_point)) * np.asarray(weights, dtype=np.int64)
+    if bias is not None:
+        acc = acc + np.asarray(bias, dtype=np.int64)
+    return _finish(acc, x.dtype, multiplier, shift, output_zero_point, act_min, act_max)
+
+
+def run_layer(layer: Layer, x: np.ndarray) -> np.ndarray:
+    op = fully_connected if layer.kind == "dense" else affine
+    return op(
+        x,
+        layer.weights,
+        layer.bias,
+        input_zero_point=layer.input_zero_point,
+        output_zero_point=layer.output_zero_point,
+        multiplier=layer.multiplier,
+        shift=layer.shift,
+        act_min=layer.act_min,
+        act_max=layer.act_max,
+    )
+
+
+# --- front end, posterior, whole model -------------------------------------------
+
+
+def normalize_window(frontend: Frontend, window: np.ndarray) -> np.ndarray:
+    """Selected frames of a (window_frames, feature_dim) float window, normalised in float32.
+
+    Returns float32 (..., input_size): frames ``offset::stride`` flattened frame-major,
+    each value ``(x - mean) * inv_std`` with float32 rounding after each operation.
+    """
+    w = np.asarray(window, dtype=np.float32)
+    frames = w[..., frontend.frame_offset :: frontend.frame_stride, :]
+    y = (frames - frontend.mean.astype(np.float32)) * frontend.inv_std.astype(np.float32)
+    return y.reshape(*w.shape[:-2], frontend.input_size)
+
+
+def quantize_window(spec: ModelSpec, window: np.ndarray) -> np.ndarray:
+    """Float window(s) (..., window_frames, feature_dim) -> quantized input vector(s)."""
+    fe = spec.frontend
+    return quantize(normalize_window(fe, window), fe.input_scale, fe.input_zero_point, spec.act_bits)
+
+
+def posterior_q16(logits: np.ndarray, multiplier: int, shift: int) -> np.ndarray:
+    """Wakeword posterior in Q16 (65536 == 1.0) from integer logits (..., 2).
+
+    d = logit[1] - logit[0]; x = requantize(d) is the real difference in Q12;
+    sigmoid(|x|) is interpolated from ``POSTERIOR_TABLE``; negative x mirrors.
+    """
+    logits = np.asarray(logits, dtype=np.int64)
+    d = (logits[..., 1] - logits[..., 0]).astype(np.int32)
+    x = requantize(d, multiplier, shift)
+    a = np.minimum(np.abs(x), 256 << 8)
+    idx = a >> 8
+    frac = a & 255
+    lo = POSTERIOR_TABLE[np.minimum(idx, 256)]
+    hi = POSTERIOR_TABLE[np.minimum(idx + 1, 256)]
+    p = lo + (((hi - lo) * frac + 128) >> 8)
+    return np.where(x >= 0, p, POSTERIOR_ONE - p).astype(np.int32)
+
+
+def forward_quantized(spec: ModelSpec, xq: np.ndarray) -> np.ndarray:
+    """Integer logits (..., 2) from quantized input vector(s) (..., input_size)."""
+    h = np.asarray(xq)
+    for layer in spec.layers:
+        h = run_layer(layer, h)
+    return h
+
+
+def forward(spec: ModelSpec, window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Whole model on float window(s): (integer logits (..., 2), posterior Q16 (...))."""
+    logits = forward_quantized(spec, quantize_window(spec, window))
+    return logits, posterior_q16(logits, spec.posterior_multiplier, spec.posterior_shift)
