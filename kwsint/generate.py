@@ -96,6 +96,9 @@ def _make_layer(
             out_scale = _scale_for(max(abs(lo), abs(hi)), qmax)
             out_zp = 0
         act_min, act_max = qmin, qmax
+    # Degenerate (near-constant) outputs would ask for a huge effective scale; the
+    # 16x8 requantization allows shifts up to 7, so keep the scale ratio below 2^6.
+    out_scale = max(out_scale, np.float32(np.float64(in_scale) * weight_scale.max() / 64))
     multiplier, shift = reference.dense_multipliers(in_scale, weight_scale, out_scale, per_channel or kind == "affine")
     layer = Layer(
         kind=kind,

@@ -130,6 +130,10 @@ class Model:
         """The quantized input vector the engine computes for a float window."""
         return self._quantized_inputs(window, batched=False)[0]
 
+    def stream(self) -> Stream:
+        """A new stream over this model (its own ring buffer and arena)."""
+        return Stream(self)
+
     def info(self) -> dict:
         """Layers, bits, bytes and MACs per inference."""
         layers = [
@@ -150,6 +154,54 @@ class Model:
             scratch_bytes=int(self._info.scratch_bytes),
             macs=int(self._info.macs),
         )
+
+
+class Stream:
+    """Per-stream state: the last window_frames quantized frames, over a shared Model.
+
+    Frames are quantized once, on arrival. ``infer`` runs the model on the
+    newest full window and equals ``model.infer`` on that window.
+    """
+
+    def __init__(self, model: Model):
+        self.model = model
+        out = ffi.new("kws_stream **")
+        status = lib.kws_stream_create(model._ptr, out)
+        if status != lib.KWS_OK:
+            raise MemoryError("kws_stream_create failed")
+        self._ptr = ffi.gc(out[0], lib.kws_stream_free)
+        self._logits = np.empty(int(model._info.num_outputs), dtype=np.int32)
+        self._post = np.empty(1, dtype=np.int32)
+
+    @property
+    def frames(self) -> int:
+        """Frames pushed since creation or the last reset."""
+        return int(lib.kws_stream_frames(self._ptr))
+
+    def push(self, frames: np.ndarray) -> None:
+        """Append float frames, shape (T, feature_dim) or (feature_dim,)."""
+        f = np.asarray(frames, dtype=np.float32)
+        dim = self.model.window_shape[1]
+        if f.ndim == 1:
+            f = f[None, :]
+        if f.ndim != 2 or f.shape[1] != dim:
+            raise ValueError(f"frames: expected shape (T, {dim}), got {np.shape(frames)}")
+        if not np.isfinite(f).all():
+            raise ValueError("frames: features must be finite (found NaN or Inf)")
+        f = np.ascontiguousarray(f)
+        lib.kws_stream_push(self._ptr, ffi.cast("float *", ffi.from_buffer(f)), f.shape[0])
+
+    def infer(self) -> Inference:
+        """Run the model on the newest window; needs window_frames frames pushed."""
+        if self.frames < self.model.window_shape[0]:
+            raise ValueError(f"stream holds {self.frames} frames; a window needs {self.model.window_shape[0]}")
+        lib.kws_stream_infer(self._ptr, ffi.cast("int32_t *", ffi.from_buffer(self._logits)),
+                             ffi.cast("int32_t *", ffi.from_buffer(self._post)))
+        return Inference(self._logits.copy(), int(self._post[0]))
+
+    def reset(self) -> None:
+        """Forget every frame."""
+        lib.kws_stream_reset(self._ptr)
 
 
 def load(path_or_bytes: str | os.PathLike | bytes, *, backend: str | None = None) -> Model:

@@ -1,0 +1,131 @@
+"""Whole models: every backend equals the reference; streams equal windows."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import kwsint
+from kwsint import reference
+from kwsint.generate import paper_model, random_model
+
+
+@st.composite
+def small_models(draw):
+    hidden = draw(st.lists(st.integers(1, 48), min_size=0, max_size=3))
+    bits = draw(st.lists(st.integers(1, 8), min_size=len(hidden) + 1, max_size=len(hidden) + 1))
+    window_frames = draw(st.integers(1, 24))
+    return random_model(
+        hidden, weight_bits=bits, act_bits=draw(st.sampled_from([8, 16])),
+        param_bits=draw(st.integers(1, 8)), per_channel=draw(st.booleans()),
+        window_frames=window_frames, feature_dim=draw(st.integers(1, 8)),
+        frame_stride=draw(st.integers(1, window_frames)), seed=draw(st.integers(0, 2**32 - 1)))
+
+
+def _windows(spec, n, seed):
+    fe = spec.frontend
+    rng = np.random.default_rng(seed)
+    return rng.normal(-5.0, 3.0, (n, fe.window_frames, fe.feature_dim)).astype(np.float32)
+
+
+@given(spec=small_models(), seed=st.integers(0, 2**32 - 1))
+def test_random_models_equal_reference(backend, spec, seed):
+    model = kwsint.load(kwsint.write_blob(spec), backend=backend)
+    windows = _windows(spec, 4, seed)
+    logits, post = reference.forward(spec, windows)
+    got = model.infer_batch(windows)
+    np.testing.assert_array_equal(got.logits, logits)
+    np.testing.assert_array_equal(got.posterior_q16, post)
+    np.testing.assert_array_equal(model.quantize_window(windows[0]), reference.quantize_window(spec, windows[0]))
+
+
+@pytest.mark.parametrize("config", ["M1", "M2", "M3", "M4", "M5", "M6"])
+def test_paper_models_round_trip_and_equal_reference(backend, config):
+    spec = paper_model(config)
+    blob = kwsint.write_blob(spec)
+    assert kwsint.write_blob(kwsint.read_blob(blob)) == blob
+    model = kwsint.load(blob, backend=backend)
+    windows = _windows(spec, 16, 7)
+    logits, post = reference.forward(spec, windows)
+    got = model.infer_batch(windows)
+    np.testing.assert_array_equal(got.logits, logits)
+    np.testing.assert_array_equal(got.posterior_q16, post)
+    # The calibrated model does not collapse: outputs differ between windows.
+    assert len({tuple(l) for l in logits}) > 1
+
+
+def test_m2_shape_and_info():
+    model = kwsint.load(kwsint.write_blob(paper_model("M2")))
+    info = model.info()
+    assert [l["out_size"] for l in info["layers"]] == [87, 87, 400, 400, 87, 87, 400, 400, 87, 87, 400, 400, 2]
+    assert [l["kind"] for l in info["layers"][:2]] == ["dense", "affine"]
+    assert info["input_size"] == 540
+    dense_macs = 540 * 87 + 87 * 400 * 5 + 400 * 2
+    assert info["macs"] == dense_macs + (87 + 400) * 3  # one MAC per affine channel
+    assert info["weight_bytes_in_memory"] == info["macs"]  # int8 containers
+
+
+def test_packed_weights_scale_with_bits():
+    sizes = {b: kwsint.load(kwsint.write_blob(random_model(weight_bits=b, param_bits=b))).info()["packed_weight_bytes"]
+             for b in (8, 4, 1)}
+    assert sizes[4] * 2 == pytest.approx(sizes[8], abs=26)  # one padding byte per layer at most
+    assert sizes[1] * 8 == pytest.approx(sizes[8], abs=13 * 8)
+
+
+def test_infer_accepts_quantized_input_and_single_windows(backend):
+    spec = paper_model("M2")
+    model = kwsint.load(kwsint.write_blob(spec), backend=backend)
+    w = _windows(spec, 1, 3)[0]
+    r = model.infer(w)
+    assert r.logits.shape == (2,) and 0.0 <= r.posterior <= 1.0
+    q = reference.quantize_window(spec, w)
+    np.testing.assert_array_equal(model.infer(q).logits, r.logits)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.zeros((80, 20), np.float32), "shape"),
+    (np.full((81, 20), np.nan, np.float32), "finite"),
+    (np.zeros(540, np.int16), "dtype"),
+    (np.zeros(539, np.int8), "540"),
+])
+def test_infer_rejects_bad_windows(bad, match):
+    model = kwsint.load(kwsint.write_blob(paper_model("M2")))
+    with pytest.raises(ValueError, match=match):
+        model.infer(bad)
+
+
+@given(spec=small_models(), chunks=st.lists(st.integers(1, 7), min_size=1, max_size=12),
+       seed=st.integers(0, 2**32 - 1))
+def test_stream_equals_windows(backend, spec, chunks, seed):
+    fe = spec.frontend
+    model = kwsint.load(kwsint.write_blob(spec), backend=backend)
+    frames = np.random.default_rng(seed).normal(-5.0, 3.0, (fe.window_frames + sum(chunks), fe.feature_dim))
+    frames = frames.astype(np.float32)
+    stream = model.stream()
+    stream.push(frames[: fe.window_frames])
+    end = fe.window_frames
+    for c in [0] + chunks:
+        stream.push(frames[end : end + c])
+        end += c
+        window = frames[end - fe.window_frames : end]
+        want = reference.forward(spec, window)
+        got = stream.infer()
+        np.testing.assert_array_equal(got.logits, want[0])
+        assert got.posterior_q16 == want[1]
+    stream.reset()
+    assert stream.frames == 0
+    with pytest.raises(ValueError, match="needs"):
+        stream.infer()
+
+
+def test_threads_share_one_model():
+    from concurrent.futures import ThreadPoolExecutor
+
+    spec = paper_model("M2")
+    model = kwsint.load(kwsint.write_blob(spec))
+    windows = _windows(spec, 64, 11)
+    want = model.infer_batch(windows).logits
+    with ThreadPoolExecutor(4) as pool:
+        parts = list(pool.map(lambda i: model.infer_batch(windows[i::4]).logits, range(4)))
+    for i, part in enumerate(parts):
+        np.testing.assert_array_equal(part, want[i::4])

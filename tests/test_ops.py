@@ -1,0 +1,118 @@
+"""Every backend equals kwsint.reference bit for bit, op by op."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import kwsint
+from kwsint import ops, reference
+
+from .strategies import INT32_MAX, INT32_MIN, layer_case, multipliers
+
+@given(case=layer_case("dense"))
+def test_fully_connected_equals_reference(backend, case):
+    want = reference.fully_connected(**case)
+    got = ops.fully_connected(**case, backend=backend)
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+
+
+@given(case=layer_case("affine"))
+def test_affine_equals_reference(backend, case):
+    want = reference.affine(**case)
+    got = ops.affine(**case, backend=backend)
+    np.testing.assert_array_equal(got, want)
+
+
+acc32 = st.one_of(
+    st.integers(INT32_MIN, INT32_MAX),
+    st.sampled_from([INT32_MIN, INT32_MIN + 1, -1, 0, 1, INT32_MAX]),
+    # odd multiples of 2^(e-1): ties for RoundingDivideByPOT(., e) after an exact SRDHM
+    st.builds(lambda k, e, s: s * (2 * k + 1) << (e - 1), st.integers(0, 2**10), st.integers(1, 20),
+              st.sampled_from([-1, 1])),
+)
+
+
+@given(acc=st.lists(acc32, min_size=1, max_size=64),
+       mult=st.one_of(multipliers, st.sampled_from([INT32_MIN, -1, 2**30, -(2**30)]), st.integers(INT32_MIN, -1)),
+       shift=st.integers(-31, 30))
+def test_requantize_s32_equals_reference(backend, acc, mult, shift):
+    a = np.array(acc, dtype=np.int32)
+    np.testing.assert_array_equal(ops.requantize(a, mult, shift, backend=backend),
+                                  reference.requantize(a, mult, shift))
+
+
+@given(acc=st.lists(st.one_of(st.integers(-(2**47) + 1, 2**47 - 1), st.sampled_from([-(2**47) + 1, 2**47 - 1, 0, -1])),
+                    min_size=1, max_size=64),
+       mult=st.one_of(multipliers, st.integers(0x7FFF0000, INT32_MAX)), shift=st.integers(-31, 7))
+def test_requantize_s64_equals_reference(backend, acc, mult, shift):
+    a = np.array(acc, dtype=np.int64)
+    np.testing.assert_array_equal(ops.requantize(a, mult, shift, backend=backend),
+                                  reference.requantize(a, mult, shift))
+
+
+finite_or_not = st.floats(width=32, allow_nan=True, allow_infinity=True)
+
+
+@given(act_bits=st.sampled_from([8, 16]), data=st.data())
+def test_quantize_equals_reference(backend, act_bits, data):
+    # Power-of-two scales make k + 0.5 exact quotients: ties are hit every time.
+    exp = data.draw(st.integers(-12, 4))
+    scale = data.draw(st.one_of(st.just(float(2.0**exp)), st.floats(2.0**-20, 1024.0, width=32)))
+    zp = data.draw(st.integers(-128, 127)) if act_bits == 8 else 0
+    ties = [(k + 0.5) * scale for k in data.draw(st.lists(st.integers(-300, 300), max_size=32))]
+    values = data.draw(st.lists(finite_or_not, max_size=32)) + ties
+    x = np.array(values, dtype=np.float32)
+    np.testing.assert_array_equal(ops.quantize(x, scale, zp, act_bits, backend=backend),
+                                  reference.quantize(x, scale, zp, act_bits))
+
+
+@given(logits=st.lists(st.tuples(st.integers(-32768, 32767), st.integers(-32768, 32767)), min_size=1, max_size=32),
+       scale=st.floats(2.0**-17, 3.5, width=32))
+def test_posterior_equals_reference(logits, scale):
+    mult, shift = reference.quantize_multiplier(float(np.float32(scale)) * 4096.0)
+    lg = np.array(logits, dtype=np.int32)
+    got = ops.posterior_q16(lg, mult, shift)
+    np.testing.assert_array_equal(got, reference.posterior_q16(lg, mult, shift))
+    assert ((got >= 0) & (got <= 65536)).all()
+
+
+def test_posterior_tracks_the_sigmoid():
+    scale = 0.05
+    mult, shift = reference.quantize_multiplier(scale * 4096.0)
+    d = np.arange(-400, 401)
+    lg = np.stack([np.zeros_like(d), d], axis=-1)
+    p = reference.posterior_q16(lg, mult, shift) / 65536.0
+    exact = 1.0 / (1.0 + np.exp(-d * scale))
+    assert np.abs(p - exact).max() < 1e-4
+    assert (np.diff(p) >= 0).all()  # monotonic: a threshold on it is a threshold on the logit difference
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(input_zero_point=200), "input_zero_point"),
+    (dict(act_min=10, act_max=5), "act_max"),
+    (dict(multiplier=-1), "multiplier"),
+    (dict(shift=31), "shift"),
+    (dict(bias=np.full(4, 2**30 + 1, dtype=np.int64)), "bias"),
+    (dict(weights=np.full((4, 3), -128, dtype=np.int8)), "weights"),
+    (dict(weights=np.zeros((4, 2), dtype=np.int8)), "weights"),
+    (dict(x=np.zeros(3, dtype=np.int32)), "x"),
+])
+def test_fully_connected_rejects_out_of_range_arguments(bad, match):
+    args = dict(x=np.zeros(3, dtype=np.int8), weights=np.ones((4, 3), dtype=np.int8), bias=None,
+                input_zero_point=0, output_zero_point=0, multiplier=2**30, shift=0, act_min=-128, act_max=127)
+    args.update(bad)
+    with pytest.raises(ValueError, match=match):
+        ops.fully_connected(**args)
+
+
+def test_int16_requires_zero_point_zero():
+    with pytest.raises(ValueError, match="input_zero_point"):
+        ops.fully_connected(np.zeros(3, dtype=np.int16), np.ones((2, 3), dtype=np.int8), None, input_zero_point=1,
+                            output_zero_point=0, multiplier=2**30, shift=0, act_min=-100, act_max=100)
+
+
+def test_unknown_backend_is_a_clear_error():
+    with pytest.raises(kwsint.BackendError, match="unknown backend 'nope'"):
+        ops.quantize(np.zeros(2), 1.0, 0, 8, backend="nope")
