@@ -56,6 +56,7 @@ def _make_layer(
     act_bits: int,
     per_channel: bool,
     relu: bool,
+    real_std: float | None = None,
 ) -> tuple[Layer, np.ndarray]:
     """Builds one layer with random weights and calibrates its output on ``x``."""
     in_size = x.shape[-1]
@@ -73,6 +74,10 @@ def _make_layer(
     else:
         acc = (x.astype(np.int64) - in_zp) * weights.astype(np.int64)
     real = acc * (np.float64(in_scale) * weight_scale.astype(np.float64))
+    if real_std is not None:  # rescale so the real outputs have this spread
+        factor = real_std / max(float(real.std()), 1e-12)
+        weight_scale = (weight_scale * factor).astype(np.float32)
+        real = acc * (np.float64(in_scale) * weight_scale.astype(np.float64))
     bias_real = rng.normal(0.0, 0.3, out_size) * real.std(axis=0).clip(1e-6)
     bias_limit = 2**30 if act_bits == 8 else 2**46 - 1
     bias = np.clip(np.round(bias_real / (np.float64(in_scale) * weight_scale)), -bias_limit, bias_limit)
@@ -169,7 +174,8 @@ def random_model(
             layer, x = _make_layer(rng, kind, x, scale, zp, width, wb, act_bits, per_channel, relu)
             layers.append(layer)
             scale, zp = np.float32(layer.output_scale), layer.output_zero_point
-    layer, _ = _make_layer(rng, "dense", x, scale, zp, 2, bits[-1], act_bits, per_channel, relu=False)
+    # Logits spread like a trained detector's (a few units), so posteriors use [0, 1].
+    layer, _ = _make_layer(rng, "dense", x, scale, zp, 2, bits[-1], act_bits, per_channel, relu=False, real_std=3.0)
     layers.append(layer)
     post_mult, post_shift = reference.quantize_multiplier(float(np.float64(np.float32(layer.output_scale)) * 4096.0))
     return ModelSpec(act_bits, frontend, tuple(layers), post_mult, post_shift, name=name)
