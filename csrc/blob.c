@@ -59,6 +59,7 @@ static float lef32(const uint8_t *p) {
 static int quantize_multiplier(double scale, int max_shift, int32_t *mult, int32_t *shift) {
   *mult = 0;
   *shift = 0;
+  if (!isfinite(scale)) return 0;
   if (scale == 0.0) return 1;
   int e;
   double q = frexp(scale, &e);
@@ -103,6 +104,14 @@ typedef struct {
   int32_t in_zp, out_zp, act_min, act_max;
   const uint8_t *weight_scale, *multiplier, *shift, *bias, *weights;
 } layer_view;
+
+/* The multiplier and shift channel i must have, from the layer's scales (docs/arithmetic.md 2). */
+static int derived_multiplier(const layer_view *v, size_t i, int max_shift, int32_t *mult, int32_t *shift) {
+  float s_w = lef32(v->weight_scale + 4 * i);
+  double eff = v->per_channel ? (double)v->input_scale * (double)s_w / (double)v->output_scale
+                              : (double)(float)(v->input_scale * s_w) / (double)v->output_scale;
+  return quantize_multiplier(eff, max_shift, mult, shift);
+}
 
 static kws_status check_layer(cursor *c, const kws_model *m, float prev_scale, int32_t prev_zp,
                               size_t prev_size, layer_view *v) {
@@ -150,20 +159,24 @@ static kws_status check_layer(cursor *c, const kws_model *m, float prev_scale, i
   size_t weight_bytes = (v->count * (size_t)v->bits + 7) / 8;
   if (!(v->weights = take(c, weight_bytes, "layer.weights", &st))) return st;
 
+  /* Same order as the Python reader: each array whole, then the next. */
   int max_shift = m->act_bits == 8 ? 30 : 7;
   float s_w0 = lef32(v->weight_scale);
   for (size_t i = 0; i < n; i++) {
-    size_t off = (size_t)(v->weight_scale - c->data) + 4 * i;
     float s_w = lef32(v->weight_scale + 4 * i);
     if (!scale_ok(s_w) || (!v->per_channel && memcmp(&s_w, &s_w0, sizeof s_w) != 0))
-      return fail(c, KWS_ERR_FIELD, "layer.weight_scale", off);
-    double eff = v->per_channel ? (double)v->input_scale * (double)s_w / (double)v->output_scale
-                                : (double)(float)(v->input_scale * s_w) / (double)v->output_scale;
-    int32_t mult, shift;
-    if (!quantize_multiplier(eff, max_shift, &mult, &shift) || les32(v->multiplier + 4 * i) != mult)
+      return fail(c, KWS_ERR_FIELD, "layer.weight_scale", (size_t)(v->weight_scale - c->data) + 4 * i);
+  }
+  int32_t mult, shift;
+  for (size_t i = 0; i < n; i++)
+    if (!derived_multiplier(v, i, max_shift, &mult, &shift) || les32(v->multiplier + 4 * i) != mult)
       return fail(c, KWS_ERR_FIELD, "layer.multiplier", (size_t)(v->multiplier - c->data) + 4 * i);
+  for (size_t i = 0; i < n; i++) {
+    derived_multiplier(v, i, max_shift, &mult, &shift); /* succeeds: checked in the loop above */
     if (les32(v->shift + 4 * i) != shift)
       return fail(c, KWS_ERR_FIELD, "layer.shift", (size_t)(v->shift - c->data) + 4 * i);
+  }
+  for (size_t i = 0; i < n; i++) {
     int64_t b = m->act_bits == 8 ? les32(v->bias + 4 * i) : les64(v->bias + 8 * i);
     int64_t limit = m->act_bits == 8 ? ((int64_t)1 << 30) + 1 : ((int64_t)1 << 46);
     if (b >= limit || b <= -limit)
@@ -210,11 +223,11 @@ static kws_status check_payload(cursor *c, kws_model *m, layer_view *views, cons
     return fail(c, KWS_ERR_FIELD, "input_zero_point", at + 12);
   if (!(*mean = take(c, 4 * (size_t)m->feature_dim, "mean", &st))) return st;
   if (!(*inv_std = take(c, 4 * (size_t)m->feature_dim, "inv_std", &st))) return st;
-  for (int i = 0; i < m->feature_dim; i++) {
+  for (int i = 0; i < m->feature_dim; i++)
     if (!isfinite(lef32(*mean + 4 * i))) return fail(c, KWS_ERR_FIELD, "mean", (size_t)(*mean - c->data) + 4 * i);
+  for (int i = 0; i < m->feature_dim; i++)
     if (!isfinite(lef32(*inv_std + 4 * i)))
       return fail(c, KWS_ERR_FIELD, "inv_std", (size_t)(*inv_std - c->data) + 4 * i);
-  }
 
   size_t bytes = align8(sizeof(kws_model)) + 2 * align8(4 * (size_t)m->feature_dim);
   float prev_scale = m->input_scale;
@@ -235,8 +248,8 @@ static kws_status check_payload(cursor *c, kws_model *m, layer_view *views, cons
     m->macs += v->count;
   }
   layer_view *last = &views[m->num_layers - 1];
-  if (last->kind != KWS_LAYER_DENSE || last->out_size != 2)
-    return fail(c, KWS_ERR_SIZE, "layer.out_size", last->at + 6);
+  if (last->kind != KWS_LAYER_DENSE) return fail(c, KWS_ERR_FIELD, "layer.kind", last->at);
+  if (last->out_size != 2) return fail(c, KWS_ERR_SIZE, "layer.out_size", last->at + 6);
   int32_t pm, ps;
   if (!quantize_multiplier((double)last->output_scale * 4096.0, 14, &pm, &ps) || pm != m->posterior_multiplier)
     return fail(c, KWS_ERR_FIELD, "posterior_multiplier", at + 16);

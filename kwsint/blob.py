@@ -41,6 +41,9 @@ def pack_codes(codes: np.ndarray, bits: int) -> bytes:
     b >= 2: two's complement b-bit fields. b == 1: bit 1 is +1, bit 0 is -1.
     """
     c = np.asarray(codes, dtype=np.int64).reshape(-1)
+    q = 1 if bits == 1 else (1 << (bits - 1)) - 1
+    if c.size and (np.abs(c).max() > q or (bits == 1 and (c == 0).any())):
+        raise ValueError(f"weight codes must lie on the {bits}-bit grid [-{q}, {q}]" + (" without 0" if bits == 1 else ""))
     fields = (c > 0).astype(np.uint8) if bits == 1 else (c & ((1 << bits) - 1)).astype(np.uint8)
     bit_matrix = (fields[:, None] >> np.arange(bits, dtype=np.uint8)) & 1
     return np.packbits(bit_matrix.reshape(-1), bitorder="little").tobytes()
@@ -63,7 +66,10 @@ def packed_bytes(count: int, bits: int) -> int:
 
 
 def write_blob(spec: ModelSpec) -> bytes:
-    """Serialise a model. The result loads back (``BlobReader``) to an equal ModelSpec."""
+    """Serialise a model; raises FormatError rather than write a blob no loader accepts.
+
+    The result loads back (``BlobReader``) to an equal ModelSpec.
+    """
     fe = spec.frontend
     out = [
         MODEL_HEADER.pack(
@@ -104,7 +110,9 @@ def write_blob(spec: ModelSpec) -> bytes:
         out.append(np.asarray(layer.bias, dtype=bias_dtype).tobytes())
         out.append(pack_codes(layer.weights, layer.weight_bits))
     payload = b"".join(out)
-    return HEADER.pack(MAGIC, FORMAT_VERSION, 0, len(payload), zlib.crc32(payload)) + payload
+    blob = HEADER.pack(MAGIC, FORMAT_VERSION, 0, len(payload), zlib.crc32(payload)) + payload
+    read_blob(blob, "<model being written>")
+    return blob
 
 
 def save(spec: ModelSpec, path: str | Path) -> None:
@@ -181,8 +189,8 @@ class BlobReader:
         _expect(self, "input_zero_point", _zp_ok(input_zp, act_bits), f"in [{qmin}, {qmax}] (0 for int16), got {input_zp}")
         mean = self._array(feature_dim, "<f4", "mean").astype(np.float32)
         inv_std = self._array(feature_dim, "<f4", "inv_std").astype(np.float32)
-        _expect(self, "mean", bool(np.isfinite(mean).all()), "finite values")
-        _expect(self, "inv_std", bool(np.isfinite(inv_std).all()), "finite values")
+        _expect_all(self, "mean", ~np.isfinite(mean), "finite values")
+        _expect_all(self, "inv_std", ~np.isfinite(inv_std), "finite values")
         frontend = Frontend(window_frames, feature_dim, frame_stride, mean, inv_std, float(input_scale), input_zp)
 
         layers = []
@@ -192,8 +200,9 @@ class BlobReader:
             layers.append(layer)
             prev_scale, prev_zp, prev_size = np.float32(layer.output_scale), layer.output_zero_point, layer.out_size
         last = layers[-1]
-        _expect(self, f"layers[{num_layers - 1}].out_size", last.kind == "dense" and last.out_size == 2,
-                f"the last layer to be dense with 2 outputs, got {last.kind} with {last.out_size}")
+        _expect(self, f"layers[{num_layers - 1}].kind", last.kind == "dense", "the last layer to be dense")
+        _expect(self, f"layers[{num_layers - 1}].out_size", last.out_size == 2,
+                f"2 outputs from the last layer, got {last.out_size}")
         scale = float(np.float64(np.float32(last.output_scale)) * 4096.0)
         want = quantize_multiplier(scale)
         _expect(self, "posterior_multiplier", want[1] <= POSTERIOR_MAX_SHIFT and post_mult == want[0],
@@ -237,20 +246,23 @@ class BlobReader:
         if not per_channel:
             bad |= weight_scale.view(np.uint32) != weight_scale[:1].view(np.uint32)
         _expect_all(self, f"{name}.weight_scale", bad, "finite positive floats, all equal when per-tensor")
-        want_mult, want_shift = dense_multipliers(in_scale, weight_scale, out_scale, bool(per_channel))
+        try:
+            want_mult, want_shift = dense_multipliers(in_scale, weight_scale, out_scale, bool(per_channel))
+        except ValueError:
+            raise self._fail(f"{name}.multiplier", "expected a finite effective scale s_in * s_w / s_out") from None
         max_shift = 30 if act_bits == 8 else 7
         _expect_all(self, f"{name}.multiplier", (multiplier != want_mult) | (want_shift > max_shift),
                     f"the multiplier derived from the scales, shift <= {max_shift}", want_mult)
         _expect_all(self, f"{name}.shift", shift != want_shift, "the shift derived from the scales", want_shift)
         limit = 2**30 if act_bits == 8 else 2**46 - 1
-        _expect_all(self, f"{name}.bias", np.abs(bias.astype(np.int64)) > limit, f"|bias| <= {limit}")
+        _expect_all(self, f"{name}.bias", (bias > limit) | (bias < -limit), f"|bias| <= {limit}")
 
         weights = unpack_codes(packed, count, bits)
         if bits >= 2:
             _expect_all(self, f"{name}.weights", weights == -(1 << (bits - 1)),
                         f"codes in [-{(1 << (bits - 1)) - 1}, {(1 << (bits - 1)) - 1}]")
         used = count * bits
-        _expect(self, f"{name}.weights", used % 8 == 0 or packed[-1] >> (used % 8) == 0,
+        _expect(self, f"{name}.weights[{len(packed) - 1}]", used % 8 == 0 or packed[-1] >> (used % 8) == 0,
                 "zero padding bits after the last code")
         return Layer(
             kind=kind,

@@ -84,7 +84,8 @@ def dense_multipliers(
         if per_channel:
             eff = float(np.float64(s_in) * np.float64(s_w) / s_out)
         else:
-            eff = float(np.float64(np.float32(s_in * s_w)) / s_out)
+            with np.errstate(over="ignore"):  # an infinite product is refused by quantize_multiplier
+                eff = float(np.float64(np.float32(s_in * s_w)) / s_out)
         mult[c], shift[c] = quantize_multiplier(eff)
     return mult, shift
 
@@ -164,7 +165,8 @@ def quantize(x: np.ndarray, scale: float, zero_point: int, act_bits: int) -> np.
     """
     dtype = np.int8 if act_bits == 8 else np.int16
     info = np.iinfo(dtype)
-    q = np.asarray(x, dtype=np.float32) / np.float32(scale)
+    with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN are defined below
+        q = np.asarray(x, dtype=np.float32) / np.float32(scale)
     q = np.where(np.isnan(q), np.float32(-np.inf), q)
     q = np.clip(q, np.float32(-(2.0**31)), np.float32(2.0**31 - 128))
     r = _round_half_away(q).astype(np.int64) + int(zero_point)

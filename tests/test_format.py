@@ -154,3 +154,34 @@ def test_file_errors_name_the_file(tmp_path):
     path.write_bytes(b"nope")
     with pytest.raises(FormatError, match="broken.kwsq: header"):
         kwsint.load(path)
+
+
+def test_extreme_int16_bias_and_infinite_scale_products_are_refused():
+    spec = random_model((3,), act_bits=16, window_frames=4, feature_dim=2, frame_stride=2, seed=1)
+    blob = kwsint.write_blob(spec)
+    bias_at = LAYER0_AT + 32 + 3 * 4 * 3
+    bad = _edit(blob, bias_at, "<q", -(2**63))
+    with pytest.raises(FormatError, match=r"layers\[0\].bias\[0\]"):
+        kwsint.read_blob(bad)
+    assert c_load(bad) == lib.KWS_ERR_FIELD
+
+    # Per-tensor layer whose float32 product s_in * s_w overflows to inf.
+    spec = random_model((3,), window_frames=4, feature_dim=2, frame_stride=2, per_channel=False, seed=1)
+    blob = kwsint.write_blob(spec)
+    huge = b"".join(struct.pack("<f", 3e38) for _ in range(3))
+    bad = blob[:LAYER0_AT + 32] + huge + blob[LAYER0_AT + 32 + 12:]
+    bad = _edit(_edit(bad, MODEL_AT + 8, "<f", 3e38), LAYER0_AT + 8, "<f", 3e38)  # input scales, both places
+    with pytest.raises(FormatError, match=r"layers\[0\].multiplier"):
+        kwsint.read_blob(bad)
+    assert c_load(bad) == lib.KWS_ERR_FIELD
+
+
+def test_writer_refuses_codes_off_the_grid():
+    spec = tiny_spec(bits=4)
+    layer = spec.layers[0]
+    bad_weights = layer.weights.copy()
+    bad_weights[0, 0] = 9
+    import dataclasses
+    bad = dataclasses.replace(spec, layers=(dataclasses.replace(layer, weights=bad_weights),) + spec.layers[1:])
+    with pytest.raises(ValueError, match="4-bit grid"):
+        kwsint.write_blob(bad)
