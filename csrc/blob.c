@@ -107,10 +107,8 @@ typedef struct {
 
 /* The multiplier and shift channel i must have, from the layer's scales (docs/arithmetic.md 2). */
 static int derived_multiplier(const layer_view *v, size_t i, int max_shift, int32_t *mult, int32_t *shift) {
-  float s_w = lef32(v->weight_scale + 4 * i);
-  double eff = v->per_channel ? (double)v->input_scale * (double)s_w / (double)v->output_scale
-                              : (double)(float)(v->input_scale * s_w) / (double)v->output_scale;
-  return quantize_multiplier(eff, max_shift, mult, shift);
+  double s_w = (double)lef32(v->weight_scale + 4 * i);
+  return quantize_multiplier((double)v->input_scale * s_w / (double)v->output_scale, max_shift, mult, shift);
 }
 
 static kws_status check_layer(cursor *c, const kws_model *m, float prev_scale, int32_t prev_zp,

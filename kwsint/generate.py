@@ -104,7 +104,7 @@ def _make_layer(
     # Degenerate (near-constant) outputs would ask for a huge effective scale; the
     # 16x8 requantization allows shifts up to 7, so keep the scale ratio below 2^6.
     out_scale = max(out_scale, np.float32(np.float64(in_scale) * weight_scale.max() / 64))
-    multiplier, shift = reference.dense_multipliers(in_scale, weight_scale, out_scale, per_channel or kind == "affine")
+    multiplier, shift = reference.dense_multipliers(in_scale, weight_scale, out_scale)
     layer = Layer(
         kind=kind,
         weights=weights,

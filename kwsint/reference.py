@@ -66,27 +66,21 @@ def quantize_multiplier(scale: float) -> tuple[int, int]:
     return q_fixed, shift
 
 
-def dense_multipliers(
-    input_scale: float, weight_scale: np.ndarray, output_scale: float, per_channel: bool
-) -> tuple[np.ndarray, np.ndarray]:
+def dense_multipliers(input_scale: float, weight_scale: np.ndarray, output_scale: float) -> tuple[np.ndarray, np.ndarray]:
     """Multipliers and shifts of a layer from its float32 scales, as TFLM derives them.
 
-    Per-channel: ``double(s_in) * double(s_w[c]) / double(s_out)``. Per-tensor:
-    the product ``s_in * s_w`` is formed in float32 first (TFLM's
-    ``GetQuantizedConvolutionMultipler``), then divided in double.
+    ``QuantizeMultiplier(double(s_in) * double(s_w[c]) / double(s_out))``, in double,
+    left to right, for per-channel and per-tensor layers alike (a per-tensor
+    layer has equal ``s_w[c]``). Measured against the TFLM interpreter: older
+    TFLM sources form the per-tensor product in float32, the shipped one does not.
     """
-    s_in = np.float32(input_scale)
+    s_in = np.float64(np.float32(input_scale))
     s_out = np.float64(np.float32(output_scale))
     ws = np.asarray(weight_scale, dtype=np.float32).reshape(-1)
     mult = np.empty(ws.size, dtype=np.int32)
     shift = np.empty(ws.size, dtype=np.int32)
     for c, s_w in enumerate(ws):
-        if per_channel:
-            eff = float(np.float64(s_in) * np.float64(s_w) / s_out)
-        else:
-            with np.errstate(over="ignore"):  # an infinite product is refused by quantize_multiplier
-                eff = float(np.float64(np.float32(s_in * s_w)) / s_out)
-        mult[c], shift[c] = quantize_multiplier(eff)
+        mult[c], shift[c] = quantize_multiplier(float(s_in * np.float64(s_w) / s_out))
     return mult, shift
 
 

@@ -16,7 +16,7 @@ Only builtin ops are emitted:
 * the clamp ``[act_min, act_max]`` -> the op's fused activation function.
 
 TFLM does not read kwsint's integer multipliers: it derives them from the float
-scales in the file (see ``tflm_multipliers``), and the clamp from the fused
+scales in the file (``kwsint.reference.dense_multipliers`` is that derivation), and the clamp from the fused
 activation and the output quantization (see ``activation_range``).
 ``model_to_tflite`` checks that both reproduce the ModelSpec's integers and
 raises ValueError when a spec cannot be expressed.
@@ -31,7 +31,14 @@ TFLM's double-rounding build, i.e. no TFLITE_SINGLE_ROUNDING):
   DEPTHWISE_CONV_2D silently ignores them, so the builders here require 0;
 * float inputs with ``|x / scale| >= 2^31`` (and NaN, inf) hit a float ->
   int32 conversion that is undefined behaviour in C++ (INT32_MIN on x86);
-  compare only finite inputs inside that range.
+  compare only finite inputs inside that range;
+* per-tensor FULLY_CONNECTED fails to prepare unless
+  ``|s_in * s_w - s_bias| / s_out <= 0.02`` (the bias scale is written as
+  float32(s_in * s_w[c]) here); per-channel and DW conv do not check;
+* DEPTHWISE_CONV_2D with an absent (-1) bias input crashes the interpreter, so
+  a bias-less affine is written with two inputs;
+* the interpreter's default arena (10x the file size) is too small for
+  constant-free models with wide tensors; ``run_tflm`` sizes it.
 
 ``tflite_micro`` is imported lazily, so ``import kwsint`` never needs it.
 """
@@ -39,18 +46,16 @@ TFLM's double-rounding build, i.e. no TFLITE_SINGLE_ROUNDING):
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 
 from .modelspec import Layer, ModelSpec
+from .reference import dense_multipliers
 
 __all__ = [
     "FUSED_ACTIVATIONS",
     "activation_range",
     "fused_activation_for",
-    "tflm_quantize_multiplier",
-    "tflm_multipliers",
     "fully_connected_model",
     "affine_model",
     "quantize_model",
@@ -189,50 +194,6 @@ def fused_activation_for(
     )
 
 
-def tflm_quantize_multiplier(scale: float) -> tuple[int, int]:
-    """TFLM ``QuantizeMultiplier`` (double-rounding build): scale ~= multiplier * 2^(shift - 31).
-
-    ``q, shift = frexp(scale)``; ``m = round_half_away(q * 2^31)``; if ``m == 2^31``
-    then ``m = 2^30, shift += 1``; if ``shift < -31`` then ``(0, 0)``. A shift
-    above 30 is returned as is (TFLM does not saturate it in this build).
-    """
-    if not math.isfinite(scale) or scale < 0:
-        raise ValueError(f"scale must be finite and >= 0, got {scale!r}")
-    if scale == 0.0:
-        return 0, 0
-    q, shift = math.frexp(scale)
-    m = _round_half_away(q * 2.0**31)
-    if m == 2**31:
-        m //= 2
-        shift += 1
-    if shift < -31:
-        return 0, 0
-    return m, shift
-
-
-def tflm_multipliers(
-    input_scale: float, weight_scale: float | Sequence[float] | np.ndarray, output_scale: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Multipliers and shifts TFLM derives for FULLY_CONNECTED / DEPTHWISE_CONV_2D.
-
-    For each weight scale (one for per-tensor, N for per-channel):
-    ``tflm_quantize_multiplier(double(f32 s_in) * double(f32 s_w[c]) / double(f32 s_out))``,
-    evaluated left to right in double. Measured on this TFLM version for FC
-    per-tensor and per-channel (int8 and 16x8) and for DW conv.
-
-    Returns:
-        (multiplier int32 (n,), shift int32 (n,)) with n = number of weight scales.
-    """
-    si = _f32(input_scale, "input_scale")
-    so = _f32(output_scale, "output_scale")
-    ws = np.atleast_1d(np.asarray(weight_scale, dtype=np.float32)).reshape(-1)
-    mult = np.empty(ws.size, dtype=np.int32)
-    shift = np.empty(ws.size, dtype=np.int32)
-    for c, sw in enumerate(ws):
-        mult[c], shift[c] = tflm_quantize_multiplier(si * float(sw) / so)
-    return mult, shift
-
-
 # --- flatbuffer building ---------------------------------------------------------------
 
 
@@ -310,7 +271,8 @@ class _Builder:
         opts.dilationWFactor = opts.dilationHFactor = 1
         opts.depthMultiplier = 1
         opts.fusedActivationFunction = self._activation_code(fused_activation)
-        self._op(self.schema.BuiltinOperator.DEPTHWISE_CONV_2D, [x, w, b], [y],
+        # No bias: two inputs. An absent (-1) third input crashes TFLM's DEPTHWISE_CONV_2D.
+        self._op(self.schema.BuiltinOperator.DEPTHWISE_CONV_2D, [x, w] if b is None else [x, w, b], [y],
                  self.schema.BuiltinOptions.DepthwiseConv2DOptions, opts)
         return y
 
@@ -389,6 +351,13 @@ def _zero_point(zp, name: str, act_bits: int) -> int:
     return z
 
 
+def _batch(batch) -> int:
+    b = int(batch)
+    if b < 1:
+        raise ValueError(f"batch must be >= 1, got {batch}")
+    return b
+
+
 def _int8_weights(weights, ndim: int) -> np.ndarray:
     w = np.asarray(weights)
     if w.ndim != ndim:
@@ -433,6 +402,7 @@ def fully_connected_model(
     """
     w = _int8_weights(weights, 2)
     n, k = w.shape
+    batch = _batch(batch)
     zi = _zero_point(input_zero_point, "input_zero_point", act_bits)
     zo = _zero_point(output_zero_point, "output_zero_point", act_bits)
     ws = _weight_scales(weight_scale, n, per_channel_only=False)
@@ -475,6 +445,7 @@ def affine_model(
     """
     w = _int8_weights(weights, 1)
     n = w.shape[0]
+    batch = _batch(batch)
     zi = _zero_point(input_zero_point, "input_zero_point", act_bits)
     zo = _zero_point(output_zero_point, "output_zero_point", act_bits)
     ws = _weight_scales(weight_scale, n, per_channel_only=True)
@@ -501,6 +472,7 @@ def quantize_model(n: int, *, scale: float, zero_point: int, act_bits: int, batc
     """
     if int(n) < 1:
         raise ValueError(f"n must be >= 1, got {n}")
+    batch = _batch(batch)
     zp = _zero_point(zero_point, "zero_point", act_bits)
     bld = _Builder()
     x = bld.float_tensor((batch, n), "input")
@@ -525,7 +497,7 @@ def _layer_fused_activation(layer: Layer, act_bits: int, name: str) -> str:
 
 
 def _check_layer_multipliers(layer: Layer, ws: list[np.float32], name: str) -> None:
-    mult, shift = tflm_multipliers(layer.input_scale, np.asarray(ws, dtype=np.float32), layer.output_scale)
+    mult, shift = dense_multipliers(layer.input_scale, np.asarray(ws, dtype=np.float32), layer.output_scale)
     n = layer.out_size
     want_m = np.broadcast_to(np.asarray(layer.multiplier, dtype=np.int64), (n,))
     want_s = np.broadcast_to(np.asarray(layer.shift, dtype=np.int64), (n,))
@@ -558,7 +530,7 @@ def model_to_tflite(
         float_input: whether the model starts with QUANTIZE.
         batch: rows of the input tensor.
         check_multipliers: raise if TFLM would derive multipliers/shifts from
-            the scales (``tflm_multipliers``) other than the spec's.
+            the scales (``dense_multipliers``) other than the spec's.
         align: pass the file through ``align_flatbuffer`` (16-byte aligned
             constant buffers, as devices need; the integers are unchanged).
 
@@ -570,6 +542,7 @@ def model_to_tflite(
             ``check_multipliers``) multipliers TFLM would not derive.
     """
     act_bits = spec.act_bits
+    batch = _batch(batch)
     if not spec.layers:
         raise ValueError("spec has no layers")
     fe = spec.frontend

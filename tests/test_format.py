@@ -156,7 +156,7 @@ def test_file_errors_name_the_file(tmp_path):
         kwsint.load(path)
 
 
-def test_extreme_int16_bias_and_infinite_scale_products_are_refused():
+def test_extreme_int16_bias_and_scale_products_are_refused():
     spec = random_model((3,), act_bits=16, window_frames=4, feature_dim=2, frame_stride=2, seed=1)
     blob = kwsint.write_blob(spec)
     bias_at = LAYER0_AT + 32 + 3 * 4 * 3
@@ -165,7 +165,7 @@ def test_extreme_int16_bias_and_infinite_scale_products_are_refused():
         kwsint.read_blob(bad)
     assert c_load(bad) == lib.KWS_ERR_FIELD
 
-    # Per-tensor layer whose float32 product s_in * s_w overflows to inf.
+    # Scales whose product needs a shift far above 30 (and overflows float32).
     spec = random_model((3,), window_frames=4, feature_dim=2, frame_stride=2, per_channel=False, seed=1)
     blob = kwsint.write_blob(spec)
     huge = b"".join(struct.pack("<f", 3e38) for _ in range(3))

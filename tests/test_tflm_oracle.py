@@ -1,0 +1,307 @@
+"""TensorFlow Lite Micro as an external oracle: TFLM == kwsint.reference == every C backend.
+
+Each kwsint op is one TFLite builtin (``kwsint.tflite`` writes the flatbuffers
+with the tflite-micro package's model_editor); the real TFLM interpreter runs
+them and must produce the same integers, op by op and for whole models of the
+paper's shapes. Building a model costs milliseconds, so example counts here
+scale with the profile (``_examples``): single ops run the full count, whole models fewer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import tflite_micro  # noqa: F401  (the oracle; the test extra installs it)
+from hypothesis import Phase, given, settings
+from hypothesis import strategies as st
+
+import kwsint
+from kwsint import generate, ops, reference
+from kwsint import tflite as tfl
+
+from .strategies import activations, weight_codes
+
+pytestmark = pytest.mark.tflm
+
+PAPER_SIZES = (87, 400, 87, 400, 87, 400)  # M2's shape: 540 -> 87 -> 400 -> ... -> 2
+
+
+def _examples(n: int, shrink: bool = True):
+    """n examples under the "ci" profile (300), scaled with the loaded profile.
+
+    ``shrink=False`` reports the first failing example as found: shrinking a
+    whole-model failure would rebuild hundreds of models (minutes).
+    """
+    base = settings().max_examples
+    phases = None if shrink else [p for p in settings().phases if p is not Phase.shrink]
+    return settings(max_examples=max(1, round(n * base / 300)), **({} if phases is None else dict(phases=phases)))
+
+
+def _qrange(act_bits: int) -> tuple[int, int]:
+    return (-128, 127) if act_bits == 8 else (-32768, 32767)
+
+
+f32_scale = st.floats(2.0**-12, 4.0, width=32)
+
+
+@st.composite
+def scales(draw, n: int, per_channel: bool, log2_eff: tuple[float, float]):
+    """(s_in, s_w (n,), s_out) as float32 with log2(s_in * s_w / s_out) in log2_eff."""
+    si, so = np.float32(draw(f32_scale)), np.float32(draw(f32_scale))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    e = rng.uniform(*log2_eff, size=n if per_channel else 1)
+    if draw(st.booleans()):  # exact powers of two: ties in every rounding step
+        e = np.round(e)
+    ws = np.float32(2.0**e * np.float64(so) / np.float64(si))
+    ws = np.broadcast_to(np.where(ws > 0, ws, np.float32(2.0**-126)), (n,)).astype(np.float32)
+    return si, ws, so
+
+
+def _requant(si, ws, so, per_channel):
+    mult, shift = reference.dense_multipliers(float(si), ws, float(so))
+    return np.asarray(mult), np.asarray(shift)
+
+
+@st.composite
+def layer_case(draw, kind: str, act_bits: int, per_channel: bool):
+    """A random FULLY_CONNECTED / affine case inside the spec's (and the C backends') bounds."""
+    n = draw(st.integers(1, 48))
+    k = draw(st.integers(1, 96)) if kind == "dense" else n
+    batch = draw(st.sampled_from([1, 3]))
+    bits = draw(st.integers(1, 8))
+    mode = draw(st.sampled_from(["random", "random", "extreme"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    weights = weight_codes(rng, (n, k) if kind == "dense" else (n,), bits, mode)
+    x = activations(rng, (batch, k), act_bits, mode)
+    lo, hi = _qrange(act_bits)
+    zp_in = draw(st.integers(lo, hi)) if act_bits == 8 else 0
+    zp_out = draw(st.integers(lo, hi)) if act_bits == 8 else 0
+    # int8: shift <= 30 (left shifts wrap in int32 alike everywhere); 16x8: shift <= 7.
+    hi_eff = 2.0 if act_bits == 8 else 6.0
+    si, ws, so = draw(scales(n, per_channel, (-34.0, hi_eff)))
+    limit = 2**30 if act_bits == 8 else 2**46 - 1
+    b = draw(st.sampled_from([0, 1 << 12, 1 << 20, limit]))
+    bias = None if draw(st.integers(0, 5)) == 0 else rng.integers(-b, b + 1, size=n)
+    if bias is not None:
+        bias = bias.astype(np.int32 if act_bits == 8 else np.int64)
+    act = draw(st.sampled_from(tfl.FUSED_ACTIVATIONS))
+    act_min, act_max = tfl.activation_range(act, output_scale=so, output_zero_point=zp_out, act_bits=act_bits)
+    return dict(weights=weights, bias=bias, x=x, si=si, ws=ws, so=so, zp_in=zp_in, zp_out=zp_out, act=act,
+                act_min=act_min, act_max=act_max, act_bits=act_bits)
+
+
+def _check_three_ways(c, kind: str, per_channel: bool, backend: str):
+    """TFLM, the numpy reference and the C backend compute the same integers."""
+    model_fn = tfl.fully_connected_model if kind == "dense" else tfl.affine_model
+    model = model_fn(c["weights"], c["bias"], input_scale=c["si"], input_zero_point=c["zp_in"],
+                     weight_scale=c["ws"] if per_channel else c["ws"][0], output_scale=c["so"],
+                     output_zero_point=c["zp_out"], act_bits=c["act_bits"], fused_activation=c["act"],
+                     batch=c["x"].shape[0])
+    want = tfl.run_tflm(model, c["x"])
+    mult, shift = _requant(c["si"], c["ws"], c["so"], per_channel)
+    args = dict(input_zero_point=c["zp_in"], output_zero_point=c["zp_out"], multiplier=mult, shift=shift,
+                act_min=c["act_min"], act_max=c["act_max"])
+    op_ref = reference.fully_connected if kind == "dense" else reference.affine
+    op_c = ops.fully_connected if kind == "dense" else ops.affine
+    got_ref = op_ref(c["x"], c["weights"], c["bias"], **args)
+    assert got_ref.dtype == want.dtype
+    np.testing.assert_array_equal(got_ref, want, err_msg="kwsint.reference != TFLM")
+    np.testing.assert_array_equal(op_c(c["x"], c["weights"], c["bias"], **args, backend=backend), want,
+                                  err_msg=f"backend {backend} != TFLM")
+
+
+# --- single ops ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("per_channel", [False, True], ids=["per_tensor", "per_channel"])
+@_examples(300)
+@given(data=st.data())
+def test_fully_connected_int8_matches_tflm(backend, per_channel, data):
+    _check_three_ways(data.draw(layer_case("dense", 8, per_channel)), "dense", per_channel, backend)
+
+
+@pytest.mark.parametrize("per_channel", [False, True], ids=["per_tensor", "per_channel"])
+@_examples(300)
+@given(data=st.data())
+def test_fully_connected_16x8_matches_tflm(backend, per_channel, data):
+    _check_three_ways(data.draw(layer_case("dense", 16, per_channel)), "dense", per_channel, backend)
+
+
+@pytest.mark.parametrize("act_bits", [8, 16])
+@_examples(300)
+@given(data=st.data())
+def test_affine_matches_tflm(backend, act_bits, data):
+    _check_three_ways(data.draw(layer_case("affine", act_bits, True)), "affine", True, backend)
+
+
+@pytest.mark.parametrize("op", ["fc_per_tensor", "fc_per_channel", "depthwise"])
+@_examples(300)
+@given(data=st.data())
+def test_multiplier_derivation_matches_tflm(op, data):
+    """Probe TFLM's multipliers where they show: 256 consecutive accumulators around a rounding boundary.
+
+    Each channel has weight 1 and a bias at the accumulator where the
+    reference's requantization steps from k to k + 1 (|k| <= 100, so |acc| is
+    up to 2^30); batch row r adds r - 128. A multiplier a few units off in its
+    last bits (e.g. a float32 instead of a double product of the scales) moves
+    that boundary by up to ~64 accumulators and fails here.
+    """
+    n = 48
+    per_channel = op != "fc_per_tensor"
+    si, ws, so = data.draw(scales(n, per_channel, (-30.0, -23.0)))
+    mult, shift = _requant(si, ws, so, per_channel)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    bias = np.zeros(n, dtype=np.int64)
+    for c in range(n):
+        m, s = int(np.broadcast_to(mult, (n,))[c]), int(np.broadcast_to(shift, (n,))[c])
+        if m == 0:
+            continue
+        step = m * 2.0 ** (s - 31)  # output units per accumulator unit
+        k = int(rng.integers(-min(100, int(2**30 * step)), min(100, int(2**30 * step)) + 1))
+        bias[c] = int(round((k + 0.5) / step))
+    bias = np.clip(bias, -(2**30), 2**30).astype(np.int32)
+    x = np.arange(-128, 128, dtype=np.int8)
+    if op == "depthwise":
+        model = tfl.affine_model(np.ones(n, np.int8), bias, input_scale=si, input_zero_point=0, weight_scale=ws,
+                                 output_scale=so, output_zero_point=0, act_bits=8, batch=256)
+        xin = np.repeat(x[:, None], n, axis=1)
+        got_ref = reference.affine(xin, np.ones(n, np.int8), bias, input_zero_point=0, output_zero_point=0,
+                                   multiplier=mult, shift=shift, act_min=-128, act_max=127)
+    else:
+        model = tfl.fully_connected_model(np.ones((n, 1), np.int8), bias, input_scale=si, input_zero_point=0,
+                                          weight_scale=ws if per_channel else ws[0], output_scale=so,
+                                          output_zero_point=0, act_bits=8, batch=256)
+        xin = x[:, None]
+        got_ref = reference.fully_connected(xin, np.ones((n, 1), np.int8), bias, input_zero_point=0,
+                                            output_zero_point=0, multiplier=mult, shift=shift, act_min=-128,
+                                            act_max=127)
+    want = tfl.run_tflm(model, xin)
+    np.testing.assert_array_equal(got_ref, want, err_msg="multipliers differ from TFLM's")
+
+
+@pytest.mark.parametrize("act_bits", [8, 16])
+@_examples(300)
+@given(data=st.data())
+def test_quantize_matches_tflm(backend, act_bits, data):
+    """QUANTIZE: float32 division, round half away from zero (ties hit exactly), then zero point and clamp."""
+    exp = data.draw(st.integers(-12, 4))
+    scale = np.float32(data.draw(st.one_of(st.just(2.0**exp), st.floats(2.0**-20, 1024.0, width=32))))
+    zp = data.draw(st.integers(-128, 127)) if act_bits == 8 else 0
+    ks = np.array(data.draw(st.lists(st.integers(-40000, 40000), min_size=1, max_size=48)), dtype=np.float64)
+    ties = np.float32((ks + 0.5) * np.float64(scale))
+    near = np.concatenate([np.nextafter(ties, np.float32(np.inf)), np.nextafter(ties, np.float32(-np.inf))])
+    # TFLM converts the rounded quotient to int32 with a C cast: undefined outside int32, so stay inside.
+    bound = float(scale) * 2.0**30
+    free = data.draw(st.lists(st.floats(-bound, bound, width=32), max_size=32))
+    x = np.concatenate([ties, near, np.array(free, dtype=np.float32), np.float32([0.0, -0.0])]).astype(np.float32)
+    want = tfl.run_tflm(tfl.quantize_model(x.size, scale=scale, zero_point=zp, act_bits=act_bits), x)
+    np.testing.assert_array_equal(reference.quantize(x, scale, zp, act_bits), want, err_msg="reference != TFLM")
+    np.testing.assert_array_equal(ops.quantize(x, scale, zp, act_bits, backend=backend), want,
+                                  err_msg=f"backend {backend} != TFLM")
+
+
+def test_quantize_ties_round_half_away_from_zero():
+    x = np.float32([0.25, 0.75, 1.25, -0.25, -0.75, -1.25])
+    got = tfl.run_tflm(tfl.quantize_model(6, scale=0.5, zero_point=0, act_bits=8), x)
+    np.testing.assert_array_equal(got, [1, 2, 3, -1, -2, -3])
+
+
+@pytest.mark.parametrize("act_bits", [8, 16])
+@_examples(100)
+@given(data=st.data())
+def test_activation_range_matches_tflm(act_bits, data):
+    """The clamp of each fused activation, read off TFLM's outputs over a sweep of accumulators."""
+    act = data.draw(st.sampled_from(tfl.FUSED_ACTIVATIONS))
+    so = np.float32(data.draw(st.floats(2.0**-10, 2.0, width=32)))
+    zp = data.draw(st.integers(-128, 127)) if act_bits == 8 else 0
+    lo, hi = _qrange(act_bits)
+    want = tfl.activation_range(act, output_scale=so, output_zero_point=zp, act_bits=act_bits)
+    # Unit effective scale (s_in = s_out, s_w = 1): out = clamp(acc + zp). Sweep the whole output
+    # range coarsely and every code around the expected bounds.
+    sweep = np.arange(lo - zp - 2, hi - zp + 3, dtype=np.int64)
+    acc = np.union1d(sweep[:: max(1, sweep.size // 2048)], sweep[[0, -1]])
+    for b in want:
+        acc = np.union1d(acc, np.arange(b - zp - 3, b - zp + 4))
+    bias = acc.astype(np.int32 if act_bits == 8 else np.int64)
+    model = tfl.fully_connected_model(np.zeros((bias.size, 1), np.int8), bias, input_scale=so, input_zero_point=0,
+                                      weight_scale=1.0, output_scale=so, output_zero_point=zp, act_bits=act_bits,
+                                      fused_activation=act)
+    y = tfl.run_tflm(model, np.zeros(1, np.int8 if act_bits == 8 else np.int16))
+    np.testing.assert_array_equal(y, np.clip(acc + zp, *want))
+    chosen = tfl.fused_activation_for(*want, output_scale=so, output_zero_point=zp, act_bits=act_bits)
+    assert tfl.activation_range(chosen, output_scale=so, output_zero_point=zp, act_bits=act_bits) == want
+
+
+# --- whole models ------------------------------------------------------------------------------
+
+
+def _windows(spec, rows: int, seed: int) -> np.ndarray:
+    fe = spec.frontend
+    rng = np.random.default_rng(seed)
+    return rng.normal(-5.0, 2.5, (rows, fe.window_frames, fe.feature_dim)).astype(np.float32)
+
+
+def _check_model(spec, backend: str, seed: int, rows: int = 3, align: bool = False):
+    windows = _windows(spec, rows, seed)
+    xq = reference.quantize_window(spec, windows)
+    want_logits, _ = reference.forward(spec, windows)
+    np.testing.assert_array_equal(reference.forward_quantized(spec, xq), want_logits)
+
+    # Quantized input, the whole batch in one invocation.
+    tflm_q = tfl.run_tflm(tfl.model_to_tflite(spec, float_input=False, batch=rows, align=align), xq)
+    np.testing.assert_array_equal(tflm_q, want_logits, err_msg="TFLM (int input) != reference")
+    # Float (normalised) input through QUANTIZE, one invocation per row.
+    xf = reference.normalize_window(spec.frontend, windows)
+    tflm_f = tfl.run_tflm(tfl.model_to_tflite(spec, float_input=True, align=align), xf)
+    np.testing.assert_array_equal(tflm_f, want_logits, err_msg="TFLM (float input) != reference")
+
+    model = kwsint.load(kwsint.write_blob(spec), backend=backend)
+    for i in range(rows):
+        np.testing.assert_array_equal(model.infer(xq[i]).logits, tflm_q[i], err_msg=f"backend {backend} != TFLM")
+        np.testing.assert_array_equal(model.infer(windows[i]).logits, tflm_q[i],
+                                      err_msg=f"backend {backend} (float window) != TFLM")
+
+
+@pytest.mark.parametrize("act_bits", [8, 16])
+@_examples(40, shrink=False)
+@given(weight_bits=st.integers(1, 8), per_channel=st.booleans(), seed=st.integers(0, 2**16))
+def test_random_m2_shape_model_matches_tflm(backend, act_bits, weight_bits, per_channel, seed):
+    spec = generate.random_model(PAPER_SIZES, weight_bits=weight_bits, act_bits=act_bits, seed=seed,
+                                 per_channel=per_channel)
+    assert spec.frontend.input_size == 540 and spec.layers[-1].out_size == 2
+    _check_model(spec, backend, seed)
+
+
+@pytest.mark.parametrize("config", sorted(generate.CONFIGS))
+def test_paper_configs_match_tflm(backend, config):
+    _check_model(generate.paper_model(config, seed=3), backend, seed=11, rows=2, align=True)
+
+
+# --- what kwsint.tflite refuses ---------------------------------------------------------------
+
+
+def test_model_to_tflite_rejects_a_clamp_no_fused_activation_gives():
+    spec = generate.random_model((8,), weight_bits=4, act_bits=8, seed=1)
+    dense = spec.layers[0]
+    bad = dataclasses.replace(dense, act_min=dense.act_min + 1)
+    spec = dataclasses.replace(spec, layers=(bad,) + spec.layers[1:])
+    with pytest.raises(ValueError, match="fused activation"):
+        tfl.model_to_tflite(spec, float_input=False)
+
+
+def test_model_to_tflite_rejects_multipliers_tflm_would_not_derive():
+    spec = generate.random_model((8,), weight_bits=4, act_bits=8, seed=1)
+    layer = spec.layers[1]
+    bad = dataclasses.replace(layer, multiplier=np.asarray(layer.multiplier) + 1)
+    spec = dataclasses.replace(spec, layers=(spec.layers[0], bad) + spec.layers[2:])
+    with pytest.raises(ValueError, match="multiplier"):
+        tfl.model_to_tflite(spec, float_input=False)
+
+
+def test_int16_zero_points_are_refused():
+    """TFLM's int16 DEPTHWISE_CONV_2D ignores zero points, so kwsint.tflite never writes them."""
+    with pytest.raises(ValueError, match="zero point 0"):
+        tfl.affine_model(np.ones(3, np.int8), None, input_scale=1.0, input_zero_point=2, weight_scale=1.0,
+                         output_scale=1.0, output_zero_point=0, act_bits=16)
