@@ -129,3 +129,16 @@ def test_threads_share_one_model():
         parts = list(pool.map(lambda i: model.infer_batch(windows[i::4]).logits, range(4)))
     for i, part in enumerate(parts):
         np.testing.assert_array_equal(part, want[i::4])
+
+
+def test_backend_choice(monkeypatch):
+    blob = kwsint.write_blob(paper_model("M2"))
+    assert "portable" in kwsint.backends()
+    assert set(kwsint.backends()) <= set(kwsint.compiled_backends())
+    assert kwsint.load(blob).backend == kwsint.backends()[0]  # the fastest usable is the default
+    monkeypatch.setenv("KWSINT_BACKEND", "portable")
+    assert kwsint.load(blob).backend == "portable"
+    monkeypatch.setenv("KWSINT_BACKEND", "no-such-backend")
+    with pytest.raises(kwsint.BackendError, match="no-such-backend"):
+        kwsint.load(blob)
+    assert kwsint.load(blob, backend="portable").backend == "portable"  # the argument beats the variable
