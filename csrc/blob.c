@@ -315,6 +315,7 @@ kws_status kws_model_load(const void *data, size_t size, const kws_backend *be, 
     if (m->act_bits == 8) {
       L->bias32 = (int32_t *)carve(&p, 4 * n);
       for (size_t i = 0; i < n; i++) L->bias32[i] = les32(v->bias + 4 * i);
+      kws_fold_bias_s32(L->bias32, L->weights, n, v->count / n, v->in_zp, L->bias32);
     } else {
       L->bias64 = (int64_t *)carve(&p, 8 * n);
       for (size_t i = 0; i < n; i++) L->bias64[i] = les64(v->bias + 8 * i);

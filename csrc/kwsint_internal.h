@@ -8,7 +8,15 @@
 #define KWS_MAX_LAYERS 64
 
 /* One kernel table per backend. Kernels trust their arguments: the public
- * entry points in ops.c and the blob loader check every range first. */
+ * entry points in ops.c and the blob loader check every range first.
+ *
+ * Kernels never see the input zero point: `bias` is the folded bias
+ * (kws_fold_bias_*), never NULL, so a dense kernel computes
+ *   acc[o] = bias[o] + sum_i w[o][i] * x[i]
+ * which equals the spec's sum_i w[o][i] * (x[i] - zp) + bias[o] exactly: with
+ * int8 activations |folded| <= 2^30 + 2^28 and |sum| <= 2^28 (K <= 16384), so
+ * no partial result leaves int32 (docs/arithmetic.md 5.2). The affine kernels
+ * compute acc[c] = bias[c] + w[c] * x[c] likewise. */
 typedef struct {
   void (*requantize_s32)(const int32_t *acc, const int32_t *mult, const int32_t *shift, size_t n,
                          int32_t *out);
@@ -41,7 +49,7 @@ typedef struct {
   int weight_bits;
   size_t in_size, out_size;
   int8_t *weights;  /* dense: [out][in]; affine: [out]; int8 containers */
-  int32_t *bias32;  /* int8 activations */
+  int32_t *bias32;  /* int8 activations, folded with the input zero point */
   int64_t *bias64;  /* int16 activations */
   int32_t *multiplier, *shift;
   kws_requant_params params; /* points into multiplier/shift */
@@ -69,6 +77,11 @@ int32_t kws_rounding_divide_by_pot(int32_t x, int exponent);
 int32_t kws_requant_s32(int32_t acc, int32_t multiplier, int32_t shift);
 int32_t kws_requant_s64(int64_t acc, int32_t multiplier, int32_t shift);
 int32_t kws_add_wrap(int32_t a, int32_t b); /* a + b modulo 2^32 */
+/* Folded biases (see the kernel table): out[o] = bias[o] - zp * sum_i w[o][i]
+ * for dense (k > 1 inputs per row) and bias[c] - zp * w[c] for affine (k = 1);
+ * bias may be NULL (zeros). */
+void kws_fold_bias_s32(const int32_t *bias, const int8_t *w, size_t n, size_t k, int32_t zp, int32_t *out);
+void kws_fold_bias_s64(const int64_t *bias, size_t n, int64_t *out);
 /* Normalise and quantize one float frame; tmp holds feature_dim floats. */
 void kws_model_quantize_frame(const kws_model *m, const float *frame, float *tmp, void *out);
 uint32_t kws_crc32(const uint8_t *data, size_t n);

@@ -1,5 +1,6 @@
 /* Public single-op entry points: check every argument, then run the backend's kernel. */
 #include <math.h>
+#include <stdlib.h>
 
 #include "kwsint_internal.h"
 
@@ -77,7 +78,11 @@ kws_status kws_fully_connected_s8(const kws_backend *be, const int8_t *x, size_t
   if (!kk) return KWS_ERR_BACKEND;
   if (!dims_ok(batches, k, n) || !x || !w || !y || !params_ok(p, n, 8)) return KWS_ERR_ARGUMENT;
   if (!weights_ok(w, n * k) || !bias32_ok(bias, n)) return KWS_ERR_ARGUMENT;
-  for (size_t b = 0; b < batches; b++) kk->fully_connected_s8(x + b * k, k, w, n, bias, p, y + b * n);
+  int32_t *folded = (int32_t *)malloc(n * sizeof *folded);
+  if (!folded) return KWS_ERR_NOMEM;
+  kws_fold_bias_s32(bias, w, n, k, p->input_zero_point, folded);
+  for (size_t b = 0; b < batches; b++) kk->fully_connected_s8(x + b * k, k, w, n, folded, p, y + b * n);
+  free(folded);
   return KWS_OK;
 }
 
@@ -88,7 +93,11 @@ kws_status kws_fully_connected_s16(const kws_backend *be, const int16_t *x, size
   if (!kk) return KWS_ERR_BACKEND;
   if (!dims_ok(batches, k, n) || !x || !w || !y || !params_ok(p, n, 16)) return KWS_ERR_ARGUMENT;
   if (!weights_ok(w, n * k) || !bias64_ok(bias, n)) return KWS_ERR_ARGUMENT;
-  for (size_t b = 0; b < batches; b++) kk->fully_connected_s16(x + b * k, k, w, n, bias, p, y + b * n);
+  int64_t *folded = (int64_t *)malloc(n * sizeof *folded);
+  if (!folded) return KWS_ERR_NOMEM;
+  kws_fold_bias_s64(bias, n, folded);
+  for (size_t b = 0; b < batches; b++) kk->fully_connected_s16(x + b * k, k, w, n, folded, p, y + b * n);
+  free(folded);
   return KWS_OK;
 }
 
@@ -98,7 +107,11 @@ kws_status kws_affine_s8(const kws_backend *be, const int8_t *x, size_t batches,
   if (!kk) return KWS_ERR_BACKEND;
   if (!dims_ok(batches, 1, n) || !x || !w || !y || !params_ok(p, n, 8)) return KWS_ERR_ARGUMENT;
   if (!weights_ok(w, n) || !bias32_ok(bias, n)) return KWS_ERR_ARGUMENT;
-  for (size_t b = 0; b < batches; b++) kk->affine_s8(x + b * n, n, w, bias, p, y + b * n);
+  int32_t *folded = (int32_t *)malloc(n * sizeof *folded);
+  if (!folded) return KWS_ERR_NOMEM;
+  kws_fold_bias_s32(bias, w, n, 1, p->input_zero_point, folded);
+  for (size_t b = 0; b < batches; b++) kk->affine_s8(x + b * n, n, w, folded, p, y + b * n);
+  free(folded);
   return KWS_OK;
 }
 
@@ -108,7 +121,11 @@ kws_status kws_affine_s16(const kws_backend *be, const int16_t *x, size_t batche
   if (!kk) return KWS_ERR_BACKEND;
   if (!dims_ok(batches, 1, n) || !x || !w || !y || !params_ok(p, n, 16)) return KWS_ERR_ARGUMENT;
   if (!weights_ok(w, n) || !bias64_ok(bias, n)) return KWS_ERR_ARGUMENT;
-  for (size_t b = 0; b < batches; b++) kk->affine_s16(x + b * n, n, w, bias, p, y + b * n);
+  int64_t *folded = (int64_t *)malloc(n * sizeof *folded);
+  if (!folded) return KWS_ERR_NOMEM;
+  kws_fold_bias_s64(bias, n, folded);
+  for (size_t b = 0; b < batches; b++) kk->affine_s16(x + b * n, n, w, folded, p, y + b * n);
+  free(folded);
   return KWS_OK;
 }
 
