@@ -1,19 +1,48 @@
-/* The dispatch table: every compiled backend, fastest first. */
+/* The dispatch table: every compiled backend, fastest first. The CPU is asked
+ * at run time, so a binary built with every backend still runs on any CPU of
+ * its architecture and picks the best kernels it can execute. */
 #include <string.h>
 
 #include "kwsint_internal.h"
 #include "portable/portable.h"
 
-const kws_kernels kws_portable_kernels = {
-    kws_portable_requantize_s32,      kws_portable_requantize_s64, kws_portable_fully_connected_s8,
-    kws_portable_fully_connected_s16, kws_portable_affine_s8,      kws_portable_affine_s16,
-    kws_portable_quantize_s8,         kws_portable_quantize_s16,
-};
+#if defined(__x86_64__) || defined(__i386__)
+static int cpu_avx2(void) {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2");
+}
+static int cpu_sse41(void) {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("sse4.1");
+}
+#endif
+
+#if defined(__aarch64__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+static int cpu_dotprod(void) { return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0; }
+#endif
 
 static int always_usable(void) { return 1; }
 
 static const kws_backend backends[] = {
+#if defined(__aarch64__)
+    {"neon-dotprod", cpu_dotprod, &kws_neon_dot_kernels},
+    {"neon", always_usable, &kws_neon_kernels},
+#endif
+#if defined(__x86_64__) || defined(__i386__)
+    {"avx2", cpu_avx2, &kws_avx2_kernels},
+    {"sse4.1", cpu_sse41, &kws_sse41_kernels},
+#endif
     {"portable", always_usable, &kws_portable_kernels},
+#if defined(KWS_NEON_SIMDE)
+    /* The NEON source compiled through SIMDe: checks the NEON kernels on x86.
+     * Emulated, so never the default. */
+    {"neon-simde", always_usable, &kws_neon_kernels},
+    {"neon-dotprod-simde", always_usable, &kws_neon_dot_kernels},
+#endif
 };
 
 int kws_backend_count(void) { return (int)(sizeof backends / sizeof backends[0]); }

@@ -40,7 +40,10 @@ struct kws_backend {
   const kws_kernels *kernels;
 };
 
+/* One table per backend; each is defined in its ISA's directory. */
 extern const kws_kernels kws_portable_kernels;
+extern const kws_kernels kws_avx2_kernels, kws_sse41_kernels; /* x86 */
+extern const kws_kernels kws_neon_kernels, kws_neon_dot_kernels; /* aarch64, or x86 through SIMDe */
 
 enum { KWS_LAYER_DENSE = 1, KWS_LAYER_AFFINE = 2 };
 
