@@ -130,6 +130,20 @@ class Model:
         """The quantized input vector the engine computes for a float window."""
         return self._quantized_inputs(window, batched=False)[0]
 
+    def time_inference(self, window: np.ndarray, repeats: int = 100) -> int:
+        """Counter ticks for ``repeats`` inferences of one window, timed in C (for benchmarks).
+
+        Ticks are ``kws_cycle_counter``'s: the x86 time-stamp counter (constant
+        rate, not core cycles) or the aarch64 virtual counter.
+        """
+        q = self._quantized_inputs(window, batched=False)[0]
+        scratch = np.empty(int(self._info.scratch_bytes) // 8 + 1, dtype=np.int64)
+        ticks = ffi.new("uint64_t *")
+        status = lib.kws_model_time_infer_q(self._ptr, ffi.from_buffer(q), ffi.from_buffer(scratch), repeats, ticks)
+        if status != lib.KWS_OK:
+            raise RuntimeError(f"kws_model_time_infer_q failed: {_backend.STATUS_NAMES.get(status, status)}")
+        return int(ticks[0])
+
     def stream(self) -> Stream:
         """A new stream over this model (its own ring buffer and arena)."""
         return Stream(self)

@@ -142,3 +142,9 @@ def test_backend_choice(monkeypatch):
     with pytest.raises(kwsint.BackendError, match="no-such-backend"):
         kwsint.load(blob)
     assert kwsint.load(blob, backend="portable").backend == "portable"  # the argument beats the variable
+
+
+def test_time_inference_counts_ticks():
+    model = kwsint.load(kwsint.write_blob(paper_model("M2")))
+    xq = reference.quantize_window(model.spec, _windows(model.spec, 1, 0)[0])
+    assert model.time_inference(xq, 3) > 0

@@ -124,6 +124,18 @@ kws_status kws_model_infer_q(const kws_model *model, const void *input, void *sc
  * (frame selection, float32 normalisation, QUANTIZE). */
 kws_status kws_model_quantize_window(const kws_model *model, const float *window, void *input);
 
+/* --- timing ------------------------------------------------------------------ */
+
+/* A free-running counter: the time-stamp counter (rdtsc, constant rate, not
+ * core clock cycles) on x86, the virtual counter (cntvct_el0) on aarch64, 0
+ * elsewhere. For benchmarks. */
+uint64_t kws_cycle_counter(void);
+
+/* Run kws_model_infer_q `repeats` times on one input and return the counter
+ * ticks they took in *ticks (for benchmarks: no Python in the loop). */
+kws_status kws_model_time_infer_q(const kws_model *model, const void *input, void *scratch, uint32_t repeats,
+                                  uint64_t *ticks);
+
 /* --- streams: per-stream state over a shared model ------------------------- */
 
 /* A stream keeps the last window_frames quantized frames in a ring buffer and
