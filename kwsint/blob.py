@@ -205,8 +205,11 @@ class BlobReader:
                 f"2 outputs from the last layer, got {last.out_size}")
         scale = float(np.float64(np.float32(last.output_scale)) * 4096.0)
         want = quantize_multiplier(scale)
-        _expect(self, "posterior_multiplier", want[1] <= POSTERIOR_MAX_SHIFT and post_mult == want[0],
-                f"quantize_multiplier(output scale * 4096) = {want[0]} with shift <= {POSTERIOR_MAX_SHIFT}, got {post_mult}")
+        _expect(self, "posterior_multiplier", want[1] <= POSTERIOR_MAX_SHIFT,
+                f"a last-layer output scale below {2 ** POSTERIOR_MAX_SHIFT / 4096} (posterior shift "
+                f"<= {POSTERIOR_MAX_SHIFT}), got {last.output_scale}")
+        _expect(self, "posterior_multiplier", post_mult == want[0],
+                f"quantize_multiplier(output scale * 4096) = {want[0]}, got {post_mult}")
         _expect(self, "posterior_shift", post_shift == want[1], f"{want[1]}, got {post_shift}")
         return ModelSpec(act_bits, frontend, tuple(layers), post_mult, post_shift)
 

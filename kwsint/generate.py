@@ -74,8 +74,8 @@ def _make_layer(
     else:
         acc = (x.astype(np.int64) - in_zp) * weights.astype(np.int64)
     real = acc * (np.float64(in_scale) * weight_scale.astype(np.float64))
-    if real_std is not None:  # rescale so the real outputs have this spread
-        factor = real_std / max(float(real.std()), 1e-12)
+    if real_std is not None and real.std() > 1e-6:  # rescale so the real outputs have this spread
+        factor = real_std / float(real.std())
         weight_scale = (weight_scale * factor).astype(np.float32)
         real = acc * (np.float64(in_scale) * weight_scale.astype(np.float64))
     bias_real = rng.normal(0.0, 0.3, out_size) * real.std(axis=0).clip(1e-6)

@@ -148,3 +148,11 @@ def test_time_inference_counts_ticks():
     model = kwsint.load(kwsint.write_blob(paper_model("M2")))
     xq = reference.quantize_window(model.spec, _windows(model.spec, 1, 0)[0])
     assert model.time_inference(xq, 3) > 0
+
+
+def test_degenerate_random_models_are_valid():
+    # A 2-bit affine code of 0 makes the last layer's input constant (a case hypothesis found):
+    # the generator must still produce a blob every loader accepts.
+    for seed in range(60):
+        kwsint.write_blob(random_model((1,), weight_bits=1, param_bits=2, window_frames=1, feature_dim=1,
+                                       frame_stride=1, seed=seed))
