@@ -532,20 +532,14 @@ def _model_case(spec: kwsint.ModelSpec, rng: np.random.Generator, desc: str, nq:
 
 def model_cases(rng: np.random.Generator, small: int = 300) -> list[Case]:
     cases = []
-    while len(cases) < small:
+    for _ in range(small):
         hidden = [int(h) for h in rng.integers(1, 49, int(rng.integers(0, 4)))]
         bits = [int(b) for b in rng.integers(1, 9, len(hidden) + 1)]
         wf = int(rng.integers(1, 25))
         args = dict(weight_bits=bits, act_bits=int(rng.choice([8, 16])), param_bits=int(rng.integers(1, 9)),
                     per_channel=bool(rng.integers(0, 2)), window_frames=wf, feature_dim=int(rng.integers(1, 9)),
                     frame_stride=int(rng.integers(1, wf + 1)), seed=int(rng.integers(0, 2**32)))
-        spec = random_model(hidden, **args)
-        try:
-            cases.append(_model_case(spec, rng, f"small model {hidden} {args}"))
-        except kwsint.FormatError:
-            # kwsint.generate can calibrate a model that no blob may hold (a posterior
-            # shift above 14); that is the generator's business, not the backends'.
-            continue
+        cases.append(_model_case(random_model(hidden, **args), rng, f"small model {hidden} {args}"))
     # Layer widths around SIMD block sizes, up to 600.
     for i, (hidden, act_bits) in enumerate([([600, 33], 8), ([17, 600], 16), ([65, 1, 129], 8), ([255, 7], 16),
                                             ([31, 64, 97], 8), ([600], 16)]):
