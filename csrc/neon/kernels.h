@@ -8,5 +8,9 @@ void kws_neon_requantize_s32(const int32_t *acc, const int32_t *mult, const int3
                              int32_t *out);
 void kws_neon_requantize_s64(const int64_t *acc, const int32_t *mult, const int32_t *shift, size_t n,
                              int32_t *out);
+void kws_neon_affine_s8(const int8_t *x, size_t n, const int8_t *w, const int32_t *bias,
+                        const kws_requant_params *p, int8_t *y);
+void kws_neon_affine_s16(const int16_t *x, size_t n, const int8_t *w, const int64_t *bias,
+                         const kws_requant_params *p, int16_t *y);
 
 #endif
