@@ -1,18 +1,18 @@
-/* The NEON backends' kernel tables: ARMv8.0 and ARMv8.2 dot product. NEON so far:
- * requantization and the affine op; FULLY_CONNECTED still points at the portable kernels. */
+/* The NEON backends' kernel tables: ARMv8.0 and ARMv8.2 dot product. Both use the
+ * ARMv8.0 kernels for now. QUANTIZE (float, once per frame) stays portable. */
 #if defined(__aarch64__) || defined(KWS_NEON_SIMDE)
 #include "../portable/portable.h"
 #include "kernels.h"
 
 const kws_kernels kws_neon_kernels = {
-    kws_neon_requantize_s32,      kws_neon_requantize_s64, kws_portable_fully_connected_s8,
-    kws_portable_fully_connected_s16, kws_neon_affine_s8,      kws_neon_affine_s16,
+    kws_neon_requantize_s32,      kws_neon_requantize_s64, kws_neon_fully_connected_s8,
+    kws_neon_fully_connected_s16, kws_neon_affine_s8,      kws_neon_affine_s16,
     kws_portable_quantize_s8,     kws_portable_quantize_s16,
 };
 
 const kws_kernels kws_neon_dot_kernels = {
-    kws_neon_requantize_s32,      kws_neon_requantize_s64, kws_portable_fully_connected_s8,
-    kws_portable_fully_connected_s16, kws_neon_affine_s8,      kws_neon_affine_s16,
+    kws_neon_requantize_s32,      kws_neon_requantize_s64, kws_neon_fully_connected_s8,
+    kws_neon_fully_connected_s16, kws_neon_affine_s8,      kws_neon_affine_s16,
     kws_portable_quantize_s8,     kws_portable_quantize_s16,
 };
 #endif
