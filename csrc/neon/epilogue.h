@@ -19,9 +19,9 @@
  *  - RoundingDivideByPOT(x, e) is gemmlowp's NEON form: SRSHL by -e rounds ties up,
  *    (x + 2^(e-1)) >> e computed without overflow; subtracting 1 from negative x first
  *    (fixup = (x & -e) >> 31 is -1 iff x < 0 and e > 0) turns that into ties away from
- *    zero. SQADD saturates only at x = INT32_MIN, where INT32_MIN >> e is the answer
- *    either way (2^(e-1) - 1 < 2^e adds nothing to a multiple of 2^e). For e = 0 both
- *    the fixup and the shift are no-ops. */
+ *    zero. SQADD saturates only at x = INT32_MIN, where the spec's answer is INT32_MIN >> e
+ *    (remainder 0) and SRSHL gives (INT32_MIN + 2^(e-1)) >> e, the same (adding less
+ *    than 2^e to a multiple of 2^e). For e = 0 the fixup and the shift are no-ops. */
 static inline int32x4_t kws_neon_requant_s32(int32x4_t acc, int32x4_t mult, int32x4_t shift) {
   const int32x4_t zero = vdupq_n_s32(0);
   int32x4_t left = vmaxq_s32(shift, zero);      /* 0..30 */

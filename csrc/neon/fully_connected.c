@@ -12,21 +12,24 @@
  * 32512 < 32767 in an int16 lane; each int32 lane holds a partial sum of the row's
  * dot product, |.| <= 16384 * 16256 < 2^28.
  *
- * Why this shape, for a Cortex-A53-class core (in-order, dual issue, one 64-bit-wide
- * NEON pipeline in which Q-form multiplies take two issue slots):
+ * Why this shape, for a Cortex-A53-class core (in-order, dual issue, a narrow NEON
+ * datapath, so the loop is bound by the number of NEON instructions; reasoning from
+ * the core's structure, not a measurement on one):
  *  - 3 NEON instructions per 16 MACs is the least ARMv8.0 has for int8 x int8: the
  *    alternatives widen first (SXTL + SMLAL.8h->4s: 6 instructions per 16 MACs), and
  *    int16 lanes cannot hold a third product.
  *  - 4 rows per pass: x is loaded once per 4 rows (5 loads per 64 MACs), and the 4
  *    accumulator chains are independent, which an in-order core needs to cover the
- *    ~4-cycle multiply / accumulate latencies. 4 rows use 4 accumulators + x + 4 weight
- *    vectors + 4 products = 13 registers, so nothing spills; 8 rows would still fit in
- *    the 32 registers but add no throughput (the loop is bound by the 12 NEON ALU
- *    instructions, not by x loads) while doubling the work wasted on partial blocks.
- *    The source orders each step as loads, SMULLs, SMLAL2s, SADALPs so that dependent
- *    instructions stand four apart even without a scheduling model for the core.
+ *    multiply / accumulate latencies (about 4 cycles). 4 rows use 4 accumulators + x +
+ *    4 weight vectors + 4 products = 13 registers, so nothing spills; 8 rows would
+ *    still fit in the 32 registers but add no throughput (the loop is bound by its 12
+ *    NEON ALU instructions, not by x loads) while doubling the work wasted on partial
+ *    blocks. Each step is written as loads, SMULLs, SMLAL2s, SADALPs, so dependent
+ *    instructions stand four apart (GCC 12 keeps this order, with -mtune=generic and
+ *    -mtune=cortex-a53 alike).
  *  - Tails are vector steps that end exactly at k (fc_s8.h), not scalar loops: at
- *    K = 87 a scalar tail of 7 would cost as much as a third of the vector work. */
+ *    K = 87 a scalar tail of 7 (two loads and a multiply-add each) would take about as
+ *    many instructions as the 5 vector steps before it. */
 static inline int32x4_t dot4_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, size_t o,
                                 const kws_neon_xtail_s8 *t) {
   const int8_t *r0 = kws_neon_row(w, k, n, o, 0), *r1 = kws_neon_row(w, k, n, o, 1);
