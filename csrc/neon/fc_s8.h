@@ -1,0 +1,110 @@
+/* Pieces shared by the two int8 FULLY_CONNECTED kernels (fully_connected.c,
+ * ARMv8.0, and fully_connected_dot.c, SDOT): the K tail and the per-block
+ * epilogue. Both kernels compute 4 rows per pass over x with 16 K per step;
+ * only the step differs. */
+#ifndef KWSINT_NEON_FC_S8_H
+#define KWSINT_NEON_FC_S8_H
+
+#include "epilogue.h"
+
+/* The K % 16 elements after the whole 16-byte steps, prepared once per call.
+ * Vector tails never read outside x or the weight rows: they step back so the
+ * load ends at element k, and zero the x lanes that the whole steps already
+ * covered, so those products are w * 0 = 0.
+ *   KWS_TAIL_NONE:  k % 16 == 0.
+ *   KWS_TAIL_16:    k > 16: one 16-byte step at k - 16, x16 = x[k-16..k) masked.
+ *   KWS_TAIL_8:     8 <= k < 16: x8a = x[0..8), x8b = x[k-8..k) masked (zero when k == 8).
+ *   KWS_TAIL_SCALAR k < 8: plain C. */
+enum { KWS_TAIL_NONE, KWS_TAIL_16, KWS_TAIL_8, KWS_TAIL_SCALAR };
+
+typedef struct {
+  size_t k16; /* elements covered by whole 16-byte steps */
+  int mode;
+  int8x16_t x16;
+  int8x8_t x8a, x8b;
+} kws_neon_xtail_s8;
+
+static inline kws_neon_xtail_s8 kws_neon_xtail_s8_make(const int8_t *x, size_t k) {
+  static const uint8_t iota[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  kws_neon_xtail_s8 t;
+  t.k16 = k & ~(size_t)15;
+  t.x16 = vdupq_n_s8(0);
+  t.x8a = t.x8b = vdup_n_s8(0);
+  if (k == t.k16) {
+    t.mode = KWS_TAIL_NONE;
+  } else if (k > 16) { /* keep the last k % 16 lanes */
+    uint8x16_t keep = vcgeq_u8(vld1q_u8(iota), vdupq_n_u8((uint8_t)(16 - (k - t.k16))));
+    t.mode = KWS_TAIL_16;
+    t.x16 = vandq_s8(vld1q_s8(x + k - 16), vreinterpretq_s8_u8(keep));
+  } else if (k >= 8) { /* keep the last k - 8 lanes of x[k-8..k) */
+    uint8x8_t keep = vcge_u8(vld1_u8(iota), vdup_n_u8((uint8_t)(16 - k)));
+    t.mode = KWS_TAIL_8;
+    t.x8a = vld1_s8(x);
+    t.x8b = vand_s8(vld1_s8(x + k - 8), vreinterpret_s8_u8(keep));
+  } else {
+    t.mode = KWS_TAIL_SCALAR;
+  }
+  return t;
+}
+
+/* Adds the tail of one row to its accumulator. Each int16 lane gets at most two
+ * products (SMULL + SMLAL), |.| <= 2 * 127 * 128 = 32512 < 2^15, as in the main step. */
+static inline int32x4_t kws_neon_tail_s8(int32x4_t acc, const int8_t *row, const int8_t *x, size_t k,
+                                         const kws_neon_xtail_s8 *t) {
+  switch (t->mode) {
+  case KWS_TAIL_16: {
+    int8x16_t wv = vld1q_s8(row + k - 16);
+    int16x8_t pr = vmull_s8(vget_low_s8(wv), vget_low_s8(t->x16));
+    return vpadalq_s16(acc, vmlal_high_s8(pr, wv, t->x16));
+  }
+  case KWS_TAIL_8: {
+    int16x8_t pr = vmull_s8(vld1_s8(row), t->x8a);
+    return vpadalq_s16(acc, vmlal_s8(pr, vld1_s8(row + k - 8), t->x8b));
+  }
+  case KWS_TAIL_SCALAR: {
+    int32_t s = 0;
+    for (size_t i = 0; i < k; i++) s += (int32_t)row[i] * (int32_t)x[i];
+    return vaddq_s32(acc, vsetq_lane_s32(s, vdupq_n_s32(0), 0));
+  }
+  default:
+    return acc;
+  }
+}
+
+/* Rows o .. o + r - 1 (r in 1..8) from their dot products s0 (rows o..o+3) and s1
+ * (o+4..o+7): add the folded bias, requantize, zero point, clamp, store r int8s.
+ * bias + dot is exact in int32: |dot| <= 16384 * 127 * 128 < 2^28 and
+ * |folded bias| <= 2^30 + 2^28 (kwsint_internal.h), so |sum| < 2^31. */
+static inline void kws_neon_fc_s8_finish(int32x4_t s0, int32x4_t s1, const int32_t *bias,
+                                         const kws_requant_params *p, kws_neon_out out, size_t o, size_t r,
+                                         int8_t *y) {
+  int32x4_t b0, b1, m0, m1, e0, e1;
+  if (r == 8) {
+    b0 = vld1q_s32(bias + o), b1 = vld1q_s32(bias + o + 4);
+    m0 = vld1q_s32(p->multiplier + o), m1 = vld1q_s32(p->multiplier + o + 4);
+    e0 = vld1q_s32(p->shift + o), e1 = vld1q_s32(p->shift + o + 4);
+  } else { /* unused lanes: bias, multiplier and shift 0 */
+    size_t end = o + r;
+    b0 = kws_neon_load_s32_part(bias, o, end), b1 = kws_neon_load_s32_part(bias, o + 4, end);
+    m0 = kws_neon_load_s32_part(p->multiplier, o, end), m1 = kws_neon_load_s32_part(p->multiplier, o + 4, end);
+    e0 = kws_neon_load_s32_part(p->shift, o, end), e1 = kws_neon_load_s32_part(p->shift, o + 4, end);
+  }
+  int16x4_t v0 = kws_neon_output(kws_neon_requant_s32(vaddq_s32(s0, b0), m0, e0), out);
+  int16x4_t v1 = kws_neon_output(kws_neon_requant_s32(vaddq_s32(s1, b1), m1, e1), out);
+  int8x8_t v = vmovn_s16(vcombine_s16(v0, v1)); /* clamped to act_min..act_max within int8 */
+  if (r == 8) {
+    vst1_s8(y + o, v);
+  } else {
+    int8_t tmp[8];
+    vst1_s8(tmp, v);
+    memcpy(y + o, tmp, r);
+  }
+}
+
+/* Row o + j for j = 0..3, or the last row for rows past the end (their results
+ * are computed and discarded, so a partial block needs no second code path). */
+static inline const int8_t *kws_neon_row(const int8_t *w, size_t k, size_t n, size_t o, size_t j) {
+  return w + (o + j < n ? o + j : n - 1) * k;
+}
+
+#endif

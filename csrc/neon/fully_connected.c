@@ -1,0 +1,174 @@
+/* FULLY_CONNECTED for ARMv8.0 NEON: int8 (SMULL/SMLAL2/SADALP) and 16x8 (SMLAL into
+ * int32, flushed to int64). Bit-exact with csrc/portable/fully_connected.c. */
+#if defined(__aarch64__) || defined(KWS_NEON_SIMDE)
+#include "fc_s8.h"
+#include "kernels.h"
+
+/* --- int8 ------------------------------------------------------------------
+ *
+ * Per 16 weights of a row: SMULL of the low 8 bytes, SMLAL2 of the high 8 into the
+ * same int16 lanes, SADALP of those lanes into the int32 accumulator. Exact: codes are
+ * never -128, so each product is at most 127 * 128 = 16256 and two of them at most
+ * 32512 < 32767 in an int16 lane; each int32 lane holds a partial sum of the row's
+ * dot product, |.| <= 16384 * 16256 < 2^28.
+ *
+ * Why this shape, for a Cortex-A53-class core (in-order, dual issue, a narrow NEON
+ * datapath, so the loop is bound by the number of NEON instructions; reasoning from
+ * the core's structure, not a measurement on one):
+ *  - 3 NEON instructions per 16 MACs is the least ARMv8.0 has for int8 x int8: the
+ *    alternatives widen first (SXTL + SMLAL.8h->4s: 6 instructions per 16 MACs), and
+ *    int16 lanes cannot hold a third product.
+ *  - 4 rows per pass: x is loaded once per 4 rows (5 loads per 64 MACs), and the 4
+ *    accumulator chains are independent, which an in-order core needs to cover the
+ *    multiply / accumulate latencies (about 4 cycles). 4 rows use 4 accumulators + x +
+ *    4 weight vectors + 4 products = 13 registers, so nothing spills; 8 rows would
+ *    still fit in the 32 registers but add no throughput (the loop is bound by its 12
+ *    NEON ALU instructions, not by x loads) while doubling the work wasted on partial
+ *    blocks. Each step is written as loads, SMULLs, SMLAL2s, SADALPs, so dependent
+ *    instructions stand four apart (GCC 12 keeps this order, with -mtune=generic and
+ *    -mtune=cortex-a53 alike).
+ *  - Tails are vector steps that end exactly at k (fc_s8.h), not scalar loops: at
+ *    K = 87 a scalar tail of 7 (two loads and a multiply-add each) would take about as
+ *    many instructions as the 5 vector steps before it. */
+static inline int32x4_t dot4_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, size_t o,
+                                const kws_neon_xtail_s8 *t) {
+  const int8_t *r0 = kws_neon_row(w, k, n, o, 0), *r1 = kws_neon_row(w, k, n, o, 1);
+  const int8_t *r2 = kws_neon_row(w, k, n, o, 2), *r3 = kws_neon_row(w, k, n, o, 3);
+  int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
+  for (size_t i = 0; i < t->k16; i += 16) {
+    int8x16_t xv = vld1q_s8(x + i);
+    int8x16_t w0 = vld1q_s8(r0 + i), w1 = vld1q_s8(r1 + i), w2 = vld1q_s8(r2 + i), w3 = vld1q_s8(r3 + i);
+    int8x8_t xl = vget_low_s8(xv);
+    int16x8_t p0 = vmull_s8(vget_low_s8(w0), xl);
+    int16x8_t p1 = vmull_s8(vget_low_s8(w1), xl);
+    int16x8_t p2 = vmull_s8(vget_low_s8(w2), xl);
+    int16x8_t p3 = vmull_s8(vget_low_s8(w3), xl);
+    p0 = vmlal_high_s8(p0, w0, xv);
+    p1 = vmlal_high_s8(p1, w1, xv);
+    p2 = vmlal_high_s8(p2, w2, xv);
+    p3 = vmlal_high_s8(p3, w3, xv);
+    a0 = vpadalq_s16(a0, p0);
+    a1 = vpadalq_s16(a1, p1);
+    a2 = vpadalq_s16(a2, p2);
+    a3 = vpadalq_s16(a3, p3);
+  }
+  a0 = kws_neon_tail_s8(a0, r0, x, k, t);
+  a1 = kws_neon_tail_s8(a1, r1, x, k, t);
+  a2 = kws_neon_tail_s8(a2, r2, x, k, t);
+  a3 = kws_neon_tail_s8(a3, r3, x, k, t);
+  /* {sum a0, sum a1, sum a2, sum a3}: partial sums of each row, within the bound above */
+  return vpaddq_s32(vpaddq_s32(a0, a1), vpaddq_s32(a2, a3));
+}
+
+void kws_neon_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
+                                 const kws_requant_params *p, int8_t *y) {
+  kws_neon_xtail_s8 t = kws_neon_xtail_s8_make(x, k);
+  kws_neon_out out = kws_neon_out_params(p);
+  for (size_t o = 0; o < n; o += 8) {
+    size_t r = n - o < 8 ? n - o : 8;
+    int32x4_t s0 = dot4_s8(x, k, w, n, o, &t);
+    int32x4_t s1 = r > 4 ? dot4_s8(x, k, w, n, o + 4, &t) : vdupq_n_s32(0);
+    kws_neon_fc_s8_finish(s0, s1, bias, p, out, o, r, y);
+  }
+}
+
+/* --- 16x8 ------------------------------------------------------------------
+ *
+ * Per 8 weights of a row: SXTL to int16, SMLAL + SMLAL2 against x into int32 lanes.
+ * |w * x| <= 127 * 32768 = 4161536, so an int32 lane holds at most 516 products; each
+ * lane takes 2 per step, and after at most 256 steps (2048 K, 512 products,
+ * 512 * 4161536 = 2130706432 < 2^31 - 1) the lanes are flushed into int64 with SADALP.
+ * The int64 sums are exact: |dot| <= 16384 * 4161536 < 2^36, and with |bias| < 2^46
+ * the accumulator stays below 2^47, the domain of the s64 requantization. */
+#define KWS_S16_FLUSH 2048 /* K elements per int32 chunk: 256 steps of 8 */
+
+static inline void dot4_s16(const int16_t *x, size_t k, const int8_t *w, size_t n, size_t o, int16x8_t xt,
+                            int64x2_t *s01, int64x2_t *s23) {
+  const int8_t *r0 = kws_neon_row(w, k, n, o, 0), *r1 = kws_neon_row(w, k, n, o, 1);
+  const int8_t *r2 = kws_neon_row(w, k, n, o, 2), *r3 = kws_neon_row(w, k, n, o, 3);
+  const size_t k8 = k & ~(size_t)7;
+  int64x2_t A0 = vdupq_n_s64(0), A1 = A0, A2 = A0, A3 = A0;
+  for (size_t i = 0; i < k8;) {
+    size_t end = k8 - i > KWS_S16_FLUSH ? i + KWS_S16_FLUSH : k8;
+    int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
+    for (; i < end; i += 8) {
+      int16x8_t xv = vld1q_s16(x + i);
+      int16x8_t w0 = vmovl_s8(vld1_s8(r0 + i)), w1 = vmovl_s8(vld1_s8(r1 + i));
+      int16x8_t w2 = vmovl_s8(vld1_s8(r2 + i)), w3 = vmovl_s8(vld1_s8(r3 + i));
+      int16x4_t xl = vget_low_s16(xv);
+      a0 = vmlal_s16(a0, vget_low_s16(w0), xl);
+      a1 = vmlal_s16(a1, vget_low_s16(w1), xl);
+      a2 = vmlal_s16(a2, vget_low_s16(w2), xl);
+      a3 = vmlal_s16(a3, vget_low_s16(w3), xl);
+      a0 = vmlal_high_s16(a0, w0, xv);
+      a1 = vmlal_high_s16(a1, w1, xv);
+      a2 = vmlal_high_s16(a2, w2, xv);
+      a3 = vmlal_high_s16(a3, w3, xv);
+    }
+    A0 = vpadalq_s32(A0, a0);
+    A1 = vpadalq_s32(A1, a1);
+    A2 = vpadalq_s32(A2, a2);
+    A3 = vpadalq_s32(A3, a3);
+  }
+  if (k != k8) {
+    if (k >= 8) {
+      /* one step ending at k, with the x lanes already counted zeroed in xt: a fresh
+       * int32 chunk of 2 products per lane */
+      const int8_t *rows[4] = {r0, r1, r2, r3};
+      int64x2_t *acc[4] = {&A0, &A1, &A2, &A3};
+      for (int j = 0; j < 4; j++) {
+        int16x8_t wv = vmovl_s8(vld1_s8(rows[j] + k - 8));
+        int32x4_t a = vmull_s16(vget_low_s16(wv), vget_low_s16(xt));
+        *acc[j] = vpadalq_s32(*acc[j], vmlal_high_s16(a, wv, xt));
+      }
+    } else { /* k < 8: plain C, exact in int64 */
+      int64_t s[4] = {0, 0, 0, 0};
+      const int8_t *rows[4] = {r0, r1, r2, r3};
+      for (int j = 0; j < 4; j++)
+        for (size_t i = 0; i < k; i++) s[j] += (int32_t)rows[j][i] * (int32_t)x[i];
+      *s01 = vld1q_s64(s); /* {row 0, row 1}: already one sum per row */
+      *s23 = vld1q_s64(s + 2);
+      return;
+    }
+  }
+  *s01 = vpaddq_s64(A0, A1);
+  *s23 = vpaddq_s64(A2, A3);
+}
+
+void kws_neon_fully_connected_s16(const int16_t *x, size_t k, const int8_t *w, size_t n, const int64_t *bias,
+                                  const kws_requant_params *p, int16_t *y) {
+  static const uint16_t iota[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+  int16x8_t xt = vdupq_n_s16(0); /* x[k-8..k) with all but the last k % 8 lanes zeroed */
+  if (k >= 8 && k % 8) {
+    uint16x8_t keep = vcgeq_u16(vld1q_u16(iota), vdupq_n_u16((uint16_t)(8 - k % 8)));
+    xt = vandq_s16(vld1q_s16(x + k - 8), vreinterpretq_s16_u16(keep));
+  }
+  kws_neon_out out = kws_neon_out_params(p);
+  for (size_t o = 0; o < n; o += 8) {
+    size_t r = n - o < 8 ? n - o : 8;
+    int64x2_t s[4] = {vdupq_n_s64(0), vdupq_n_s64(0), vdupq_n_s64(0), vdupq_n_s64(0)};
+    dot4_s16(x, k, w, n, o, xt, &s[0], &s[1]);
+    if (r > 4) dot4_s16(x, k, w, n, o + 4, xt, &s[2], &s[3]);
+    int32x4_t m0, m1, e0, e1;
+    if (r == 8) {
+      for (int j = 0; j < 4; j++) s[j] = vaddq_s64(s[j], vld1q_s64(bias + o + 2 * j));
+      m0 = vld1q_s32(p->multiplier + o), m1 = vld1q_s32(p->multiplier + o + 4);
+      e0 = vld1q_s32(p->shift + o), e1 = vld1q_s32(p->shift + o + 4);
+    } else { /* unused lanes: bias, multiplier and shift 0 */
+      size_t end = o + r;
+      for (size_t j = 0; j < 4; j++) s[j] = vaddq_s64(s[j], kws_neon_load_s64_part(bias, o + 2 * j, end));
+      m0 = kws_neon_load_s32_part(p->multiplier, o, end), m1 = kws_neon_load_s32_part(p->multiplier, o + 4, end);
+      e0 = kws_neon_load_s32_part(p->shift, o, end), e1 = kws_neon_load_s32_part(p->shift, o + 4, end);
+    }
+    int16x8_t v = vcombine_s16(kws_neon_output(kws_neon_requant_s64(s[0], s[1], m0, e0), out),
+                               kws_neon_output(kws_neon_requant_s64(s[2], s[3], m1, e1), out));
+    if (r == 8) {
+      vst1q_s16(y + o, v);
+    } else {
+      int16_t tmp[8];
+      vst1q_s16(tmp, v);
+      memcpy(y + o, tmp, r * sizeof *tmp);
+    }
+  }
+}
+#endif

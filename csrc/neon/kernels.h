@@ -1,0 +1,23 @@
+/* The NEON kernels (the .c files of csrc/neon); kernels.c puts them in the backends' tables. */
+#ifndef KWSINT_NEON_KERNELS_H
+#define KWSINT_NEON_KERNELS_H
+
+#include "../kwsint_internal.h"
+
+void kws_neon_requantize_s32(const int32_t *acc, const int32_t *mult, const int32_t *shift, size_t n,
+                             int32_t *out);
+void kws_neon_requantize_s64(const int64_t *acc, const int32_t *mult, const int32_t *shift, size_t n,
+                             int32_t *out);
+void kws_neon_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
+                                 const kws_requant_params *p, int8_t *y);
+/* ARMv8.2 SDOT: call only where HWCAP_ASIMDDP says the CPU has it. */
+void kws_neon_dot_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, size_t n,
+                                     const int32_t *bias, const kws_requant_params *p, int8_t *y);
+void kws_neon_fully_connected_s16(const int16_t *x, size_t k, const int8_t *w, size_t n, const int64_t *bias,
+                                  const kws_requant_params *p, int16_t *y);
+void kws_neon_affine_s8(const int8_t *x, size_t n, const int8_t *w, const int32_t *bias,
+                        const kws_requant_params *p, int8_t *y);
+void kws_neon_affine_s16(const int16_t *x, size_t n, const int8_t *w, const int64_t *bias,
+                         const kws_requant_params *p, int16_t *y);
+
+#endif
