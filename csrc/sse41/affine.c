@@ -5,8 +5,8 @@
  * 16256 < 2^15. The products are sign-extended to int32 and the folded bias
  * added (|.| <= 2^30 + 2^28 + 16256 < 2^31). int16: x and w sign-extended to
  * int32 and multiplied with pmulld, |w * x| <= 127 * 32768 < 2^22, then
- * widened to int64 for the int64 bias. Requantization is scalar (sse41.h);
- * the n % 8 tail channels are scalar throughout. */
+ * widened to int64 for the int64 bias. Requantization (sse41.h) is vector
+ * for int32 and scalar for int64; the n % 8 (n % 4) tail channels are scalar. */
 #include "sse41.h"
 
 #include <string.h>
@@ -20,12 +20,10 @@ void kws_sse41_affine_s8(const int8_t *x, size_t n, const int8_t *w, const int32
     __m128i xv = _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(x + c)));
     __m128i wv = _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(w + c)));
     __m128i prod = _mm_mullo_epi16(wv, xv);
-    int32_t acc[8];
-    _mm_storeu_si128((__m128i *)acc,
-                     _mm_add_epi32(_mm_cvtepi16_epi32(prod), _mm_loadu_si128((const __m128i *)(bias + c))));
-    _mm_storeu_si128((__m128i *)(acc + 4), _mm_add_epi32(_mm_cvtepi16_epi32(_mm_srli_si128(prod, 8)),
-                                                         _mm_loadu_si128((const __m128i *)(bias + c + 4))));
-    for (size_t r = 0; r < 8; r++) y[c + r] = (int8_t)kws_sse41_output_s32(acc[r], p, c + r);
+    __m128i lo = _mm_add_epi32(_mm_cvtepi16_epi32(prod), _mm_loadu_si128((const __m128i *)(bias + c)));
+    __m128i hi = _mm_add_epi32(_mm_cvtepi16_epi32(_mm_srli_si128(prod, 8)),
+                               _mm_loadu_si128((const __m128i *)(bias + c + 4)));
+    kws_sse41_store8_s8(y + c, kws_sse41_output4_s32(lo, p, c), kws_sse41_output4_s32(hi, p, c + 4));
   }
   for (; c < n; c++) y[c] = (int8_t)kws_sse41_output_s32((int32_t)w[c] * x[c] + bias[c], p, c);
 }

@@ -6,8 +6,9 @@
  * in pairs into 4 int32 lanes per row. A K tail of r < 16 elements (K >= 16)
  * reloads the last 16 elements of x and of each row, inside both arrays, with
  * the 16 - r lanes of x already counted zeroed; K < 16 uses scalar sums. phaddd
- * reduces 4 rows to one vector of 4 sums; the bias is added and the scalar
- * epilogue (sse41.h) requantizes. N % 8 tail rows run one at a time.
+ * reduces 4 rows to one vector of 4 sums; the bias is added and the epilogue
+ * (sse41.h: vector for int32, scalar for int64) requantizes. N % 8 tail rows
+ * run one at a time with the scalar epilogue.
  * pmaddubsw is not used: with unsigned x + 128 it saturates int16. */
 #include "sse41.h"
 
@@ -107,11 +108,10 @@ void kws_sse41_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, si
   size_t o = 0;
   for (; o + 8 <= n; o += 8) {
     __m128i lo, hi;
-    int32_t acc[8];
     dot8_s8(x, k, w + o * k, &lo, &hi);
-    _mm_storeu_si128((__m128i *)acc, _mm_add_epi32(lo, _mm_loadu_si128((const __m128i *)(bias + o))));
-    _mm_storeu_si128((__m128i *)(acc + 4), _mm_add_epi32(hi, _mm_loadu_si128((const __m128i *)(bias + o + 4))));
-    for (size_t r = 0; r < 8; r++) y[o + r] = (int8_t)kws_sse41_output_s32(acc[r], p, o + r);
+    lo = _mm_add_epi32(lo, _mm_loadu_si128((const __m128i *)(bias + o)));
+    hi = _mm_add_epi32(hi, _mm_loadu_si128((const __m128i *)(bias + o + 4)));
+    kws_sse41_store8_s8(y + o, kws_sse41_output4_s32(lo, p, o), kws_sse41_output4_s32(hi, p, o + 4));
   }
   for (; o < n; o++) y[o] = (int8_t)kws_sse41_output_s32(bias[o] + dot1_s8(x, k, w + o * k), p, o);
 }
