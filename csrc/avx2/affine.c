@@ -5,8 +5,8 @@
  * magnitude, so acc = w * x + bias is exact in int32, and the vector epilogue
  * (avx2.h) requantizes it. int16: |w * x| <= 127 * 32768 < 2^22 is exact in
  * int32 too; it is sign-extended to int64 (vpmovsxdq) and the int64 bias
- * added; the requantization of int64 accumulators is scalar (requantize.c).
- * The n % 8 tail channels run the same arithmetic in scalar code. */
+ * added; the epilogue runs on 8 lanes (avx2.h). The n % 8 tail channels
+ * run the same arithmetic in scalar code. */
 #include "avx2.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -34,16 +34,11 @@ void kws_avx2_affine_s16(const int16_t *x, size_t n, const int8_t *w, const int6
     __m256i xv = _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(x + c)));
     __m256i wv = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(w + c)));
     __m256i prod = _mm256_mullo_epi32(wv, xv);
-    int64_t acc[8];
-    _mm256_storeu_si256((__m256i *)acc, _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(prod)),
-                                                         _mm256_loadu_si256((const __m256i *)(bias + c))));
-    _mm256_storeu_si256((__m256i *)(acc + 4),
-                        _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(prod, 1)),
-                                         _mm256_loadu_si256((const __m256i *)(bias + c + 4))));
-    for (size_t r = 0; r < 8; r++) {
-      int32_t v = kws_add_wrap(kws_requant_s64(acc[r], p->multiplier[c + r], p->shift[c + r]), p->output_zero_point);
-      y[c + r] = (int16_t)kws_avx2_clamp(v, p);
-    }
+    __m256i lo = _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(prod)),
+                                  _mm256_loadu_si256((const __m256i *)(bias + c)));
+    __m256i hi = _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(prod, 1)),
+                                  _mm256_loadu_si256((const __m256i *)(bias + c + 4)));
+    kws_avx2_output8_s64(y + c, lo, hi, p, c);
   }
   for (; c < n; c++) {
     int64_t acc = (int64_t)w[c] * x[c] + bias[c];

@@ -25,6 +25,8 @@
 
 void kws_avx2_requantize_s32(const int32_t *acc, const int32_t *mult, const int32_t *shift, size_t n,
                              int32_t *out);
+void kws_avx2_requantize_s64(const int64_t *acc, const int32_t *mult, const int32_t *shift, size_t n,
+                             int32_t *out);
 void kws_avx2_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
                                  const kws_requant_params *p, int8_t *y);
 void kws_avx2_fully_connected_s16(const int16_t *x, size_t k, const int8_t *w, size_t n, const int64_t *bias,
@@ -91,7 +93,46 @@ static inline void kws_avx2_store8_s8(int8_t *y, __m256i v) {
   _mm_storel_epi64((__m128i *)y, _mm_packs_epi16(w16, w16));
 }
 
-/* Scalar epilogue for tail channels (and every int64 accumulator: see requantize.c). */
+/* kws_requant_s64 on 4 lanes (docs/arithmetic.md 3.2): |acc| < 2^47,
+ * multiplier in [0, INT32_MAX], shift in [-31, 7]. AVX2 has no 64 x 64-bit
+ * multiply, but reduced <= 0x7FFF and acc = hi * 2^32 + lo with lo the
+ * unsigned low half and hi = acc >> 32 in [-2^15, 2^15): vpmuludq gives
+ * lo * reduced and vpmuldq hi * reduced, both exact, and
+ * lo * reduced + (hi * reduced << 32) is acc * reduced modulo 2^64, which is
+ * the exact product since |acc * reduced| < 2^62. Adding 2^(total_shift - 1)
+ * cannot wrap either. AVX2 has no 64-bit arithmetic shift; for v < 0,
+ * v >> t == ~(~v >> t) with the logical vpsrlvq, so both signs are
+ * (v ^ sign) >> t ^ sign. The result is wrapped to int32 by keeping the low
+ * halves. reduced is computed in 32 bits: for multiplier < 0x7FFF0000,
+ * multiplier + 2^15 cannot wrap. */
+static inline __m128i kws_avx2_requant_s64(__m256i acc, __m128i mult, __m128i shift) {
+  __m128i red32 = _mm_srli_epi32(_mm_add_epi32(mult, _mm_set1_epi32(1 << 15)), 16);
+  red32 = _mm_blendv_epi8(red32, _mm_set1_epi32(0x7FFF), _mm_cmpgt_epi32(mult, _mm_set1_epi32(0x7FFEFFFF)));
+  __m256i red = _mm256_cvtepu32_epi64(red32);
+  __m256i prod = _mm256_add_epi64(_mm256_mul_epu32(acc, red),
+                                  _mm256_slli_epi64(_mm256_mul_epi32(_mm256_srli_epi64(acc, 32), red), 32));
+  const __m256i one = _mm256_set1_epi64x(1);
+  __m256i total = _mm256_cvtepi32_epi64(_mm_sub_epi32(_mm_set1_epi32(15), shift)); /* 8..46 */
+  __m256i v = _mm256_add_epi64(prod, _mm256_sllv_epi64(one, _mm256_sub_epi64(total, one)));
+  __m256i sign = _mm256_cmpgt_epi64(_mm256_setzero_si256(), v);
+  __m256i r = _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(v, sign), total), sign);
+  return _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(r, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6)));
+}
+
+/* The int16 epilogue of 8 channels from int64 accumulators (channels c..c+3
+ * in lo, c+4..c+7 in hi), stored as int16: the clamp keeps the lanes inside
+ * int16, so the saturating pack changes nothing. */
+static inline void kws_avx2_output8_s64(int16_t *y, __m256i lo, __m256i hi, const kws_requant_params *p, size_t c) {
+  __m128i r0 = kws_avx2_requant_s64(lo, _mm_loadu_si128((const __m128i *)(p->multiplier + c)),
+                                    _mm_loadu_si128((const __m128i *)(p->shift + c)));
+  __m128i r1 = kws_avx2_requant_s64(hi, _mm_loadu_si128((const __m128i *)(p->multiplier + c + 4)),
+                                    _mm_loadu_si128((const __m128i *)(p->shift + c + 4)));
+  __m256i v = _mm256_add_epi32(_mm256_setr_m128i(r0, r1), _mm256_set1_epi32(p->output_zero_point));
+  v = _mm256_min_epi32(_mm256_max_epi32(v, _mm256_set1_epi32(p->act_min)), _mm256_set1_epi32(p->act_max));
+  _mm_storeu_si128((__m128i *)y, _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
+}
+
+/* Scalar epilogue for tail channels. */
 static inline int32_t kws_avx2_clamp(int32_t v, const kws_requant_params *p) {
   return v < p->act_min ? p->act_min : v > p->act_max ? p->act_max : v;
 }

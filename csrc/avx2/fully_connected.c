@@ -9,7 +9,7 @@
  * 16 - r lanes of x already counted, so no byte is read past the end; K < 16
  * falls back to scalar sums. Rows are reduced with vphaddd into one vector of
  * 8 sums, the bias is added and the epilogue (requantization, zero point,
- * clamp) runs on all 8 lanes. N % 8 tail rows take the same dot product one
+ * clamp; avx2.h) runs on all 8 lanes. N % 8 tail rows take the same dot product one
  * row at a time and the scalar epilogue. vpmaddubsw is not used: with
  * unsigned x + 128 it saturates int16 (255 * 127 * 2 > 32767). */
 #include "avx2.h"
@@ -211,13 +211,10 @@ void kws_avx2_fully_connected_s16(const int16_t *x, size_t k, const int8_t *w, s
   size_t o = 0;
   for (; o + 8 <= n; o += 8) {
     __m256i lo, hi;
-    int64_t acc[8];
     dot8_s16(x, k, w + o * k, &lo, &hi);
-    _mm256_storeu_si256((__m256i *)acc, _mm256_add_epi64(lo, _mm256_loadu_si256((const __m256i *)(bias + o))));
-    _mm256_storeu_si256((__m256i *)(acc + 4),
-                        _mm256_add_epi64(hi, _mm256_loadu_si256((const __m256i *)(bias + o + 4))));
-    /* int64 requantization is scalar: see requantize.c. */
-    for (size_t r = 0; r < 8; r++) y[o + r] = output_s64(acc[r], p, o + r);
+    lo = _mm256_add_epi64(lo, _mm256_loadu_si256((const __m256i *)(bias + o)));
+    hi = _mm256_add_epi64(hi, _mm256_loadu_si256((const __m256i *)(bias + o + 4)));
+    kws_avx2_output8_s64(y + o, lo, hi, p, o);
   }
   for (; o < n; o++) y[o] = output_s64(bias[o] + dot1_s16(x, k, w + o * k), p, o);
 }
