@@ -5,8 +5,8 @@
  * 16256 < 2^15. The products are sign-extended to int32 and the folded bias
  * added (|.| <= 2^30 + 2^28 + 16256 < 2^31). int16: x and w sign-extended to
  * int32 and multiplied with pmulld, |w * x| <= 127 * 32768 < 2^22, then
- * widened to int64 for the int64 bias. Requantization (sse41.h) is vector
- * for int32 and scalar for int64; the n % 8 (n % 4) tail channels are scalar. */
+ * widened to int64 for the int64 bias. Requantization is the vector code of
+ * sse41.h; the n % 8 (int16: n % 4) tail channels are scalar. */
 #include "sse41.h"
 
 #include <string.h>
@@ -37,12 +37,11 @@ void kws_sse41_affine_s16(const int16_t *x, size_t n, const int8_t *w, const int
     memcpy(&w4, w + c, 4); /* 4 weights, unaligned */
     __m128i wv = _mm_cvtepi8_epi32(_mm_cvtsi32_si128(w4));
     __m128i prod = _mm_mullo_epi32(wv, xv);
-    int64_t acc[4];
-    _mm_storeu_si128((__m128i *)acc,
-                     _mm_add_epi64(_mm_cvtepi32_epi64(prod), _mm_loadu_si128((const __m128i *)(bias + c))));
-    _mm_storeu_si128((__m128i *)(acc + 2), _mm_add_epi64(_mm_cvtepi32_epi64(_mm_unpackhi_epi64(prod, prod)),
-                                                         _mm_loadu_si128((const __m128i *)(bias + c + 2))));
-    for (size_t r = 0; r < 4; r++) y[c + r] = (int16_t)kws_sse41_output_s64(acc[r], p, c + r);
+    __m128i acc01 = _mm_add_epi64(_mm_cvtepi32_epi64(prod), _mm_loadu_si128((const __m128i *)(bias + c)));
+    __m128i acc23 = _mm_add_epi64(_mm_cvtepi32_epi64(_mm_unpackhi_epi64(prod, prod)),
+                                  _mm_loadu_si128((const __m128i *)(bias + c + 2)));
+    __m128i v = kws_sse41_output4_s64(acc01, acc23, p, c);
+    _mm_storel_epi64((__m128i *)(y + c), _mm_packs_epi32(v, v)); /* clamped to int16: the pack is exact */
   }
   for (; c < n; c++) y[c] = (int16_t)kws_sse41_output_s64((int64_t)w[c] * x[c] + bias[c], p, c);
 }

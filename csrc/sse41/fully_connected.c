@@ -6,8 +6,8 @@
  * in pairs into 4 int32 lanes per row. A K tail of r < 16 elements (K >= 16)
  * reloads the last 16 elements of x and of each row, inside both arrays, with
  * the 16 - r lanes of x already counted zeroed; K < 16 uses scalar sums. phaddd
- * reduces 4 rows to one vector of 4 sums; the bias is added and the epilogue
- * (sse41.h: vector for int32, scalar for int64) requantizes. N % 8 tail rows
+ * reduces 4 rows to one vector of 4 sums; the bias is added and the vector
+ * epilogue (sse41.h) requantizes. N % 8 tail rows
  * run one at a time with the scalar epilogue.
  * pmaddubsw is not used: with unsigned x + 128 it saturates int16. */
 #include "sse41.h"
@@ -128,13 +128,14 @@ void kws_sse41_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, si
 #define BLOCK16 31 /* full chunks per block: with the tail chunk at most 32 */
 
 /* Sums of 8 rows as int64, two rows per vector: s[0] = rows 0-1, ..., s[3] = rows 6-7. */
-static inline void dot8_s16(const int16_t *x, size_t k, const int8_t *w, int64_t out[8]) {
+static inline void dot8_s16(const int16_t *x, size_t k, const int8_t *w, __m128i s[4]) {
   if (k < 16) {
+    int64_t t[8];
     for (size_t r = 0; r < 8; r++) {
-      int64_t s = 0;
-      for (size_t j = 0; j < k; j++) s += (int32_t)w[r * k + j] * x[j];
-      out[r] = s;
+      t[r] = 0;
+      for (size_t j = 0; j < k; j++) t[r] += (int32_t)w[r * k + j] * x[j];
     }
+    for (size_t v = 0; v < 4; v++) s[v] = _mm_loadu_si128((const __m128i *)(t + 2 * v));
     return;
   }
   const size_t full_end = k & ~(size_t)15;
@@ -162,10 +163,10 @@ static inline void dot8_s16(const int16_t *x, size_t k, const int8_t *w, int64_t
     s45 = _mm_add_epi64(s45, _mm_cvtepi32_epi64(hi));
     s67 = _mm_add_epi64(s67, _mm_cvtepi32_epi64(_mm_unpackhi_epi64(hi, hi)));
   }
-  _mm_storeu_si128((__m128i *)out, s01);
-  _mm_storeu_si128((__m128i *)(out + 2), s23);
-  _mm_storeu_si128((__m128i *)(out + 4), s45);
-  _mm_storeu_si128((__m128i *)(out + 6), s67);
+  s[0] = s01;
+  s[1] = s23;
+  s[2] = s45;
+  s[3] = s67;
 }
 
 static inline int64_t dot1_s16(const int16_t *x, size_t k, const int8_t *w) {
@@ -202,9 +203,11 @@ void kws_sse41_fully_connected_s16(const int16_t *x, size_t k, const int8_t *w, 
                                    const kws_requant_params *p, int16_t *y) {
   size_t o = 0;
   for (; o + 8 <= n; o += 8) {
-    int64_t acc[8];
-    dot8_s16(x, k, w + o * k, acc);
-    for (size_t r = 0; r < 8; r++) y[o + r] = (int16_t)kws_sse41_output_s64(acc[r] + bias[o + r], p, o + r);
+    __m128i s[4];
+    dot8_s16(x, k, w + o * k, s);
+    for (size_t v = 0; v < 4; v++) s[v] = _mm_add_epi64(s[v], _mm_loadu_si128((const __m128i *)(bias + o + 2 * v)));
+    __m128i lo = kws_sse41_output4_s64(s[0], s[1], p, o), hi = kws_sse41_output4_s64(s[2], s[3], p, o + 4);
+    _mm_storeu_si128((__m128i *)(y + o), _mm_packs_epi32(lo, hi)); /* clamped to int16: the pack is exact */
   }
   for (; o < n; o++) y[o] = (int16_t)kws_sse41_output_s64(bias[o] + dot1_s16(x, k, w + o * k), p, o);
 }

@@ -7,8 +7,8 @@
  * `#pragma GCC target`; clang ignores it and needs `#pragma clang attribute`.
  *
  * SSE4.1 has no per-lane variable shift; the int32 requantization below gets
- * its per-channel shifts from exact multiplications instead. int64
- * requantization is the scalar kws_requant_s64 (see requantize.c). */
+ * its per-channel shifts from exact multiplications instead, and the int64
+ * one shifts each of its two 64-bit lanes separately. */
 #ifndef KWSINT_SSE41_H
 #define KWSINT_SSE41_H
 
@@ -27,6 +27,8 @@
 #endif
 
 void kws_sse41_requantize_s32(const int32_t *acc, const int32_t *mult, const int32_t *shift, size_t n,
+                              int32_t *out);
+void kws_sse41_requantize_s64(const int64_t *acc, const int32_t *mult, const int32_t *shift, size_t n,
                               int32_t *out);
 void kws_sse41_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
                                   const kws_requant_params *p, int8_t *y);
@@ -96,7 +98,58 @@ static inline void kws_sse41_store8_s8(int8_t *y, __m128i lo, __m128i hi) {
   _mm_storel_epi64((__m128i *)y, _mm_packs_epi16(w16, w16));
 }
 
-/* The scalar epilogues, for tail channels and int64 accumulators. */
+/* kws_requant_s64 on 2 lanes (docs/arithmetic.md 3.2): |acc| < 2^47,
+ * multiplier in [0, INT32_MAX] and shift in [-31, 7] in the two low int32
+ * lanes of mult and shift; the two results in the low int32 lanes. The
+ * product: reduced <= 0x7FFF and acc = hi * 2^32 + lo (lo the unsigned low
+ * half, hi = acc >> 32 in [-2^15, 2^15)), so pmuludq gives lo * reduced and
+ * pmuldq hi * reduced exactly, and lo * reduced + (hi * reduced << 32) is
+ * acc * reduced modulo 2^64, the exact product since |acc * reduced| < 2^62;
+ * adding 2^(total_shift - 1) cannot wrap. Shifts: psllq/psrlq take one count
+ * per register, so each lane is shifted by its own count and the two are
+ * blended; the arithmetic shift is (v ^ sign) >> t ^ sign with the logical
+ * one (for v < 0, v >> t == ~(~v >> t)). reduced is computed in 32 bits: for
+ * multiplier < 0x7FFF0000, multiplier + 2^15 cannot wrap. */
+static inline __m128i kws_sse41_sll2_epi64(__m128i v, __m128i count) {
+  return _mm_blend_epi16(_mm_sll_epi64(v, count), _mm_sll_epi64(v, _mm_unpackhi_epi64(count, count)), 0xF0);
+}
+
+static inline __m128i kws_sse41_srl2_epi64(__m128i v, __m128i count) {
+  return _mm_blend_epi16(_mm_srl_epi64(v, count), _mm_srl_epi64(v, _mm_unpackhi_epi64(count, count)), 0xF0);
+}
+
+static inline __m128i kws_sse41_requant2_s64(__m128i acc, __m128i mult, __m128i shift) {
+  __m128i red32 = _mm_srli_epi32(_mm_add_epi32(mult, _mm_set1_epi32(1 << 15)), 16);
+  red32 = _mm_blendv_epi8(red32, _mm_set1_epi32(0x7FFF), _mm_cmpgt_epi32(mult, _mm_set1_epi32(0x7FFEFFFF)));
+  __m128i red = _mm_cvtepu32_epi64(red32);
+  __m128i prod = _mm_add_epi64(_mm_mul_epu32(acc, red), _mm_slli_epi64(_mm_mul_epi32(_mm_srli_epi64(acc, 32), red), 32));
+  const __m128i one = _mm_set1_epi64x(1);
+  __m128i total = _mm_cvtepi32_epi64(_mm_sub_epi32(_mm_set1_epi32(15), shift)); /* 8..46 */
+  __m128i v = _mm_add_epi64(prod, kws_sse41_sll2_epi64(one, _mm_sub_epi64(total, one)));
+  __m128i sign = _mm_shuffle_epi32(_mm_srai_epi32(v, 31), _MM_SHUFFLE(3, 3, 1, 1));
+  __m128i r = _mm_xor_si128(kws_sse41_srl2_epi64(_mm_xor_si128(v, sign), total), sign);
+  return _mm_shuffle_epi32(r, _MM_SHUFFLE(3, 3, 2, 0));
+}
+
+/* kws_requant_s64 on 4 lanes: channels c, c+1 in acc01 and c+2, c+3 in acc23. */
+static inline __m128i kws_sse41_requant4_s64(__m128i acc01, __m128i acc23, const int32_t *mult,
+                                             const int32_t *shift) {
+  __m128i r01 = kws_sse41_requant2_s64(acc01, _mm_loadl_epi64((const __m128i *)mult),
+                                       _mm_loadl_epi64((const __m128i *)shift));
+  __m128i r23 = kws_sse41_requant2_s64(acc23, _mm_loadl_epi64((const __m128i *)(mult + 2)),
+                                       _mm_loadl_epi64((const __m128i *)(shift + 2)));
+  return _mm_unpacklo_epi64(r01, r23);
+}
+
+/* The int16 epilogue of 4 channels from int64 accumulators: clamp(requant + zp_out (wraps)). */
+static inline __m128i kws_sse41_output4_s64(__m128i acc01, __m128i acc23, const kws_requant_params *p, size_t c) {
+  __m128i v = _mm_add_epi32(kws_sse41_requant4_s64(acc01, acc23, p->multiplier + c, p->shift + c),
+                            _mm_set1_epi32(p->output_zero_point));
+  v = _mm_max_epi32(v, _mm_set1_epi32(p->act_min));
+  return _mm_min_epi32(v, _mm_set1_epi32(p->act_max));
+}
+
+/* The scalar epilogues, for tail channels. */
 static inline int32_t kws_sse41_output_s32(int32_t acc, const kws_requant_params *p, size_t c) {
   int32_t v = kws_add_wrap(kws_requant_s32(acc, p->multiplier[c], p->shift[c]), p->output_zero_point);
   return v < p->act_min ? p->act_min : v > p->act_max ? p->act_max : v;
