@@ -2,10 +2,10 @@
  *
  * The extension is built for baseline x86-64, so AVX2 is enabled here, for the
  * rest of each including file only; backends.c selects these kernels only on
- * CPUs that report AVX2. Include this header first, and end the file with
- * KWS_AVX2_END. GCC takes `#pragma GCC target`; clang ignores that pragma and
- * needs a target attribute on every function, which `#pragma clang attribute`
- * supplies. */
+ * CPUs that report AVX2. Include this header after every other header, and
+ * end the file with KWS_AVX2_END. GCC takes `#pragma GCC target`; clang
+ * ignores that pragma and needs a target attribute on every function, which
+ * `#pragma clang attribute` supplies. */
 #ifndef KWSINT_AVX2_H
 #define KWSINT_AVX2_H
 

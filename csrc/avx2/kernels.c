@@ -1,9 +1,8 @@
 /* The avx2 backend's kernel table. QUANTIZE is float work on one 20-value
  * frame at a time and stays portable. */
-#include "avx2.h"
-
 #if defined(__x86_64__) || defined(__i386__)
 #include "../portable/portable.h"
+#include "avx2.h"
 
 const kws_kernels kws_avx2_kernels = {
     kws_avx2_requantize_s32,      kws_avx2_requantize_s64,     kws_avx2_fully_connected_s8,

@@ -7,9 +7,9 @@
  * int32 and multiplied with pmulld, |w * x| <= 127 * 32768 < 2^22, then
  * widened to int64 for the int64 bias. Requantization is the vector code of
  * sse41.h; the n % 8 (int16: n % 4) tail channels are scalar. */
-#include "sse41.h"
-
 #include <string.h>
+
+#include "sse41.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 

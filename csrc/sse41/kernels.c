@@ -1,9 +1,8 @@
 /* The sse4.1 backend's kernel table. QUANTIZE is float work on one 20-value
  * frame at a time and stays portable. */
-#include "sse41.h"
-
 #if defined(__x86_64__) || defined(__i386__)
 #include "../portable/portable.h"
+#include "sse41.h"
 
 const kws_kernels kws_sse41_kernels = {
     kws_sse41_requantize_s32,      kws_sse41_requantize_s64,    kws_sse41_fully_connected_s8,

@@ -3,7 +3,7 @@
  * The extension is built for baseline x86-64, so SSE4.1 (with SSSE3 for
  * phaddd) is enabled here, for the rest of each including file only;
  * backends.c selects these kernels only on CPUs that report SSE4.1. Include
- * this header first and end the file with KWS_SSE41_END. GCC takes
+ * this header after every other header and end the file with KWS_SSE41_END. GCC takes
  * `#pragma GCC target`; clang ignores it and needs `#pragma clang attribute`.
  *
  * SSE4.1 has no per-lane variable shift; the int32 requantization below gets
