@@ -5,11 +5,10 @@
  * (pmovsxbw) and multiplied by pmaddwd: exact 16 x 16 -> 32-bit products added
  * in pairs into 4 int32 lanes per row. A K tail of r < 16 elements (K >= 16)
  * reloads the last 16 elements of x and of each row, inside both arrays, with
- * the 16 - r lanes of x already counted zeroed; K < 16 uses scalar sums. phaddd
- * reduces 4 rows to one vector of 4 sums; the bias is added and the vector
- * epilogue (sse41.h) requantizes. N % 8 tail rows
- * run one at a time with the scalar epilogue.
- * pmaddubsw is not used: with unsigned x + 128 it saturates int16. */
+ * the 16 - r lanes of x already counted zeroed; K < 16 uses scalar sums.
+ * phaddd reduces 4 rows to one vector of 4 sums; the bias is added and the
+ * vector epilogue (sse41.h) requantizes. N % 8 tail rows run one at a time
+ * with the scalar epilogue. pmaddubsw is not used (see avx2/fully_connected.c). */
 #include "sse41.h"
 
 #if defined(__x86_64__) || defined(__i386__)
