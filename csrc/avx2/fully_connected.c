@@ -1,0 +1,227 @@
+/* FULLY_CONNECTED, AVX2: 8 output rows at a time share each load of x.
+ *
+ * x is read in chunks of 16 elements, widened once per chunk to 16 int16 in
+ * one register (vpmovsxbw for int8 x; int16 x is already there), and
+ * multiplied with 16 weights of each of 8 rows, sign-extended to int16, by
+ * vpmaddwd: exact 16 x 16 -> 32-bit products, added in pairs into 8 int32
+ * lanes per row. A K tail of r < 16 elements (K >= 16) reloads the last 16
+ * elements of x and of each row, which lie inside both arrays, and zeroes the
+ * 16 - r lanes of x already counted, so no byte is read past the end; K < 16
+ * falls back to scalar sums. Rows are reduced with vphaddd into one vector of
+ * 8 sums, the bias is added and the epilogue (requantization, zero point,
+ * clamp; avx2.h) runs on all 8 lanes. N % 8 tail rows take the same dot
+ * product one row at a time and the scalar epilogue.
+ *
+ * vpmaddubsw is not used: with x + 128 as its unsigned operand it saturates
+ * int16 (255 * 127 * 2 > 32767). Its exact form, |x| times w with the sign of
+ * x (|x| <= 128, pairs <= 2 * 128 * 127 = 32512), measured no faster than
+ * this one on the M2 model. */
+#include "avx2.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+
+/* 32 zero bytes, then 32 bytes of all ones: for a tail of r in [1, 15]
+ * elements, 16 bytes loaded at tail_mask + 16 + r zero the first 16 - r int8
+ * lanes, and 32 bytes at tail_mask + 2r the first 16 - r int16 lanes. */
+static const int8_t tail_mask[64] = {
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+};
+
+#define ROWS8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+
+/* [sum(a0), ..., sum(a7)]: vphaddd only adds lanes of one row together. */
+static inline __m256i hsum8(__m256i a0, __m256i a1, __m256i a2, __m256i a3, __m256i a4, __m256i a5,
+                            __m256i a6, __m256i a7) {
+  __m256i h0123 = _mm256_hadd_epi32(_mm256_hadd_epi32(a0, a1), _mm256_hadd_epi32(a2, a3));
+  __m256i h4567 = _mm256_hadd_epi32(_mm256_hadd_epi32(a4, a5), _mm256_hadd_epi32(a6, a7));
+  return _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20),
+                          _mm256_permute2x128_si256(h0123, h4567, 0x31));
+}
+
+static inline int32_t hsum1(__m256i a) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm_cvtsi128_si32(s);
+}
+
+static inline __m256i hsum1_s64(__m256i a) { /* 8 int32 lanes -> 4 int64 lanes */
+  return _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(a)),
+                          _mm256_cvtepi32_epi64(_mm256_extracti128_si256(a, 1)));
+}
+
+static inline int64_t hsum_s64(__m256i a) {
+  __m128i s = _mm_add_epi64(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+  return _mm_cvtsi128_si64(_mm_add_epi64(s, _mm_unpackhi_epi64(s, s)));
+}
+
+/* ---- int8 x int8 -> int32 --------------------------------------------------
+ * Exact: |w| <= 127 and |x| <= 128, so each product is at most 16256 in
+ * magnitude and vpmaddwd's pair sums at most 32512; every partial sum of a
+ * row is a sum of at most K <= 16384 products, |.| <= 16384 * 16256 < 2^28,
+ * and with the folded bias (|.| <= 2^30 + 2^28) the total stays below 2^31. */
+
+#define S8_ZERO(r) __m256i a##r = _mm256_setzero_si256();
+#define S8_ROW(r)                                                                                         \
+  a##r = _mm256_add_epi32(                                                                                \
+      a##r, _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + r * k + i))), xv));
+
+/* Sums of 8 rows of w (8 * k int8) with x. */
+static inline __m256i dot8_s8(const int8_t *x, size_t k, const int8_t *w) {
+  if (k < 16) {
+    int32_t s[8] = {0};
+    for (size_t r = 0; r < 8; r++)
+      for (size_t j = 0; j < k; j++) s[r] += (int32_t)w[r * k + j] * x[j];
+    return _mm256_loadu_si256((const __m256i *)s);
+  }
+  ROWS8(S8_ZERO)
+  size_t i = 0;
+  for (; i + 16 <= k; i += 16) {
+    __m256i xv = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(x + i)));
+    ROWS8(S8_ROW)
+  }
+  if (i < k) {
+    __m128i m = _mm_loadu_si128((const __m128i *)(tail_mask + 16 + (k - i)));
+    i = k - 16;
+    __m256i xv = _mm256_cvtepi8_epi16(_mm_and_si128(_mm_loadu_si128((const __m128i *)(x + i)), m));
+    ROWS8(S8_ROW)
+  }
+  return hsum8(a0, a1, a2, a3, a4, a5, a6, a7);
+}
+
+static inline int32_t dot1_s8(const int8_t *x, size_t k, const int8_t *w) {
+  int32_t s = 0;
+  if (k < 16) {
+    for (size_t j = 0; j < k; j++) s += (int32_t)w[j] * x[j];
+    return s;
+  }
+  S8_ZERO(0)
+  size_t i = 0;
+  for (; i + 16 <= k; i += 16) {
+    __m256i xv = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(x + i)));
+    S8_ROW(0)
+  }
+  if (i < k) {
+    __m128i m = _mm_loadu_si128((const __m128i *)(tail_mask + 16 + (k - i)));
+    i = k - 16;
+    __m256i xv = _mm256_cvtepi8_epi16(_mm_and_si128(_mm_loadu_si128((const __m128i *)(x + i)), m));
+    S8_ROW(0)
+  }
+  return hsum1(a0);
+}
+
+void kws_avx2_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
+                                 const kws_requant_params *p, int8_t *y) {
+  size_t o = 0;
+  for (; o + 8 <= n; o += 8) {
+    __m256i acc = _mm256_add_epi32(dot8_s8(x, k, w + o * k), _mm256_loadu_si256((const __m256i *)(bias + o)));
+    kws_avx2_store8_s8(y + o, kws_avx2_output_s32(acc, p, o));
+  }
+  for (; o < n; o++) {
+    int32_t acc = bias[o] + dot1_s8(x, k, w + o * k);
+    int32_t v = kws_add_wrap(kws_requant_s32(acc, p->multiplier[o], p->shift[o]), p->output_zero_point);
+    y[o] = (int8_t)kws_avx2_clamp(v, p);
+  }
+}
+
+/* ---- int16 x int8 -> int64 (16x8) -------------------------------------------
+ * vpmaddwd multiplies x (int16) with w widened to int16: |w * x| <= 127 * 32768
+ * = 4161536 (w is never -128, so the one overflowing pair, -32768 * -32768 * 2,
+ * cannot occur) and a pair sum is at most 8323072. The int32 lanes of a row
+ * are widened to int64 after at most 32 chunks (BLOCK16 full chunks, then
+ * possibly the tail): all 8 lanes of a row then hold at most 32 * 16 products,
+ * |.| <= 512 * 4161536 = 2130706432 < 2^31 - 1, so even their horizontal sum,
+ * and every partial sum vphaddd forms, is exact in int32. The 64-bit sums,
+ * |.| < 2^36, plus the bias (|.| < 2^46) are exact in int64. */
+
+#define BLOCK16 31 /* full chunks per block: with the tail chunk at most 32 */
+
+#define S16_ROW(r)                                                                                        \
+  a##r = _mm256_add_epi32(                                                                                \
+      a##r, _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + r * k + i))), xv));
+
+/* Sums of 8 rows, as int64 lanes: rows 0-3 in *lo, rows 4-7 in *hi. */
+static inline void dot8_s16(const int16_t *x, size_t k, const int8_t *w, __m256i *lo, __m256i *hi) {
+  if (k < 16) {
+    int64_t s[8] = {0};
+    for (size_t r = 0; r < 8; r++)
+      for (size_t j = 0; j < k; j++) s[r] += (int32_t)w[r * k + j] * x[j];
+    *lo = _mm256_loadu_si256((const __m256i *)s);
+    *hi = _mm256_loadu_si256((const __m256i *)(s + 4));
+    return;
+  }
+  const size_t full_end = k & ~(size_t)15;
+  __m256i s_lo = _mm256_setzero_si256(), s_hi = _mm256_setzero_si256();
+  size_t i = 0;
+  while (i < k) {
+    ROWS8(S8_ZERO)
+    size_t stop = full_end - i > BLOCK16 * 16 ? i + BLOCK16 * 16 : full_end;
+    for (; i < stop; i += 16) {
+      __m256i xv = _mm256_loadu_si256((const __m256i *)(x + i));
+      ROWS8(S16_ROW)
+    }
+    if (i == full_end && i < k) {
+      __m256i m = _mm256_loadu_si256((const __m256i *)(tail_mask + 2 * (k - i)));
+      i = k - 16;
+      __m256i xv = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(x + i)), m);
+      ROWS8(S16_ROW)
+      i = k;
+    }
+    __m256i s = hsum8(a0, a1, a2, a3, a4, a5, a6, a7);
+    s_lo = _mm256_add_epi64(s_lo, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(s)));
+    s_hi = _mm256_add_epi64(s_hi, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(s, 1)));
+  }
+  *lo = s_lo;
+  *hi = s_hi;
+}
+
+static inline int64_t dot1_s16(const int16_t *x, size_t k, const int8_t *w) {
+  if (k < 16) {
+    int64_t s = 0;
+    for (size_t j = 0; j < k; j++) s += (int32_t)w[j] * x[j];
+    return s;
+  }
+  const size_t full_end = k & ~(size_t)15;
+  __m256i s64 = _mm256_setzero_si256();
+  size_t i = 0;
+  while (i < k) {
+    S8_ZERO(0)
+    size_t stop = full_end - i > BLOCK16 * 16 ? i + BLOCK16 * 16 : full_end;
+    for (; i < stop; i += 16) {
+      __m256i xv = _mm256_loadu_si256((const __m256i *)(x + i));
+      S16_ROW(0)
+    }
+    if (i == full_end && i < k) {
+      __m256i m = _mm256_loadu_si256((const __m256i *)(tail_mask + 2 * (k - i)));
+      i = k - 16;
+      __m256i xv = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(x + i)), m);
+      S16_ROW(0)
+      i = k;
+    }
+    s64 = _mm256_add_epi64(s64, hsum1_s64(a0));
+  }
+  return hsum_s64(s64);
+}
+
+static inline int16_t output_s64(int64_t acc, const kws_requant_params *p, size_t c) {
+  int32_t v = kws_add_wrap(kws_requant_s64(acc, p->multiplier[c], p->shift[c]), p->output_zero_point);
+  return (int16_t)kws_avx2_clamp(v, p);
+}
+
+void kws_avx2_fully_connected_s16(const int16_t *x, size_t k, const int8_t *w, size_t n, const int64_t *bias,
+                                  const kws_requant_params *p, int16_t *y) {
+  size_t o = 0;
+  for (; o + 8 <= n; o += 8) {
+    __m256i lo, hi;
+    dot8_s16(x, k, w + o * k, &lo, &hi);
+    lo = _mm256_add_epi64(lo, _mm256_loadu_si256((const __m256i *)(bias + o)));
+    hi = _mm256_add_epi64(hi, _mm256_loadu_si256((const __m256i *)(bias + o + 4)));
+    kws_avx2_output8_s64(y + o, lo, hi, p, o);
+  }
+  for (; o < n; o++) y[o] = output_s64(bias[o] + dot1_s16(x, k, w + o * k), p, o);
+}
+
+KWS_AVX2_END
+#endif
