@@ -15,15 +15,17 @@
 #include "../kwsint_internal.h"
 
 #if !defined(__aarch64__)
-/* SIMDe (0.7.4, Debian's libsimde-dev) emulates two of the intrinsics the
+/* SIMDe (0.7.4, Debian's libsimde-dev) emulates three of the intrinsics the
  * kernels rely on differently from the hardware (Arm ARM pseudocode):
  *  - vqrdmulhq_s32 computes (2ab + 2^31) >> 32 without saturating, so
  *    SQRDMULH(INT32_MIN, INT32_MIN) comes out INT32_MIN instead of INT32_MAX
  *    (and the doubling overflows int64 there);
  *  - vrshlq_s32 with a negative shift -n adds the rounding constant 2^(n-1) in
  *    int32, which overflows for a > INT32_MAX - 2^(n-1); SRSHL rounds in
- *    wider precision and never overflows.
- * Here both are replaced by lane loops that follow the Arm pseudocode, so the
+ *    wider precision and never overflows;
+ *  - vshlq_s32 left-shifts negative int32 values in C, which is undefined
+ *    behaviour (UBSan reports it); SSHL simply drops the bits shifted out.
+ * Here all three are replaced by lane loops that follow the Arm pseudocode, so the
  * emulated kernels compute what the real instructions compute. Native builds
  * never see this. */
 static inline int32x4_t kws_simde_vqrdmulhq_s32(int32x4_t a, int32x4_t b) {
@@ -57,6 +59,26 @@ static inline int32x4_t kws_simde_vrshlq_s32(int32x4_t a, int32x4_t b) {
   return vld1q_s32(r);
 }
 
+static inline int32x4_t kws_simde_vshlq_s32(int32x4_t a, int32x4_t b) {
+  int32_t av[4], bv[4], r[4];
+  vst1q_s32(av, a);
+  vst1q_s32(bv, b);
+  for (int i = 0; i < 4; i++) {
+    int s = (int8_t)(bv[i] & 0xFF); /* SSHL uses the low byte, signed */
+    if (s >= 32) {
+      r[i] = 0;
+    } else if (s >= 0) {
+      uint32_t u = (uint32_t)av[i] << s;
+      r[i] = u <= (uint32_t)INT32_MAX ? (int32_t)u : (int32_t)(u - 0x80000000u) + INT32_MIN;
+    } else {
+      r[i] = av[i] >> (-s > 31 ? 31 : -s); /* arithmetic: sign fill */
+    }
+  }
+  return vld1q_s32(r);
+}
+
+#undef vshlq_s32
+#define vshlq_s32(a, b) kws_simde_vshlq_s32((a), (b))
 #undef vqrdmulhq_s32
 #define vqrdmulhq_s32(a, b) kws_simde_vqrdmulhq_s32((a), (b))
 #undef vrshlq_s32

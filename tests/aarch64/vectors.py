@@ -14,6 +14,7 @@ offset.
 from __future__ import annotations
 
 import struct
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -122,6 +123,31 @@ def describe_mismatch(case: Case, status: int, got: bytes) -> str | None:
                     f"got {g[bad[0]]}, want {w[bad[0]]}")
         offset += size
     return "outputs differ"  # unreachable: equal sections give equal bytes
+
+
+def compare(cases: list[Case], results: bytes, label: str) -> str:
+    """Checks the driver's results against the cases; returns a per-op summary.
+
+    Raises AssertionError naming the first few mismatches of every op.
+    """
+    got = read_results(results)
+    assert len(got) == len(cases), f"{label}: {len(got)} results for {len(cases)} cases"
+    counts: Counter[str] = Counter()
+    bad: Counter[str] = Counter()
+    examples: list[str] = []
+    for i, (case, (op, status, out)) in enumerate(zip(cases, got)):
+        name = OP_NAMES[case.op]
+        counts[name] += 1
+        assert op == case.op, f"{label}, case {i}: driver answered op {op} for op {case.op}"
+        problem = describe_mismatch(case, status, out)
+        if problem:
+            bad[name] += 1
+            if bad[name] <= 3:  # the first few of every op
+                examples.append(f"  case {i} ({name}, {case.desc}): {problem}")
+    summary = ", ".join(f"{name} {counts[name] - bad[name]}/{counts[name]}" for name in OP_NAMES.values())
+    assert not bad, (f"{label}: {sum(bad.values())} of {len(cases)} cases differ from kwsint.reference "
+                     f"(equal/total per op: {summary}); first ones:\n" + "\n".join(examples))
+    return summary
 
 
 # --- requantize ----------------------------------------------------------------------
