@@ -4,7 +4,10 @@
 # measurement on ARM hardware.
 set -euo pipefail
 cd "$(dirname "$0")"
-MCA=$(command -v llvm-mca-16 || command -v llvm-mca)
+MCA=$(command -v llvm-mca-16 || command -v llvm-mca) || {
+  echo "benchmarks/mca/run.sh needs llvm-mca: apt-get install llvm-16" >&2
+  exit 1
+}
 printf '%-24s %-12s %s\n' loop cpu "cycles/iteration (64 MACs)"
 for cpu in cortex-a53 cortex-a55 cortex-a72 cortex-a76; do
   for loop in fc_s8_smull_sadalp fc_s8_sxtl_smlal fc_s8_smlal_lane fc_s8_sdot; do
