@@ -59,11 +59,6 @@ def scales(draw, n: int, per_channel: bool, log2_eff: tuple[float, float]):
     return si, ws, so
 
 
-def _requant(si, ws, so, per_channel):
-    mult, shift = reference.dense_multipliers(float(si), ws, float(so))
-    return np.asarray(mult), np.asarray(shift)
-
-
 @st.composite
 def layer_case(draw, kind: str, act_bits: int, per_channel: bool):
     """A random FULLY_CONNECTED / affine case inside the spec's (and the C backends') bounds."""
@@ -100,7 +95,7 @@ def _check_three_ways(c, kind: str, per_channel: bool, backend: str):
                      output_zero_point=c["zp_out"], act_bits=c["act_bits"], fused_activation=c["act"],
                      batch=c["x"].shape[0])
     want = tfl.run_tflm(model, c["x"])
-    mult, shift = _requant(c["si"], c["ws"], c["so"], per_channel)
+    mult, shift = reference.dense_multipliers(float(c["si"]), c["ws"], float(c["so"]))
     args = dict(input_zero_point=c["zp_in"], output_zero_point=c["zp_out"], multiplier=mult, shift=shift,
                 act_min=c["act_min"], act_max=c["act_max"])
     op_ref = reference.fully_connected if kind == "dense" else reference.affine
@@ -151,7 +146,7 @@ def test_multiplier_derivation_matches_tflm(op, data):
     n = 48
     per_channel = op != "fc_per_tensor"
     si, ws, so = data.draw(scales(n, per_channel, (-30.0, -23.0)))
-    mult, shift = _requant(si, ws, so, per_channel)
+    mult, shift = reference.dense_multipliers(float(si), ws, float(so))
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     bias = np.zeros(n, dtype=np.int64)
     for c in range(n):
