@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import write_atomic
 from .errors import FormatError
 from .modelspec import Frontend, Layer, ModelSpec
 from .reference import dense_multipliers, quantize_multiplier
@@ -117,10 +118,7 @@ def write_blob(spec: ModelSpec) -> bytes:
 
 def save(spec: ModelSpec, path: str | Path) -> None:
     """Write a blob atomically: the file appears whole or not at all."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(write_blob(spec))
-    tmp.replace(path)
+    write_atomic(path, write_blob(spec))
 
 
 # --- reader ----------------------------------------------------------------------

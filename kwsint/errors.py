@@ -2,7 +2,11 @@
 
 
 class FormatError(ValueError):
-    """A model blob is malformed: the message names the file, the field and what was expected."""
+    """A file is malformed: the message names the file, the field and what was expected."""
+
+
+class CheckpointError(FormatError):
+    """A training checkpoint is refused: unsafe to load, incomplete, wrongly shaped or not finite."""
 
 
 class BackendError(ValueError):

@@ -1,0 +1,168 @@
+"""Training checkpoints: written atomically, read as data only.
+
+A checkpoint is a ``torch.save`` of a dict of tensors and plain containers::
+
+    {"kwsint_checkpoint": 1, "stage": "float" | "stage1" | "stage2",
+     "config": NetConfig.to_dict(), "model": KWSNet.state_dict(),
+     "train": {...}}            # optional: step, optimizer state, history
+
+It is loaded with ``torch.load(weights_only=True)`` only, so a file that would
+run code while unpickling is refused. A bare ``state_dict`` of a ``KWSNet``
+(saved by a user's own training loop) is accepted too when the caller supplies
+its ``NetConfig``; it is taken as a float-stage model. Everything is checked
+before use: each problem raises ``CheckpointError`` naming the file and field.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..errors import CheckpointError
+from .model import STAGES, KWSNet, NetConfig
+
+CHECKPOINT_VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the model (on the CPU) and, if saved, its training state."""
+
+    model: KWSNet
+    train: dict | None
+    source: str
+
+
+def save_checkpoint(path: str | os.PathLike, model: KWSNet, train: dict | None = None) -> None:
+    """Write a checkpoint atomically: a temporary file in the same folder, then a rename."""
+    data = {"kwsint_checkpoint": CHECKPOINT_VERSION, "stage": model.stage, "config": model.config.to_dict(),
+            "model": model.state_dict()}
+    if train is not None:
+        data["train"] = train
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(data, f)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _fail(source: str, field: str, message: str) -> CheckpointError:
+    return CheckpointError(f"{source}: {field}: {message}")
+
+
+def _read(path: str | os.PathLike, source: str):
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(
+            f"{source}: refused: the file holds Python objects that loading as data (weights_only=True) "
+            f"does not allow, and kwsint never runs code from a checkpoint ({first})") from None
+    except FileNotFoundError:
+        raise CheckpointError(f"{source}: file not found") from None
+    except (OSError, RuntimeError, EOFError, ValueError) as e:
+        raise CheckpointError(f"{source}: not a readable PyTorch checkpoint ({type(e).__name__}: {e})") from None
+
+
+def _config(source: str, raw) -> NetConfig:
+    if not isinstance(raw, dict):
+        raise _fail(source, "config", f"expected a dict, got {type(raw).__name__}")
+    want = set(NetConfig.__dataclass_fields__)
+    missing, extra = sorted(want - set(raw)), sorted(set(raw) - want)
+    if missing or extra:
+        raise _fail(source, "config", f"expected the fields {sorted(want)}; missing {missing}, unexpected {extra}")
+    try:
+        return NetConfig.from_dict(raw)
+    except (TypeError, ValueError) as e:
+        raise _fail(source, "config", str(e)) from None
+
+
+def _check_state(source: str, state, model: KWSNet) -> None:
+    if not isinstance(state, dict):
+        raise _fail(source, "model", f"expected a state dict, got {type(state).__name__}")
+    want = model.state_dict()
+    missing = [k for k in want if k not in state]
+    if missing:
+        raise _fail(source, f"model.{missing[0]}", f"missing ({len(missing)} tensors missing: {', '.join(missing[:5])})")
+    extra = [k for k in state if k not in want]
+    if extra:
+        raise _fail(source, f"model.{extra[0]}", f"not a tensor of this model ({len(extra)} unexpected)")
+    for k, ref in want.items():
+        t = state[k]
+        if not isinstance(t, torch.Tensor):
+            raise _fail(source, f"model.{k}", f"expected a tensor, got {type(t).__name__}")
+        if tuple(t.shape) != tuple(ref.shape):
+            raise _fail(source, f"model.{k}", f"expected shape {tuple(ref.shape)}, got {tuple(t.shape)}")
+        if ref.is_floating_point():
+            if not t.is_floating_point():
+                raise _fail(source, f"model.{k}", f"expected a floating-point tensor, got {t.dtype}")
+            bad = ~torch.isfinite(t)
+            if bad.any():
+                raise _fail(source, f"model.{k}", f"expected finite values, got {int(bad.sum())} NaN/Inf")
+        elif t.dtype != ref.dtype:
+            raise _fail(source, f"model.{k}", f"expected {ref.dtype}, got {t.dtype}")
+    for i in range(len(model.norms)):
+        if (state[f"norms.{i}.running_var"] < 0).any():
+            raise _fail(source, f"model.norms.{i}.running_var", "expected variances >= 0")
+    if (state["feature_inv_std"] <= 0).any():
+        raise _fail(source, "model.feature_inv_std", "expected positive values")
+
+
+def _check_ranges(source: str, model: KWSNet) -> None:
+    if not model.calibrated:
+        raise _fail(source, "model.input_clip", "expected > 0 in a stage-2 checkpoint (the calibrated input clip)")
+    for name in ("bn_range", "logit_range"):
+        r = getattr(model, name).reshape(-1, 2)
+        if (r[:, 0] > r[:, 1]).any():
+            raise _fail(source, f"model.{name}", "expected low <= high for every range")
+
+
+def load_checkpoint(path: str | os.PathLike, *, config: NetConfig | None = None) -> Checkpoint:
+    """Load and check a checkpoint.
+
+    Args:
+        path: a file written by ``save_checkpoint`` (or ``kwsint-train``), or a
+            bare ``KWSNet.state_dict()`` when ``config`` is given.
+        config: the configuration of a bare state dict (ignored otherwise).
+
+    Raises:
+        CheckpointError: unsafe pickle, unreadable file, unknown version or
+            stage, bad config, missing/unexpected/misshapen tensors, NaN/Inf.
+    """
+    source = str(path)
+    data = _read(path, source)
+    if not isinstance(data, dict):
+        raise _fail(source, "top level", f"expected a dict, got {type(data).__name__}")
+    if "kwsint_checkpoint" in data:
+        if data["kwsint_checkpoint"] != CHECKPOINT_VERSION:
+            raise _fail(source, "kwsint_checkpoint", f"expected version {CHECKPOINT_VERSION}, "
+                                                     f"got {data['kwsint_checkpoint']!r}")
+        for key in ("stage", "config", "model"):
+            if key not in data:
+                raise _fail(source, key, "missing")
+        stage = data["stage"]
+        if stage not in STAGES:
+            raise _fail(source, "stage", f"expected one of {', '.join(STAGES)}, got {stage!r}")
+        cfg, state, train = _config(source, data["config"]), data["model"], data.get("train")
+    elif config is not None:
+        stage, cfg, state, train = "float", config, data, None
+    else:
+        raise _fail(source, "kwsint_checkpoint", "missing: not a kwsint checkpoint (a bare state dict needs "
+                                                 "its configuration, e.g. --config M2)")
+    model = KWSNet(cfg, stage)
+    _check_state(source, state, model)
+    model.load_state_dict(state)
+    if stage == "stage2":
+        _check_ranges(source, model)
+    if train is not None and not isinstance(train, dict):
+        raise _fail(source, "train", f"expected a dict, got {type(train).__name__}")
+    return Checkpoint(model, train, source)
