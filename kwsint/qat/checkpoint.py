@@ -63,10 +63,14 @@ def _read(path: str | os.PathLike, source: str):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(
-            f"{source}: refused: the file holds Python objects that loading as data (weights_only=True) "
-            f"does not allow, and kwsint never runs code from a checkpoint ({first})") from None
+        # torch's message is long; keep its line naming the refused global or the bad opcode.
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        detail = next((line for line in lines if "GLOBAL" in line or "Unsupported" in line), lines[-1] if lines else "")
+        if "GLOBAL" in detail:
+            raise CheckpointError(
+                f"{source}: refused: the file holds Python objects that loading as data (weights_only=True) "
+                f"does not allow, and kwsint never runs code from a checkpoint ({detail})") from None
+        raise CheckpointError(f"{source}: not a readable PyTorch checkpoint (malformed pickle: {detail})") from None
     except FileNotFoundError:
         raise CheckpointError(f"{source}: file not found") from None
     except (OSError, RuntimeError, EOFError, ValueError) as e:

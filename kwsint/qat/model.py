@@ -92,8 +92,8 @@ class NetConfig:
     def problems(self) -> list[str]:
         """What is wrong with this configuration (empty when valid), as "field: expected ..., got ..."."""
         p = []
-        if not self.sizes or any(not 1 <= s <= 16384 for s in self.sizes):
-            p.append(f"sizes: expected 1..16384 per hidden layer, got {list(self.sizes)}")
+        if len(self.sizes) > 31 or any(not 1 <= s <= 16384 for s in self.sizes):
+            p.append(f"sizes: expected at most 31 hidden layers of 1..16384, got {list(self.sizes)}")
         if len(self.weight_bits) != len(self.sizes) + 1:
             p.append(f"weight_bits: expected {len(self.sizes) + 1} entries (one per dense layer), "
                      f"got {len(self.weight_bits)}")
@@ -197,8 +197,9 @@ class KWSNet(nn.Module):
                     d.gain.fill_(1.0)
                 else:
                     d.weight.normal_(0.0, SIGMA_T, generator=generator)
-                    # tanh(W) has std ~0.58: scale so pre-activations start with unit-ish spread.
-                    d.gain.fill_(float(np.sqrt(2.0 / fan_in) / float(torch.tanh(d.weight).std())))
+                    # tanh(W) has an RMS of ~0.58: scale so pre-activations start with unit-ish spread.
+                    rms = float(torch.tanh(d.weight).pow(2).mean().sqrt().clamp_min(1e-3))
+                    d.gain.fill_(float(np.sqrt(2.0 / fan_in)) / rms)
                 d.bias.zero_()
 
     def set_normalization(self, features: np.ndarray) -> None:

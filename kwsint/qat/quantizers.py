@@ -87,7 +87,7 @@ def fake_quantize(x: torch.Tensor, scale: torch.Tensor | float, zero_point: int,
     """
     s = torch.as_tensor(scale, dtype=x.dtype, device=x.device)
     lo, hi = (qmin - zero_point) * s, (qmax - zero_point) * s
-    xc = torch.maximum(torch.minimum(x, hi), lo)
+    xc = torch.clamp(x, lo, hi)
     q = (round_half_away(xc / s).clamp(qmin - zero_point, qmax - zero_point)) * s
     return ste(xc, q)
 
