@@ -1,0 +1,151 @@
+"""kwsint-train: train the float baseline, QAT stage 1 or stage 2 on labelled windows.
+
+    kwsint-train --stage float  --config M0 --train train.npz --val val.npz -o m0.pt
+    kwsint-train --stage stage1 --config M4 --train train.npz --val val.npz -o m4-s1.pt
+    kwsint-train --stage stage2 --init m4-s1.pt --train train.npz --val val.npz -o m4.pt
+
+Stage 1 quantizes the dense weights as q_z(tanh(W)); stage 2 starts from a
+stage-1 checkpoint, calibrates the input and activation ranges on the training
+windows and fine-tunes with every tensor on its integer grid. Training data:
+``.npz`` files of labelled windows (``kwsint-data``). ``--resume`` continues an
+interrupted run from its checkpoint, exactly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kwsint.cli.bit_options import add_bit_options, apply_bit_options
+from kwsint.dataset import load_windows_many
+from kwsint.errors import FormatError
+from kwsint.qat.checkpoint import load_checkpoint
+from kwsint.qat.model import KWSNet, NetConfig, paper_config
+from kwsint.qat.train import TrainOptions, start_stage2, train
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated layer sizes, got {text!r}") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="kwsint-train", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--stage", required=True, choices=("float", "stage1", "stage2"))
+    ap.add_argument("--train", nargs="+", required=True, type=Path, metavar="NPZ", help="training windows")
+    ap.add_argument("--val", nargs="+", type=Path, metavar="NPZ", help="validation windows")
+    ap.add_argument("-o", "--output", required=True, type=Path, help="checkpoint to write (.pt)")
+    ap.add_argument("--config", default=None, help="paper configuration M0..M6 (default M2; stage 2: the --init's)")
+    ap.add_argument("--sizes", type=_sizes, help="custom hidden layer sizes, e.g. 64,128,64")
+    ap.add_argument("--relu-clip", type=float, help="clipped-ReLU ceiling (default 6)")
+    add_bit_options(ap)
+    ap.add_argument("--init", type=Path, help="stage 2: the stage-1 checkpoint to start from")
+    ap.add_argument("--resume", action="store_true", help="continue the run saved in --output")
+    ap.add_argument("--force", action="store_true", help="overwrite an existing --output")
+    t = ap.add_argument_group("optimisation")
+    d = TrainOptions()
+    t.add_argument("--steps", type=int, default=d.steps, help=f"updates (default {d.steps})")
+    t.add_argument("--batch-size", type=int, default=d.batch_size)
+    t.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3; stage 2: 1e-4)")
+    t.add_argument("--lr-final", type=float, help="learning rate for the last --final-fraction of the steps")
+    t.add_argument("--final-fraction", type=float, default=d.final_fraction)
+    t.add_argument("--lambda-sigma", type=float, default=d.lambda_sigma, help="weight-spread regulariser weight")
+    t.add_argument("--lambda-mu", type=float, default=d.lambda_mu, help="weight-mean regulariser weight")
+    t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--eval-every", type=int, default=d.eval_every)
+    t.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
+    ap.add_argument("--threads", type=int, help="torch CPU threads")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return ap
+
+
+def _new_model(args: argparse.Namespace, train_features: np.ndarray) -> KWSNet:
+    if args.stage == "stage2":
+        if args.init is None:
+            raise ValueError("--stage stage2 needs --init STAGE1.pt")
+        if args.config or args.sizes or args.relu_clip is not None:
+            raise ValueError("--stage stage2 takes its shape from --init; --config, --sizes and --relu-clip do not apply")
+        ck = load_checkpoint(args.init)
+        if ck.model.stage != "stage1":
+            raise ValueError(f"{args.init}: stage 2 starts from a stage-1 checkpoint, this one is {ck.model.stage}")
+        model = KWSNet(apply_bit_options(ck.model.config, args), "stage1")
+        model.load_state_dict(ck.model.state_dict())
+        start_stage2(model, train_features)
+        return model
+    if args.init is not None:
+        raise ValueError("--init applies to --stage stage2 only")
+    base = paper_config(args.config or "M2")
+    if args.sizes:
+        base = NetConfig(args.sizes, (base.weight_bits[0],) * (len(args.sizes) + 1), base.act_bits, name="custom")
+    if args.relu_clip is not None:
+        d = base.to_dict()
+        d["relu_clip"] = args.relu_clip
+        base = NetConfig.from_dict(d)
+    config = apply_bit_options(base, args)
+    if len(train_features) and config.window_frames * config.feature_dim != np.prod(train_features.shape[1:]):
+        raise ValueError(f"the training windows are {train_features.shape[1]} x {train_features.shape[2]}, "
+                         f"the model expects {config.window_frames} x {config.feature_dim}")
+    model = KWSNet(config, args.stage)
+    model.reset_weights(torch.Generator().manual_seed(args.seed))
+    model.set_normalization(train_features)
+    return model
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    data = load_windows_many(args.train)
+    val = load_windows_many(args.val) if args.val else None
+    lr = args.lr if args.lr is not None else (1e-4 if args.stage == "stage2" else 1e-3)
+    options = TrainOptions(steps=args.steps, batch_size=args.batch_size, lr=lr, lr_final=args.lr_final,
+                           final_fraction=args.final_fraction, lambda_sigma=args.lambda_sigma,
+                           lambda_mu=args.lambda_mu, seed=args.seed, eval_every=args.eval_every,
+                           checkpoint_every=args.checkpoint_every)
+    resume = None
+    if args.resume:
+        ck = load_checkpoint(args.output)
+        if ck.train is None:
+            raise ValueError(f"{args.output}: holds no training state to resume")
+        if ck.model.stage != args.stage:
+            raise ValueError(f"{args.output}: is a {ck.model.stage} checkpoint, not {args.stage}")
+        model, resume = ck.model, ck.train
+    elif args.output.exists() and not args.force:
+        raise FileExistsError(f"{args.output}: exists; pass --force to overwrite or --resume to continue it")
+    else:
+        model = _new_model(args, data.features)
+
+    progress = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        def progress(total: int, initial: int):
+            return tqdm(total=total, initial=initial, desc=f"{args.stage} {model.config.name}", unit="step",
+                        dynamic_ncols=True)
+
+    history = train(model, data.features, data.labels, options, out=args.output,
+                    val=(val.features, val.labels) if val else None, resume=resume, progress=progress)
+    summary = {"checkpoint": str(args.output), "stage": model.stage, "config": model.config.to_dict(),
+               "steps": options.steps, **(history[-1] if history else {})}
+    print(json.dumps(summary))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return run(args)
+    except (FormatError, ValueError, FileExistsError, OSError) as e:
+        print(f"kwsint-train: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

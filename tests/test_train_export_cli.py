@@ -1,0 +1,151 @@
+"""kwsint-train and kwsint-export end to end through their main() functions, on toy data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import kwsint
+from kwsint.cli import export as export_cli
+from kwsint.cli import train as train_cli
+from kwsint.dataset import save_windows
+from kwsint.qat.checkpoint import load_checkpoint
+from kwsint.toydata import make_toy_windows
+
+SIZES = "16,24"
+TRAIN = ["--sizes", SIZES, "--batch-size", "64", "--eval-every", "5", "--checkpoint-every", "5", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Toy data and a float, a stage-1 (4-bit) and a stage-2 checkpoint, trained for a few steps."""
+    d = tmp_path_factory.mktemp("qat")
+    save_windows(d / "train.npz", make_toy_windows(256, seed=1, speakers=range(8)))
+    save_windows(d / "test.npz", make_toy_windows(64, seed=2, speakers=range(8, 10)))
+    data = ["--train", str(d / "train.npz"), "--val", str(d / "test.npz")]
+    assert train_cli.main(["--stage", "float", *data, "-o", str(d / "f.pt"), "--steps", "10", *TRAIN]) == 0
+    assert train_cli.main(["--stage", "stage1", *data, "-o", str(d / "s1.pt"), "--steps", "10",
+                           "--weight-bits", "4", *TRAIN]) == 0
+    assert train_cli.main(["--stage", "stage2", "--init", str(d / "s1.pt"), *data, "-o", str(d / "s2.pt"),
+                           "--steps", "5", "--batch-size", "64", "--no-progress"]) == 0
+    return d
+
+
+def _export(capsys, *argv) -> dict:
+    capsys.readouterr()
+    assert export_cli.main([*map(str, argv), "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _error(capsys, main, *argv) -> str:
+    capsys.readouterr()
+    assert main([*map(str, argv)]) == 1
+    return capsys.readouterr().err
+
+
+def test_stages_are_recorded(trained):
+    assert load_checkpoint(trained / "f.pt").model.stage == "float"
+    s2 = load_checkpoint(trained / "s2.pt")
+    assert s2.model.stage == "stage2" and s2.model.config.weight_bits == (4, 4, 4)
+    assert s2.train["step"] == 5 and s2.train["history"][-1]["step"] == 5
+
+
+@pytest.mark.parametrize("bits", [8, 5, 4, 1])
+def test_export_is_bit_exact_with_the_simulation(trained, capsys, tmp_path, bits):
+    out = tmp_path / f"m{bits}.kwsq"
+    r = _export(capsys, trained / "s2.pt", "-o", out, "--weight-bits", bits, "--samples", trained / "test.npz")
+    a = r["agreement"]
+    assert a["windows"] == 64 and a["bit_exact"] == 64
+    assert [l["weight_bits"] for l in r["layers"] if l["kind"] == "dense"] == [bits] * 3
+    assert r["blob_bytes"] == out.stat().st_size
+    model = kwsint.load(out)
+    assert model.spec.layers[0].weight_bits == bits
+
+
+def test_four_bit_weights_take_half_the_bytes(trained, capsys, tmp_path):
+    sizes = {}
+    for bits in (8, 4):
+        r = _export(capsys, trained / "s2.pt", "-o", tmp_path / f"m{bits}.kwsq", "--weight-bits", bits)
+        sizes[bits] = sum(l["weight_bytes"] for l in r["layers"] if l["kind"] == "dense"), r["blob_bytes"]
+    assert sizes[4][0] * 2 == sizes[8][0]
+    assert sizes[8][1] - sizes[4][1] == sizes[8][0] - sizes[4][0]  # the files differ by exactly that
+
+
+def test_float_checkpoint_gets_post_training_quantization(trained, capsys, tmp_path):
+    err = _error(capsys, export_cli.main, trained / "f.pt", "-o", tmp_path / "f.kwsq")
+    assert "needs calibration windows (--calibration)" in err and not (tmp_path / "f.kwsq").exists()
+    r = _export(capsys, trained / "f.pt", "-o", tmp_path / "f.kwsq", "--calibration", trained / "train.npz",
+                "--samples", trained / "test.npz", "--act-bits", "16")
+    assert r["method"].startswith("post-training quantization")
+    assert r["agreement"]["bit_exact"] == 64
+    assert 0.0 <= r["agreement"]["decisions_equal_to_float_model"] <= 1.0
+    assert kwsint.load(tmp_path / "f.kwsq").spec.act_bits == 16
+
+
+def test_tflite_export_equals_the_engine_in_tflm(trained, capsys, tmp_path):
+    out = tmp_path / "m.tflite"
+    r = _export(capsys, trained / "s2.pt", "-o", out, "--format", "tflite", "--samples", trained / "test.npz")
+    assert r["tflm"]["windows"] == 64 and r["tflm"]["bit_exact"] == 64
+    assert r["agreement"]["bit_exact"] == 64
+    assert out.read_bytes()[4:8] == b"TFL3"
+
+
+def test_onnx_export_reports_agreement(trained, capsys, tmp_path):
+    r = _export(capsys, trained / "s2.pt", "-o", tmp_path / "m.onnx", "--format", "onnx",
+                "--samples", trained / "test.npz")
+    o = r["onnxruntime"]
+    assert o["windows"] == 64 and 0 <= o["logits_exact"] <= o["decisions_agree"] <= 64
+
+
+def test_text_report(trained, capsys, tmp_path):
+    capsys.readouterr()
+    assert export_cli.main([str(trained / "s2.pt"), "-o", str(tmp_path / "m.kwsq")]) == 0
+    text = capsys.readouterr().out
+    assert "2-stage QAT" in text and "entropy/max" in text
+    assert "== checkpoint simulation: 256/256 windows bit-exact (synthetic windows" in text
+
+
+def test_existing_output_needs_force(trained, capsys, tmp_path):
+    out = tmp_path / "m.kwsq"
+    out.write_bytes(b"keep me")
+    err = _error(capsys, export_cli.main, trained / "s2.pt", "-o", out)
+    assert "exists; pass --force" in err and out.read_bytes() == b"keep me"
+    assert export_cli.main([str(trained / "s2.pt"), "-o", str(out), "--force", "--json"]) == 0
+    assert kwsint.load(out).spec.layers
+
+
+def test_bad_checkpoint_and_options_are_named(trained, capsys, tmp_path):
+    bad = tmp_path / "bad.pt"
+    data = torch.load(trained / "s2.pt", weights_only=True)
+    data["model"]["dense.1.weight"][0, 0] = float("nan")
+    torch.save(data, bad)
+    err = _error(capsys, export_cli.main, bad, "-o", tmp_path / "x.kwsq")
+    assert "bad.pt: model.dense.1.weight: expected finite values" in err
+    err = _error(capsys, export_cli.main, trained / "s2.pt", "-o", tmp_path / "x.kwsq", "--layer-bits", "7=4")
+    assert "--layer-bits: layer 7 does not exist" in err
+    err = _error(capsys, export_cli.main, trained / "s2.pt", "-o", tmp_path / "x.kwsq", "--weight-bits", "9")
+    assert "weight_bits: expected 1..8" in err
+    assert not (tmp_path / "x.kwsq").exists()
+
+
+def test_train_refuses_overwrite_and_resumes(trained, capsys, tmp_path):
+    data = ["--train", str(trained / "train.npz")]
+    out = tmp_path / "r.pt"
+    assert train_cli.main(["--stage", "float", *data, "-o", str(out), "--steps", "5", *TRAIN]) == 0
+    err = _error(capsys, train_cli.main, "--stage", "float", *data, "-o", out, "--steps", "10", *TRAIN)
+    assert "exists; pass --force to overwrite or --resume" in err
+    assert train_cli.main(["--stage", "float", *data, "-o", str(out), "--steps", "10", "--resume", *TRAIN]) == 0
+    assert load_checkpoint(out).train["step"] == 10
+    err = _error(capsys, train_cli.main, "--stage", "stage2", *data, "-o", tmp_path / "x.pt")
+    assert "needs --init" in err
+    err = _error(capsys, train_cli.main, "--stage", "stage2", "--init", trained / "f.pt", *data, "-o", tmp_path / "x.pt")
+    assert "starts from a stage-1 checkpoint" in err
+
+
+def test_m5_mixed_bits_by_layer(trained, capsys, tmp_path):
+    r = _export(capsys, trained / "s2.pt", "-o", tmp_path / "m.kwsq", "--weight-bits", "1", "--layer-bits", "0=5,2=5")
+    assert [l["weight_bits"] for l in r["layers"] if l["kind"] == "dense"] == [5, 1, 5]
+    assert r["agreement"]["bit_exact"] == r["agreement"]["windows"]
