@@ -2,7 +2,7 @@
 
 
 class FormatError(ValueError):
-    """A model blob is malformed: the message names the file, the field and what was expected."""
+    """A model blob or data file is malformed: the message names the file, the field and what was expected."""
 
 
 class BackendError(ValueError):
