@@ -1,4 +1,4 @@
-"""The labelled-window files (kwsint.dataset)."""
+"""The labelled-window files (kwsint.dataset) and the toy generator (kwsint.toydata)."""
 
 import json
 
@@ -7,11 +7,12 @@ import pytest
 
 from kwsint.dataset import Windows, batches, load_windows, load_windows_many, save_windows
 from kwsint.errors import FormatError
+from kwsint.toydata import make_speaker, make_toy_windows
 
 
 @pytest.fixture(scope="module")
 def small():
-    return Windows(**_windows(n=40))
+    return make_toy_windows(40, seed=0, speakers=range(4))
 
 
 def _windows(n=6, frames=81, bands=20):
@@ -128,3 +129,52 @@ def test_batches_visit_every_window_once_in_a_seeded_order(small):
     assert all(np.array_equal(x, y) for (x, _), (y, _) in zip(first, again))
     with pytest.raises(ValueError):
         next(batches(small, 0, np.random.default_rng(0)))
+
+
+def test_toy_windows_shapes_ranges_and_balance(small):
+    assert small.features.shape == (40, 81, 20) and small.features.dtype == np.float32
+    assert small.labels.dtype == np.int64 and small.labels.sum() == 20
+    assert np.bincount(small.speakers).tolist() == [10, 10, 10, 10]
+    assert np.isfinite(small.features).all()
+    low, high = np.percentile(small.features, [1, 99])
+    assert -10 < low < high < 10 and -20 < small.features.min() and small.features.max() < 20
+    odd = make_toy_windows(7, seed=0, speakers=[3, 9], window_frames=100, feature_dim=40, positive_fraction=0.3)
+    assert odd.features.shape == (7, 100, 40) and odd.labels.sum() == 2 and set(odd.speakers) == {3, 9}
+
+
+def test_toy_windows_are_deterministic_in_seed_and_speakers(small):
+    same = make_toy_windows(40, seed=0, speakers=range(4))
+    for name in ("features", "labels", "speakers"):
+        np.testing.assert_array_equal(getattr(same, name), getattr(small, name))
+    assert not np.array_equal(make_toy_windows(40, seed=1, speakers=range(4)).features, small.features)
+    assert not np.array_equal(make_toy_windows(40, seed=0, speakers=range(4, 8)).features, small.features)
+    assert make_speaker(0, 3) == make_speaker(0, 3) != make_speaker(1, 3)
+
+
+@pytest.mark.parametrize("kwargs", [dict(n=0), dict(seed=-1), dict(speakers=[]), dict(speakers=[1, 1]),
+                                    dict(window_frames=60), dict(positive_fraction=1.5)])
+def test_toy_windows_reject_bad_arguments(kwargs):
+    with pytest.raises(ValueError):
+        make_toy_windows(**{"n": 10, "seed": 0, **kwargs})
+
+
+def test_toy_task_is_learnable_on_unseen_speakers():
+    """A numpy logistic regression on the model's 27 x 20 input generalises to held-out speakers."""
+    train = make_toy_windows(2000, seed=0, speakers=range(24))
+    held_out = make_toy_windows(1000, seed=0, speakers=range(24, 32))
+
+    def inputs(windows):
+        return windows.features[:, 2::3, :].astype(np.float64)  # the 27 frames the model sees, newest included
+
+    mean, std = inputs(train).mean(axis=0), inputs(train).std(axis=0)
+    weights, bias = np.zeros(mean.size), 0.0
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        for features, labels in batches(Windows((inputs(train) - mean) / std, train.labels), 64, rng):
+            x = features.reshape(len(labels), -1)
+            error = 1 / (1 + np.exp(-(x @ weights + bias))) - labels
+            weights -= 0.1 * (x.T @ error / len(labels) + 1e-3 * weights)
+            bias -= 0.1 * error.mean()
+    x = ((inputs(held_out) - mean) / std).reshape(len(held_out), -1)
+    accuracy = np.mean((x @ weights + bias > 0) == held_out.labels)
+    assert accuracy > 0.8
