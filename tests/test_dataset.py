@@ -1,10 +1,11 @@
-"""The labelled-window files (kwsint.dataset) and the toy generator (kwsint.toydata)."""
+"""The labelled-window files (kwsint.dataset), the toy generator (kwsint.toydata) and kwsint-data."""
 
 import json
 
 import numpy as np
 import pytest
 
+from kwsint.cli import data
 from kwsint.dataset import Windows, batches, load_windows, load_windows_many, save_windows
 from kwsint.errors import FormatError
 from kwsint.toydata import make_speaker, make_toy_windows
@@ -178,3 +179,41 @@ def test_toy_task_is_learnable_on_unseen_speakers():
     x = ((inputs(held_out) - mean) / std).reshape(len(held_out), -1)
     accuracy = np.mean((x @ weights + bias > 0) == held_out.labels)
     assert accuracy > 0.8
+
+
+def _cli_lines(capsys):
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_cli_writes_speaker_disjoint_splits(tmp_path, capsys):
+    out = tmp_path / "toy"
+    assert data.main(["toy", str(out), "--train", "64", "--val", "16", "--test", "20", "--seed", "3"]) == 0
+    lines = _cli_lines(capsys)
+    assert [line["split"] for line in lines] == ["train", "val", "test"]
+    assert [line["windows"] for line in lines] == [64, 16, 20]
+    splits = {split: load_windows(out / f"{split}.npz") for split in ("train", "val", "test")}
+    speakers = {split: set(w.speakers.tolist()) for split, w in splits.items()}
+    assert not (speakers["train"] & speakers["val"] or speakers["train"] & speakers["test"]
+                or speakers["val"] & speakers["test"])
+    for line in lines:
+        assert line["speaker_ids"] == sorted(speakers[line["split"]]) and line["speakers"] == len(line["speaker_ids"])
+        assert line["positive_fraction"] == pytest.approx(splits[line["split"]].labels.mean(), abs=1e-4)
+
+
+def test_cli_refuses_to_overwrite_without_force(tmp_path, capsys):
+    args = ["toy", str(tmp_path), "--train", "8", "--val", "4", "--test", "4"]
+    (tmp_path / "val.npz").write_bytes(b"precious")
+    assert data.main(args) == 1
+    assert "val.npz exist; use --force" in capsys.readouterr().err
+    assert (tmp_path / "val.npz").read_bytes() == b"precious" and not (tmp_path / "train.npz").exists()
+    assert data.main([*args, "--force"]) == 0
+    assert len(load_windows(tmp_path / "val.npz")) == 4
+
+
+def test_cli_usage_errors_exit_2(tmp_path, capsys):
+    assert data.main(["toy", str(tmp_path), "--train", "0"]) == 2
+    assert "must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        data.main([])
+    assert e.value.code == 2
+    assert list(tmp_path.iterdir()) == []
