@@ -14,7 +14,8 @@ Only builtin ops are emitted:
   multiplier 1, per-channel weights on ``quantized_dimension`` 3), RESHAPE back;
 * filters of layers with ``weight_bits <= 4`` -> INT4 (``pack_int4``) where
   TFLM reads them, INT8 elsewhere;
-* float input -> QUANTIZE (float32 -> int8/int16);
+* float input -> QUANTIZE (float32 -> int8/int16), optionally preceded by the
+  frontend normalisation as float32 SUB (mean) and MUL (inv_std);
 * the clamp ``[act_min, act_max]`` -> the op's fused activation function.
 
 TFLM does not read kwsint's integer multipliers: it derives them from the float
@@ -44,7 +45,12 @@ TFLM's double-rounding build, i.e. no TFLITE_SINGLE_ROUNDING):
 * INT4 filters are unpacked by ``UnpackDenseInt4IntoInt8`` (element ``2i`` in
   the low nibble of byte ``i``) into an arena scratch buffer of the unpacked
   size; int8 FULLY_CONNECTED takes them per-tensor only (per-channel fails
-  Prepare), int8 DEPTHWISE_CONV_2D per-channel, and 16x8 ops not at all.
+  Prepare), int8 DEPTHWISE_CONV_2D per-channel, and 16x8 ops not at all;
+* float32 SUB and MUL with fused activation NONE clamp to
+  ``[lowest, max]``: a result that overflows to +-inf becomes +-FLT_MAX, so a
+  SUB overflow followed by a MUL by less than 1 gives a finite value where
+  numpy gives inf. Otherwise they equal numpy's float32 bit for bit
+  (broadcast over the batch, subnormals included).
 
 ``tflite_micro`` is imported lazily, so ``import kwsint`` never needs it.
 """
@@ -55,7 +61,7 @@ import math
 
 import numpy as np
 
-from .modelspec import Layer, ModelSpec
+from .modelspec import Frontend, Layer, ModelSpec
 from .reference import dense_multipliers
 
 __all__ = [
@@ -303,6 +309,21 @@ class _Builder:
 
     def quantize(self, x, y):
         self._op(self.schema.BuiltinOperator.QUANTIZE, [x], [y])
+        return y
+
+    def float_binary(self, op: str, x, constant: np.ndarray, name: str):
+        """float32 ``x op constant`` (SUB or MUL, fused activation NONE); ``constant`` is one row.
+
+        The constant is ``[1, F]`` and broadcasts over the batch rows of ``x``.
+        """
+        schema = self.schema
+        c = self.const(np.asarray(constant, dtype=np.float32).reshape(1, -1), schema.TensorType.FLOAT32,
+                       f"{name}/const")
+        y = self.float_tensor(x.shape, name)
+        opts = schema.SubOptionsT() if op == "SUB" else schema.MulOptionsT()
+        opts.fusedActivationFunction = schema.ActivationFunctionType.NONE
+        options_type = schema.BuiltinOptions.SubOptions if op == "SUB" else schema.BuiltinOptions.MulOptions
+        self._op(getattr(schema.BuiltinOperator, op), [x, c], [y], options_type, opts)
         return y
 
     def build(self, inputs, outputs) -> bytes:
@@ -574,10 +595,21 @@ def _layer_int4(layer: Layer, act_bits: int, per_channel_filter: bool, int4_weig
     return False
 
 
+def _frontend_row(values, fe: Frontend, field: str) -> np.ndarray:
+    """A per-feature float32 frontend vector tiled over the selected frames: (input_size,)."""
+    v = np.asarray(values, dtype=np.float32)
+    if v.shape != (fe.feature_dim,):
+        raise ValueError(f"frontend {field}: expected shape ({fe.feature_dim},), got {v.shape}")
+    if not np.all(np.isfinite(v)):
+        raise ValueError(f"frontend {field}: values must be finite")
+    return np.tile(v, fe.selected_frames)
+
+
 def model_to_tflite(
     spec: ModelSpec,
     *,
     float_input: bool,
+    normalize: bool = False,
     int4_weights: bool | None = None,
     batch: int = 1,
     check_multipliers: bool = True,
@@ -585,12 +617,22 @@ def model_to_tflite(
 ) -> bytes:
     """The whole integer model as a .tflite flatbuffer of builtin ops.
 
-    Input: the normalised float32 vector ``[batch, input_size]`` followed by
-    QUANTIZE (``float_input=True``; the frontend's frame selection and
-    normalisation stay outside), or the quantized int8/int16 vector
-    (``float_input=False``). Dense layers become FULLY_CONNECTED, affine layers
-    RESHAPE -> DEPTHWISE_CONV_2D 1x1 -> RESHAPE (RESHAPE moves no integers).
-    Output: the final FULLY_CONNECTED's ``[batch, 2]`` integer logits.
+    Input, ``[batch, input_size]``, one of:
+
+    * ``float_input=False``: the quantized int8/int16 vector;
+    * ``float_input=True``: the normalised float32 vector, then QUANTIZE;
+    * ``float_input=True, normalize=True``: the *selected raw frames* in
+      float32 (``reference.select_frames``: frames ``offset::stride``
+      flattened frame-major), then SUB (``mean`` tiled per frame), MUL
+      (``inv_std`` tiled), both float32 with fused activation NONE, then
+      QUANTIZE: TFLM computes ``reference.quantize_window`` exactly as long as
+      neither float op overflows (TFLM then gives +-FLT_MAX where numpy gives
+      +-inf; see the module notes).
+
+    Frame selection always stays outside the model. Dense layers become
+    FULLY_CONNECTED, affine layers RESHAPE -> DEPTHWISE_CONV_2D 1x1 -> RESHAPE
+    (RESHAPE moves no integers). Output: the final FULLY_CONNECTED's
+    ``[batch, 2]`` integer logits.
 
     Filters are INT8, or INT4 (``pack_int4``: two codes per byte, low nibble
     first, so half the bytes) for layers with ``weight_bits <= 4`` where TFLM
@@ -602,6 +644,8 @@ def model_to_tflite(
     Args:
         spec: the model.
         float_input: whether the model starts from float32 (QUANTIZE).
+        normalize: put the frontend normalisation in the model (needs
+            ``float_input``).
         int4_weights: None (automatic): INT4 for every layer with
             ``weight_bits <= 4`` that TFLM can run with an INT4 filter, INT8
             otherwise. True: the same, but raise ValueError where a layer with
@@ -620,12 +664,15 @@ def model_to_tflite(
             gives, a layer whose input quantization differs from the previous
             output's, per-tensor layers with unequal weight scales, int16 zero
             points other than 0, (with ``check_multipliers``) multipliers TFLM
-            would not derive, or INT4 demanded where impossible.
+            would not derive, INT4 demanded where impossible, ``normalize``
+            without ``float_input``, or a non-finite frontend mean/inv_std.
     """
     act_bits = spec.act_bits
     batch = _batch(batch)
     if not spec.layers:
         raise ValueError("spec has no layers")
+    if normalize and not float_input:
+        raise ValueError("normalize=True needs float_input=True: the normalisation is float32 arithmetic")
     if int4_weights and not any(layer.weight_bits <= 4 for layer in spec.layers):
         raise ValueError("int4_weights=True, but no layer has weight_bits <= 4")
     fe = spec.frontend
@@ -641,8 +688,11 @@ def model_to_tflite(
     inputs = [h]
     if float_input:
         xf = bld.float_tensor((batch, fe.input_size), "input")
-        bld.quantize(xf, h)
         inputs = [xf]
+        if normalize:
+            xf = bld.float_binary("SUB", xf, _frontend_row(fe.mean, fe, "mean"), "centered")
+            xf = bld.float_binary("MUL", xf, _frontend_row(fe.inv_std, fe, "inv_std"), "normalized")
+        bld.quantize(xf, h)
     prev_scale, prev_zp, prev_size = first.input_scale, first.input_zero_point, first.in_size
     for i, layer in enumerate(spec.layers):
         name = f"layer{i}_{layer.kind}"

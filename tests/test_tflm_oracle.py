@@ -231,6 +231,50 @@ def test_activation_range_matches_tflm(act_bits, data):
     assert tfl.activation_range(chosen, output_scale=so, output_zero_point=zp, act_bits=act_bits) == want
 
 
+def _normalize_model(mean: np.ndarray, inv_std: np.ndarray, batch: int) -> bytes:
+    """float32 SUB then MUL by [1, F] constants, as model_to_tflite's normalize=True writes them."""
+    bld = tfl._Builder()
+    x = bld.float_tensor((batch, mean.size), "input")
+    y = bld.float_binary("MUL", bld.float_binary("SUB", x, mean, "centered"), inv_std, "normalized")
+    return bld.build([x], [y])
+
+
+@st.composite
+def float32s(draw, shape):
+    """Finite float32 of every magnitude: random bit patterns (subnormals included) and ordinary values."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    bits = rng.integers(0, 2**32, size=shape, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    normal = rng.normal(0.0, 10.0, size=shape).astype(np.float32)
+    return np.where(np.isfinite(bits) & (rng.random(shape) < 0.5), bits, normal).astype(np.float32)
+
+
+@_examples(300)
+@given(data=st.data())
+def test_float_sub_mul_match_numpy_float32(data):
+    """TFLM's float SUB and MUL (fused NONE) are numpy's float32 ops, each clamped to [-FLT_MAX, FLT_MAX].
+
+    The clamp is TFLM's fused activation NONE (``[lowest, max]``): it only
+    shows where a result overflows to +-inf. Broadcasting the [1, F] constants
+    over the batch uses TFLM's broadcast kernels.
+    """
+    n, batch = data.draw(st.integers(1, 64)), data.draw(st.integers(1, 4))
+    x, mean, inv_std = data.draw(float32s((batch, n))), data.draw(float32s(n)), data.draw(float32s(n))
+    big = np.finfo(np.float32).max
+    with np.errstate(over="ignore"):
+        want = np.clip(np.clip(x - mean, -big, big) * inv_std, -big, big)
+    got = tfl.run_tflm(_normalize_model(mean, inv_std, batch), x)
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
+def test_float_sub_overflow_becomes_flt_max_not_inf():
+    """The one place TFLM's normalisation differs from numpy's: an overflowing SUB, then MUL by < 1."""
+    big = np.finfo(np.float32).max
+    x, mean, inv_std = np.float32([[3e38, 1.0]]), np.float32([-3e38, 0.5]), np.float32([0.25, 2.0])
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal((x - mean) * inv_std, [[np.inf, 1.0]])
+    np.testing.assert_array_equal(tfl.run_tflm(_normalize_model(mean, inv_std, 1), x), [[big * np.float32(0.25), 1.0]])
+
+
 # --- INT4 filters -------------------------------------------------------------------------------
 
 
@@ -335,7 +379,7 @@ def _windows(spec, rows: int, seed: int) -> np.ndarray:
     return rng.normal(-5.0, 2.5, (rows, fe.window_frames, fe.feature_dim)).astype(np.float32)
 
 
-def _check_model(spec, backend: str, seed: int, rows: int = 3, align: bool = False):
+def _check_model(spec, backend: str, seed: int, normalize: bool, rows: int = 3, align: bool = False):
     """TFLM (int and float input, INT4 filters where possible) == reference == the C backend, logits."""
     windows = _windows(spec, rows, seed)
     xq = reference.quantize_window(spec, windows)
@@ -348,10 +392,15 @@ def _check_model(spec, backend: str, seed: int, rows: int = 3, align: bool = Fal
         f"layer{i}_{layer.kind}": _expected_filter_type(spec, layer) for i, layer in enumerate(spec.layers)}
     tflm_q = tfl.run_tflm(int_model, xq)
     np.testing.assert_array_equal(tflm_q, want_logits, err_msg="TFLM (int input) != reference")
-    # Float (normalised) input through QUANTIZE, one invocation per row.
-    xf = reference.normalize_window(spec.frontend, windows)
-    tflm_f = tfl.run_tflm(tfl.model_to_tflite(spec, float_input=True, align=align), xf)
-    np.testing.assert_array_equal(tflm_f, want_logits, err_msg="TFLM (float input) != reference")
+    if normalize:
+        # Raw selected frames through SUB, MUL and QUANTIZE; the batch broadcasts the [1, F] constants.
+        model = tfl.model_to_tflite(spec, float_input=True, normalize=True, batch=rows, align=align)
+        tflm_f = tfl.run_tflm(model, reference.select_frames(spec.frontend, windows))
+    else:
+        # Normalised float input through QUANTIZE, one invocation per row.
+        model = tfl.model_to_tflite(spec, float_input=True, align=align)
+        tflm_f = tfl.run_tflm(model, reference.normalize_window(spec.frontend, windows))
+    np.testing.assert_array_equal(tflm_f, want_logits, err_msg=f"TFLM (float input, normalize={normalize}) != reference")
 
     model = kwsint.load(kwsint.write_blob(spec), backend=backend)
     for i in range(rows):
@@ -373,25 +422,26 @@ def small_models(draw):
 
 
 @_examples(50)
-@given(spec=small_models(), seed=st.integers(0, 2**16))
-def test_random_models_match_tflm(backend, spec, seed):
-    _check_model(spec, backend, seed)
+@given(spec=small_models(), normalize=st.booleans(), seed=st.integers(0, 2**16))
+def test_random_models_match_tflm(backend, spec, normalize, seed):
+    _check_model(spec, backend, seed, normalize)
 
 
 @pytest.mark.parametrize("act_bits", [8, 16])
 @_examples(40, shrink=False)
 @given(weight_bits=st.lists(st.integers(1, 8), min_size=7, max_size=7), param_bits=st.integers(1, 8),
-       per_channel=st.booleans(), seed=st.integers(0, 2**16))
-def test_random_m2_shape_model_matches_tflm(backend, act_bits, weight_bits, param_bits, per_channel, seed):
+       per_channel=st.booleans(), normalize=st.booleans(), seed=st.integers(0, 2**16))
+def test_random_m2_shape_model_matches_tflm(backend, act_bits, weight_bits, param_bits, per_channel, normalize, seed):
     spec = generate.random_model(PAPER_SIZES, weight_bits=weight_bits, param_bits=param_bits, act_bits=act_bits,
                                  seed=seed, per_channel=per_channel)
     assert spec.frontend.input_size == 540 and spec.layers[-1].out_size == 2
-    _check_model(spec, backend, seed)
+    _check_model(spec, backend, seed, normalize)
 
 
+@pytest.mark.parametrize("normalize", [False, True])
 @pytest.mark.parametrize("config", sorted(generate.CONFIGS))
-def test_paper_configs_match_tflm(backend, config):
-    _check_model(generate.paper_model(config, seed=3), backend, seed=11, rows=2, align=True)
+def test_paper_configs_match_tflm(backend, config, normalize):
+    _check_model(generate.paper_model(config, seed=3), backend, seed=11, normalize=normalize, rows=2, align=True)
 
 
 @pytest.mark.parametrize("config", ["M4", "M5", "M6"])
@@ -399,7 +449,7 @@ def test_per_tensor_paper_configs_with_int4_filters_match_tflm(backend, config):
     """The paper's sub-8-bit configurations as TFLM runs INT4 dense layers: per-tensor weights."""
     spec = generate.random_model(**generate.CONFIGS[config], seed=4, per_channel=False)
     assert "INT4" in {t for t, _ in _filters(tfl.model_to_tflite(spec, float_input=False)).values()}
-    _check_model(spec, backend, seed=12, rows=2, align=True)
+    _check_model(spec, backend, seed=12, normalize=True, rows=2, align=True)
 
 
 # --- what kwsint.tflite refuses ---------------------------------------------------------------
@@ -421,6 +471,15 @@ def test_model_to_tflite_rejects_multipliers_tflm_would_not_derive():
     spec = dataclasses.replace(spec, layers=(spec.layers[0], bad) + spec.layers[2:])
     with pytest.raises(ValueError, match="multiplier"):
         tfl.model_to_tflite(spec, float_input=False)
+
+
+def test_model_to_tflite_rejects_normalize_without_float_input_and_non_finite_frontends():
+    spec = generate.random_model((8,), weight_bits=4, act_bits=8, seed=1)
+    with pytest.raises(ValueError, match="float_input"):
+        tfl.model_to_tflite(spec, float_input=False, normalize=True)
+    fe = dataclasses.replace(spec.frontend, inv_std=np.full(spec.frontend.feature_dim, np.inf, np.float32))
+    with pytest.raises(ValueError, match="frontend inv_std"):
+        tfl.model_to_tflite(dataclasses.replace(spec, frontend=fe), float_input=True, normalize=True)
 
 
 def test_int16_zero_points_are_refused():
