@@ -400,7 +400,8 @@ def _check_model(spec, backend: str, seed: int, normalize: bool, rows: int = 3, 
         # Normalised float input through QUANTIZE, one invocation per row.
         model = tfl.model_to_tflite(spec, float_input=True, align=align)
         tflm_f = tfl.run_tflm(model, reference.normalize_window(spec.frontend, windows))
-    np.testing.assert_array_equal(tflm_f, want_logits, err_msg=f"TFLM (float input, normalize={normalize}) != reference")
+    np.testing.assert_array_equal(tflm_f, want_logits,
+                                  err_msg=f"TFLM (float input, normalize={normalize}) != reference")
 
     model = kwsint.load(kwsint.write_blob(spec), backend=backend)
     for i in range(rows):
