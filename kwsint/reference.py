@@ -255,16 +255,26 @@ def run_layer(layer: Layer, x: np.ndarray) -> np.ndarray:
 # --- front end, posterior, whole model -------------------------------------------
 
 
-def normalize_window(frontend: Frontend, window: np.ndarray) -> np.ndarray:
-    """Selected frames of a (window_frames, feature_dim) float window, normalised in float32.
+def select_frames(frontend: Frontend, window: np.ndarray) -> np.ndarray:
+    """Frames ``offset::stride`` of (..., window_frames, feature_dim) float window(s), flattened frame-major.
 
-    Returns float32 (..., input_size): frames ``offset::stride`` flattened frame-major,
-    each value ``(x - mean) * inv_std`` with float32 rounding after each operation.
+    Returns float32 (..., input_size), the raw (unnormalised) features.
     """
     w = np.asarray(window, dtype=np.float32)
     frames = w[..., frontend.frame_offset :: frontend.frame_stride, :]
-    y = (frames - frontend.mean.astype(np.float32)) * frontend.inv_std.astype(np.float32)
-    return y.reshape(*w.shape[:-2], frontend.input_size)
+    return frames.reshape(*w.shape[:-2], frontend.input_size)
+
+
+def normalize_window(frontend: Frontend, window: np.ndarray) -> np.ndarray:
+    """Selected frames of a (window_frames, feature_dim) float window, normalised in float32.
+
+    Returns float32 (..., input_size): ``select_frames``, each value
+    ``(x - mean[f]) * inv_std[f]`` with float32 rounding after each operation.
+    """
+    x = select_frames(frontend, window)
+    mean = np.tile(frontend.mean.astype(np.float32), frontend.selected_frames)
+    inv_std = np.tile(frontend.inv_std.astype(np.float32), frontend.selected_frames)
+    return (x - mean) * inv_std
 
 
 def quantize_window(spec: ModelSpec, window: np.ndarray) -> np.ndarray:

@@ -12,7 +12,10 @@ Only builtin ops are emitted:
   (``quantized_dimension`` 0);
 * affine  -> RESHAPE [B, N] -> [B, 1, 1, N], DEPTHWISE_CONV_2D 1x1 (depth
   multiplier 1, per-channel weights on ``quantized_dimension`` 3), RESHAPE back;
-* float input -> QUANTIZE (float32 -> int8/int16);
+* filters of layers with ``weight_bits <= 4`` -> INT4 (``pack_int4``) where
+  TFLM reads them, INT8 elsewhere;
+* float input -> QUANTIZE (float32 -> int8/int16), optionally preceded by the
+  frontend normalisation as float32 SUB (mean) and MUL (inv_std);
 * the clamp ``[act_min, act_max]`` -> the op's fused activation function.
 
 TFLM does not read kwsint's integer multipliers: it derives them from the float
@@ -38,7 +41,16 @@ TFLM's double-rounding build, i.e. no TFLITE_SINGLE_ROUNDING):
 * DEPTHWISE_CONV_2D with an absent (-1) bias input crashes the interpreter, so
   a bias-less affine is written with two inputs;
 * the interpreter's default arena (10x the file size) is too small for
-  constant-free models with wide tensors; ``run_tflm`` sizes it.
+  constant-free models with wide tensors; ``run_tflm`` sizes it;
+* INT4 filters are unpacked by ``UnpackDenseInt4IntoInt8`` (element ``2i`` in
+  the low nibble of byte ``i``) into an arena scratch buffer of the unpacked
+  size; int8 FULLY_CONNECTED takes them per-tensor only (per-channel fails
+  Prepare), int8 DEPTHWISE_CONV_2D per-channel, and 16x8 ops not at all;
+* float32 SUB and MUL with fused activation NONE clamp to
+  ``[lowest, max]``: a result that overflows to +-inf becomes +-FLT_MAX, so a
+  SUB overflow followed by a MUL by less than 1 gives a finite value where
+  numpy gives inf. Otherwise they equal numpy's float32 bit for bit
+  (broadcast over the batch, subnormals included).
 
 ``tflite_micro`` is imported lazily, so ``import kwsint`` never needs it.
 """
@@ -49,7 +61,7 @@ import math
 
 import numpy as np
 
-from .modelspec import Layer, ModelSpec
+from .modelspec import Frontend, Layer, ModelSpec
 from .reference import dense_multipliers
 
 __all__ = [
@@ -62,6 +74,7 @@ __all__ = [
     "model_to_tflite",
     "run_tflm",
     "align_flatbuffer",
+    "pack_int4",
 ]
 
 #: Fused activation functions TFLM applies to integer FULLY_CONNECTED and
@@ -244,11 +257,19 @@ class _Builder:
         b = _int_values(bias, "bias", (n,), np.iinfo(dtype).min, np.iinfo(dtype).max).astype(dtype)
         return self.const(b, ttype, name, self._quant(bias_scales, 0, 0))
 
-    def fully_connected(self, x, weights, bias, weight_scales, y, act_bits, fused_activation, name):
+    def weights(self, codes: np.ndarray, int4: bool, name: str, quantization):
+        """A constant filter: INT4 (packed by ``pack_int4``) or INT8, of ``codes``' shape."""
+        tt = self.schema.TensorType
+        if int4:
+            return self.sg.add_tensor(shape=codes.shape, dtype=tt.INT4, data=pack_int4(codes),
+                                      quantization=quantization, name=name)
+        return self.const(codes.astype(np.int8), tt.INT8, name, quantization)
+
+    def fully_connected(self, x, weights, bias, weight_scales, y, act_bits, fused_activation, name, int4=False):
         n = weights.shape[0]
         tt = self.schema.TensorType
         si = np.float32(x.quantization.scales[0])
-        w = self.const(weights, tt.INT8, f"{name}/weights", self._quant(weight_scales, 0, 0))
+        w = self.weights(weights, int4, f"{name}/weights", self._quant(weight_scales, 0, 0))
         b = self._bias(bias, n, act_bits, [np.float32(si * np.float32(s)) for s in weight_scales], f"{name}/bias")
         opts = self.schema.FullyConnectedOptionsT()
         opts.fusedActivationFunction = self._activation_code(fused_activation)
@@ -259,11 +280,10 @@ class _Builder:
                  self.schema.BuiltinOptions.FullyConnectedOptions, opts)
         return y
 
-    def depthwise_1x1(self, x, weights, bias, weight_scales, y, act_bits, fused_activation, name):
+    def depthwise_1x1(self, x, weights, bias, weight_scales, y, act_bits, fused_activation, name, int4=False):
         n = weights.shape[0]
-        tt = self.schema.TensorType
         si = np.float32(x.quantization.scales[0])
-        w = self.const(weights.reshape(1, 1, 1, n), tt.INT8, f"{name}/weights", self._quant(weight_scales, 0, 3))
+        w = self.weights(weights.reshape(1, 1, 1, n), int4, f"{name}/weights", self._quant(weight_scales, 0, 3))
         b = self._bias(bias, n, act_bits, [np.float32(si * np.float32(s)) for s in weight_scales], f"{name}/bias")
         opts = self.schema.DepthwiseConv2DOptionsT()
         opts.padding = self.schema.Padding.VALID
@@ -289,6 +309,21 @@ class _Builder:
 
     def quantize(self, x, y):
         self._op(self.schema.BuiltinOperator.QUANTIZE, [x], [y])
+        return y
+
+    def float_binary(self, op: str, x, constant: np.ndarray, name: str):
+        """float32 ``x op constant`` (SUB or MUL, fused activation NONE); ``constant`` is one row.
+
+        The constant is ``[1, F]`` and broadcasts over the batch rows of ``x``.
+        """
+        schema = self.schema
+        c = self.const(np.asarray(constant, dtype=np.float32).reshape(1, -1), schema.TensorType.FLOAT32,
+                       f"{name}/const")
+        y = self.float_tensor(x.shape, name)
+        opts = schema.SubOptionsT() if op == "SUB" else schema.MulOptionsT()
+        opts.fusedActivationFunction = schema.ActivationFunctionType.NONE
+        options_type = schema.BuiltinOptions.SubOptions if op == "SUB" else schema.BuiltinOptions.MulOptions
+        self._op(getattr(schema.BuiltinOperator, op), [x, c], [y], options_type, opts)
         return y
 
     def build(self, inputs, outputs) -> bytes:
@@ -358,11 +393,32 @@ def _batch(batch) -> int:
     return b
 
 
-def _int8_weights(weights, ndim: int) -> np.ndarray:
+def _weight_codes(weights, ndim: int, int4: bool, act_bits: int, name: str = "weights") -> np.ndarray:
+    """Filter codes as int8, checked against the container: [-128, 127], or [-8, 7] for INT4."""
     w = np.asarray(weights)
     if w.ndim != ndim:
-        raise ValueError(f"weights: expected {ndim} dimensions, got shape {w.shape}")
-    return _int_values(w, "weights", w.shape, -128, 127).astype(np.int8)
+        raise ValueError(f"{name}: expected {ndim} dimensions, got shape {w.shape}")
+    if int4 and act_bits != 8:
+        raise ValueError(f"{name}: INT4 filters need int8 activations (TFLM refuses them for 16x8), "
+                         f"act_bits is {act_bits}")
+    lo, hi = (-8, 7) if int4 else (-128, 127)
+    return _int_values(w, name, w.shape, lo, hi).astype(np.int8)
+
+
+def pack_int4(codes: np.ndarray) -> bytes:
+    """Codes in [-8, 7] as a TFLite INT4 buffer: two per byte, the first in the low nibble.
+
+    Elements are taken in C (row-major) order; element ``2i`` is the low
+    nibble and ``2i + 1`` the high nibble of byte ``i`` (4-bit two's
+    complement); an odd count leaves the high nibble of the last byte 0.
+    This is what TFLM's ``UnpackDenseInt4IntoInt8`` reads (and what
+    ``tests/test_tflm_oracle.py`` measures), so the buffer has
+    ``ceil(size / 2)`` bytes.
+    """
+    nibbles = (np.asarray(codes).reshape(-1).astype(np.int64) & 0x0F).astype(np.uint8)
+    if nibbles.size % 2:
+        nibbles = np.append(nibbles, np.uint8(0))
+    return (nibbles[0::2] | (nibbles[1::2] << 4)).tobytes()
 
 
 # --- single-op models -------------------------------------------------------------------
@@ -380,6 +436,7 @@ def fully_connected_model(
     act_bits: int,
     fused_activation: str = "NONE",
     batch: int = 1,
+    int4_weights: bool = False,
 ) -> bytes:
     """A model of one FULLY_CONNECTED op.
 
@@ -396,20 +453,26 @@ def fully_connected_model(
         act_bits: 8 or 16.
         fused_activation: one of ``FUSED_ACTIVATIONS``; see ``activation_range``.
         batch: rows of the input tensor (``run_tflm`` also loops over rows).
+        int4_weights: write the filter as INT4 (``pack_int4``): codes in
+            [-8, 7], int8 activations and a per-tensor ``weight_scale`` only
+            (TFLM refuses other INT4 FULLY_CONNECTED ops at Prepare).
 
     Returns:
         The .tflite flatbuffer.
     """
-    w = _int8_weights(weights, 2)
+    w = _weight_codes(weights, 2, int4_weights, act_bits)
     n, k = w.shape
     batch = _batch(batch)
     zi = _zero_point(input_zero_point, "input_zero_point", act_bits)
     zo = _zero_point(output_zero_point, "output_zero_point", act_bits)
     ws = _weight_scales(weight_scale, n, per_channel_only=False)
+    if int4_weights and len(ws) > 1:
+        raise ValueError("weight_scale: INT4 FULLY_CONNECTED filters must be per-tensor (one scale); "
+                         "TFLM refuses per-channel ones")
     bld = _Builder()
     x = bld.activation((batch, k), act_bits, _f32(input_scale, "input_scale"), zi, "input")
     y = bld.activation((batch, n), act_bits, _f32(output_scale, "output_scale"), zo, "output")
-    bld.fully_connected(x, w, bias, ws, y, act_bits, fused_activation, "fc")
+    bld.fully_connected(x, w, bias, ws, y, act_bits, fused_activation, "fc", int4_weights)
     return bld.build([x], [y])
 
 
@@ -425,25 +488,28 @@ def affine_model(
     act_bits: int,
     fused_activation: str = "NONE",
     batch: int = 1,
+    int4_weights: bool = False,
 ) -> bytes:
     """A model of one DEPTHWISE_CONV_2D 1x1 (depth multiplier 1) on ``[batch, 1, 1, N]``.
 
     Computes ``y[c] = requant(w[c] * (x[c] - zp_in) + bias[c])`` per channel:
-    kwsint's affine layer. The filter ``[1, 1, 1, N]`` is int8 with per-channel
-    scales on quantized_dimension 3; bias is int32 (int8 activations) or int64
-    (int16 activations, zero points 0).
+    kwsint's affine layer. The filter ``[1, 1, 1, N]`` is int8 (or INT4) with
+    per-channel scales on quantized_dimension 3; bias is int32 (int8
+    activations) or int64 (int16 activations, zero points 0).
 
     Args:
         weights: int8 codes (N,).
         bias: (N,) integers in units of ``input_scale * weight_scale[c]``, or None.
         weight_scale: (N,) per-channel scales, or a scalar repeated N times.
+        int4_weights: write the filter as INT4 (``pack_int4``): codes in
+            [-8, 7], int8 activations only.
         Others: as ``fully_connected_model``.
 
     Returns:
         The .tflite flatbuffer; its input and output are ``[batch, 1, 1, N]``
         (``run_tflm`` accepts (N,) or (B, N) inputs for it).
     """
-    w = _int8_weights(weights, 1)
+    w = _weight_codes(weights, 1, int4_weights, act_bits)
     n = w.shape[0]
     batch = _batch(batch)
     zi = _zero_point(input_zero_point, "input_zero_point", act_bits)
@@ -452,7 +518,7 @@ def affine_model(
     bld = _Builder()
     x = bld.activation((batch, 1, 1, n), act_bits, _f32(input_scale, "input_scale"), zi, "input")
     y = bld.activation((batch, 1, 1, n), act_bits, _f32(output_scale, "output_scale"), zo, "output")
-    bld.depthwise_1x1(x, w, bias, ws, y, act_bits, fused_activation, "affine")
+    bld.depthwise_1x1(x, w, bias, ws, y, act_bits, fused_activation, "affine", int4_weights)
     return bld.build([x], [y])
 
 
@@ -513,38 +579,102 @@ def _check_layer_multipliers(layer: Layer, ws: list[np.float32], name: str) -> N
         )
 
 
+def _layer_int4(layer: Layer, act_bits: int, per_channel_filter: bool, int4_weights: bool | None,
+                name: str) -> bool:
+    """Whether a layer's filter is written as INT4 (see ``model_to_tflite``)."""
+    if int4_weights is False or layer.weight_bits > 4:
+        return False
+    if act_bits != 8:
+        why = "act_bits is 16 and TFLM has no INT4 filters for 16x8 FULLY_CONNECTED or DEPTHWISE_CONV_2D"
+    elif layer.kind == "dense" and per_channel_filter:
+        why = "the layer is per-channel and TFLM's FULLY_CONNECTED takes INT4 filters only per-tensor"
+    else:
+        return True
+    if int4_weights:
+        raise ValueError(f"{name}: weight_bits {layer.weight_bits} asks for an INT4 filter, but {why}")
+    return False
+
+
+def _frontend_row(values, fe: Frontend, field: str) -> np.ndarray:
+    """A per-feature float32 frontend vector tiled over the selected frames: (input_size,)."""
+    v = np.asarray(values, dtype=np.float32)
+    if v.shape != (fe.feature_dim,):
+        raise ValueError(f"frontend {field}: expected shape ({fe.feature_dim},), got {v.shape}")
+    if not np.all(np.isfinite(v)):
+        raise ValueError(f"frontend {field}: values must be finite")
+    return np.tile(v, fe.selected_frames)
+
+
 def model_to_tflite(
-    spec: ModelSpec, *, float_input: bool, batch: int = 1, check_multipliers: bool = True, align: bool = True
+    spec: ModelSpec,
+    *,
+    float_input: bool,
+    normalize: bool = False,
+    int4_weights: bool | None = None,
+    batch: int = 1,
+    check_multipliers: bool = True,
+    align: bool = True,
 ) -> bytes:
     """The whole integer model as a .tflite flatbuffer of builtin ops.
 
-    Input: the normalised float32 vector ``[batch, input_size]`` followed by
-    QUANTIZE (``float_input=True``; the frontend's frame selection and
-    normalisation stay outside), or the quantized int8/int16 vector
-    (``float_input=False``). Dense layers become FULLY_CONNECTED, affine layers
-    RESHAPE -> DEPTHWISE_CONV_2D 1x1 -> RESHAPE (RESHAPE moves no integers).
-    Output: the final FULLY_CONNECTED's ``[batch, 2]`` integer logits.
+    Input, ``[batch, input_size]``, one of:
+
+    * ``float_input=False``: the quantized int8/int16 vector;
+    * ``float_input=True``: the normalised float32 vector, then QUANTIZE;
+    * ``float_input=True, normalize=True``: the *selected raw frames* in
+      float32 (``reference.select_frames``: frames ``offset::stride``
+      flattened frame-major), then SUB (``mean`` tiled per frame), MUL
+      (``inv_std`` tiled), both float32 with fused activation NONE, then
+      QUANTIZE: TFLM computes ``reference.quantize_window`` exactly as long as
+      neither float op overflows (TFLM then gives +-FLT_MAX where numpy gives
+      +-inf; see the module notes).
+
+    Frame selection always stays outside the model. Dense layers become
+    FULLY_CONNECTED, affine layers RESHAPE -> DEPTHWISE_CONV_2D 1x1 -> RESHAPE
+    (RESHAPE moves no integers). Output: the final FULLY_CONNECTED's
+    ``[batch, 2]`` integer logits.
+
+    Filters are INT8, or INT4 (``pack_int4``: two codes per byte, low nibble
+    first, so half the bytes) for layers with ``weight_bits <= 4`` where TFLM
+    reads INT4: int8 activations, and for dense layers per-tensor weights.
+    TFLM's FULLY_CONNECTED refuses per-channel INT4 filters, and its 16x8
+    FULLY_CONNECTED and DEPTHWISE_CONV_2D refuse INT4 altogether, at Prepare;
+    those layers keep INT8.
 
     Args:
         spec: the model.
-        float_input: whether the model starts with QUANTIZE.
-        batch: rows of the input tensor.
+        float_input: whether the model starts from float32 (QUANTIZE).
+        normalize: put the frontend normalisation in the model (needs
+            ``float_input``).
+        int4_weights: None (automatic): INT4 for every layer with
+            ``weight_bits <= 4`` that TFLM can run with an INT4 filter, INT8
+            otherwise. True: the same, but raise ValueError where a layer with
+            ``weight_bits <= 4`` cannot be INT4 (16-bit activations, or a
+            per-channel dense layer) or no layer has ``weight_bits <= 4``.
+            False: INT8 filters throughout.
+        batch: rows of the input tensor (>= 1).
         check_multipliers: raise if TFLM would derive multipliers/shifts from
             the scales (``dense_multipliers``) other than the spec's.
         align: pass the file through ``align_flatbuffer`` (16-byte aligned
             constant buffers, as devices need; the integers are unchanged).
 
     Raises:
-        ValueError: the spec cannot be expressed exactly in TFLite: a clamp no
-            fused activation gives, a layer whose input quantization differs
-            from the previous output's, per-tensor layers with unequal weight
-            scales, int16 zero points other than 0, or (with
-            ``check_multipliers``) multipliers TFLM would not derive.
+        ValueError: the spec cannot be expressed exactly in TFLite (each
+            message names the layer and field): a clamp no fused activation
+            gives, a layer whose input quantization differs from the previous
+            output's, per-tensor layers with unequal weight scales, int16 zero
+            points other than 0, (with ``check_multipliers``) multipliers TFLM
+            would not derive, INT4 demanded where impossible, ``normalize``
+            without ``float_input``, or a non-finite frontend mean/inv_std.
     """
     act_bits = spec.act_bits
     batch = _batch(batch)
     if not spec.layers:
         raise ValueError("spec has no layers")
+    if normalize and not float_input:
+        raise ValueError("normalize=True needs float_input=True: the normalisation is float32 arithmetic")
+    if int4_weights and not any(layer.weight_bits <= 4 for layer in spec.layers):
+        raise ValueError("int4_weights=True, but no layer has weight_bits <= 4")
     fe = spec.frontend
     bld = _Builder()
     first = spec.layers[0]
@@ -558,8 +688,11 @@ def model_to_tflite(
     inputs = [h]
     if float_input:
         xf = bld.float_tensor((batch, fe.input_size), "input")
-        bld.quantize(xf, h)
         inputs = [xf]
+        if normalize:
+            xf = bld.float_binary("SUB", xf, _frontend_row(fe.mean, fe, "mean"), "centered")
+            xf = bld.float_binary("MUL", xf, _frontend_row(fe.inv_std, fe, "inv_std"), "normalized")
+        bld.quantize(xf, h)
     prev_scale, prev_zp, prev_size = first.input_scale, first.input_zero_point, first.in_size
     for i, layer in enumerate(spec.layers):
         name = f"layer{i}_{layer.kind}"
@@ -587,14 +720,15 @@ def model_to_tflite(
         act = _layer_fused_activation(layer, act_bits, name)
         zo = _zero_point(layer.output_zero_point, f"{name} output_zero_point", act_bits)
         so = _f32(layer.output_scale, f"{name} output_scale")
-        w = _int8_weights(layer.weights, 2 if layer.kind == "dense" else 1)
+        int4 = _layer_int4(layer, act_bits, len(scales) > 1, int4_weights, name)
+        w = _weight_codes(layer.weights, 2 if layer.kind == "dense" else 1, int4, act_bits, f"{name} weights")
         if layer.kind == "dense":
             y = bld.activation((batch, n), act_bits, so, zo, name)
-            h = bld.fully_connected(h, w, layer.bias, scales, y, act_bits, act, name)
+            h = bld.fully_connected(h, w, layer.bias, scales, y, act_bits, act, name, int4)
         else:
             h4 = bld.reshape(h, (batch, 1, 1, n), f"{name}/in4d")
             y4 = bld.activation((batch, 1, 1, n), act_bits, so, zo, f"{name}/out4d")
-            bld.depthwise_1x1(h4, w, layer.bias, scales, y4, act_bits, act, name)
+            bld.depthwise_1x1(h4, w, layer.bias, scales, y4, act_bits, act, name, int4)
             h = bld.reshape(y4, (batch, n), name)
         prev_scale, prev_zp, prev_size = layer.output_scale, layer.output_zero_point, n
     out = bld.build(inputs, [h])

@@ -83,8 +83,10 @@ def layer_case(draw, kind: str, act_bits: int, per_channel: bool):
         bias = bias.astype(np.int32 if act_bits == 8 else np.int64)
     act = draw(st.sampled_from(tfl.FUSED_ACTIVATIONS))
     act_min, act_max = tfl.activation_range(act, output_scale=so, output_zero_point=zp_out, act_bits=act_bits)
+    # INT4 filters where TFLM reads them: int8 activations, per-tensor FULLY_CONNECTED or DEPTHWISE_CONV_2D.
+    int4 = bits <= 4 and act_bits == 8 and (kind == "affine" or not per_channel) and draw(st.booleans())
     return dict(weights=weights, bias=bias, x=x, si=si, ws=ws, so=so, zp_in=zp_in, zp_out=zp_out, act=act,
-                act_min=act_min, act_max=act_max, act_bits=act_bits)
+                act_min=act_min, act_max=act_max, act_bits=act_bits, int4=int4)
 
 
 def _check_three_ways(c, kind: str, per_channel: bool, backend: str):
@@ -93,7 +95,7 @@ def _check_three_ways(c, kind: str, per_channel: bool, backend: str):
     model = model_fn(c["weights"], c["bias"], input_scale=c["si"], input_zero_point=c["zp_in"],
                      weight_scale=c["ws"] if per_channel else c["ws"][0], output_scale=c["so"],
                      output_zero_point=c["zp_out"], act_bits=c["act_bits"], fused_activation=c["act"],
-                     batch=c["x"].shape[0])
+                     batch=c["x"].shape[0], int4_weights=c["int4"])
     want = tfl.run_tflm(model, c["x"])
     mult, shift = reference.dense_multipliers(float(c["si"]), c["ws"], float(c["so"]))
     args = dict(input_zero_point=c["zp_in"], output_zero_point=c["zp_out"], multiplier=mult, shift=shift,
@@ -229,6 +231,145 @@ def test_activation_range_matches_tflm(act_bits, data):
     assert tfl.activation_range(chosen, output_scale=so, output_zero_point=zp, act_bits=act_bits) == want
 
 
+def _normalize_model(mean: np.ndarray, inv_std: np.ndarray, batch: int) -> bytes:
+    """float32 SUB then MUL by [1, F] constants, as model_to_tflite's normalize=True writes them."""
+    bld = tfl._Builder()
+    x = bld.float_tensor((batch, mean.size), "input")
+    y = bld.float_binary("MUL", bld.float_binary("SUB", x, mean, "centered"), inv_std, "normalized")
+    return bld.build([x], [y])
+
+
+@st.composite
+def float32s(draw, shape):
+    """Finite float32 of every magnitude: random bit patterns (subnormals included) and ordinary values."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    bits = rng.integers(0, 2**32, size=shape, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    normal = rng.normal(0.0, 10.0, size=shape).astype(np.float32)
+    return np.where(np.isfinite(bits) & (rng.random(shape) < 0.5), bits, normal).astype(np.float32)
+
+
+@_examples(300)
+@given(data=st.data())
+def test_float_sub_mul_match_numpy_float32(data):
+    """TFLM's float SUB and MUL (fused NONE) are numpy's float32 ops, each clamped to [-FLT_MAX, FLT_MAX].
+
+    The clamp is TFLM's fused activation NONE (``[lowest, max]``): it only
+    shows where a result overflows to +-inf. Broadcasting the [1, F] constants
+    over the batch uses TFLM's broadcast kernels.
+    """
+    n, batch = data.draw(st.integers(1, 64)), data.draw(st.integers(1, 4))
+    x, mean, inv_std = data.draw(float32s((batch, n))), data.draw(float32s(n)), data.draw(float32s(n))
+    big = np.finfo(np.float32).max
+    with np.errstate(over="ignore"):
+        want = np.clip(np.clip(x - mean, -big, big) * inv_std, -big, big)
+    got = tfl.run_tflm(_normalize_model(mean, inv_std, batch), x)
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
+def test_float_sub_overflow_becomes_flt_max_not_inf():
+    """The one place TFLM's normalisation differs from numpy's: an overflowing SUB, then MUL by < 1."""
+    big = np.finfo(np.float32).max
+    x, mean, inv_std = np.float32([[3e38, 1.0]]), np.float32([-3e38, 0.5]), np.float32([0.25, 2.0])
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal((x - mean) * inv_std, [[np.inf, 1.0]])
+    np.testing.assert_array_equal(tfl.run_tflm(_normalize_model(mean, inv_std, 1), x), [[big * np.float32(0.25), 1.0]])
+
+
+# --- INT4 filters -------------------------------------------------------------------------------
+
+
+def _unit_fc(weights: np.ndarray, int4: bool, per_channel: bool = False) -> bytes:
+    """FULLY_CONNECTED with unit scales and no bias: one-hot input k reads column k of the filter."""
+    n = weights.shape[0]
+    return tfl.fully_connected_model(weights, None, input_scale=1.0, input_zero_point=0,
+                                     weight_scale=np.ones(n) if per_channel else 1.0, output_scale=1.0,
+                                     output_zero_point=0, act_bits=8, int4_weights=int4)
+
+
+def test_int4_packing_is_low_nibble_first():
+    """TFLM unpacks element 2i from the low nibble of byte i, 2i + 1 from the high one, in C order."""
+    assert tfl.pack_int4(np.array([1, 2, 3])) == bytes([0x21, 0x03])
+    assert tfl.pack_int4(np.array([[-8, 7], [-1, 0]])) == bytes([0x78, 0x0F])
+    codes = np.array([[-8, 7, -1], [1, 0, -7], [3, -2, 5]], dtype=np.int8)  # 9 codes: an odd count
+    got = tfl.run_tflm(_unit_fc(codes, int4=True), np.eye(3, dtype=np.int8))
+    np.testing.assert_array_equal(got.T, codes)
+
+
+def _int4_op(op: str, act_bits: int, weight_scales) -> bytes:
+    """A FULLY_CONNECTED or DEPTHWISE_CONV_2D with a 2-channel INT4 filter, past kwsint's own checks."""
+    bld = tfl._Builder()
+    shape = (1, 2) if op == "fc" else (1, 1, 1, 2)
+    x = bld.activation(shape, act_bits, 1.0, 0, "input")
+    y = bld.activation(shape, act_bits, 1.0, 0, "output")
+    if op == "fc":
+        bld.fully_connected(x, np.ones((2, 2), np.int8), None, weight_scales, y, act_bits, "NONE", "fc", int4=True)
+    else:
+        bld.depthwise_1x1(x, np.ones(2, np.int8), None, weight_scales, y, act_bits, "NONE", "affine", int4=True)
+    return bld.build([x], [y])
+
+
+def test_tflm_refuses_int4_filters_per_channel_and_for_16x8():
+    """Why automatic INT4 skips per-channel dense layers and 16-bit models (measured, not assumed)."""
+    ones8, ones16 = np.ones(2, np.int8), np.ones(2, np.int16)
+    np.testing.assert_array_equal(tfl.run_tflm(_int4_op("fc", 8, [1.0]), ones8), [2, 2])
+    np.testing.assert_array_equal(tfl.run_tflm(_int4_op("affine", 8, [1.0, 2.0]), ones8), [1, 2])
+    # TFLM's Prepare fails; its reasons (on stderr): per-channel FULLY_CONNECTED needs a non-INT4
+    # filter, "Input type: INT16 with filter type: INT4 not supported", "Hybrid models are not supported".
+    for model, x in [(_int4_op("fc", 8, [1.0, 2.0]), ones8), (_int4_op("fc", 16, [1.0]), ones16),
+                     (_int4_op("affine", 16, [1.0, 1.0]), ones16)]:
+        with pytest.raises(RuntimeError, match="failed to allocate"):
+            tfl.run_tflm(model, x)
+    with pytest.raises(ValueError, match="per-tensor"):
+        _unit_fc(np.ones((2, 2), np.int8), int4=True, per_channel=True)
+
+
+def _filters(model: bytes) -> dict[str, tuple[str, int]]:
+    """Filter tensors of a .tflite file: name -> (TensorType name, bytes in its buffer)."""
+    _, schema, _ = tfl._tflm()
+    types = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    m = schema.Model.GetRootAs(model, 0)
+    sg = m.Subgraphs(0)
+    out = {}
+    for i in range(sg.TensorsLength()):
+        t = sg.Tensors(i)
+        name = t.Name().decode()
+        if name.endswith("/weights"):
+            out[name.removesuffix("/weights")] = (types[t.Type()], m.Buffers(t.Buffer()).DataLength())
+    return out
+
+
+def _expected_filter_type(spec, layer) -> str:
+    """What automatic int4_weights writes: INT4 where TFLM runs it (see model_to_tflite)."""
+    per_channel_dense = layer.kind == "dense" and layer.per_channel and layer.out_size > 1
+    return "INT4" if layer.weight_bits <= 4 and spec.act_bits == 8 and not per_channel_dense else "INT8"
+
+
+def test_int4_weight_buffer_is_half_the_int8_one():
+    spec = generate.random_model((86, 40), weight_bits=(4, 2, 1), param_bits=3, act_bits=8, seed=5,
+                                 per_channel=False, window_frames=9, feature_dim=10)
+    int4 = _filters(tfl.model_to_tflite(spec, float_input=False))
+    int8 = _filters(tfl.model_to_tflite(spec, float_input=False, int4_weights=False))
+    assert len(int4) == len(spec.layers) == 5
+    for i, layer in enumerate(spec.layers):
+        name = f"layer{i}_{layer.kind}"
+        assert int4[name][0] == "INT4" and int8[name][0] == "INT8"
+        assert int8[name][1] == layer.weights.size  # every size here is even
+        assert int4[name][1] * 2 == int8[name][1], name
+
+
+def test_int4_weights_true_refuses_what_tflm_cannot_run():
+    pc = generate.random_model((8,), weight_bits=4, act_bits=8, seed=1, per_channel=True)
+    with pytest.raises(ValueError, match=r"layer0_dense: weight_bits 4 .*per-channel"):
+        tfl.model_to_tflite(pc, float_input=False, int4_weights=True)
+    assert _filters(tfl.model_to_tflite(pc, float_input=False))["layer0_dense"][0] == "INT8"
+    s16 = generate.random_model((8,), weight_bits=4, act_bits=16, seed=1, per_channel=False)
+    with pytest.raises(ValueError, match=r"layer0_dense: weight_bits 4 .*act_bits is 16"):
+        tfl.model_to_tflite(s16, float_input=False, int4_weights=True)
+    s8 = generate.random_model((8,), weight_bits=8, act_bits=8, seed=1)
+    with pytest.raises(ValueError, match="no layer has weight_bits <= 4"):
+        tfl.model_to_tflite(s8, float_input=False, int4_weights=True)
+
+
 # --- whole models ------------------------------------------------------------------------------
 
 
@@ -238,19 +379,29 @@ def _windows(spec, rows: int, seed: int) -> np.ndarray:
     return rng.normal(-5.0, 2.5, (rows, fe.window_frames, fe.feature_dim)).astype(np.float32)
 
 
-def _check_model(spec, backend: str, seed: int, rows: int = 3, align: bool = False):
+def _check_model(spec, backend: str, seed: int, normalize: bool, rows: int = 3, align: bool = False):
+    """TFLM (int and float input, INT4 filters where possible) == reference == the C backend, logits."""
     windows = _windows(spec, rows, seed)
     xq = reference.quantize_window(spec, windows)
     want_logits, _ = reference.forward(spec, windows)
     np.testing.assert_array_equal(reference.forward_quantized(spec, xq), want_logits)
 
     # Quantized input, the whole batch in one invocation.
-    tflm_q = tfl.run_tflm(tfl.model_to_tflite(spec, float_input=False, batch=rows, align=align), xq)
+    int_model = tfl.model_to_tflite(spec, float_input=False, batch=rows, align=align)
+    assert {name: t for name, (t, _) in _filters(int_model).items()} == {
+        f"layer{i}_{layer.kind}": _expected_filter_type(spec, layer) for i, layer in enumerate(spec.layers)}
+    tflm_q = tfl.run_tflm(int_model, xq)
     np.testing.assert_array_equal(tflm_q, want_logits, err_msg="TFLM (int input) != reference")
-    # Float (normalised) input through QUANTIZE, one invocation per row.
-    xf = reference.normalize_window(spec.frontend, windows)
-    tflm_f = tfl.run_tflm(tfl.model_to_tflite(spec, float_input=True, align=align), xf)
-    np.testing.assert_array_equal(tflm_f, want_logits, err_msg="TFLM (float input) != reference")
+    if normalize:
+        # Raw selected frames through SUB, MUL and QUANTIZE; the batch broadcasts the [1, F] constants.
+        model = tfl.model_to_tflite(spec, float_input=True, normalize=True, batch=rows, align=align)
+        tflm_f = tfl.run_tflm(model, reference.select_frames(spec.frontend, windows))
+    else:
+        # Normalised float input through QUANTIZE, one invocation per row.
+        model = tfl.model_to_tflite(spec, float_input=True, align=align)
+        tflm_f = tfl.run_tflm(model, reference.normalize_window(spec.frontend, windows))
+    np.testing.assert_array_equal(tflm_f, want_logits,
+                                  err_msg=f"TFLM (float input, normalize={normalize}) != reference")
 
     model = kwsint.load(kwsint.write_blob(spec), backend=backend)
     for i in range(rows):
@@ -259,19 +410,47 @@ def _check_model(spec, backend: str, seed: int, rows: int = 3, align: bool = Fal
                                       err_msg=f"backend {backend} (float window) != TFLM")
 
 
+@st.composite
+def small_models(draw):
+    """Random models of any shape: 0..3 hidden layers, bits 1..8 per layer, int8 or int16 activations."""
+    hidden = draw(st.lists(st.integers(1, 48), max_size=3))
+    window_frames = draw(st.integers(1, 24))
+    return generate.random_model(
+        hidden, weight_bits=draw(st.lists(st.integers(1, 8), min_size=len(hidden) + 1, max_size=len(hidden) + 1)),
+        param_bits=draw(st.integers(1, 8)), act_bits=draw(st.sampled_from([8, 16])), per_channel=draw(st.booleans()),
+        window_frames=window_frames, feature_dim=draw(st.integers(1, 8)),
+        frame_stride=draw(st.integers(1, window_frames)), seed=draw(st.integers(0, 2**32 - 1)))
+
+
+@_examples(50)
+@given(spec=small_models(), normalize=st.booleans(), seed=st.integers(0, 2**16))
+def test_random_models_match_tflm(backend, spec, normalize, seed):
+    _check_model(spec, backend, seed, normalize)
+
+
 @pytest.mark.parametrize("act_bits", [8, 16])
 @_examples(40, shrink=False)
-@given(weight_bits=st.integers(1, 8), per_channel=st.booleans(), seed=st.integers(0, 2**16))
-def test_random_m2_shape_model_matches_tflm(backend, act_bits, weight_bits, per_channel, seed):
-    spec = generate.random_model(PAPER_SIZES, weight_bits=weight_bits, act_bits=act_bits, seed=seed,
-                                 per_channel=per_channel)
+@given(weight_bits=st.lists(st.integers(1, 8), min_size=7, max_size=7), param_bits=st.integers(1, 8),
+       per_channel=st.booleans(), normalize=st.booleans(), seed=st.integers(0, 2**16))
+def test_random_m2_shape_model_matches_tflm(backend, act_bits, weight_bits, param_bits, per_channel, normalize, seed):
+    spec = generate.random_model(PAPER_SIZES, weight_bits=weight_bits, param_bits=param_bits, act_bits=act_bits,
+                                 seed=seed, per_channel=per_channel)
     assert spec.frontend.input_size == 540 and spec.layers[-1].out_size == 2
-    _check_model(spec, backend, seed)
+    _check_model(spec, backend, seed, normalize)
 
 
+@pytest.mark.parametrize("normalize", [False, True])
 @pytest.mark.parametrize("config", sorted(generate.CONFIGS))
-def test_paper_configs_match_tflm(backend, config):
-    _check_model(generate.paper_model(config, seed=3), backend, seed=11, rows=2, align=True)
+def test_paper_configs_match_tflm(backend, config, normalize):
+    _check_model(generate.paper_model(config, seed=3), backend, seed=11, normalize=normalize, rows=2, align=True)
+
+
+@pytest.mark.parametrize("config", ["M4", "M5", "M6"])
+def test_per_tensor_paper_configs_with_int4_filters_match_tflm(backend, config):
+    """The paper's sub-8-bit configurations as TFLM runs INT4 dense layers: per-tensor weights."""
+    spec = generate.random_model(**generate.CONFIGS[config], seed=4, per_channel=False)
+    assert "INT4" in {t for t, _ in _filters(tfl.model_to_tflite(spec, float_input=False)).values()}
+    _check_model(spec, backend, seed=12, normalize=True, rows=2, align=True)
 
 
 # --- what kwsint.tflite refuses ---------------------------------------------------------------
@@ -293,6 +472,15 @@ def test_model_to_tflite_rejects_multipliers_tflm_would_not_derive():
     spec = dataclasses.replace(spec, layers=(spec.layers[0], bad) + spec.layers[2:])
     with pytest.raises(ValueError, match="multiplier"):
         tfl.model_to_tflite(spec, float_input=False)
+
+
+def test_model_to_tflite_rejects_normalize_without_float_input_and_non_finite_frontends():
+    spec = generate.random_model((8,), weight_bits=4, act_bits=8, seed=1)
+    with pytest.raises(ValueError, match="float_input"):
+        tfl.model_to_tflite(spec, float_input=False, normalize=True)
+    fe = dataclasses.replace(spec.frontend, inv_std=np.full(spec.frontend.feature_dim, np.inf, np.float32))
+    with pytest.raises(ValueError, match="frontend inv_std"):
+        tfl.model_to_tflite(dataclasses.replace(spec, frontend=fe), float_input=True, normalize=True)
 
 
 def test_int16_zero_points_are_refused():
