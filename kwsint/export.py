@@ -178,7 +178,8 @@ def format_report(report: dict) -> str:
                      "of those windows")
     if "tflm" in report:
         t = report["tflm"]
-        lines.append(f"TFLM interpreter == engine: {t['bit_exact']}/{t['windows']} windows bit-exact")
+        lines.append(f"TFLM interpreter == engine: {t['bit_exact']}/{t['windows']} windows bit-exact; "
+                     f"INT4 filters in layers {t['int4_layers'] or 'none'}")
     if "onnxruntime" in report:
         o = report["onnxruntime"]
         lines.append(f"onnxruntime vs engine (not bit-exact, see docs/onnx.md): logits equal on {o['logits_exact']}/"

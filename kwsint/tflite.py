@@ -72,6 +72,7 @@ __all__ = [
     "affine_model",
     "quantize_model",
     "model_to_tflite",
+    "int4_filters",
     "run_tflm",
     "align_flatbuffer",
     "pack_int4",
@@ -593,6 +594,12 @@ def _layer_int4(layer: Layer, act_bits: int, per_channel_filter: bool, int4_weig
     if int4_weights:
         raise ValueError(f"{name}: weight_bits {layer.weight_bits} asks for an INT4 filter, but {why}")
     return False
+
+
+def int4_filters(spec: ModelSpec) -> list[bool]:
+    """Which layers ``model_to_tflite(spec)`` (automatic ``int4_weights``) writes with INT4 filters."""
+    return [_layer_int4(layer, spec.act_bits, layer.per_channel and layer.out_size > 1, None, f"layer{i}")
+            for i, layer in enumerate(spec.layers)]
 
 
 def _frontend_row(values, fe: Frontend, field: str) -> np.ndarray:

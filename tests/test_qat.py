@@ -136,7 +136,7 @@ def qat_models(draw):
     config = NetConfig(hidden, bits, act_bits=draw(st.sampled_from([8, 16])), param_bits=draw(st.integers(2, 8)),
                        window_frames=window_frames, feature_dim=draw(st.integers(1, 6)),
                        frame_stride=draw(st.integers(1, window_frames)),
-                       relu_clip=draw(st.sampled_from([1.0, 6.0, 20.0])))
+                       relu_clip=draw(st.sampled_from([1.0, 6.0, 20.0])), per_channel=draw(st.booleans()))
     stage = draw(st.sampled_from(["float", "stage1", "stage2"]))
     seed = draw(st.integers(0, 2**32 - 1))
     model = KWSNet(config, "stage1" if stage == "stage2" else stage)

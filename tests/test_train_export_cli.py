@@ -91,6 +91,28 @@ def test_tflite_export_equals_the_engine_in_tflm(trained, capsys, tmp_path):
     assert r["tflm"]["windows"] == 64 and r["tflm"]["bit_exact"] == 64
     assert r["agreement"]["bit_exact"] == 64
     assert out.read_bytes()[4:8] == b"TFL3"
+    # Per-channel FULLY_CONNECTED stays int8 in TFLite (TFLM takes INT4 only per-tensor); the affines are INT4-able
+    # only at <= 4 bits, and they are 8-bit here.
+    assert r["tflm"]["int4_layers"] == []
+
+
+def test_per_tensor_model_gets_int4_filters_in_tflite(trained, capsys, tmp_path):
+    data = ["--train", str(trained / "train.npz")]
+    s1, s2 = tmp_path / "s1.pt", tmp_path / "s2.pt"
+    assert train_cli.main(["--stage", "stage1", *data, "-o", str(s1), "--steps", "5", "--weight-bits", "4",
+                           "--per-tensor", *TRAIN]) == 0
+    assert train_cli.main(["--stage", "stage2", "--init", str(s1), *data, "-o", str(s2), "--steps", "3",
+                           "--batch-size", "64", "--no-progress"]) == 0
+    sizes = {}
+    for bits in (8, 4):
+        out = tmp_path / f"m{bits}.tflite"
+        r = _export(capsys, s2, "-o", out, "--format", "tflite", "--weight-bits", bits, "--param-bits", bits,
+                    "--samples", trained / "test.npz")
+        assert r["tflm"]["bit_exact"] == r["agreement"]["bit_exact"] == 64
+        sizes[bits] = out.stat().st_size
+        assert r["tflm"]["int4_layers"] == ([0, 1, 2, 3, 4] if bits == 4 else [])
+    dense_weights = (540 * 16 + 16 * 24 + 24 * 2) + (16 + 24)  # dense and affine weights of SIZES
+    assert sizes[8] - sizes[4] >= dense_weights // 2 - 64
 
 
 def test_onnx_export_reports_agreement(trained, capsys, tmp_path):

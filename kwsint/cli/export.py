@@ -54,18 +54,16 @@ def _windows(paths: list[Path] | None) -> np.ndarray | None:
 
 
 def _interop(fmt: str, result, windows: np.ndarray) -> tuple[bytes, dict]:
-    """The .tflite or .onnx file of the exported spec and its agreement with the engine."""
-    from kwsint.model import Model
-
-    engine = Model(result.blob).infer_batch(windows).logits.astype(np.int64)
+    """The .tflite or .onnx file of the exported spec and how it agrees with the engine on ``windows``."""
     if fmt == "tflite":
-        from kwsint import tflite
+        from kwsint import reference, tflite
+        from kwsint.model import Model
 
         data = tflite.model_to_tflite(result.spec, float_input=True, normalize=True)
-        frames = tflite.selected_frames(result.spec, windows)
-        got = tflite.run_tflm(data, frames).astype(np.int64)
+        got = tflite.run_tflm(data, reference.select_frames(result.spec.frontend, windows)).astype(np.int64)
+        engine = Model(result.blob).infer_batch(windows).logits.astype(np.int64)
         return data, {"windows": len(windows), "bit_exact": int((got == engine).all(axis=1).sum()),
-                      "int4_layers": tflite.int4_layers(result.spec)}
+                      "int4_layers": [i for i, int4 in enumerate(tflite.int4_filters(result.spec)) if int4]}
     from kwsint import onnx_export
 
     return onnx_export.model_to_onnx(result.spec), onnx_export.agreement(result.spec, windows)

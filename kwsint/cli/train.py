@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--config", default=None, help="paper configuration M0..M6 (default M2; stage 2: the --init's)")
     ap.add_argument("--sizes", type=_sizes, help="custom hidden layer sizes, e.g. 64,128,64")
     ap.add_argument("--relu-clip", type=float, help="clipped-ReLU ceiling (default 6)")
+    ap.add_argument("--per-tensor", action="store_true",
+                    help="one weight grid and gain per dense layer instead of per channel (TFLite INT4 needs it)")
     add_bit_options(ap)
     ap.add_argument("--init", type=Path, help="stage 2: the stage-1 checkpoint to start from")
     ap.add_argument("--resume", action="store_true", help="continue the run saved in --output")
@@ -70,8 +72,9 @@ def _new_model(args: argparse.Namespace, train_features: np.ndarray) -> KWSNet:
     if args.stage == "stage2":
         if args.init is None:
             raise ValueError("--stage stage2 needs --init STAGE1.pt")
-        if args.config or args.sizes or args.relu_clip is not None:
-            raise ValueError("--stage stage2 takes its shape from --init; --config, --sizes and --relu-clip do not apply")
+        if args.config or args.sizes or args.relu_clip is not None or args.per_tensor:
+            raise ValueError("--stage stage2 takes its shape from --init; --config, --sizes, --relu-clip and "
+                             "--per-tensor do not apply")
         ck = load_checkpoint(args.init)
         if ck.model.stage != "stage1":
             raise ValueError(f"{args.init}: stage 2 starts from a stage-1 checkpoint, this one is {ck.model.stage}")
@@ -84,9 +87,10 @@ def _new_model(args: argparse.Namespace, train_features: np.ndarray) -> KWSNet:
     base = paper_config(args.config or "M2")
     if args.sizes:
         base = NetConfig(args.sizes, (base.weight_bits[0],) * (len(args.sizes) + 1), base.act_bits, name="custom")
-    if args.relu_clip is not None:
+    if args.relu_clip is not None or args.per_tensor:
         d = base.to_dict()
-        d["relu_clip"] = args.relu_clip
+        d["relu_clip"] = base.relu_clip if args.relu_clip is None else args.relu_clip
+        d["per_channel"] = not args.per_tensor
         base = NetConfig.from_dict(d)
     config = apply_bit_options(base, args)
     if len(train_features) and config.window_frames * config.feature_dim != np.prod(train_features.shape[1:]):

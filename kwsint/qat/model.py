@@ -69,6 +69,8 @@ class NetConfig:
         window_frames, feature_dim, frame_stride: the input window (81 x 20, every 3rd frame).
         relu_clip: upper end of the clipped ReLU, in real units (its output scale
             is relu_clip / 255 for int8, relu_clip / 32767 for int16).
+        per_channel: one weight grid and gain per output channel (True), or one
+            per dense layer (False: what TFLM's INT4 FULLY_CONNECTED requires).
         name: a label, e.g. "M4".
     """
 
@@ -80,6 +82,7 @@ class NetConfig:
     feature_dim: int = 20
     frame_stride: int = 3
     relu_clip: float = 6.0
+    per_channel: bool = True
     name: str = field(default="")
 
     def __post_init__(self) -> None:
@@ -106,6 +109,8 @@ class NetConfig:
         if not (1 <= self.frame_stride <= self.window_frames <= 4096 and 1 <= self.feature_dim <= 1024):
             p.append(f"window: expected 1 <= frame_stride <= window_frames <= 4096 and 1 <= feature_dim <= 1024, "
                      f"got {self.window_frames} x {self.feature_dim} / {self.frame_stride}")
+        if not isinstance(self.per_channel, bool):
+            p.append(f"per_channel: expected true or false, got {self.per_channel!r}")
         if not (np.isfinite(self.relu_clip) and 0 < self.relu_clip <= 1e4):
             p.append(f"relu_clip: expected a positive finite value, got {self.relu_clip}")
         return p
@@ -148,12 +153,15 @@ def paper_config(name: str) -> NetConfig:
 
 
 class Dense(nn.Module):
-    """y = alpha * (W' x) + b with W' = W (float), or q_z(tanh(W)) (stages 1 and 2)."""
+    """y = alpha * (W' x) + b with W' = W (float), or q_z(tanh(W)) (stages 1 and 2).
 
-    def __init__(self, in_size: int, out_size: int):
+    The gain alpha has one entry per output channel, or one for the layer.
+    """
+
+    def __init__(self, in_size: int, out_size: int, per_channel: bool):
         super().__init__()
         self.weight = nn.Parameter(torch.empty(out_size, in_size))
-        self.gain = nn.Parameter(torch.ones(out_size))
+        self.gain = nn.Parameter(torch.ones(out_size if per_channel else 1))
         self.bias = nn.Parameter(torch.zeros(out_size))
 
 
@@ -172,7 +180,7 @@ class KWSNet(nn.Module):
         self.config = config
         self.stage = stage
         sizes = (config.input_size, *config.sizes, 2)
-        self.dense = nn.ModuleList(Dense(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.dense = nn.ModuleList(Dense(a, b, config.per_channel) for a, b in zip(sizes[:-1], sizes[1:]))
         self.norms = nn.ModuleList(nn.BatchNorm1d(h, eps=BN_EPS) for h in config.sizes)
         f = config.feature_dim
         self.register_buffer("feature_mean", torch.zeros(f))
@@ -225,15 +233,23 @@ class KWSNet(nn.Module):
     def quantized_weight(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Dense layer i's weights on their grid: (real weights (N, K) with the STE gradient, scale (N,)).
 
-        The grid is per-channel symmetric on W (float stage: post-training
-        quantization) or on tanh(W) (QAT); the gain multiplies both, so the
-        per-channel scale of the codes is |alpha| * grid scale.
+        The grid is symmetric, per channel or per layer, on W (float stage:
+        post-training quantization) or on tanh(W) (QAT); the gain multiplies
+        both, so the scale of the codes is |alpha| * grid scale.
         """
         d = self.dense[i]
         src = d.weight if self.stage == "float" else torch.tanh(d.weight)
-        codes, grid_scale = weight_codes(src, self.config.weight_bits[i])
+        codes, grid_scale = self._codes(src, i)
         w = d.gain[:, None] * ste(src, codes * grid_scale[:, None])
-        return w, (d.gain.detach().abs() * grid_scale).clamp_min(1e-30)
+        return w, (d.gain.detach().abs() * grid_scale).clamp_min(1e-30).expand(src.shape[0])
+
+    def _codes(self, src: torch.Tensor, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """weight_codes per row, or over the whole matrix (scale of shape (1,)) for per-layer grids."""
+        bits = self.config.weight_bits[i]
+        if self.config.per_channel:
+            return weight_codes(src, bits)
+        codes, scale = weight_codes(src.reshape(1, -1), bits)
+        return codes.reshape(src.shape), scale
 
     def effective_weight(self, i: int) -> torch.Tensor:
         """Dense layer i's real weights as the float and stage-1 forward passes use them (N, K)."""
@@ -363,9 +379,9 @@ class KWSNet(nn.Module):
         zp = 0
         for i, d in enumerate(self.dense):
             src = d.weight if self.stage == "float" else torch.tanh(d.weight)
-            codes, grid_scale = weight_codes(src, c.weight_bits[i])  # float32, as in training
+            codes, grid_scale = self._codes(src, i)  # float32, as in training
             codes = codes * torch.where(d.gain < 0, -1.0, 1.0)[:, None]
-            ws = (d.gain.abs() * grid_scale).clamp_min(1e-30).numpy().astype(np.float32)
+            ws = (d.gain.abs() * grid_scale).clamp_min(1e-30).expand(src.shape[0]).numpy().astype(np.float32)
             last = i == len(self.norms)
             if last:
                 out_scale, out_zp = asymmetric_range(*self.logit_range.tolist(), c.act_bits)
@@ -374,7 +390,7 @@ class KWSNet(nn.Module):
                 out_scale, out_zp = relu_scale, relu_zp
                 act_min = relu_zp
             layers.append(self._layer("dense", codes, c.weight_bits[i], ws, d.bias.double().numpy(), s_in, zp,
-                                      out_scale, out_zp, act_min, qmax, bias_dtype, limit))
+                                      out_scale, out_zp, act_min, qmax, bias_dtype, limit, c.per_channel))
             s_in, zp = out_scale, out_zp
             if last:
                 break
@@ -383,18 +399,19 @@ class KWSNet(nn.Module):
             acodes = round_half_away(a / sa)
             out_scale, out_zp = asymmetric_range(*self.bn_range[i].tolist(), c.act_bits)
             layers.append(self._layer("affine", acodes, c.param_bits, np.full(a.numel(), sa, np.float32),
-                                      bb.numpy(), s_in, zp, out_scale, out_zp, qmin, qmax, bias_dtype, limit))
+                                      bb.numpy(), s_in, zp, out_scale, out_zp, qmin, qmax, bias_dtype, limit, True))
             s_in, zp = out_scale, out_zp
         post = quantize_multiplier(float(np.float64(np.float32(layers[-1].output_scale)) * 4096.0))
         return ModelSpec(c.act_bits, frontend, tuple(layers), post[0], post[1], name=c.name)
 
     @staticmethod
-    def _layer(kind, codes, bits, ws, bias_real, s_in, zp, s_out, out_zp, act_min, act_max, bias_dtype, limit):
+    def _layer(kind, codes, bits, ws, bias_real, s_in, zp, s_out, out_zp, act_min, act_max, bias_dtype, limit,
+               per_channel):
         step = np.float64(np.float32(s_in)) * ws.astype(np.float64)
         bias = np.clip(round_half_away(torch.from_numpy(bias_real / step)).numpy(), -limit, limit)
         mult, shift = dense_multipliers(s_in, ws, s_out)
         return Layer(kind=kind, weights=codes.numpy().astype(np.int8), weight_bits=bits, weight_scale=ws,
-                     bias=bias.astype(bias_dtype), multiplier=mult, shift=shift, per_channel=True,
+                     bias=bias.astype(bias_dtype), multiplier=mult, shift=shift, per_channel=per_channel,
                      input_scale=float(np.float32(s_in)), output_scale=float(np.float32(s_out)),
                      input_zero_point=int(zp), output_zero_point=int(out_zp), act_min=int(act_min),
                      act_max=int(act_max))

@@ -156,9 +156,9 @@ def train(
             step += 1
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{float(ce):.4f}", refresh=False)
+                bar.set_postfix(loss=f"{float(ce.detach()):.4f}", refresh=False)
             if step % options.eval_every == 0 or step == options.steps:
-                entry = {"step": step, "train_loss": float(ce)}
+                entry = {"step": step, "train_loss": float(ce.detach())}
                 if val is not None:
                     entry.update({f"val_{k}": v for k, v in evaluate(model, *val).items()})
                 history.append(entry)
