@@ -208,3 +208,25 @@ def test_uncalibrated_model_has_no_spec():
 def test_random_model_helper_still_matches():  # the generate module and the QAT grids agree on the 1-bit grid
     spec = random_model((4,), weight_bits=1, seed=3)
     assert set(np.unique(spec.layers[0].weights)) <= {-1, 1}
+
+
+def test_a_dead_unit_does_not_flatten_the_batch_norm_grid():
+    """A ReLU unit that never fires has running_var ~ 0 and a huge gamma / sqrt(var): it must not set the grid."""
+    config = NetConfig((6,), (8, 8), window_frames=5, feature_dim=4, frame_stride=1)
+    model = KWSNet(config, "stage1")
+    windows = np.random.default_rng(0).normal(0, 1, (64, 5, 4)).astype(np.float32)
+    model.set_normalization(windows)
+    with torch.no_grad():
+        model.dense[0].bias[0] = -1e3  # unit 0 is dead: its clipped ReLU output is always 0
+        bn = model.norms[0]
+        bn.running_mean.fill_(1.0)
+        bn.running_var.fill_(1.0)
+        bn.running_mean[0], bn.running_var[0] = 0.0, 0.0
+        bn.bias.copy_(torch.linspace(-1, 1, 6))
+    model.stage = "stage2"
+    model.calibrate(torch.from_numpy(windows))
+    affine = model.to_spec().layers[1]
+    assert np.all(np.abs(affine.weights[1:]) == 127)  # the live channels keep their full resolution
+    assert affine.weights[0] == 127  # the dead one saturates ...
+    real_bias = affine.bias[0] * np.float64(affine.input_scale) * np.float64(affine.weight_scale[0])
+    assert abs(real_bias - (-1.0)) <= np.float64(affine.input_scale) * affine.weight_scale[0]  # ... and still gives beta

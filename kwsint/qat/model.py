@@ -299,11 +299,27 @@ class KWSNet(nn.Module):
         else:
             buf.mul_(1 - RANGE_MOMENTUM).add_(RANGE_MOMENTUM * rng)
 
-    def _bn_affine(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Batch norm i as y = a * x + b with its running statistics."""
+    def _bn_affine(self, i: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """Batch norm i as the integer affine's real parameters: (a codes, b, grid scale of a).
+
+        ``a = gamma / sqrt(var + eps)`` goes on one symmetric ``param_bits`` grid
+        per layer. The grid spans the channels whose input varies by more than
+        one activation step: a channel that is (nearly) constant, e.g. a dead
+        ReLU unit, may have a huge ``a`` that would otherwise flatten every
+        other channel's codes. Saturating it costs nothing because
+        ``b = beta - a_q * mean`` is folded with the *quantized* ``a``, so a
+        constant input still maps exactly to ``beta``. Running statistics are
+        constants in stage 2 (and at export).
+        """
         bn = self.norms[i]
+        q = grid_max(self.config.param_bits)
         a = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        return a, bn.bias - a * bn.running_mean
+        live = bn.running_var > self._relu_grid()[0] ** 2
+        ref = a.detach()[live] if bool(live.any()) else a.detach()
+        sa = _f32(float(ref.abs().max().clamp_min(1e-30)) / q)
+        codes = round_half_away(a.detach() / sa).clamp(-q, q)
+        a_q = ste(a, codes * sa)
+        return a_q, bn.bias - a_q * bn.running_mean, sa
 
     def _forward_fake_quant(self, windows: torch.Tensor, observe: str | None) -> torch.Tensor:
         """Stage 2: every tensor on the integer model's grid, gradients by the STE."""
@@ -323,9 +339,7 @@ class KWSNet(nn.Module):
                 s, zp = asymmetric_range(*self.logit_range.tolist(), c.act_bits)
                 return fake_quantize(h, s, zp, qmin, qmax)
             h = fake_quantize(h, relu_scale, relu_zp, qmin, qmax)
-            a, bb = self._bn_affine(i)
-            sa = _f32(float(a.detach().abs().max().clamp_min(1e-30)) / grid_max(c.param_bits))
-            a_q = ste(a, round_half_away(a / sa) * sa)
+            a_q, bb, sa = self._bn_affine(i)
             bstep = relu_scale * sa
             h = a_q * h + ste(bb, round_half_away(bb / bstep) * bstep)
             self._observe(self.bn_range[i], h, observe)
@@ -394,12 +408,11 @@ class KWSNet(nn.Module):
             s_in, zp = out_scale, out_zp
             if last:
                 break
-            a, bb = (t.double() for t in self._bn_affine(i))
-            sa = _f32(float(a.abs().max().clamp_min(1e-30)) / grid_max(c.param_bits))
-            acodes = round_half_away(a / sa)
+            a_q, bb, sa = self._bn_affine(i)
+            acodes = round_half_away(a_q.double() / sa)
             out_scale, out_zp = asymmetric_range(*self.bn_range[i].tolist(), c.act_bits)
-            layers.append(self._layer("affine", acodes, c.param_bits, np.full(a.numel(), sa, np.float32),
-                                      bb.numpy(), s_in, zp, out_scale, out_zp, qmin, qmax, bias_dtype, limit, True))
+            layers.append(self._layer("affine", acodes, c.param_bits, np.full(a_q.numel(), sa, np.float32),
+                                      bb.double().numpy(), s_in, zp, out_scale, out_zp, qmin, qmax, bias_dtype, limit, True))
             s_in, zp = out_scale, out_zp
         post = quantize_multiplier(float(np.float64(np.float32(layers[-1].output_scale)) * 4096.0))
         return ModelSpec(c.act_bits, frontend, tuple(layers), post[0], post[1], name=c.name)
