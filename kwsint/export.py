@@ -95,15 +95,23 @@ def layer_report(spec: ModelSpec) -> list[dict]:
     return rows
 
 
-def agreement(model: KWSNet, spec: ModelSpec, data: bytes, windows: np.ndarray, backend: str | None) -> dict:
-    """Engine logits vs the checkpoint's integer simulation on ``windows``: counts of exact matches."""
+def agreement(model: KWSNet, spec: ModelSpec, data: bytes, windows: np.ndarray, backend: str | None,
+              labels: np.ndarray | None = None) -> dict:
+    """Engine logits vs the checkpoint's integer simulation on ``windows``: counts of exact matches.
+
+    With ``labels`` (0/1 per window) it adds the engine's accuracy: a window is
+    called wakeword when logit[1] > logit[0].
+    """
     engine = Model(data, backend=backend)
     got = engine.infer_batch(windows).logits.astype(np.int64)
     with torch.no_grad():
         want = model.integer_logits(torch.from_numpy(windows)).numpy()
     exact = int((got == want).all(axis=1).sum())
-    return dict(windows=len(windows), backend=engine.backend, bit_exact=exact,
-                max_abs_logit_difference=int(np.abs(got - want).max()) if len(windows) else 0)
+    out = dict(windows=len(windows), backend=engine.backend, bit_exact=exact,
+               max_abs_logit_difference=int(np.abs(got - want).max()) if len(windows) else 0)
+    if labels is not None and len(windows):
+        out["accuracy"] = round(float(((got[:, 1] > got[:, 0]) == (labels == 1)).mean()), 6)
+    return out
 
 
 def float_decisions(model: KWSNet, windows: np.ndarray) -> float:
@@ -117,7 +125,8 @@ def float_decisions(model: KWSNet, windows: np.ndarray) -> float:
 
 
 def export(model: KWSNet, config: NetConfig, *, calibration: np.ndarray | None = None,
-           samples: np.ndarray | None = None, backend: str | None = None, source: str = "") -> Export:
+           samples: np.ndarray | None = None, labels: np.ndarray | None = None, backend: str | None = None,
+           source: str = "") -> Export:
     """The integer model of a checkpoint's model at ``config``'s bits, checked against its simulation.
 
     Args:
@@ -126,6 +135,7 @@ def export(model: KWSNet, config: NetConfig, *, calibration: np.ndarray | None =
         calibration: float windows (N, window_frames, feature_dim) for float and stage-1 models.
         samples: windows for the agreement check; default the calibration
             windows, else ``SYNTHETIC_WINDOWS`` synthetic ones.
+        labels: 0/1 labels of ``samples``, to report the integer model's accuracy.
         backend: the engine backend for the check (default: the fastest).
     """
     q = prepare(model, config, calibration)
@@ -138,7 +148,8 @@ def export(model: KWSNet, config: NetConfig, *, calibration: np.ndarray | None =
     else:
         windows, kind = synthetic_windows(q), "synthetic windows (normal features at the model's mean and std)"
     windows = np.ascontiguousarray(windows, dtype=np.float32)
-    check = agreement(q, spec, data, windows, backend) | {"windows_from": kind}
+    check = agreement(q, spec, data, windows, backend, labels if samples is not None else None)
+    check["windows_from"] = kind
     if model.stage != "stage2":
         check["decisions_equal_to_float_model"] = round(float_decisions(q, windows), 6)
     trained = list(model.config.weight_bits)
@@ -173,6 +184,8 @@ def format_report(report: dict) -> str:
     a = report["agreement"]
     lines.append(f"engine ({a['backend']}) == checkpoint simulation: {a['bit_exact']}/{a['windows']} windows "
                  f"bit-exact ({a['windows_from']})")
+    if "accuracy" in a:
+        lines.append(f"integer model accuracy on the labelled samples: {100 * a['accuracy']:.2f}%")
     if "decisions_equal_to_float_model" in a:
         lines.append(f"integer vs float model: same decision on {100 * a['decisions_equal_to_float_model']:.2f}% "
                      "of those windows")

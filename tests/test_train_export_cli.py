@@ -59,6 +59,7 @@ def test_export_is_bit_exact_with_the_simulation(trained, capsys, tmp_path, bits
     r = _export(capsys, trained / "s2.pt", "-o", out, "--weight-bits", bits, "--samples", trained / "test.npz")
     a = r["agreement"]
     assert a["windows"] == 64 and a["bit_exact"] == 64
+    assert 0.0 <= a["accuracy"] <= 1.0
     assert [l["weight_bits"] for l in r["layers"] if l["kind"] == "dense"] == [bits] * 3
     assert r["blob_bytes"] == out.stat().st_size
     model = kwsint.load(out)

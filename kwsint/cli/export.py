@@ -76,9 +76,10 @@ def run(args: argparse.Namespace) -> int:
     ck = load_checkpoint(args.checkpoint, config=paper_config(args.config) if args.config else None)
     config = apply_bit_options(ck.model.config, args)
     calibration = _windows(args.calibration)
-    samples = _windows(args.samples)
-    result = export(ck.model, config, calibration=calibration, samples=samples, backend=args.backend,
-                    source=str(args.checkpoint))
+    labelled = load_windows_many(args.samples) if args.samples else None
+    samples = labelled.features if labelled else None
+    result = export(ck.model, config, calibration=calibration, samples=samples,
+                    labels=labelled.labels if labelled else None, backend=args.backend, source=str(args.checkpoint))
     report = result.report | {"format": args.format, "output": str(out)}
     data = result.blob
     if args.format != "kwsq":
