@@ -59,6 +59,14 @@ def prepare(model: KWSNet, config: NetConfig, calibration: np.ndarray | None) ->
     return out
 
 
+def check_windows(windows: np.ndarray | None, config: NetConfig, name: str) -> None:
+    """ValueError naming ``name`` unless ``windows`` (if given) are (N, window_frames, feature_dim)."""
+    want = (config.window_frames, config.feature_dim)
+    if windows is not None and tuple(windows.shape[1:]) != want:
+        raise ValueError(f"{name}: windows of {want[0]} x {want[1]} features expected by the model, "
+                         f"got {' x '.join(map(str, windows.shape[1:]))}")
+
+
 def synthetic_windows(model: KWSNet, n: int = SYNTHETIC_WINDOWS, seed: int = 0) -> np.ndarray:
     """Windows of independent normal features with the model's normalisation mean and std."""
     c = model.config
@@ -138,6 +146,8 @@ def export(model: KWSNet, config: NetConfig, *, calibration: np.ndarray | None =
         labels: 0/1 labels of ``samples``, to report the integer model's accuracy.
         backend: the engine backend for the check (default: the fastest).
     """
+    for name, w in (("calibration", calibration), ("samples", samples)):
+        check_windows(w, config, name)
     q = prepare(model, config, calibration)
     spec = q.to_spec()
     data = blob.write_blob(spec)

@@ -172,3 +172,19 @@ def test_m5_mixed_bits_by_layer(trained, capsys, tmp_path):
     r = _export(capsys, trained / "s2.pt", "-o", tmp_path / "m.kwsq", "--weight-bits", "1", "--layer-bits", "0=5,2=5")
     assert [l["weight_bits"] for l in r["layers"] if l["kind"] == "dense"] == [5, 1, 5]
     assert r["agreement"]["bit_exact"] == r["agreement"]["windows"]
+
+
+def test_windows_of_the_wrong_shape_are_refused(trained, capsys, tmp_path):
+    small = tmp_path / "small.npz"
+    w = make_toy_windows(8, seed=3, speakers=range(2))
+    save_windows(small, type(w)(w.features[:, :50], w.labels, w.speakers))
+    err = _error(capsys, export_cli.main, trained / "s2.pt", "-o", tmp_path / "x.kwsq", "--samples", small)
+    assert "samples: windows of 81 x 20 features expected by the model, got 50 x 20" in err
+    err = _error(capsys, export_cli.main, trained / "f.pt", "-o", tmp_path / "x.kwsq", "--calibration", small)
+    assert "calibration: windows of 81 x 20" in err
+    err = _error(capsys, train_cli.main, "--stage", "float", "--train", small, "-o", tmp_path / "x.pt", *TRAIN)
+    assert "--train: windows of 81 x 20" in err
+    err = _error(capsys, train_cli.main, "--stage", "stage2", "--init", trained / "s1.pt", "--train", small,
+                 "-o", tmp_path / "x.pt")
+    assert "--train: windows of 81 x 20" in err
+    assert not (tmp_path / "x.kwsq").exists() and not (tmp_path / "x.pt").exists()

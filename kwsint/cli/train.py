@@ -24,6 +24,7 @@ import torch
 from kwsint.cli.bit_options import add_bit_options, apply_bit_options
 from kwsint.dataset import load_windows_many
 from kwsint.errors import FormatError
+from kwsint.export import check_windows
 from kwsint.qat.checkpoint import load_checkpoint
 from kwsint.qat.model import KWSNet, NetConfig, paper_config
 from kwsint.qat.train import TrainOptions, start_stage2, train
@@ -85,6 +86,7 @@ def _new_model(args: argparse.Namespace, train_features: np.ndarray) -> KWSNet:
             raise ValueError(f"{args.init}: stage 2 starts from a stage-1 checkpoint, this one is {ck.model.stage}")
         model = KWSNet(apply_bit_options(ck.model.config, args), "stage1")
         model.load_state_dict(ck.model.state_dict())
+        check_windows(train_features, model.config, "--train")
         start_stage2(model, train_features)
         return model
     if args.init is not None:
@@ -98,10 +100,8 @@ def _new_model(args: argparse.Namespace, train_features: np.ndarray) -> KWSNet:
         d["per_channel"] = not args.per_tensor
         base = NetConfig.from_dict(d)
     config = apply_bit_options(base, args)
-    if len(train_features) and config.window_frames * config.feature_dim != np.prod(train_features.shape[1:]):
-        raise ValueError(f"the training windows are {train_features.shape[1]} x {train_features.shape[2]}, "
-                         f"the model expects {config.window_frames} x {config.feature_dim}")
     model = KWSNet(config, args.stage)
+    check_windows(train_features, config, "--train")
     model.reset_weights(torch.Generator().manual_seed(args.seed))
     model.set_normalization(train_features)
     return model
@@ -131,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         model = _new_model(args, data.features)
 
+    check_windows(data.features, model.config, "--train")
+    check_windows(val.features if val else None, model.config, "--val")
     progress = None
     if not args.no_progress:
         from tqdm import tqdm

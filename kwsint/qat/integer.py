@@ -76,14 +76,20 @@ def run_layer(layer: Layer, x: torch.Tensor, act_bits: int) -> torch.Tensor:
     return out.clamp(layer.act_min, layer.act_max)
 
 
+def normalize_window(windows: torch.Tensor, frame_stride: int, mean, inv_std) -> torch.Tensor:
+    """The front end in float32: frames ``offset::frame_stride`` (the newest included) of
+    (..., window_frames, feature_dim) windows, ``(x - mean) * inv_std``, flattened frame-major."""
+    w = windows.to(torch.float32)
+    frames = w[..., (w.shape[-2] - 1) % frame_stride :: frame_stride, :]
+    mean = torch.as_tensor(mean, dtype=torch.float32, device=w.device)
+    inv_std = torch.as_tensor(inv_std, dtype=torch.float32, device=w.device)
+    return ((frames - mean) * inv_std).reshape(*w.shape[:-2], -1)
+
+
 def quantize_window(spec: ModelSpec, windows: torch.Tensor) -> torch.Tensor:
     """Float (..., window_frames, feature_dim) windows -> quantized input codes (..., input_size)."""
     fe = spec.frontend
-    w = windows.to(torch.float32)
-    frames = w[..., fe.frame_offset :: fe.frame_stride, :]
-    mean = torch.as_tensor(fe.mean, dtype=torch.float32, device=w.device)
-    inv_std = torch.as_tensor(fe.inv_std, dtype=torch.float32, device=w.device)
-    y = ((frames - mean) * inv_std).reshape(*w.shape[:-2], fe.input_size)
+    y = normalize_window(windows, fe.frame_stride, fe.mean, fe.inv_std)
     return quantize(y, fe.input_scale, fe.input_zero_point, spec.act_bits)
 
 

@@ -225,10 +225,7 @@ class KWSNet(nn.Module):
 
     def normalize(self, windows: torch.Tensor) -> torch.Tensor:
         """Selected frames of (B, W, F) windows, normalised in float32, flattened frame-major: (B, input_size)."""
-        c = self.config
-        offset = (c.window_frames - 1) % c.frame_stride
-        frames = windows.to(torch.float32)[:, offset :: c.frame_stride, :]
-        return ((frames - self.feature_mean) * self.feature_inv_std).reshape(windows.shape[0], -1)
+        return integer.normalize_window(windows, self.config.frame_stride, self.feature_mean, self.feature_inv_std)
 
     def quantized_weight(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Dense layer i's weights on their grid: (real weights (N, K) with the STE gradient, scale (N,)).
