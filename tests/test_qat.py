@@ -229,4 +229,5 @@ def test_a_dead_unit_does_not_flatten_the_batch_norm_grid():
     assert np.all(np.abs(affine.weights[1:]) == 127)  # the live channels keep their full resolution
     assert affine.weights[0] == 127  # the dead one saturates ...
     real_bias = affine.bias[0] * np.float64(affine.input_scale) * np.float64(affine.weight_scale[0])
-    assert abs(real_bias - (-1.0)) <= np.float64(affine.input_scale) * affine.weight_scale[0]  # ... and still gives beta
+    # ... and still gives beta
+    assert abs(real_bias - (-1.0)) <= np.float64(affine.input_scale) * affine.weight_scale[0]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import torch
 
@@ -164,7 +163,8 @@ def test_train_refuses_overwrite_and_resumes(trained, capsys, tmp_path):
     assert load_checkpoint(out).train["step"] == 10
     err = _error(capsys, train_cli.main, "--stage", "stage2", *data, "-o", tmp_path / "x.pt")
     assert "needs --init" in err
-    err = _error(capsys, train_cli.main, "--stage", "stage2", "--init", trained / "f.pt", *data, "-o", tmp_path / "x.pt")
+    err = _error(capsys, train_cli.main, "--stage", "stage2", "--init", trained / "f.pt", *data,
+                 "-o", tmp_path / "x.pt")
     assert "starts from a stage-1 checkpoint" in err
 
 

@@ -24,7 +24,7 @@ from kwsint.atomic import write_atomic
 from kwsint.cli.bit_options import add_bit_options, apply_bit_options
 from kwsint.dataset import load_windows_many
 from kwsint.errors import FormatError
-from kwsint.export import export, format_report
+from kwsint.export import export, format_report, synthetic_windows
 from kwsint.qat.checkpoint import load_checkpoint
 from kwsint.qat.model import paper_config
 
@@ -49,10 +49,6 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _windows(paths: list[Path] | None) -> np.ndarray | None:
-    return load_windows_many(paths).features if paths else None
-
-
 def _interop(fmt: str, result, windows: np.ndarray) -> tuple[bytes, dict]:
     """The .tflite or .onnx file of the exported spec and how it agrees with the engine on ``windows``."""
     if fmt == "tflite":
@@ -75,20 +71,18 @@ def run(args: argparse.Namespace) -> int:
         raise FileExistsError(f"{out}: exists; pass --force to overwrite it")
     ck = load_checkpoint(args.checkpoint, config=paper_config(args.config) if args.config else None)
     config = apply_bit_options(ck.model.config, args)
-    calibration = _windows(args.calibration)
+    calibration = load_windows_many(args.calibration).features if args.calibration else None
     labelled = load_windows_many(args.samples) if args.samples else None
-    samples = labelled.features if labelled else None
-    result = export(ck.model, config, calibration=calibration, samples=samples,
-                    labels=labelled.labels if labelled else None, backend=args.backend, source=str(args.checkpoint))
+    samples, labels = (labelled.features, labelled.labels) if labelled else (None, None)
+    result = export(ck.model, config, calibration=calibration, samples=samples, labels=labels,
+                    backend=args.backend, source=str(args.checkpoint))
     report = result.report | {"format": args.format, "output": str(out)}
     data = result.blob
     if args.format != "kwsq":
         windows = samples if samples is not None else calibration
         if windows is None:
-            from kwsint.export import synthetic_windows
-
             windows = synthetic_windows(ck.model)
-        data, check = _interop(args.format, result, np.ascontiguousarray(windows, dtype=np.float32))
+        data, check = _interop(args.format, result, windows)
         report["tflm" if args.format == "tflite" else "onnxruntime"] = check
         report["output_bytes"] = len(data)
     write_atomic(out, data)

@@ -61,7 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     d = TrainOptions()
     t.add_argument("--steps", type=int, default=d.steps, help=f"updates (default {d.steps})")
     t.add_argument("--batch-size", type=int, default=d.batch_size)
-    t.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: float 1e-3, stage1 1e-2, stage2 1e-4)")
+    t.add_argument("--lr", type=float, default=None,
+                   help="Adam learning rate (default: float 1e-3, stage1 1e-2, stage2 1e-4)")
     t.add_argument("--lr-final", type=float, help="learning rate for the last --final-fraction of the steps")
     t.add_argument("--final-fraction", type=float, default=d.final_fraction)
     t.add_argument("--lambda-sigma", type=float, default=d.lambda_sigma, help="weight-spread regulariser weight")
@@ -110,7 +111,6 @@ def _new_model(args: argparse.Namespace, train_features: np.ndarray) -> KWSNet:
 def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
     data = load_windows_many(args.train)
     val = load_windows_many(args.val) if args.val else None
     lr = args.lr if args.lr is not None else DEFAULT_LR[args.stage]

@@ -7,7 +7,8 @@ build, or the ``train`` extra); the engine itself never needs it.
 try:
     import torch  # noqa: F401
 except ImportError as e:  # pragma: no cover - depends on the environment
-    raise ImportError("kwsint.qat needs PyTorch: pip install 'kwsint[train]' (or torch==2.13.0 for the CPU build)") from e
+    raise ImportError("kwsint.qat needs PyTorch: pip install 'kwsint[train]' "
+                      "(or torch==2.13.0 for the CPU build)") from e
 
 from .model import STAGES, KWSNet, NetConfig, paper_config
 from .quantizers import SIGMA_T

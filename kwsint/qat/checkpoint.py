@@ -96,7 +96,8 @@ def _check_state(source: str, state, model: KWSNet) -> None:
     want = model.state_dict()
     missing = [k for k in want if k not in state]
     if missing:
-        raise _fail(source, f"model.{missing[0]}", f"missing ({len(missing)} tensors missing: {', '.join(missing[:5])})")
+        raise _fail(source, f"model.{missing[0]}",
+                    f"missing ({len(missing)} tensors missing: {', '.join(missing[:5])})")
     extra = [k for k in state if k not in want]
     if extra:
         raise _fail(source, f"model.{extra[0]}", f"not a tensor of this model ({len(extra)} unexpected)")

@@ -383,7 +383,8 @@ class KWSNet(nn.Module):
         limit = _BIAS_LIMIT[c.act_bits]
         s_in = _f32(float(self.input_clip) / qmax)
         frontend = Frontend(c.window_frames, c.feature_dim, c.frame_stride,
-                            self.feature_mean.numpy().astype(np.float32), self.feature_inv_std.numpy().astype(np.float32),
+                            self.feature_mean.numpy().astype(np.float32),
+                            self.feature_inv_std.numpy().astype(np.float32),
                             s_in, 0)
         relu_scale, relu_zp = self._relu_grid()
         layers: list[Layer] = []
@@ -409,7 +410,8 @@ class KWSNet(nn.Module):
             acodes = round_half_away(a_q.double() / sa)
             out_scale, out_zp = asymmetric_range(*self.bn_range[i].tolist(), c.act_bits)
             layers.append(self._layer("affine", acodes, c.param_bits, np.full(a_q.numel(), sa, np.float32),
-                                      bb.double().numpy(), s_in, zp, out_scale, out_zp, qmin, qmax, bias_dtype, limit, True))
+                                      bb.double().numpy(), s_in, zp, out_scale, out_zp, qmin, qmax, bias_dtype,
+                                      limit, True))
             s_in, zp = out_scale, out_zp
         post = quantize_multiplier(float(np.float64(np.float32(layers[-1].output_scale)) * 4096.0))
         return ModelSpec(c.act_bits, frontend, tuple(layers), post[0], post[1], name=c.name)
