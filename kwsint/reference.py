@@ -313,3 +313,49 @@ def forward(spec: ModelSpec, window: np.ndarray) -> tuple[np.ndarray, np.ndarray
     """Whole model on float window(s): (integer logits (..., 2), posterior Q16 (...))."""
     logits = forward_quantized(spec, quantize_window(spec, window))
     return logits, posterior_q16(logits, spec.posterior_multiplier, spec.posterior_shift)
+
+
+# --- detection: smoothing, threshold, lockout ----------------------------------------------
+
+
+def threshold_q16(threshold: float) -> int:
+    """A posterior threshold in [0, 1] as Q16: round(threshold * 65536), ties away from zero."""
+    if not (0.0 <= threshold <= 1.0):
+        raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
+    return int(math.floor(threshold * 65536.0 + 0.5))
+
+
+def smooth_posteriors(posterior_q16: np.ndarray, window: int) -> np.ndarray:
+    """Windowed moving average of Q16 posteriors over the last ``window`` inference steps.
+
+    ``s[t] = (p[t-n+1] + ... + p[t] + n // 2) // n`` with ``n = min(t + 1, window)``:
+    the mean of the steps seen so far (since the stream started or was reset),
+    rounded half up. All values are non-negative, so every step is exact.
+    Returns int32 values in [0, 65536].
+    """
+    if window < 1:
+        raise ValueError(f"smoothing window must be >= 1, got {window}")
+    p = np.asarray(posterior_q16, dtype=np.int64)
+    csum = np.concatenate([[0], np.cumsum(p)])
+    t = np.arange(p.size)
+    n = np.minimum(t + 1, window)
+    return ((csum[t + 1] - csum[t + 1 - n] + n // 2) // n).astype(np.int32)
+
+
+def detect(smoothed_q16: np.ndarray, threshold: int, lockout: int) -> np.ndarray:
+    """Steps at which a detection fires.
+
+    Step t fires when ``smoothed[t] >= threshold`` (Q16) and no detection fired
+    at any of the ``lockout`` steps before it (``t - last > lockout``): one
+    utterance above threshold for a while gives one event.
+    Returns the int64 step indices in increasing order.
+    """
+    if lockout < 0:
+        raise ValueError(f"lockout must be >= 0 steps, got {lockout}")
+    events = []
+    last = None
+    for t in np.flatnonzero(np.asarray(smoothed_q16) >= threshold):
+        if last is None or t - last > lockout:
+            events.append(t)
+            last = t
+    return np.asarray(events, dtype=np.int64)

@@ -55,3 +55,20 @@ def test_posterior_table_ends():
     assert R.POSTERIOR_TABLE[0] == 32768 and R.POSTERIOR_TABLE[-1] == 65536
     logits = np.array([[0, 0], [0, 10_000], [10_000, 0]])
     np.testing.assert_array_equal(R.posterior_q16(logits, *R.quantize_multiplier(0.1 * 4096)), [32768, 65536, 0])
+
+
+def test_smoothing_averages_the_steps_seen_so_far():
+    p = np.array([0, 65536, 65536, 65536, 3, 4], dtype=np.int32)
+    s = R.smooth_posteriors(p, 3)
+    # n = 1, 2, 3, 3, 3, 3; half-up rounding of the integer mean
+    assert s.tolist() == [0, 32768, 43691, 65536, (65536 * 2 + 3 + 1) // 3, (65536 + 3 + 4 + 1) // 3]
+    assert R.smooth_posteriors(p, 1).tolist() == p.tolist()
+
+
+def test_detection_lockout_gives_one_event_per_burst():
+    s = np.array([0, 50000, 60000, 60000, 0, 0, 60000, 60000, 0, 60000], dtype=np.int32)
+    assert R.detect(s, 50000, 0).tolist() == [1, 2, 3, 6, 7, 9]
+    assert R.detect(s, 50000, 2).tolist() == [1, 6, 9]
+    assert R.detect(s, 50000, 5).tolist() == [1, 7]
+    assert R.detect(s, 65537, 0).tolist() == []
+    assert R.threshold_q16(0.5) == 32768 and R.threshold_q16(1.0) == 65536
