@@ -12,12 +12,13 @@ from . import ops, reference
 from .backend import backends, compiled_backends
 from .blob import read_blob, save, write_blob
 from .errors import BackendError, FormatError
-from .model import BatchInference, Inference, Model, Stream, load
+from .model import BatchInference, Detector, DetectorSteps, Inference, Model, Stream, load
 from .modelspec import Frontend, Layer, ModelSpec
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BackendError", "BatchInference", "FormatError", "Frontend", "Inference", "Layer", "Model", "ModelSpec", "Stream",
+    "BackendError", "BatchInference", "Detector", "DetectorSteps", "FormatError", "Frontend", "Inference", "Layer",
+    "Model", "ModelSpec", "Stream",
     "backends", "compiled_backends", "load", "ops", "read_blob", "reference", "save", "write_blob",
 ]

@@ -9,10 +9,13 @@ from pathlib import Path
 import numpy as np
 
 from . import backend as _backend
+from . import reference
 from ._kwsint_c import ffi, lib
 from .blob import packed_bytes, read_blob
 from .errors import FormatError
 from .modelspec import ModelSpec
+
+INT_MAX = 2**31 - 1  # C int fields of kws_detector_config
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,18 @@ class Model:
         """A new stream over this model (its own ring buffer and arena)."""
         return Stream(self)
 
+    def detector(self, hop: int | None = None, *, smoothing: int = 1, threshold: float = 0.5,
+                 lockout: int = 0) -> Detector:
+        """A new streaming detector over this model (docs/arithmetic.md section 8).
+
+        Args:
+            hop: frames between steps, >= 1; default the model's frame stride.
+            smoothing: moving-average window in steps, 1..1024 (1: no smoothing).
+            threshold: posterior threshold in [0, 1], rounded to Q16 by ``reference.threshold_q16``.
+            lockout: steps after a detection that cannot fire, >= 0.
+        """
+        return Detector(self, self.spec.frontend.frame_stride if hop is None else hop, smoothing, threshold, lockout)
+
     def info(self) -> dict:
         """Layers, bits, bytes and MACs per inference."""
         layers = [
@@ -194,15 +209,7 @@ class Stream:
 
     def push(self, frames: np.ndarray) -> None:
         """Append float frames, shape (T, feature_dim) or (feature_dim,)."""
-        f = np.asarray(frames, dtype=np.float32)
-        dim = self.model.window_shape[1]
-        if f.ndim == 1:
-            f = f[None, :]
-        if f.ndim != 2 or f.shape[1] != dim:
-            raise ValueError(f"frames: expected shape (T, {dim}), got {np.shape(frames)}")
-        if not np.isfinite(f).all():
-            raise ValueError("frames: features must be finite (found NaN or Inf)")
-        f = np.ascontiguousarray(f)
+        f = _frames_arg(frames, self.model.window_shape[1])
         lib.kws_stream_push(self._ptr, ffi.cast("float *", ffi.from_buffer(f)), f.shape[0])
 
     def infer(self) -> Inference:
@@ -216,6 +223,94 @@ class Stream:
     def reset(self) -> None:
         """Forget every frame."""
         lib.kws_stream_reset(self._ptr)
+
+
+@dataclass(frozen=True)
+class DetectorSteps:
+    """The steps one ``Detector.push`` ran, oldest first (N of them, possibly 0).
+
+    Attributes:
+        frame: int64 (N,), index of the newest frame of each step's window,
+            counting frames from 0 since the detector was created or reset.
+            The step's time is the end of that frame: ``(frame + 1) * frame_shift``.
+        logits: int32 (N, 2), the (not-wakeword, wakeword) output codes.
+        posterior_q16: int32 (N,), the wakeword posterior in Q16 (65536 == 1.0).
+        smoothed_q16: int32 (N,), its moving average over the last ``smoothing`` steps, Q16.
+        fired: bool (N,), where a detection fired.
+    """
+
+    frame: np.ndarray
+    logits: np.ndarray
+    posterior_q16: np.ndarray
+    smoothed_q16: np.ndarray
+    fired: np.ndarray
+
+
+class Detector:
+    """Streaming detection over a shared Model: steps, smoothing, threshold, lockout.
+
+    A step runs the model on the newest window at the frame that completes the
+    first window, then every ``hop`` frames. Decisions are integer code in C,
+    identical on every backend, and equal ``reference.detect_stream``.
+    """
+
+    def __init__(self, model: Model, hop: int, smoothing: int, threshold: float, lockout: int):
+        self.model = model
+        self.hop = _int_arg("hop", hop, 1, INT_MAX)
+        self.smoothing = _int_arg("smoothing", smoothing, 1, int(lib.KWS_MAX_SMOOTHING))
+        self.threshold_q16 = reference.threshold_q16(threshold)
+        self.lockout = _int_arg("lockout", lockout, 0, INT_MAX)
+        config = ffi.new("kws_detector_config *", dict(hop=self.hop, smoothing=self.smoothing,
+                                                      threshold_q16=self.threshold_q16, lockout=self.lockout))
+        out = ffi.new("kws_detector **")
+        status = lib.kws_detector_create(model._ptr, config, out)
+        if status != lib.KWS_OK:
+            raise MemoryError(f"kws_detector_create failed: {_backend.STATUS_NAMES.get(status, status)}")
+        self._ptr = ffi.gc(out[0], lib.kws_detector_free)
+
+    def push(self, frames: np.ndarray) -> DetectorSteps:
+        """Append float frames, shape (T, feature_dim) or (feature_dim,); returns the steps they completed."""
+        f = _frames_arg(frames, self.model.window_shape[1])
+        n = lib.kws_detector_steps_for(self._ptr, f.shape[0])
+        r = DetectorSteps(np.empty(n, np.int64), np.empty((n, 2), np.int32), np.empty(n, np.int32),
+                          np.empty(n, np.int32), np.empty(n, np.bool_))  # int64 frame: indices stay below 2^63
+        out = ffi.new("kws_detector_steps *", dict(
+            capacity=n, frame=ffi.cast("uint64_t *", ffi.from_buffer(r.frame)),
+            logits=ffi.cast("int32_t *", ffi.from_buffer(r.logits)),
+            posterior_q16=ffi.cast("int32_t *", ffi.from_buffer(r.posterior_q16)),
+            smoothed_q16=ffi.cast("int32_t *", ffi.from_buffer(r.smoothed_q16)),
+            fired=ffi.cast("uint8_t *", ffi.from_buffer(r.fired))))
+        ran = ffi.new("size_t *")
+        status = lib.kws_detector_push(self._ptr, ffi.cast("float *", ffi.from_buffer(f)), f.shape[0], out, ran)
+        if status != lib.KWS_OK or ran[0] != n:
+            raise RuntimeError(f"kws_detector_push failed: {_backend.STATUS_NAMES.get(status, status)}, "
+                               f"{ran[0]} of {n} steps")
+        return r
+
+    def reset(self) -> None:
+        """Forget frames, posteriors and lockout: as freshly created."""
+        lib.kws_detector_reset(self._ptr)
+
+
+def _frames_arg(frames: np.ndarray, dim: int) -> np.ndarray:
+    """Contiguous float32 (T, dim) frames from (T, dim) or (dim,); ValueError otherwise."""
+    f = np.asarray(frames, dtype=np.float32)
+    if f.ndim == 1:
+        f = f[None, :]
+    if f.ndim != 2 or f.shape[1] != dim:
+        raise ValueError(f"frames: expected shape (T, {dim}), got {np.shape(frames)}")
+    if not np.isfinite(f).all():
+        raise ValueError("frames: features must be finite (found NaN or Inf)")
+    return np.ascontiguousarray(f)
+
+
+def _int_arg(name: str, value, lo: int, hi: int) -> int:
+    """value as an int in [lo, hi]; ValueError naming the argument otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be in [{lo}, {hi}], got {value}")
+    return int(value)
 
 
 def load(path_or_bytes: str | os.PathLike | bytes, *, backend: str | None = None) -> Model:

@@ -151,6 +151,46 @@ size_t kws_stream_frames(const kws_stream *stream);
  * window_frames frames have been pushed. */
 kws_status kws_stream_infer(kws_stream *stream, int32_t *logits, int32_t *posterior_q16);
 
+/* --- detection: steps, smoothing, threshold, lockout (docs/arithmetic.md 8) --- */
+
+typedef struct kws_detector kws_detector;
+
+enum { KWS_MAX_SMOOTHING = 1024 };
+
+typedef struct {
+  int hop;               /* frames between steps, >= 1 */
+  int smoothing;         /* moving-average window W in steps, [1, KWS_MAX_SMOOTHING] */
+  int32_t threshold_q16; /* [0, 65536], 65536 == 1.0 */
+  int lockout;           /* steps after a detection that cannot fire, >= 0 */
+} kws_detector_config;
+
+/* Per-step outputs of kws_detector_push, in caller-owned arrays; any pointer
+ * may be NULL. A step is one model run, on the window whose newest frame has
+ * index frame (frames counted from 0 since create or reset). */
+typedef struct {
+  size_t capacity;        /* steps each non-NULL array holds */
+  uint64_t *frame;        /* [capacity] */
+  int32_t *logits;        /* [capacity][2] */
+  int32_t *posterior_q16; /* [capacity], the model's posterior */
+  int32_t *smoothed_q16;  /* [capacity], its moving average */
+  uint8_t *fired;         /* [capacity], 1 where a detection fired */
+} kws_detector_steps;
+
+/* A detector owns a stream over the model and W posteriors; it allocates
+ * nothing after create. Steps run at the frame that completes the first
+ * window (window_frames frames pushed) and every hop frames after it. */
+kws_status kws_detector_create(const kws_model *model, const kws_detector_config *config, kws_detector **out);
+void kws_detector_free(kws_detector *detector);
+/* Forget frames, posteriors and lockout: as freshly created. */
+void kws_detector_reset(kws_detector *detector);
+/* Steps a push of n frames would run now: at most ceil(n / hop). */
+size_t kws_detector_steps_for(const kws_detector *detector, size_t n);
+/* Push n float frames [n][feature_dim]; *num_steps (if given) gets the steps
+ * run. If out is given and out->capacity < kws_detector_steps_for(n), returns
+ * KWS_ERR_ARGUMENT and consumes nothing. */
+kws_status kws_detector_push(kws_detector *detector, const float *frames, size_t n, kws_detector_steps *out,
+                             size_t *num_steps);
+
 #ifdef __cplusplus
 }
 #endif
