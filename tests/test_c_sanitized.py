@@ -1,9 +1,9 @@
 """The C engine under AddressSanitizer and UBSan.
 
-Two native builds of the whole library: one runs the blob loader, inference
-and streams on mutated and truncated blobs; the other is the aarch64 test
-driver (tests/aarch64/driver.c) built for this machine, which runs every op and
-whole models on every backend compiled here (the x86 SIMD kernels and, with
+Two native builds of the whole library: one runs the blob loader, inference,
+streams and detectors on mutated and truncated blobs; the other is the aarch64
+test driver (tests/aarch64/driver.c) built for this machine, which runs every
+op, whole models and detectors on every backend compiled here (the x86 SIMD kernels and, with
 SIMDe, the NEON kernels) with exactly-sized buffers, so a kernel that reads
 past a row or a tail is reported.
 """

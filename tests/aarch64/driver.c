@@ -41,6 +41,7 @@ enum {
   OP_QUANTIZE = 7,
   OP_POSTERIOR = 8,
   OP_MODEL = 9,
+  OP_DETECTOR = 10,
 };
 
 /* Anything one case asks the driver to allocate is bounded by this many bytes. */
@@ -322,6 +323,89 @@ static kws_status run_model(reader *r, const kws_backend *be, buffer *out) {
   return st;
 }
 
+/* The streaming detector. Payload:
+ *   u32 blob_len, blob
+ *   i32 hop, smoothing, threshold_q16, lockout      (kws_detector_config)
+ *   u32 nframes, u32 frame_floats, floats           frames [feature_dim]
+ *   u32 nchunks, u32 chunk[nchunks]                 push sizes, summing to nframes
+ * Output, per chunk, then once more for all frames in one push after a reset:
+ *   u32 steps (kws_detector_steps_for), i32 status of a push whose arrays hold
+ *   one step too few (only when steps > 0), i32 status, u32 steps run, then
+ *   u64 frame[steps], i32 logits[steps][2], i32 posterior[steps], i32 smoothed[steps], u8 fired[steps].
+ * The arrays are exactly `steps` long, so a write past them is an ASan error. */
+static kws_status detector_push(kws_detector *d, const float *frames, size_t n, buffer *o) {
+  size_t want = kws_detector_steps_for(d, n);
+  uint64_t *frame = (uint64_t *)xmalloc(want * 8);
+  int32_t *logits = (int32_t *)xmalloc(want * 8), *post = (int32_t *)xmalloc(want * 4);
+  int32_t *smoothed = (int32_t *)xmalloc(want * 4);
+  uint8_t *fired = (uint8_t *)xmalloc(want);
+  kws_detector_steps steps = {want, frame, logits, post, smoothed, fired};
+  size_t ran = 0;
+  put_u32(o, (uint32_t)want);
+  if (want > 0) {
+    steps.capacity = want - 1;
+    put_i32(o, (int32_t)kws_detector_push(d, frames, n, &steps, &ran));
+    steps.capacity = want;
+  }
+  kws_status st = kws_detector_push(d, frames, n, &steps, &ran);
+  put_i32(o, (int32_t)st), put_u32(o, (uint32_t)ran);
+  if (st == KWS_OK && ran == want) {
+    put(o, frame, want * 8), put(o, logits, want * 8), put(o, post, want * 4), put(o, smoothed, want * 4);
+    put(o, fired, want);
+  }
+  free(frame), free(logits), free(post), free(smoothed), free(fired);
+  return st;
+}
+
+static kws_status run_detector(reader *r, const kws_backend *be, buffer *out) {
+  size_t blob_len = rd_u32(r, "blob_len");
+  const uint8_t *blob = take(r, blob_len, "blob");
+  kws_detector_config config;
+  config.hop = rd_i32(r, "hop");
+  config.smoothing = rd_i32(r, "smoothing");
+  config.threshold_q16 = rd_i32(r, "threshold_q16");
+  config.lockout = rd_i32(r, "lockout");
+  size_t nframes = rd_u32(r, "nframes");
+  size_t frame_floats = rd_u32(r, "frame_floats");
+  float *frames = (float *)rd_array(r, frame_floats, 4, "frames");
+  size_t nchunks = rd_u32(r, "nchunks");
+  uint32_t *chunks = (uint32_t *)rd_array(r, nchunks, 4, "chunks");
+  size_t total = 0;
+  for (size_t i = 0; i < nchunks; i++) {
+    if (chunks[i] > nframes - total) die(r, "chunks", "push sizes exceed nframes", nframes);
+    total += chunks[i];
+  }
+  if (total != nframes) die(r, "chunks", "push sizes do not add up to nframes", nframes);
+
+  kws_model *m = NULL;
+  kws_detector *d = NULL;
+  size_t dim = 0;
+  kws_status st = kws_model_load(blob, blob_len, be, &m, NULL);
+  if (st == KWS_OK) {
+    kws_model_info info;
+    kws_model_get_info(m, &info);
+    dim = (size_t)info.feature_dim;
+    if (frame_floats != bytes_of(r, nframes, (size_t)info.feature_dim, "frames"))
+      die(r, "frame_floats", "is not nframes * feature_dim", nframes * (size_t)info.feature_dim);
+    st = kws_detector_create(m, &config, &d);
+  }
+  buffer o = {NULL, 0, 0};
+  size_t pushed = 0;
+  for (size_t i = 0; i < nchunks && st == KWS_OK; i++) {
+    st = detector_push(d, frames + pushed * dim, chunks[i], &o);
+    pushed += chunks[i];
+  }
+  if (st == KWS_OK) {
+    kws_detector_reset(d);
+    st = detector_push(d, frames, nframes, &o);
+  }
+  if (st == KWS_OK) put(out, o.data, o.size);
+  kws_detector_free(d);
+  kws_model_free(m);
+  free(o.data), free(frames), free(chunks);
+  return st;
+}
+
 /* --- main --------------------------------------------------------------------- */
 
 static uint8_t *read_file(const char *path, size_t *size) {
@@ -346,7 +430,7 @@ static uint8_t *read_file(const char *path, size_t *size) {
 static const char *op_name(uint32_t op) {
   static const char *names[] = {"?",        "requantize_s32", "requantize_s64", "fully_connected_s8",
                                 "fully_connected_s16", "affine_s8", "affine_s16", "quantize",
-                                "posterior",  "model"};
+                                "posterior",  "model", "detector"};
   return op < sizeof names / sizeof names[0] ? names[op] : "?";
 }
 
@@ -377,7 +461,7 @@ int main(int argc, char **argv) {
   put_u32(&res, num_cases);
   buffer out = {NULL, 0, 0};
   char name[64];
-  unsigned counts[10] = {0}, failed = 0;
+  unsigned counts[11] = {0}, failed = 0;
   for (uint32_t c = 0; c < num_cases; c++) {
     top.case_index = c;
     top.where = "case header";
@@ -403,12 +487,13 @@ int main(int argc, char **argv) {
         case OP_QUANTIZE: st = run_quantize(&r, be, &out); break;
         case OP_POSTERIOR: st = run_posterior(&r, &out); break;
         case OP_MODEL: st = run_model(&r, be, &out); break;
+        case OP_DETECTOR: st = run_detector(&r, be, &out); break;
         default: die(&r, "op", "unknown op", op);
       }
       if (r.pos != r.size) die(&r, "payload", "has bytes after the last field", r.size - r.pos);
     }
     if (st != KWS_OK) failed++;
-    if (op < 10) counts[op]++;
+    if (op < 11) counts[op]++;
     put_u32(&res, op);
     put_i32(&res, (int32_t)st);
     put_u32(&res, (uint32_t)out.size);
@@ -425,7 +510,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   printf("driver: %u cases:", num_cases);
-  for (uint32_t op = 1; op < 10; op++)
+  for (uint32_t op = 1; op < 11; op++)
     if (counts[op]) printf(" %s=%u", op_name(op), counts[op]);
   printf("; %u returned an error status\n", failed);
   free(data), free(res.data), free(out.data);

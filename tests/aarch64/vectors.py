@@ -36,11 +36,12 @@ OP_AFFINE_S16 = 6
 OP_QUANTIZE = 7
 OP_POSTERIOR = 8
 OP_MODEL = 9
+OP_DETECTOR = 10
 OP_NAMES = {
     OP_REQUANTIZE_S32: "requantize_s32", OP_REQUANTIZE_S64: "requantize_s64",
     OP_FULLY_CONNECTED_S8: "fully_connected_s8", OP_FULLY_CONNECTED_S16: "fully_connected_s16",
     OP_AFFINE_S8: "affine_s8", OP_AFFINE_S16: "affine_s16", OP_QUANTIZE: "quantize",
-    OP_POSTERIOR: "posterior", OP_MODEL: "model",
+    OP_POSTERIOR: "posterior", OP_MODEL: "model", OP_DETECTOR: "detector",
 }
 KWS_OK, KWS_ERR_ARGUMENT, KWS_ERR_BACKEND = 0, 1, 9
 
@@ -579,6 +580,81 @@ def model_cases(rng: np.random.Generator, small: int = 300) -> list[Case]:
     return cases
 
 
+# --- the streaming detector -----------------------------------------------------------------
+
+
+def _chunk_sizes(rng: np.random.Generator, n: int, window_frames: int) -> list[int]:
+    chunks, left = [], n
+    while left:
+        c = int(min(left, rng.choice([0, 1, 1, 2, 3, max(1, window_frames // 2), window_frames, n])))
+        chunks.append(c)
+        left -= c
+    return chunks
+
+
+def _detector_case(spec: kwsint.ModelSpec, rng: np.random.Generator, hop: int, smoothing: int, lockout: int,
+                   steps: int, desc: str) -> Case:
+    """A detector over ``steps`` steps (plus a few frames after the last), pushed in random chunks,
+    then again in one push after a reset; the threshold is one of the smoothed posteriors."""
+    fe = spec.frontend
+    tail = int(rng.integers(0, hop if steps else fe.window_frames))  # frames after the last step
+    n = fe.window_frames + (steps - 1) * hop + tail if steps else tail
+    frames = rng.normal(-5.0, 3.0, (n, fe.feature_dim)).astype(np.float32)
+    _, _, _, smoothed, _ = reference.detect_stream(spec, frames, hop, smoothing, 0, lockout)
+    threshold = int(rng.choice(smoothed)) if smoothed.size else int(rng.integers(0, 65537))
+    newest, logits, post, smoothed, fired = reference.detect_stream(spec, frames, hop, smoothing, threshold, lockout)
+    chunks = _chunk_sizes(rng, n, fe.window_frames)
+
+    want: list[tuple[str, np.ndarray]] = []
+
+    def push(label, first, last):  # the steps of frames first..last-1
+        k = (newest >= first) & (newest < last)
+        m = int(k.sum())
+        want.append((f"{label} steps_for", _le([m], "<u4")))
+        if m:
+            want.append((f"{label} status with one step too few", _le([KWS_ERR_ARGUMENT], "<i4")))
+        want.append((f"{label} status", _le([KWS_OK], "<i4")))
+        want.append((f"{label} steps run", _le([m], "<u4")))
+        want.extend([(f"{label} frame", _le(newest[k], "<u8")), (f"{label} logits", _le(logits[k], "<i4")),
+                     (f"{label} posterior", _le(post[k], "<i4")), (f"{label} smoothed", _le(smoothed[k], "<i4")),
+                     (f"{label} fired", _le(fired[k], "u1"))])
+
+    end = 0
+    for i, c in enumerate(chunks):
+        push(f"chunk {i} (frames {end}..{end + c - 1})", end, end + c)
+        end += c
+    push("after reset, all frames", 0, n)
+    blob = kwsint.write_blob(spec)
+    payload = b"".join([_u32(len(blob)), blob, _i32(hop, smoothing, threshold, lockout),
+                        _u32(n, frames.size), _le(frames, "<f4").tobytes(), _u32(len(chunks), *chunks)])
+    return Case(OP_DETECTOR, payload, f"{desc} hop={hop} W={smoothing} T={threshold} lockout={lockout} "
+                                      f"frames={n}", want)
+
+
+def detector_cases(rng: np.random.Generator, small: int = 150) -> list[Case]:
+    cases = []
+    for i in range(small):
+        hidden = [int(h) for h in rng.integers(1, 33, int(rng.integers(0, 3)))]
+        wf = int(rng.integers(1, 25))
+        args = dict(weight_bits=[int(b) for b in rng.integers(1, 9, len(hidden) + 1)],
+                    act_bits=int(rng.choice([8, 16])), param_bits=int(rng.integers(1, 9)),
+                    per_channel=bool(rng.integers(0, 2)), window_frames=wf, feature_dim=int(rng.integers(1, 9)),
+                    frame_stride=int(rng.integers(1, wf + 1)), seed=int(rng.integers(0, 2**32)))
+        smoothing = int(rng.integers(1, 9)) if i % 10 else int(rng.integers(9, 1025))
+        cases.append(_detector_case(random_model(hidden, **args), rng, hop=int(rng.integers(1, wf + 4)),
+                                    smoothing=smoothing, lockout=int(rng.integers(0, 6)),
+                                    steps=int(rng.integers(0, 41)), desc=f"small model {hidden} {args}"))
+    for config in ("M2", "M5"):
+        cases.append(_detector_case(paper_model(config), rng, hop=3, smoothing=4, lockout=5, steps=40,
+                                    desc=f"paper {config}"))
+    spec = random_model((3,), window_frames=4, feature_dim=2, seed=1)
+    blob = kwsint.write_blob(spec)
+    for bad in [(0, 1, 0, 0), (1, 0, 0, 0), (1, 1025, 0, 0), (1, 1, -1, 0), (1, 1, 65537, 0), (1, 1, 0, -1)]:
+        payload = _u32(len(blob)) + blob + _i32(*bad) + _u32(0, 0, 0)
+        cases.append(Case(OP_DETECTOR, payload, f"invalid: detector config {bad}", want_status=KWS_ERR_ARGUMENT))
+    return cases
+
+
 def all_cases(seed: int = 20240601) -> list[Case]:
     rng = np.random.default_rng(seed)
     cases = []
@@ -589,6 +665,7 @@ def all_cases(seed: int = 20240601) -> list[Case]:
     cases += quantize_cases(rng)
     cases += posterior_cases(rng)
     cases += model_cases(rng)
+    cases += detector_cases(rng)
     cases += invalid_cases()
     return cases
 

@@ -1,6 +1,7 @@
 /* Loads every single-byte mutation (checksum refreshed), every truncation of a
  * blob, and every truncation whose header agrees with it (payload_bytes and
- * checksum rewritten, so the field parser itself meets the end of the data), and runs inference and a stream on whatever loads. Built with
+ * checksum rewritten, so the field parser itself meets the end of the data),
+ * and runs inference, a stream and a detector on whatever loads. Built with
  * AddressSanitizer and UBSan by tests/test_c_sanitized.py: any out-of-bounds
  * read, leak or undefined behaviour aborts the run. */
 #include <stdio.h>
@@ -31,6 +32,16 @@ static int exercise(const uint8_t *blob, size_t size, const kws_backend *be) {
     kws_stream_push(s, frames, (size_t)info.window_frames);
     kws_stream_infer(s, logits, &post);
     kws_stream_free(s);
+  }
+  kws_detector_config config = {2, 3, 32768, 1};
+  kws_detector *d = NULL;
+  if (kws_detector_create(m, &config, &d) == KWS_OK) {
+    size_t n = (size_t)info.window_frames, steps = kws_detector_steps_for(d, n);
+    int32_t *step_logits = malloc(steps * 8 + 1); /* exact size (+1: malloc(0)) */
+    kws_detector_steps out = {steps, NULL, step_logits, NULL, NULL, NULL};
+    kws_detector_push(d, frames, n, &out, NULL);
+    free(step_logits);
+    kws_detector_free(d);
   }
   free(frames);
   free(scratch);
