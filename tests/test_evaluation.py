@@ -1,6 +1,7 @@
 """kwsint.evaluation and kwsint-eval: manifests, event counting, DET sweeps, relative FDR, the CLI end to end."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 import kwsint
 from kwsint import reference
+from kwsint.cli import eval as eval_cli
 from kwsint.generate import random_model
 from kwsint.evaluation import (Det, LabelledStream, at_frr, count_detections, load_features, lockout_steps,
                                read_manifest, relative_fdr_pct, score_stream, step_time_s)
@@ -245,7 +247,7 @@ def test_feature_errors_name_the_entry_and_file(tmp_path, array, message):
                       20)
 
 
-# --- scoring -------------------------------------------------------------
+# --- scoring and the CLI end to end -------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -276,3 +278,51 @@ def test_score_stream_equals_the_model_on_each_window(tiny):
     np.testing.assert_array_equal(step_frames, np.arange(20, 200, 4))
     windows = np.stack([frames[f - 20 : f + 1] for f in step_frames])
     np.testing.assert_array_equal(post, model.infer_batch(windows).posterior_q16)
+
+
+def test_cli_writes_plot_markdown_and_json(tiny, tmp_path, capsys):
+    out = tmp_path / "report"
+    argv = ["--manifest", str(tiny / "data.json"), "--models", str(tiny / "base.kwsq"), str(tiny / "w4.kwsq"),
+            "--out", str(out), "--no-progress", "--smoothing", "3", "--lockout", "0.5", "--threshold", "0.3"]
+    assert eval_cli.main(argv) == 0
+    assert (out / "det.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    report = json.loads((out / "report.json").read_text())
+    markdown = (out / "report.md").read_text()
+    assert capsys.readouterr().out == markdown
+    assert [m["name"] for m in report["models"]] == ["base", "w4"]
+    assert all(f"| {name} |" in markdown for name in ("base", "w4"))
+    assert report["data"] == dict(streams=6, positive_streams=3, negative_streams=3, spans=6,
+                                  hours=pytest.approx((200 + 250 + 300 + 350 + 400 + 450) / 360000))
+    base, w4 = report["models"]
+    assert base["weight_bits"] == "8" and w4["weight_bits"] == "4" and w4["blob_bytes"] < base["blob_bytes"]
+    assert report["operating_point"]["threshold_q16"] == reference.threshold_q16(0.3)
+    assert base["at_operating_point"]["relative_fdr_degradation_pct"] in (0.0, None)
+    assert base["lockout_steps"] == lockout_steps(0.5, 3) and base["det"]["threshold_q16"][-1] > 0
+
+    assert eval_cli.main(argv) == 1
+    assert "exist; use --force" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:  # exclusive with --threshold
+        eval_cli.main(argv + ["--force", "--false-per-hour", "100"])
+    assert e.value.code == 2
+    assert eval_cli.main(argv[:-2] + ["--force", "--false-per-hour", "100"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    op = report["operating_point"]
+    assert op["chosen_by"] == "false_per_hour"
+    i = report["models"][0]["det"]["threshold_q16"].index(op["threshold_q16"])
+    assert report["models"][0]["det"]["false_per_hour"][i] <= 100
+
+
+def test_cli_errors(tiny, tmp_path, capsys):
+    base = ["--models", str(tiny / "base.kwsq"), "--out", str(tmp_path / "r"), "--no-progress"]
+    assert eval_cli.main(["--manifest", str(tmp_path / "none.json"), *base]) == 1
+    assert "none.json: cannot read the manifest" in capsys.readouterr().err
+    short = tmp_path / "short.json"
+    np.save(tmp_path / "short.npy", np.zeros((10, 20), np.float32))
+    short.write_text(json.dumps({"streams": [{"features": "short.npy", "kind": "positive", "spans": [[0, 0.1]]}]}))
+    assert eval_cli.main(["--manifest", str(short), *base]) == 1
+    assert re.search(r"short.json: streams\[0\]: fewer frames than one window of .*base.kwsq \(21\)",
+                     capsys.readouterr().err)
+    with pytest.raises(SystemExit) as e:
+        eval_cli.main(["--manifest", str(short), *base, "--smoothing", "0"])
+    assert e.value.code == 2 and "--smoothing: 0: expected a value in [1, inf]" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
