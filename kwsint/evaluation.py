@@ -324,29 +324,23 @@ def sweep_thresholds(smoothed_q16: Sequence[np.ndarray], max_thresholds: int) ->
 # --- operating point and relative FDR ---------------------------------------------
 
 
-def _frontier_at(det: Det, frr: float, points: np.ndarray, metric: Callable) -> float | None:
-    """``metric(hits, false)`` at ``frr``: of the selected points with equal hits, the one with the fewest false
-    detections; linear in FRR between those; None outside their FRR range."""
-    hits, inverse = np.unique(det.hits[points], return_inverse=True)
-    fewest = np.full(hits.size, np.iinfo(np.int64).max)
-    np.minimum.at(fewest, inverse, det.false_detections[points])
-    hits, fewest = hits[::-1], fewest[::-1]  # ascending FRR
-    levels = (det.spans - hits) / det.spans
-    if hits.size == 0 or not levels[0] - 1e-12 <= frr <= levels[-1] + 1e-12:
-        return None
-    return float(np.interp(frr, levels, metric(hits, fewest)))
-
-
-def at_frr(det: Det, frr: float) -> tuple[float | None, float | None]:
+def at_frr(det: Det, frr: float) -> tuple[float, float] | None:
     """(FDR, false detections per hour) of a DET curve at the false rejection rate ``frr`` in [0, 1].
 
     Of the points with equal FRR (equal hits), the one with the fewest false
     detections counts; between those, both are linear in FRR. Points without
-    detections have no FDR and are left out of its curve. None outside the range.
+    detections have no FDR and are left out. None outside the FRR range of the rest.
     """
     detected = det.hits + det.false_detections > 0
-    return (_frontier_at(det, frr, detected, lambda hits, false: false / (hits + false)),
-            _frontier_at(det, frr, np.ones_like(detected), lambda hits, false: false / det.hours))
+    hits, inverse = np.unique(det.hits[detected], return_inverse=True)
+    fewest = np.full(hits.size, np.iinfo(np.int64).max)
+    np.minimum.at(fewest, inverse, det.false_detections[detected])
+    hits, fewest = hits[::-1], fewest[::-1]  # ascending FRR
+    levels = (det.spans - hits) / det.spans
+    if hits.size == 0 or not levels[0] - 1e-12 <= frr <= levels[-1] + 1e-12:
+        return None
+    return (float(np.interp(frr, levels, fewest / (hits + fewest))),
+            float(np.interp(frr, levels, fewest / det.hours)))
 
 
 def relative_fdr_pct(fdr: float | None, base_fdr: float | None) -> float | None:
@@ -467,9 +461,10 @@ def evaluate(
     if op is None:
         op = int(base.threshold_q16[np.flatnonzero(base.false_per_hour <= false_per_hour)[0]])
     op_frr = float(base.frr[np.searchsorted(base.threshold_q16, op)])
-    base_fdr, _ = at_frr(base, op_frr)
+    base_point = at_frr(base, op_frr)
+    base_fdr = base_point[0] if base_point else None
     for result, det in zip(results, dets):
-        fdr, fph = at_frr(det, op_frr)
+        fdr, fph = at_frr(det, op_frr) or (None, None)
         result["at_operating_point"] = dict(fdr=fdr, false_per_hour=fph,
                                             relative_fdr_degradation_pct=relative_fdr_pct(fdr, base_fdr))
     positives = sum(s.kind == "positive" for s in streams)
@@ -496,8 +491,9 @@ def _fmt(x: float | None, digits: int) -> str:
 def markdown_report(report: dict) -> str:
     """The report as markdown: data, settings, operating point and one table row per model (the paper's Table 3)."""
     d, s, op = report["data"], report["settings"], report["operating_point"]
-    how = (f"threshold {op['threshold']:.4f}" if op["chosen_by"] == "threshold"
-           else f"at most {op['false_per_hour_target']:g} false detections per hour (threshold {op['threshold']:.4f})")
+    how = (f"threshold {op['threshold']:.4f}" if op["chosen_by"] == "threshold" else
+           f"threshold {op['threshold']:.4f} (its lowest with at most {op['false_per_hour_target']:g} false "
+           "detections per hour)")
     lines = [
         "# kwsint-eval report", "",
         f"Manifest `{report['manifest']}`: {d['streams']} streams ({d['positive_streams']} positive with "
@@ -542,9 +538,8 @@ def plot_det(report: dict) -> bytes:
         fph = np.asarray(det["false_per_hour"])
         line, = ax_fph.plot(frr, np.where(fph > 0, fph, np.nan) if log else fph, label=label)
         ax_fdr.plot(frr, 100 * np.array(det["fdr"], dtype=float), color=line.get_color(), label=label)  # None: NaN
-        if p["false_per_hour"] is not None:
-            ax_fph.plot(100 * op["frr"], p["false_per_hour"], "o", color=line.get_color())
         if p["fdr"] is not None:
+            ax_fph.plot(100 * op["frr"], p["false_per_hour"], "o", color=line.get_color())
             ax_fdr.plot(100 * op["frr"], 100 * p["fdr"], "o", color=line.get_color())
     for ax, ylabel in ((ax_fph, "false detections per hour"), (ax_fdr, "FDR (%): false / all detections")):
         ax.axvline(100 * op["frr"], color="0.6", linestyle="--", linewidth=1, label="operating point (baseline FRR)")

@@ -164,10 +164,9 @@ def test_relative_fdr_at_the_baseline_frr():
     fdr, fph = at_frr(interpolated, 0.2)
     assert fdr == pytest.approx(0.35) and fph == pytest.approx(2.25)
     assert relative_fdr_pct(fdr, base_fdr) == pytest.approx(5.0)
-    assert at_frr(_det([8, 5], [3, 0]), 0.1) == (None, None) and relative_fdr_pct(0.2, 0.0) is None
+    assert at_frr(_det([8, 5], [3, 0]), 0.1) is None and relative_fdr_pct(0.2, 0.0) is None
     # without detections there is no FDR: the curve ends at the last point with any
-    no_detections = _det([8, 5, 0, 0], [3, 1, 2, 0])
-    assert at_frr(no_detections, 1.0) == (1.0, 0.0) and at_frr(_det([8, 0], [3, 0]), 1.0) == (None, 0.0)
+    assert at_frr(_det([8, 5, 0, 0], [3, 1, 2, 0]), 1.0) == (1.0, 1.0) and at_frr(_det([8, 0], [3, 0]), 1.0) is None
 
 
 # --- manifests ----------------------------------------------------------------------------------
