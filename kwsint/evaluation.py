@@ -541,7 +541,7 @@ def plot_det(report: dict) -> bytes:
         if p["fdr"] is not None:
             ax_fph.plot(100 * op["frr"], p["false_per_hour"], "o", color=line.get_color())
             ax_fdr.plot(100 * op["frr"], 100 * p["fdr"], "o", color=line.get_color())
-    for ax, ylabel in ((ax_fph, "false detections per hour"), (ax_fdr, "FDR (%): false / all detections")):
+    for ax, ylabel in ((ax_fph, "false detections per hour"), (ax_fdr, "FDR (%): false / (hits + false)")):
         ax.axvline(100 * op["frr"], color="0.6", linestyle="--", linewidth=1, label="operating point (baseline FRR)")
         ax.set_xlabel("FRR (%): missed wakewords / wakewords")
         ax.set_ylabel(ylabel)
