@@ -159,22 +159,16 @@ def step_time_s(step_frames: np.ndarray) -> np.ndarray:
 
 
 def score_stream(model: Model, frames: np.ndarray, hop: int) -> tuple[np.ndarray, np.ndarray]:
-    """Q16 wakeword posteriors of one stream, through a ``kwsint.Stream``.
+    """Q16 wakeword posteriors of one stream, through the C streaming detector.
 
     The model runs every ``hop`` frames once a full window is present. Returns
     ``step_frames`` (int64, the 0-based index of each step's newest frame) and
-    ``posterior_q16`` (int32 in [0, 65536]), one entry per step.
+    ``posterior_q16`` (int32 in [0, 65536]), one entry per step. Smoothing and
+    decisions are swept afterwards (``sweep_thresholds``), so the detector's own
+    are not used here.
     """
-    window = model.window_shape[0]
-    step_frames = np.arange(window - 1, len(frames), hop, dtype=np.int64)
-    posterior = np.empty(step_frames.size, dtype=np.int32)
-    stream = model.stream()
-    pushed = 0
-    for i, newest in enumerate(step_frames):
-        stream.push(frames[pushed : newest + 1])
-        pushed = newest + 1
-        posterior[i] = stream.infer().posterior_q16
-    return step_frames, posterior
+    steps = model.detector(hop).push(np.ascontiguousarray(frames, dtype=np.float32))
+    return steps.frame, steps.posterior_q16
 
 
 # --- event counting ----------------------------------------------------------------
