@@ -1,12 +1,19 @@
 """kwsint-data: make labelled training windows for kwsint-train.
 
     kwsint-data toy OUT_DIR [--train N] [--val N] [--test N] [--seed S] [--force]
+    kwsint-data synth OUT_DIR [--scale X] [--seed S] [--jobs N] [--force] [--no-progress]
 
 ``toy`` writes OUT_DIR/train.npz, val.npz and test.npz (the format of
 ``kwsint.dataset``) of synthetic LFBE-like windows (``kwsint.toydata``), the
-splits drawn from disjoint speakers. It prints one JSON line per split. Exit
-status: 0 on success, 2 for bad arguments, 1 when the files cannot be written
-(or exist and --force is not given).
+splits drawn from disjoint speakers. It prints one JSON line per split.
+
+``synth`` renders a synthetic spoken corpus for the wake phrase "hey lumen"
+with espeak-ng and sox (``kwsint.corpus``, docs/data.md): the same three
+splits of windows cut from LFBE features, plus OUT_DIR/test/ streams and
+OUT_DIR/manifest.json for detection metrics. It prints one JSON summary line.
+
+Exit status: 0 on success, 2 for bad arguments, 1 when the files cannot be
+written (or exist and --force is not given) or a tool fails.
 """
 
 from __future__ import annotations
@@ -14,10 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 
+from kwsint.corpus import ToolError, make_corpus
 from kwsint.dataset import save_windows
 from kwsint.toydata import make_toy_windows
 
@@ -50,6 +59,29 @@ def toy(args: argparse.Namespace) -> int:
     return 0
 
 
+def synth(args: argparse.Namespace) -> int:
+    if not args.scale > 0 or args.seed < 0 or (args.jobs is not None and args.jobs < 1):
+        print("kwsint-data: --scale must be > 0, --seed >= 0 and --jobs >= 1", file=sys.stderr)
+        return 2
+    progress = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        def progress(results, total):
+            return tqdm(results, total=total, desc="synth", unit="utt", dynamic_ncols=True)
+
+    start = time.perf_counter()
+    try:
+        summary = make_corpus(args.out_dir, seed=args.seed, scale=args.scale, jobs=args.jobs, force=args.force,
+                              progress=progress)
+    except (FileExistsError, ToolError, OSError) as e:
+        print(f"kwsint-data: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps({"out_dir": str(args.out_dir), **summary, "seconds": round(time.perf_counter() - start, 1)}),
+          flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="kwsint-data", description=__doc__.split("\n\n")[0])
     commands = ap.add_subparsers(dest="command", required=True)
@@ -61,6 +93,17 @@ def main(argv: list[str] | None = None) -> int:
     toy_ap.add_argument("--seed", type=int, metavar="S", default=0, help="data seed >= 0 (default 0)")
     toy_ap.add_argument("--force", action="store_true", help="overwrite existing split files")
     toy_ap.set_defaults(handler=toy)
+    synth_ap = commands.add_parser("synth", help="espeak-ng speech of a wake phrase, sox-augmented; windows and "
+                                                 "test streams")
+    synth_ap.add_argument("out_dir", type=Path, metavar="OUT_DIR",
+                          help="directory for train/val/test.npz, manifest.json, corpus.json and test/")
+    synth_ap.add_argument("--scale", type=float, default=1.0,
+                          help="corpus size relative to the default 2000 positive and 4000 negative utterances")
+    synth_ap.add_argument("--seed", type=int, metavar="S", default=0, help="data seed >= 0 (default 0)")
+    synth_ap.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: one per CPU)")
+    synth_ap.add_argument("--force", action="store_true", help="replace an existing corpus in OUT_DIR")
+    synth_ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    synth_ap.set_defaults(handler=synth)
     args = ap.parse_args(argv)
     return args.handler(args)
 
