@@ -144,27 +144,33 @@ def fbank_chunks(blocks: Iterable[np.ndarray], options: FbankOptions = FbankOpti
         float32 (n, num_mel_bins) arrays, n >= 1, of the frames complete so far
         (the last ones once ``blocks`` is exhausted). Concatenated they equal
         ``compute_fbank`` of the whole signal bit for bit, whatever the block
-        sizes. Memory holds one block and at most one frame length of samples
-        besides.
+        sizes. Besides the current block, memory holds 100 ms of samples and
+        their frames at most.
 
     Raises:
-        ValueError: a block is not 1-D, or kaldi-native-fbank refuses the
-            options (fewer than 3 mel bins, or more than the FFT size allows).
+        ValueError: at once if kaldi-native-fbank refuses the options (fewer
+            than 3 mel bins, or more than the FFT size allows); while
+            iterating if a block is not 1-D.
     """
     import kaldi_native_fbank as knf
 
-    fb = knf.OnlineFbank(options.knf_options())
-    rate = float(options.sample_rate)
+    return _frames(knf.OnlineFbank(options.knf_options()), blocks, options.sample_rate)
+
+
+def _frames(fb, blocks: Iterable[np.ndarray], rate: int) -> Iterator[np.ndarray]:
     done = 0  # frames handed out and popped
+    piece = rate // 10  # 100 ms: kaldi-native-fbank converts a list faster than an array; pieces keep the list small
     for block in blocks:
         x = np.asarray(block)
         if x.ndim != 1:
             raise ValueError(f"samples: expected mono 1-D audio, got shape {x.shape}")
-        fb.accept_waveform(rate, x.astype(np.float32, copy=False).tolist())  # a list converts faster than an array
-        if fb.num_frames_ready > done:
-            frames = _take_ready(fb, done)
-            done += len(frames)
-            yield frames
+        x = x.astype(np.float32, copy=False)
+        for start in range(0, len(x), piece):
+            fb.accept_waveform(float(rate), x[start : start + piece].tolist())
+            if fb.num_frames_ready > done:
+                frames = _take_ready(fb, done)
+                done += len(frames)
+                yield frames
     fb.input_finished()
     if fb.num_frames_ready > done:
         yield _take_ready(fb, done)
@@ -192,8 +198,7 @@ def compute_fbank(samples: np.ndarray, options: FbankOptions = FbankOptions()) -
     x = np.asarray(samples)
     if x.ndim != 1:
         raise ValueError(f"samples: expected mono 1-D audio, got shape {x.shape}")
-    step = 16 * options.sample_rate  # 16 s per call bounds kaldi-native-fbank's copy of the samples
-    frames = list(fbank_chunks((x[i : i + step] for i in range(0, len(x), step)), options))
+    frames = list(fbank_chunks([x], options))
     if not frames:
         return np.zeros((0, options.num_mel_bins), dtype=np.float32)
     return np.concatenate(frames)
