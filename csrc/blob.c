@@ -9,7 +9,9 @@
 #include "kwsint_internal.h"
 
 #define HEADER_BYTES 16
-#define FORMAT_VERSION 1
+#define FORMAT_VERSION 2
+#define FBANK_BYTES 32
+#define NUM_WINDOW_TYPES 6
 
 typedef struct {
   const uint8_t *data;
@@ -191,6 +193,34 @@ static kws_status check_layer(cursor *c, const kws_model *m, float prev_scale, i
   return KWS_OK;
 }
 
+/* Checks the feature settings record (docs/format.md 3.2); the engine keeps none of it. */
+static kws_status check_fbank(cursor *c, int feature_dim) {
+  kws_status st = KWS_OK;
+  size_t at = c->pos;
+  const uint8_t *f = take(c, FBANK_BYTES, "fbank", &st);
+  if (!f) return st;
+  uint32_t rate = le32(f);
+  float length_ms = lef32(f + 4), shift_ms = lef32(f + 8), low = lef32(f + 12), high = lef32(f + 16);
+  float preemph = lef32(f + 20);
+  int mel_bins = le16(f + 24);
+  if (f[29] || f[30] || f[31]) return fail(c, KWS_ERR_FIELD, "fbank.reserved", at + 29);
+  if (f[26] < 1 || f[26] > NUM_WINDOW_TYPES) return fail(c, KWS_ERR_FIELD, "fbank.window_type", at + 26);
+  if (rate < 1000 || rate > 192000) return fail(c, KWS_ERR_FIELD, "fbank.sample_rate", at);
+  /* Negated comparisons: NaN fails them all. */
+  if (!(length_ms >= 1.0f && length_ms <= 1000.0f)) return fail(c, KWS_ERR_FIELD, "fbank.frame_length_ms", at + 4);
+  if (!(shift_ms >= 1.0f && shift_ms <= 1000.0f)) return fail(c, KWS_ERR_FIELD, "fbank.frame_shift_ms", at + 8);
+  if (mel_bins < 1 || mel_bins > 1024) return fail(c, KWS_ERR_FIELD, "fbank.num_mel_bins", at + 24);
+  float nyquist = 0.5f * (float)rate;
+  if (!(low >= 0.0f && low < nyquist)) return fail(c, KWS_ERR_FIELD, "fbank.low_freq", at + 12);
+  float top = high > 0.0f ? high : nyquist + high; /* float arithmetic, as kaldi-native-fbank */
+  if (!(low < top && top <= nyquist)) return fail(c, KWS_ERR_FIELD, "fbank.high_freq", at + 16);
+  if (!(preemph >= 0.0f && preemph <= 1.0f)) return fail(c, KWS_ERR_FIELD, "fbank.preemph_coeff", at + 20);
+  if (f[27] > 1) return fail(c, KWS_ERR_FIELD, "fbank.remove_dc_offset", at + 27);
+  if (f[28] > 1) return fail(c, KWS_ERR_FIELD, "fbank.snip_edges", at + 28);
+  if (mel_bins != feature_dim) return fail(c, KWS_ERR_SIZE, "fbank.num_mel_bins", at + 24);
+  return KWS_OK;
+}
+
 /* Checks the whole payload into m (scalars only) and views; returns the bytes to allocate. */
 static kws_status check_payload(cursor *c, kws_model *m, layer_view *views, const uint8_t **mean,
                                 const uint8_t **inv_std, size_t *alloc_bytes) {
@@ -219,6 +249,7 @@ static kws_status check_payload(cursor *c, kws_model *m, layer_view *views, cons
   int32_t qmin = m->act_bits == 8 ? INT8_MIN : INT16_MIN, qmax = m->act_bits == 8 ? INT8_MAX : INT16_MAX;
   if (m->input_zero_point < qmin || m->input_zero_point > qmax || (m->act_bits == 16 && m->input_zero_point))
     return fail(c, KWS_ERR_FIELD, "input_zero_point", at + 12);
+  if ((st = check_fbank(c, m->feature_dim)) != KWS_OK) return st;
   if (!(*mean = take(c, 4 * (size_t)m->feature_dim, "mean", &st))) return st;
   if (!(*inv_std = take(c, 4 * (size_t)m->feature_dim, "inv_std", &st))) return st;
   for (int i = 0; i < m->feature_dim; i++)

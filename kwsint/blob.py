@@ -2,7 +2,8 @@
 
 All integers little-endian. A 16-byte header (magic, version, payload size,
 payload CRC32) is followed by the payload: the model header, the front end's
-normalisation vectors, then one record per layer with bit-packed weights.
+feature settings (``FbankOptions``) and normalisation vectors, then one record
+per layer with bit-packed weights.
 The reader checks every field before it trusts it and raises ``FormatError``
 naming the field; ``csrc/blob.c`` performs the same checks.
 """
@@ -18,13 +19,17 @@ import numpy as np
 
 from .atomic import write_atomic
 from .errors import FormatError
+from .features import WINDOW_TYPES, FbankOptions
 from .modelspec import Frontend, Layer, ModelSpec
 from .reference import dense_multipliers, quantize_multiplier
 
 MAGIC = b"KWSQ"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 HEADER = struct.Struct("<4sHHII")  # magic, version, reserved, payload_bytes, payload_crc32
 MODEL_HEADER = struct.Struct("<BBHHHfiii")
+# sample_rate, frame_length_ms, frame_shift_ms, low_freq, high_freq, preemph_coeff, num_mel_bins,
+# window_type, remove_dc_offset, snip_edges, reserved
+FBANK = struct.Struct("<IfffffHBBB3s")
 LAYER_HEADER = struct.Struct("<BBBBHHffiiii")
 KIND_CODES = {"dense": 1, "affine": 2}
 KIND_NAMES = {v: k for k, v in KIND_CODES.items()}
@@ -84,6 +89,7 @@ def write_blob(spec: ModelSpec) -> bytes:
             spec.posterior_multiplier,
             spec.posterior_shift,
         ),
+        _pack_fbank(fe.fbank),
         np.asarray(fe.mean, dtype="<f4").tobytes(),
         np.asarray(fe.inv_std, dtype="<f4").tobytes(),
     ]
@@ -114,6 +120,12 @@ def write_blob(spec: ModelSpec) -> bytes:
     blob = HEADER.pack(MAGIC, FORMAT_VERSION, 0, len(payload), zlib.crc32(payload)) + payload
     read_blob(blob, "<model being written>")
     return blob
+
+
+def _pack_fbank(o: FbankOptions) -> bytes:
+    return FBANK.pack(o.sample_rate, o.frame_length_ms, o.frame_shift_ms, o.low_freq, o.high_freq, o.preemph_coeff,
+                      o.num_mel_bins, WINDOW_TYPES.index(o.window_type) + 1, int(o.remove_dc_offset),
+                      int(o.snip_edges), bytes(3))
 
 
 def save(spec: ModelSpec, path: str | Path) -> None:
@@ -154,6 +166,9 @@ class BlobReader:
         magic, version, reserved, payload_bytes, crc = HEADER.unpack(self._take(HEADER.size, "header"))
         if magic != MAGIC:
             raise self._fail("magic", f"expected {MAGIC!r}, got {magic!r}: not a kwsint model")
+        if version == 1:
+            raise self._fail("version", f"expected {FORMAT_VERSION}, got 1: format 1 predates the feature settings "
+                             "in the model; export the model again with this kwsint")
         if version != FORMAT_VERSION:
             raise self._fail("version", f"unknown format version {version}; this kwsint reads {FORMAT_VERSION}")
         if reserved != 0:
@@ -185,11 +200,13 @@ class BlobReader:
         _expect(self, "input_scale", _scale_ok(input_scale), f"a finite positive float, got {input_scale}")
         qmin, qmax = _range(act_bits)
         _expect(self, "input_zero_point", _zp_ok(input_zp, act_bits), f"in [{qmin}, {qmax}] (0 for int16), got {input_zp}")
+        fbank = self._read_fbank(feature_dim)
         mean = self._array(feature_dim, "<f4", "mean").astype(np.float32)
         inv_std = self._array(feature_dim, "<f4", "inv_std").astype(np.float32)
         _expect_all(self, "mean", ~np.isfinite(mean), "finite values")
         _expect_all(self, "inv_std", ~np.isfinite(inv_std), "finite values")
-        frontend = Frontend(window_frames, feature_dim, frame_stride, mean, inv_std, float(input_scale), input_zp)
+        frontend = Frontend(window_frames, feature_dim, frame_stride, mean, inv_std, float(input_scale), input_zp,
+                            fbank)
 
         layers = []
         prev_scale, prev_zp, prev_size = np.float32(input_scale), input_zp, input_size
@@ -210,6 +227,21 @@ class BlobReader:
                 f"quantize_multiplier(output scale * 4096) = {want[0]}, got {post_mult}")
         _expect(self, "posterior_shift", post_shift == want[1], f"{want[1]}, got {post_shift}")
         return ModelSpec(act_bits, frontend, tuple(layers), post_mult, post_shift)
+
+    def _read_fbank(self, feature_dim: int) -> FbankOptions:
+        (rate, length_ms, shift_ms, low, high, preemph, mel_bins, window_code, remove_dc, snip,
+         reserved) = FBANK.unpack(self._take(FBANK.size, "fbank"))
+        _expect(self, "fbank.reserved", reserved == bytes(3), f"3 zero bytes, got {reserved.hex()}")
+        _expect(self, "fbank.window_type", 1 <= window_code <= len(WINDOW_TYPES),
+                f"1..{len(WINDOW_TYPES)} ({', '.join(WINDOW_TYPES)}), got {window_code}")
+        try:
+            fbank = FbankOptions(rate, length_ms, shift_ms, mel_bins, low, high, preemph, remove_dc,
+                                 WINDOW_TYPES[window_code - 1], snip)
+        except ValueError as e:  # "FIELD: expected ..., got ..."
+            field, _, message = str(e).partition(": ")
+            raise self._fail(f"fbank.{field}", message) from None
+        _expect(self, "fbank.num_mel_bins", mel_bins == feature_dim, f"feature_dim ({feature_dim}), got {mel_bins}")
+        return fbank
 
     def _read_layer(self, name: str, act_bits: int, prev_scale, prev_zp: int, prev_size: int) -> Layer:
         (kind_code, bits, per_channel, reserved, in_size, out_size, in_scale, out_scale, in_zp, out_zp,

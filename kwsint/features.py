@@ -1,30 +1,54 @@
 """The LFBE front end: log mel filterbank energies from 16-bit audio, computed by kaldi-native-fbank.
 
 ``FbankOptions`` are the model's feature settings (25 ms windows every 10 ms,
-20 mel bins by default); ``compute_fbank`` gives the (T, num_mel_bins) float32
-frames that windows are cut from, exactly what Kaldi's ``compute-fbank-feats``
-computes with the same options (no dither, so the same audio gives the same
-features every time).
+20 mel bins by default), stored in the model blob (docs/format.md, §3.2);
+``compute_fbank`` gives the (T, num_mel_bins) float32 frames that windows are
+cut from, exactly what Kaldi's ``compute-fbank-feats`` computes with the same
+options (no dither, so the same audio gives the same features every time).
+``fbank_chunks`` computes the same frames block by block, in constant memory.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
+# Kaldi's window types; the blob stores the 1-based position in this tuple.
+WINDOW_TYPES = ("povey", "hamming", "hanning", "rectangular", "sine", "blackman")
+SAMPLE_RATE_RANGE = (1000, 192000)  # Hz
+FRAME_MS_RANGE = (1.0, 1000.0)  # ms; with >= 1000 Hz, every frame and shift is >= 1 sample
+MAX_MEL_BINS = 1024
+
 
 @dataclass(frozen=True)
 class FbankOptions:
-    """Kaldi fbank options (kaldi-native-fbank names).
+    """Kaldi fbank options (kaldi-native-fbank names), checked on construction.
+
+    Floats are used as float32 (what kaldi-native-fbank and the blob hold) and
+    checked as such. The remaining Kaldi options are fixed: dither 0, no energy
+    feature, log filterbank energies, FFT size rounded up to a power of two,
+    Blackman coefficient 0.42.
 
     Attributes:
-        sample_rate: Hz of the audio (16000).
-        frame_length_ms, frame_shift_ms: analysis window and hop (25, 10).
-        num_mel_bins: features per frame (20).
-        low_freq, high_freq: mel filterbank edges in Hz; high_freq <= 0 is an
-            offset from the Nyquist frequency (Kaldi's convention).
-        preemph_coeff, remove_dc_offset, window_type, snip_edges: framing, as in Kaldi.
+        sample_rate: Hz of the audio, an integer in 1000..192000 (16000).
+        frame_length_ms, frame_shift_ms: analysis window and hop in ms,
+            1..1000 each (25, 10).
+        num_mel_bins: features per frame, 1..1024 (20). kaldi-native-fbank
+            itself needs at least 3, and no more than the FFT bins allow.
+        low_freq: lower mel filterbank edge in Hz, in [0, sample_rate / 2) (20).
+        high_freq: upper edge in Hz; <= 0 is an offset from the Nyquist
+            frequency (Kaldi's convention) (0). The effective upper edge must
+            lie in (low_freq, sample_rate / 2].
+        preemph_coeff: pre-emphasis coefficient in [0, 1] (0.97).
+        remove_dc_offset: subtract each frame's mean (True).
+        window_type: one of ``WINDOW_TYPES`` ("povey").
+        snip_edges: only frames that fit entirely in the audio (True).
+
+    Raises:
+        ValueError: ``"FIELD: expected ..., got ..."`` for the first setting
+            out of range.
     """
 
     sample_rate: int = 16000
@@ -37,6 +61,33 @@ class FbankOptions:
     remove_dc_offset: bool = True
     window_type: str = "povey"
     snip_edges: bool = True
+
+    def __post_init__(self):
+        lo_rate, hi_rate = SAMPLE_RATE_RANGE
+        _require("sample_rate", _is_int(self.sample_rate) and lo_rate <= self.sample_rate <= hi_rate,
+                 f"an integer in {lo_rate}..{hi_rate} Hz", self.sample_rate)
+        object.__setattr__(self, "sample_rate", int(self.sample_rate))
+        lo_ms, hi_ms = FRAME_MS_RANGE
+        for name in ("frame_length_ms", "frame_shift_ms"):
+            v = _f32(self, name)
+            _require(name, lo_ms <= v <= hi_ms, f"{lo_ms:g}..{hi_ms:g} ms", getattr(self, name))
+        _require("num_mel_bins", _is_int(self.num_mel_bins) and 1 <= self.num_mel_bins <= MAX_MEL_BINS,
+                 f"an integer in 1..{MAX_MEL_BINS}", self.num_mel_bins)
+        object.__setattr__(self, "num_mel_bins", int(self.num_mel_bins))
+        low, high = _f32(self, "low_freq"), _f32(self, "high_freq")
+        nyquist = np.float32(0.5) * np.float32(self.sample_rate)
+        _require("low_freq", 0 <= low < nyquist, f"a frequency in [0, {nyquist:g}) Hz", self.low_freq)
+        top = high if high > 0 else nyquist + high  # float32 arithmetic, as kaldi-native-fbank
+        _require("high_freq", low < top <= nyquist,
+                 f"an upper edge in (low_freq, {nyquist:g}] Hz (<= 0: offset from {nyquist:g})", self.high_freq)
+        p = _f32(self, "preemph_coeff")
+        _require("preemph_coeff", 0 <= p <= 1, "a value in [0, 1]", self.preemph_coeff)
+        for name in ("remove_dc_offset", "snip_edges"):
+            v = getattr(self, name)
+            _require(name, isinstance(v, (bool, np.bool_)) or (_is_int(v) and v in (0, 1)), "a bool", v)
+            object.__setattr__(self, name, bool(v))
+        _require("window_type", self.window_type in WINDOW_TYPES, f"one of {', '.join(WINDOW_TYPES)}",
+                 self.window_type)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -63,6 +114,76 @@ class FbankOptions:
         return o
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _f32(options: FbankOptions, name: str) -> np.float32:
+    """A float setting as float32 (NaN for a non-number, which every range check refuses)."""
+    v = getattr(options, name)
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+        return np.float32("nan")
+    return np.float32(v)
+
+
+def _require(field: str, ok: bool, expected: str, got) -> None:
+    if not ok:
+        raise ValueError(f"{field}: expected {expected}, got {got!r}")
+
+
+def fbank_chunks(blocks: Iterable[np.ndarray], options: FbankOptions = FbankOptions()) -> Iterator[np.ndarray]:
+    """Log mel filterbank energies of audio given block by block, in constant memory.
+
+    Args:
+        blocks: 1-D arrays of consecutive mono samples at ``options.sample_rate``
+            in 16-bit sample units (int16, or floats in [-32768, 32767] as Kaldi
+            reads wav files); any block sizes, empty blocks allowed.
+        options: the feature settings.
+
+    Yields:
+        float32 (n, num_mel_bins) arrays, n >= 1, of the frames complete so far
+        (the last ones once ``blocks`` is exhausted). Concatenated they equal
+        ``compute_fbank`` of the whole signal bit for bit, whatever the block
+        sizes. Besides the current block, memory holds 100 ms of samples and
+        their frames at most.
+
+    Raises:
+        ValueError: at once if kaldi-native-fbank refuses the options (fewer
+            than 3 mel bins, or more than the FFT size allows); while
+            iterating if a block is not 1-D.
+    """
+    import kaldi_native_fbank as knf
+
+    return _frames(knf.OnlineFbank(options.knf_options()), blocks, options.sample_rate)
+
+
+def _frames(fb, blocks: Iterable[np.ndarray], rate: int) -> Iterator[np.ndarray]:
+    done = 0  # frames handed out and popped
+    piece = rate // 10  # 100 ms: kaldi-native-fbank converts a list faster than an array; pieces keep the list small
+    for block in blocks:
+        x = np.asarray(block)
+        if x.ndim != 1:
+            raise ValueError(f"samples: expected mono 1-D audio, got shape {x.shape}")
+        x = x.astype(np.float32, copy=False)
+        for start in range(0, len(x), piece):
+            fb.accept_waveform(float(rate), x[start : start + piece].tolist())
+            if fb.num_frames_ready > done:
+                frames = _take_ready(fb, done)
+                done += len(frames)
+                yield frames
+    fb.input_finished()
+    if fb.num_frames_ready > done:
+        yield _take_ready(fb, done)
+
+
+def _take_ready(fb, done: int) -> np.ndarray:
+    """Copies frames ``done..num_frames_ready`` out of the extractor, then frees them there."""
+    ready = fb.num_frames_ready
+    frames = np.stack([fb.get_frame(i) for i in range(done, ready)])  # a copy: get_frame returns a view
+    fb.pop(ready - done)
+    return frames
+
+
 def compute_fbank(samples: np.ndarray, options: FbankOptions = FbankOptions()) -> np.ndarray:
     """Log mel filterbank energies of mono audio.
 
@@ -74,14 +195,10 @@ def compute_fbank(samples: np.ndarray, options: FbankOptions = FbankOptions()) -
         float32 (T, num_mel_bins); T = 1 + (len - frame_length) // frame_shift
         samples with ``snip_edges`` (0 for audio shorter than one frame).
     """
-    import kaldi_native_fbank as knf
-
     x = np.asarray(samples)
     if x.ndim != 1:
         raise ValueError(f"samples: expected mono 1-D audio, got shape {x.shape}")
-    fb = knf.OnlineFbank(options.knf_options())
-    fb.accept_waveform(float(options.sample_rate), x.astype(np.float32).tolist())
-    fb.input_finished()
-    if fb.num_frames_ready == 0:
+    frames = list(fbank_chunks([x], options))
+    if not frames:
         return np.zeros((0, options.num_mel_bins), dtype=np.float32)
-    return np.stack([np.asarray(fb.get_frame(i), dtype=np.float32) for i in range(fb.num_frames_ready)])
+    return np.concatenate(frames)

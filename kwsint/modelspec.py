@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .features import FbankOptions
+
 LAYER_KINDS = ("dense", "affine")
 
 
@@ -84,6 +86,10 @@ class Frontend:
         mean, inv_std: float32 (feature_dim,), global normalisation:
             ``y = (x - mean) * inv_std`` in float32.
         input_scale, input_zero_point: QUANTIZE parameters of the input tensor.
+        fbank: the LFBE settings the model was trained with, used to compute
+            features from audio; ``None`` (the default) means
+            ``FbankOptions(num_mel_bins=feature_dim)``, Kaldi's usual settings.
+            A blob requires ``fbank.num_mel_bins == feature_dim``.
     """
 
     window_frames: int
@@ -93,6 +99,11 @@ class Frontend:
     inv_std: np.ndarray
     input_scale: float
     input_zero_point: int
+    fbank: FbankOptions | None = None
+
+    def __post_init__(self):
+        if self.fbank is None:
+            object.__setattr__(self, "fbank", FbankOptions(num_mel_bins=self.feature_dim))
 
     @property
     def frame_offset(self) -> int:

@@ -1,5 +1,6 @@
 """The blob format: round trips, and every kind of corruption gives FormatError, never a crash."""
 
+import dataclasses
 import struct
 import zlib
 
@@ -11,7 +12,8 @@ from hypothesis import strategies as st
 import kwsint
 from kwsint import FormatError, backend as kb
 from kwsint._kwsint_c import ffi, lib
-from kwsint.blob import HEADER, pack_codes, unpack_codes
+from kwsint.blob import FBANK, HEADER, pack_codes, unpack_codes
+from kwsint.features import FbankOptions
 from kwsint.generate import random_model
 
 
@@ -105,12 +107,13 @@ def _edit(blob: bytes, offset: int, fmt: str, value) -> bytes:
 
 
 MODEL_AT = HEADER.size
-LAYER0_AT = HEADER.size + 24 + 2 * 4 * 2  # model header + mean + inv_std (feature_dim 2)
+FBANK_AT = MODEL_AT + 24
+LAYER0_AT = FBANK_AT + FBANK.size + 2 * 4 * 2  # model header + fbank + mean + inv_std (feature_dim 2)
 
 
 @pytest.mark.parametrize("offset, fmt, value, field", [
     (0, "<4s", b"KWSX", "magic"),
-    (4, "<H", 2, "version"),
+    (4, "<H", 3, "version"),
     (MODEL_AT, "<B", 12, "act_bits"),
     (MODEL_AT + 1, "<B", 0, "num_layers"),
     (MODEL_AT + 6, "<H", 9, "frame_stride"),
@@ -181,7 +184,87 @@ def test_writer_refuses_codes_off_the_grid():
     layer = spec.layers[0]
     bad_weights = layer.weights.copy()
     bad_weights[0, 0] = 9
-    import dataclasses
     bad = dataclasses.replace(spec, layers=(dataclasses.replace(layer, weights=bad_weights),) + spec.layers[1:])
     with pytest.raises(ValueError, match="4-bit grid"):
         kwsint.write_blob(bad)
+
+
+def test_feature_settings_round_trip():
+    fbank = FbankOptions(sample_rate=8000, frame_length_ms=32.0, frame_shift_ms=12.5, num_mel_bins=2, low_freq=60.0,
+                         high_freq=-400.0, preemph_coeff=0.9, remove_dc_offset=False, window_type="blackman",
+                         snip_edges=False)
+    spec = tiny_spec()
+    spec = dataclasses.replace(spec, frontend=dataclasses.replace(spec.frontend, fbank=fbank))
+    blob = kwsint.write_blob(spec)
+    back = kwsint.load(blob).spec.frontend.fbank
+    f32 = ("frame_length_ms", "frame_shift_ms", "low_freq", "high_freq", "preemph_coeff")
+    assert back == dataclasses.replace(fbank, **{k: float(np.float32(getattr(fbank, k))) for k in f32})
+    assert kwsint.write_blob(dataclasses.replace(spec, frontend=dataclasses.replace(spec.frontend, fbank=back))) == blob
+    assert tiny_spec().frontend.fbank == FbankOptions(num_mel_bins=2)  # the default: Kaldi's, at feature_dim
+
+
+def test_version_1_is_refused_with_a_reason():
+    bad = _edit(kwsint.write_blob(tiny_spec()), 4, "<H", 1)
+    with pytest.raises(FormatError, match="version: expected 2, got 1: .*export the model again"):
+        kwsint.read_blob(bad)
+    assert c_load(bad) == lib.KWS_ERR_VERSION
+
+
+def test_writer_refuses_mel_bins_other_than_feature_dim():
+    spec = tiny_spec()
+    spec = dataclasses.replace(spec, frontend=dataclasses.replace(spec.frontend, fbank=FbankOptions()))
+    with pytest.raises(FormatError, match=r"fbank.num_mel_bins: expected feature_dim \(2\), got 20"):
+        kwsint.write_blob(spec)
+
+
+NYQUIST = 8000.0
+FBANK_FIELDS = {  # name: (offset in the record, struct format, values to try)
+    "sample_rate": (0, "<I", [0, 999, 1000, 16000, 192000, 192001, 2**32 - 1]),
+    "frame_length_ms": (4, "<f", [0.0, 0.999, 1.0, 25.0, 1000.0, 1000.0001, -1.0]),
+    "frame_shift_ms": (8, "<f", [0.0, 0.999, 1.0, 10.0, 1000.0, 1001.0, -10.0]),
+    "low_freq": (12, "<f", [-1e-30, -0.0, 0.0, 7999.0, NYQUIST, 9000.0]),
+    "high_freq": (16, "<f", [-NYQUIST, -7980.0, -7979.0, 0.0, 1e-30, 20.0, 21.0, NYQUIST, 8000.001, -9000.0]),
+    "preemph_coeff": (20, "<f", [-1e-30, 0.0, 1.0, 1.0000001, 0.5]),
+    "num_mel_bins": (24, "<H", [0, 1, 2, 3, 20, 1024, 1025]),
+    "window_type": (26, "<B", [0, 1, 6, 7, 255]),
+    "remove_dc_offset": (27, "<B", [0, 1, 2]),
+    "snip_edges": (28, "<B", [0, 1, 2]),
+    "reserved": (29, "<3s", [b"\0\0\0", b"\0\0\1", b"\1\0\0"]),
+}
+SPECIAL_F32 = [float("nan"), float("inf"), float("-inf"), 3.4e38, -3.4e38, 1e-45]
+
+
+@pytest.mark.parametrize("name", FBANK_FIELDS)
+def test_feature_settings_checks_agree_and_name_the_field(name):
+    """Each field at and around its limits, and every special float: both loaders accept or both refuse,
+    and the Python error names the field."""
+    offset, fmt, values = FBANK_FIELDS[name]
+    blob = kwsint.write_blob(tiny_spec())
+    if fmt == "<f":
+        values = values + SPECIAL_F32
+    verdicts = set()
+    for value in values:
+        bad = _edit(blob, FBANK_AT + offset, fmt, value)
+        try:
+            kwsint.read_blob(bad)
+        except FormatError as e:
+            assert f"fbank.{name}: expected" in str(e), (value, str(e))
+            assert c_load(bad) != lib.KWS_OK, value
+            verdicts.add("refused")
+        else:
+            assert c_load(bad) == lib.KWS_OK, value
+            verdicts.add("accepted")
+    assert verdicts == {"accepted", "refused"}
+
+
+@given(pos=st.integers(0, FBANK.size - 1), value=st.integers(0, 255))
+def test_c_and_python_loaders_agree_on_feature_setting_bytes(pos, value):
+    blob = kwsint.write_blob(tiny_spec())
+    at = FBANK_AT + pos
+    bad = refresh_crc(blob[:at] + bytes([value]) + blob[at + 1:])
+    try:
+        kwsint.read_blob(bad)
+    except FormatError:
+        assert c_load(bad) != lib.KWS_OK
+    else:
+        assert c_load(bad) == lib.KWS_OK

@@ -1,0 +1,307 @@
+"""Turning input files into feature frames: ``iter_streams`` reads any supported file in constant memory.
+
+The suffix (any case) chooses the reader:
+
+* ``.npy``: (T, feature_dim) LFBE frames, 10 ms apart. float32 is used as is;
+  float16 and float64 are converted to float32 (a float64 value beyond
+  float32's range is refused like an Inf). Read through a memory map, one
+  chunk at a time: a 10-hour file (360,000 frames) is never in memory whole.
+* ``.ark``: a Kaldi archive of feature matrices (binary, text or compressed),
+  each read by kaldiio; each utterance is one stream, named ``FILE:KEY``. One
+  utterance's matrix is in memory at a time. kaldiio's own entry types
+  (pickle, npy, audio) are refused unread: kaldiio would unpickle them.
+* ``.scp``: a Kaldi script file of lines ``KEY ARK_PATH[:OFFSET]`` pointing
+  into archives (relative paths are relative to the current directory, as in
+  Kaldi); each line is one stream, named ``FILE:KEY``. Pipes (``cmd |``),
+  standard input (``-``) and row ranges (``[a:b]``) are refused: a data file
+  never runs a command.
+* ``.wav``: 16-bit PCM mono audio at the model's sample rate. LFBE frames are
+  computed with the model's ``FbankOptions`` (``kwsint.features``), one second
+  of audio at a time, so memory does not grow with the length of the file.
+
+Every problem with a file is a ``kwsint.errors.FormatError`` reading
+``"PATH: FIELD: expected ..., got ..."``. A stream is checked before its first
+chunk is yielded (shape, dtype and every frame finite; the wav header and the
+data length), so it yields all its frames or none, unless the file changes
+while it is read. In an ark or scp file, a later stream can fail after
+earlier ones were yielded.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tokenize
+import wave
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+from kaldiio.matio import read_kaldi
+
+from .errors import FormatError
+from .features import FbankOptions, fbank_chunks
+
+DEFAULT_CHUNK_FRAMES = 4096  # 41 s of 10 ms frames; 320 KiB at 20 features
+SUFFIXES = (".npy", ".ark", ".scp", ".wav")
+_SCAN_FRAMES = 8192  # frames per block when checking an array for NaN and Inf (640 KiB at 20 features)
+_NPY_MAGIC = b"\x93NUMPY"
+_FLOAT_DTYPES = ("float16", "float32", "float64")
+_MAX_KEY_BYTES = 4096
+# What kaldiio's read_kaldi raises on a malformed matrix (found by mutating and truncating archives).
+_KALDIIO_ERRORS = (OSError, EOFError, ValueError, RuntimeError, AssertionError, struct.error, MemoryError)
+
+# What np.load raises on a malformed .npy (truncated, a header that numpy's literal_eval or Python 2 header
+# tokenizer refuses, object arrays), found by editing every header byte.
+_NPY_ERRORS = (OSError, EOFError, ValueError, SyntaxError, TypeError, OverflowError, tokenize.TokenError)
+# What the wave module raises on a malformed header (RuntimeError: a chunk size beyond the file).
+_WAVE_ERRORS = (wave.Error, EOFError, RuntimeError, ValueError, OSError, struct.error)
+
+Stream = tuple[str, Iterator[np.ndarray]]
+
+
+def iter_streams(path: str | os.PathLike, feature_dim: int, fbank: FbankOptions | None = None,
+                 chunk_frames: int = DEFAULT_CHUNK_FRAMES) -> Iterator[Stream]:
+    """The streams of feature frames in one input file.
+
+    Args:
+        path: a .npy, .ark, .scp or .wav file (see the module docstring).
+        feature_dim: features per frame the model expects, >= 1.
+        fbank: the model's feature settings (``spec.frontend.fbank``), used for
+            .wav input; None means ``FbankOptions(num_mel_bins=feature_dim)``.
+        chunk_frames: frames per chunk, >= 1.
+
+    Yields:
+        ``(name, chunks)`` per stream: ``name`` is the path, or ``PATH:KEY`` for
+        an utterance of an ark or scp file; ``chunks`` yields C-contiguous
+        float32 arrays of shape (n, feature_dim), n == chunk_frames except for
+        the stream's last chunk (1 <= n <= chunk_frames). Concatenated, they
+        are the stream's frames; a stream of no frames yields no chunks.
+
+    Raises:
+        FormatError: the file is missing, unreadable or malformed, or does not
+            fit the model (feature_dim, sample rate).
+        ValueError: chunk_frames < 1, or fbank.num_mel_bins != feature_dim.
+    """
+    if chunk_frames < 1:
+        raise ValueError(f"chunk_frames: expected >= 1, got {chunk_frames}")
+    fbank = FbankOptions(num_mel_bins=feature_dim) if fbank is None else fbank
+    if fbank.num_mel_bins != feature_dim:
+        raise ValueError(f"fbank.num_mel_bins: expected feature_dim ({feature_dim}), got {fbank.num_mel_bins}")
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        yield str(path), _npy_chunks(path, feature_dim, chunk_frames)
+    elif suffix == ".ark":
+        yield from _ark_streams(path, feature_dim, chunk_frames)
+    elif suffix == ".scp":
+        yield from _scp_streams(path, feature_dim, chunk_frames)
+    elif suffix == ".wav":
+        yield str(path), _wav_chunks(path, fbank, chunk_frames)
+    else:
+        raise FormatError(f"{path}: type: expected one of {', '.join(SUFFIXES)}, got {suffix or 'no suffix'!r}")
+
+
+# --- feature matrices ------------------------------------------------------------
+
+
+def _check_frames(name: str, a, feature_dim: int) -> None:
+    """Refuses anything but a finite float (T, feature_dim) array; reads ``a`` in blocks (it may be a memory map)."""
+    if not isinstance(a, np.ndarray):
+        raise FormatError(f"{name}: matrix: expected a feature matrix, got {type(a).__name__}")
+    if a.dtype.name not in _FLOAT_DTYPES:
+        raise FormatError(f"{name}: dtype: expected {', '.join(_FLOAT_DTYPES)}, got {a.dtype}")
+    if a.ndim != 2 or a.shape[1] != feature_dim:
+        raise FormatError(f"{name}: shape: expected (frames, {feature_dim}), got {a.shape}")
+    for start in range(0, len(a), _SCAN_FRAMES):
+        with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf, refused below
+            bad = ~np.isfinite(a[start : start + _SCAN_FRAMES].astype(np.float32))
+        if bad.any():
+            frame, feature = np.argwhere(bad)[0]
+            raise FormatError(f"{name}: frames[{start + frame}]: expected finite float32 values, "
+                              f"got {float(a[start + frame, feature])!r} at feature {feature}")
+
+
+def _slices(a, chunk_frames: int) -> Iterator[np.ndarray]:
+    """Copies, never views: a chunk of a memory map must not keep the file mapped or be read-only."""
+    for start in range(0, len(a), chunk_frames):
+        yield np.array(a[start : start + chunk_frames], dtype=np.float32, order="C")
+
+
+def _npy_chunks(path: Path, feature_dim: int, chunk_frames: int) -> Iterator[np.ndarray]:
+    with _open(path) as f:
+        magic = f.read(len(_NPY_MAGIC))
+    if magic != _NPY_MAGIC:
+        raise FormatError(f"{path}: magic: expected a .npy file ({_NPY_MAGIC!r}), got {magic!r}")
+    try:
+        a = np.load(path, mmap_mode="r", allow_pickle=False)
+    except _NPY_ERRORS as e:
+        raise FormatError(f"{path}: npy: expected a readable .npy array, got {type(e).__name__}: {e}") from None
+    _check_frames(str(path), a, feature_dim)
+    return _slices(a, chunk_frames)
+
+
+def _open(path: Path, mode: str = "rb"):
+    try:
+        return open(path, mode)
+    except OSError as e:
+        raise FormatError(f"{path}: file: expected a readable file, got {e.strerror or e}") from None
+
+
+def _ark_streams(path: Path, feature_dim: int, chunk_frames: int) -> Iterator[Stream]:
+    count = 0
+    with _open(path) as f:
+        while (key := _read_key(path, f, count)) is not None:
+            name = f"{path}:{key}"
+            matrix = _read_matrix(name, f)
+            _check_frames(name, matrix, feature_dim)
+            count += 1
+            yield name, _slices(matrix, chunk_frames)
+    if count == 0:
+        raise FormatError(f"{path}: utterances: expected at least one, got none")
+
+
+def _read_key(path: Path, f, count: int) -> str | None:
+    """The next utterance key (the bytes up to a space), or None at the end of the archive."""
+    key = bytearray()
+    while (c := f.read(1)) not in (b" ", b""):
+        key += c
+        if len(key) > _MAX_KEY_BYTES:
+            break
+    if not key and not c:
+        return None
+    if not key or not c or len(key) > _MAX_KEY_BYTES:
+        raise FormatError(f"{path}: key: expected a key of 1..{_MAX_KEY_BYTES} bytes and a space after "
+                          f"{count} utterances, got {bytes(key[:40])!r}{' and the end of the file' if not c else ''}")
+    text = key.decode("utf-8", errors="replace")
+    if not text.isprintable() or "\ufffd" in text:
+        raise FormatError(f"{path}: key: expected printable UTF-8 text after {count} utterances, "
+                          f"got {bytes(key[:40])!r}")
+    return text
+
+
+def _read_matrix(name: str, f) -> np.ndarray:
+    """The Kaldi matrix at f's position, binary or text. Other kaldiio entries (pickles, npy, audio) are refused
+    unread: kaldiio would unpickle them."""
+    flag = f.read(5)
+    f.seek(-len(flag), os.SEEK_CUR)
+    if flag[:2] != b"\0B" and flag.lstrip(b" \t\r\n")[:1] != b"[":
+        raise FormatError(f"{name}: matrix: expected a Kaldi matrix (binary b'\\0B' or text '['), got {flag!r}")
+    try:
+        return read_kaldi(f, "<")
+    except _KALDIIO_ERRORS as e:
+        raise FormatError(f"{name}: matrix: expected a Kaldi matrix, got {type(e).__name__}: {e}") from None
+
+
+def _scp_streams(path: Path, feature_dim: int, chunk_frames: int) -> Iterator[Stream]:
+    count = 0
+    for key, ark, offset in _scp_entries(path):
+        name = f"{path}:{key}"
+        try:
+            f = open(ark, "rb")
+        except OSError as e:
+            raise FormatError(f"{name}: ark: expected a readable archive {ark!r}, got {e.strerror or e}") from None
+        with f:
+            try:
+                f.seek(offset)
+            except (OSError, ValueError) as e:
+                raise FormatError(f"{name}: offset: expected a position in {ark!r}, got {offset}: {e}") from None
+            matrix = _read_matrix(name, f)
+        _check_frames(name, matrix, feature_dim)
+        count += 1
+        yield name, _slices(matrix, chunk_frames)
+    if count == 0:
+        raise FormatError(f"{path}: utterances: expected at least one line, got none")
+
+
+def _scp_entries(path: Path) -> Iterator[tuple[str, str, int]]:
+    """(key, ark path, byte offset) per line of a Kaldi scp file."""
+    with _open(path) as f:
+        for number, raw in enumerate(f, 1):
+            where = f"{path}: line {number}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise FormatError(f"{where}: expected UTF-8 text, got {raw[:40]!r}") from None
+            parts = line.split(None, 1)
+            if len(parts) != 2:
+                raise FormatError(f"{where}: expected 'KEY ARK_PATH[:OFFSET]', got {line.rstrip()!r}")
+            key, spec = parts[0], parts[1].strip()
+            ark, colon, offset = spec.rpartition(":")
+            if not (colon and offset.isdigit()):
+                ark, offset = spec, "0"
+            if ark.startswith("|") or ark.endswith("|") or ark == "-" or spec.endswith("]"):
+                raise FormatError(f"{where}: expected 'KEY ARK_PATH[:OFFSET]' (no pipe, stdin or row range), "
+                                  f"got {line.rstrip()!r}")
+            yield key, ark, int(offset)
+
+
+# --- audio -----------------------------------------------------------------------
+
+
+def _wav_chunks(path: Path, fbank: FbankOptions, chunk_frames: int) -> Iterator[np.ndarray]:
+    f = _open(path)
+    try:
+        frames = _wav_frames(path, f, fbank)
+    except BaseException:
+        f.close()
+        raise
+    return _closing(f, _rebatch(frames, chunk_frames))
+
+
+def _wav_frames(path: Path, f, fbank: FbankOptions) -> Iterator[np.ndarray]:
+    try:
+        w = wave.open(f)
+    except _WAVE_ERRORS as e:
+        raise FormatError(f"{path}: wav: expected a RIFF WAVE file of 16-bit PCM audio, got "
+                          f"{e or type(e).__name__}") from None
+    if w.getnchannels() != 1:
+        raise FormatError(f"{path}: channels: expected 1 (mono), got {w.getnchannels()}")
+    if w.getsampwidth() != 2:
+        raise FormatError(f"{path}: sample_width: expected 2 bytes (16-bit PCM), got {w.getsampwidth()}")
+    if w.getframerate() != fbank.sample_rate:
+        raise FormatError(f"{path}: sample_rate: expected {fbank.sample_rate} Hz (the model's feature settings), "
+                          f"got {w.getframerate()} Hz; resample the audio")
+    samples = w.getnframes()
+    present = (os.fstat(f.fileno()).st_size - f.tell()) // 2  # wave.open leaves f at the first sample
+    if present < samples:
+        raise FormatError(f"{path}: data: expected {samples} samples (the header's data size), got {present}: "
+                          "the file is truncated")
+    try:
+        return fbank_chunks(_samples(path, w, samples, fbank.sample_rate), fbank)
+    except ValueError as e:
+        raise FormatError(f"{path}: fbank: expected settings that kaldi-native-fbank accepts, got {e}") from None
+
+
+def _samples(path: Path, w: wave.Wave_read, samples: int, block: int) -> Iterator[np.ndarray]:
+    """The int16 samples in blocks of ``block``."""
+    left = samples
+    while left:
+        want = min(left, block)
+        data = w.readframes(want)
+        if len(data) != 2 * want:
+            raise FormatError(f"{path}: data: expected {samples} samples, got {samples - left + len(data) // 2}: "
+                              "the file is truncated")
+        left -= want
+        yield np.frombuffer(data, dtype="<i2")
+
+
+def _rebatch(chunks: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    """The rows of ``chunks`` in arrays of ``size`` rows (the last one shorter)."""
+    pending: list[np.ndarray] = []
+    count = 0
+    for chunk in chunks:
+        pending.append(chunk)
+        count += len(chunk)
+        if count >= size:
+            rows = np.concatenate(pending)
+            full = count - count % size
+            yield from (rows[i : i + size] for i in range(0, full, size))
+            pending, count = [rows[full:]], count - full
+    if count:
+        yield np.concatenate(pending)
+
+
+def _closing(f, chunks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    with f:
+        yield from chunks
