@@ -1,125 +1,262 @@
-"""kwsint-run: run a model over feature files and print JSON lines.
+"""kwsint-run: streaming wake word detection over feature or audio files, as JSON lines.
 
-    kwsint-run model.kwsq features/*.npy [--hop 3] [--threshold 0.5] [--posteriors out.npz] [--verify]
+    kwsint-run model.kwsq INPUTS... [--threshold 0.5] [--smoothing 0.09] [--lockout 1.0]
+               [--posteriors out.csv|out.npz] [--workers N] [--keep-going] [--verify]
 
-Each input is a float32 .npy array of shape (T, feature_dim) (LFBE frames,
-10 ms apart). The model runs on the newest window every ``hop`` frames; one
-JSON line per file gives the steps, the peak posterior and the times (seconds,
-end of the window) where the posterior rises through the threshold.
+INPUTS are .npy feature arrays (T x feature_dim float32, 10 ms frames), Kaldi
+.ark/.scp feature files (one stream per utterance) or 16-bit mono .wav audio
+(LFBE computed with the model's feature settings). Each stream runs through
+the C streaming detector in chunks, in constant memory: the model runs every
+``--hop`` frames, the posterior is smoothed over ``--smoothing`` seconds,
+thresholded, and a detection locks out further ones for ``--lockout`` seconds.
+
+Output: one JSON line per detection ({"file", "time", "posterior"}: the time
+in seconds at the end of the window's newest frame, the smoothed posterior),
+one per stream (frames, steps, detections, peak posterior) and a summary
+line. Exit status 0, 1 if an input failed (or --verify found a mismatch), 2
+for bad arguments or an unloadable model. Results do not depend on --workers.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
+import math
+import multiprocessing
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 import kwsint
 from kwsint import reference
+from kwsint.atomic import write_atomic
+from kwsint.errors import FormatError
+from kwsint.inputs import DEFAULT_CHUNK_FRAMES, iter_streams
 
-FRAME_SHIFT_S = 0.010
+MAX_SMOOTHING_STEPS = 1024  # the C detector's bound (KWS_MAX_SMOOTHING)
 
 
-def read_features(path: Path, feature_dim: int) -> np.ndarray:
-    """A (T, feature_dim) float32 array from a .npy file; ValueError naming the file otherwise."""
-    if path.suffix != ".npy":
-        raise ValueError(f"{path}: unsupported input type {path.suffix!r} (expected .npy features)")
+@dataclass(frozen=True)
+class Settings:
+    """What every worker needs to process an input the same way."""
+
+    model: Path
+    backend: str | None
+    hop: int
+    smoothing: int  # steps
+    threshold: float
+    lockout: int  # steps
+    verify: bool
+    keep_posteriors: bool
+    chunk_frames: int
+
+
+@dataclass
+class StreamResult:
+    """One stream's detections and summary (and its per-step values if kept)."""
+
+    name: str
+    frames: int = 0
+    steps: int = 0
+    peak_q16: int = 0
+    detections: list = field(default_factory=list)  # (frame, smoothed_q16)
+    mismatches: int = 0
+    step_frames: list = field(default_factory=list)
+    posterior_q16: list = field(default_factory=list)
+    smoothed_q16: list = field(default_factory=list)
+    fired: list = field(default_factory=list)
+
+
+_worker_model: kwsint.Model | None = None
+
+
+def _model(settings: Settings) -> kwsint.Model:
+    global _worker_model
+    if _worker_model is None:
+        _worker_model = kwsint.load(settings.model, backend=settings.backend)
+    return _worker_model
+
+
+def _verify_chunk(spec, history: np.ndarray, chunk: np.ndarray, first_frame: int, steps) -> int:
+    """Steps of this chunk whose logits or posterior differ from the numpy reference."""
+    if not len(steps.frame):
+        return 0
+    frames = np.concatenate([history, chunk])  # frame index first_frame - len(history) is row 0
+    w = spec.frontend.window_frames
+    rows = steps.frame - (first_frame - len(history))
+    windows = np.stack([frames[r - w + 1 : r + 1] for r in rows])
+    logits, post = reference.forward(spec, windows)
+    return int(np.sum(np.any(logits != steps.logits, axis=1) | (post != steps.posterior_q16)))
+
+
+def process_input(settings: Settings, path: str) -> tuple[list[StreamResult], str | None]:
+    """All streams of one input file; on a bad file, the streams done so far and the error message."""
+    model = _model(settings)
+    spec = model.spec
+    w = spec.frontend.window_frames
+    results: list[StreamResult] = []
     try:
-        a = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: cannot read as .npy: {e}") from e
-    if a.ndim != 2 or a.shape[1] != feature_dim or a.dtype.kind != "f":
-        raise ValueError(f"{path}: expected float features of shape (T, {feature_dim}), got {a.dtype} {a.shape}")
-    if not np.isfinite(a).all():
-        raise ValueError(f"{path}: features contain NaN or Inf")
-    return a.astype(np.float32, copy=False)
+        for name, chunks in iter_streams(path, spec.frontend.feature_dim, spec.frontend.fbank, settings.chunk_frames):
+            det = model.detector(settings.hop, smoothing=settings.smoothing, lockout=settings.lockout,
+                                 threshold=settings.threshold)
+            r = StreamResult(name)
+            history = np.zeros((0, spec.frontend.feature_dim), dtype=np.float32)
+            posts: list[np.ndarray] = []
+            for chunk in chunks:
+                steps = det.push(chunk)
+                if settings.verify:
+                    r.mismatches += _verify_chunk(spec, history, chunk, r.frames, steps)
+                    history = np.concatenate([history, chunk])[-(w - 1) :] if w > 1 else history
+                    posts.append(steps.posterior_q16)
+                r.frames += len(chunk)
+                r.steps += len(steps.frame)
+                if len(steps.frame):
+                    r.peak_q16 = max(r.peak_q16, int(steps.smoothed_q16.max()))
+                r.detections += [(int(f), int(s)) for f, s in zip(steps.frame[steps.fired], steps.smoothed_q16[steps.fired])]
+                if settings.keep_posteriors:
+                    r.step_frames.append(steps.frame)
+                    r.posterior_q16.append(steps.posterior_q16)
+                    r.smoothed_q16.append(steps.smoothed_q16)
+                    r.fired.append(steps.fired)
+            if settings.verify and posts:  # smoothing and decisions against the reference, on the whole stream
+                p = np.concatenate(posts)
+                s = reference.smooth_posteriors(p, settings.smoothing)
+                want = reference.detect(s, reference.threshold_q16(settings.threshold), settings.lockout)
+                got = [f for f, _ in r.detections]
+                first = w - 1
+                r.mismatches += int(list(first + want * settings.hop) != got)
+            results.append(r)
+    except (FormatError, ValueError, OSError) as e:
+        return results, str(e)
+    return results, None
 
 
-def run_file(model: kwsint.Model, frames: np.ndarray, hop: int, verify: bool):
-    """Streams frames through the model; returns (end frame index, posterior_q16, logits) per step
-    and the number of steps whose logits differ from the numpy reference (if verify)."""
-    window = model.window_shape[0]
-    stream = model.stream()
-    ends, posts, logits = [], [], []
-    mismatches = 0
-    stream.push(frames[:window])
-    end = window
-    while end <= len(frames):
-        r = stream.infer()
-        ends.append(end)
-        posts.append(r.posterior_q16)
-        logits.append(r.logits)
-        if verify:
-            want_logits, want_post = reference.forward(model.spec, frames[end - window : end])
-            mismatches += int(not (np.array_equal(want_logits, r.logits) and want_post == r.posterior_q16))
-        stream.push(frames[end : end + hop])
-        end += hop
-    return np.array(ends), np.array(posts, dtype=np.int32), np.array(logits, dtype=np.int32).reshape(-1, 2), mismatches
+def _process(args: tuple[Settings, str]):
+    return process_input(*args)
 
 
-def rising_edges(posterior: np.ndarray, threshold: float) -> np.ndarray:
-    above = posterior >= threshold
-    return np.flatnonzero(above & ~np.concatenate([[False], above[:-1]]))
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="kwsint-run", description=__doc__.split("\n\n")[0])
+    ap.add_argument("model", type=Path, help="a .kwsq model blob")
+    ap.add_argument("inputs", nargs="+", help=".npy, .ark, .scp or .wav files")
+    ap.add_argument("--threshold", type=float, default=0.5, help="smoothed posterior threshold in [0, 1] (0.5)")
+    ap.add_argument("--smoothing", type=float, default=0.09,
+                    help="moving-average window in seconds, rounded to whole steps, at least one (0.09)")
+    ap.add_argument("--lockout", type=float, default=1.0, help="seconds after a detection without another (1.0)")
+    ap.add_argument("--hop", type=int, default=None, help="frames between inferences (default: the frame stride)")
+    ap.add_argument("--posteriors", type=Path, help="write per-step values to a .csv or .npz file")
+    ap.add_argument("--workers", type=int, default=1, help="processes working on different inputs (1)")
+    ap.add_argument("--keep-going", action="store_true", help="after a bad input, go on with the others")
+    ap.add_argument("--verify", action="store_true", help="check every step against the numpy reference")
+    ap.add_argument("--backend", default=None, help=f"one of {kwsint.backends()} (default: the fastest)")
+    ap.add_argument("--chunk-frames", type=int, default=DEFAULT_CHUNK_FRAMES, help=argparse.SUPPRESS)
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return ap
+
+
+def _settings(args: argparse.Namespace, model: kwsint.Model) -> Settings:
+    fe = model.spec.frontend
+    hop = fe.frame_stride if args.hop is None else args.hop
+    if hop < 1:
+        raise ValueError(f"--hop: expected >= 1 frames, got {hop}")
+    if args.workers < 1:
+        raise ValueError(f"--workers: expected >= 1, got {args.workers}")
+    if args.smoothing < 0 or args.lockout < 0 or not (math.isfinite(args.smoothing) and math.isfinite(args.lockout)):
+        raise ValueError("--smoothing and --lockout: expected finite seconds >= 0")
+    if args.posteriors and args.posteriors.suffix not in (".csv", ".npz"):
+        raise ValueError(f"--posteriors: expected a .csv or .npz file, got {args.posteriors}")
+    reference.threshold_q16(args.threshold)  # ValueError outside [0, 1]
+    step_s = hop * fe.fbank.frame_shift_ms / 1000.0
+    smoothing = max(1, round(args.smoothing / step_s))
+    if smoothing > MAX_SMOOTHING_STEPS:
+        raise ValueError(f"--smoothing: at most {MAX_SMOOTHING_STEPS} steps of {step_s} s, got {smoothing}")
+    return Settings(
+        model=args.model, backend=model.backend, hop=hop, smoothing=smoothing, threshold=args.threshold,
+        # Detections lie more than --lockout seconds apart (the rule kwsint-eval counts with).
+        lockout=int(math.floor(args.lockout / step_s + 1e-9)), verify=args.verify,
+        keep_posteriors=args.posteriors is not None, chunk_frames=args.chunk_frames)
+
+
+def _posteriors_file(path: Path, streams: list[StreamResult], frame_s: float) -> bytes:
+    def cat(parts, dtype):
+        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+
+    if path.suffix == ".csv":
+        out = io.StringIO()
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(["file", "frame", "time", "posterior", "smoothed", "fired"])
+        for r in streams:
+            for f, p, s, d in zip(cat(r.step_frames, np.int64), cat(r.posterior_q16, np.int32),
+                                  cat(r.smoothed_q16, np.int32), cat(r.fired, bool)):
+                w.writerow([r.name, int(f), f"{(f + 1) * frame_s:.3f}", f"{p / 65536:.6f}", f"{s / 65536:.6f}", int(d)])
+        return out.getvalue().encode()
+    arrays = {"files": np.array([r.name for r in streams])}
+    for i, r in enumerate(streams):
+        arrays[f"frame_{i}"] = cat(r.step_frames, np.int64)
+        arrays[f"posterior_q16_{i}"] = cat(r.posterior_q16, np.int32)
+        arrays[f"smoothed_q16_{i}"] = cat(r.smoothed_q16, np.int32)
+        arrays[f"fired_{i}"] = cat(r.fired, bool)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="kwsint-run", description=__doc__.split("\n\n")[0])
-    ap.add_argument("model", type=Path, help="a .kwsq model blob")
-    ap.add_argument("inputs", type=Path, nargs="+", help=".npy feature files, (T, feature_dim) float32")
-    ap.add_argument("--hop", type=int, default=None, help="frames between inferences (default: the frame stride)")
-    ap.add_argument("--threshold", type=float, default=0.5, help="posterior threshold in [0, 1] (default 0.5)")
-    ap.add_argument("--backend", default=None, help=f"one of {kwsint.backends()} (default: fastest)")
-    ap.add_argument("--posteriors", type=Path, help="write per-step posteriors and logits to this .npz")
-    ap.add_argument("--verify", action="store_true", help="check every step against the numpy reference")
-    args = ap.parse_args(argv)
-
+    args = _parser().parse_args(argv)
     try:
         model = kwsint.load(args.model, backend=args.backend)
+        settings = _settings(args, model)
     except (OSError, ValueError) as e:
         print(f"kwsint-run: {e}", file=sys.stderr)
         return 2
-    hop = args.hop or model.spec.frontend.frame_stride
-    if hop < 1 or not 0.0 <= args.threshold <= 1.0:
-        print("kwsint-run: --hop must be >= 1 and --threshold in [0, 1]", file=sys.stderr)
-        return 2
+    frame_s = model.spec.frontend.fbank.frame_shift_ms / 1000.0
+    from tqdm import tqdm
 
-    arrays: dict[str, np.ndarray] = {}
-    total_steps = total_mismatches = 0
-    for i, path in enumerate(args.inputs):
-        try:
-            frames = read_features(path, model.window_shape[1])
-        except ValueError as e:
-            print(f"kwsint-run: {e}", file=sys.stderr)
-            return 1
-        if len(frames) < model.window_shape[0]:
-            print(f"kwsint-run: {path}: {len(frames)} frames, fewer than one window ({model.window_shape[0]})",
-                  file=sys.stderr)
-            return 1
-        ends, post_q16, logits, mismatches = run_file(model, frames, hop, args.verify)
-        post = post_q16 / 65536.0
-        peak = int(np.argmax(post))
-        record = dict(file=str(path), frames=len(frames), steps=len(ends), peak_posterior=round(float(post[peak]), 6),
-                      peak_time_s=round(ends[peak] * FRAME_SHIFT_S, 3),
-                      detections_s=[round(ends[j] * FRAME_SHIFT_S, 3) for j in rising_edges(post, args.threshold)])
-        if args.verify:
-            record["reference_mismatches"] = mismatches
-        print(json.dumps(record), flush=True)
-        total_steps += len(ends)
-        total_mismatches += mismatches
-        arrays[f"posterior_{i}"] = post.astype(np.float32)
-        arrays[f"logits_{i}"] = logits
-    summary = dict(summary=True, files=len(args.inputs), steps=total_steps, backend=model.backend)
+    jobs = [(settings, path) for path in args.inputs]
+    if args.workers > 1:
+        pool = multiprocessing.get_context("spawn").Pool(min(args.workers, len(jobs)))
+        results = pool.imap(_process, jobs)  # in input order: output identical to one worker
+    else:
+        pool, results = None, map(_process, jobs)
+    streams: list[StreamResult] = []
+    failed = mismatches = 0
+    try:
+        for path, (done, error) in tqdm(zip(args.inputs, results), total=len(jobs), unit="file",
+                                        disable=args.no_progress or None, file=sys.stderr):
+            for r in done:
+                for frame, smoothed in r.detections:
+                    print(json.dumps({"file": r.name, "time": round((frame + 1) * frame_s, 3),
+                                      "posterior": round(smoothed / 65536, 6)}))
+                record = {"stream": r.name, "frames": r.frames, "steps": r.steps, "detections": len(r.detections),
+                          "peak_posterior": round(r.peak_q16 / 65536, 6)}
+                if args.verify:
+                    record["reference_mismatches"] = r.mismatches
+                print(json.dumps(record), flush=True)
+                mismatches += r.mismatches
+            streams += done
+            if error is not None:
+                failed += 1
+                print(f"kwsint-run: {error}", file=sys.stderr)
+                if not args.keep_going:
+                    break
+    finally:
+        if pool is not None:
+            pool.terminate()
+    summary = {"summary": True, "inputs": len(args.inputs), "failed": failed, "streams": len(streams),
+               "steps": sum(r.steps for r in streams), "detections": sum(len(r.detections) for r in streams),
+               "hours": round(sum(r.frames for r in streams) * frame_s / 3600, 6), "backend": model.backend,
+               "hop": settings.hop, "smoothing_steps": settings.smoothing, "lockout_steps": settings.lockout,
+               "threshold_q16": reference.threshold_q16(settings.threshold)}
     if args.verify:
-        summary["reference_mismatches"] = total_mismatches
-    print(json.dumps(summary))
-    if args.posteriors:
-        tmp = args.posteriors.with_name(args.posteriors.name + ".tmp.npz")
-        np.savez(tmp, files=np.array([str(p) for p in args.inputs]), **arrays)
-        tmp.replace(args.posteriors)
-    return 1 if total_mismatches else 0
+        summary["reference_mismatches"] = mismatches
+    print(json.dumps(summary), flush=True)
+    if args.posteriors and (args.keep_going or not failed):
+        write_atomic(args.posteriors, _posteriors_file(args.posteriors, streams, frame_s))
+    return 1 if failed or mismatches else 0
 
 
 if __name__ == "__main__":
