@@ -116,7 +116,8 @@ def process_input(settings: Settings, path: str) -> tuple[list[StreamResult], st
                 r.steps += len(steps.frame)
                 if len(steps.frame):
                     r.peak_q16 = max(r.peak_q16, int(steps.smoothed_q16.max()))
-                r.detections += [(int(f), int(s)) for f, s in zip(steps.frame[steps.fired], steps.smoothed_q16[steps.fired])]
+                fired = steps.fired
+                r.detections += [(int(f), int(s)) for f, s in zip(steps.frame[fired], steps.smoothed_q16[fired])]
                 if settings.keep_posteriors:
                     r.step_frames.append(steps.frame)
                     r.posterior_q16.append(steps.posterior_q16)
