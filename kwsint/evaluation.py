@@ -119,8 +119,12 @@ def read_manifest(path: str | Path) -> list[LabelledStream]:
             doc = json.loads(text)
         except json.JSONDecodeError as e:
             raise FormatError(f"{path}: not JSON: {e}") from e
-        if not isinstance(doc, dict) or set(doc) != {"streams"} or not isinstance(doc["streams"], list):
-            raise FormatError(f"{path}: expected an object with one field, 'streams', a list of streams")
+        if not isinstance(doc, dict) or not set(doc) <= {"streams", "frame_shift"} \
+                or not isinstance(doc.get("streams"), list):
+            raise FormatError(f"{path}: expected an object with 'streams', a list of streams, "
+                              "and optionally 'frame_shift'")
+        if doc.get("frame_shift", FRAME_SHIFT_S) != FRAME_SHIFT_S:
+            raise FormatError(f"{path}: frame_shift: expected {FRAME_SHIFT_S} (seconds), got {doc['frame_shift']!r}")
         entries = [(entry, f"{path}: streams[{i}]") for i, entry in enumerate(doc["streams"])]
     streams = [_parse_stream(entry, where, path.parent) for entry, where in entries]
     if not any(s.kind == "positive" for s in streams):

@@ -221,7 +221,10 @@ def test_manifest_file_errors(tmp_path):
     with pytest.raises(kwsint.FormatError, match="bad.json: not JSON"):
         read_manifest(bad)
     bad.write_text('[{"features": "p.npy", "kind": "positive", "spans": [[0, 1]]}]')
-    with pytest.raises(kwsint.FormatError, match="bad.json: expected an object with one field, 'streams'"):
+    with pytest.raises(kwsint.FormatError, match="bad.json: expected an object with 'streams'"):
+        read_manifest(bad)
+    bad.write_text('{"streams": [], "frame_shift": 0.02}')
+    with pytest.raises(kwsint.FormatError, match=r"bad.json: frame_shift: expected 0.01 \(seconds\), got 0.02"):
         read_manifest(bad)
     lines = tmp_path / "bad.jsonl"
     lines.write_text(json.dumps(POSITIVE) + "\n{oops\n")
