@@ -1,6 +1,6 @@
 """kwsint-run: streaming wake word detection over feature or audio files, as JSON lines.
 
-    kwsint-run model.kwsq INPUTS... [--threshold 0.5] [--smoothing 0.09] [--lockout 1.0]
+    kwsint-run model.kwsq INPUTS... [--threshold 0.5] [--smoothing 0.15] [--lockout 1.0]
                [--posteriors out.csv|out.npz] [--workers N] [--keep-going] [--verify]
 
 INPUTS are .npy feature arrays (T x feature_dim float32, 10 ms frames), Kaldi
@@ -145,8 +145,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("model", type=Path, help="a .kwsq model blob")
     ap.add_argument("inputs", nargs="+", help=".npy, .ark, .scp or .wav files")
     ap.add_argument("--threshold", type=float, default=0.5, help="smoothed posterior threshold in [0, 1] (0.5)")
-    ap.add_argument("--smoothing", type=float, default=0.09,
-                    help="moving-average window in seconds, rounded to whole steps, at least one (0.09)")
+    ap.add_argument("--smoothing", type=float, default=0.15,
+                    help="moving-average window in seconds, rounded to whole steps, at least one (0.15: 5 steps "
+                         "at the usual hop of 3 frames, as kwsint-eval)")
     ap.add_argument("--lockout", type=float, default=1.0, help="seconds after a detection without another (1.0)")
     ap.add_argument("--hop", type=int, default=None, help="frames between inferences (default: the frame stride)")
     ap.add_argument("--posteriors", type=Path, help="write per-step values to a .csv or .npz file")
