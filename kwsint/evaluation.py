@@ -178,13 +178,13 @@ def score_stream(model: Model, frames: np.ndarray, hop: int) -> tuple[np.ndarray
 # --- event counting ----------------------------------------------------------------
 
 
-def lockout_steps(lockout_s: float, hop: int) -> int:
+def lockout_steps(lockout_s: float, hop: int, frame_shift_s: float = FRAME_SHIFT_S) -> int:
     """The lockout of ``reference.detect`` in steps for a lockout in seconds (>= 0) at ``hop`` frames a step.
 
     Detections then lie more than ``lockout_s`` apart: ``t - last > L`` with
-    ``L = floor(lockout_s / (hop * 10 ms))``.
+    ``L = floor(lockout_s / (hop * frame_shift_s))`` (frames 10 ms apart by default).
     """
-    return int(math.floor(lockout_s / (hop * FRAME_SHIFT_S) + 1e-9))
+    return int(math.floor(lockout_s / (hop * frame_shift_s) + 1e-9))
 
 
 def span_labels(spans: Sequence[tuple[float, float]], times_s: np.ndarray, tolerance_s: float) -> np.ndarray:

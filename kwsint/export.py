@@ -14,7 +14,7 @@ sample window. How the integer model was obtained is reported plainly:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -35,11 +35,14 @@ SYNTHETIC_WINDOWS = 256
 
 @dataclass
 class Export:
-    """An exported model: the spec, its blob and the report (``report`` is JSON-ready)."""
+    """An exported model: the spec, its blob, the report (JSON-ready), and the checked windows
+    (float32 (N, window_frames, feature_dim)) with the engine's logits on them (int64 (N, 2))."""
 
     spec: ModelSpec
     blob: bytes
-    report: dict = field(default_factory=dict)
+    report: dict
+    windows: np.ndarray
+    logits: np.ndarray
 
 
 def prepare(model: KWSNet, config: NetConfig, calibration: np.ndarray | None) -> KWSNet:
@@ -103,33 +106,17 @@ def layer_report(spec: ModelSpec) -> list[dict]:
     return rows
 
 
-def agreement(model: KWSNet, spec: ModelSpec, data: bytes, windows: np.ndarray, backend: str | None,
-              labels: np.ndarray | None = None) -> dict:
-    """Engine logits vs the checkpoint's integer simulation on ``windows``: counts of exact matches.
+def agreement(got: np.ndarray, want: np.ndarray, labels: np.ndarray | None = None) -> dict:
+    """Engine logits ``got`` vs the checkpoint's integer simulation ``want`` (both (N, 2)): exact matches.
 
     With ``labels`` (0/1 per window) it adds the engine's accuracy: a window is
     called wakeword when logit[1] > logit[0].
     """
-    engine = Model(data, backend=backend)
-    got = engine.infer_batch(windows).logits.astype(np.int64)
-    with torch.no_grad():
-        want = model.integer_logits(torch.from_numpy(windows)).numpy()
-    exact = int((got == want).all(axis=1).sum())
-    out = dict(windows=len(windows), backend=engine.backend, bit_exact=exact,
-               max_abs_logit_difference=int(np.abs(got - want).max()) if len(windows) else 0)
-    if labels is not None and len(windows):
+    out = dict(windows=len(got), bit_exact=int((got == want).all(axis=1).sum()),
+               max_abs_logit_difference=int(np.abs(got - want).max()) if len(got) else 0)
+    if labels is not None and len(got):
         out["accuracy"] = round(float(((got[:, 1] > got[:, 0]) == (labels == 1)).mean()), 6)
     return out
-
-
-def float_decisions(model: KWSNet, windows: np.ndarray) -> float:
-    """Share of windows on which a float or stage-1 checkpoint and its integer model pick the same class."""
-    ref = KWSNet(model.config, model.stage)
-    ref.load_state_dict(model.state_dict())
-    ref.eval()
-    with torch.no_grad():
-        x = torch.from_numpy(windows)
-        return float((ref(x).argmax(1) == model.integer_logits(x).argmax(1)).double().mean())
 
 
 def export(model: KWSNet, config: NetConfig, *, calibration: np.ndarray | None = None,
@@ -158,10 +145,18 @@ def export(model: KWSNet, config: NetConfig, *, calibration: np.ndarray | None =
     else:
         windows, kind = synthetic_windows(q), "synthetic windows (normal features at the model's mean and std)"
     windows = np.ascontiguousarray(windows, dtype=np.float32)
-    check = agreement(q, spec, data, windows, backend, labels if samples is not None else None)
-    check["windows_from"] = kind
-    if model.stage != "stage2":
-        check["decisions_equal_to_float_model"] = round(float_decisions(q, windows), 6)
+    engine = Model(data, backend=backend)
+    got = engine.infer_batch(windows).logits.astype(np.int64)
+    with torch.no_grad():
+        x = torch.from_numpy(windows)
+        sim = q.integer_logits(x).numpy()
+        # float and stage-1 models in eval mode run their float forward pass
+        float_logits = q(x).numpy() if model.stage != "stage2" else None
+    check = agreement(got, sim, labels if samples is not None else None)
+    check |= {"backend": engine.backend, "windows_from": kind}
+    if float_logits is not None:
+        same = (float_logits.argmax(1) == sim.argmax(1)).mean() if len(sim) else 1.0
+        check["decisions_equal_to_float_model"] = round(float(same), 6)
     trained = list(model.config.weight_bits)
     requantized = model.stage != "float" and trained != list(config.weight_bits)
     report = dict(
@@ -171,7 +166,7 @@ def export(model: KWSNet, config: NetConfig, *, calibration: np.ndarray | None =
         weight_bytes=sum(blob.packed_bytes(l.weights.size, l.weight_bits) for l in spec.layers),
         macs=spec.macs, agreement=check,
     )
-    return Export(spec, data, report)
+    return Export(spec, data, report, windows, got)
 
 
 def format_report(report: dict) -> str:

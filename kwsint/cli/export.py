@@ -24,7 +24,7 @@ from kwsint.atomic import write_atomic
 from kwsint.cli.bit_options import add_bit_options, apply_bit_options
 from kwsint.dataset import load_windows_many
 from kwsint.errors import FormatError
-from kwsint.export import export, format_report, synthetic_windows
+from kwsint.export import Export, export, format_report
 from kwsint.qat.checkpoint import load_checkpoint
 from kwsint.qat.model import paper_config
 
@@ -49,20 +49,18 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _interop(fmt: str, result, windows: np.ndarray) -> tuple[bytes, dict]:
-    """The .tflite or .onnx file of the exported spec and how it agrees with the engine on ``windows``."""
+def _interop(fmt: str, result: Export) -> tuple[bytes, dict]:
+    """The .tflite or .onnx file of the exported spec and how it agrees with the engine on the checked windows."""
     if fmt == "tflite":
         from kwsint import reference, tflite
-        from kwsint.model import Model
 
         data = tflite.model_to_tflite(result.spec, float_input=True, normalize=True)
-        got = tflite.run_tflm(data, reference.select_frames(result.spec.frontend, windows)).astype(np.int64)
-        engine = Model(result.blob).infer_batch(windows).logits.astype(np.int64)
-        return data, {"windows": len(windows), "bit_exact": int((got == engine).all(axis=1).sum()),
+        got = tflite.run_tflm(data, reference.select_frames(result.spec.frontend, result.windows)).astype(np.int64)
+        return data, {"windows": len(got), "bit_exact": int((got == result.logits).all(axis=1).sum()),
                       "int4_layers": [i for i, int4 in enumerate(tflite.int4_filters(result.spec)) if int4]}
     from kwsint import onnx_export
 
-    return onnx_export.model_to_onnx(result.spec), onnx_export.agreement(result.spec, windows)
+    return onnx_export.model_to_onnx(result.spec), onnx_export.agreement(result.spec, result.windows)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,10 +77,7 @@ def run(args: argparse.Namespace) -> int:
     report = result.report | {"format": args.format, "output": str(out)}
     data = result.blob
     if args.format != "kwsq":
-        windows = samples if samples is not None else calibration
-        if windows is None:
-            windows = synthetic_windows(ck.model)
-        data, check = _interop(args.format, result, windows)
+        data, check = _interop(args.format, result)
         report["tflm" if args.format == "tflite" else "onnxruntime"] = check
         report["output_bytes"] = len(data)
     write_atomic(out, data)

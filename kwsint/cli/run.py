@@ -35,6 +35,7 @@ import kwsint
 from kwsint import reference
 from kwsint.atomic import write_atomic
 from kwsint.errors import FormatError
+from kwsint.evaluation import lockout_steps
 from kwsint.inputs import DEFAULT_CHUNK_FRAMES, iter_streams
 
 MAX_SMOOTHING_STEPS = 1024  # the C detector's bound (KWS_MAX_SMOOTHING)
@@ -178,8 +179,7 @@ def _settings(args: argparse.Namespace, model: kwsint.Model) -> Settings:
         raise ValueError(f"--smoothing: at most {MAX_SMOOTHING_STEPS} steps of {step_s} s, got {smoothing}")
     return Settings(
         model=args.model, backend=model.backend, hop=hop, smoothing=smoothing, threshold=args.threshold,
-        # Detections lie more than --lockout seconds apart (the rule kwsint-eval counts with).
-        lockout=int(math.floor(args.lockout / step_s + 1e-9)), verify=args.verify,
+        lockout=lockout_steps(args.lockout, hop, fe.fbank.frame_shift_ms / 1000.0), verify=args.verify,
         keep_posteriors=args.posteriors is not None, chunk_frames=args.chunk_frames)
 
 

@@ -144,6 +144,23 @@ static void put_i32(buffer *b, int32_t v) { put(b, &v, 4); }
 
 /* --- ops ---------------------------------------------------------------------- */
 
+/* A stream of frames and the push sizes it arrives in, which must add up to nframes:
+ *   u32 nframes, u32 frame_floats, floats; u32 nchunks, u32 chunk[nchunks] */
+static void rd_pushes(reader *r, size_t *nframes, size_t *frame_floats, float **frames, size_t *nchunks,
+                      uint32_t **chunks) {
+  *nframes = rd_u32(r, "nframes");
+  *frame_floats = rd_u32(r, "frame_floats");
+  *frames = (float *)rd_array(r, *frame_floats, 4, "frames");
+  *nchunks = rd_u32(r, "nchunks");
+  *chunks = (uint32_t *)rd_array(r, *nchunks, 4, "chunks");
+  size_t total = 0;
+  for (size_t i = 0; i < *nchunks; i++) {
+    if ((*chunks)[i] > *nframes - total) die(r, "chunks", "push sizes exceed nframes", *nframes);
+    total += (*chunks)[i];
+  }
+  if (total != *nframes) die(r, "chunks", "push sizes do not add up to nframes", *nframes);
+}
+
 static kws_status run_requantize(reader *r, const kws_backend *be, int wide, buffer *out) {
   size_t n = rd_u32(r, "n");
   void *acc = rd_array(r, n, wide ? 8 : 4, "acc");
@@ -243,17 +260,10 @@ static kws_status run_model(reader *r, const kws_backend *be, buffer *out) {
   size_t nwin = rd_u32(r, "nwin");
   size_t win_floats = rd_u32(r, "win_floats");
   float *windows = (float *)rd_array(r, win_floats, 4, "windows");
-  size_t nframes = rd_u32(r, "nframes");
-  size_t frame_floats = rd_u32(r, "frame_floats");
-  float *frames = (float *)rd_array(r, frame_floats, 4, "frames");
-  size_t nchunks = rd_u32(r, "nchunks");
-  uint32_t *chunks = (uint32_t *)rd_array(r, nchunks, 4, "chunks");
-  size_t total = 0;
-  for (size_t i = 0; i < nchunks; i++) {
-    if (chunks[i] > nframes - total) die(r, "chunks", "push sizes exceed nframes", nframes);
-    total += chunks[i];
-  }
-  if (total != nframes) die(r, "chunks", "push sizes do not add up to nframes", nframes);
+  size_t nframes, frame_floats, nchunks;
+  float *frames;
+  uint32_t *chunks;
+  rd_pushes(r, &nframes, &frame_floats, &frames, &nchunks, &chunks);
 
   kws_model *m = NULL;
   kws_load_error err = {NULL, 0};
@@ -365,17 +375,10 @@ static kws_status run_detector(reader *r, const kws_backend *be, buffer *out) {
   config.smoothing = rd_i32(r, "smoothing");
   config.threshold_q16 = rd_i32(r, "threshold_q16");
   config.lockout = rd_i32(r, "lockout");
-  size_t nframes = rd_u32(r, "nframes");
-  size_t frame_floats = rd_u32(r, "frame_floats");
-  float *frames = (float *)rd_array(r, frame_floats, 4, "frames");
-  size_t nchunks = rd_u32(r, "nchunks");
-  uint32_t *chunks = (uint32_t *)rd_array(r, nchunks, 4, "chunks");
-  size_t total = 0;
-  for (size_t i = 0; i < nchunks; i++) {
-    if (chunks[i] > nframes - total) die(r, "chunks", "push sizes exceed nframes", nframes);
-    total += chunks[i];
-  }
-  if (total != nframes) die(r, "chunks", "push sizes do not add up to nframes", nframes);
+  size_t nframes, frame_floats, nchunks;
+  float *frames;
+  uint32_t *chunks;
+  rd_pushes(r, &nframes, &frame_floats, &frames, &nchunks, &chunks);
 
   kws_model *m = NULL;
   kws_detector *d = NULL;
