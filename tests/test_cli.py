@@ -142,3 +142,17 @@ def test_run_refuses_a_broken_model_and_unreadable_input(demo, tmp_path, capsys)
     text.write_text("not numpy")
     assert run.main([str(demo / "m.kwsq"), str(text), "--no-progress"]) == 1
     assert "notes.npy" in capsys.readouterr().err
+
+
+def test_each_run_uses_the_model_it_was_given(demo, tmp_path, capsys):
+    """Runs in one process (as from Python) load their own model, even one replaced at the same path."""
+    f = sorted((demo / "f").glob("*.npy"))[0]
+    path = tmp_path / "m.kwsq"
+    peaks = []
+    for seed in (1, 2):
+        assert make_model.main(["--config", "M4", "--seed", str(seed), "-o", str(path)]) == 0
+        code, lines, _ = _run(capsys, path, f)
+        peaks.append(next(line["peak_posterior"] for line in lines if "stream" in line))
+        steps = kwsint.load(path).detector(3, smoothing=5).push(np.load(f))  # kwsint-run's default 0.15 s
+        assert code == 0 and peaks[-1] == round(steps.smoothed_q16.max() / 65536, 6)
+    assert peaks[0] != peaks[1]

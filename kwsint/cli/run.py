@@ -72,14 +72,15 @@ class StreamResult:
     fired: list = field(default_factory=list)
 
 
-_worker_model: kwsint.Model | None = None
+_loaded: dict[Settings, kwsint.Model] = {}
 
 
 def _model(settings: Settings) -> kwsint.Model:
-    global _worker_model
-    if _worker_model is None:
-        _worker_model = kwsint.load(settings.model, backend=settings.backend)
-    return _worker_model
+    """The settings' model, loaded once per process: each worker serves many inputs."""
+    if settings not in _loaded:
+        _loaded.clear()
+        _loaded[settings] = kwsint.load(settings.model, backend=settings.backend)
+    return _loaded[settings]
 
 
 def _verify_chunk(spec, history: np.ndarray, chunk: np.ndarray, first_frame: int, steps) -> int:
@@ -215,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as e:
         print(f"kwsint-run: {e}", file=sys.stderr)
         return 2
+    _loaded.clear()  # the model just read, not one an earlier call in this process loaded from the same path
+    _loaded[settings] = model
     frame_s = model.spec.frontend.fbank.frame_shift_ms / 1000.0
     from tqdm import tqdm
 
