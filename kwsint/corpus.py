@@ -99,6 +99,10 @@ PEAK_DBFS = (-30.0, -3.0)
 WINDOW_FRAMES = 81
 """Frames in a training window (0.825 s of audio with 25 ms frames every 10 ms)."""
 POSITIVE_END_S = 0.2
+POSITIVE_START_S = 0.1
+"""A positive window also starts at most this long after the phrase starts: a window that has lost "hey"
+looks like "ten lumen" or "say lumen", which are negatives. Losing the phrase's first 0.1 s (the /h/) is
+allowed, so that phrases as long as the window still get several positive steps."""
 """A positive window ends 0 to this many seconds after the phrase ends."""
 PREFIX_GUARD_S = 0.2
 """Windows ending within this much before the phrase ends (nearly all of it heard) are not used."""
@@ -442,12 +446,14 @@ def cut_windows(features: np.ndarray, utt: Utterance, span: tuple[float, float] 
     """Labelled WINDOW_FRAMES-frame windows of one utterance's (T, bins) features.
 
     A window's end time is the end of its last frame. Positive utterances give
-    two positives ending 0..POSITIVE_END_S after the phrase, one negative
+    three positives ending 0..POSITIVE_END_S after the phrase and starting no
+    later than POSITIVE_START_S after it starts, two negatives
     ending while the phrase is still being said (up to PREFIX_GUARD_S before
-    its end) and one ending before the phrase or AFTER_GUARD_S or more after
-    it. Confusables give one negative ending 0..POSITIVE_END_S after the
-    confusable and one anywhere; speech and noise give two anywhere. Windows
-    that do not fit are left out.
+    its end) and two ending before the phrase or AFTER_GUARD_S or more after
+    it. Confusables give six negatives ending anywhere from 0.1 s into the
+    confusable to AFTER_GUARD_S after it (every step a streaming detector
+    sees it at) and one anywhere; speech and noise give three anywhere.
+    Windows that do not fit are left out.
 
     Returns:
         float32 (N, WINDOW_FRAMES, bins) windows and int64 (N,) labels.
@@ -455,6 +461,7 @@ def cut_windows(features: np.ndarray, utt: Utterance, span: tuple[float, float] 
     shift, length = options.frame_shift_ms / 1000, options.frame_length_ms / 1000
     ends = np.arange(WINDOW_FRAMES, len(features) + 1)  # exclusive end frame of each possible window
     end_s = (ends - 1) * shift + length
+    start_s = (ends - WINDOW_FRAMES) * shift
 
     def draw(allowed: np.ndarray, count: int, label: int) -> list[tuple[int, int]]:
         choices = ends[allowed]
@@ -464,13 +471,14 @@ def cut_windows(features: np.ndarray, utt: Utterance, span: tuple[float, float] 
     anywhere = np.ones(len(ends), dtype=bool)
     if utt.kind == "positive":
         start, end = span
-        chosen = draw((end_s >= end) & (end_s <= end + POSITIVE_END_S), 2, 1)
-        chosen += draw((end_s >= start + 0.1) & (end_s <= end - PREFIX_GUARD_S), 1, 0)
-        chosen += draw((end_s < start + 0.1) | (end_s >= end + AFTER_GUARD_S), 1, 0)
+        chosen = draw((end_s >= end) & (end_s <= end + POSITIVE_END_S) & (start_s <= start + POSITIVE_START_S), 3, 1)
+        chosen += draw((end_s >= start + 0.1) & (end_s <= end - PREFIX_GUARD_S), 2, 0)
+        chosen += draw((end_s < start + 0.1) | (end_s >= end + AFTER_GUARD_S), 2, 0)
     elif utt.kind == "confusable":
-        chosen = draw((end_s >= span[1]) & (end_s <= span[1] + POSITIVE_END_S), 1, 0) + draw(anywhere, 1, 0)
+        start, end = span
+        chosen = draw((end_s >= start + 0.1) & (end_s <= end + AFTER_GUARD_S), 6, 0) + draw(anywhere, 1, 0)
     else:
-        chosen = draw(anywhere, 2, 0)
+        chosen = draw(anywhere, 3, 0)
     windows = np.stack([features[e - WINDOW_FRAMES: e] for e, _ in chosen]) if chosen else \
         np.zeros((0, WINDOW_FRAMES, features.shape[1]), np.float32)
     return windows.astype(np.float32), np.array([label for _, label in chosen], dtype=np.int64)
@@ -478,8 +486,22 @@ def cut_windows(features: np.ndarray, utt: Utterance, span: tuple[float, float] 
 
 # --- the corpus --------------------------------------------------------------------------------------------------
 
-OUTPUTS = ("train.npz", "val.npz", "test.npz", "manifest.json", "corpus.json", "test")
-"""What make_corpus writes in its directory (``test`` is a folder of streams)."""
+SPLITS = ("train", "val", "test")
+STREAM_SPLITS = ("val", "test")
+"""Splits whose utterances are also written as streams: val to choose a threshold, test to measure."""
+
+
+def outputs(split: str) -> tuple[str, ...]:
+    """The files and directories ``make_corpus`` writes for one split."""
+    if split not in STREAM_SPLITS:
+        return (f"{split}.npz",)
+    return f"{split}.npz", manifest_name(split), split
+
+
+def manifest_name(split: str) -> str:
+    """The stream manifest of a split: manifest.json for test (what kwsint-eval measures), val-manifest.json."""
+    return "manifest.json" if split == "test" else f"{split}-manifest.json"
+
 
 _NOISE: np.ndarray | None = None
 
@@ -490,58 +512,70 @@ def _init_worker() -> None:
 
 
 def _render_job(job: tuple[int, Utterance, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple | None]:
-    """(windows, labels, audio, span) of one utterance; windows drawn from [seed, 3, index], audio only for test."""
+    """(windows, labels, audio, span) of one utterance; windows drawn from [seed, 3, index], audio only for
+    the splits written as streams."""
     seed, utt, index = job
     rendered = render(utt, _NOISE)
     features = compute_fbank(rendered.audio)
     windows, labels = cut_windows(features, utt, rendered.span, np.random.default_rng([seed, 3, index]))
-    return windows, labels, rendered.audio if utt.split == "test" else None, rendered.span
+    return windows, labels, rendered.audio if utt.split in STREAM_SPLITS else None, rendered.span
 
 
 def make_corpus(out_dir: str | Path, *, seed: int = 0, scale: float = 1.0, jobs: int | None = None,
-                force: bool = False, progress: Callable[[Iterable, int], Iterable] | None = None) -> dict:
-    """Render ``plan_corpus(seed, scale)`` with ``jobs`` processes and write it to ``out_dir``.
+                splits: Iterable[str] = SPLITS, force: bool = False,
+                progress: Callable[[Iterable, int], Iterable] | None = None) -> dict:
+    """Render the ``splits`` of ``plan_corpus(seed, scale)`` with ``jobs`` processes and write them to ``out_dir``.
 
-    Writes:
-        train.npz, val.npz, test.npz: windows (``kwsint.dataset``) with speaker ids.
-        test/pos_NNNN.npy: features (T, 20) of each positive test utterance;
-        test/neg_NNNN.npy: negative test utterances (confusable, speech, noise)
+    Writes, for each split in ``splits``:
+        SPLIT.npz: windows (``kwsint.dataset``) with speaker ids.
+    and for val and test:
+        SPLIT/pos_NNNN.npy: features (T, 20) of each positive utterance;
+        SPLIT/neg_NNNN.npy: negative utterances (confusable, speech, noise)
             concatenated into streams of at least STREAM_SECONDS (the last may be shorter);
         test/*.wav: the 16 kHz audio of the first SAMPLE_WAVS positives and the first stream;
-        manifest.json: {"streams": [{"features", "kind", "spans"?}], "frame_shift"}: paths relative
-            to the manifest, spans [[start_s, end_s]] of the phrase for positives;
-        corpus.json: the settings and sizes.
+        manifest.json (test), val-manifest.json (val): {"streams": [{"features", "kind", "spans"?}],
+            "frame_shift"}: paths relative to the manifest, spans [[start_s, end_s]] of the phrase
+            for positives;
+    and corpus.json: the settings and sizes.
 
-    Refuses (FileExistsError) when any of OUTPUTS exists, unless ``force``,
-    which first removes them. ``progress(iterable, total)`` may wrap the results.
+    A split's utterances and windows do not depend on which other splits are rendered. Refuses
+    (FileExistsError) when any output exists, unless ``force``, which first removes them.
+    ``progress(iterable, total)`` may wrap the results.
 
     Returns:
         The summary written to corpus.json.
     """
+    splits = tuple(splits)
+    if not splits or any(split not in SPLITS for split in splits):
+        raise ValueError(f"splits must be some of {', '.join(SPLITS)}, got {', '.join(splits) or 'none'}")
     out = Path(out_dir)
-    existing = [str(out / name) for name in OUTPUTS if (out / name).exists()]
+    names = [name for split in splits for name in outputs(split)] + ["corpus.json"]
+    existing = [str(out / name) for name in names if (out / name).exists()]
     if existing and not force:
         raise FileExistsError(f"{', '.join(existing)} exist; use --force to overwrite")
     check_tools()
-    plan = plan_corpus(seed, scale)
-    for name in existing:
-        (shutil.rmtree if (out / name).is_dir() else os.remove)(out / name)
-    (out / "test").mkdir(parents=True)
+    jobs_list = [(seed, utt, i) for i, utt in enumerate(plan_corpus(seed, scale)) if utt.split in splits]
+    for name in names:
+        if (out / name).is_dir():
+            shutil.rmtree(out / name)
+        elif (out / name).exists():
+            os.remove(out / name)
+    out.mkdir(parents=True, exist_ok=True)
 
-    windows = {split: ([], [], []) for split in ("train", "val", "test")}
-    positives, negatives = [], []
+    windows = {split: ([], [], []) for split in splits}
+    clips = {split: ([], []) for split in STREAM_SPLITS if split in splits}  # positives (audio, span), negatives
     jobs = jobs or os.cpu_count() or 1
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker) as pool:
-        results = pool.map(_render_job, [(seed, utt, i) for i, utt in enumerate(plan)], chunksize=8)
-        for utt, (w, labels, audio, span) in zip(plan, progress(results, len(plan)) if progress else results):
+        results = pool.map(_render_job, jobs_list, chunksize=8)
+        for (_, utt, _), (w, labels, audio, span) in zip(jobs_list, progress(results, len(jobs_list))
+                                                         if progress else results):
             features, label_list, speakers = windows[utt.split]
             features.append(w)
             label_list.append(labels)
             speakers.append(np.full(len(labels), utt.speaker, dtype=np.int64))
-            if utt.split == "test" and utt.kind == "positive":
-                positives.append((audio, span))
-            elif utt.split == "test":
-                negatives.append(audio)
+            if utt.split in clips:
+                positives, negatives = clips[utt.split]
+                (positives.append((audio, span)) if utt.kind == "positive" else negatives.append(audio))
 
     summary = {"phrase": PHRASE, "seed": seed, "scale": scale, "utterances": kind_counts(scale),
                "speakers": {s: len(ids) for s, ids in split_speakers(seed).items()}, "splits": {}}
@@ -550,30 +584,39 @@ def make_corpus(out_dir: str | Path, *, seed: int = 0, scale: float = 1.0, jobs:
         save_windows(out / f"{split}.npz", w)
         summary["splits"][split] = {"windows": len(w), "positives": int(w.labels.sum()),
                                     "speakers": len(np.unique(w.speakers))}
+    for split, (positives, negatives) in clips.items():
+        summary["splits"][split]["streams"] = _write_streams(out, split, positives, negatives)
+    (out / "corpus.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
 
+
+def _write_streams(out: Path, split: str, positives: list[tuple[np.ndarray, tuple[float, float]]],
+                   negatives: list[np.ndarray]) -> dict:
+    """Write one split's positive clips and negative streams (features; a few wavs for test) and its manifest."""
+    (out / split).mkdir()
+    wavs = split == "test"
     streams = []
     for i, (audio, span) in enumerate(positives, 1):
-        name = f"test/pos_{i:04d}"
+        name = f"{split}/pos_{i:04d}"
         np.save(out / f"{name}.npy", compute_fbank(audio))
-        if i <= SAMPLE_WAVS:
+        if wavs and i <= SAMPLE_WAVS:
             _write_wav(out / f"{name}.wav", audio)
         streams.append({"features": f"{name}.npy", "kind": "positive",
                         "spans": [[round(span[0], 4), round(span[1], 4)]]})
     negative_seconds = 0.0
     for i, audio in enumerate(_concatenate(negatives), 1):
-        name = f"test/neg_{i:04d}"
+        name = f"{split}/neg_{i:04d}"
         np.save(out / f"{name}.npy", compute_fbank(audio))
-        if i == 1:
+        if wavs and i == 1:
             _write_wav(out / f"{name}.wav", audio)
         streams.append({"features": f"{name}.npy", "kind": "negative"})
         negative_seconds += len(audio) / SAMPLE_RATE
     frame_shift = FbankOptions().frame_shift_ms / 1000
     lines = ",\n".join(" " + json.dumps(stream) for stream in streams)
-    (out / "manifest.json").write_text(f'{{"streams": [\n{lines}\n], "frame_shift": {json.dumps(frame_shift)}}}\n')
-    summary["test_streams"] = {"positive_clips": len(positives), "negative_streams": len(streams) - len(positives),
-                               "negative_seconds": round(negative_seconds, 1)}
-    (out / "corpus.json").write_text(json.dumps(summary, indent=1) + "\n")
-    return summary
+    (out / manifest_name(split)).write_text(
+        f'{{"streams": [\n{lines}\n], "frame_shift": {json.dumps(frame_shift)}}}\n')
+    return {"positive_clips": len(positives), "negative_streams": len(streams) - len(positives),
+            "negative_seconds": round(negative_seconds, 1)}
 
 
 def _concatenate(clips: Iterable[np.ndarray]) -> Iterable[np.ndarray]:

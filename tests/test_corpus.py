@@ -39,9 +39,10 @@ def built(tools, tmp_path_factory):
 
 
 def test_writes_splits_streams_and_manifest(built):
-    for name in ("train.npz", "val.npz", "test.npz", "manifest.json", "corpus.json", "test/pos_0001.wav",
-                 "test/neg_0001.wav"):
+    for name in ("train.npz", "val.npz", "test.npz", "manifest.json", "val-manifest.json", "corpus.json",
+                 "test/pos_0001.wav", "test/neg_0001.wav", "val/pos_0001.npy", "val/neg_0001.npy"):
         assert (built / name).is_file(), name
+    assert not list((built / "val").glob("*.wav"))
     summary = json.loads((built / "corpus.json").read_text())
     assert summary["utterances"] == {"positive": 20, "confusable": 14, "speech": 22, "noise": 4}
 
@@ -64,11 +65,14 @@ def test_splits_have_disjoint_speakers(built):
         assert speakers[split] <= set(assigned[split])
 
 
-def test_manifest_spans_lie_inside_the_clips(built):
-    manifest = json.loads((built / "manifest.json").read_text())
+@pytest.mark.parametrize("name", ["manifest.json", "val-manifest.json"])
+def test_manifest_spans_lie_inside_the_clips(built, name):
+    manifest = json.loads((built / name).read_text())
     assert set(manifest) == {"streams", "frame_shift"} and manifest["frame_shift"] == 0.01
     kinds = [s["kind"] for s in manifest["streams"]]
     assert kinds.count("positive") == 2 and kinds.count("negative") >= 1
+    split = "test" if name == "manifest.json" else "val"
+    assert all(s["features"].startswith(f"{split}/") for s in manifest["streams"])
     for stream in manifest["streams"]:
         frames = np.load(built / stream["features"])
         assert frames.dtype == np.float32 and frames.ndim == 2 and frames.shape[1] == 20
@@ -125,6 +129,17 @@ def test_same_seed_same_files_and_force_replaces(built, tmp_path, capsys):
         assert (built / name).read_bytes() == (again / name).read_bytes(), name
 
 
+def test_one_split_alone_gives_the_same_files(built, tmp_path):
+    only = tmp_path / "only"
+    assert data.main(["synth", str(only), "--scale", SCALE, "--seed", "3", "--no-progress", "--splits", "test"]) == 0
+    files = sorted(p.relative_to(only) for p in only.rglob("*") if p.is_file())
+    assert {p.parts[0] for p in files} == {"test.npz", "manifest.json", "corpus.json", "test"}
+    for name in files:
+        if name.name != "corpus.json":
+            assert (built / name).read_bytes() == (only / name).read_bytes(), name
+    assert list(json.loads((only / "corpus.json").read_text())["splits"]) == ["test"]
+
+
 def test_the_plan_is_a_function_of_the_seed():
     a, b = corpus.plan_corpus(3, 0.01), corpus.plan_corpus(4, 0.01)
     assert a == corpus.plan_corpus(3, 0.01) and a != b
@@ -133,6 +148,9 @@ def test_the_plan_is_a_function_of_the_seed():
 def test_bad_arguments_and_missing_tools(tmp_path, monkeypatch, capsys):
     assert data.main(["synth", str(tmp_path / "x"), "--scale", "0"]) == 2
     assert data.main(["synth", str(tmp_path / "x"), "--seed", "-1"]) == 2
+    capsys.readouterr()
+    assert data.main(["synth", str(tmp_path / "x"), "--splits", "test,dev", "--no-progress"]) == 2
+    assert "--splits must be some of train,val,test, got test,dev" in capsys.readouterr().err
     monkeypatch.setattr(shutil, "which", lambda name: None)
     assert data.main(["synth", str(tmp_path / "x"), "--no-progress"]) == 1
     assert "espeak-ng and sox not found" in capsys.readouterr().err

@@ -1,7 +1,7 @@
 """kwsint-data: make labelled training windows for kwsint-train.
 
     kwsint-data toy OUT_DIR [--train N] [--val N] [--test N] [--seed S] [--force]
-    kwsint-data synth OUT_DIR [--scale X] [--seed S] [--jobs N] [--force] [--no-progress]
+    kwsint-data synth OUT_DIR [--scale X] [--seed S] [--jobs N] [--splits LIST] [--force] [--no-progress]
 
 ``toy`` writes OUT_DIR/train.npz, val.npz and test.npz (the format of
 ``kwsint.dataset``) of synthetic LFBE-like windows (``kwsint.toydata``), the
@@ -9,8 +9,10 @@ splits drawn from disjoint speakers. It prints one JSON line per split.
 
 ``synth`` renders a synthetic spoken corpus for the wake phrase "hey lumen"
 with espeak-ng and sox (``kwsint.corpus``, docs/data.md): the same three
-splits of windows cut from LFBE features, plus OUT_DIR/test/ streams and
-OUT_DIR/manifest.json for detection metrics. It prints one JSON summary line.
+splits of windows cut from LFBE features, plus validation and test streams for
+detection metrics (OUT_DIR/val/ with val-manifest.json, OUT_DIR/test/ with
+manifest.json). ``--splits test`` renders only the test split, the same files
+a full run writes for it. It prints one JSON summary line.
 
 Exit status: 0 on success, 2 for bad arguments, 1 when the files cannot be
 written (or exist and --force is not given) or a tool fails.
@@ -26,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kwsint.corpus import ToolError, make_corpus
+from kwsint.corpus import SPLITS, ToolError, make_corpus
 from kwsint.dataset import save_windows
 from kwsint.toydata import make_toy_windows
 
@@ -63,6 +65,10 @@ def synth(args: argparse.Namespace) -> int:
     if not args.scale > 0 or args.seed < 0 or (args.jobs is not None and args.jobs < 1):
         print("kwsint-data: --scale must be > 0, --seed >= 0 and --jobs >= 1", file=sys.stderr)
         return 2
+    splits = args.splits.split(",")
+    if not set(splits) <= set(SPLITS):
+        print(f"kwsint-data: --splits must be some of {','.join(SPLITS)}, got {args.splits}", file=sys.stderr)
+        return 2
     progress = None
     if not args.no_progress:
         from tqdm import tqdm
@@ -72,8 +78,8 @@ def synth(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     try:
-        summary = make_corpus(args.out_dir, seed=args.seed, scale=args.scale, jobs=args.jobs, force=args.force,
-                              progress=progress)
+        summary = make_corpus(args.out_dir, seed=args.seed, scale=args.scale, jobs=args.jobs,
+                              splits=splits, force=args.force, progress=progress)
     except (FileExistsError, ToolError, OSError) as e:
         print(f"kwsint-data: {e}", file=sys.stderr)
         return 1
@@ -96,11 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     synth_ap = commands.add_parser("synth", help="espeak-ng speech of a wake phrase, sox-augmented; windows and "
                                                  "test streams")
     synth_ap.add_argument("out_dir", type=Path, metavar="OUT_DIR",
-                          help="directory for train/val/test.npz, manifest.json, corpus.json and test/")
+                          help="directory for train/val/test.npz, val/ and test/ streams, their manifests and corpus.json")
     synth_ap.add_argument("--scale", type=float, default=1.0,
                           help="corpus size relative to the default 2000 positive and 4000 negative utterances")
     synth_ap.add_argument("--seed", type=int, metavar="S", default=0, help="data seed >= 0 (default 0)")
     synth_ap.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: one per CPU)")
+    synth_ap.add_argument("--splits", default=",".join(SPLITS), metavar="LIST",
+                          help="comma-separated splits to render (default train,val,test); a split's files are the "
+                               "same whichever others are rendered")
     synth_ap.add_argument("--force", action="store_true", help="replace an existing corpus in OUT_DIR")
     synth_ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     synth_ap.set_defaults(handler=synth)
