@@ -8,7 +8,7 @@
 single ops on the C backends listed by ``kwsint.backends()``.
 """
 
-from . import ops, reference
+from . import default_model, ops, reference
 from .backend import backends, compiled_backends
 from .blob import read_blob, save, write_blob
 from .errors import BackendError, FormatError
@@ -20,5 +20,5 @@ __version__ = "0.1.0"
 __all__ = [
     "BackendError", "BatchInference", "Detector", "DetectorSteps", "FormatError", "Frontend", "Inference", "Layer",
     "Model", "ModelSpec", "Stream",
-    "backends", "compiled_backends", "load", "ops", "read_blob", "reference", "save", "write_blob",
+    "backends", "compiled_backends", "default_model", "load", "ops", "read_blob", "reference", "save", "write_blob",
 ]

@@ -1,0 +1,48 @@
+"""The default model shipped with kwsint: the wake phrase "hey lumen".
+
+``scripts/train-default-model`` made every file here from the synthetic corpus
+(``kwsint-data synth``, docs/data.md) and records how in ``card.json``:
+
+    M0.pt, M2.pt, M4.pt          weights-only checkpoints: float M0; 2-stage QAT M2 (8-bit weights) and M4 (4-bit)
+    M0-int8.kwsq, M2.kwsq, M4.kwsq   their exports; M0 by post-training quantization calibrated on calibration.npz
+    calibration.npz              training windows (kwsint.dataset format) for M0's calibration
+    card.json                    corpus and training settings, sizes, and per model its validation FRR and
+                                 false detections per hour at threshold 0.5 and at 10 false detections per hour
+    samples/                     clean test clips of speakers the models never saw: three with the phrase, and
+                                 ordinary speech; LFBE features (.npy), audio (.wav), and manifest.json with
+                                 the phrase's time spans (kwsint-eval's format)
+
+    model = kwsint.default_model.load("M4")
+    kwsint.default_model.path("samples")
+"""
+
+from __future__ import annotations
+
+import json
+from importlib.resources import files
+from pathlib import Path
+
+from ..model import Model, load as load_blob
+
+CONFIGS = ("M0-int8", "M2", "M4")
+"""The shipped .kwsq models."""
+
+
+def path(name: str = "") -> Path:
+    """The path of a shipped file (``"M4.kwsq"``, ``"samples/manifest.json"``), or of the folder for ``""``."""
+    p = Path(str(files(__name__))) / name
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: not shipped with kwsint")
+    return p
+
+
+def load(config: str = "M4", backend: str | None = None) -> Model:
+    """A shipped model, ``config`` one of CONFIGS, on ``backend`` (default: the fastest)."""
+    if config not in CONFIGS:
+        raise ValueError(f"config must be one of {', '.join(CONFIGS)}, got {config!r}")
+    return load_blob(path(f"{config}.kwsq"), backend=backend)
+
+
+def card() -> dict:
+    """card.json: how the shipped models were made and what they measured."""
+    return json.loads(path("card.json").read_text())

@@ -1,0 +1,76 @@
+"""The shipped default model (kwsint/default_model): its files, its exports, and kwsint-run on its samples."""
+
+import json
+
+import pytest
+
+import kwsint
+from kwsint import default_model
+from kwsint.cli import export, run
+from kwsint.evaluation import read_manifest
+
+SAMPLES = default_model.path("samples")
+STREAMS = read_manifest(SAMPLES / "manifest.json")
+INPUTS = sorted(str(p) for p in SAMPLES.iterdir() if p.suffix in (".npy", ".wav"))
+TOLERANCE_S = 0.5  # kwsint-eval's default: a detection up to this long after the phrase still hits it
+
+
+def inputs_of(stream) -> list[str]:
+    """The stream's feature file and, where shipped, the same audio as .wav."""
+    wav = stream.features.with_suffix(".wav")
+    return [str(stream.features)] + ([str(wav)] if wav.exists() else [])
+
+
+def run_samples(capsys, config: str, *argv: str) -> list[dict]:
+    capsys.readouterr()
+    code = run.main([str(default_model.path(f"{config}.kwsq")), *INPUTS, "--no-progress", *argv])
+    assert code == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_shipped_files_fit_in_a_few_megabytes():
+    files = [p for p in default_model.path().rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc")]
+    assert {p.name for p in files} >= {"M0.pt", "M2.pt", "M4.pt", "M0-int8.kwsq", "M2.kwsq", "M4.kwsq",
+                                       "calibration.npz", "card.json", "manifest.json"}
+    assert sum(p.stat().st_size for p in files) < 5 * 2**20
+
+
+@pytest.mark.parametrize("config", default_model.CONFIGS)
+def test_each_blob_is_the_export_of_its_checkpoint(config, tmp_path, capsys):
+    checkpoint = default_model.path(config.removesuffix("-int8") + ".pt")
+    ptq = ["--weight-bits", "8", "--calibration", str(default_model.path("calibration.npz"))]
+    out = tmp_path / f"{config}.kwsq"
+    assert export.main([str(checkpoint), "-o", str(out), *(ptq if config == "M0-int8" else [])]) == 0
+    assert out.read_bytes() == default_model.path(f"{config}.kwsq").read_bytes()
+    info = default_model.load(config).info()
+    assert info["layers"][0]["weight_bits"] == {"M0-int8": 8, "M2": 8, "M4": 4}[config]
+
+
+@pytest.mark.parametrize("backend", kwsint.backends())
+@pytest.mark.parametrize("config", default_model.CONFIGS)
+def test_detects_the_phrase_in_the_positive_samples_only(config, backend, capsys):
+    lines = run_samples(capsys, config, "--backend", backend)
+    detections = [line for line in lines if "time" in line]
+    for stream in STREAMS:
+        for name in inputs_of(stream):
+            times = [d["time"] for d in detections if d["file"] == name]
+            if stream.kind == "positive":
+                [(start, end)] = stream.spans
+                assert len(times) == 1 and start <= times[0] <= end + TOLERANCE_S, (name, times, stream.spans)
+            else:
+                assert times == [], name
+
+
+@pytest.mark.parametrize("config", default_model.CONFIGS)
+def test_every_backend_and_worker_count_gives_the_same_output(config, capsys):
+    want = run_samples(capsys, config, "--backend", "portable")
+    positives = sum(len(inputs_of(s)) for s in STREAMS if s.kind == "positive")
+    assert want[-1]["summary"] and want[-1]["detections"] == positives
+    for backend in kwsint.backends():
+        for workers in ("1", "2"):
+            got = run_samples(capsys, config, "--backend", backend, "--workers", workers)
+            assert [drop_backend(line) for line in got] == [drop_backend(line) for line in want], (backend, workers)
+
+
+def drop_backend(line: dict) -> dict:
+    return {k: v for k, v in line.items() if k != "backend"}
