@@ -99,11 +99,11 @@ PEAK_DBFS = (-30.0, -3.0)
 WINDOW_FRAMES = 81
 """Frames in a training window (0.825 s of audio with 25 ms frames every 10 ms)."""
 POSITIVE_END_S = 0.2
+"""A positive window ends 0 to this many seconds after the phrase ends."""
 POSITIVE_START_S = 0.1
 """A positive window also starts at most this long after the phrase starts: a window that has lost "hey"
 looks like "ten lumen" or "say lumen", which are negatives. Losing the phrase's first 0.1 s (the /h/) is
 allowed, so that phrases as long as the window still get several positive steps."""
-"""A positive window ends 0 to this many seconds after the phrase ends."""
 PREFIX_GUARD_S = 0.2
 """Windows ending within this much before the phrase ends (nearly all of it heard) are not used."""
 AFTER_GUARD_S = 0.5
@@ -573,9 +573,10 @@ def make_corpus(out_dir: str | Path, *, seed: int = 0, scale: float = 1.0, jobs:
             features.append(w)
             label_list.append(labels)
             speakers.append(np.full(len(labels), utt.speaker, dtype=np.int64))
-            if utt.split in clips:
-                positives, negatives = clips[utt.split]
-                (positives.append((audio, span)) if utt.kind == "positive" else negatives.append(audio))
+            if utt.split in clips and utt.kind == "positive":
+                clips[utt.split][0].append((audio, span))
+            elif utt.split in clips:
+                clips[utt.split][1].append(audio)
 
     summary = {"phrase": PHRASE, "seed": seed, "scale": scale, "utterances": kind_counts(scale),
                "speakers": {s: len(ids) for s, ids in split_speakers(seed).items()}, "splits": {}}

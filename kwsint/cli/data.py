@@ -100,9 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     toy_ap.add_argument("--force", action="store_true", help="overwrite existing split files")
     toy_ap.set_defaults(handler=toy)
     synth_ap = commands.add_parser("synth", help="espeak-ng speech of a wake phrase, sox-augmented; windows and "
-                                                 "test streams")
+                                                 "validation and test streams")
     synth_ap.add_argument("out_dir", type=Path, metavar="OUT_DIR",
-                          help="directory for train/val/test.npz, val/ and test/ streams, their manifests and corpus.json")
+                          help="directory for train/val/test.npz, the val/ and test/ streams, their manifests and "
+                               "corpus.json")
     synth_ap.add_argument("--scale", type=float, default=1.0,
                           help="corpus size relative to the default 2000 positive and 4000 negative utterances")
     synth_ap.add_argument("--seed", type=int, metavar="S", default=0, help="data seed >= 0 (default 0)")
