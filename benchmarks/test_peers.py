@@ -1,0 +1,170 @@
+"""M2 at batch 1: kwsint's Python API against the runtimes a user would pick instead, in one run.
+
+    .venv/bin/python -m pytest benchmarks/test_peers.py --benchmark-only -s
+
+One model (the paper's M2 shape with random calibrated weights, ``paper_model("M2")``),
+one window, one thread each, one inference per call, as an application calls them:
+
+* kwsint: ``Model.infer`` on the raw (81, 20) float window: frame selection,
+  normalisation and quantization included, then the integer model.
+* LiteRT (``ai-edge-litert``): the ``.tflite`` export (``model_to_tflite``, float
+  normalised input, QUANTIZE, int8 FULLY_CONNECTED / DEPTHWISE_CONV_2D), with its
+  default XNNPACK delegate, and without it (its builtin optimized kernels).
+* TFLM: the same ``.tflite`` in the TensorFlow Lite Micro interpreter.
+* onnxruntime: the ONNX QDQ export (``model_to_onnx``) on CPUExecutionProvider.
+* numpy float32, torch float32: the same network dequantized to float32
+  (dense, clipped ReLU, per-channel affine).
+
+The peers get the normalised input vector, prepared once, so they do less work per
+call than kwsint. Rounds of ROUNDS_CALLS calls alternate between the runtimes,
+ROUNDS times, so that machine noise hits them alike; the table gives the median
+time per call, each runtime's time as a multiple of kwsint's, and whether the
+integer runtimes give kwsint's logit codes on this window (TFLite's integer
+semantics say they should).
+"""
+
+import time
+
+import numpy as np
+import pytest
+
+import kwsint
+from kwsint import reference
+from kwsint.generate import paper_model
+from kwsint.modelspec import ModelSpec
+from kwsint.onnx_export import model_to_onnx
+from kwsint.tflite import _tflm, model_to_tflite
+
+ROUNDS = 15
+INTEGER_PEERS = ("LiteRT (XNNPACK)", "LiteRT (no delegate)", "TFLM", "onnxruntime (QDQ)")
+ROUNDS_CALLS = 200
+
+
+def float_layers(spec: ModelSpec) -> list[tuple[str, np.ndarray, np.ndarray, float, float]]:
+    """Each layer dequantized: (kind, weights, bias, low, high), the clamp in real units."""
+    out = []
+    for layer in spec.layers:
+        w = layer.weights.astype(np.float32) * layer.weight_scale.reshape(-1, *[1] * (layer.weights.ndim - 1))
+        b = (layer.bias.astype(np.float64) * layer.input_scale * layer.weight_scale).astype(np.float32)
+        low, high = ((v - layer.output_zero_point) * float(layer.output_scale) for v in (layer.act_min, layer.act_max))
+        out.append((layer.kind, w.astype(np.float32), b, low, high))
+    return out
+
+
+def numpy_runner(layers, x: np.ndarray):
+    def run():
+        y = x
+        for kind, w, b, low, high in layers:
+            y = np.clip(w @ y + b if kind == "dense" else w * y + b, low, high)
+        return y
+    return run
+
+
+def torch_runner(layers, x: np.ndarray):
+    import torch
+
+    torch.set_num_threads(1)
+    tl = [(k, torch.from_numpy(w), torch.from_numpy(b), lo, hi) for k, w, b, lo, hi in layers]
+    tx = torch.from_numpy(x)
+
+    def run():
+        with torch.inference_mode():
+            y = tx
+            for kind, w, b, low, high in tl:
+                y = torch.clamp(torch.mv(w, y) + b if kind == "dense" else w * y + b, low, high)
+            return y
+    return run
+
+
+def litert_runner(tfl: bytes, x: np.ndarray, xnnpack: bool):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    interp = Interpreter(model_content=tfl, num_threads=1, experimental_op_resolver_type=resolver)
+    interp.allocate_tensors()
+    i, o = interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"]
+    row = x.reshape(1, -1)
+
+    def run():
+        interp.set_tensor(i, row)
+        interp.invoke()
+        return interp.get_tensor(o)
+    return run
+
+
+def tflm_runner(tfl: bytes, x: np.ndarray):
+    interp = _tflm()[2].Interpreter.from_bytes(tfl, arena_size=1 << 20)
+    row = x.reshape(1, -1)
+
+    def run():
+        interp.set_input(row, 0)
+        interp.invoke()
+        return interp.get_output(0)
+    return run
+
+
+def onnxruntime_runner(onnx_model: bytes, x: np.ndarray):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    sess = ort.InferenceSession(onnx_model, options, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    feed = {name: x.reshape(1, -1)}
+
+    def run():
+        return sess.run(None, feed)
+    return run
+
+
+@pytest.fixture(scope="module")
+def runners():
+    spec = paper_model("M2")
+    window = np.random.default_rng(0).normal(-5.0, 2.5, (81, 20)).astype(np.float32)
+    x = reference.normalize_window(spec.frontend, window).astype(np.float32).reshape(-1)
+    model = kwsint.load(kwsint.write_blob(spec))
+    tfl = model_to_tflite(spec, float_input=True)
+    layers = float_layers(spec)
+    return {
+        f"kwsint ({model.backend})": lambda: model.infer(window),
+        "LiteRT (XNNPACK)": litert_runner(tfl, x, xnnpack=True),
+        "LiteRT (no delegate)": litert_runner(tfl, x, xnnpack=False),
+        "TFLM": tflm_runner(tfl, x),
+        "onnxruntime (QDQ)": onnxruntime_runner(model_to_onnx(spec, batch=1), x),
+        "numpy float32": numpy_runner(layers, x),
+        "torch float32": torch_runner(layers, x),
+    }
+
+
+def test_peer_ratios(benchmark, runners):
+    seconds = {name: [] for name in runners}
+
+    def alternate():
+        for _ in range(ROUNDS):
+            for name, run in runners.items():
+                run()  # warm: the first call after another runtime's round
+                t0 = time.perf_counter()
+                for _ in range(ROUNDS_CALLS):
+                    run()
+                seconds[name].append((time.perf_counter() - t0) / ROUNDS_CALLS)
+
+    benchmark.pedantic(alternate, rounds=1, iterations=1)
+    median = {name: float(np.median(s)) for name, s in seconds.items()}
+    base = next(iter(median.values()))
+    want = next(iter(runners.values()))().logits  # the spec's output codes
+    exact = {name: bool(np.array_equal(np.ravel(logits(run())), want)) for name, run in runners.items()
+             if name in INTEGER_PEERS}
+    benchmark.extra_info.update(
+        config="M2", rounds=ROUNDS, calls_per_round=ROUNDS_CALLS,
+        median_us_per_call={name: round(m * 1e6, 3) for name, m in median.items()},
+        x_kwsint={name: round(m / base, 2) for name, m in median.items()}, same_logits_as_kwsint=exact,
+    )
+    print(f"\nM2, batch 1, one thread, median of {ROUNDS} alternating rounds of {ROUNDS_CALLS} calls:")
+    print(f"{'runtime':>22} {'us/call':>9} {'x kwsint':>9}  logits == kwsint's (integer runtimes)")
+    for name, m in median.items():
+        print(f"{name:>22} {m * 1e6:9.2f} {m / base:9.2f}  {exact.get(name, '')}")
+
+
+def logits(out) -> np.ndarray:
+    """A runtime's output codes: onnxruntime returns a list of outputs."""
+    return np.asarray(out[0] if isinstance(out, list) else out)
