@@ -37,6 +37,9 @@ def test_random_models_equal_reference(backend, spec, seed):
     np.testing.assert_array_equal(got.logits, logits)
     np.testing.assert_array_equal(got.posterior_q16, post)
     np.testing.assert_array_equal(model.quantize_window(windows[0]), reference.quantize_window(spec, windows[0]))
+    singles = [model.infer(w) for w in windows]  # the one-window path, its buffers reused call after call
+    np.testing.assert_array_equal([r.logits for r in singles], logits)
+    assert [r.posterior_q16 for r in singles] == post.tolist()
 
 
 @pytest.mark.parametrize("config", ["M1", "M2", "M3", "M4", "M5", "M6"])
@@ -127,8 +130,10 @@ def test_threads_share_one_model():
     want = model.infer_batch(windows).logits
     with ThreadPoolExecutor(4) as pool:
         parts = list(pool.map(lambda i: model.infer_batch(windows[i::4]).logits, range(4)))
+        singles = list(pool.map(lambda w: model.infer(w).logits, windows))
     for i, part in enumerate(parts):
         np.testing.assert_array_equal(part, want[i::4])
+    np.testing.assert_array_equal(singles, want)
 
 
 def test_backend_choice(monkeypatch):
