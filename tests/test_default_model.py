@@ -74,3 +74,11 @@ def test_every_backend_and_worker_count_gives_the_same_output(config, capsys):
 
 def drop_backend(line: dict) -> dict:
     return {k: v for k, v in line.items() if k != "backend"}
+
+
+def test_load_and_path_name_what_is_wrong():
+    with pytest.raises(ValueError, match="config must be one of M0-int8, M2, M4, got 'M9'"):
+        default_model.load("M9")
+    with pytest.raises(FileNotFoundError, match="M9.kwsq: not shipped with kwsint"):
+        default_model.path("M9.kwsq")
+    assert default_model.load("M2", backend="portable").backend == "portable"
