@@ -17,6 +17,8 @@ from .errors import FormatError
 from .modelspec import ModelSpec
 
 INT_MAX = 2**31 - 1  # C int fields of kws_detector_config
+MAX_SMOOTHING_STEPS = int(lib.KWS_MAX_SMOOTHING)
+"""The longest moving average the C detector keeps, in steps."""
 
 
 @dataclass(frozen=True)
@@ -288,7 +290,7 @@ class Detector:
     def __init__(self, model: Model, hop: int, smoothing: int, threshold: float, lockout: int):
         self.model = model
         self.hop = _int_arg("hop", hop, 1, INT_MAX)
-        self.smoothing = _int_arg("smoothing", smoothing, 1, int(lib.KWS_MAX_SMOOTHING))
+        self.smoothing = _int_arg("smoothing", smoothing, 1, MAX_SMOOTHING_STEPS)
         self.threshold_q16 = reference.threshold_q16(threshold)
         self.lockout = _int_arg("lockout", lockout, 0, INT_MAX)
         config = ffi.new("kws_detector_config *", dict(hop=self.hop, smoothing=self.smoothing,

@@ -37,8 +37,7 @@ from kwsint.atomic import write_atomic
 from kwsint.errors import FormatError
 from kwsint.evaluation import lockout_steps
 from kwsint.inputs import DEFAULT_CHUNK_FRAMES, iter_streams
-
-MAX_SMOOTHING_STEPS = 1024  # the C detector's bound (KWS_MAX_SMOOTHING)
+from kwsint.model import MAX_SMOOTHING_STEPS
 
 
 @dataclass(frozen=True)
