@@ -1,0 +1,388 @@
+"""Projected Arm cycles per inference of kwsint's NEON backends, per model configuration.
+
+    python benchmarks/mca/project.py
+
+A projection from LLVM's scheduling models, not a measurement on Arm hardware:
+
+1. The real NEON kernels (csrc/neon/*.c) are compiled with aarch64-linux-gnu-gcc -O2 -S, with
+   the flags of the project's qemu cross build (tests/test_aarch64.py).
+2. From the generated assembly, each kernel's hot code is cut out by its loops (a loop is a
+   branch back to a label of the same function): the int8 dense K loop (4 rows x 16 K per
+   iteration), the dense row-group path (8 rows: the per-pass setup, reduction, bias,
+   requantization, clamp, store and loop control, everything of the row-group loop but the K
+   loops), and the affine loop (16 channels per iteration).
+3. llvm-mca (Debian llvm-16) runs each piece 1000 times back to back on a core's model;
+   cycles per iteration = Total Cycles / Iterations.
+4. Trip counts per layer follow the C loops of csrc/neon/fully_connected.c and affine.c (see
+   trip_counts), and cycles per inference = sum over layers and loop kinds of
+   iterations x cycles per iteration.
+
+Not counted: cache and TLB misses (llvm-mca assumes every load hits L1), branch
+mispredictions, the kernels' per-call prologues, the float QUANTIZE of the input window, the
+posterior and the C model's layer dispatch. Approximations: a K tail (K % 16 != 0) is costed
+as one ARMv8.0 K step per 4-row pass, the path it runs (fc_s8.h); a partial row group (N % 8
+!= 0) and the affine's zero-padded last block cost as much as whole ones.
+"""
+
+import functools
+import math
+import re
+import shutil
+import subprocess
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+NEON = ROOT / "csrc" / "neon"
+CC = "aarch64-linux-gnu-gcc"
+# The flags of the qemu cross build (tests/test_aarch64.py), so these are the instructions
+# that run there. fully_connected_dot.c gets ARMv8.2 + dotprod from its own
+# `#pragma GCC target`, as in that build (adding -march=armv8.2-a+dotprod changes nothing).
+CFLAGS = ("-std=c11", "-O2", "-fno-fast-math", "-ffp-contract=off", f"-I{ROOT / 'csrc' / 'include'}",
+          f"-I{ROOT / 'csrc'}")
+CPUS = ("cortex-a53", "cortex-a55", "cortex-a72", "cortex-a76")
+DOTPROD_CPUS = ("cortex-a55", "cortex-a76")  # ARMv8.2 cores; the A53 and A72 have no SDOT
+BACKENDS = ("neon", "neon-dotprod")
+RATES_HZ = {"10ms": 100.0, "30ms": 1000.0 / 30.0}  # one inference per 10 ms, per 30 ms
+MCA_ITERATIONS = 1000
+
+# The dense kernels: 8 rows per group, computed as 2 passes of 4 rows (fully_connected.c).
+GROUP_ROWS, PASS_ROWS = 8, 4
+
+
+class ExtractionError(RuntimeError):
+    """The compiled kernel does not have the shape the projection costs; the message names it."""
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One compiled NEON kernel and how to recognise its hot loop.
+
+    source: file in csrc/neon; function: the exported symbol; marker: a mnemonic of the hot
+    loop that no other innermost loop of the function (or of the functions it calls) holds;
+    markers: how many times one iteration holds it, a check that the loop found is the one
+    costed; step: K elements (dense) or channels (affine) per iteration; dotprod: the kernel
+    needs llvm-mca's +dotprod.
+    """
+
+    source: str
+    function: str
+    marker: str
+    markers: int
+    step: int
+    dotprod: bool = False
+
+
+DENSE = {
+    ("neon", 8): Kernel("fully_connected.c", "kws_neon_fully_connected_s8", "sadalp", 4, 16),
+    ("neon-dotprod", 8): Kernel("fully_connected_dot.c", "kws_neon_dot_fully_connected_s8", "sdot", 4, 16, True),
+    # 16x8: both backends run the ARMv8.0 kernel.
+    ("neon", 16): Kernel("fully_connected.c", "kws_neon_fully_connected_s16", "smlal2", 4, 8),
+    ("neon-dotprod", 16): Kernel("fully_connected.c", "kws_neon_fully_connected_s16", "smlal2", 4, 8),
+}
+AFFINE = {
+    8: Kernel("affine.c", "kws_neon_affine_s8", "sqrdmulh", 4, 16),
+    16: Kernel("affine.c", "kws_neon_affine_s16", "srshl", 4, 8),
+}
+
+
+# --- trip counts -------------------------------------------------------------------------
+
+def trip_counts(kind: str, in_size: int, out_size: int, act_bits: int = 8) -> dict[str, int]:
+    """Iterations per inference of each costed piece for one layer, as the C loops run them.
+
+    Dense (fully_connected.c): rows in groups of 8, ceil(N / 8) groups; each group runs one
+    4-row pass, or two when it has more than 4 rows, so ceil(N / 4) passes (rows past N reuse
+    the last row and are discarded). Each pass runs K // step K iterations and, when
+    K % step != 0, one tail step. Affine (affine.c): ceil(N / step) blocks, the last one
+    zero-padded. Keys: "k_loop", "tail", "group", "affine"; values in iterations.
+    """
+    if kind == "dense":
+        step = DENSE[("neon", act_bits)].step
+        passes = math.ceil(out_size / PASS_ROWS)
+        return {"k_loop": passes * (in_size // step), "tail": passes * (in_size % step != 0),
+                "group": math.ceil(out_size / GROUP_ROWS), "affine": 0}
+    if kind == "affine":
+        return {"k_loop": 0, "tail": 0, "group": 0, "affine": math.ceil(out_size / AFFINE[act_bits].step)}
+    raise ValueError(f"unknown layer kind {kind!r}")
+
+
+# --- assembly ----------------------------------------------------------------------------
+
+_LABEL = re.compile(r"^([\w.$]+):")
+_CONDS = "eq|ne|cs|hs|cc|lo|mi|pl|vs|vc|hi|ls|ge|lt|gt|le|al"
+_BRANCH = re.compile(rf"^(b(?:\.?(?:{_CONDS}))?|cbn?z|tbn?z)\s+(?:.*,\s*)?([\w.$]+)$")
+_CALL = re.compile(r"^bl\s+([\w.$]+)$")
+
+
+@dataclass(frozen=True)
+class Function:
+    """A compiled function: its label and instruction lines (directives dropped), in order."""
+
+    name: str
+    lines: tuple[str, ...]
+
+    @functools.cached_property
+    def labels(self) -> dict[str, int]:
+        return {m.group(1): i for i, line in enumerate(self.lines) if (m := _LABEL.match(line))}
+
+    @functools.cached_property
+    def loops(self) -> list[tuple[int, int]]:
+        """(label index, backward branch index) of every branch back to a label of this function."""
+        found = []
+        for j, line in enumerate(self.lines):
+            m = _BRANCH.match(line)
+            if m and self.labels.get(m.group(2), j + 1) <= j:
+                found.append((self.labels[m.group(2)], j))
+        return found
+
+    def instructions(self, start: int, end: int) -> list[str]:
+        return [line for line in self.lines[start:end + 1] if not _LABEL.match(line)]
+
+
+@functools.cache
+def _compile(source: str) -> dict[str, Function]:
+    """Compiles csrc/neon/<source> to aarch64 assembly; its functions by name."""
+    if shutil.which(CC) is None:
+        raise ExtractionError(f"{CC} not found: apt-get install gcc-aarch64-linux-gnu (scripts/setup does)")
+    cmd = [CC, *CFLAGS, "-S", "-o", "-", str(NEON / source)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise ExtractionError(f"compiling {source} failed:\n{' '.join(cmd)}\n{r.stderr}")
+    functions, name, body = {}, None, []
+    for raw in r.stdout.splitlines():
+        line = raw.split("//")[0].strip()
+        if name is None:
+            if (m := _LABEL.match(line)) and not line.startswith(".L"):
+                name, body = m.group(1), []
+        elif line.startswith(".size"):
+            functions[name] = Function(name, tuple(body))
+            name = None
+        elif line and not (line.startswith(".") and not _LABEL.match(line)):
+            body.append(line)
+    return functions
+
+
+@dataclass(frozen=True)
+class Pieces:
+    """A dense kernel's hot code: its K loop bodies and the straight row-group path."""
+
+    k_loops: tuple[str, ...]
+    group: str
+
+
+def _hot_loops(f: Function, marker: str, markers: int) -> list[tuple[int, int]]:
+    """The innermost loops of f whose body holds `marker`, each checked to hold it `markers` times.
+
+    Only straight bodies count as loops here: a branch back to shared code (a jump to a
+    common ret, say) also targets an earlier label but passes a ret or an unconditional
+    branch on the way."""
+    straight = [(i, j) for i, j in f.loops
+                if not any(line == "ret" or line.split()[0] == "b" for line in f.lines[i:j])]
+    inner = [(i, j) for i, j in straight if not any(i <= a and b <= j and (a, b) != (i, j) for a, b in straight)]
+    hot = []
+    for i, j in inner:
+        count = sum(line.split()[0] == marker for line in f.instructions(i, j))
+        if count:
+            if count != markers:
+                raise ExtractionError(f"{f.name}: the loop at {f.lines[i].rstrip(':')} holds {count} {marker}, "
+                                      f"not {markers}; the projection costs no such loop")
+            hot.append((i, j))
+    return hot
+
+
+def _straight(f: Function, start: int, end: int, kernel: Kernel, functions: Mapping[str, Function],
+              k_loops: list[str]) -> tuple[list[str], int]:
+    """The instructions of f[start..end] run once each, the K loops cut out (their bodies go to
+    k_loops) and calls to local functions followed to their first ret. Returns the instructions
+    and how many K loops were cut. Fails on anything else that would repeat or skip code."""
+    hot = dict(_hot_loops(f, kernel.marker, kernel.markers))
+    out, passes, idx = [], 0, start
+    while idx <= end:
+        i, line = idx, f.lines[idx]
+        idx += 1
+        if i in hot and hot[i] <= end:  # a K loop: costed on its own
+            k_loops.append("\n".join(f.instructions(i, hot[i])))
+            passes, idx = passes + 1, hot[i] + 1
+        elif m := _CALL.match(line):
+            callee = functions.get(m.group(1))
+            ret = callee.lines.index("ret") if callee and "ret" in callee.lines else None
+            if ret is None:
+                raise ExtractionError(f"{f.name}: the row-group path calls {m.group(1)}, which is not costed")
+            # llvm-mca assumes 100 cycles for a call; a direct call is a predicted branch, so it is
+            # costed as one, followed by the callee's instructions.
+            body, n = _straight(callee, 0, ret, kernel, functions, k_loops)
+            out += [f"b\t{m.group(1)}", *body]
+            passes += n
+        elif not _LABEL.match(line):
+            out.append(line)
+            m = _BRANCH.match(line)
+            if m and i != end and start <= f.labels.get(m.group(2), -1) <= i:
+                raise ExtractionError(f"{f.name}: a loop ({m.group(2)}) inside the row-group path that is not "
+                                      f"the K loop; its trip count is unknown to the projection")
+            if i != end and (line == "ret" or m and m.group(1) == "b"):
+                raise ExtractionError(f"{f.name}: `{line}` inside the row-group path; the path is not straight")
+    return out, passes
+
+
+@functools.cache
+def dense_pieces(backend: str, act_bits: int) -> Pieces:
+    """Cuts a dense kernel's K loops and row-group path out of its compiled code.
+
+    The row-group loop is the loop of the exported function that runs the most K loops (its
+    own or those of functions it calls); it must run GROUP_ROWS / PASS_ROWS of them, the
+    passes trip_counts assumes.
+    """
+    kernel = DENSE[(backend, act_bits)]
+    functions = _compile(kernel.source)
+    if kernel.function not in functions:
+        raise ExtractionError(f"{kernel.function} not found in the assembly of {kernel.source}")
+    f = functions[kernel.function]
+    k_loop_spans = set(_hot_loops(f, kernel.marker, kernel.markers))
+
+    def runs_marker(lines) -> bool:  # holds the marker, or calls a function of this file that does
+        return any(line.split()[0] == kernel.marker
+                   or (m := _CALL.match(line)) and m.group(1) in functions and runs_marker(functions[m.group(1)].lines)
+                   for line in lines)
+
+    best, errors = None, []
+    for i, j in f.loops:
+        if (i, j) in k_loop_spans or not runs_marker(f.lines[i:j + 1]):
+            continue
+        k_loops: list[str] = []
+        try:
+            body, passes = _straight(f, i, j, kernel, functions, k_loops)
+        except ExtractionError as e:
+            errors.append(str(e))
+            continue
+        if passes and (best is None or (passes, -len(body)) > (best[0], -len(best[1]))):
+            best = (passes, body, k_loops)
+    if best is None:
+        reasons = "; ".join(dict.fromkeys(errors)) or "no loop runs it"
+        raise ExtractionError(f"{kernel.function}: no straight row-group loop around the {kernel.marker} K loop "
+                              f"({reasons})")
+    passes, body, k_loops = best
+    if passes != GROUP_ROWS // PASS_ROWS:
+        raise ExtractionError(f"{kernel.function}: the row-group loop runs {passes} K loops, expected "
+                              f"{GROUP_ROWS // PASS_ROWS}")
+    return Pieces(tuple(k_loops), "\n".join(body))
+
+
+@functools.cache
+def affine_loop(act_bits: int) -> str:
+    """The body of the affine kernel's block loop (one iteration = AFFINE[act_bits].step channels)."""
+    kernel = AFFINE[act_bits]
+    f = _compile(kernel.source).get(kernel.function)
+    if f is None:
+        raise ExtractionError(f"{kernel.function} not found in the assembly of {kernel.source}")
+    loops = _hot_loops(f, kernel.marker, kernel.markers)
+    if len(loops) != 1:
+        raise ExtractionError(f"{kernel.function}: {len(loops)} loops hold {kernel.marker}, expected 1")
+    return "\n".join(f.instructions(*loops[0]))
+
+
+# --- llvm-mca ----------------------------------------------------------------------------
+
+def _mca_tool() -> str:
+    tool = shutil.which("llvm-mca-16") or shutil.which("llvm-mca")
+    if tool is None:
+        raise ExtractionError("llvm-mca not found: apt-get install llvm-16 (scripts/setup does)")
+    return tool
+
+
+@functools.cache
+def mca_cycles(code: str, cpu: str, dotprod: bool = False) -> float:
+    """llvm-mca's cycles per iteration of `code` (aarch64 assembly) on `cpu`, run back to back."""
+    cmd = [_mca_tool(), "-mtriple=aarch64", f"-mcpu={cpu}", f"-iterations={MCA_ITERATIONS}"]
+    if dotprod:
+        cmd.append("-mattr=+dotprod")
+    r = subprocess.run(cmd, input=code + "\n", capture_output=True, text=True)
+    if r.returncode != 0:
+        raise ExtractionError(f"llvm-mca failed on {cpu}:\n{r.stderr}\n{code}")
+    fields = dict(re.findall(r"^(Iterations|Total Cycles):\s+(\d+)$", r.stdout, re.M))
+    return int(fields["Total Cycles"]) / int(fields["Iterations"])
+
+
+def loop_cycles(backend: str, act_bits: int, cpu: str) -> dict[str, float]:
+    """Cycles per iteration of each costed piece on `cpu`, keyed as trip_counts' keys.
+
+    k_loop: one K iteration of the backend's dense kernel (the mean over its inlined copies);
+    tail: one K step of the ARMv8.0 kernel, which every int8 backend runs for its K tail;
+    group: the row-group path (8 rows); affine: one block of the affine kernel.
+    """
+    kernel = DENSE[(backend, act_bits)]
+    pieces, armv8 = dense_pieces(backend, act_bits), dense_pieces("neon", act_bits)
+    k_loop = sum(mca_cycles(k, cpu, kernel.dotprod) for k in pieces.k_loops) / len(pieces.k_loops)
+    return {
+        "k_loop": k_loop,
+        "tail": sum(mca_cycles(k, cpu) for k in armv8.k_loops) / len(armv8.k_loops),
+        "group": mca_cycles(pieces.group, cpu, kernel.dotprod),
+        "affine": mca_cycles(affine_loop(act_bits), cpu),
+    }
+
+
+# --- projection --------------------------------------------------------------------------
+
+def project(layers: Iterable[Mapping], act_bits: int = 8, cpus: Sequence[str] = CPUS,
+            backends: Sequence[str] = BACKENDS) -> list[dict]:
+    """Projected cycles per inference of a layer stack, per backend and core.
+
+    layers: dicts with kind ("dense" or "affine"), in_size and out_size, as in
+    kwsint Model.info()["layers"]. neon-dotprod is projected only on DOTPROD_CPUS.
+    Returns one dict per (backend, cpu): backend, cpu, macs (per inference, dense K x N plus
+    one per affine channel, as Model.info counts them), cycles (projected cycles per
+    inference), macs_per_cycle, and mcps (projected million cycles per second, keyed by
+    RATES_HZ: one inference every 10 ms and every 30 ms).
+    Raises ExtractionError, naming the function, when a kernel cannot be costed.
+    """
+    layers = list(layers)
+    counts = [trip_counts(l["kind"], l["in_size"], l["out_size"], act_bits) for l in layers]
+    macs = sum(l["in_size"] * l["out_size"] if l["kind"] == "dense" else l["out_size"] for l in layers)
+    rows = []
+    for backend in backends:
+        for cpu in cpus:
+            if backend == "neon-dotprod" and cpu not in DOTPROD_CPUS:
+                continue
+            per_iteration = loop_cycles(backend, act_bits, cpu)
+            cycles = sum(c[piece] * per_iteration[piece] for c in counts for piece in per_iteration)
+            rows.append(dict(backend=backend, cpu=cpu, macs=macs, cycles=round(cycles),
+                             macs_per_cycle=macs / cycles,
+                             mcps={name: cycles * hz / 1e6 for name, hz in RATES_HZ.items()}))
+    return rows
+
+
+def paper_layers(config: str) -> tuple[list[dict], int]:
+    """The layer shapes and activation bits of a paper configuration (kwsint.generate)."""
+    from kwsint.generate import paper_model
+
+    spec = paper_model(config)
+    return [dict(kind=l.kind, in_size=l.in_size, out_size=l.out_size) for l in spec.layers], spec.act_bits
+
+
+def main() -> None:
+    from kwsint.generate import CONFIGS
+
+    print(f"cycles per iteration (llvm-mca, {MCA_ITERATIONS} iterations back to back)")
+    print(f"{'backend':<13} {'cpu':<11} {'K loop':>7} {'K tail':>7} {'row group':>9} {'affine':>7}")
+    for backend in BACKENDS:
+        for cpu in CPUS if backend == "neon" else DOTPROD_CPUS:
+            c = loop_cycles(backend, 8, cpu)
+            print(f"{backend:<13} {cpu:<11} {c['k_loop']:7.2f} {c['tail']:7.2f} {c['group']:9.2f} {c['affine']:7.2f}")
+    print("(int8; K loop: 4 rows x 16 K = 64 MACs; row group: 8 rows; affine: 16 channels)\n")
+    print(f"{'config':<6} {'backend':<13} {'cpu':<11} {'MACs':>7} {'cycles/inf':>10} {'MACs/cycle':>10} "
+          f"{'MCPS@10ms':>9} {'MCPS@30ms':>9}")
+    for config in CONFIGS:
+        layers, act_bits = paper_layers(config)
+        try:
+            rows = project(layers, act_bits)
+        except ExtractionError as e:
+            print(f"{config:<6} not projected: {e}")
+            continue
+        for r in rows:
+            print(f"{config:<6} {r['backend']:<13} {r['cpu']:<11} {r['macs']:>7} {r['cycles']:>10} "
+                  f"{r['macs_per_cycle']:>10.2f} {r['mcps']['10ms']:>9.2f} {r['mcps']['30ms']:>9.2f}")
+
+
+if __name__ == "__main__":
+    main()
