@@ -19,13 +19,24 @@ struct kws_detector {
   int32_t ring[];  /* smoothing posteriors */
 };
 
+static int config_ok(const kws_detector_config *c) {
+  return c && c->hop >= 1 && c->smoothing >= 1 && c->smoothing <= KWS_MAX_SMOOTHING && c->threshold_q16 >= 0 &&
+         c->threshold_q16 <= 65536 && c->lockout >= 0;
+}
+
+static size_t own_bytes(const kws_detector_config *c) {
+  return sizeof(kws_detector) + (size_t)c->smoothing * sizeof(int32_t);
+}
+
+size_t kws_detector_bytes(const kws_model *m, const kws_detector_config *c) {
+  return m && config_ok(c) ? own_bytes(c) + kws_stream_bytes(m) : 0;
+}
+
 kws_status kws_detector_create(const kws_model *m, const kws_detector_config *c, kws_detector **out) {
   if (!out) return KWS_ERR_ARGUMENT;
   *out = NULL;
-  if (!m || !c || c->hop < 1 || c->smoothing < 1 || c->smoothing > KWS_MAX_SMOOTHING || c->threshold_q16 < 0 ||
-      c->threshold_q16 > 65536 || c->lockout < 0)
-    return KWS_ERR_ARGUMENT;
-  kws_detector *d = (kws_detector *)calloc(1, sizeof(kws_detector) + (size_t)c->smoothing * sizeof(int32_t));
+  if (!m || !config_ok(c)) return KWS_ERR_ARGUMENT;
+  kws_detector *d = (kws_detector *)calloc(1, own_bytes(c));
   if (!d) return KWS_ERR_NOMEM;
   kws_status st = kws_stream_create(m, &d->stream);
   if (st != KWS_OK) {

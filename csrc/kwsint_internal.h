@@ -32,6 +32,10 @@ typedef struct {
                      const kws_requant_params *p, int16_t *y);
   void (*quantize_s8)(const float *x, size_t n, float scale, int32_t zero_point, int8_t *y);
   void (*quantize_s16)(const float *x, size_t n, float scale, int32_t zero_point, int16_t *y);
+  /* float32 (docs/arithmetic.md 10): bias never NULL here */
+  void (*fully_connected_f32)(const float *x, size_t k, const float *w, size_t n, const float *bias,
+                              float act_min, float act_max, float *y);
+  void (*affine_f32)(const float *x, size_t n, const float *scale, const float *shift, float *y);
 } kws_kernels;
 
 struct kws_backend {
@@ -44,8 +48,6 @@ struct kws_backend {
 extern const kws_kernels kws_portable_kernels;
 extern const kws_kernels kws_avx2_kernels, kws_sse41_kernels; /* x86 */
 extern const kws_kernels kws_neon_kernels, kws_neon_dot_kernels; /* aarch64, or x86 through SIMDe */
-
-enum { KWS_LAYER_DENSE = 1, KWS_LAYER_AFFINE = 2 };
 
 typedef struct {
   int kind;
@@ -85,6 +87,11 @@ int32_t kws_add_wrap(int32_t a, int32_t b); /* a + b modulo 2^32 */
  * bias may be NULL (zeros). */
 void kws_fold_bias_s32(const int32_t *bias, const int8_t *w, size_t n, size_t k, int32_t zp, int32_t *out);
 void kws_fold_bias_s64(const int64_t *bias, size_t n, int64_t *out);
+/* 1 if all n values are finite. */
+int kws_all_finite(const float *x, size_t n);
+/* The dot product of docs/arithmetic.md 10: lane sums a[0..7] of w[i] * x[i]
+ * over i = l (mod 8), added as ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)). */
+float kws_dot_f32_lanes(const float a[8]);
 /* Normalise and quantize one float frame; tmp holds feature_dim floats. */
 void kws_model_quantize_frame(const kws_model *m, const float *frame, float *tmp, void *out);
 uint32_t kws_crc32(const uint8_t *data, size_t n);

@@ -18,6 +18,7 @@ void kws_model_get_info(const kws_model *m, kws_model_info *info) {
   info->input_size = m->input_size;
   info->num_outputs = m->layers[m->num_layers - 1].out_size;
   info->scratch_bytes = 2 * buffer_bytes(m);
+  info->input_bytes = (m->input_size * elem_bytes(m) + 7) & ~(size_t)7;
   info->weight_bytes = m->weight_bytes;
   info->macs = m->macs;
 }
@@ -40,15 +41,18 @@ static void run_layer(const kws_kernels *kk, const kws_model *m, const kws_layer
   }
 }
 
-kws_status kws_model_infer_q(const kws_model *m, const void *input, void *scratch, int32_t *logits,
-                             int32_t *posterior_q16) {
+/* ticks (if given) gets each layer's counter ticks added. */
+static kws_status infer_q(const kws_model *m, const void *input, void *scratch, int32_t *logits,
+                          int32_t *posterior_q16, uint64_t *ticks) {
   if (!m || !input || !scratch || !logits) return KWS_ERR_ARGUMENT;
   const kws_kernels *kk = m->backend->kernels;
   uint8_t *bufs[2] = {(uint8_t *)scratch, (uint8_t *)scratch + buffer_bytes(m)};
   const void *in = input;
   for (int l = 0; l < m->num_layers; l++) {
     void *out = bufs[l & 1];
+    uint64_t start = ticks ? kws_cycle_counter() : 0;
     run_layer(kk, m, &m->layers[l], in, out);
+    if (ticks) ticks[l] += kws_cycle_counter() - start;
     in = out;
   }
   size_t n = m->layers[m->num_layers - 1].out_size;
@@ -56,6 +60,23 @@ kws_status kws_model_infer_q(const kws_model *m, const void *input, void *scratc
     logits[i] = m->act_bits == 8 ? ((const int8_t *)in)[i] : ((const int16_t *)in)[i];
   if (posterior_q16)
     *posterior_q16 = kws_posterior_q16(logits[1] - logits[0], m->posterior_multiplier, m->posterior_shift);
+  return KWS_OK;
+}
+
+kws_status kws_model_infer_q(const kws_model *m, const void *input, void *scratch, int32_t *logits,
+                             int32_t *posterior_q16) {
+  return infer_q(m, input, scratch, logits, posterior_q16, NULL);
+}
+
+kws_status kws_model_time_layers(const kws_model *m, const void *input, void *scratch, uint32_t repeats,
+                                 uint64_t *ticks) {
+  if (!m || !ticks) return KWS_ERR_ARGUMENT;
+  memset(ticks, 0, (size_t)m->num_layers * sizeof *ticks);
+  int32_t logits[2], post;
+  for (uint32_t r = 0; r < repeats; r++) {
+    kws_status st = infer_q(m, input, scratch, logits, &post, ticks);
+    if (st != KWS_OK) return st;
+  }
   return KWS_OK;
 }
 
@@ -78,4 +99,13 @@ kws_status kws_model_quantize_window(const kws_model *m, const float *window, vo
   for (int f = offset; f < m->window_frames; f += m->frame_stride, dst += row)
     kws_model_quantize_frame(m, window + (size_t)f * (size_t)m->feature_dim, tmp, dst);
   return KWS_OK;
+}
+
+kws_status kws_model_infer(const kws_model *m, const float *window, void *scratch, int32_t *logits,
+                           int32_t *posterior_q16) {
+  if (!m || !window || !scratch || !logits) return KWS_ERR_ARGUMENT;
+  if (!kws_all_finite(window, (size_t)m->window_frames * (size_t)m->feature_dim)) return KWS_ERR_ARGUMENT;
+  void *input = (uint8_t *)scratch + 2 * buffer_bytes(m); /* after the arena of infer_q */
+  kws_model_quantize_window(m, window, input);
+  return infer_q(m, input, scratch, logits, posterior_q16, NULL);
 }

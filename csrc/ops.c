@@ -143,3 +143,32 @@ kws_status kws_quantize(const kws_backend *be, const float *x, size_t n, float s
   }
   return KWS_OK;
 }
+
+kws_status kws_fully_connected_f32(const kws_backend *be, const float *x, size_t batches, size_t k,
+                                   const float *w, size_t n, const float *bias, float act_min, float act_max,
+                                   float *y) {
+  const kws_kernels *kk = kernels_of(be);
+  if (!kk) return KWS_ERR_BACKEND;
+  if (!dims_ok(batches, k, n) || !x || !w || !y || !(act_min <= act_max)) return KWS_ERR_ARGUMENT;
+  float *b = (float *)calloc(n, sizeof *b);
+  if (!b) return KWS_ERR_NOMEM;
+  for (size_t i = 0; bias && i < n; i++) b[i] = bias[i];
+  for (size_t i = 0; i < batches; i++) kk->fully_connected_f32(x + i * k, k, w, n, b, act_min, act_max, y + i * n);
+  free(b);
+  return KWS_OK;
+}
+
+kws_status kws_affine_f32(const kws_backend *be, const float *x, size_t batches, size_t n, const float *scale,
+                          const float *shift, float *y) {
+  const kws_kernels *kk = kernels_of(be);
+  if (!kk) return KWS_ERR_BACKEND;
+  if (!dims_ok(batches, 1, n) || !x || !scale || !shift || !y) return KWS_ERR_ARGUMENT;
+  for (size_t i = 0; i < batches; i++) kk->affine_f32(x + i * n, n, scale, shift, y + i * n);
+  return KWS_OK;
+}
+
+int kws_all_finite(const float *x, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(x[i])) return 0;
+  return 1;
+}

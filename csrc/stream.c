@@ -16,25 +16,45 @@ struct kws_stream {
   float *tmp;         /* feature_dim floats */
 };
 
+/* The one allocation of a stream: its struct, the model's arena, the ring of
+ * quantized frames, the input vector and feature_dim floats, each 8-byte aligned. */
+typedef struct {
+  size_t frame_bytes, head, scratch, ring, input, tmp;
+} stream_layout;
+
+static stream_layout layout_of(const kws_model *m) {
+  kws_model_info info;
+  kws_model_get_info(m, &info);
+  stream_layout s;
+  s.frame_bytes = (size_t)m->feature_dim * (m->act_bits == 8 ? 1 : 2);
+  s.head = (sizeof(kws_stream) + 7) & ~(size_t)7;
+  s.scratch = info.scratch_bytes;
+  s.ring = ((size_t)m->window_frames * s.frame_bytes + 7) & ~(size_t)7;
+  s.input = info.input_bytes;
+  s.tmp = 4 * (size_t)m->feature_dim;
+  return s;
+}
+
+size_t kws_stream_bytes(const kws_model *m) {
+  if (!m) return 0;
+  stream_layout s = layout_of(m);
+  return s.head + s.scratch + s.ring + s.input + s.tmp;
+}
+
 kws_status kws_stream_create(const kws_model *m, kws_stream **out) {
   if (!out) return KWS_ERR_ARGUMENT;
   *out = NULL;
   if (!m) return KWS_ERR_ARGUMENT;
-  kws_model_info info;
-  kws_model_get_info(m, &info);
-  size_t frame_bytes = (size_t)m->feature_dim * (m->act_bits == 8 ? 1 : 2);
-  size_t ring = ((size_t)m->window_frames * frame_bytes + 7) & ~(size_t)7;
-  size_t input = (m->input_size * (m->act_bits == 8 ? 1 : 2) + 7) & ~(size_t)7;
-  size_t head = (sizeof(kws_stream) + 7) & ~(size_t)7;
-  uint8_t *mem = (uint8_t *)calloc(1, head + info.scratch_bytes + ring + input + 4 * (size_t)m->feature_dim);
+  stream_layout L = layout_of(m);
+  uint8_t *mem = (uint8_t *)calloc(1, kws_stream_bytes(m));
   if (!mem) return KWS_ERR_NOMEM;
   kws_stream *s = (kws_stream *)mem;
   s->model = m;
-  s->frame_bytes = frame_bytes;
-  s->scratch = mem + head;
-  s->ring = mem + head + info.scratch_bytes;
-  s->input = s->ring + ring;
-  s->tmp = (float *)(s->input + input);
+  s->frame_bytes = L.frame_bytes;
+  s->scratch = mem + L.head;
+  s->ring = mem + L.head + L.scratch;
+  s->input = s->ring + L.ring;
+  s->tmp = (float *)(s->input + L.input);
   *out = s;
   return KWS_OK;
 }

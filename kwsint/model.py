@@ -130,19 +130,18 @@ class Model:
                 and window.flags.c_contiguous):
             r = self._run(self._quantized_inputs(window, batched=False))
             return Inference(r.logits[0], int(r.posterior_q16[0]))
-        # The common call, a float32 window, without the general path's allocations: most of a call's
-        # time on a fast backend was spent in Python around the two C calls.
-        if not np.isfinite(window).all():
-            raise ValueError("window: features must be finite (found NaN or Inf)")
-        q, scratch, logits, post = self._buffers()
-        lib.kws_model_quantize_window(self._ptr, ffi.cast("float *", ffi.from_buffer(window)), q)
-        status = lib.kws_model_infer_q(self._ptr, q, scratch, logits, post)
+        # The common call, a float32 window: one C call (finiteness check, quantization, inference) on
+        # per-thread buffers; most of a call's time on a fast backend was spent in Python around the C work.
+        scratch, logits, post = self._buffers()
+        status = lib.kws_model_infer(self._ptr, ffi.cast("float *", ffi.from_buffer(window)), scratch, logits, post)
         if status != lib.KWS_OK:
-            raise RuntimeError(f"kws_model_infer_q failed: {_backend.STATUS_NAMES.get(status, status)}")
+            if not np.isfinite(window).all():
+                raise ValueError("window: features must be finite (found NaN or Inf)")
+            raise RuntimeError(f"kws_model_infer failed: {_backend.STATUS_NAMES.get(status, status)}")
         return Inference(self._local.logits.copy(), int(self._local.post[0]))
 
     def _buffers(self) -> tuple:
-        """C pointers to this thread's quantized input, scratch, logits and posterior for ``infer``.
+        """C pointers to this thread's arena, logits and posterior for ``infer``.
 
         Made on a thread's first call; cffi's pointers keep the arrays alive.
         """
@@ -150,9 +149,9 @@ class Model:
         if not hasattr(local, "pointers"):
             local.logits = np.empty(int(self._info.num_outputs), dtype=np.int32)
             local.post = np.empty(1, dtype=np.int32)
+            arena = int(self._info.scratch_bytes) + int(self._info.input_bytes)
             local.pointers = (
-                ffi.from_buffer(np.empty(self.spec.frontend.input_size, dtype=self._act_dtype)),
-                ffi.from_buffer(np.empty(int(self._info.scratch_bytes) // 8 + 1, dtype=np.int64)),
+                ffi.from_buffer(np.empty(arena // 8 + 1, dtype=np.int64)),
                 ffi.cast("int32_t *", ffi.from_buffer(local.logits)),
                 ffi.cast("int32_t *", ffi.from_buffer(local.post)),
             )
@@ -179,6 +178,21 @@ class Model:
         if status != lib.KWS_OK:
             raise RuntimeError(f"kws_model_time_infer_q failed: {_backend.STATUS_NAMES.get(status, status)}")
         return int(ticks[0])
+
+    def time_layers(self, window: np.ndarray, repeats: int = 100) -> list[int]:
+        """Counter ticks spent in each layer over ``repeats`` inferences of one window (for benchmarks).
+
+        Each layer is timed by two counter reads around it, which add a few
+        tens of ticks per layer to what ``time_inference`` measures.
+        """
+        q = self._quantized_inputs(window, batched=False)[0]
+        scratch = np.empty(int(self._info.scratch_bytes) // 8 + 1, dtype=np.int64)
+        ticks = np.zeros(len(self.spec.layers), dtype=np.uint64)
+        status = lib.kws_model_time_layers(self._ptr, ffi.from_buffer(q), ffi.from_buffer(scratch), repeats,
+                                           ffi.cast("uint64_t *", ffi.from_buffer(ticks)))
+        if status != lib.KWS_OK:
+            raise RuntimeError(f"kws_model_time_layers failed: {_backend.STATUS_NAMES.get(status, status)}")
+        return [int(t) for t in ticks]
 
     def stream(self) -> Stream:
         """A new stream over this model (its own ring buffer and arena)."""
@@ -214,6 +228,7 @@ class Model:
             packed_weight_bytes=sum(l["packed_weight_bytes"] for l in layers),
             blob_bytes=self.blob_bytes,
             scratch_bytes=int(self._info.scratch_bytes),
+            stream_bytes=int(lib.kws_stream_bytes(self._ptr)),
             macs=int(self._info.macs),
         )
 
@@ -300,6 +315,8 @@ class Detector:
         if status != lib.KWS_OK:
             raise MemoryError(f"kws_detector_create failed: {_backend.STATUS_NAMES.get(status, status)}")
         self._ptr = ffi.gc(out[0], lib.kws_detector_free)
+        self.state_bytes: int = int(lib.kws_detector_bytes(model._ptr, config))
+        """Bytes this detector allocated: its moving-average ring and its stream."""
 
     def push(self, frames: np.ndarray) -> DetectorSteps:
         """Append float frames, shape (T, feature_dim) or (feature_dim,); returns the steps they completed."""

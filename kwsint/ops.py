@@ -1,4 +1,4 @@
-"""Single integer ops on the C backends, with TFLite builtin semantics.
+"""Single ops on the C backends: integer ops with TFLite builtin semantics, and the float32 ops.
 
 Each function checks its arguments against the ranges of docs/arithmetic.md
 and raises ValueError naming the argument; then a C backend computes the
@@ -13,7 +13,8 @@ from . import backend as _backend
 from ._kwsint_c import ffi, lib
 from .reference import quantize_multiplier
 
-__all__ = ["fully_connected", "affine", "requantize", "quantize", "posterior_q16", "quantize_multiplier"]
+__all__ = ["fully_connected", "affine", "fully_connected_f32", "affine_f32", "requantize", "quantize", "posterior_q16",
+           "quantize_multiplier"]
 
 MAX_DIM = 16384
 BIAS32_LIMIT = 2**30
@@ -177,6 +178,62 @@ def affine(
         st = lib.kws_affine_s16(be, _ptr("int16_t *", xa), xa.size // n, n, _ptr("int8_t *", w), bptr, p,
                                 _ptr("int16_t *", y))
     _check(st, "affine")
+    return y
+
+
+def _floats(value, name: str, shape=None) -> np.ndarray:
+    a = np.asarray(value)
+    if a.dtype.kind != "f":
+        raise ValueError(f"{name}: expected floats, got dtype {a.dtype}")
+    if shape is not None and a.shape != shape:
+        raise ValueError(f"{name}: expected shape {shape}, got {a.shape}")
+    if a.ndim == 0 or a.shape[-1] < 1 or a.shape[-1] > MAX_DIM:
+        raise ValueError(f"{name}: expected a last dimension of 1..{MAX_DIM}, got shape {a.shape}")
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def fully_connected_f32(x: np.ndarray, weights: np.ndarray, bias: np.ndarray | None, *,
+                        act_min: float = -np.inf, act_max: float = np.inf, backend: str | None = None) -> np.ndarray:
+    """Float32 dense layer with the fixed summation order of docs/arithmetic.md 10.
+
+    Args:
+        x: float (K,) or (B, K), 1 <= K <= 16384, converted to float32.
+        weights: float (N, K); bias: float (N,) or None (zeros).
+        act_min, act_max: output clamp, act_min <= act_max (infinite for none).
+
+    Returns:
+        float32 (N,) or (B, N), equal bit for bit to ``reference.fully_connected_f32``.
+    """
+    xa = _floats(x, "x")
+    if xa.ndim > 2:
+        raise ValueError(f"x: expected shape (K,) or (B, K), got {xa.shape}")
+    k = xa.shape[-1]
+    w = _floats(weights, "weights")
+    if w.ndim != 2 or w.shape[1] != k:
+        raise ValueError(f"weights: expected shape (N, {k}), got {w.shape}")
+    n = w.shape[0]
+    b = None if bias is None else _floats(bias, "bias", (n,))
+    if not act_min <= act_max:
+        raise ValueError(f"act_min, act_max: expected act_min <= act_max, got {act_min}, {act_max}")
+    y = np.empty(xa.shape[:-1] + (n,), dtype=np.float32)
+    st = lib.kws_fully_connected_f32(_backend.resolve(backend), _ptr("float *", xa), xa.size // k, k,
+                                     _ptr("float *", w), n, ffi.NULL if b is None else _ptr("float *", b),
+                                     act_min, act_max, _ptr("float *", y))
+    _check(st, "fully_connected_f32")
+    return y
+
+
+def affine_f32(x: np.ndarray, scale: np.ndarray, shift: np.ndarray, *, backend: str | None = None) -> np.ndarray:
+    """Float32 per-channel affine ``x * scale + shift`` (two roundings): x (N,) or (B, N), scale and shift (N,)."""
+    xa = _floats(x, "x")
+    if xa.ndim > 2:
+        raise ValueError(f"x: expected shape (N,) or (B, N), got {xa.shape}")
+    n = xa.shape[-1]
+    s, b = _floats(scale, "scale", (n,)), _floats(shift, "shift", (n,))
+    y = np.empty_like(xa)
+    st = lib.kws_affine_f32(_backend.resolve(backend), _ptr("float *", xa), xa.size // n, n, _ptr("float *", s),
+                            _ptr("float *", b), _ptr("float *", y))
+    _check(st, "affine_f32")
     return y
 
 

@@ -252,6 +252,47 @@ def run_layer(layer: Layer, x: np.ndarray) -> np.ndarray:
     )
 
 
+# --- float32 path (docs/arithmetic.md 10) ------------------------------------------------
+
+F32_LANES = 8
+
+
+def dot_f32(x: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The spec's float32 dot products of x (..., K) with each row of weights (N, K): (..., N).
+
+    Lane l sums ``w[i] * x[i]`` over ``i = l (mod 8)`` in order of i, each
+    product and each sum rounded to float32 (no fused multiply-add); the lanes
+    are added as ``((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7))``.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    w = np.asarray(weights, dtype=np.float32)
+    k = w.shape[1]
+    pad = -k % F32_LANES
+    xp = np.concatenate([x, np.zeros(x.shape[:-1] + (pad,), np.float32)], axis=-1)
+    wp = np.concatenate([w, np.zeros((w.shape[0], pad), np.float32)], axis=1)
+    a = np.zeros(x.shape[:-1] + (w.shape[0], F32_LANES), dtype=np.float32)
+    for i in range(0, k + pad, F32_LANES):
+        a += xp[..., None, i:i + F32_LANES] * wp[:, i:i + F32_LANES]  # padding adds +0: no change
+    return ((a[..., 0] + a[..., 4]) + (a[..., 2] + a[..., 6])) + ((a[..., 1] + a[..., 5]) + (a[..., 3] + a[..., 7]))
+
+
+def fully_connected_f32(x: np.ndarray, weights: np.ndarray, bias: np.ndarray | None, act_min: float,
+                        act_max: float) -> np.ndarray:
+    """Float32 dense layer: ``min(max(dot_f32(x, w) + bias, act_min), act_max)``, with
+    ``max(v, lo) = v if v > lo else lo`` and ``min(v, hi) = v if v < hi else hi``."""
+    v = dot_f32(x, weights)
+    if bias is not None:
+        v = v + np.asarray(bias, dtype=np.float32)
+    lo, hi = np.float32(act_min), np.float32(act_max)
+    v = np.where(v > lo, v, lo)
+    return np.where(v < hi, v, hi).astype(np.float32)
+
+
+def affine_f32(x: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """Float32 per-channel affine: ``x * scale`` rounded, then ``+ shift`` rounded."""
+    return np.asarray(x, np.float32) * np.asarray(scale, np.float32) + np.asarray(shift, np.float32)
+
+
 # --- front end, posterior, whole model -------------------------------------------
 
 
@@ -313,6 +354,17 @@ def forward(spec: ModelSpec, window: np.ndarray) -> tuple[np.ndarray, np.ndarray
     """Whole model on float window(s): (integer logits (..., 2), posterior Q16 (...))."""
     logits = forward_quantized(spec, quantize_window(spec, window))
     return logits, posterior_q16(logits, spec.posterior_multiplier, spec.posterior_shift)
+
+
+def forward_f32(spec, window: np.ndarray) -> np.ndarray:
+    """A ``kwsint.float_model.FloatSpec`` on float window(s): float32 logits (..., 2)."""
+    h = normalize_window(spec.frontend, window)
+    for layer in spec.layers:
+        if layer.kind == "dense":
+            h = fully_connected_f32(h, layer.weights, layer.bias, layer.act_min, layer.act_max)
+        else:
+            h = affine_f32(h, layer.weights, layer.bias)
+    return h
 
 
 # --- detection: smoothing, threshold, lockout ----------------------------------------------

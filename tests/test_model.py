@@ -88,6 +88,8 @@ def test_infer_accepts_quantized_input_and_single_windows(backend):
 @pytest.mark.parametrize("bad, match", [
     (np.zeros((80, 20), np.float32), "shape"),
     (np.full((81, 20), np.nan, np.float32), "finite"),
+    (np.where(np.arange(81)[:, None] == 0, np.float32(np.nan), np.zeros((81, 20), np.float32)), "finite"),  # unused frame
+    (np.where(np.arange(20) == 19, np.float32(-np.inf), np.zeros((81, 20), np.float32)), "finite"),
     (np.zeros(540, np.int16), "dtype"),
     (np.zeros(539, np.int8), "540"),
 ])
@@ -153,6 +155,18 @@ def test_time_inference_counts_ticks():
     model = kwsint.load(kwsint.write_blob(paper_model("M2")))
     xq = reference.quantize_window(model.spec, _windows(model.spec, 1, 0)[0])
     assert model.time_inference(xq, 3) > 0
+    layers = model.time_layers(xq, 3)
+    assert len(layers) == 13 and all(t > 0 for t in layers)
+
+
+def test_state_bytes():
+    model = kwsint.load(kwsint.write_blob(paper_model("M2")))
+    info = model.info()
+    # a stream holds at least the arena, the ring of 81 quantized frames and the 540-value input vector
+    assert info["stream_bytes"] >= info["scratch_bytes"] + 81 * 20 + 540
+    one, many = model.detector(smoothing=1), model.detector(smoothing=1024)
+    assert one.state_bytes > info["stream_bytes"]
+    assert many.state_bytes - one.state_bytes == 1023 * 4  # one int32 posterior per smoothing step
 
 
 def test_degenerate_random_models_are_valid():

@@ -1,5 +1,5 @@
 /* The avx2 backend's kernel table. QUANTIZE is float work on one 20-value
- * frame at a time and stays portable. */
+ * frame at a time and stays portable, as does the elementwise float32 affine. */
 #if defined(__x86_64__) || defined(__i386__)
 #include "../portable/portable.h"
 #include "avx2.h"
@@ -8,6 +8,7 @@ const kws_kernels kws_avx2_kernels = {
     kws_avx2_requantize_s32,      kws_avx2_requantize_s64,     kws_avx2_fully_connected_s8,
     kws_avx2_fully_connected_s16, kws_avx2_affine_s8,          kws_avx2_affine_s16,
     kws_portable_quantize_s8,     kws_portable_quantize_s16,
+    kws_avx2_fully_connected_f32, kws_portable_affine_f32,
 };
 
 KWS_AVX2_END

@@ -89,6 +89,18 @@ kws_status kws_quantize(const kws_backend *be, const float *x, size_t n, float s
 /* Wakeword posterior in Q16 (65536 == 1.0) from logit[1] - logit[0]. */
 int32_t kws_posterior_q16(int32_t logit_diff, int32_t multiplier, int32_t shift);
 
+/* float32 ops (docs/arithmetic.md 10): a fixed summation order, no fused
+ * multiply-add, so every backend gives the same bits. Dense:
+ * y[b][n] = min(max(dot(w[n], x[b]) + bias[n], act_min), act_max) with dot()
+ * summed in 8 lanes (k mod 8) and the lanes added in a fixed tree.
+ * k, n in [1, 16384]; bias may be NULL (zeros). */
+kws_status kws_fully_connected_f32(const kws_backend *be, const float *x, size_t batches, size_t k,
+                                   const float *w, size_t n, const float *bias, float act_min, float act_max,
+                                   float *y);
+/* y[b][c] = x[b][c] * scale[c] + shift[c] (batch norm after the activation). */
+kws_status kws_affine_f32(const kws_backend *be, const float *x, size_t batches, size_t n, const float *scale,
+                          const float *shift, float *y);
+
 /* --- models ---------------------------------------------------------------- */
 
 /* Parse and check a blob; the model owns copies of everything it needs, so the
@@ -107,6 +119,8 @@ typedef struct {
   size_t input_size;     /* quantized input vector length */
   size_t num_outputs;    /* 2 */
   size_t scratch_bytes;  /* size of the arena kws_model_infer_q needs */
+  size_t input_bytes;    /* the input vector (8-byte multiple); kws_model_infer's arena
+                            is scratch_bytes + input_bytes */
   size_t weight_bytes;   /* weights as held in memory */
   uint64_t macs;         /* multiply-accumulates per inference */
 } kws_model_info;
@@ -124,6 +138,49 @@ kws_status kws_model_infer_q(const kws_model *model, const void *input, void *sc
  * (frame selection, float32 normalisation, QUANTIZE). */
 kws_status kws_model_quantize_window(const kws_model *model, const float *window, void *input);
 
+/* kws_model_quantize_window then kws_model_infer_q in one call. scratch: at
+ * least scratch_bytes + input_bytes, 8-byte aligned. KWS_ERR_ARGUMENT if any
+ * value of the window is NaN or infinite (nothing is computed then). */
+kws_status kws_model_infer(const kws_model *model, const float *window, void *scratch, int32_t *logits,
+                           int32_t *posterior_q16);
+
+/* --- float32 models: the paper's M0 baseline on the same engine ------------ */
+
+/* A float network given as arrays (no blob): frame selection and
+ * normalisation as for integer models, then dense and affine layers in
+ * float32 (kws_fully_connected_f32, kws_affine_f32). */
+enum { KWS_LAYER_DENSE = 1, KWS_LAYER_AFFINE = 2 };
+
+typedef struct {
+  int kind;               /* KWS_LAYER_DENSE or KWS_LAYER_AFFINE (in_size == out_size) */
+  size_t in_size, out_size;
+  const float *weights;   /* dense: [out][in]; affine: the scale [out] */
+  const float *bias;      /* [out]: the dense bias or the affine shift */
+  float act_min, act_max; /* dense output clamp (-INFINITY, INFINITY for none) */
+} kws_float_layer;
+
+typedef struct {
+  int window_frames, feature_dim, frame_stride; /* as in the blob (docs/format.md 3.1) */
+  const float *mean, *inv_std;                  /* [feature_dim] */
+  int num_layers;                               /* [1, 64] */
+  const kws_float_layer *layers;
+} kws_float_model_desc;
+
+typedef struct kws_float_model kws_float_model;
+
+/* Check the description and copy every array; all values must be finite
+ * (clamp bounds may be infinite). */
+kws_status kws_float_model_create(const kws_float_model_desc *desc, const kws_backend *be,
+                                  kws_float_model **out);
+void kws_float_model_free(kws_float_model *model);
+/* act_bits is 32; input_bytes is 0: the arena holds the normalised input too. */
+void kws_float_model_get_info(const kws_float_model *model, kws_model_info *info);
+/* One inference on a raw window [window_frames][feature_dim]; scratch: at least
+ * info.scratch_bytes, 8-byte aligned; logits: num_outputs floats.
+ * KWS_ERR_ARGUMENT if the window holds NaN or Inf. */
+kws_status kws_float_model_infer(const kws_float_model *model, const float *window, void *scratch,
+                                 float *logits);
+
 /* --- timing ------------------------------------------------------------------ */
 
 /* A free-running counter: the time-stamp counter (rdtsc, constant rate, not
@@ -135,6 +192,17 @@ uint64_t kws_cycle_counter(void);
  * ticks they took in *ticks (for benchmarks: no Python in the loop). */
 kws_status kws_model_time_infer_q(const kws_model *model, const void *input, void *scratch, uint32_t repeats,
                                   uint64_t *ticks);
+/* The same loops over kws_model_infer and kws_float_model_infer (a raw window). */
+kws_status kws_model_time_infer(const kws_model *model, const float *window, void *scratch, uint32_t repeats,
+                                uint64_t *ticks);
+kws_status kws_float_model_time_infer(const kws_float_model *model, const float *window, void *scratch,
+                                      uint32_t repeats, uint64_t *ticks);
+/* Counter ticks per layer, summed over `repeats` inferences: ticks[num_layers]
+ * (two counter reads per layer; each read costs some ticks). */
+kws_status kws_model_time_layers(const kws_model *model, const void *input, void *scratch, uint32_t repeats,
+                                 uint64_t *ticks);
+kws_status kws_float_model_time_layers(const kws_float_model *model, const float *window, void *scratch,
+                                       uint32_t repeats, uint64_t *ticks);
 
 /* --- streams: per-stream state over a shared model ------------------------- */
 
@@ -145,6 +213,8 @@ void kws_stream_free(kws_stream *stream);
 void kws_stream_reset(kws_stream *stream);
 /* Push n float frames [n][feature_dim]. */
 kws_status kws_stream_push(kws_stream *stream, const float *frames, size_t n);
+/* Bytes one stream over this model allocates (its whole state). */
+size_t kws_stream_bytes(const kws_model *model);
 /* Frames pushed since the last reset (saturates at SIZE_MAX). */
 size_t kws_stream_frames(const kws_stream *stream);
 /* Run the model on the newest full window; KWS_ERR_ARGUMENT until
@@ -181,6 +251,8 @@ typedef struct {
  * window (window_frames frames pushed) and every hop frames after it. */
 kws_status kws_detector_create(const kws_model *model, const kws_detector_config *config, kws_detector **out);
 void kws_detector_free(kws_detector *detector);
+/* Bytes one detector with this config allocates, its stream included (0 for a bad config). */
+size_t kws_detector_bytes(const kws_model *model, const kws_detector_config *config);
 /* Forget frames, posteriors and lockout: as freshly created. */
 void kws_detector_reset(kws_detector *detector);
 /* Steps a push of n frames would run now: at most ceil(n / hop). */

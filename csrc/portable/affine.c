@@ -20,3 +20,8 @@ void kws_portable_affine_s16(const int16_t *x, size_t n, const int8_t *w, const 
     y[c] = (int16_t)clamp(out, p->act_min, p->act_max);
   }
 }
+
+/* float32 batch norm: multiply, then add (two roundings, never fused). */
+void kws_portable_affine_f32(const float *x, size_t n, const float *scale, const float *shift, float *y) {
+  for (size_t c = 0; c < n; c++) y[c] = x[c] * scale[c] + shift[c];
+}

@@ -16,5 +16,8 @@ void kws_portable_affine_s16(const int16_t *, size_t, const int8_t *, const int6
                              const kws_requant_params *, int16_t *);
 void kws_portable_quantize_s8(const float *, size_t, float, int32_t, int8_t *);
 void kws_portable_quantize_s16(const float *, size_t, float, int32_t, int16_t *);
+void kws_portable_fully_connected_f32(const float *, size_t, const float *, size_t, const float *, float, float,
+                                      float *);
+void kws_portable_affine_f32(const float *, size_t, const float *, const float *, float *);
 
 #endif

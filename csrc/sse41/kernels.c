@@ -1,5 +1,5 @@
 /* The sse4.1 backend's kernel table. QUANTIZE is float work on one 20-value
- * frame at a time and stays portable. */
+ * frame at a time and stays portable, as does the elementwise float32 affine. */
 #if defined(__x86_64__) || defined(__i386__)
 #include "../portable/portable.h"
 #include "sse41.h"
@@ -8,6 +8,7 @@ const kws_kernels kws_sse41_kernels = {
     kws_sse41_requantize_s32,      kws_sse41_requantize_s64,    kws_sse41_fully_connected_s8,
     kws_sse41_fully_connected_s16, kws_sse41_affine_s8,         kws_sse41_affine_s16,
     kws_portable_quantize_s8,      kws_portable_quantize_s16,
+    kws_sse41_fully_connected_f32, kws_portable_affine_f32,
 };
 
 KWS_SSE41_END

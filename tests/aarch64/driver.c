@@ -42,6 +42,9 @@ enum {
   OP_POSTERIOR = 8,
   OP_MODEL = 9,
   OP_DETECTOR = 10,
+  OP_FULLY_CONNECTED_F32 = 11,
+  OP_AFFINE_F32 = 12,
+  OP_COUNT
 };
 
 /* Anything one case asks the driver to allocate is bounded by this many bytes. */
@@ -210,6 +213,29 @@ static kws_status run_layer(reader *r, const kws_backend *be, int dense, int act
     st = kws_affine_s16(be, (const int16_t *)x, batches, n, w, (const int64_t *)bias, &p, (int16_t *)y);
   if (st == KWS_OK) put(out, y, ycount * x_elem);
   free(mult), free(shift), free(w), free(bias), free(x), free(y);
+  return st;
+}
+
+/* float32 dense or affine. Payload: u32 batches, [u32 k,] u32 n, dense: f32 act_min,
+ * f32 act_max, u32 has_bias, f32 w[n][k], [f32 bias[n]]; affine: f32 scale[n],
+ * f32 shift[n]; then f32 x[batches][k or n]. */
+static kws_status run_layer_f32(reader *r, const kws_backend *be, int dense, buffer *out) {
+  size_t batches = rd_u32(r, "batches");
+  size_t k = dense ? rd_u32(r, "k") : 1;
+  size_t n = rd_u32(r, "n");
+  size_t xk = dense ? k : n;
+  float act_min = dense ? rd_f32(r, "act_min") : 0.0f, act_max = dense ? rd_f32(r, "act_max") : 0.0f;
+  uint32_t has_bias = dense ? rd_u32(r, "has_bias") : 1;
+  if (has_bias > 1) die(r, "has_bias", "must be 0 or 1", 1);
+  float *w = (float *)rd_array(r, dense ? bytes_of(r, n, k, "weights") : n, 4, "weights");
+  float *bias = has_bias ? (float *)rd_array(r, n, 4, "bias") : NULL;
+  float *x = (float *)rd_array(r, bytes_of(r, batches, xk, "x"), 4, "x");
+  size_t ycount = bytes_of(r, batches, n, "y");
+  float *y = (float *)xmalloc(bytes_of(r, ycount, 4, "y"));
+  kws_status st = dense ? kws_fully_connected_f32(be, x, batches, k, w, n, bias, act_min, act_max, y)
+                        : kws_affine_f32(be, x, batches, n, w, bias, y);
+  if (st == KWS_OK) put(out, y, ycount * 4);
+  free(w), free(bias), free(x), free(y);
   return st;
 }
 
@@ -433,7 +459,7 @@ static uint8_t *read_file(const char *path, size_t *size) {
 static const char *op_name(uint32_t op) {
   static const char *names[] = {"?",        "requantize_s32", "requantize_s64", "fully_connected_s8",
                                 "fully_connected_s16", "affine_s8", "affine_s16", "quantize",
-                                "posterior",  "model", "detector"};
+                                "posterior",  "model", "detector", "fully_connected_f32", "affine_f32"};
   return op < sizeof names / sizeof names[0] ? names[op] : "?";
 }
 
@@ -464,7 +490,7 @@ int main(int argc, char **argv) {
   put_u32(&res, num_cases);
   buffer out = {NULL, 0, 0};
   char name[64];
-  unsigned counts[11] = {0}, failed = 0;
+  unsigned counts[OP_COUNT] = {0}, failed = 0;
   for (uint32_t c = 0; c < num_cases; c++) {
     top.case_index = c;
     top.where = "case header";
@@ -491,12 +517,14 @@ int main(int argc, char **argv) {
         case OP_POSTERIOR: st = run_posterior(&r, &out); break;
         case OP_MODEL: st = run_model(&r, be, &out); break;
         case OP_DETECTOR: st = run_detector(&r, be, &out); break;
+        case OP_FULLY_CONNECTED_F32: st = run_layer_f32(&r, be, 1, &out); break;
+        case OP_AFFINE_F32: st = run_layer_f32(&r, be, 0, &out); break;
         default: die(&r, "op", "unknown op", op);
       }
       if (r.pos != r.size) die(&r, "payload", "has bytes after the last field", r.size - r.pos);
     }
     if (st != KWS_OK) failed++;
-    if (op < 11) counts[op]++;
+    if (op < OP_COUNT) counts[op]++;
     put_u32(&res, op);
     put_i32(&res, (int32_t)st);
     put_u32(&res, (uint32_t)out.size);
@@ -513,7 +541,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   printf("driver: %u cases:", num_cases);
-  for (uint32_t op = 1; op < 11; op++)
+  for (uint32_t op = 1; op < OP_COUNT; op++)
     if (counts[op]) printf(" %s=%u", op_name(op), counts[op]);
   printf("; %u returned an error status\n", failed);
   free(data), free(res.data), free(out.data);

@@ -37,11 +37,14 @@ OP_QUANTIZE = 7
 OP_POSTERIOR = 8
 OP_MODEL = 9
 OP_DETECTOR = 10
+OP_FULLY_CONNECTED_F32 = 11
+OP_AFFINE_F32 = 12
 OP_NAMES = {
     OP_REQUANTIZE_S32: "requantize_s32", OP_REQUANTIZE_S64: "requantize_s64",
     OP_FULLY_CONNECTED_S8: "fully_connected_s8", OP_FULLY_CONNECTED_S16: "fully_connected_s16",
     OP_AFFINE_S8: "affine_s8", OP_AFFINE_S16: "affine_s16", OP_QUANTIZE: "quantize",
     OP_POSTERIOR: "posterior", OP_MODEL: "model", OP_DETECTOR: "detector",
+    OP_FULLY_CONNECTED_F32: "fully_connected_f32", OP_AFFINE_F32: "affine_f32",
 }
 KWS_OK, KWS_ERR_ARGUMENT, KWS_ERR_BACKEND = 0, 1, 9
 
@@ -119,7 +122,8 @@ def describe_mismatch(case: Case, status: int, got: bytes) -> str | None:
         if got[offset : offset + size] != arr.tobytes():
             g = np.frombuffer(got[offset : offset + size], dtype=arr.dtype)
             w = arr.reshape(-1)
-            bad = np.flatnonzero(g != w)
+            bits = f"<u{arr.itemsize}"  # compare bits: floats differing only in the sign of zero differ
+            bad = np.flatnonzero(g.view(bits) != w.view(bits))
             return (f"{label}: {bad.size} of {w.size} values differ; first at [{bad[0]}]: "
                     f"got {g[bad[0]]}, want {w[bad[0]]}")
         offset += size
@@ -464,6 +468,43 @@ def quantize_cases(rng: np.random.Generator) -> list[Case]:
     return cases
 
 
+# --- float32 ops -----------------------------------------------------------------------
+
+
+def _f32(a) -> bytes:
+    return _le(np.asarray(a, dtype=np.float32), "<f4").tobytes()
+
+
+def float_cases(rng: np.random.Generator) -> list[Case]:
+    """Dense and affine float32 layers over every K and N tail, values over many exponents, with signed
+    zeros and subnormals: the spec's summation order makes every backend give the same bits."""
+    cases = []
+    special = np.array([0.0, -0.0, 1e-40, -1e-40, 1.0, -1.0, 2.0**-24, 3.0e5], dtype=np.float32)
+
+    def values(shape):
+        v = (rng.normal(0, 1, shape) * 2.0 ** rng.integers(-20, 10, shape)).astype(np.float32)
+        return np.where(rng.random(shape) < 0.1, rng.choice(special, shape), v).astype(np.float32)
+
+    for i in range(160):
+        k = int(EDGE_DIMS[i % len(EDGE_DIMS)]) if i < 120 else int(rng.integers(1, 600))
+        n = int(rng.integers(1, 20))
+        batches = int(rng.integers(1, 3))
+        x, w = values((batches, k)), values((n, k))
+        bias = values(n) if i % 3 else None
+        lo, hi = [(-np.inf, np.inf), (0.0, 6.0), tuple(sorted(values(2)))][i % 3]
+        want = reference.fully_connected_f32(x, w, bias, lo, hi)
+        payload = b"".join([_u32(batches, k, n), _f32([lo, hi]), _u32(bias is not None), _f32(w),
+                            b"" if bias is None else _f32(bias), _f32(x)])
+        cases.append(Case(OP_FULLY_CONNECTED_F32, payload, f"numpy k={k} n={n} batches={batches}",
+                          [("y", _le(want, "<f4"))]))
+    for n in list(range(1, 20)) + [87, 400]:
+        x, scale, shift = values((2, n)), values(n), values(n)
+        want = reference.affine_f32(x, scale, shift)
+        cases.append(Case(OP_AFFINE_F32, _u32(2, n) + _f32(scale) + _f32(shift) + _f32(x), f"numpy n={n}",
+                          [("y", _le(want, "<f4"))]))
+    return cases
+
+
 # --- posterior -------------------------------------------------------------------------
 
 
@@ -663,6 +704,7 @@ def all_cases(seed: int = 20240601) -> list[Case]:
     cases += layer_cases(rng, "dense")
     cases += layer_cases(rng, "affine")
     cases += quantize_cases(rng)
+    cases += float_cases(rng)
     cases += posterior_cases(rng)
     cases += model_cases(rng)
     cases += detector_cases(rng)
