@@ -155,6 +155,7 @@ def test_time_inference_counts_ticks():
     model = kwsint.load(kwsint.write_blob(paper_model("M2")))
     xq = reference.quantize_window(model.spec, _windows(model.spec, 1, 0)[0])
     assert model.time_inference(xq, 3) > 0
+    assert model.time_inference(_windows(model.spec, 1, 0)[0], 3) > 0  # from the raw window
     layers = model.time_layers(xq, 3)
     assert len(layers) == 13 and all(t > 0 for t in layers)
 

@@ -1,5 +1,4 @@
-/* The avx2 backend's kernel table. QUANTIZE is float work on one 20-value
- * frame at a time and stays portable, as does the elementwise float32 affine. */
+/* The avx2 backend's kernel table. The elementwise float32 affine stays portable. */
 #if defined(__x86_64__) || defined(__i386__)
 #include "../portable/portable.h"
 #include "avx2.h"
@@ -7,7 +6,7 @@
 const kws_kernels kws_avx2_kernels = {
     kws_avx2_requantize_s32,      kws_avx2_requantize_s64,     kws_avx2_fully_connected_s8,
     kws_avx2_fully_connected_s16, kws_avx2_affine_s8,          kws_avx2_affine_s16,
-    kws_portable_quantize_s8,     kws_portable_quantize_s16,
+    kws_avx2_quantize_s8,         kws_avx2_quantize_s16,
     kws_avx2_fully_connected_f32, kws_portable_affine_f32,
 };
 
