@@ -10,7 +10,9 @@ machine noise hits them alike, and prints each one's speed relative to
 portable.
 """
 
+import importlib.util
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -67,40 +69,26 @@ def test_backend_ratios(benchmark, m2):
         print(f"{b:>20} {med / REPEATS * 1e6:13.2f} {np.median(ticks[b]) / REPEATS:16.0f} {base / med:11.2f}")
 
 
-CONFIGS = ("M1", "M2", "M3", "M4", "M5", "M6")
-RATES_HZ = (100.0, 1000.0 / 30.0)  # one inference every 10 ms and every 30 ms
+def _report():
+    spec = importlib.util.spec_from_file_location("kws_report", Path(__file__).with_name("report.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_configs(benchmark):
-    """Every paper configuration on the default backend: ticks per inference, MACs per tick, the counter's
-    million ticks per second at one inference every 10 and 30 ms, and memory and size in bytes."""
-    models = {c: kwsint.load(kwsint.write_blob(paper_model(c))) for c in CONFIGS}
+    """The float32 M0 and every paper configuration on the default backend (benchmarks/report.py's table):
+    ticks per inference from the raw window, per layer, MACs per tick, the counter's million ticks per second
+    at one inference every 10 ms, projected Cortex-A53 cycles, and memory and size in bytes."""
+    report = _report()
+    rows = report.paper_rows()
     window = np.random.default_rng(0).normal(-5.0, 2.5, (81, 20)).astype(np.float32)
-    inputs = {c: m.quantize_window(window) for c, m in models.items()}
-    ticks = {c: [] for c in models}
-
-    def alternate():
-        for _ in range(15):
-            for c, model in models.items():
-                ticks[c].append(model.time_inference(inputs[c], REPEATS) / REPEATS)
-
-    benchmark.pedantic(alternate, rounds=1, iterations=1)
-    rows = {}
-    for c, model in models.items():
-        info, per = model.info(), float(np.median(ticks[c]))
-        rows[c] = dict(
-            weight_bits=sorted({l["weight_bits"] for l in info["layers"]}), macs=info["macs"],
-            ticks_per_inference=round(per), macs_per_tick=round(info["macs"] / per, 2),
-            mticks_per_s={f"{1000 / r:.0f}ms": round(per * r / 1e6, 2) for r in RATES_HZ},
-            weight_bytes_in_memory=info["weight_bytes_in_memory"], scratch_bytes=info["scratch_bytes"],
-            blob_bytes=info["blob_bytes"],
-        )
-    benchmark.extra_info.update(backend=next(iter(models.values())).backend, configs=rows)
-    print(f"\nbackend {benchmark.extra_info['backend']}, median of 15 alternating rounds of {REPEATS}:")
-    print(f"{'config':>6} {'bits':>8} {'MACs':>8} {'ticks':>8} {'MACs/tick':>9} {'Mticks/s@10ms':>13} "
-          f"{'@30ms':>6} {'weights B':>9} {'scratch B':>9} {'blob B':>8}")
-    for c, r in rows.items():
-        bits = "/".join(map(str, r["weight_bits"]))
-        print(f"{c:>6} {bits:>8} {r['macs']:>8} {r['ticks_per_inference']:>8} {r['macs_per_tick']:>9} "
-              f"{r['mticks_per_s']['10ms']:>13} {r['mticks_per_s']['30ms']:>6} {r['weight_bytes_in_memory']:>9} "
-              f"{r['scratch_bytes']:>9} {r['blob_bytes']:>8}")
+    benchmark.pedantic(lambda: report.measure(rows, window, REPEATS, 15), rounds=1, iterations=1)
+    report.describe(rows, report._projector())
+    backend = rows[1]["model"].backend
+    benchmark.extra_info.update(backend=backend, repeats=REPEATS, rounds=15, rows=report.json_rows(rows))
+    print(f"\nmedian of 15 alternating rounds of {REPEATS}:")
+    print(report.markdown(rows, backend, None))
+    m0, m2 = rows[0], rows[2]
+    print(f"M2 int8 against the float32 M0: {m0['ticks'] / m2['ticks']:.2f}x fewer ticks, "
+          f"{m0['weight_bytes'] / m2['weight_bytes']:.2f}x less weight memory")

@@ -12,8 +12,9 @@ one window, one thread each, one inference per call, as an application calls the
   default XNNPACK delegate, and without it (its builtin optimized kernels).
 * TFLM: the same ``.tflite`` in the TensorFlow Lite Micro interpreter.
 * onnxruntime: the ONNX QDQ export (``model_to_onnx``) on CPUExecutionProvider.
-* numpy float32, torch float32: the same network dequantized to float32
-  (dense, clipped ReLU, per-channel affine).
+* float32, the same network dequantized (dense with its clamp, per-channel
+  affine): kwsint's float path (``FloatModel.infer`` on the raw window),
+  onnxruntime (MatMul, Add, Clip, Mul), numpy and torch.
 
 The peers get the normalised input vector, prepared once, so they do less work per
 call than kwsint. Rounds of ROUNDS_CALLS calls alternate between the runtimes,
@@ -30,6 +31,7 @@ import pytest
 
 import kwsint
 from kwsint import reference
+from kwsint.float_model import FloatLayer, FloatModel, FloatSpec
 from kwsint.generate import paper_model
 from kwsint.modelspec import ModelSpec
 from kwsint.onnx_export import model_to_onnx
@@ -40,40 +42,73 @@ INTEGER_PEERS = ("LiteRT (XNNPACK)", "LiteRT (no delegate)", "TFLM", "onnxruntim
 ROUNDS_CALLS = 200
 
 
-def float_layers(spec: ModelSpec) -> list[tuple[str, np.ndarray, np.ndarray, float, float]]:
-    """Each layer dequantized: (kind, weights, bias, low, high), the clamp in real units."""
-    out = []
+def float_spec(spec: ModelSpec) -> FloatSpec:
+    """The integer model dequantized to float32: dense layers with their clamp in real units, affine
+    layers (whose int8 output clamp lies outside the values they produce) without one."""
+    layers = []
     for layer in spec.layers:
-        w = layer.weights.astype(np.float32) * layer.weight_scale.reshape(-1, *[1] * (layer.weights.ndim - 1))
+        ws = layer.weight_scale.reshape(-1, *[1] * (layer.weights.ndim - 1))
+        w = (layer.weights.astype(np.float64) * ws).astype(np.float32)
         b = (layer.bias.astype(np.float64) * layer.input_scale * layer.weight_scale).astype(np.float32)
-        low, high = ((v - layer.output_zero_point) * float(layer.output_scale) for v in (layer.act_min, layer.act_max))
-        out.append((layer.kind, w.astype(np.float32), b, low, high))
-    return out
+        if layer.kind == "dense":
+            low, high = ((v - layer.output_zero_point) * float(layer.output_scale) for v in (layer.act_min, layer.act_max))
+            layers.append(FloatLayer("dense", w, b, low, high))
+        else:
+            layers.append(FloatLayer("affine", w, b))
+    return FloatSpec(spec.frontend, tuple(layers))
 
 
-def numpy_runner(layers, x: np.ndarray):
+def numpy_runner(fs: FloatSpec, x: np.ndarray):
     def run():
         y = x
-        for kind, w, b, low, high in layers:
-            y = np.clip(w @ y + b if kind == "dense" else w * y + b, low, high)
+        for layer in fs.layers:
+            if layer.kind == "dense":
+                y = np.clip(layer.weights @ y + layer.bias, layer.act_min, layer.act_max)
+            else:
+                y = layer.weights * y + layer.bias
         return y
     return run
 
 
-def torch_runner(layers, x: np.ndarray):
+def torch_runner(fs: FloatSpec, x: np.ndarray):
     import torch
 
     torch.set_num_threads(1)
-    tl = [(k, torch.from_numpy(w), torch.from_numpy(b), lo, hi) for k, w, b, lo, hi in layers]
+    tl = [(l.kind, torch.from_numpy(l.weights), torch.from_numpy(l.bias), l.act_min, l.act_max) for l in fs.layers]
     tx = torch.from_numpy(x)
 
     def run():
         with torch.inference_mode():
             y = tx
             for kind, w, b, low, high in tl:
-                y = torch.clamp(torch.mv(w, y) + b if kind == "dense" else w * y + b, low, high)
+                y = torch.clamp(torch.mv(w, y) + b, low, high) if kind == "dense" else w * y + b
             return y
     return run
+
+
+def onnx_float_model(fs: FloatSpec) -> bytes:
+    """The float network as an ONNX graph: MatMul, Add, Clip for dense; Mul, Add for affine."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes, inits, h = [], [], "x"
+    for i, layer in enumerate(fs.layers):
+        w, b = f"w{i}", f"b{i}"
+        if layer.kind == "dense":
+            inits += [numpy_helper.from_array(np.ascontiguousarray(layer.weights.T), w),
+                      numpy_helper.from_array(layer.bias, b),
+                      numpy_helper.from_array(np.float32(layer.act_min), f"lo{i}"),
+                      numpy_helper.from_array(np.float32(layer.act_max), f"hi{i}")]
+            nodes += [helper.make_node("MatMul", [h, w], [f"m{i}"]), helper.make_node("Add", [f"m{i}", b], [f"a{i}"]),
+                      helper.make_node("Clip", [f"a{i}", f"lo{i}", f"hi{i}"], [f"y{i}"])]
+        else:
+            inits += [numpy_helper.from_array(layer.weights, w), numpy_helper.from_array(layer.bias, b)]
+            nodes += [helper.make_node("Mul", [h, w], [f"m{i}"]), helper.make_node("Add", [f"m{i}", b], [f"y{i}"])]
+        h = f"y{i}"
+    n_in = fs.frontend.input_size
+    graph = helper.make_graph(nodes, "kws_float", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, n_in])],
+                              [helper.make_tensor_value_info(h, TensorProto.FLOAT, [1, 2])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
 
 
 def litert_runner(tfl: bytes, x: np.ndarray, xnnpack: bool):
@@ -124,15 +159,18 @@ def runners():
     x = reference.normalize_window(spec.frontend, window).astype(np.float32).reshape(-1)
     model = kwsint.load(kwsint.write_blob(spec))
     tfl = model_to_tflite(spec, float_input=True)
-    layers = float_layers(spec)
+    fs = float_spec(spec)
+    float_model = FloatModel(fs)
     return {
         f"kwsint ({model.backend})": lambda: model.infer(window),
         "LiteRT (XNNPACK)": litert_runner(tfl, x, xnnpack=True),
         "LiteRT (no delegate)": litert_runner(tfl, x, xnnpack=False),
         "TFLM": tflm_runner(tfl, x),
         "onnxruntime (QDQ)": onnxruntime_runner(model_to_onnx(spec, batch=1), x),
-        "numpy float32": numpy_runner(layers, x),
-        "torch float32": torch_runner(layers, x),
+        f"kwsint float32 ({float_model.backend})": lambda: float_model.infer(window),
+        "onnxruntime float32": onnxruntime_runner(onnx_float_model(fs), x),
+        "numpy float32": numpy_runner(fs, x),
+        "torch float32": torch_runner(fs, x),
     }
 
 

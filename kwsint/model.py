@@ -133,12 +133,12 @@ class Model:
         # The common call, a float32 window: one C call (finiteness check, quantization, inference) on
         # per-thread buffers; most of a call's time on a fast backend was spent in Python around the C work.
         scratch, logits, post = self._buffers()
-        status = lib.kws_model_infer(self._ptr, ffi.cast("float *", ffi.from_buffer(window)), scratch, logits, post)
+        status = lib.kws_model_infer(self._ptr, ffi.from_buffer("float[]", window), scratch, logits, post)
         if status != lib.KWS_OK:
             if not np.isfinite(window).all():
                 raise ValueError("window: features must be finite (found NaN or Inf)")
             raise RuntimeError(f"kws_model_infer failed: {_backend.STATUS_NAMES.get(status, status)}")
-        return Inference(self._local.logits.copy(), int(self._local.post[0]))
+        return Inference(self._local.logits.copy(), self._local.post.item())
 
     def _buffers(self) -> tuple:
         """C pointers to this thread's arena, logits and posterior for ``infer``.
