@@ -46,7 +46,7 @@ def _projector():
     return module
 
 
-def _float_baseline(checkpoint: str | None) -> FloatModel:
+def _float_baseline(checkpoint: str | None, backend: str | None) -> FloatModel:
     from kwsint.qat.checkpoint import load_checkpoint
     from kwsint.qat.model import KWSNet, paper_config
 
@@ -55,27 +55,28 @@ def _float_baseline(checkpoint: str | None) -> FloatModel:
     else:
         net = KWSNet(paper_config("M0"), "float")
     net.eval()
-    return FloatModel(from_net(net))
+    return FloatModel(from_net(net), backend=backend)
 
 
-def paper_rows(float_checkpoint: str | None = None) -> list[dict]:
+def paper_rows(float_checkpoint: str | None = None, backend: str | None = None) -> list[dict]:
     """The float32 M0 and the paper's M1..M6 shapes with random calibrated weights (no accuracy)."""
-    rows = [dict(name="M0 (float32)", model=_float_baseline(float_checkpoint), weight_bits="32", act_bits=32,
+    rows = [dict(name="M0 (float32)", model=_float_baseline(float_checkpoint, backend), weight_bits="32", act_bits=32,
                  blob_bytes=None, rel_fdr=None)]
     for c in CONFIGS:
-        model = kwsint.load(kwsint.write_blob(paper_model(c)))
+        model = kwsint.load(kwsint.write_blob(paper_model(c)), backend=backend)
         bits = sorted({layer["weight_bits"] for layer in model.info()["layers"]}, reverse=True)
         rows.append(dict(name=c, model=model, weight_bits="/".join(map(str, bits)), act_bits=model.spec.act_bits,
                          blob_bytes=model.blob_bytes, rel_fdr=None))
     return rows
 
 
-def eval_rows(eval_path: str, float_checkpoint: str | None = None) -> list[dict]:
+def eval_rows(eval_path: str, float_checkpoint: str | None = None, backend: str | None = None) -> list[dict]:
     """The float32 M0 and the models of a kwsint-eval report.json, with their relative FDR."""
-    rows = paper_rows(float_checkpoint)[:1]
+    rows = [dict(name="M0 (float32)", model=_float_baseline(float_checkpoint, backend), weight_bits="32", act_bits=32,
+                 blob_bytes=None, rel_fdr=None)]
     report = json.loads(Path(eval_path).read_text())
     for m in report["models"]:
-        model = kwsint.load(m["path"])
+        model = kwsint.load(m["path"], backend=backend)
         rows.append(dict(name=m["name"], model=model, weight_bits=m["weight_bits"], act_bits=m["act_bits"],
                          blob_bytes=model.blob_bytes, rel_fdr=m["at_operating_point"]["relative_fdr_degradation_pct"]))
     return rows
@@ -102,6 +103,7 @@ def describe(rows: list[dict], project) -> None:
         info = model.info()
         row["macs"] = info["macs"]
         row["macs_per_tick"] = info["macs"] / row["ticks"]
+        row["mticks_per_s"] = {name: row["ticks"] * hz / 1e6 for name, hz in RATES_HZ.items()}
         row["weight_bytes"] = info["weight_bytes_in_memory"]
         # the integer engine streams (ring of frames + arena); the float path has an arena only
         row["state_bytes"] = info.get("stream_bytes", info["scratch_bytes"])
@@ -111,6 +113,7 @@ def describe(rows: list[dict], project) -> None:
                 r = project.project(info["layers"], act_bits=model.spec.act_bits, cpus=(PROJECTED_CPU,),
                                     backends=("neon",))
                 row["projected_a53_cycles"] = r[0]["cycles"]
+                row["projected_a53_mcps"] = r[0]["mcps"]
             except project.ExtractionError as e:
                 row["projection_note"] = str(e).split(" (")[0]
 
@@ -179,10 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="directory for report.md, report.json and cycles.png")
     p.add_argument("--eval", help="a kwsint-eval report.json: report its models, with relative FDR")
     p.add_argument("--float-checkpoint", help="float checkpoint (.pt) for the float32 baseline row")
+    p.add_argument("--backend", help="engine backend (default: the fastest)")
     p.add_argument("--repeats", type=int, default=200, help="inferences per timed round (default 200)")
     p.add_argument("--rounds", type=int, default=15, help="alternating rounds (default 15)")
     args = p.parse_args(argv)
-    rows = eval_rows(args.eval, args.float_checkpoint) if args.eval else paper_rows(args.float_checkpoint)
+    rows = (eval_rows(args.eval, args.float_checkpoint, args.backend) if args.eval
+            else paper_rows(args.float_checkpoint, args.backend))
     window = np.random.default_rng(0).normal(-5.0, 2.5, rows[0]["model"].window_shape).astype(np.float32)
     measure(rows, window, args.repeats, args.rounds)
     describe(rows, _projector())

@@ -76,16 +76,16 @@ def _report():
     return module
 
 
-def test_configs(benchmark):
-    """The float32 M0 and every paper configuration on the default backend (benchmarks/report.py's table):
+@pytest.mark.parametrize("backend", kwsint.backends())
+def test_configs(benchmark, backend):
+    """The float32 M0 and every paper configuration on each backend (benchmarks/report.py's table):
     ticks per inference from the raw window, per layer, MACs per tick, the counter's million ticks per second
     at one inference every 10 ms, projected Cortex-A53 cycles, and memory and size in bytes."""
     report = _report()
-    rows = report.paper_rows()
+    rows = report.paper_rows(backend=backend)
     window = np.random.default_rng(0).normal(-5.0, 2.5, (81, 20)).astype(np.float32)
     benchmark.pedantic(lambda: report.measure(rows, window, REPEATS, 15), rounds=1, iterations=1)
     report.describe(rows, report._projector())
-    backend = rows[1]["model"].backend
     benchmark.extra_info.update(backend=backend, repeats=REPEATS, rounds=15, rows=report.json_rows(rows))
     print(f"\nmedian of 15 alternating rounds of {REPEATS}:")
     print(report.markdown(rows, backend, None))
