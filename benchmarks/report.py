@@ -25,6 +25,7 @@ import importlib.util
 import io
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -84,14 +85,17 @@ def eval_rows(eval_path: str, float_checkpoint: str | None = None, backend: str 
 
 def measure(rows: list[dict], window: np.ndarray, repeats: int, rounds: int) -> None:
     """Median ticks per inference of every row, timed in alternating rounds so machine noise hits all alike."""
-    ticks = [[] for _ in rows]
+    ticks, seconds = [[] for _ in rows], [[] for _ in rows]
     for row in rows:
         row["model"].time_inference(window, repeats)  # warm up
     for _ in range(rounds):
         for i, row in enumerate(rows):
+            t0 = time.perf_counter()
             ticks[i].append(row["model"].time_inference(window, repeats) / repeats)
-    for row, t in zip(rows, ticks):
+            seconds[i].append((time.perf_counter() - t0) / repeats)
+    for row, t, s in zip(rows, ticks, seconds):
         row["ticks"] = float(np.median(t))
+        row["us_per_inference"] = float(np.median(s)) * 1e6
         # two counter reads around each layer: their sum exceeds the whole inference's ticks a little
         row["layer_ticks"] = [round(x / repeats) for x in row["model"].time_layers(window, repeats)]
 
@@ -133,15 +137,16 @@ def markdown(rows: list[dict], backend: str, eval_path: str | None) -> str:
         "counter, not core cycles), raw window to logits. Projected: Cortex-A53 cycles per inference from "
         "llvm-mca's scheduling model (`benchmarks/mca/project.py`), not measured on hardware.",
         "",
-        "| model | weight bits | act. bits | rel. FDR degr. (%) | ticks / inference | x float | "
+        "| model | weight bits | act. bits | rel. FDR degr. (%) | us / inference | ticks / inference | x float | "
         "Mticks/s @ 1 per 10 ms | A53 cycles (proj.) | A53 MCPS @ 10 ms (proj.) | weights in memory (B) | "
         "x float | state (B) | model size (B) |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         a53 = r["projected_a53_cycles"]
         lines.append(
-            f"| {r['name']} | {r['weight_bits']} | {r['act_bits']} | {_fmt(r['rel_fdr'], '.1f')} | {r['ticks']:.0f} | "
+            f"| {r['name']} | {r['weight_bits']} | {r['act_bits']} | {_fmt(r['rel_fdr'], '.1f')} | "
+            f"{r['us_per_inference']:.2f} | {r['ticks']:.0f} | "
             f"{r['ticks'] / base['ticks']:.2f} | {r['ticks'] * RATES_HZ['10ms'] / 1e6:.2f} | {_fmt(a53, 'd')} | "
             f"{_fmt(None if a53 is None else a53 * RATES_HZ['10ms'] / 1e6, '.2f')} | {r['weight_bytes']} | "
             f"{r['weight_bytes'] / base['weight_bytes']:.3f} | {r['state_bytes']} | {_fmt(r['blob_bytes'], 'd')} |")
