@@ -1,8 +1,15 @@
 /* Peak throughput of the instructions the avx2 int8 FULLY_CONNECTED kernel
  * relies on, in multiply-accumulates per time-stamp-counter tick (the unit of
- * benchmarks/test_backends.py), measured in register-only loops.
+ * benchmarks/test_backends.py), measured in register-only loops (one loop
+ * reads L1 on purpose: "vpmovsxbw m", the memory form, which on Zen 3 runs
+ * at 2 per cycle where the register form runs below 1).
  *
- * Each loop body is 12 instructions with 12 independent accumulators
+ * The bound: an exact signed int8 product needs a multiply-pipe op per 16
+ * MACs, either one vpmaddwd (16 MACs) or vpmaddubsw + vpmaddwd (32 MACs);
+ * "ubsw+wd" shows the two share the same 2 pipes, so the bound is
+ * 16 MACs x vpmaddwd's instructions per tick.
+ *
+ * The single-instruction loops are 12 instructions with 12 independent accumulators
  * (ymm0..ymm11; ymm12..ymm15 are operands), unrolled so that the loop branch
  * is 1 in 13 instructions; 12 chains hide the latency (3 to 4 cycles) of
  * vpmaddwd at up to 4 per cycle, so only throughput is measured. MACs counted:
@@ -13,9 +20,12 @@
  * its instructions per tick is the core clock in cycles per TSC tick; dividing
  * any rate by it gives per-cycle figures.
  *
- * The mixes are the kernel's inner loops without memory: "madd+add" is the
- * current kernel's vpmaddwd + vpaddd per 16 MACs (its vpmovsxbw from memory
- * left out), "sign trick" the exact vpmaddubsw form per 32 MACs: vpsignb,
+ * The mixes are inner loops of FULLY_CONNECTED kernels: "madd+add" is
+ * vpmaddwd + vpaddd per 16 MACs (int16 operands already there), "widen+madd"
+ * adds the vpmovsxbw of the weights from (L1-resident) memory, as the
+ * row-dot kernel before packing did; "ubsw+wd" is the two multiplies of the
+ * exact vpmaddubsw form per 32 MACs (vpmaddubsw, then vpmaddwd with ones),
+ * "sign trick" that form whole, as the packed kernel runs it: vpsignb,
  * vpmaddubsw, vpmaddwd with ones, vpaddd. Build and run: run.sh. */
 #include <stdint.h>
 #include <stdio.h>
@@ -48,6 +58,11 @@
   "vpmaddwd %%ymm15, %%ymm" #t ", %%ymm" #t "\n\t"                                                               \
   "vpaddd %%ymm" #t ", %%ymm" #a ", %%ymm" #a "\n\t"
 #define SIGN_TRICK SIGN_ROW(6, 0) SIGN_ROW(7, 1) SIGN_ROW(8, 2)
+/* ubsw+wd, 6 rows: the two multiplies of the sign trick, pairs = maddubs(x, w), sums = madd(pairs, ones). */
+#define UBSW_WD(t)                                                                                               \
+  "vpmaddubsw %%ymm13, %%ymm12, %%ymm" #t "\n\t"                                                                 \
+  "vpmaddwd %%ymm15, %%ymm" #t ", %%ymm" #t "\n\t"
+#define UBSW_WD6 UBSW_WD(0) UBSW_WD(1) UBSW_WD(2) UBSW_WD(3) UBSW_WD(4) UBSW_WD(5)
 /* widen+madd+add, 4 rows: the current kernel's vpmovsxbw, vpmaddwd, vpaddd per 16 MACs. */
 #define WIDEN_ROW(t, a)                                                                                          \
   "vpmovsxbw " #t "*16(%1), %%ymm" #t "\n\t"                                                                            \
@@ -94,6 +109,7 @@ TIME(t_pmovsxbw, R12(PMOVSXBW))
 TIME(t_pmovsxbw_mem, R12(PMOVSXBW_MEM))
 TIME(t_madd_add, MADD_ADD)
 TIME(t_widen_madd_add, WIDEN_MADD_ADD)
+TIME(t_ubsw_wd, UBSW_WD6)
 TIME(t_sign_trick, SIGN_TRICK)
 
 static void row(const char *name, uint64_t ticks, double insns, double macs, double cycles_per_tick) {
@@ -117,6 +133,7 @@ int main(void) {
   row("vpmovsxbw m", t_pmovsxbw_mem(), 12, 0, cpt);
   row("madd+add", t_madd_add(), 12, 6 * 16, cpt);
   row("widen+madd", t_widen_madd_add(), 12, 4 * 16, cpt);
+  row("ubsw+wd", t_ubsw_wd(), 12, 6 * 32, cpt);
   row("sign trick", t_sign_trick(), 12, 3 * 32, cpt);
   return 0;
 }
