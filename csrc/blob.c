@@ -1,6 +1,7 @@
 /* The blob loader (docs/format.md). Two passes over the payload: the first
  * checks every field and sums the memory the model needs, the second (over
- * bytes already checked) allocates once and unpacks. Nothing is read past
+ * bytes already checked) allocates once and unpacks (through one temporary
+ * where the backend packs dense weights). Nothing is read past
  * `size` and nothing is allocated before the whole blob has been checked. */
 #include <math.h>
 #include <stdlib.h>
@@ -221,6 +222,16 @@ static kws_status check_fbank(cursor *c, int feature_dim) {
   return KWS_OK;
 }
 
+/* Whether the layer's weights are held packed for the backend's fully_connected_s8. */
+static int packs(const kws_model *m, const layer_view *v) {
+  return v->kind == KWS_LAYER_DENSE && m->act_bits == 8 && m->backend->kernels->pack_dense_s8;
+}
+
+/* Bytes of the layer's weights in memory: int8 codes, row-major or packed. */
+static size_t held_weight_bytes(const kws_model *m, const layer_view *v) {
+  return packs(m, v) ? m->backend->kernels->packed_dense_s8_bytes(v->in_size, v->out_size) : v->count;
+}
+
 /* Checks the whole payload into m (scalars only) and views; returns the bytes to allocate. */
 static kws_status check_payload(cursor *c, kws_model *m, layer_view *views, const uint8_t **mean,
                                 const uint8_t **inv_std, size_t *alloc_bytes) {
@@ -272,8 +283,8 @@ static kws_status check_payload(cursor *c, kws_model *m, layer_view *views, cons
     prev_size = v->out_size;
     if (v->out_size > max_width) max_width = v->out_size;
     size_t n = v->out_size;
-    bytes += align8(v->count) + align8(n * (m->act_bits == 8 ? 4 : 8)) + 2 * align8(4 * n);
-    m->weight_bytes += v->count;
+    bytes += align8(held_weight_bytes(m, v)) + align8(n * (m->act_bits == 8 ? 4 : 8)) + 2 * align8(4 * n);
+    m->weight_bytes += held_weight_bytes(m, v);
     m->macs += v->count;
   }
   layer_view *last = &views[m->num_layers - 1];
@@ -315,13 +326,22 @@ kws_status kws_model_load(const void *data, size_t size, const kws_backend *be, 
 
   kws_model shape;
   memset(&shape, 0, sizeof shape);
+  shape.backend = be;
   layer_view views[KWS_MAX_LAYERS];
   const uint8_t *mean, *inv_std;
   size_t bytes;
   if ((st = check_payload(&c, &shape, views, &mean, &inv_std, &bytes)) != KWS_OK) return st;
 
+  /* Row-major codes of the largest packed layer, to fold the bias and pack from. */
+  size_t codes_bytes = 0;
+  for (int l = 0; l < shape.num_layers; l++)
+    if (packs(&shape, &views[l]) && views[l].count > codes_bytes) codes_bytes = views[l].count;
   uint8_t *mem = (uint8_t *)calloc(1, bytes);
-  if (!mem) return fail(&c, KWS_ERR_NOMEM, "model", 0);
+  int8_t *codes = codes_bytes ? (int8_t *)malloc(codes_bytes) : NULL;
+  if (!mem || (codes_bytes && !codes)) {
+    free(mem);
+    return fail(&c, KWS_ERR_NOMEM, "model", 0);
+  }
   uint8_t *p = mem;
   kws_model *m = (kws_model *)carve(&p, sizeof(kws_model));
   *m = shape;
@@ -341,12 +361,14 @@ kws_status kws_model_load(const void *data, size_t size, const kws_backend *be, 
     L->weight_bits = v->bits;
     L->in_size = v->in_size;
     L->out_size = n;
-    L->weights = (int8_t *)carve(&p, v->count);
-    for (size_t i = 0; i < v->count; i++) unpack_code(v->weights, i, v->bits, &L->weights[i]);
+    L->weights = (int8_t *)carve(&p, held_weight_bytes(m, v));
+    int8_t *w = packs(m, v) ? codes : L->weights;
+    for (size_t i = 0; i < v->count; i++) unpack_code(v->weights, i, v->bits, &w[i]);
+    if (packs(m, v)) m->backend->kernels->pack_dense_s8(w, v->in_size, n, L->weights);
     if (m->act_bits == 8) {
       L->bias32 = (int32_t *)carve(&p, 4 * n);
       for (size_t i = 0; i < n; i++) L->bias32[i] = les32(v->bias + 4 * i);
-      kws_fold_bias_s32(L->bias32, L->weights, n, v->count / n, v->in_zp, L->bias32);
+      kws_fold_bias_s32(L->bias32, w, n, v->count / n, v->in_zp, L->bias32);
     } else {
       L->bias64 = (int64_t *)carve(&p, 8 * n);
       for (size_t i = 0; i < n; i++) L->bias64[i] = les64(v->bias + 8 * i);
@@ -364,6 +386,7 @@ kws_status kws_model_load(const void *data, size_t size, const kws_backend *be, 
     L->params.act_min = v->act_min;
     L->params.act_max = v->act_max;
   }
+  free(codes);
   *out = m;
   return KWS_OK;
 }

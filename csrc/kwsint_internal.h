@@ -36,6 +36,12 @@ typedef struct {
   void (*fully_connected_f32)(const float *x, size_t k, const float *w, size_t n, const float *bias,
                               float act_min, float act_max, float *y);
   void (*affine_f32)(const float *x, size_t n, const float *scale, const float *shift, float *y);
+  /* Optional (NULL in backends without it): fully_connected_s8 then reads its
+   * weights as pack_dense_s8 laid them out from row-major [n][k], in
+   * packed_dense_s8_bytes(k, n) bytes, instead of row-major. The model packs
+   * once at load; the single op packs into a temporary. */
+  size_t (*packed_dense_s8_bytes)(size_t k, size_t n);
+  void (*pack_dense_s8)(const int8_t *w, size_t k, size_t n, int8_t *packed);
 } kws_kernels;
 
 struct kws_backend {
@@ -53,7 +59,7 @@ typedef struct {
   int kind;
   int weight_bits;
   size_t in_size, out_size;
-  int8_t *weights;  /* dense: [out][in]; affine: [out]; int8 containers */
+  int8_t *weights;  /* dense: [out][in], or packed for the backend's fully_connected_s8; affine: [out] */
   int32_t *bias32;  /* int8 activations, folded with the input zero point */
   int64_t *bias64;  /* int16 activations */
   int32_t *multiplier, *shift;

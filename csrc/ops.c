@@ -80,10 +80,18 @@ kws_status kws_fully_connected_s8(const kws_backend *be, const int8_t *x, size_t
   if (!dims_ok(batches, k, n) || !x || !w || !y || !params_ok(p, n, 8)) return KWS_ERR_ARGUMENT;
   if (!weights_ok(w, n * k) || !bias32_ok(bias, n)) return KWS_ERR_ARGUMENT;
   int32_t *folded = (int32_t *)malloc(n * sizeof *folded);
-  if (!folded) return KWS_ERR_NOMEM;
+  int8_t *packed = kk->pack_dense_s8 ? (int8_t *)malloc(kk->packed_dense_s8_bytes(k, n)) : NULL;
+  if (!folded || (kk->pack_dense_s8 && !packed)) {
+    free(folded);
+    free(packed);
+    return KWS_ERR_NOMEM;
+  }
   kws_fold_bias_s32(bias, w, n, k, p->input_zero_point, folded);
-  for (size_t b = 0; b < batches; b++) kk->fully_connected_s8(x + b * k, k, w, n, folded, p, y + b * n);
+  if (packed) kk->pack_dense_s8(w, k, n, packed);
+  const int8_t *wk = packed ? packed : w;
+  for (size_t b = 0; b < batches; b++) kk->fully_connected_s8(x + b * k, k, wk, n, folded, p, y + b * n);
   free(folded);
+  free(packed);
   return KWS_OK;
 }
 

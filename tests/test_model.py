@@ -58,14 +58,17 @@ def test_paper_models_round_trip_and_equal_reference(backend, config):
 
 
 def test_m2_shape_and_info():
-    model = kwsint.load(kwsint.write_blob(paper_model("M2")))
+    blob = kwsint.write_blob(paper_model("M2"))
+    model = kwsint.load(blob)
     info = model.info()
     assert [l["out_size"] for l in info["layers"]] == [87, 87, 400, 400, 87, 87, 400, 400, 87, 87, 400, 400, 2]
     assert [l["kind"] for l in info["layers"][:2]] == ["dense", "affine"]
     assert info["input_size"] == 540
     dense_macs = 540 * 87 + 87 * 400 * 5 + 400 * 2
     assert info["macs"] == dense_macs + (87 + 400) * 3  # one MAC per affine channel
-    assert info["weight_bytes_in_memory"] == info["macs"]  # int8 containers
+    # int8 containers, row-major; a backend that packs dense weights (avx2) may pad them
+    assert kwsint.load(blob, backend="portable").info()["weight_bytes_in_memory"] == info["macs"]
+    assert info["weight_bytes_in_memory"] >= info["macs"]
 
 
 def test_packed_weights_scale_with_bits():

@@ -116,3 +116,32 @@ def test_int16_requires_zero_point_zero():
 def test_unknown_backend_is_a_clear_error():
     with pytest.raises(kwsint.BackendError, match="unknown backend 'nope'"):
         ops.quantize(np.zeros(2), 1.0, 0, 8, backend="nope")
+
+
+# Shapes at the edges of the packed avx2 kernel (panels of 32 rows in blocks of 8,
+# groups of 4 K): 1 to 4 blocks in the last panel, a partial last block, K < 4 and
+# every K % 4; and row-dot kernels' K % 16 tails.
+EDGE_N = (1, 2, 7, 8, 9, 24, 25, 31, 32, 33, 57, 64, 87)
+EDGE_K = (1, 2, 3, 4, 5, 7, 15, 16, 17, 33, 87, 400)
+
+
+@pytest.mark.parametrize("fill", ["worst", "extreme"])
+def test_fully_connected_edge_shapes_exact_sums(backend, fill):
+    """Each row's bias cancels its exact sum up to a small offset, so the output (scale 1) is the offset
+    and any error in any product or pair sum shows. "worst": x = -128, w = -127 everywhere, the largest
+    pair sums (2 * 128 * 127 = 32512); "extreme": random signs at those magnitudes."""
+    rng = np.random.default_rng(7)
+    for n in EDGE_N:
+        for k in EDGE_K:
+            if fill == "worst":
+                x, w = np.full(k, -128, np.int8), np.full((n, k), -127, np.int8)
+            else:
+                x = rng.choice(np.array([-128, 127], np.int8), k)
+                w = rng.choice(np.array([-127, 127], np.int8), (n, k))
+            offset = rng.integers(-100, 101, n)
+            bias = (offset - w.astype(np.int64) @ x.astype(np.int64)).astype(np.int32)
+            case = dict(x=x, weights=w, bias=bias, input_zero_point=0, output_zero_point=0, multiplier=2**30,
+                        shift=1, act_min=-128, act_max=127)
+            got = ops.fully_connected(**case, backend=backend)
+            np.testing.assert_array_equal(got, reference.fully_connected(**case), err_msg=f"n={n} k={k}")
+            np.testing.assert_array_equal(got, offset, err_msg=f"n={n} k={k}")

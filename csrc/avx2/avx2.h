@@ -27,6 +27,8 @@ void kws_avx2_requantize_s32(const int32_t *acc, const int32_t *mult, const int3
                              int32_t *out);
 void kws_avx2_requantize_s64(const int64_t *acc, const int32_t *mult, const int32_t *shift, size_t n,
                              int32_t *out);
+size_t kws_avx2_packed_dense_s8_bytes(size_t k, size_t n);
+void kws_avx2_pack_dense_s8(const int8_t *w, size_t k, size_t n, int8_t *packed);
 void kws_avx2_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
                                  const kws_requant_params *p, int8_t *y);
 void kws_avx2_fully_connected_s16(const int16_t *x, size_t k, const int8_t *w, size_t n, const int64_t *bias,

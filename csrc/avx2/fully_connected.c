@@ -1,28 +1,41 @@
-/* FULLY_CONNECTED, AVX2: 8 output rows at a time share each load of x.
+/* FULLY_CONNECTED, AVX2.
  *
- * x is read in chunks of 16 elements, widened once per chunk to 16 int16 in
- * one register (vpmovsxbw for int8 x; int16 x is already there), and
- * multiplied with 16 weights of each of 8 rows, sign-extended to int16, by
- * vpmaddwd: exact 16 x 16 -> 32-bit products, added in pairs into 8 int32
- * lanes per row. A K tail of r < 16 elements (K >= 16) reloads the last 16
- * elements of x and of each row, which lie inside both arrays, and zeroes the
- * 16 - r lanes of x already counted, so no byte is read past the end; K < 16
- * falls back to scalar sums. Rows are reduced with vphaddd into one vector of
- * 8 sums, the bias is added and the epilogue (requantization, zero point,
- * clamp; avx2.h) runs on all 8 lanes. N % 8 tail rows take the same dot
- * product one row at a time and the scalar epilogue.
+ * int8 (packed weights, x broadcast): kws_avx2_pack_dense_s8 lays the weights
+ * out at model load in blocks of 8 rows (the last padded with zero rows),
+ * up to 4 blocks (32 rows) per panel, each panel one contiguous stream of
+ * groups of 4 K (K padded with zeros):
+ *   panel of rows o..o+31, group g: w[o + 0][4g..4g+3], w[o + 1][4g..4g+3], ..., w[o + 31][4g..4g+3]
+ * so one 32-byte load holds 4 K of 8 rows. x[4g..4g+3] is broadcast to all 8
+ * dword lanes and the products are formed exactly with vpmaddubsw: its
+ * unsigned operand is |x| (vpabsb; |-128| = 128 as unsigned), its signed one w
+ * with x's sign (vpsignb: w * sign(x), |.| <= 127), so each product is
+ * |x| * w * sign(x) = x * w and a pair sum is at most 2 * 128 * 127 = 32512,
+ * inside int16: vpmaddubsw never saturates. vpmaddwd with ones adds the pairs
+ * into int32, so lane r of a block's accumulator sums row 8b + r directly: no
+ * horizontal reduction. The bias is added and the epilogue (requantization,
+ * zero point, clamp; avx2.h) runs on the 8 lanes; a last block of fewer than
+ * 8 rows goes through the scalar epilogue. The 4 blocks of a panel share
+ * each broadcast of x. Tried and dropped: one stream per 8-row block (4% slower
+ * than one per panel on M2) and software prefetch 512 to 2048 bytes ahead
+ * (1 to 9% slower).
  *
- * vpmaddubsw is not used: with x + 128 as its unsigned operand it saturates
- * int16 (255 * 127 * 2 > 32767). Its exact form, |x| times w with the sign of
- * x (|x| <= 128, pairs <= 2 * 128 * 127 = 32512), measured no faster than
- * this one on the M2 model. */
+ * int16: 8 rows of row-major weights at a time share each load of x, read in
+ * chunks of 16 elements and multiplied with 16 weights of each of 8 rows,
+ * sign-extended to int16, by vpmaddwd: exact 16 x 16 -> 32-bit products, added
+ * in pairs into 8 int32 lanes per row. A K tail of r < 16 elements (K >= 16)
+ * reloads the last 16 elements of x and of each row, which lie inside both
+ * arrays, and zeroes the 16 - r lanes of x already counted, so no byte is read
+ * past the end; K < 16 falls back to scalar sums. Rows are reduced with
+ * vphaddd into one vector of 8 sums; N % 8 tail rows take the same dot
+ * product one row at a time and the scalar epilogue. */
+#include <string.h>
+
 #include "avx2.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 
 /* 32 zero bytes, then 32 bytes of all ones: for a tail of r in [1, 15]
- * elements, 16 bytes loaded at tail_mask + 16 + r zero the first 16 - r int8
- * lanes, and 32 bytes at tail_mask + 2r the first 16 - r int16 lanes. */
+ * elements, 32 bytes at tail_mask + 2r zero the first 16 - r int16 lanes. */
 static const int8_t tail_mask[64] = {
     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
@@ -40,13 +53,6 @@ static inline __m256i hsum8(__m256i a0, __m256i a1, __m256i a2, __m256i a3, __m2
                           _mm256_permute2x128_si256(h0123, h4567, 0x31));
 }
 
-static inline int32_t hsum1(__m256i a) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
-  return _mm_cvtsi128_si32(s);
-}
-
 static inline __m256i hsum1_s64(__m256i a) { /* 8 int32 lanes -> 4 int64 lanes */
   return _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(a)),
                           _mm256_cvtepi32_epi64(_mm256_extracti128_si256(a, 1)));
@@ -57,72 +63,80 @@ static inline int64_t hsum_s64(__m256i a) {
   return _mm_cvtsi128_si64(_mm_add_epi64(s, _mm_unpackhi_epi64(s, s)));
 }
 
-/* ---- int8 x int8 -> int32 --------------------------------------------------
- * Exact: |w| <= 127 and |x| <= 128, so each product is at most 16256 in
- * magnitude and vpmaddwd's pair sums at most 32512; every partial sum of a
- * row is a sum of at most K <= 16384 products, |.| <= 16384 * 16256 < 2^28,
- * and with the folded bias (|.| <= 2^30 + 2^28) the total stays below 2^31. */
+/* ---- int8 x int8 -> int32, packed weights --------------------------------
+ * Exact: the products and pair sums are exact (see the top of this file);
+ * every partial sum of a row is a sum of at most K <= 16384 products,
+ * |.| <= 16384 * 16256 < 2^28, and with the folded bias (|.| <= 2^30 + 2^28)
+ * the total stays below 2^31. Zero padding adds nothing. */
 
-#define S8_ZERO(r) __m256i a##r = _mm256_setzero_si256();
-#define S8_ROW(r)                                                                                         \
-  a##r = _mm256_add_epi32(                                                                                \
-      a##r, _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + r * k + i))), xv));
+static size_t round4(size_t k) { return (k + 3) & ~(size_t)3; }
 
-/* Sums of 8 rows of w (8 * k int8) with x. */
-static inline __m256i dot8_s8(const int8_t *x, size_t k, const int8_t *w) {
-  if (k < 16) {
-    int32_t s[8] = {0};
-    for (size_t r = 0; r < 8; r++)
-      for (size_t j = 0; j < k; j++) s[r] += (int32_t)w[r * k + j] * x[j];
-    return _mm256_loadu_si256((const __m256i *)s);
+size_t kws_avx2_packed_dense_s8_bytes(size_t k, size_t n) { return ((n + 7) & ~(size_t)7) * round4(k); }
+
+void kws_avx2_pack_dense_s8(const int8_t *w, size_t k, size_t n, int8_t *packed) {
+  for (size_t o = 0; o < n; o += 32) {
+    size_t rows = n - o >= 32 ? 32 : (n - o + 7) & ~(size_t)7;
+    for (size_t g = 0; g < k; g += 4)
+      for (size_t r = o; r < o + rows; r++)
+        for (size_t i = g; i < g + 4; i++) *packed++ = r < n && i < k ? w[r * k + i] : 0;
   }
-  ROWS8(S8_ZERO)
-  size_t i = 0;
-  for (; i + 16 <= k; i += 16) {
-    __m256i xv = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(x + i)));
-    ROWS8(S8_ROW)
-  }
-  if (i < k) {
-    __m128i m = _mm_loadu_si128((const __m128i *)(tail_mask + 16 + (k - i)));
-    i = k - 16;
-    __m256i xv = _mm256_cvtepi8_epi16(_mm_and_si128(_mm_loadu_si128((const __m128i *)(x + i)), m));
-    ROWS8(S8_ROW)
-  }
-  return hsum8(a0, a1, a2, a3, a4, a5, a6, a7);
 }
 
-static inline int32_t dot1_s8(const int8_t *x, size_t k, const int8_t *w) {
-  int32_t s = 0;
-  if (k < 16) {
-    for (size_t j = 0; j < k; j++) s += (int32_t)w[j] * x[j];
-    return s;
+/* Adds 4 K of the 8 rows of block b to its accumulator a<b>: xq holds the 4
+ * elements of x in every dword lane, xa their absolute values. */
+#define BLOCK_STEP(b)                                                                                      \
+  if (nb > b) {                                                                                            \
+    __m256i ws = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(w + 32 * b)), xq);                 \
+    a##b = _mm256_add_epi32(a##b, _mm256_madd_epi16(_mm256_maddubs_epi16(xa, ws), ones));                 \
   }
-  S8_ZERO(0)
+
+/* Rows o .. o + 8 * nb - 1 (nb in 1..4 blocks, at most n - o of them real)
+ * from the panel at w, 32 * nb bytes per group of 4 K. nb is a constant at
+ * every call, so the blocks not used fold away. */
+static inline void blocks_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, size_t o, const int nb,
+                             const int32_t *bias, const kws_requant_params *p, int8_t *y) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
   size_t i = 0;
-  for (; i + 16 <= k; i += 16) {
-    __m256i xv = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(x + i)));
-    S8_ROW(0)
+  for (; i + 4 <= k; i += 4, w += 32 * nb) {
+    int32_t q;
+    memcpy(&q, x + i, 4);
+    __m256i xq = _mm256_set1_epi32(q), xa = _mm256_abs_epi8(xq);
+    BLOCK_STEP(0) BLOCK_STEP(1) BLOCK_STEP(2) BLOCK_STEP(3)
   }
-  if (i < k) {
-    __m128i m = _mm_loadu_si128((const __m128i *)(tail_mask + 16 + (k - i)));
-    i = k - 16;
-    __m256i xv = _mm256_cvtepi8_epi16(_mm_and_si128(_mm_loadu_si128((const __m128i *)(x + i)), m));
-    S8_ROW(0)
+  if (i < k) { /* 1 to 3 elements left: x is not read past k, its zero-padded weights add nothing */
+    int32_t q = 0;
+    for (size_t j = i; j < k; j++) q |= (int32_t)(uint8_t)x[j] << (8 * (j - i));
+    __m256i xq = _mm256_set1_epi32(q), xa = _mm256_abs_epi8(xq);
+    BLOCK_STEP(0) BLOCK_STEP(1) BLOCK_STEP(2) BLOCK_STEP(3)
   }
-  return hsum1(a0);
+  const __m256i acc[4] = {a0, a1, a2, a3};
+  for (int b = 0; b < nb; b++, o += 8) {
+    if (o + 8 <= n) {
+      __m256i a = _mm256_add_epi32(acc[b], _mm256_loadu_si256((const __m256i *)(bias + o)));
+      kws_avx2_store8_s8(y + o, kws_avx2_output_s32(a, p, o));
+    } else {
+      int32_t s[8];
+      _mm256_storeu_si256((__m256i *)s, acc[b]);
+      for (size_t r = o; r < n; r++) {
+        int32_t v = kws_add_wrap(kws_requant_s32(s[r - o] + bias[r], p->multiplier[r], p->shift[r]),
+                                 p->output_zero_point);
+        y[r] = (int8_t)kws_avx2_clamp(v, p);
+      }
+    }
+  }
 }
 
 void kws_avx2_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
                                  const kws_requant_params *p, int8_t *y) {
+  const size_t panel = 32 * round4(k); /* bytes of a panel of 32 rows */
   size_t o = 0;
-  for (; o + 8 <= n; o += 8) {
-    __m256i acc = _mm256_add_epi32(dot8_s8(x, k, w + o * k), _mm256_loadu_si256((const __m256i *)(bias + o)));
-    kws_avx2_store8_s8(y + o, kws_avx2_output_s32(acc, p, o));
-  }
-  for (; o < n; o++) {
-    int32_t acc = bias[o] + dot1_s8(x, k, w + o * k);
-    int32_t v = kws_add_wrap(kws_requant_s32(acc, p->multiplier[o], p->shift[o]), p->output_zero_point);
-    y[o] = (int8_t)kws_avx2_clamp(v, p);
+  for (; o + 32 <= n; o += 32, w += panel) blocks_s8(x, k, w, n, o, 4, bias, p, y);
+  switch ((n - o + 7) / 8) { /* 0 to 4 blocks left in the last panel, the last block maybe partial */
+  case 4: blocks_s8(x, k, w, n, o, 4, bias, p, y); break;
+  case 3: blocks_s8(x, k, w, n, o, 3, bias, p, y); break;
+  case 2: blocks_s8(x, k, w, n, o, 2, bias, p, y); break;
+  case 1: blocks_s8(x, k, w, n, o, 1, bias, p, y); break;
   }
 }
 
@@ -138,6 +152,7 @@ void kws_avx2_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, siz
 
 #define BLOCK16 31 /* full chunks per block: with the tail chunk at most 32 */
 
+#define ACC_ZERO(r) __m256i a##r = _mm256_setzero_si256();
 #define S16_ROW(r)                                                                                        \
   a##r = _mm256_add_epi32(                                                                                \
       a##r, _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + r * k + i))), xv));
@@ -156,7 +171,7 @@ static inline void dot8_s16(const int16_t *x, size_t k, const int8_t *w, __m256i
   __m256i s_lo = _mm256_setzero_si256(), s_hi = _mm256_setzero_si256();
   size_t i = 0;
   while (i < k) {
-    ROWS8(S8_ZERO)
+    ROWS8(ACC_ZERO)
     size_t stop = full_end - i > BLOCK16 * 16 ? i + BLOCK16 * 16 : full_end;
     for (; i < stop; i += 16) {
       __m256i xv = _mm256_loadu_si256((const __m256i *)(x + i));
@@ -187,7 +202,7 @@ static inline int64_t dot1_s16(const int16_t *x, size_t k, const int8_t *w) {
   __m256i s64 = _mm256_setzero_si256();
   size_t i = 0;
   while (i < k) {
-    S8_ZERO(0)
+    ACC_ZERO(0)
     size_t stop = full_end - i > BLOCK16 * 16 ? i + BLOCK16 * 16 : full_end;
     for (; i < stop; i += 16) {
       __m256i xv = _mm256_loadu_si256((const __m256i *)(x + i));
