@@ -109,6 +109,7 @@ def describe(rows: list[dict], project) -> None:
         row["macs_per_tick"] = info["macs"] / row["ticks"]
         row["mticks_per_s"] = {name: row["ticks"] * hz / 1e6 for name, hz in RATES_HZ.items()}
         row["weight_bytes"] = info["weight_bytes_in_memory"]
+        row["model_bytes"] = info["model_bytes_in_memory"]
         # the integer engine streams (ring of frames + arena); the float path has an arena only
         row["state_bytes"] = info.get("stream_bytes", info["scratch_bytes"])
         row["projected_a53_cycles"] = None
@@ -139,8 +140,8 @@ def markdown(rows: list[dict], backend: str, eval_path: str | None) -> str:
         "",
         "| model | weight bits | act. bits | rel. FDR degr. (%) | us / inference | ticks / inference | x float | "
         "Mticks/s @ 1 per 10 ms | A53 cycles (proj.) | A53 MCPS @ 10 ms (proj.) | weights in memory (B) | "
-        "x float | state (B) | model size (B) |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "x float | model in memory (B) | state (B) | model size (B) |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         a53 = r["projected_a53_cycles"]
@@ -149,9 +150,12 @@ def markdown(rows: list[dict], backend: str, eval_path: str | None) -> str:
             f"{r['us_per_inference']:.2f} | {r['ticks']:.0f} | "
             f"{r['ticks'] / base['ticks']:.2f} | {r['ticks'] * RATES_HZ['10ms'] / 1e6:.2f} | {_fmt(a53, 'd')} | "
             f"{_fmt(None if a53 is None else a53 * RATES_HZ['10ms'] / 1e6, '.2f')} | {r['weight_bytes']} | "
-            f"{r['weight_bytes'] / base['weight_bytes']:.3f} | {r['state_bytes']} | {_fmt(r['blob_bytes'], 'd')} |")
+            f"{r['weight_bytes'] / base['weight_bytes']:.3f} | {r['model_bytes']} | {r['state_bytes']} | "
+            f"{_fmt(r['blob_bytes'], 'd')} |")
     notes = ["", "* Weights in memory: int8 containers for every integer model (sub-8-bit weights are unpacked "
-             "at load), float32 for the float model; biases and requantization parameters not included.",
+             "at load; backends that pack them for their kernel pad rows to a multiple of 8), float32 for the "
+             "float model. Model in memory: everything the loaded model allocates (weights, biases, "
+             "multipliers and shifts, normalisation).",
              "* State: one stream's allocation for integer models (arena, ring of quantized frames, input "
              "vector); the float model's arena (it has no stream).",
              "* Model size: the .kwsq blob; the float model has no blob format."]

@@ -296,7 +296,7 @@ static kws_status check_payload(cursor *c, kws_model *m, layer_view *views, cons
   if (ps != m->posterior_shift) return fail(c, KWS_ERR_FIELD, "posterior_shift", at + 20);
   if (c->pos != c->size) return fail(c, KWS_ERR_SIZE, "payload", c->pos);
   m->max_width = max_width;
-  *alloc_bytes = bytes;
+  m->model_bytes = *alloc_bytes = bytes;
   return KWS_OK;
 }
 

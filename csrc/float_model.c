@@ -16,7 +16,7 @@ typedef struct {
 struct kws_float_model {
   const kws_backend *backend;
   int window_frames, feature_dim, frame_stride;
-  size_t input_size, max_width, weight_bytes;
+  size_t input_size, max_width, weight_bytes, model_bytes;
   uint64_t macs;
   float *mean, *inv_std;
   int num_layers;
@@ -81,6 +81,7 @@ kws_status kws_float_model_create(const kws_float_model_desc *d, const kws_backe
   m->feature_dim = d->feature_dim;
   m->frame_stride = d->frame_stride;
   m->input_size = m->max_width = input_size;
+  m->model_bytes = sizeof *m + 2 * f * sizeof(float);
   m->mean = copy_floats(d->mean, f);
   m->inv_std = copy_floats(d->inv_std, f);
   int ok = m->mean && m->inv_std;
@@ -94,6 +95,7 @@ kws_status kws_float_model_create(const kws_float_model_desc *d, const kws_backe
     ok = L->weights && L->bias;
     if (L->out_size > m->max_width) m->max_width = L->out_size;
     m->weight_bytes += count * sizeof(float);
+    m->model_bytes += (count + src->out_size) * sizeof(float);
     m->macs += count;
   }
   if (!ok) {
@@ -119,6 +121,7 @@ void kws_float_model_get_info(const kws_float_model *m, kws_model_info *info) {
   info->num_outputs = m->layers[m->num_layers - 1].out_size;
   info->scratch_bytes = (buffer_floats(m->input_size) + 2 * buffer_floats(m->max_width)) * sizeof(float);
   info->weight_bytes = m->weight_bytes;
+  info->model_bytes = m->model_bytes;
   info->macs = m->macs;
 }
 

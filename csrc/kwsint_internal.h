@@ -79,6 +79,7 @@ struct kws_model {
   kws_layer layers[KWS_MAX_LAYERS];
   size_t max_width; /* widest activation vector */
   size_t weight_bytes;
+  size_t model_bytes; /* the one allocation holding everything above */
   uint64_t macs;
 };
 

@@ -20,6 +20,7 @@ void kws_model_get_info(const kws_model *m, kws_model_info *info) {
   info->scratch_bytes = 2 * buffer_bytes(m);
   info->input_bytes = (m->input_size * elem_bytes(m) + 7) & ~(size_t)7;
   info->weight_bytes = m->weight_bytes;
+  info->model_bytes = m->model_bytes;
   info->macs = m->macs;
 }
 

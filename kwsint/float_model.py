@@ -186,4 +186,5 @@ class FloatModel:
         """Bytes and MACs per inference, as ``Model.info`` names them."""
         return dict(backend=self.backend, act_bits=32, macs=int(self._info.macs),
                     weight_bytes_in_memory=int(self._info.weight_bytes),
+                    model_bytes_in_memory=int(self._info.model_bytes),
                     scratch_bytes=int(self._info.scratch_bytes))

@@ -236,6 +236,7 @@ class Model:
             input_size=self.spec.frontend.input_size,
             layers=layers,
             weight_bytes_in_memory=int(self._info.weight_bytes),
+            model_bytes_in_memory=int(self._info.model_bytes),
             packed_weight_bytes=sum(l["packed_weight_bytes"] for l in layers),
             blob_bytes=self.blob_bytes,
             scratch_bytes=int(self._info.scratch_bytes),

@@ -84,7 +84,10 @@ def test_float_model_equals_reference(backend, shape):
         window = rng.normal(0, 3, shape[:2]).astype(np.float32)
         _same_bits(model.infer(window), reference.forward_f32(spec, window))
     assert len(model.time_layers(window, 2)) == len(spec.layers)
-    assert model.info()["weight_bytes_in_memory"] == 4 * sum(layer.weights.size for layer in spec.layers)
+    info = model.info()
+    assert info["weight_bytes_in_memory"] == 4 * sum(layer.weights.size for layer in spec.layers)
+    biases = 4 * sum(layer.bias.size for layer in spec.layers)
+    assert info["model_bytes_in_memory"] >= info["weight_bytes_in_memory"] + biases + 2 * 4 * shape[1]
 
 
 def test_from_net_runs_the_torch_float_model(backend):

@@ -69,6 +69,9 @@ def test_m2_shape_and_info():
     # int8 containers, row-major; a backend that packs dense weights (avx2) may pad them
     assert kwsint.load(blob, backend="portable").info()["weight_bytes_in_memory"] == info["macs"]
     assert info["weight_bytes_in_memory"] >= info["macs"]
+    n = sum(l["out_size"] for l in info["layers"])
+    # biases, multipliers and shifts (int32 each per output channel) and the normalisation vectors
+    assert info["model_bytes_in_memory"] >= info["weight_bytes_in_memory"] + 12 * n + 2 * 4 * 20
 
 
 def test_packed_weights_scale_with_bits():

@@ -122,6 +122,8 @@ typedef struct {
   size_t input_bytes;    /* the input vector (8-byte multiple); kws_model_infer's arena
                             is scratch_bytes + input_bytes */
   size_t weight_bytes;   /* weights as held in memory */
+  size_t model_bytes;    /* all the loaded model holds: weights, biases, multipliers and
+                            shifts, normalisation, its struct (allocation sizes, exactly) */
   uint64_t macs;         /* multiply-accumulates per inference */
 } kws_model_info;
 
