@@ -82,23 +82,40 @@ kws_status kws_model_time_layers(const kws_model *m, const void *input, void *sc
 }
 
 /* Normalise one frame in float32 and quantize it into `out` (feature_dim values). */
-void kws_model_quantize_frame(const kws_model *m, const float *frame, float *tmp, void *out) {
-  for (int i = 0; i < m->feature_dim; i++) tmp[i] = (frame[i] - m->mean[i]) * m->inv_std[i];
+/* Normalise `count` frames, `step` floats apart from `first`, in float32 into tmp and
+ * quantize them in one kernel call. */
+static void quantize_frames(const kws_model *m, const float *first, size_t step, size_t count, float *tmp,
+                            void *out) {
+  size_t fd = (size_t)m->feature_dim;
+  for (size_t f = 0; f < count; f++)
+    for (size_t i = 0; i < fd; i++) tmp[f * fd + i] = (first[f * step + i] - m->mean[i]) * m->inv_std[i];
   const kws_kernels *kk = m->backend->kernels;
   if (m->act_bits == 8)
-    kk->quantize_s8(tmp, (size_t)m->feature_dim, m->input_scale, m->input_zero_point, (int8_t *)out);
+    kk->quantize_s8(tmp, count * fd, m->input_scale, m->input_zero_point, (int8_t *)out);
   else
-    kk->quantize_s16(tmp, (size_t)m->feature_dim, m->input_scale, m->input_zero_point, (int16_t *)out);
+    kk->quantize_s16(tmp, count * fd, m->input_scale, m->input_zero_point, (int16_t *)out);
+}
+
+void kws_model_quantize_frame(const kws_model *m, const float *frame, float *tmp, void *out) {
+  quantize_frames(m, frame, 0, 1, tmp, out);
 }
 
 kws_status kws_model_quantize_window(const kws_model *m, const float *window, void *input) {
   if (!m || !window || !input) return KWS_ERR_ARGUMENT;
-  float tmp[1024]; /* feature_dim <= 1024, checked at load */
-  size_t row = (size_t)m->feature_dim * elem_bytes(m);
-  int offset = (m->window_frames - 1) % m->frame_stride;
+  /* As many selected frames as fit in tmp go to the kernel at once (one at least:
+   * feature_dim <= 1024, checked at load), so the SIMD kernels see long vectors. */
+  float tmp[1024];
+  size_t fd = (size_t)m->feature_dim, step = (size_t)m->frame_stride * fd, per_call = 1024 / fd;
+  size_t left = (size_t)((m->window_frames - 1) / m->frame_stride + 1);
+  const float *frame = window + (size_t)((m->window_frames - 1) % m->frame_stride) * fd;
   uint8_t *dst = (uint8_t *)input;
-  for (int f = offset; f < m->window_frames; f += m->frame_stride, dst += row)
-    kws_model_quantize_frame(m, window + (size_t)f * (size_t)m->feature_dim, tmp, dst);
+  while (left) {
+    size_t count = left < per_call ? left : per_call;
+    quantize_frames(m, frame, step, count, tmp, dst);
+    frame += count * step;
+    dst += count * fd * elem_bytes(m);
+    left -= count;
+  }
   return KWS_OK;
 }
 

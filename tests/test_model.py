@@ -182,3 +182,13 @@ def test_degenerate_random_models_are_valid():
     for seed in range(60):
         kwsint.write_blob(random_model((1,), weight_bits=1, param_bits=2, window_frames=1, feature_dim=1,
                                        frame_stride=1, seed=seed))
+
+
+@pytest.mark.parametrize("act_bits", [8, 16])
+def test_long_inputs_quantize_in_several_chunks(backend, act_bits):
+    # 81 frames x 40 features at stride 1: 3240 inputs, more than one 1024-float chunk of the front end
+    spec = random_model((16,), act_bits=act_bits, feature_dim=40, frame_stride=1, seed=3)
+    model = kwsint.load(kwsint.write_blob(spec), backend=backend)
+    for w in _windows(spec, 3, 5):
+        np.testing.assert_array_equal(model.quantize_window(w), reference.quantize_window(spec, w))
+        np.testing.assert_array_equal(model.infer(w).logits, reference.forward(spec, w)[0])
