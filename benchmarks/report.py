@@ -172,15 +172,23 @@ def plot(rows: list[dict], backend: str) -> bytes:
     fig = Figure(figsize=(9, 4.5), dpi=110, layout="constrained")
     ax = fig.subplots()
     x = np.arange(len(rows))
-    ax.bar(x - 0.2, [r["ticks"] for r in rows], 0.4, label=f"measured here ({backend}), counter ticks")
-    ax.bar(x + 0.2, [r["projected_a53_cycles"] or 0 for r in rows], 0.4,
-           label="Cortex-A53 cycles, projected (llvm-mca); 0 = not projected")
+    measured = [r["ticks"] for r in rows]
+    projected = [r["projected_a53_cycles"] for r in rows]
+    bars = ax.bar(x - 0.2, measured, 0.4, label=f"measured here ({backend}), counter ticks")
+    ax.bar_label(bars, fmt="%.0f", fontsize="x-small")
+    have = [i for i, v in enumerate(projected) if v is not None]
+    bars = ax.bar(x[have] + 0.2, [projected[i] for i in have], 0.4, label="Cortex-A53 cycles, projected (llvm-mca)")
+    ax.bar_label(bars, fmt="%.0f", fontsize="x-small")
+    bottom = 0.5 * min(measured + [projected[i] for i in have])
+    for i in set(range(len(rows))) - set(have):
+        ax.text(x[i] + 0.2, bottom * 1.1, "not\nprojected", ha="center", va="bottom", fontsize="x-small")
     ax.set_xticks(x, [r["name"] for r in rows])
     ax.set_yscale("log")
-    ax.set_ylabel("per inference")
+    ax.set_ylim(bottom=bottom)
+    ax.set_ylabel("per inference (log scale)")
     ax.set_title("Cycles per inference by configuration")
     ax.grid(True, axis="y", which="both", alpha=0.3)
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper left")
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
