@@ -51,8 +51,8 @@ def float_spec(spec: ModelSpec) -> FloatSpec:
         w = (layer.weights.astype(np.float64) * ws).astype(np.float32)
         b = (layer.bias.astype(np.float64) * layer.input_scale * layer.weight_scale).astype(np.float32)
         if layer.kind == "dense":
-            low, high = ((v - layer.output_zero_point) * float(layer.output_scale) for v in (layer.act_min, layer.act_max))
-            layers.append(FloatLayer("dense", w, b, low, high))
+            s, zp = float(layer.output_scale), layer.output_zero_point
+            layers.append(FloatLayer("dense", w, b, (layer.act_min - zp) * s, (layer.act_max - zp) * s))
         else:
             layers.append(FloatLayer("affine", w, b))
     return FloatSpec(spec.frontend, tuple(layers))
@@ -88,7 +88,6 @@ def torch_runner(fs: FloatSpec, x: np.ndarray):
 
 def onnx_float_model(fs: FloatSpec) -> bytes:
     """The float network as an ONNX graph: MatMul, Add, Clip for dense; Mul, Add for affine."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     nodes, inits, h = [], [], "x"

@@ -99,6 +99,12 @@ int kws_all_finite(const float *x, size_t n);
 /* The dot product of docs/arithmetic.md 10: lane sums a[0..7] of w[i] * x[i]
  * over i = l (mod 8), added as ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)). */
 float kws_dot_f32_lanes(const float a[8]);
+/* The float32 dense epilogue: dot + bias, then the clamp as the spec writes it. */
+static inline float kws_dense_out_f32(float dot, float bias, float act_min, float act_max) {
+  float v = dot + bias;
+  v = v > act_min ? v : act_min;
+  return v < act_max ? v : act_max;
+}
 /* Normalise and quantize one float frame; tmp holds feature_dim floats. */
 void kws_model_quantize_frame(const kws_model *m, const float *frame, float *tmp, void *out);
 uint32_t kws_crc32(const uint8_t *data, size_t n);

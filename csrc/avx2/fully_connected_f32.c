@@ -20,12 +20,6 @@ static inline float reduce(__m256 a) {
   return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
 }
 
-static inline float finish(float dot, float bias, float lo, float hi) {
-  float v = dot + bias;
-  v = v > lo ? v : lo;
-  return v < hi ? v : hi;
-}
-
 #define ROW(r) a##r = _mm256_add_ps(a##r, _mm256_mul_ps(_mm256_loadu_ps(w + r * k + i), xv));
 #define ROW_TAIL(r) a##r = _mm256_add_ps(a##r, _mm256_mul_ps(_mm256_maskload_ps(w + r * k + i, m), xv));
 
@@ -45,10 +39,10 @@ void kws_avx2_fully_connected_f32(const float *x, size_t k, const float *w, size
       __m256 xv = _mm256_maskload_ps(x + i, m);
       ROW_TAIL(0) ROW_TAIL(1) ROW_TAIL(2) ROW_TAIL(3)
     }
-    y[o] = finish(reduce(a0), bias[o], act_min, act_max);
-    y[o + 1] = finish(reduce(a1), bias[o + 1], act_min, act_max);
-    y[o + 2] = finish(reduce(a2), bias[o + 2], act_min, act_max);
-    y[o + 3] = finish(reduce(a3), bias[o + 3], act_min, act_max);
+    y[o] = kws_dense_out_f32(reduce(a0), bias[o], act_min, act_max);
+    y[o + 1] = kws_dense_out_f32(reduce(a1), bias[o + 1], act_min, act_max);
+    y[o + 2] = kws_dense_out_f32(reduce(a2), bias[o + 2], act_min, act_max);
+    y[o + 3] = kws_dense_out_f32(reduce(a3), bias[o + 3], act_min, act_max);
   }
   for (; o < n; o++, w += k) {
     __m256 a0 = _mm256_setzero_ps();
@@ -61,7 +55,7 @@ void kws_avx2_fully_connected_f32(const float *x, size_t k, const float *w, size
       __m256 xv = _mm256_maskload_ps(x + i, m);
       ROW_TAIL(0)
     }
-    y[o] = finish(reduce(a0), bias[o], act_min, act_max);
+    y[o] = kws_dense_out_f32(reduce(a0), bias[o], act_min, act_max);
   }
 }
 

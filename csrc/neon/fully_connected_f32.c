@@ -23,12 +23,6 @@ static inline float reduce(float32x4_t lo, float32x4_t hi, const float *x, const
   return vget_lane_f32(t, 0) + vget_lane_f32(t, 1);
 }
 
-static inline float finish(float dot, float bias, float lo, float hi) {
-  float v = dot + bias;
-  v = v > lo ? v : lo;
-  return v < hi ? v : hi;
-}
-
 #define ROW(r)                                                                 \
   l##r = vaddq_f32(l##r, vmulq_f32(vld1q_f32(w + r * k + i), xl));             \
   h##r = vaddq_f32(h##r, vmulq_f32(vld1q_f32(w + r * k + i + 4), xh));
@@ -43,10 +37,10 @@ void kws_neon_fully_connected_f32(const float *x, size_t k, const float *w, size
       float32x4_t xl = vld1q_f32(x + i), xh = vld1q_f32(x + i + 4);
       ROW(0) ROW(1) ROW(2) ROW(3)
     }
-    y[o] = finish(reduce(l0, h0, x, w, full, k), bias[o], act_min, act_max);
-    y[o + 1] = finish(reduce(l1, h1, x, w + k, full, k), bias[o + 1], act_min, act_max);
-    y[o + 2] = finish(reduce(l2, h2, x, w + 2 * k, full, k), bias[o + 2], act_min, act_max);
-    y[o + 3] = finish(reduce(l3, h3, x, w + 3 * k, full, k), bias[o + 3], act_min, act_max);
+    y[o] = kws_dense_out_f32(reduce(l0, h0, x, w, full, k), bias[o], act_min, act_max);
+    y[o + 1] = kws_dense_out_f32(reduce(l1, h1, x, w + k, full, k), bias[o + 1], act_min, act_max);
+    y[o + 2] = kws_dense_out_f32(reduce(l2, h2, x, w + 2 * k, full, k), bias[o + 2], act_min, act_max);
+    y[o + 3] = kws_dense_out_f32(reduce(l3, h3, x, w + 3 * k, full, k), bias[o + 3], act_min, act_max);
   }
   for (; o < n; o++, w += k) {
     float32x4_t l0 = vdupq_n_f32(0.0f), h0 = l0;
@@ -54,7 +48,7 @@ void kws_neon_fully_connected_f32(const float *x, size_t k, const float *w, size
       float32x4_t xl = vld1q_f32(x + i), xh = vld1q_f32(x + i + 4);
       ROW(0)
     }
-    y[o] = finish(reduce(l0, h0, x, w, full, k), bias[o], act_min, act_max);
+    y[o] = kws_dense_out_f32(reduce(l0, h0, x, w, full, k), bias[o], act_min, act_max);
   }
 }
 #endif

@@ -12,8 +12,6 @@ void kws_portable_fully_connected_f32(const float *x, size_t k, const float *w, 
     const float *row = w + o * k;
     float a[8] = {0};
     for (size_t i = 0; i < k; i++) a[i % 8] += row[i] * x[i];
-    float v = kws_dot_f32_lanes(a) + bias[o];
-    v = v > act_min ? v : act_min;
-    y[o] = v < act_max ? v : act_max;
+    y[o] = kws_dense_out_f32(kws_dot_f32_lanes(a), bias[o], act_min, act_max);
   }
 }
