@@ -10,7 +10,9 @@
 #include "kwsint_internal.h"
 
 #define HEADER_BYTES 16
-#define FORMAT_VERSION 2
+#define FORMAT_VERSION 3 /* 2 is read too: its layer byte 3 (acc16_block) was reserved, 0 */
+#define ACC16_MAX 32767
+#define ACC16_X_MAX 128
 #define FBANK_BYTES 32
 #define NUM_WINDOW_TYPES 6
 
@@ -18,6 +20,7 @@ typedef struct {
   const uint8_t *data;
   size_t size, pos;
   kws_load_error *err;
+  int version;
 } cursor;
 
 static kws_status fail(cursor *c, kws_status st, const char *field, size_t offset) {
@@ -101,12 +104,30 @@ static int unpack_code(const uint8_t *bytes, size_t index, int bits, int8_t *out
 /* The layer fields both passes need. */
 typedef struct {
   size_t at; /* offset of the layer header */
-  int kind, bits, per_channel;
+  int kind, bits, per_channel, acc16;
   size_t in_size, out_size, count;
   float input_scale, output_scale;
   int32_t in_zp, out_zp, act_min, act_max;
   const uint8_t *weight_scale, *multiplier, *shift, *bias, *weights;
 } layer_view;
+
+/* The claimed int16 accumulation block, re-proven from the codes (docs/arithmetic.md 5.6): in every
+ * aligned block of 2^acc16 products of every row, 128 * sum |w| <= 32767, so no partial sum of
+ * x * w over the block leaves int16 for any int8 x. Sums are at most 16384 * 127, exact in int32. */
+static int acc16_safe(const layer_view *v) {
+  size_t k = v->in_size, block = (size_t)1 << v->acc16;
+  for (size_t o = 0; o < v->out_size; o++)
+    for (size_t j = 0; j < k; j += block) {
+      int32_t sum = 0;
+      for (size_t i = j; i < k && i < j + block; i++) {
+        int8_t code;
+        unpack_code(v->weights, o * k + i, v->bits, &code); /* valid: checked before */
+        sum += code < 0 ? -code : code;
+      }
+      if (ACC16_X_MAX * sum > ACC16_MAX) return 0;
+    }
+  return 1;
+}
 
 /* The multiplier and shift channel i must have, from the layer's scales (docs/arithmetic.md 2). */
 static int derived_multiplier(const layer_view *v, size_t i, int max_shift, int32_t *mult, int32_t *shift) {
@@ -136,7 +157,10 @@ static kws_status check_layer(cursor *c, const kws_model *m, float prev_scale, i
   if (v->bits < 1 || v->bits > 8) return fail(c, KWS_ERR_FIELD, "layer.weight_bits", at + 1);
   if (v->per_channel > 1 || (v->kind == KWS_LAYER_AFFINE && !v->per_channel))
     return fail(c, KWS_ERR_FIELD, "layer.per_channel", at + 2);
-  if (h[3] != 0) return fail(c, KWS_ERR_FIELD, "layer.reserved", at + 3);
+  v->acc16 = h[3];
+  if (v->acc16 && c->version == 2) return fail(c, KWS_ERR_FIELD, "layer.reserved", at + 3);
+  if (v->acc16 && (v->kind != KWS_LAYER_DENSE || m->act_bits != 8 || v->acc16 < 4 || v->acc16 > 14))
+    return fail(c, KWS_ERR_FIELD, "layer.acc16_block", at + 3);
   if (v->in_size < 1 || v->in_size > KWS_MAX_DIM) return fail(c, KWS_ERR_FIELD, "layer.in_size", at + 4);
   if (v->out_size < 1 || v->out_size > KWS_MAX_DIM) return fail(c, KWS_ERR_FIELD, "layer.out_size", at + 6);
   if (v->in_size != prev_size) return fail(c, KWS_ERR_SIZE, "layer.in_size", at + 4);
@@ -191,6 +215,7 @@ static kws_status check_layer(cursor *c, const kws_model *m, float prev_scale, i
   size_t used_bits = v->count * (size_t)v->bits;
   if (used_bits % 8 && (v->weights[weight_bytes - 1] >> (used_bits % 8)) != 0)
     return fail(c, KWS_ERR_FIELD, "layer.weights", (size_t)(v->weights - c->data) + weight_bytes - 1);
+  if (v->acc16 && !acc16_safe(v)) return fail(c, KWS_ERR_FIELD, "layer.acc16_block", at + 3);
   return KWS_OK;
 }
 
@@ -309,14 +334,15 @@ static void *carve(uint8_t **p, size_t n) {
 kws_status kws_model_load(const void *data, size_t size, const kws_backend *be, kws_model **out,
                           kws_load_error *err) {
   if (out) *out = NULL;
-  cursor c = {(const uint8_t *)data, size, 0, err};
+  cursor c = {(const uint8_t *)data, size, 0, err, 0};
   if (!out || (!data && size)) return fail(&c, KWS_ERR_ARGUMENT, "data", 0);
   if (!be || !be->usable()) return fail(&c, KWS_ERR_BACKEND, "backend", 0);
   kws_status st = KWS_OK;
   const uint8_t *h = take(&c, HEADER_BYTES, "header", &st);
   if (!h) return st;
   if (memcmp(h, "KWSQ", 4) != 0) return fail(&c, KWS_ERR_MAGIC, "magic", 0);
-  if (le16(h + 4) != FORMAT_VERSION) return fail(&c, KWS_ERR_VERSION, "version", 4);
+  c.version = le16(h + 4);
+  if (c.version != FORMAT_VERSION && c.version != 2) return fail(&c, KWS_ERR_VERSION, "version", 4);
   if (le16(h + 6) != 0) return fail(&c, KWS_ERR_FIELD, "reserved", 6);
   uint32_t payload_bytes = le32(h + 8);
   if (payload_bytes > size - HEADER_BYTES) return fail(&c, KWS_ERR_TRUNCATED, "payload_bytes", 8);
@@ -359,6 +385,7 @@ kws_status kws_model_load(const void *data, size_t size, const kws_backend *be, 
     size_t n = v->out_size;
     L->kind = v->kind;
     L->weight_bits = v->bits;
+    L->acc16_log2 = v->acc16;
     L->in_size = v->in_size;
     L->out_size = n;
     L->weights = (int8_t *)carve(&p, held_weight_bytes(m, v));

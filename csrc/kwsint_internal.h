@@ -42,6 +42,12 @@ typedef struct {
    * once at load; the single op packs into a temporary. */
   size_t (*packed_dense_s8_bytes)(size_t k, size_t n);
   void (*pack_dense_s8)(const int8_t *w, size_t k, size_t n, int8_t *packed);
+  /* Optional: fully_connected_s8 (same weight layout, same results) accumulating
+   * in int16 over aligned blocks of 2^log2_block products per row, widened to
+   * int32 after each. Called only with a block the loader or the op proved safe
+   * (docs/arithmetic.md 5.6), log2_block in [4, 14]. */
+  void (*fully_connected_s8_acc16)(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
+                                   const kws_requant_params *p, int log2_block, int8_t *y);
 } kws_kernels;
 
 struct kws_backend {
@@ -58,6 +64,7 @@ extern const kws_kernels kws_neon_kernels, kws_neon_dot_kernels; /* aarch64, or 
 typedef struct {
   int kind;
   int weight_bits;
+  int acc16_log2; /* proven int16 accumulation block (log2 products), 0 for none */
   size_t in_size, out_size;
   int8_t *weights;  /* dense: [out][in], or packed for the backend's fully_connected_s8; affine: [out] */
   int32_t *bias32;  /* int8 activations, folded with the input zero point */
@@ -108,5 +115,8 @@ static inline float kws_dense_out_f32(float dot, float bias, float act_min, floa
 /* Normalise and quantize one float frame; tmp holds feature_dim floats. */
 void kws_model_quantize_frame(const kws_model *m, const float *frame, float *tmp, void *out);
 uint32_t kws_crc32(const uint8_t *data, size_t n);
+/* 1 if 128 * sum |w| <= 32767 over every aligned block of 2^log2_block products of every row of
+ * w [n][k] (docs/arithmetic.md 5.6). */
+int kws_acc16_safe(const int8_t *w, size_t n, size_t k, int log2_block);
 
 #endif

@@ -72,13 +72,27 @@ kws_status kws_requantize_s64(const kws_backend *be, const int64_t *acc, const i
   return KWS_OK;
 }
 
-kws_status kws_fully_connected_s8(const kws_backend *be, const int8_t *x, size_t batches, size_t k,
-                                  const int8_t *w, size_t n, const int32_t *bias,
-                                  const kws_requant_params *p, int8_t *y) {
+int kws_acc16_safe(const int8_t *w, size_t n, size_t k, int log2_block) {
+  size_t block = (size_t)1 << log2_block;
+  for (size_t o = 0; o < n; o++)
+    for (size_t j = 0; j < k; j += block) {
+      int32_t sum = 0; /* at most 16384 * 127 */
+      for (size_t i = j; i < k && i < j + block; i++) sum += w[o * k + i] < 0 ? -w[o * k + i] : w[o * k + i];
+      if (128 * sum > 32767) return 0;
+    }
+  return 1;
+}
+
+/* log2_block 0: int32 accumulation; else the int16 block, checked here. */
+static kws_status fully_connected_s8(const kws_backend *be, const int8_t *x, size_t batches, size_t k,
+                                     const int8_t *w, size_t n, const int32_t *bias, const kws_requant_params *p,
+                                     int log2_block, int8_t *y) {
   const kws_kernels *kk = kernels_of(be);
   if (!kk) return KWS_ERR_BACKEND;
   if (!dims_ok(batches, k, n) || !x || !w || !y || !params_ok(p, n, 8)) return KWS_ERR_ARGUMENT;
   if (!weights_ok(w, n * k) || !bias32_ok(bias, n)) return KWS_ERR_ARGUMENT;
+  if (log2_block && (log2_block < 4 || log2_block > 14 || !kws_acc16_safe(w, n, k, log2_block)))
+    return KWS_ERR_ARGUMENT;
   int32_t *folded = (int32_t *)malloc(n * sizeof *folded);
   int8_t *packed = kk->pack_dense_s8 ? (int8_t *)malloc(kk->packed_dense_s8_bytes(k, n)) : NULL;
   if (!folded || (kk->pack_dense_s8 && !packed)) {
@@ -89,10 +103,28 @@ kws_status kws_fully_connected_s8(const kws_backend *be, const int8_t *x, size_t
   kws_fold_bias_s32(bias, w, n, k, p->input_zero_point, folded);
   if (packed) kk->pack_dense_s8(w, k, n, packed);
   const int8_t *wk = packed ? packed : w;
-  for (size_t b = 0; b < batches; b++) kk->fully_connected_s8(x + b * k, k, wk, n, folded, p, y + b * n);
+  for (size_t b = 0; b < batches; b++) {
+    if (log2_block && kk->fully_connected_s8_acc16)
+      kk->fully_connected_s8_acc16(x + b * k, k, wk, n, folded, p, log2_block, y + b * n);
+    else
+      kk->fully_connected_s8(x + b * k, k, wk, n, folded, p, y + b * n);
+  }
   free(folded);
   free(packed);
   return KWS_OK;
+}
+
+kws_status kws_fully_connected_s8(const kws_backend *be, const int8_t *x, size_t batches, size_t k,
+                                  const int8_t *w, size_t n, const int32_t *bias,
+                                  const kws_requant_params *p, int8_t *y) {
+  return fully_connected_s8(be, x, batches, k, w, n, bias, p, 0, y);
+}
+
+kws_status kws_fully_connected_s8_acc16(const kws_backend *be, const int8_t *x, size_t batches, size_t k,
+                                        const int8_t *w, size_t n, const int32_t *bias,
+                                        const kws_requant_params *p, int log2_block, int8_t *y) {
+  if (log2_block == 0) return KWS_ERR_ARGUMENT;
+  return fully_connected_s8(be, x, batches, k, w, n, bias, p, log2_block, y);
 }
 
 kws_status kws_fully_connected_s16(const kws_backend *be, const int16_t *x, size_t batches, size_t k,

@@ -21,10 +21,12 @@ from .atomic import write_atomic
 from .errors import FormatError
 from .features import WINDOW_TYPES, FbankOptions
 from .modelspec import Frontend, Layer, ModelSpec
-from .reference import dense_multipliers, quantize_multiplier
+from .reference import (ACC16_MAX, ACC16_MAX_LOG2, ACC16_MIN_LOG2, ACC16_X_MAX, acc16_block_sums, dense_multipliers,
+                        quantize_multiplier)
 
 MAGIC = b"KWSQ"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (2, 3)  # 2: the layer header's acc16_block byte was reserved (0)
 HEADER = struct.Struct("<4sHHII")  # magic, version, reserved, payload_bytes, payload_crc32
 MODEL_HEADER = struct.Struct("<BBHHHfiii")
 # sample_rate, frame_length_ms, frame_shift_ms, low_freq, high_freq, preemph_coeff, num_mel_bins,
@@ -100,7 +102,7 @@ def write_blob(spec: ModelSpec) -> bytes:
                 KIND_CODES[layer.kind],
                 layer.weight_bits,
                 int(layer.per_channel),
-                0,
+                layer.acc16_block,
                 layer.in_size,
                 layer.out_size,
                 layer.input_scale,
@@ -169,8 +171,10 @@ class BlobReader:
         if version == 1:
             raise self._fail("version", f"expected {FORMAT_VERSION}, got 1: format 1 predates the feature settings "
                              "in the model; export the model again with this kwsint")
-        if version != FORMAT_VERSION:
-            raise self._fail("version", f"unknown format version {version}; this kwsint reads {FORMAT_VERSION}")
+        if version not in READABLE_VERSIONS:
+            raise self._fail("version", f"unknown format version {version}; this kwsint reads "
+                             f"{' and '.join(map(str, READABLE_VERSIONS))}")
+        self.version = version
         if reserved != 0:
             raise self._fail("reserved", f"expected 0, got {reserved}")
         left = len(self.data) - HEADER.size
@@ -244,14 +248,18 @@ class BlobReader:
         return fbank
 
     def _read_layer(self, name: str, act_bits: int, prev_scale, prev_zp: int, prev_size: int) -> Layer:
-        (kind_code, bits, per_channel, reserved, in_size, out_size, in_scale, out_scale, in_zp, out_zp,
+        (kind_code, bits, per_channel, acc16, in_size, out_size, in_scale, out_scale, in_zp, out_zp,
          act_min, act_max) = LAYER_HEADER.unpack(self._take(LAYER_HEADER.size, f"{name} header"))
         _expect(self, f"{name}.kind", kind_code in KIND_NAMES, f"1 (dense) or 2 (affine), got {kind_code}")
         kind = KIND_NAMES[kind_code]
         _expect(self, f"{name}.weight_bits", 1 <= bits <= 8, f"1..8, got {bits}")
         _expect(self, f"{name}.per_channel", per_channel in (0, 1) and (kind == "dense" or per_channel == 1),
                 f"0 or 1 (1 for affine), got {per_channel}")
-        _expect(self, f"{name}.reserved", reserved == 0, f"0, got {reserved}")
+        if self.version == 2:
+            _expect(self, f"{name}.reserved", acc16 == 0, f"0, got {acc16}")
+        _expect(self, f"{name}.acc16_block", acc16 == 0 or (
+            kind == "dense" and act_bits == 8 and ACC16_MIN_LOG2 <= acc16 <= ACC16_MAX_LOG2),
+            f"0, or {ACC16_MIN_LOG2}..{ACC16_MAX_LOG2} for a dense layer with int8 activations, got {acc16}")
         _expect(self, f"{name}.in_size", 1 <= in_size <= MAX_DIM, f"1..{MAX_DIM}, got {in_size}")
         _expect(self, f"{name}.out_size", 1 <= out_size <= MAX_DIM, f"1..{MAX_DIM}, got {out_size}")
         _expect(self, f"{name}.in_size", in_size == prev_size, f"{prev_size} (the previous output size), got {in_size}")
@@ -294,6 +302,13 @@ class BlobReader:
         used = count * bits
         _expect(self, f"{name}.weights[{len(packed) - 1}]", used % 8 == 0 or packed[-1] >> (used % 8) == 0,
                 "zero padding bits after the last code")
+        if acc16:  # the claim is re-proven here, never trusted (docs/arithmetic.md 5.6)
+            sums = acc16_block_sums(weights.reshape(n, in_size), acc16)
+            row, block = np.unravel_index(int(sums.argmax()), sums.shape)
+            _expect(self, f"{name}.acc16_block", ACC16_X_MAX * int(sums[row, block]) <= ACC16_MAX,
+                    f"a block no int16 accumulator can overflow; claims {1 << acc16} products, but row {row}, "
+                    f"products from {block << acc16} sum |w| = {int(sums[row, block])} and "
+                    f"{ACC16_X_MAX} * {int(sums[row, block])} > {ACC16_MAX}")
         return Layer(
             kind=kind,
             weights=weights.reshape(n, in_size) if kind == "dense" else weights,
@@ -309,6 +324,7 @@ class BlobReader:
             output_zero_point=out_zp,
             act_min=act_min,
             act_max=act_max,
+            acc16_block=acc16,
         )
 
 

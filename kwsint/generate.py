@@ -178,7 +178,7 @@ def random_model(
     layer, _ = _make_layer(rng, "dense", x, scale, zp, 2, bits[-1], act_bits, per_channel, relu=False, real_std=3.0)
     layers.append(layer)
     post_mult, post_shift = reference.quantize_multiplier(float(np.float64(np.float32(layer.output_scale)) * 4096.0))
-    return ModelSpec(act_bits, frontend, tuple(layers), post_mult, post_shift, name=name)
+    return reference.with_acc16_blocks(ModelSpec(act_bits, frontend, tuple(layers), post_mult, post_shift, name=name))
 
 
 def paper_model(config: str, seed: int = 0) -> ModelSpec:

@@ -225,7 +225,8 @@ class Model:
         """Layers, bits, bytes and MACs per inference."""
         layers = [
             dict(kind=l.kind, in_size=l.in_size, out_size=l.out_size, weight_bits=l.weight_bits,
-                 per_channel=l.per_channel, macs=l.macs, packed_weight_bytes=packed_bytes(l.weights.size, l.weight_bits))
+                 per_channel=l.per_channel, macs=l.macs, packed_weight_bytes=packed_bytes(l.weights.size, l.weight_bits),
+                 acc16_block=(1 << l.acc16_block) if l.acc16_block else 0)
             for l in self.spec.layers
         ]
         return dict(

@@ -42,6 +42,10 @@ class Layer:
         input_scale, output_scale: float32 real value of one activation step.
         input_zero_point, output_zero_point: activation zero points (0 for int16).
         act_min, act_max: the fused output clamp, in output codes.
+        acc16_block: dense layers with int8 activations: log2 of the block of
+            products per row that kernels may accumulate in int16, proven safe
+            for these weights (``reference.acc16_log2_block``; 4..14), or 0 for
+            int32 accumulation. Results are the same either way; only speed differs.
     """
 
     kind: str
@@ -58,6 +62,7 @@ class Layer:
     output_zero_point: int
     act_min: int
     act_max: int
+    acc16_block: int = 0
 
     @property
     def in_size(self) -> int:

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import backend as _backend
 from ._kwsint_c import ffi, lib
-from .reference import quantize_multiplier
+from .reference import ACC16_MAX_LOG2, ACC16_MIN_LOG2, acc16_safe, quantize_multiplier
 
 __all__ = ["fully_connected", "affine", "fully_connected_f32", "affine_f32", "requantize", "quantize", "posterior_q16",
            "quantize_multiplier"]
@@ -103,6 +103,7 @@ def fully_connected(
     shift,
     act_min: int,
     act_max: int,
+    acc16_block: int = 0,
     backend: str | None = None,
 ) -> np.ndarray:
     """TFLite FULLY_CONNECTED (int8, or 16x8 with int16 activations), per-tensor or per-channel.
@@ -116,6 +117,10 @@ def fully_connected(
         multiplier: scalar or (N,), in [0, 2^31 - 1] (Q31 significand).
         shift: scalar or (N,), in [-31, 30] (int8) or [-31, 7] (int16).
         act_min, act_max: the fused clamp, output codes.
+        acc16_block: int8 only: accumulate in int16 over aligned blocks of
+            2^acc16_block products per row (4..14), which must be safe for these
+            weights (``reference.acc16_safe``); 0 accumulates in int32. The
+            result is the same; the kernel may be faster.
         backend: a name from ``kwsint.backends()``; None picks the default.
 
     Returns:
@@ -133,7 +138,13 @@ def fully_connected(
     batches = xa.size // k
     y = np.empty(xa.shape[:-1] + (n,), dtype=xa.dtype)
     be = _backend.resolve(backend)
-    if act_bits == 8:
+    if acc16_block:
+        if act_bits != 8 or not ACC16_MIN_LOG2 <= acc16_block <= ACC16_MAX_LOG2 or not acc16_safe(w, acc16_block):
+            raise ValueError(f"acc16_block: {acc16_block} is not a safe int16 block for these weights and "
+                             f"int8 activations (docs/arithmetic.md 5.6)")
+        st = lib.kws_fully_connected_s8_acc16(be, _ptr("int8_t *", xa), batches, k, _ptr("int8_t *", w), n, bptr, p,
+                                              acc16_block, _ptr("int8_t *", y))
+    elif act_bits == 8:
         st = lib.kws_fully_connected_s8(be, _ptr("int8_t *", xa), batches, k, _ptr("int8_t *", w), n, bptr, p,
                                         _ptr("int8_t *", y))
     else:

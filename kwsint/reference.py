@@ -7,6 +7,7 @@ ints) and every rounding step is written out.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -212,6 +213,57 @@ def fully_connected(
     """
     acc = _accumulate(np.asarray(x), np.asarray(weights), bias, input_zero_point)
     return _finish(acc, np.asarray(x).dtype, multiplier, shift, output_zero_point, act_min, act_max)
+
+
+# --- int16 accumulation (docs/arithmetic.md 5.6) -------------------------------------------
+
+ACC16_MAX = 2**15 - 1
+ACC16_X_MAX = 128  # |x| of an int8 activation, zero point not subtracted (the kernels fold it into the bias)
+ACC16_MIN_LOG2 = 4  # blocks of 16 products and more: the kernels' steps are 4 and 16 K
+ACC16_MAX_LOG2 = 14  # 16384, the largest K
+
+
+def acc16_block_sums(weights: np.ndarray, log2_block: int) -> np.ndarray:
+    """sum |w| over each aligned block of 2^log2_block products of each row: int64 (N, ceil(K / B))."""
+    w = np.abs(np.asarray(weights, dtype=np.int64))
+    b = 1 << log2_block
+    pad = -w.shape[1] % b
+    w = np.concatenate([w, np.zeros((w.shape[0], pad), np.int64)], axis=1)
+    return w.reshape(w.shape[0], -1, b).sum(axis=2)
+
+
+def acc16_safe(weights: np.ndarray, log2_block: int) -> bool:
+    """Whether every partial sum of x * w over any aligned block of 2^log2_block products of a row fits
+    int16 for every int8 x: ``128 * sum |w| <= 32767`` over each block (docs/arithmetic.md 5.6)."""
+    return bool(ACC16_X_MAX * acc16_block_sums(weights, log2_block).max() <= ACC16_MAX)
+
+
+def acc16_log2_block(weights: np.ndarray, act_bits: int) -> int:
+    """The largest safe int16 accumulation block of a dense layer, as log2 of its products per row
+    (4..14), or 0 where none of 16 products or more is safe or activations are int16.
+
+    Blocks are aligned (products [j B, (j + 1) B) of each row), so a block of 2B is two blocks of B
+    and its sums are larger: the first unsafe size ends the search, and once B covers K the sums
+    stop growing.
+    """
+    w = np.asarray(weights)
+    if act_bits != 8 or w.ndim != 2:
+        return 0
+    best = 0
+    for log2 in range(ACC16_MIN_LOG2, ACC16_MAX_LOG2 + 1):
+        if not acc16_safe(w, log2):
+            break
+        best = log2
+        if 1 << log2 >= w.shape[1]:
+            break
+    return best
+
+
+def with_acc16_blocks(spec: ModelSpec) -> ModelSpec:
+    """The model with every dense layer claiming its largest safe int16 accumulation block."""
+    layers = tuple(dataclasses.replace(l, acc16_block=acc16_log2_block(l.weights, spec.act_bits))
+                   if l.kind == "dense" else l for l in spec.layers)
+    return dataclasses.replace(spec, layers=layers)
 
 
 def affine(

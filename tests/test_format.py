@@ -113,7 +113,7 @@ LAYER0_AT = FBANK_AT + FBANK.size + 2 * 4 * 2  # model header + fbank + mean + i
 
 @pytest.mark.parametrize("offset, fmt, value, field", [
     (0, "<4s", b"KWSX", "magic"),
-    (4, "<H", 3, "version"),
+    (4, "<H", 4, "version"),
     (MODEL_AT, "<B", 12, "act_bits"),
     (MODEL_AT + 1, "<B", 0, "num_layers"),
     (MODEL_AT + 6, "<H", 9, "frame_stride"),
@@ -205,7 +205,7 @@ def test_feature_settings_round_trip():
 
 def test_version_1_is_refused_with_a_reason():
     bad = _edit(kwsint.write_blob(tiny_spec()), 4, "<H", 1)
-    with pytest.raises(FormatError, match="version: expected 2, got 1: .*export the model again"):
+    with pytest.raises(FormatError, match="version: expected 3, got 1: .*export the model again"):
         kwsint.read_blob(bad)
     assert c_load(bad) == lib.KWS_ERR_VERSION
 

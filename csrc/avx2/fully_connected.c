@@ -90,19 +90,49 @@ void kws_avx2_pack_dense_s8(const int8_t *w, size_t k, size_t n, int8_t *packed)
     a##b = _mm256_add_epi32(a##b, _mm256_madd_epi16(_mm256_maddubs_epi16(xa, ws), ones));                 \
   }
 
+/* The same 4 K added to the int16 accumulator s<b> (vpaddw, no vpmaddwd): lane 2r or 2r + 1 of
+ * s<b> sums pair sums of row 8b + r only, a part of the block's products of that row, so the
+ * proven bound (128 * sum |w| <= 32767 over the block) keeps every partial sum inside int16. */
+#define BLOCK_STEP16(b)                                                                                    \
+  if (nb > b) {                                                                                            \
+    __m256i ws = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(w + 32 * b)), xq);                 \
+    s##b = _mm256_add_epi16(s##b, _mm256_maddubs_epi16(xa, ws));                                          \
+  }
+
+/* Widens s<b> into a<b> at the end of an int16 block. */
+#define BLOCK_FLUSH(b) if (nb > b) a##b = _mm256_add_epi32(a##b, _mm256_madd_epi16(s##b, ones));
+
+#define LOAD_X(at)                                                                                         \
+  int32_t q;                                                                                               \
+  memcpy(&q, x + (at), 4);                                                                                 \
+  __m256i xq = _mm256_set1_epi32(q), xa = _mm256_abs_epi8(xq);
+
 /* Rows o .. o + 8 * nb - 1 (nb in 1..4 blocks, at most n - o of them real)
  * from the panel at w, 32 * nb bytes per group of 4 K. nb is a constant at
- * every call, so the blocks not used fold away. */
+ * every call, so the blocks not used fold away. block: 0 to accumulate in
+ * int32, or the proven int16 block in products (a multiple of 16): aligned
+ * blocks of K are summed in int16 and widened once each. */
 static inline void blocks_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, size_t o, const int nb,
-                             const int32_t *bias, const kws_requant_params *p, int8_t *y) {
+                             size_t block, const int32_t *bias, const kws_requant_params *p, int8_t *y) {
   const __m256i ones = _mm256_set1_epi16(1);
   __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+  const size_t k4 = k & ~(size_t)3;
   size_t i = 0;
-  for (; i + 4 <= k; i += 4, w += 32 * nb) {
-    int32_t q;
-    memcpy(&q, x + i, 4);
-    __m256i xq = _mm256_set1_epi32(q), xa = _mm256_abs_epi8(xq);
-    BLOCK_STEP(0) BLOCK_STEP(1) BLOCK_STEP(2) BLOCK_STEP(3)
+  if (block == 0) {
+    for (; i < k4; i += 4, w += 32 * nb) {
+      LOAD_X(i)
+      BLOCK_STEP(0) BLOCK_STEP(1) BLOCK_STEP(2) BLOCK_STEP(3)
+    }
+  } else {
+    while (i < k4) {
+      size_t end = k4 - i > block ? i + block : k4;
+      __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+      for (; i < end; i += 4, w += 32 * nb) {
+        LOAD_X(i)
+        BLOCK_STEP16(0) BLOCK_STEP16(1) BLOCK_STEP16(2) BLOCK_STEP16(3)
+      }
+      BLOCK_FLUSH(0) BLOCK_FLUSH(1) BLOCK_FLUSH(2) BLOCK_FLUSH(3)
+    }
   }
   if (i < k) { /* 1 to 3 elements left: x is not read past k, its zero-padded weights add nothing */
     int32_t q = 0;
@@ -127,17 +157,27 @@ static inline void blocks_s8(const int8_t *x, size_t k, const int8_t *w, size_t 
   }
 }
 
-void kws_avx2_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
-                                 const kws_requant_params *p, int8_t *y) {
+static void fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
+                               const kws_requant_params *p, size_t block, int8_t *y) {
   const size_t panel = 32 * round4(k); /* bytes of a panel of 32 rows */
   size_t o = 0;
-  for (; o + 32 <= n; o += 32, w += panel) blocks_s8(x, k, w, n, o, 4, bias, p, y);
+  for (; o + 32 <= n; o += 32, w += panel) blocks_s8(x, k, w, n, o, 4, block, bias, p, y);
   switch ((n - o + 7) / 8) { /* 0 to 4 blocks left in the last panel, the last block maybe partial */
-  case 4: blocks_s8(x, k, w, n, o, 4, bias, p, y); break;
-  case 3: blocks_s8(x, k, w, n, o, 3, bias, p, y); break;
-  case 2: blocks_s8(x, k, w, n, o, 2, bias, p, y); break;
-  case 1: blocks_s8(x, k, w, n, o, 1, bias, p, y); break;
+  case 4: blocks_s8(x, k, w, n, o, 4, block, bias, p, y); break;
+  case 3: blocks_s8(x, k, w, n, o, 3, block, bias, p, y); break;
+  case 2: blocks_s8(x, k, w, n, o, 2, block, bias, p, y); break;
+  case 1: blocks_s8(x, k, w, n, o, 1, block, bias, p, y); break;
   }
+}
+
+void kws_avx2_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
+                                 const kws_requant_params *p, int8_t *y) {
+  fully_connected_s8(x, k, w, n, bias, p, 0, y);
+}
+
+void kws_avx2_fully_connected_s8_acc16(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
+                                       const kws_requant_params *p, int log2_block, int8_t *y) {
+  fully_connected_s8(x, k, w, n, bias, p, (size_t)1 << log2_block, y);
 }
 
 /* ---- int16 x int8 -> int64 (16x8) -------------------------------------------

@@ -72,6 +72,14 @@ typedef struct {
 kws_status kws_fully_connected_s8(const kws_backend *be, const int8_t *x, size_t batches, size_t k,
                                   const int8_t *w, size_t n, const int32_t *bias,
                                   const kws_requant_params *p, int8_t *y);
+/* kws_fully_connected_s8 accumulating in int16 over aligned blocks of 2^log2_block
+ * products per row (docs/arithmetic.md 5.6): the same results, faster where the
+ * backend has such a kernel. log2_block in [4, 14], and the block must be safe for
+ * these weights (128 * sum |w| <= 32767 in every block of every row), or
+ * KWS_ERR_ARGUMENT. */
+kws_status kws_fully_connected_s8_acc16(const kws_backend *be, const int8_t *x, size_t batches, size_t k,
+                                        const int8_t *w, size_t n, const int32_t *bias,
+                                        const kws_requant_params *p, int log2_block, int8_t *y);
 kws_status kws_fully_connected_s16(const kws_backend *be, const int16_t *x, size_t batches, size_t k,
                                    const int8_t *w, size_t n, const int64_t *bias,
                                    const kws_requant_params *p, int16_t *y);

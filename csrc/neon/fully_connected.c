@@ -74,6 +74,57 @@ void kws_neon_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, siz
   }
 }
 
+/* dot4_s8 accumulating in int16 across a proven block (a multiple of 16 products): SMULL /
+ * SMLAL into the same int16 lanes step after step, SADALP once per block, so a step costs 2
+ * NEON instructions per 16 MACs instead of 3. Lane j of p<r> sums products j and j + 8 of each
+ * 16-K step of row r: a part of the block's products of that row, so the loader's bound
+ * (128 * sum |w| <= 32767 over the block, docs/arithmetic.md 5.6) keeps it inside int16. */
+static inline int32x4_t dot4_s8_acc16(const int8_t *x, size_t k, const int8_t *w, size_t n, size_t o,
+                                      const kws_neon_xtail_s8 *t, size_t block) {
+  const int8_t *r0 = kws_neon_row(w, k, n, o, 0), *r1 = kws_neon_row(w, k, n, o, 1);
+  const int8_t *r2 = kws_neon_row(w, k, n, o, 2), *r3 = kws_neon_row(w, k, n, o, 3);
+  int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
+  for (size_t i = 0; i < t->k16;) {
+    size_t end = t->k16 - i > block ? i + block : t->k16;
+    int16x8_t p0 = vdupq_n_s16(0), p1 = p0, p2 = p0, p3 = p0;
+    for (; i < end; i += 16) {
+      int8x16_t xv = vld1q_s8(x + i);
+      int8x16_t w0 = vld1q_s8(r0 + i), w1 = vld1q_s8(r1 + i), w2 = vld1q_s8(r2 + i), w3 = vld1q_s8(r3 + i);
+      int8x8_t xl = vget_low_s8(xv);
+      p0 = vmlal_s8(p0, vget_low_s8(w0), xl);
+      p1 = vmlal_s8(p1, vget_low_s8(w1), xl);
+      p2 = vmlal_s8(p2, vget_low_s8(w2), xl);
+      p3 = vmlal_s8(p3, vget_low_s8(w3), xl);
+      p0 = vmlal_high_s8(p0, w0, xv);
+      p1 = vmlal_high_s8(p1, w1, xv);
+      p2 = vmlal_high_s8(p2, w2, xv);
+      p3 = vmlal_high_s8(p3, w3, xv);
+    }
+    a0 = vpadalq_s16(a0, p0);
+    a1 = vpadalq_s16(a1, p1);
+    a2 = vpadalq_s16(a2, p2);
+    a3 = vpadalq_s16(a3, p3);
+  }
+  a0 = kws_neon_tail_s8(a0, r0, x, k, t);
+  a1 = kws_neon_tail_s8(a1, r1, x, k, t);
+  a2 = kws_neon_tail_s8(a2, r2, x, k, t);
+  a3 = kws_neon_tail_s8(a3, r3, x, k, t);
+  return vpaddq_s32(vpaddq_s32(a0, a1), vpaddq_s32(a2, a3));
+}
+
+void kws_neon_fully_connected_s8_acc16(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
+                                       const kws_requant_params *p, int log2_block, int8_t *y) {
+  kws_neon_xtail_s8 t = kws_neon_xtail_s8_make(x, k);
+  kws_neon_out out = kws_neon_out_params(p);
+  size_t block = (size_t)1 << log2_block;
+  for (size_t o = 0; o < n; o += 8) {
+    size_t r = n - o < 8 ? n - o : 8;
+    int32x4_t s0 = dot4_s8_acc16(x, k, w, n, o, &t, block);
+    int32x4_t s1 = r > 4 ? dot4_s8_acc16(x, k, w, n, o + 4, &t, block) : vdupq_n_s32(0);
+    kws_neon_fc_s8_finish(s0, s1, bias, p, out, o, r, y);
+  }
+}
+
 /* --- 16x8 ------------------------------------------------------------------
  *
  * Per 8 weights of a row: SXTL to int16, SMLAL + SMLAL2 against x into int32 lanes.

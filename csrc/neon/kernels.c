@@ -1,5 +1,6 @@
 /* The NEON backends' kernel tables: ARMv8.0 and ARMv8.2 dot product. They differ only
- * in the int8 FULLY_CONNECTED kernel. QUANTIZE (float, once per frame) and the
+ * in the int8 FULLY_CONNECTED kernel (SDOT accumulates in int32 directly, so the dot
+ * product backend has no int16-accumulating one). QUANTIZE (float, once per frame) and the
  * elementwise float32 affine stay portable. */
 #if defined(__aarch64__) || defined(KWS_NEON_SIMDE)
 #include "../portable/portable.h"
@@ -10,6 +11,8 @@ const kws_kernels kws_neon_kernels = {
     kws_neon_fully_connected_s16, kws_neon_affine_s8,      kws_neon_affine_s16,
     kws_portable_quantize_s8,     kws_portable_quantize_s16,
     kws_neon_fully_connected_f32, kws_portable_affine_f32,
+    NULL,                         NULL, /* weights row-major */
+    kws_neon_fully_connected_s8_acc16,
 };
 
 const kws_kernels kws_neon_dot_kernels = {
@@ -17,5 +20,7 @@ const kws_kernels kws_neon_dot_kernels = {
     kws_neon_fully_connected_s16, kws_neon_affine_s8,      kws_neon_affine_s16,
     kws_portable_quantize_s8,     kws_portable_quantize_s16,
     kws_neon_fully_connected_f32, kws_portable_affine_f32,
+    NULL,                         NULL, /* weights row-major */
+    NULL,                               /* SDOT accumulates in int32 */
 };
 #endif

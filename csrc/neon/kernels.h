@@ -10,6 +10,8 @@ void kws_neon_requantize_s64(const int64_t *acc, const int32_t *mult, const int3
                              int32_t *out);
 void kws_neon_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
                                  const kws_requant_params *p, int8_t *y);
+void kws_neon_fully_connected_s8_acc16(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
+                                       const kws_requant_params *p, int log2_block, int8_t *y);
 /* ARMv8.2 SDOT: call only where HWCAP_ASIMDDP says the CPU has it. */
 void kws_neon_dot_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, size_t n,
                                      const int32_t *bias, const kws_requant_params *p, int8_t *y);

@@ -9,6 +9,7 @@ const kws_kernels kws_sse41_kernels = {
     kws_sse41_fully_connected_s16, kws_sse41_affine_s8,         kws_sse41_affine_s16,
     kws_portable_quantize_s8,      kws_portable_quantize_s16,
     kws_sse41_fully_connected_f32, kws_portable_affine_f32,
+    NULL, NULL, NULL, /* weights row-major; int32 accumulation only */
 };
 
 KWS_SSE41_END

@@ -37,7 +37,7 @@ from torch import nn
 
 from .. import generate
 from ..modelspec import Frontend, Layer, ModelSpec
-from ..reference import dense_multipliers, quantize_multiplier
+from ..reference import dense_multipliers, quantize_multiplier, with_acc16_blocks
 from . import integer
 from .quantizers import (
     SIGMA_T, asymmetric_range, distribution_regularizer, fake_quantize, grid_max, round_half_away, ste,
@@ -414,7 +414,7 @@ class KWSNet(nn.Module):
                                       limit, True))
             s_in, zp = out_scale, out_zp
         post = quantize_multiplier(float(np.float64(np.float32(layers[-1].output_scale)) * 4096.0))
-        return ModelSpec(c.act_bits, frontend, tuple(layers), post[0], post[1], name=c.name)
+        return with_acc16_blocks(ModelSpec(c.act_bits, frontend, tuple(layers), post[0], post[1], name=c.name))
 
     @staticmethod
     def _layer(kind, codes, bits, ws, bias_real, s_in, zp, s_out, out_zp, act_min, act_max, bias_dtype, limit,
