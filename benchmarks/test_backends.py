@@ -10,6 +10,7 @@ machine noise hits them alike, and prints each one's speed relative to
 portable.
 """
 
+import dataclasses
 import importlib.util
 import time
 from pathlib import Path
@@ -92,3 +93,41 @@ def test_configs(benchmark, backend):
     m0, m2 = rows[0], rows[2]
     print(f"M2 int8 against the float32 M0: {m0['ticks'] / m2['ticks']:.2f}x fewer ticks, "
           f"{m0['weight_bytes'] / m2['weight_bytes']:.2f}x less weight memory")
+
+
+def test_acc16(benchmark):
+    """int16 against int32 accumulation on the default backend, the same models with and without their
+    exported int16 claims (docs/arithmetic.md 5.6): ticks per inference and in the dense layers."""
+    window = np.random.default_rng(0).normal(-5.0, 2.5, (81, 20)).astype(np.float32)
+    pairs = {}
+    for c in ("M3", "M4", "M5", "M6"):
+        spec = paper_model(c)
+        plain = dataclasses.replace(spec, layers=tuple(dataclasses.replace(l, acc16_block=0) for l in spec.layers))
+        pairs[c] = (kwsint.load(kwsint.write_blob(plain)), kwsint.load(kwsint.write_blob(spec)))
+    inputs = {c: m[0].quantize_window(window) for c, m in pairs.items()}
+    ticks = {(c, v): [] for c in pairs for v in (0, 1)}
+
+    def alternate():
+        for _ in range(15):
+            for c, models in pairs.items():
+                for v, model in enumerate(models):
+                    ticks[c, v].append(model.time_inference(inputs[c], REPEATS) / REPEATS)
+
+    benchmark.pedantic(alternate, rounds=1, iterations=1)
+    rows = {}
+    for c, (plain, claimed) in pairs.items():
+        dense = [l["kind"] == "dense" for l in claimed.info()["layers"]]
+        layer = [m.time_layers(inputs[c], REPEATS) for m in (plain, claimed)]
+        dense_ticks = [sum(t for t, d in zip(lt, dense) if d) / REPEATS for lt in layer]
+        rows[c] = dict(blocks=sorted({l["acc16_block"] for l in claimed.info()["layers"] if l["kind"] == "dense"}),
+                       int32_ticks=float(np.median(ticks[c, 0])), int16_ticks=float(np.median(ticks[c, 1])),
+                       int32_dense_ticks=dense_ticks[0], int16_dense_ticks=dense_ticks[1])
+    backend = next(iter(pairs.values()))[0].backend
+    benchmark.extra_info.update(backend=backend, rows=rows)
+    print(f"\nbackend {backend}, median of 15 alternating rounds of {REPEATS} (dense: one run of time_layers):")
+    print(f"{'config':>6} {'int16 blocks':>13} {'int32 ticks':>12} {'int16 ticks':>12} {'x':>6} "
+          f"{'dense int32':>12} {'dense int16':>12} {'x':>6}")
+    for c, r in rows.items():
+        print(f"{c:>6} {'/'.join(map(str, r['blocks'])):>13} {r['int32_ticks']:12.0f} {r['int16_ticks']:12.0f} "
+              f"{r['int32_ticks'] / r['int16_ticks']:6.2f} {r['int32_dense_ticks']:12.0f} "
+              f"{r['int16_dense_ticks']:12.0f} {r['int32_dense_ticks'] / r['int16_dense_ticks']:6.2f}")
