@@ -193,8 +193,8 @@ class Model:
     def time_layers(self, window: np.ndarray, repeats: int = 100) -> list[int]:
         """Counter ticks spent in each layer over ``repeats`` inferences of one window (for benchmarks).
 
-        Each layer is timed by two counter reads around it, which add a few
-        tens of ticks per layer to what ``time_inference`` measures.
+        Each layer is timed by two counter reads around it, so the sum holds
+        their cost too and exceeds what ``time_inference`` measures a little.
         """
         q = self._quantized_inputs(window, batched=False)[0]
         scratch = np.empty(int(self._info.scratch_bytes) // 8 + 1, dtype=np.int64)
@@ -222,7 +222,8 @@ class Model:
         return Detector(self, self.spec.frontend.frame_stride if hop is None else hop, smoothing, threshold, lockout)
 
     def info(self) -> dict:
-        """Layers, bits, bytes and MACs per inference."""
+        """Layers (with each dense layer's proven int16 accumulation block in products, 0 for int32),
+        bits, bytes (weights and model as held, one stream's state, the blob) and MACs per inference."""
         layers = [
             dict(kind=l.kind, in_size=l.in_size, out_size=l.out_size, weight_bits=l.weight_bits,
                  per_channel=l.per_channel, macs=l.macs, packed_weight_bytes=packed_bytes(l.weights.size, l.weight_bits),
