@@ -421,11 +421,17 @@ def loop_cycles(backend: str, act_bits: int, cpu: str, acc16: bool = False) -> d
 
 # --- projection --------------------------------------------------------------------------
 
+# Claims below this many products run the int32 kernel on neon: NEON_ACC16_MIN_LOG2 in
+# csrc/neon/fully_connected.c, set from this projection.
+NEON_ACC16_MIN_BLOCK = 128
+
+
 def _uses_acc16(layer: Mapping, backend: str, act_bits: int, acc16: bool) -> int:
     """The block (products) this layer runs in int16 on this backend, or 0: the neon backend with
-    int8 activations honours a dense layer's claim (csrc/model.c); neon-dotprod has no int16 kernel."""
+    int8 activations honours a dense layer's claim of NEON_ACC16_MIN_BLOCK products or more
+    (csrc/model.c, csrc/neon/fully_connected.c); neon-dotprod has no int16 kernel."""
     block = layer.get("acc16_block", 0) if acc16 and backend == "neon" and act_bits == 8 else 0
-    return block if layer["kind"] == "dense" else 0
+    return block if layer["kind"] == "dense" and block >= NEON_ACC16_MIN_BLOCK else 0
 
 
 def layer_cycles(layer: Mapping, act_bits: int, backend: str, cpu: str, acc16: bool = True) -> float:
@@ -524,12 +530,18 @@ def main_acc16() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    global NEON_ACC16_MIN_BLOCK
     from kwsint.generate import CONFIGS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--acc16", action="store_true",
                         help="the neon backend with int32 against int16 accumulation, per configuration and core")
-    if parser.parse_args(argv).acc16:
+    parser.add_argument("--min-block", type=int, default=NEON_ACC16_MIN_BLOCK,
+                        help="shortest claimed block (products) run in int16 on neon "
+                             f"(default {NEON_ACC16_MIN_BLOCK}, as the kernel does; 16 honours every claim)")
+    args = parser.parse_args(argv)
+    NEON_ACC16_MIN_BLOCK = args.min_block
+    if args.acc16:
         main_acc16()
         return
     print(f"cycles per iteration (llvm-mca, {MCA_ITERATIONS} iterations back to back)")
@@ -540,7 +552,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"{backend:<13} {cpu:<11} {c['k_loop']:7.2f} {c['tail']:7.2f} {c['group']:9.2f} {c['affine']:7.2f}")
     print("(int8; K loop: 4 rows x 16 K = 64 MACs; row group: 8 rows; affine: 16 channels;\n"
           " the int16 kernel's pieces: --acc16)\n")
-    print("(neon runs the dense layers that claim an int16 block with the int16 kernel, as exported)")
+    print(f"(neon runs the dense layers that claim an int16 block of {NEON_ACC16_MIN_BLOCK} products or more "
+          "with the int16 kernel)")
     print(f"{'config':<6} {'backend':<13} {'cpu':<11} {'MACs':>7} {'cycles/inf':>10} {'MACs/cycle':>10} "
           f"{'MCPS@10ms':>9} {'MCPS@30ms':>9}")
     for config in CONFIGS:

@@ -112,8 +112,18 @@ static inline int32x4_t dot4_s8_acc16(const int8_t *x, size_t k, const int8_t *w
   return vpaddq_s32(vpaddq_s32(a0, a1), vpaddq_s32(a2, a3));
 }
 
+/* Blocks shorter than 2^7 products run the int32 kernel: on LLVM's Cortex-A53 model
+ * (benchmarks/mca/project.py --acc16, a projection) each block's flush (4 SADALP, the
+ * accumulators zeroed) costs more than blocks of 16 to 64 products save (M3, blocks of 16:
+ * 0.70x; M4, 32: 0.85x), while blocks of 128 pay (M6: 1.09x). */
+enum { NEON_ACC16_MIN_LOG2 = 7 };
+
 void kws_neon_fully_connected_s8_acc16(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
                                        const kws_requant_params *p, int log2_block, int8_t *y) {
+  if (log2_block < NEON_ACC16_MIN_LOG2) {
+    kws_neon_fully_connected_s8(x, k, w, n, bias, p, y);
+    return;
+  }
   kws_neon_xtail_s8 t = kws_neon_xtail_s8_make(x, k);
   kws_neon_out out = kws_neon_out_params(p);
   size_t block = (size_t)1 << log2_block;
