@@ -131,3 +131,30 @@ def test_acc16(benchmark):
         print(f"{c:>6} {'/'.join(map(str, r['blocks'])):>13} {r['int32_ticks']:12.0f} {r['int16_ticks']:12.0f} "
               f"{r['int32_ticks'] / r['int16_ticks']:6.2f} {r['int32_dense_ticks']:12.0f} "
               f"{r['int16_dense_ticks']:12.0f} {r['int32_dense_ticks'] / r['int16_dense_ticks']:6.2f}")
+
+
+def test_packed_weights(benchmark):
+    """Weights held as int8 codes against packed (weights="packed": 2..4-bit layers two per byte, 1-bit
+    eight per byte) on the default backend: bytes in memory against the float32 M0, and ticks."""
+    window = np.random.default_rng(0).normal(-5.0, 2.5, (81, 20)).astype(np.float32)
+    float_bytes = 4 * paper_model("M2").macs  # the float32 M0's weights: the same shapes, 4 bytes each
+    blobs = {c: kwsint.write_blob(paper_model(c)) for c in ("M4", "M5", "M6")}
+    models = {(c, w): kwsint.load(b, weights=w) for c, b in blobs.items() for w in ("int8", "packed")}
+    ticks = {key: [] for key in models}
+
+    def alternate():
+        for _ in range(15):
+            for key, model in models.items():
+                ticks[key].append(model.time_inference(window, REPEATS) / REPEATS)
+
+    benchmark.pedantic(alternate, rounds=1, iterations=1)
+    rows = {f"{c} {w}": dict(weight_bytes=m.info()["weight_bytes_in_memory"], model_bytes=m.info()["model_bytes_in_memory"],
+                             blob_bytes=m.blob_bytes, ticks=float(np.median(ticks[c, w])))
+            for (c, w), m in models.items()}
+    backend = next(iter(models.values())).backend
+    benchmark.extra_info.update(backend=backend, float32_m0_weight_bytes=float_bytes, rows=rows)
+    print(f"\nbackend {backend}, median of 15 alternating rounds of {REPEATS}; float32 M0 weights: {float_bytes} B")
+    print(f"{'model':>10} {'weights B':>10} {'saved vs M0 f32':>15} {'model B':>9} {'blob B':>8} {'ticks':>8}")
+    for name, r in rows.items():
+        print(f"{name:>10} {r['weight_bytes']:>10} {1 - r['weight_bytes'] / float_bytes:>15.1%} {r['model_bytes']:>9} "
+              f"{r['blob_bytes']:>8} {r['ticks']:>8.0f}")

@@ -247,14 +247,35 @@ static kws_status check_fbank(cursor *c, int feature_dim) {
   return KWS_OK;
 }
 
-/* Whether the layer's weights are held packed for the backend's fully_connected_s8. */
-static int packs(const kws_model *m, const layer_view *v) {
-  return v->kind == KWS_LAYER_DENSE && m->act_bits == 8 && m->backend->kernels->pack_dense_s8;
+/* How the layer's weights are held (KWS_HELD_*), from the model's storage choice and the backend. */
+static int held_as(const kws_model *m, const layer_view *v) {
+  if (v->kind != KWS_LAYER_DENSE || m->act_bits != 8) return KWS_HELD_INT8;
+  if (m->storage == KWS_WEIGHTS_PACKED && v->bits == 1) return KWS_HELD_SIGNS;
+  if (m->storage == KWS_WEIGHTS_PACKED && v->bits <= 4) return KWS_HELD_NIBBLES;
+  return m->backend->kernels->pack_dense_s8 ? KWS_HELD_PANELS : KWS_HELD_INT8;
 }
 
-/* Bytes of the layer's weights in memory: int8 codes, row-major or packed. */
+/* Bytes of the layer's weights in memory. */
 static size_t held_weight_bytes(const kws_model *m, const layer_view *v) {
-  return packs(m, v) ? m->backend->kernels->packed_dense_s8_bytes(v->in_size, v->out_size) : v->count;
+  switch (held_as(m, v)) {
+  case KWS_HELD_PANELS: return m->backend->kernels->packed_dense_s8_bytes(v->in_size, v->out_size);
+  case KWS_HELD_NIBBLES: return v->out_size * ((v->in_size + 1) / 2);
+  case KWS_HELD_SIGNS: return v->out_size * ((v->in_size + 7) / 8);
+  default: return v->count;
+  }
+}
+
+/* Row-major codes [n][k] into the nibble or sign layout of kws_kernels (zero-filled `out`). */
+static void pack_nibbles(const int8_t *w, size_t k, size_t n, uint8_t *out) {
+  size_t stride = (k + 1) / 2;
+  for (size_t o = 0; o < n; o++)
+    for (size_t i = 0; i < k; i++) out[o * stride + i / 2] |= (uint8_t)((w[o * k + i] & 15) << (4 * (i & 1)));
+}
+
+static void pack_signs(const int8_t *w, size_t k, size_t n, uint8_t *out) {
+  size_t stride = (k + 7) / 8;
+  for (size_t o = 0; o < n; o++)
+    for (size_t i = 0; i < k; i++) out[o * stride + i / 8] |= (uint8_t)((w[o * k + i] < 0) << (i % 8));
 }
 
 /* Checks the whole payload into m (scalars only) and views; returns the bytes to allocate. */
@@ -333,9 +354,15 @@ static void *carve(uint8_t **p, size_t n) {
 
 kws_status kws_model_load(const void *data, size_t size, const kws_backend *be, kws_model **out,
                           kws_load_error *err) {
+  return kws_model_load_with(data, size, be, KWS_WEIGHTS_INT8, out, err);
+}
+
+kws_status kws_model_load_with(const void *data, size_t size, const kws_backend *be, kws_weight_storage storage,
+                               kws_model **out, kws_load_error *err) {
   if (out) *out = NULL;
   cursor c = {(const uint8_t *)data, size, 0, err, 0};
   if (!out || (!data && size)) return fail(&c, KWS_ERR_ARGUMENT, "data", 0);
+  if (storage != KWS_WEIGHTS_INT8 && storage != KWS_WEIGHTS_PACKED) return fail(&c, KWS_ERR_ARGUMENT, "storage", 0);
   if (!be || !be->usable()) return fail(&c, KWS_ERR_BACKEND, "backend", 0);
   kws_status st = KWS_OK;
   const uint8_t *h = take(&c, HEADER_BYTES, "header", &st);
@@ -353,6 +380,7 @@ kws_status kws_model_load(const void *data, size_t size, const kws_backend *be, 
   kws_model shape;
   memset(&shape, 0, sizeof shape);
   shape.backend = be;
+  shape.storage = storage;
   layer_view views[KWS_MAX_LAYERS];
   const uint8_t *mean, *inv_std;
   size_t bytes;
@@ -361,7 +389,7 @@ kws_status kws_model_load(const void *data, size_t size, const kws_backend *be, 
   /* Row-major codes of the largest packed layer, to fold the bias and pack from. */
   size_t codes_bytes = 0;
   for (int l = 0; l < shape.num_layers; l++)
-    if (packs(&shape, &views[l]) && views[l].count > codes_bytes) codes_bytes = views[l].count;
+    if (held_as(&shape, &views[l]) != KWS_HELD_INT8 && views[l].count > codes_bytes) codes_bytes = views[l].count;
   uint8_t *mem = (uint8_t *)calloc(1, bytes);
   int8_t *codes = codes_bytes ? (int8_t *)malloc(codes_bytes) : NULL;
   if (!mem || (codes_bytes && !codes)) {
@@ -389,9 +417,12 @@ kws_status kws_model_load(const void *data, size_t size, const kws_backend *be, 
     L->in_size = v->in_size;
     L->out_size = n;
     L->weights = (int8_t *)carve(&p, held_weight_bytes(m, v));
-    int8_t *w = packs(m, v) ? codes : L->weights;
+    L->storage = held_as(m, v);
+    int8_t *w = L->storage == KWS_HELD_INT8 ? L->weights : codes;
     for (size_t i = 0; i < v->count; i++) unpack_code(v->weights, i, v->bits, &w[i]);
-    if (packs(m, v)) m->backend->kernels->pack_dense_s8(w, v->in_size, n, L->weights);
+    if (L->storage == KWS_HELD_PANELS) m->backend->kernels->pack_dense_s8(w, v->in_size, n, L->weights);
+    if (L->storage == KWS_HELD_NIBBLES) pack_nibbles(w, v->in_size, n, (uint8_t *)L->weights);
+    if (L->storage == KWS_HELD_SIGNS) pack_signs(w, v->in_size, n, (uint8_t *)L->weights);
     if (m->act_bits == 8) {
       L->bias32 = (int32_t *)carve(&p, 4 * n);
       for (size_t i = 0; i < n; i++) L->bias32[i] = les32(v->bias + 4 * i);

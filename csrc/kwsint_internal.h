@@ -48,6 +48,14 @@ typedef struct {
    * (docs/arithmetic.md 5.6), log2_block in [4, 14]. */
   void (*fully_connected_s8_acc16)(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
                                    const kws_requant_params *p, int log2_block, int8_t *y);
+  /* fully_connected_s8 from packed weights (KWS_WEIGHTS_PACKED): `nibbles` holds
+   * rows of (k + 1) / 2 bytes, code i in the low (even i) or high (odd i) 4 bits,
+   * two's complement; `signs` rows of (k + 7) / 8 bytes, bit i % 8 of byte i / 8
+   * set for -1 and clear for +1. */
+  void (*fully_connected_s8_nibbles)(const int8_t *x, size_t k, const uint8_t *w, size_t n, const int32_t *bias,
+                                     const kws_requant_params *p, int8_t *y);
+  void (*fully_connected_s8_signs)(const int8_t *x, size_t k, const uint8_t *w, size_t n, const int32_t *bias,
+                                   const kws_requant_params *p, int8_t *y);
 } kws_kernels;
 
 struct kws_backend {
@@ -61,10 +69,15 @@ extern const kws_kernels kws_portable_kernels;
 extern const kws_kernels kws_avx2_kernels, kws_sse41_kernels; /* x86 */
 extern const kws_kernels kws_neon_kernels, kws_neon_dot_kernels; /* aarch64, or x86 through SIMDe */
 
+/* How a layer holds its weights: int8 codes row-major, the backend's packed
+ * int8 panels (pack_dense_s8), two codes per byte, eight signs per byte. */
+enum { KWS_HELD_INT8, KWS_HELD_PANELS, KWS_HELD_NIBBLES, KWS_HELD_SIGNS };
+
 typedef struct {
   int kind;
   int weight_bits;
   int acc16_log2; /* proven int16 accumulation block (log2 products), 0 for none */
+  int storage;    /* KWS_HELD_*: how `weights` holds the codes */
   size_t in_size, out_size;
   int8_t *weights;  /* dense: [out][in], or packed for the backend's fully_connected_s8; affine: [out] */
   int32_t *bias32;  /* int8 activations, folded with the input zero point */
@@ -76,6 +89,7 @@ typedef struct {
 struct kws_model {
   const kws_backend *backend;
   int act_bits;
+  kws_weight_storage storage;
   int window_frames, feature_dim, frame_stride;
   size_t input_size;
   float *mean, *inv_std; /* [feature_dim] */

@@ -28,7 +28,13 @@ const kws_backend *kws_model_backend(const kws_model *m) { return m ? m->backend
 
 static void run_layer(const kws_kernels *kk, const kws_model *m, const kws_layer *L, const void *in, void *out) {
   if (m->act_bits == 8) {
-    if (L->kind == KWS_LAYER_DENSE && L->acc16_log2 && kk->fully_connected_s8_acc16)
+    if (L->storage == KWS_HELD_NIBBLES)
+      kk->fully_connected_s8_nibbles((const int8_t *)in, L->in_size, (const uint8_t *)L->weights, L->out_size,
+                                     L->bias32, &L->params, (int8_t *)out);
+    else if (L->storage == KWS_HELD_SIGNS)
+      kk->fully_connected_s8_signs((const int8_t *)in, L->in_size, (const uint8_t *)L->weights, L->out_size,
+                                   L->bias32, &L->params, (int8_t *)out);
+    else if (L->kind == KWS_LAYER_DENSE && L->acc16_log2 && kk->fully_connected_s8_acc16)
       kk->fully_connected_s8_acc16((const int8_t *)in, L->in_size, L->weights, L->out_size, L->bias32, &L->params,
                                    L->acc16_log2, (int8_t *)out);
     else if (L->kind == KWS_LAYER_DENSE)

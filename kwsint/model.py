@@ -18,6 +18,8 @@ from .modelspec import ModelSpec
 
 INT_MAX = 2**31 - 1  # C int fields of kws_detector_config
 MAX_SMOOTHING_STEPS = int(lib.KWS_MAX_SMOOTHING)
+WEIGHT_STORAGE = {"int8": lib.KWS_WEIGHTS_INT8, "packed": lib.KWS_WEIGHTS_PACKED}
+"""Model.weights: how dense weights are held in memory (kws_weight_storage)."""
 """The longest moving average the C detector keeps, in steps."""
 
 
@@ -54,13 +56,16 @@ class BatchInference:
 class Model:
     """A loaded model: immutable, safe to share between threads."""
 
-    def __init__(self, data: bytes, *, backend: str | None = None, source: str = "<bytes>"):
+    def __init__(self, data: bytes, *, backend: str | None = None, source: str = "<bytes>", weights: str = "int8"):
+        if weights not in WEIGHT_STORAGE:
+            raise ValueError(f"weights: expected one of {', '.join(WEIGHT_STORAGE)}, got {weights!r}")
         self.spec: ModelSpec = read_blob(data, source)
         self.blob_bytes = len(data)
+        self.weights = weights
         be = _backend.resolve(backend)
         out = ffi.new("kws_model **")
         err = ffi.new("kws_load_error *")
-        status = lib.kws_model_load(ffi.from_buffer(data), len(data), be, out, err)
+        status = lib.kws_model_load_with(ffi.from_buffer(data), len(data), be, WEIGHT_STORAGE[weights], out, err)
         if status != lib.KWS_OK:
             field = ffi.string(err.field).decode() if err.field != ffi.NULL else "?"
             raise FormatError(f"{source}: {field}: {_backend.STATUS_NAMES.get(status, status)} "
@@ -221,17 +226,24 @@ class Model:
         """
         return Detector(self, self.spec.frontend.frame_stride if hop is None else hop, smoothing, threshold, lockout)
 
+    def _held(self, layer) -> str:
+        """How the C model holds this layer's weights: "int8", "4-bit packed" or "1-bit packed"."""
+        if self.weights == "packed" and layer.kind == "dense" and self.spec.act_bits == 8 and layer.weight_bits <= 4:
+            return "1-bit packed" if layer.weight_bits == 1 else "4-bit packed"
+        return "int8"
+
     def info(self) -> dict:
         """Layers (with each dense layer's proven int16 accumulation block in products, 0 for int32),
         bits, bytes (weights and model as held, one stream's state, the blob) and MACs per inference."""
         layers = [
             dict(kind=l.kind, in_size=l.in_size, out_size=l.out_size, weight_bits=l.weight_bits,
                  per_channel=l.per_channel, macs=l.macs, packed_weight_bytes=packed_bytes(l.weights.size, l.weight_bits),
-                 acc16_block=(1 << l.acc16_block) if l.acc16_block else 0)
+                 acc16_block=(1 << l.acc16_block) if l.acc16_block else 0, weight_storage=self._held(l))
             for l in self.spec.layers
         ]
         return dict(
             backend=self.backend,
+            weights=self.weights,
             act_bits=self.spec.act_bits,
             window=self.window_shape,
             frame_stride=self.spec.frontend.frame_stride,
@@ -377,9 +389,14 @@ def _int_arg(name: str, value, lo: int, hi: int) -> int:
     return int(value)
 
 
-def load(path_or_bytes: str | os.PathLike | bytes, *, backend: str | None = None) -> Model:
-    """Load a ``.kwsq`` blob from a path or from bytes; raises FormatError if it is malformed."""
+def load(path_or_bytes: str | os.PathLike | bytes, *, backend: str | None = None, weights: str = "int8") -> Model:
+    """Load a ``.kwsq`` blob from a path or from bytes; raises FormatError if it is malformed.
+
+    weights: "int8" holds every weight as an int8 code (the fastest); "packed"
+    holds 2..4-bit dense layers two codes per byte and 1-bit layers eight per
+    byte, computed from directly (the least memory, same results).
+    """
     if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
-        return Model(bytes(path_or_bytes), backend=backend)
+        return Model(bytes(path_or_bytes), backend=backend, weights=weights)
     path = Path(path_or_bytes)
-    return Model(path.read_bytes(), backend=backend, source=str(path))
+    return Model(path.read_bytes(), backend=backend, source=str(path), weights=weights)

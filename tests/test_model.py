@@ -28,9 +28,9 @@ def _windows(spec, n, seed):
     return rng.normal(-5.0, 3.0, (n, fe.window_frames, fe.feature_dim)).astype(np.float32)
 
 
-@given(spec=small_models(), seed=st.integers(0, 2**32 - 1))
-def test_random_models_equal_reference(backend, spec, seed):
-    model = kwsint.load(kwsint.write_blob(spec), backend=backend)
+@given(spec=small_models(), seed=st.integers(0, 2**32 - 1), weights=st.sampled_from(["int8", "packed"]))
+def test_random_models_equal_reference(backend, spec, seed, weights):
+    model = kwsint.load(kwsint.write_blob(spec), backend=backend, weights=weights)
     windows = _windows(spec, 4, seed)
     logits, post = reference.forward(spec, windows)
     got = model.infer_batch(windows)
@@ -193,3 +193,36 @@ def test_long_inputs_quantize_in_several_chunks(backend, act_bits):
     for w in _windows(spec, 3, 5):
         np.testing.assert_array_equal(model.quantize_window(w), reference.quantize_window(spec, w))
         np.testing.assert_array_equal(model.infer(w).logits, reference.forward(spec, w)[0])
+
+
+def _packed_bytes(layer, act_bits: int) -> int:
+    """Bytes a dense layer's weights take with weights="packed" (kws_weight_storage, KWS_WEIGHTS_PACKED)."""
+    n, k = layer.weights.shape
+    if act_bits == 8 and layer.weight_bits == 1:
+        return n * ((k + 7) // 8)
+    if act_bits == 8 and layer.weight_bits <= 4:
+        return n * ((k + 1) // 2)
+    return n * k
+
+
+@pytest.mark.parametrize("config", ["M1", "M2", "M3", "M4", "M5", "M6"])
+def test_packed_weights_memory_and_results(backend, config):
+    spec = paper_model(config)
+    blob = kwsint.write_blob(spec)
+    packed, plain = kwsint.load(blob, backend=backend, weights="packed"), kwsint.load(blob, backend="portable")
+    dense = [l for l in spec.layers if l.kind == "dense"]
+    affine = sum(l.weights.size for l in spec.layers if l.kind == "affine")
+    info = packed.info()
+    if all(l.weight_bits > 4 for l in dense) or spec.act_bits == 16:
+        # nothing to pack: the backend's own int8 layout
+        assert info["weight_bytes_in_memory"] == kwsint.load(blob, backend=backend).info()["weight_bytes_in_memory"]
+    else:
+        if backend == "portable" or all(l.weight_bits <= 4 for l in dense):  # else some layers use the backend's layout
+            assert info["weight_bytes_in_memory"] == affine + sum(_packed_bytes(l, spec.act_bits) for l in dense)
+        assert info["weight_bytes_in_memory"] < plain.info()["weight_bytes_in_memory"]
+    held = {l["weight_storage"] for l in info["layers"]}
+    assert held <= {"int8", "4-bit packed", "1-bit packed"} and info["weights"] == "packed"
+    for w in _windows(spec, 3, 7):
+        np.testing.assert_array_equal(packed.infer(w).logits, reference.forward(spec, w)[0])
+    with pytest.raises(ValueError, match="weights: expected one of int8, packed"):
+        kwsint.load(blob, weights="nibbles")

@@ -118,6 +118,17 @@ kws_status kws_model_load(const void *data, size_t size, const kws_backend *be, 
                           kws_load_error *err);
 void kws_model_free(kws_model *model);
 
+/* How the dense weights of int8-activation models are held in memory. INT8: one
+ * int8 code each (in the backend's fastest layout); the fastest choice.
+ * PACKED: layers of 2..4-bit weights two codes per byte, 1-bit layers eight
+ * signs per byte, computed from directly by kernels that unpack on the fly
+ * (the paper's Table 5 memory); other layers as INT8. Results are the same. */
+typedef enum { KWS_WEIGHTS_INT8 = 0, KWS_WEIGHTS_PACKED = 1 } kws_weight_storage;
+
+/* kws_model_load with a weight storage choice (kws_model_load uses INT8). */
+kws_status kws_model_load_with(const void *data, size_t size, const kws_backend *be, kws_weight_storage storage,
+                               kws_model **out, kws_load_error *err);
+
 typedef struct {
   int act_bits;          /* 8 or 16 */
   int num_layers;

@@ -7,4 +7,5 @@ const kws_kernels kws_portable_kernels = {
     kws_portable_quantize_s8,         kws_portable_quantize_s16,   kws_portable_fully_connected_f32,
     kws_portable_affine_f32,
     NULL, NULL, NULL, /* weights row-major; int32 accumulation only */
+    kws_portable_fully_connected_s8_nibbles, kws_portable_fully_connected_s8_signs,
 };

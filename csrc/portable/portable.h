@@ -19,5 +19,9 @@ void kws_portable_quantize_s16(const float *, size_t, float, int32_t, int16_t *)
 void kws_portable_fully_connected_f32(const float *, size_t, const float *, size_t, const float *, float, float,
                                       float *);
 void kws_portable_affine_f32(const float *, size_t, const float *, const float *, float *);
+void kws_portable_fully_connected_s8_nibbles(const int8_t *, size_t, const uint8_t *, size_t, const int32_t *,
+                                             const kws_requant_params *, int8_t *);
+void kws_portable_fully_connected_s8_signs(const int8_t *, size_t, const uint8_t *, size_t, const int32_t *,
+                                           const kws_requant_params *, int8_t *);
 
 #endif

@@ -10,6 +10,7 @@ const kws_kernels kws_sse41_kernels = {
     kws_portable_quantize_s8,      kws_portable_quantize_s16,
     kws_sse41_fully_connected_f32, kws_portable_affine_f32,
     NULL, NULL, NULL, /* weights row-major; int32 accumulation only */
+    kws_portable_fully_connected_s8_nibbles, kws_portable_fully_connected_s8_signs, /* portable for now */
 };
 
 KWS_SSE41_END

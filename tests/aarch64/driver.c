@@ -263,6 +263,7 @@ static kws_status run_posterior(reader *r, buffer *out) {
 }
 
 /* Whole model. Payload:
+ *   u32 storage                         kws_weight_storage for kws_model_load_with
  *   u32 blob_len, blob
  *   u32 nq, u32 q_len, q_len bytes      nq quantized input vectors (int8/int16 per act_bits)
  *   u32 nwin, u32 win_floats, floats    nwin float windows [window_frames][feature_dim]
@@ -278,6 +279,7 @@ static kws_status run_posterior(reader *r, buffer *out) {
  *   after reset:  u32 frames, i32 status of kws_stream_infer
  */
 static kws_status run_model(reader *r, const kws_backend *be, buffer *out) {
+  uint32_t storage = rd_u32(r, "storage");
   size_t blob_len = rd_u32(r, "blob_len");
   const uint8_t *blob = take(r, blob_len, "blob");
   size_t nq = rd_u32(r, "nq");
@@ -293,9 +295,9 @@ static kws_status run_model(reader *r, const kws_backend *be, buffer *out) {
 
   kws_model *m = NULL;
   kws_load_error err = {NULL, 0};
-  kws_status st = kws_model_load(blob, blob_len, be, &m, &err);
+  kws_status st = kws_model_load_with(blob, blob_len, be, (kws_weight_storage)storage, &m, &err);
   if (st != KWS_OK) {
-    fprintf(stderr, "driver: case %u: kws_model_load: status %d at %s (offset %zu)\n", r->case_index, (int)st,
+    fprintf(stderr, "driver: case %u: kws_model_load_with: status %d at %s (offset %zu)\n", r->case_index, (int)st,
             err.field ? err.field : "?", err.offset);
     free(windows), free(frames), free(chunks);
     return st;

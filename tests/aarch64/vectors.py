@@ -536,7 +536,7 @@ def posterior_cases(rng: np.random.Generator) -> list[Case]:
 
 
 def _model_case(spec: kwsint.ModelSpec, rng: np.random.Generator, desc: str, nq: int = 3, nwin: int = 2,
-                extra_frames: int = 4) -> Case:
+                extra_frames: int = 4, packed: bool = False) -> Case:
     fe = spec.frontend
     qdt = "i1" if spec.act_bits == 8 else "<i2"
     lo, hi = act_range(spec.act_bits)
@@ -589,7 +589,7 @@ def _model_case(spec: kwsint.ModelSpec, rng: np.random.Generator, desc: str, nq:
 
     blob = kwsint.write_blob(spec)
     payload = b"".join([
-        _u32(len(blob)), blob,
+        _u32(int(packed)), _u32(len(blob)), blob,  # KWS_WEIGHTS_PACKED or KWS_WEIGHTS_INT8
         _u32(nq, q.nbytes), _le(q, qdt).tobytes(),
         _u32(nwin, windows.size), _le(windows, "<f4").tobytes(),
         _u32(nframes, frames.size), _le(frames, "<f4").tobytes(),
@@ -600,24 +600,29 @@ def _model_case(spec: kwsint.ModelSpec, rng: np.random.Generator, desc: str, nq:
 
 def model_cases(rng: np.random.Generator, small: int = 300) -> list[Case]:
     cases = []
-    for _ in range(small):
+    for i in range(small):
         hidden = [int(h) for h in rng.integers(1, 49, int(rng.integers(0, 4)))]
         bits = [int(b) for b in rng.integers(1, 9, len(hidden) + 1)]
         wf = int(rng.integers(1, 25))
         args = dict(weight_bits=bits, act_bits=int(rng.choice([8, 16])), param_bits=int(rng.integers(1, 9)),
                     per_channel=bool(rng.integers(0, 2)), window_frames=wf, feature_dim=int(rng.integers(1, 9)),
                     frame_stride=int(rng.integers(1, wf + 1)), seed=int(rng.integers(0, 2**32)))
-        cases.append(_model_case(random_model(hidden, **args), rng, f"small model {hidden} {args}"))
+        packed = i % 2 == 1  # every other model with sub-8-bit weights held packed, as weights="packed"
+        cases.append(_model_case(random_model(hidden, **args), rng, f"small model {hidden} {args} packed={packed}",
+                                 packed=packed))
     # Layer widths around SIMD block sizes, up to 600.
     for i, (hidden, act_bits) in enumerate([([600, 33], 8), ([17, 600], 16), ([65, 1, 129], 8), ([255, 7], 16),
                                             ([31, 64, 97], 8), ([600], 16)]):
         spec = random_model(hidden, weight_bits=1 + i % 8, act_bits=act_bits, param_bits=8 - i % 8, seed=100 + i,
                             window_frames=15, feature_dim=13, frame_stride=2)
-        cases.append(_model_case(spec, rng, f"wide model {hidden} act_bits={act_bits}"))
+        for packed in (False, True):
+            cases.append(_model_case(spec, rng, f"wide model {hidden} act_bits={act_bits} packed={packed}",
+                                     packed=packed))
     for config in ("M2", "M1", "M5"):
         for seed in (0, 1):
             cases.append(_model_case(paper_model(config, seed=seed), rng, f"paper {config} seed={seed}",
                                      nq=4, nwin=3, extra_frames=3))
+    cases.append(_model_case(paper_model("M4"), rng, "paper M4 packed", packed=True))
     return cases
 
 
