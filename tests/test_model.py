@@ -226,3 +226,15 @@ def test_packed_weights_memory_and_results(backend, config):
         np.testing.assert_array_equal(packed.infer(w).logits, reference.forward(spec, w)[0])
     with pytest.raises(ValueError, match="weights: expected one of int8, packed"):
         kwsint.load(blob, weights="nibbles")
+
+
+@pytest.mark.parametrize("k", [3, 31, 32, 33, 63, 64, 65, 87])
+def test_packed_kernels_at_every_tail(backend, k):
+    # K around the 32-code steps of the SIMD nibble kernel (odd K: a padding nibble), N around its 8-row
+    # groups; 4-bit and 1-bit layers, every backend, against the reference.
+    for bits in (4, 1):
+        spec = random_model((7, 9, 17), weight_bits=bits, window_frames=k, feature_dim=1, frame_stride=1,
+                            seed=k + bits)
+        model = kwsint.load(kwsint.write_blob(spec), backend=backend, weights="packed")
+        for w in _windows(spec, 3, k):
+            np.testing.assert_array_equal(model.infer(w).logits, reference.forward(spec, w)[0])

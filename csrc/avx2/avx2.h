@@ -37,6 +37,8 @@ void kws_avx2_fully_connected_f32(const float *x, size_t k, const float *w, size
                                   float act_min, float act_max, float *y);
 void kws_avx2_fully_connected_s8_acc16(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
                                        const kws_requant_params *p, int log2_block, int8_t *y);
+void kws_avx2_fully_connected_s8_nibbles(const int8_t *x, size_t k, const uint8_t *w, size_t n,
+                                         const int32_t *bias, const kws_requant_params *p, int8_t *y);
 void kws_avx2_quantize_s8(const float *x, size_t n, float scale, int32_t zero_point, int8_t *y);
 void kws_avx2_quantize_s16(const float *x, size_t n, float scale, int32_t zero_point, int16_t *y);
 void kws_avx2_affine_s8(const int8_t *x, size_t n, const int8_t *w, const int32_t *bias,

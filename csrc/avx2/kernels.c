@@ -9,7 +9,7 @@ const kws_kernels kws_avx2_kernels = {
     kws_avx2_quantize_s8,         kws_avx2_quantize_s16,
     kws_avx2_fully_connected_f32, kws_portable_affine_f32,     kws_avx2_packed_dense_s8_bytes,
     kws_avx2_pack_dense_s8,       kws_avx2_fully_connected_s8_acc16,
-    kws_portable_fully_connected_s8_nibbles, kws_portable_fully_connected_s8_signs, /* portable for now */
+    kws_avx2_fully_connected_s8_nibbles, kws_portable_fully_connected_s8_signs, /* signs: portable for now */
 };
 
 KWS_AVX2_END
