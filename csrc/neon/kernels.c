@@ -13,7 +13,7 @@ const kws_kernels kws_neon_kernels = {
     kws_neon_fully_connected_f32, kws_portable_affine_f32,
     NULL,                         NULL, /* weights row-major */
     kws_neon_fully_connected_s8_acc16,
-    kws_portable_fully_connected_s8_nibbles, kws_portable_fully_connected_s8_signs, /* portable for now */
+    kws_neon_fully_connected_s8_nibbles, kws_portable_fully_connected_s8_signs, /* signs: portable for now */
 };
 
 const kws_kernels kws_neon_dot_kernels = {
@@ -23,6 +23,6 @@ const kws_kernels kws_neon_dot_kernels = {
     kws_neon_fully_connected_f32, kws_portable_affine_f32,
     NULL,                         NULL, /* weights row-major */
     NULL,                               /* SDOT accumulates in int32 */
-    kws_portable_fully_connected_s8_nibbles, kws_portable_fully_connected_s8_signs, /* portable for now */
+    kws_neon_fully_connected_s8_nibbles, kws_portable_fully_connected_s8_signs, /* signs: portable for now */
 };
 #endif

@@ -12,6 +12,8 @@ void kws_neon_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, siz
                                  const kws_requant_params *p, int8_t *y);
 void kws_neon_fully_connected_s8_acc16(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
                                        const kws_requant_params *p, int log2_block, int8_t *y);
+void kws_neon_fully_connected_s8_nibbles(const int8_t *x, size_t k, const uint8_t *w, size_t n,
+                                         const int32_t *bias, const kws_requant_params *p, int8_t *y);
 /* ARMv8.2 SDOT: call only where HWCAP_ASIMDDP says the CPU has it. */
 void kws_neon_dot_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, size_t n,
                                      const int32_t *bias, const kws_requant_params *p, int8_t *y);
