@@ -196,3 +196,49 @@ def test_acc16_extraction_failures_name_the_function():
     good = (".L7:", "movi\tv1.4s, 0", *_acc16_k_loop(), *["sadalp\tv9.4s, v1.8h"] * 4, "cmp\tx12, x3", "bhi\t.L7",
             "ret")
     assert blocks(good) == {0: (19, 2, 13)}
+
+
+def test_nibble_pieces_on_the_compiled_kernel():
+    k_loops, tails = project.nibble_pieces()
+    assert len(k_loops) >= 1 and len(tails) >= 1
+    for k_loop in k_loops:  # 4 rows x 16 K: 4 x 8 bytes of codes unpacked, then the int8 kernel's products
+        ops = _mnemonics(k_loop)
+        assert [ops.count(m) for m in ("smull", "smlal2", "sadalp", "zip1", "zip2", "ushr", "eor")] == [4] * 7, ops
+        assert sum(op == "ldr" and ", [" in line and line.split()[1].startswith("d")
+                   for op, line in zip(ops, k_loop.splitlines())) == 4, k_loop
+    for tail in tails:  # one K element of one row, scalar
+        ops = _mnemonics(tail)
+        assert (ops.count("ldrsb"), ops.count("ldrb"), ops.count("madd"), ops.count("sadalp")) == (1, 1, 1, 0)
+    int8 = project.dense_pieces("neon", 8).k_loops
+    for cpu in ("cortex-a53", "cortex-a72"):
+        # unpacking adds instructions to the same SMULL/SMLAL2/SADALP step: never cheaper
+        nib = project.nibble_cycles(cpu)
+        assert nib["k_loop"] >= project._mean(int8, cpu) > 0, cpu
+        assert nib["tail"] > 0 and nib["group"] == project.loop_cycles("neon", 8, cpu)["group"]
+    layers, act_bits = project.paper_layers("M4")
+    assert {l["weight_bits"] for l in layers if l["kind"] == "dense"} == {4}
+    (r,) = project.compare_packed(layers, act_bits, cpus=("cortex-a53",))
+    assert r["total8"] - r["dense8"] == r["total4"] - r["dense4"]  # the affine layers are the same
+    assert r["dense_ratio"] >= 1
+    (m2,) = project.compare_packed(*project.paper_layers("M2"), cpus=("cortex-a53",))
+    assert m2["dense8"] == m2["dense4"]  # 8-bit weights are never held as nibbles
+
+
+def test_nibble_trip_counts():
+    # K = 40, N = 10: 3 passes of 2 K iterations; the tail is 8 scalar elements of each of 4 rows per pass.
+    assert project.nibble_trip_counts(40, 10) == dict(k_loop=6, flush=0, tail=3 * 4 * 8, group=2, affine=0)
+    assert project.nibble_trip_counts(400, 87)["tail"] == 0
+
+
+def test_nibble_extraction_failure_names_the_function(monkeypatch):
+    body = ("dot4_nibbles:", ".L5:", "ldr\td3, [x7, x3]", *["smull\tv22.8h, v4.8b, v0.8b"] * 4,
+            *["sadalp\tv17.4s, v22.8h"] * 4, "cmp\tx8, x2", "bhi\t.L5", "ret")
+    fake = {project.NIBBLES.function: project.Function(project.NIBBLES.function, body[1:])}
+    monkeypatch.setattr(project, "_compile", lambda source: fake)
+    project.nibble_pieces.cache_clear()
+    try:
+        with pytest.raises(project.ExtractionError,
+                           match="kws_neon_fully_connected_s8_nibbles: .*the loop at .L5 holds 0 smlal2, not 4"):
+            project.nibble_pieces()
+    finally:
+        project.nibble_pieces.cache_clear()

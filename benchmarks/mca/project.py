@@ -2,6 +2,7 @@
 
     python benchmarks/mca/project.py          # every backend and core, per configuration
     python benchmarks/mca/project.py --acc16  # neon: int32 against int16 accumulation
+    python benchmarks/mca/project.py --packed # neon: int8 containers against packed 4-bit weights
 
 A projection from LLVM's scheduling models, not a measurement on Arm hardware:
 
@@ -33,6 +34,15 @@ partial row group (N % 8 != 0) and the affine's zero-padded last block cost as m
 ones; the int16 K loop and the block flush are costed each back to back, so a block of B K
 costs B / 16 K iterations + 1 flush (on these models a straight sequence of B / 16 K bodies and
 one flush gives the same cycles to within 1%, tests/test_mca_projection.py).
+
+`--packed`: dense layers with 2..4-bit weights loaded with weights="packed" run
+kws_neon_fully_connected_s8_nibbles (csrc/neon/fully_connected_nibbles.c). Its K loop (4 rows
+x 16 K: 4 LDR d, AND/USHR, ZIP1/ZIP2, EOR/SUB, then SMULL + SMLAL2 + SADALP) and its scalar K
+tail loop (one K element of one row per iteration, 4 x (K % 16) per pass) are cut out of the
+compiled code and costed; the per-row overhead around the scalar tail is not counted, and the
+row-group path is NOT extracted from the nibble kernel: it reuses the int8 kernel's
+(kws_neon_fully_connected_s8) row-group cost, an approximation (the nibble kernel calls its
+dot4 helper out of line and sets up 4 row pointers per pass in a small loop).
 """
 
 import argparse
@@ -103,6 +113,16 @@ DENSE = {
 # One K iteration: 4 SMLAL + 4 SMLAL2 into int16 lanes, no SMULL, no SADALP.
 ACC16 = Kernel("fully_connected.c", "kws_neon_fully_connected_s8_acc16", "smlal", 4, 16,
                mix=(("smlal2", 4), ("sadalp", 0), ("smull", 0)), flush="sadalp")
+# Packed 4-bit weights (KWS_HELD_NIBBLES, csrc/blob.c: 2..4-bit layers loaded with
+# weights="packed"), neon backend. One K iteration: 4 rows x 16 K, each row's 8 bytes split into
+# low / high nibbles (AND, USHR), put in K order (ZIP1, ZIP2), sign-extended (EOR, SUB), then
+# SMULL + SMLAL2 + SADALP as in the int8 kernel.
+NIBBLES = Kernel("fully_connected_nibbles.c", "kws_neon_fully_connected_s8_nibbles", "sadalp", 4, 16,
+                 mix=(("smull", 4), ("smlal2", 4), ("zip1", 4), ("zip2", 4), ("ushr", 4), ("eor", 4)))
+# Its K % 16 tail: a scalar loop, one element of one row per iteration (LDRSB x, LDRB the code
+# byte, shift, SBFX, MADD).
+NIBBLE_TAIL = Kernel(NIBBLES.source, NIBBLES.function, "ldrsb", 1, 1, mix=(("ldrb", 1), ("madd", 1)))
+PACKED_BITS = range(2, 5)  # weight bits held as nibbles when packed
 AFFINE = {
     8: Kernel("affine.c", "kws_neon_affine_s8", "sqrdmulh", 4, 16),
     16: Kernel("affine.c", "kws_neon_affine_s16", "srshl", 4, 8),
@@ -373,6 +393,44 @@ def affine_loop(act_bits: int) -> str:
     return "\n".join(f.instructions(*loops[0]))
 
 
+def _reachable(functions: Mapping[str, Function], name: str) -> list[Function]:
+    """The function `name` and the functions of the same file it calls, directly or not."""
+    seen, todo = [], [name]
+    while todo:
+        f = functions[todo.pop()]
+        if f in seen:
+            continue
+        seen.append(f)
+        todo += [m.group(1) for line in f.lines if (m := _CALL.match(line)) and m.group(1) in functions]
+    return seen
+
+
+@functools.cache
+def nibble_pieces() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The packed 4-bit kernel's K loops (NIBBLES) and scalar K tail loops (NIBBLE_TAIL), cut out
+    of the compiled kws_neon_fully_connected_s8_nibbles and the static helpers it calls.
+
+    Raises ExtractionError, naming the function, when a loop holding SADALP (or LDRSB) has not
+    the expected instruction mix, or when no such loop is found."""
+    functions = _compile(NIBBLES.source)
+    if NIBBLES.function not in functions:
+        raise ExtractionError(f"{NIBBLES.function} not found in the assembly of {NIBBLES.source}")
+    found: dict[Kernel, list[str]] = {NIBBLES: [], NIBBLE_TAIL: []}
+    for f in _reachable(functions, NIBBLES.function):
+        for kernel, out in found.items():
+            try:
+                loops = _hot_loops(f, kernel.marker, kernel.markers, kernel.mix)
+            except ExtractionError as e:
+                raise ExtractionError(f"{NIBBLES.function}: {e}") from None
+            out += ["\n".join(f.instructions(i, j)) for i, j in loops]
+    for kernel, what in ((NIBBLES, "K loop (4 rows x 16 K)"), (NIBBLE_TAIL, "scalar K tail loop")):
+        if not found[kernel]:
+            mix = ", ".join(f"{c} {m}" for m, c in ((kernel.marker, kernel.markers), *kernel.mix))
+            raise ExtractionError(f"{NIBBLES.function}: no innermost loop with {mix}: the {what} the "
+                                  f"projection costs is not there")
+    return tuple(found[NIBBLES]), tuple(found[NIBBLE_TAIL])
+
+
 # --- llvm-mca ----------------------------------------------------------------------------
 
 def _mca_tool() -> str:
@@ -417,6 +475,48 @@ def loop_cycles(backend: str, act_bits: int, cpu: str, acc16: bool = False) -> d
         "group": mca_cycles(pieces.group, cpu, kernel.dotprod),
         "affine": mca_cycles(affine_loop(act_bits), cpu),
     }
+
+
+def nibble_cycles(cpu: str) -> dict[str, float]:
+    """Cycles per iteration of the packed 4-bit kernel's pieces on `cpu`: k_loop (4 rows x 16 K)
+    and tail (one scalar K element of one row), extracted; group: the int8 kernel's row-group
+    path, reused (not extracted from the nibble kernel: an approximation); affine as loop_cycles."""
+    k_loops, tails = nibble_pieces()
+    int8 = loop_cycles("neon", 8, cpu)
+    return {"k_loop": _mean(k_loops, cpu), "flush": 0.0, "tail": _mean(tails, cpu), "group": int8["group"],
+            "affine": int8["affine"]}
+
+
+def nibble_trip_counts(in_size: int, out_size: int) -> dict[str, int]:
+    """Iterations per inference of the packed kernel's pieces for one dense layer: as the int8
+    kernel's (trip_counts), but the tail counts scalar iterations, 4 rows x (K % 16) per pass."""
+    counts = trip_counts("dense", in_size, out_size)
+    counts["tail"] = math.ceil(out_size / PASS_ROWS) * PASS_ROWS * (in_size % NIBBLES.step)
+    return counts
+
+
+def _packed(layer: Mapping) -> bool:
+    return layer["kind"] == "dense" and layer.get("weight_bits", 8) in PACKED_BITS
+
+
+def compare_packed(layers: Sequence[Mapping], act_bits: int = 8, cpus: Sequence[str] = CPUS) -> list[dict]:
+    """The neon backend with int8 containers (as loaded by default) against packed nibbles (the
+    2..4-bit dense layers on kws_neon_fully_connected_s8_nibbles, the others unchanged).
+
+    One dict per cpu: cpu, dense8 / dense4 (projected cycles of the dense layers), total8 / total4
+    (whole inference), dense_ratio and total_ratio (packed cycles / int8-container cycles: above 1
+    is a projected slow-down from unpacking)."""
+    rows = []
+    for cpu in cpus:
+        per8 = [layer_cycles(l, act_bits, "neon", cpu) for l in layers]
+        c = nibble_cycles(cpu)
+        per4 = [sum(n * c[k] for k, n in nibble_trip_counts(l["in_size"], l["out_size"]).items()) if _packed(l)
+                else x for l, x in zip(layers, per8)]
+        dense8 = sum(x for x, l in zip(per8, layers) if l["kind"] == "dense")
+        dense4 = sum(x for x, l in zip(per4, layers) if l["kind"] == "dense")
+        rows.append(dict(cpu=cpu, dense8=round(dense8), dense4=round(dense4), total8=round(sum(per8)),
+                         total4=round(sum(per4)), dense_ratio=dense4 / dense8, total_ratio=sum(per4) / sum(per8)))
+    return rows
 
 
 # --- projection --------------------------------------------------------------------------
@@ -496,7 +596,8 @@ def paper_layers(config: str) -> tuple[list[dict], int]:
 
     spec = paper_model(config)
     return [dict(kind=l.kind, in_size=l.in_size, out_size=l.out_size,
-                 acc16_block=(1 << l.acc16_block) if l.acc16_block else 0) for l in spec.layers], spec.act_bits
+                 acc16_block=(1 << l.acc16_block) if l.acc16_block else 0,
+                 weight_bits=getattr(l, "weight_bits", 8)) for l in spec.layers], spec.act_bits
 
 
 def _blocks(layers: Sequence[Mapping]) -> str:
@@ -529,6 +630,32 @@ def main_acc16() -> None:
     print("(blocks: the dense layers' int16 blocks in products, - = int32)")
 
 
+def main_packed() -> None:
+    from kwsint.generate import CONFIGS
+
+    print(f"neon, cycles per iteration (llvm-mca, {MCA_ITERATIONS} iterations back to back)")
+    print(f"{'cpu':<11} {'K int8':>7} {'K nib':>7} {'tail8':>6} {'tail nib':>8} {'group':>7}")
+    for cpu in CPUS:
+        a, b = loop_cycles("neon", 8, cpu), nibble_cycles(cpu)
+        print(f"{cpu:<11} {a['k_loop']:7.2f} {b['k_loop']:7.2f} {a['tail']:6.2f} {b['tail']:8.2f} {a['group']:7.2f}")
+    print("(K: one K iteration, 4 rows x 16 K = 64 MACs; tail8: one int8 tail step per 4-row pass;\n"
+          " tail nib: one scalar K element of one row, 4 x (K % 16) per pass, extracted, its per-row\n"
+          " overhead not counted; group: the 8-row row-group path, the int8 kernel's, REUSED for the\n"
+          " nibble kernel (not extracted from it: an approximation))\n")
+    print("neon, int8 containers against packed 4-bit nibbles (2..4-bit dense layers); "
+          "ratio = packed cycles / int8 cycles")
+    print(f"{'config':<6} {'cpu':<11} {'dense i8':>9} {'dense nib':>9} {'ratio':>5} "
+          f"{'total i8':>9} {'total nib':>9} {'ratio':>5}")
+    for config in CONFIGS:
+        layers, act_bits = paper_layers(config)
+        if act_bits != 8 or not any(_packed(l) for l in layers):
+            continue
+        for r in compare_packed(layers, act_bits):
+            print(f"{config:<6} {r['cpu']:<11} {r['dense8']:>9} {r['dense4']:>9} {r['dense_ratio']:>5.2f} "
+                  f"{r['total8']:>9} {r['total4']:>9} {r['total_ratio']:>5.2f}")
+    print("(configurations with no 2..4-bit dense layer run no nibble kernel and are not listed)")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     global NEON_ACC16_MIN_BLOCK
     from kwsint.generate import CONFIGS
@@ -539,8 +666,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--min-block", type=int, default=NEON_ACC16_MIN_BLOCK,
                         help="shortest claimed block (products) run in int16 on neon "
                              f"(default {NEON_ACC16_MIN_BLOCK}, as the kernel does; 16 honours every claim)")
+    parser.add_argument("--packed", action="store_true",
+                        help="the neon backend with int8 containers against packed 4-bit weights (2..4-bit dense "
+                             "layers), per configuration and core")
     args = parser.parse_args(argv)
     NEON_ACC16_MIN_BLOCK = args.min_block
+    if args.packed:
+        main_packed()
+        return
     if args.acc16:
         main_acc16()
         return
