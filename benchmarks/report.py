@@ -47,22 +47,20 @@ def _projector():
     return module
 
 
-def _float_baseline(checkpoint: str | None, backend: str | None) -> FloatModel:
+def float_row(checkpoint: str | None, backend: str | None) -> dict:
+    """The float32 M0 row: a float checkpoint's weights, or PyTorch's initial ones (needs torch)."""
     from kwsint.qat.checkpoint import load_checkpoint
     from kwsint.qat.model import KWSNet, paper_config
 
-    if checkpoint:
-        net = load_checkpoint(checkpoint).model
-    else:
-        net = KWSNet(paper_config("M0"), "float")
+    net = load_checkpoint(checkpoint).model if checkpoint else KWSNet(paper_config("M0"), "float")
     net.eval()
-    return FloatModel(from_net(net), backend=backend)
+    return dict(name="M0 (float32)", model=FloatModel(from_net(net), backend=backend), weight_bits="32",
+                act_bits=32, blob_bytes=None, rel_fdr=None)
 
 
 def paper_rows(float_checkpoint: str | None = None, backend: str | None = None) -> list[dict]:
     """The float32 M0 and the paper's M1..M6 shapes with random calibrated weights (no accuracy)."""
-    rows = [dict(name="M0 (float32)", model=_float_baseline(float_checkpoint, backend), weight_bits="32", act_bits=32,
-                 blob_bytes=None, rel_fdr=None)]
+    rows = [float_row(float_checkpoint, backend)]
     for c in CONFIGS:
         model = kwsint.load(kwsint.write_blob(paper_model(c)), backend=backend)
         bits = sorted({layer["weight_bits"] for layer in model.info()["layers"]}, reverse=True)
@@ -73,8 +71,7 @@ def paper_rows(float_checkpoint: str | None = None, backend: str | None = None) 
 
 def eval_rows(eval_path: str, float_checkpoint: str | None = None, backend: str | None = None) -> list[dict]:
     """The float32 M0 and the models of a kwsint-eval report.json, with their relative FDR."""
-    rows = [dict(name="M0 (float32)", model=_float_baseline(float_checkpoint, backend), weight_bits="32", act_bits=32,
-                 blob_bytes=None, rel_fdr=None)]
+    rows = [float_row(float_checkpoint, backend)]
     report = json.loads(Path(eval_path).read_text())
     for m in report["models"]:
         model = kwsint.load(m["path"], backend=backend)

@@ -11,8 +11,6 @@
 
 #define HEADER_BYTES 16
 #define FORMAT_VERSION 3 /* 2 is read too: its layer byte 3 (acc16_block) was reserved, 0 */
-#define ACC16_MAX 32767
-#define ACC16_X_MAX 128
 #define FBANK_BYTES 32
 #define NUM_WINDOW_TYPES 6
 
@@ -124,7 +122,7 @@ static int acc16_safe(const layer_view *v) {
         unpack_code(v->weights, o * k + i, v->bits, &code); /* valid: checked before */
         sum += code < 0 ? -code : code;
       }
-      if (ACC16_X_MAX * sum > ACC16_MAX) return 0;
+      if (!kws_acc16_block_ok(sum)) return 0;
     }
   return 1;
 }
@@ -159,7 +157,8 @@ static kws_status check_layer(cursor *c, const kws_model *m, float prev_scale, i
     return fail(c, KWS_ERR_FIELD, "layer.per_channel", at + 2);
   v->acc16 = h[3];
   if (v->acc16 && c->version == 2) return fail(c, KWS_ERR_FIELD, "layer.reserved", at + 3);
-  if (v->acc16 && (v->kind != KWS_LAYER_DENSE || m->act_bits != 8 || v->acc16 < 4 || v->acc16 > 14))
+  if (v->acc16 && (v->kind != KWS_LAYER_DENSE || m->act_bits != 8 || v->acc16 < KWS_ACC16_MIN_LOG2 ||
+                   v->acc16 > KWS_ACC16_MAX_LOG2))
     return fail(c, KWS_ERR_FIELD, "layer.acc16_block", at + 3);
   if (v->in_size < 1 || v->in_size > KWS_MAX_DIM) return fail(c, KWS_ERR_FIELD, "layer.in_size", at + 4);
   if (v->out_size < 1 || v->out_size > KWS_MAX_DIM) return fail(c, KWS_ERR_FIELD, "layer.out_size", at + 6);

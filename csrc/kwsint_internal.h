@@ -129,8 +129,11 @@ static inline float kws_dense_out_f32(float dot, float bias, float act_min, floa
 /* Normalise and quantize one float frame; tmp holds feature_dim floats. */
 void kws_model_quantize_frame(const kws_model *m, const float *frame, float *tmp, void *out);
 uint32_t kws_crc32(const uint8_t *data, size_t n);
-/* 1 if 128 * sum |w| <= 32767 over every aligned block of 2^log2_block products of every row of
- * w [n][k] (docs/arithmetic.md 5.6). */
+/* int16 accumulation (docs/arithmetic.md 5.6): claimed blocks are 2^4 .. 2^14 products of a row,
+ * and a block is safe if 128 * sum |w| over it (|x| <= 128) fits int16. */
+enum { KWS_ACC16_MIN_LOG2 = 4, KWS_ACC16_MAX_LOG2 = 14 };
+static inline int kws_acc16_block_ok(int32_t abs_sum) { return 128 * abs_sum <= 32767; }
+/* 1 if every aligned block of 2^log2_block products of every row of w [n][k] is safe. */
 int kws_acc16_safe(const int8_t *w, size_t n, size_t k, int log2_block);
 
 #endif

@@ -78,7 +78,7 @@ int kws_acc16_safe(const int8_t *w, size_t n, size_t k, int log2_block) {
     for (size_t j = 0; j < k; j += block) {
       int32_t sum = 0; /* at most 16384 * 127 */
       for (size_t i = j; i < k && i < j + block; i++) sum += w[o * k + i] < 0 ? -w[o * k + i] : w[o * k + i];
-      if (128 * sum > 32767) return 0;
+      if (!kws_acc16_block_ok(sum)) return 0;
     }
   return 1;
 }
@@ -91,7 +91,8 @@ static kws_status fully_connected_s8(const kws_backend *be, const int8_t *x, siz
   if (!kk) return KWS_ERR_BACKEND;
   if (!dims_ok(batches, k, n) || !x || !w || !y || !params_ok(p, n, 8)) return KWS_ERR_ARGUMENT;
   if (!weights_ok(w, n * k) || !bias32_ok(bias, n)) return KWS_ERR_ARGUMENT;
-  if (log2_block && (log2_block < 4 || log2_block > 14 || !kws_acc16_safe(w, n, k, log2_block)))
+  if (log2_block && (log2_block < KWS_ACC16_MIN_LOG2 || log2_block > KWS_ACC16_MAX_LOG2 ||
+                     !kws_acc16_safe(w, n, k, log2_block)))
     return KWS_ERR_ARGUMENT;
   int32_t *folded = (int32_t *)malloc(n * sizeof *folded);
   int8_t *packed = kk->pack_dense_s8 ? (int8_t *)malloc(kk->packed_dense_s8_bytes(k, n)) : NULL;

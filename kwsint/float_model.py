@@ -102,7 +102,7 @@ class FloatModel:
         fe = spec.frontend
         if not 1 <= len(spec.layers) <= MAX_LAYERS:
             raise ValueError(f"layers: expected 1..{MAX_LAYERS}, got {len(spec.layers)}")
-        self._arrays = [np.ascontiguousarray(fe.mean, np.float32), np.ascontiguousarray(fe.inv_std, np.float32)]
+        keep = [np.ascontiguousarray(fe.mean, np.float32), np.ascontiguousarray(fe.inv_std, np.float32)]
         layers = ffi.new("kws_float_layer[]", len(spec.layers))
         width = fe.input_size
         for i, layer in enumerate(spec.layers):
@@ -113,7 +113,7 @@ class FloatModel:
             if layer.kind not in ("dense", "affine") or w.shape != want or b.shape != (layer.out_size,):
                 raise ValueError(f"layer {i}: expected a dense (N, {width}) or affine ({width},) layer with "
                                  f"bias (N,), got {layer.kind} {w.shape} with bias {b.shape}")
-            self._arrays += [w, b]
+            keep += [w, b]  # alive until the C model has copied them
             layers[i].kind = lib.KWS_LAYER_DENSE if dense else lib.KWS_LAYER_AFFINE
             layers[i].in_size, layers[i].out_size = width, layer.out_size
             layers[i].weights = ffi.cast("float *", ffi.from_buffer(w))
@@ -122,8 +122,8 @@ class FloatModel:
             width = layer.out_size
         desc = ffi.new("kws_float_model_desc *", dict(
             window_frames=fe.window_frames, feature_dim=fe.feature_dim, frame_stride=fe.frame_stride,
-            mean=ffi.cast("float *", ffi.from_buffer(self._arrays[0])),
-            inv_std=ffi.cast("float *", ffi.from_buffer(self._arrays[1])),
+            mean=ffi.cast("float *", ffi.from_buffer(keep[0])),
+            inv_std=ffi.cast("float *", ffi.from_buffer(keep[1])),
             num_layers=len(spec.layers), layers=layers))
         be = _backend.resolve(backend)
         out = ffi.new("kws_float_model **")
@@ -131,7 +131,6 @@ class FloatModel:
         if status != lib.KWS_OK:
             raise ValueError(f"float model: {_backend.STATUS_NAMES.get(status, status)} (values must be finite, "
                              f"sizes 1..{MAX_DIM}, and the last layer 2 outputs)")
-        del self._arrays  # the C model holds copies
         self._ptr = ffi.gc(out[0], lib.kws_float_model_free)
         self._info = ffi.new("kws_model_info *")
         lib.kws_float_model_get_info(self._ptr, self._info)

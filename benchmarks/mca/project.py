@@ -597,7 +597,7 @@ def paper_layers(config: str) -> tuple[list[dict], int]:
     spec = paper_model(config)
     return [dict(kind=l.kind, in_size=l.in_size, out_size=l.out_size,
                  acc16_block=(1 << l.acc16_block) if l.acc16_block else 0,
-                 weight_bits=getattr(l, "weight_bits", 8)) for l in spec.layers], spec.act_bits
+                 weight_bits=l.weight_bits) for l in spec.layers], spec.act_bits
 
 
 def _blocks(layers: Sequence[Mapping]) -> str:
