@@ -51,8 +51,13 @@ _SCAN_FRAMES = 8192  # frames per block when checking an array for NaN and Inf (
 _NPY_MAGIC = b"\x93NUMPY"
 _FLOAT_DTYPES = ("float16", "float32", "float64")
 _MAX_KEY_BYTES = 4096
-# What kaldiio's read_kaldi raises on a malformed matrix (found by mutating and truncating archives).
-_KALDIIO_ERRORS = (OSError, EOFError, ValueError, RuntimeError, AssertionError, struct.error, MemoryError)
+# What kaldiio's read_kaldi raises on a malformed matrix (found by mutating and truncating archives). Not
+# MemoryError: a declared size the file cannot hold is refused before kaldiio reads (_check_binary_size).
+_KALDIIO_ERRORS = (OSError, EOFError, ValueError, RuntimeError, AssertionError, struct.error)
+# Binary Kaldi matrix types kaldiio reads: bytes per value in the file, and the bytes of the header after the
+# type token ("\4" rows "\4" cols, or a compressed matrix's GlobalHeader: min, range, rows, cols).
+_KALDI_BINARY = {"FM": (4, 10), "DM": (8, 10), "FV": (4, 5), "DV": (8, 5), "CM": (1, 16), "CM2": (2, 16),
+                 "CM3": (1, 16)}
 
 # What np.load raises on a malformed .npy (truncated, a header that numpy's literal_eval or Python 2 header
 # tokenizer refuses, object arrays), found by editing every header byte.
@@ -207,10 +212,41 @@ def _read_matrix(name: str, f) -> np.ndarray:
     f.seek(-len(flag), os.SEEK_CUR)
     if flag[:2] != b"\0B" and flag.lstrip(b" \t\r\n")[:1] != b"[":
         raise FormatError(f"{name}: matrix: expected a Kaldi matrix (binary b'\\0B' or text '['), got {flag!r}")
+    if flag[:2] == b"\0B":
+        _check_binary_size(name, f)
     try:
         return read_kaldi(f, "<")
     except _KALDIIO_ERRORS as e:
         raise FormatError(f"{name}: matrix: expected a Kaldi matrix, got {type(e).__name__}: {e}") from None
+
+
+def _check_binary_size(name: str, f) -> None:
+    """Refuses a binary matrix whose declared shape is negative or needs more bytes than the file has left,
+    before kaldiio reads it: kaldiio allocates what the header declares (GiBs for a few bytes of header), and
+    reads a negative size as "the rest of the file". Leaves f where it was; kaldiio reports other defects."""
+    start = f.tell()
+    head = f.read(2 + 4 + 16)  # b"\0B", the longest token ("CM3 "), the longest header
+    f.seek(start)
+    token, space, rest = head[2:].partition(b" ")
+    kind = token.decode("ascii", errors="replace")
+    if not space or kind not in _KALDI_BINARY:
+        return
+    value_bytes, header_bytes = _KALDI_BINARY[kind]
+    if len(rest) < header_bytes:
+        return
+    if kind.startswith("CM"):
+        rows, cols = struct.unpack("<8xii", rest[:16])
+    elif kind.endswith("M"):
+        rows, cols = struct.unpack("<xixi", rest[:10])
+    else:
+        rows, cols = struct.unpack("<xi", rest[:5])[0], 1
+    if rows < 0 or cols < 0:
+        raise FormatError(f"{name}: shape: expected rows and columns >= 0, got {rows} x {cols}")
+    need = 2 + len(token) + 1 + header_bytes + (8 * cols if kind == "CM" else 0) + rows * cols * value_bytes
+    left = os.fstat(f.fileno()).st_size - start
+    if need > left:
+        raise FormatError(f"{name}: matrix: expected {need} bytes for a {kind} matrix of {rows} x {cols}, got {left}: "
+                          "the file is truncated")
 
 
 def _scp_streams(path: Path, feature_dim: int, chunk_frames: int) -> Iterator[Stream]:
@@ -219,8 +255,9 @@ def _scp_streams(path: Path, feature_dim: int, chunk_frames: int) -> Iterator[St
         name = f"{path}:{key}"
         try:
             f = open(ark, "rb")
-        except OSError as e:
-            raise FormatError(f"{name}: ark: expected a readable archive {ark!r}, got {e.strerror or e}") from None
+        except (OSError, ValueError) as e:  # ValueError: a NUL byte in the path
+            reason = getattr(e, "strerror", None) or e
+            raise FormatError(f"{name}: ark: expected a readable archive {ark!r}, got {reason}") from None
         with f:
             try:
                 f.seek(offset)
