@@ -90,6 +90,31 @@ def _config(source: str, raw) -> NetConfig:
         raise _fail(source, "config", str(e)) from None
 
 
+# Dense weights a configuration may declare beyond the values its file holds (4 MiB of float32): small models
+# are built and then checked tensor by tensor, larger ones only when the file holds as many values.
+_UNHELD_WEIGHTS = 1 << 20
+
+
+def _check_size(source: str, state, cfg: NetConfig) -> None:
+    """Refuses, before the model is built, a configuration whose dense weights the file does not hold: a few
+    bytes of configuration can declare GiBs of weights, and a tensor saved as a view (stride 0) can declare
+    billions of values over a 4-byte storage."""
+    if not isinstance(state, dict):
+        raise _fail(source, "model", f"expected a state dict, got {type(state).__name__}")
+    held = 0
+    for k, t in state.items():
+        if isinstance(t, torch.Tensor):
+            if t.numel() * t.element_size() > t.untyped_storage().nbytes():
+                raise _fail(source, f"model.{k}", f"expected a tensor that holds its {t.numel()} values, got a view "
+                                                  f"of {t.untyped_storage().nbytes()} bytes")
+            held += t.numel()
+    sizes = (cfg.input_size, *cfg.sizes, 2)
+    declared = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    if declared > max(held, _UNHELD_WEIGHTS):
+        raise _fail(source, "model", f"expected the {declared} dense weights of the configuration, got tensors of "
+                                     f"{held} values in all")
+
+
 def _check_state(source: str, state, model: KWSNet) -> None:
     if not isinstance(state, dict):
         raise _fail(source, "model", f"expected a state dict, got {type(state).__name__}")
@@ -163,6 +188,7 @@ def load_checkpoint(path: str | os.PathLike, *, config: NetConfig | None = None)
     else:
         raise _fail(source, "kwsint_checkpoint", "missing: not a kwsint checkpoint (a bare state dict needs "
                                                  "its configuration, e.g. --config M2)")
+    _check_size(source, state, cfg)
     model = KWSNet(cfg, stage)
     _check_state(source, state, model)
     model.load_state_dict(state)
