@@ -1,6 +1,9 @@
 """The C engine under AddressSanitizer and UBSan.
 
-Two native builds of the whole library: one runs the blob loader, inference,
+The Python extension itself, built with the sanitizers and loaded into Python
+with their runtimes preloaded, runs the hypothesis suites and the streaming
+tests (SANITIZED_SUITES) on every backend. Two native builds of the whole
+library add what Python cannot reach: one runs the blob loader, inference,
 streams and detectors on mutated and truncated blobs; the other is the aarch64
 test driver (tests/aarch64/driver.c) built for this machine, which runs every
 op, whole models and detectors on every backend compiled here (the x86 SIMD kernels and, with
@@ -8,8 +11,10 @@ SIMDe, the NEON kernels) with exactly-sized buffers, so a kernel that reads
 past a row or a tail is reported.
 """
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,6 +29,9 @@ CSRC = ROOT / "csrc"
 SIMDE_HEADER = Path("/usr/include/simde/arm/neon.h")
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
 ENV = {"ASAN_OPTIONS": "detect_leaks=1", "UBSAN_OPTIONS": "print_stacktrace=1"}
+# Everything that calls the C library from Python: ops, models, streams, detectors, the CLI, the shipped models.
+SANITIZED_SUITES = ["test_ops.py", "test_model.py", "test_acc16.py", "test_float_model.py", "test_detector.py",
+                    "test_format.py", "test_cli.py", "test_default_model.py", "test_concurrency.py"]
 
 
 def _build(out: Path, main_source: Path) -> Path:
@@ -77,3 +85,50 @@ def test_every_backend_under_sanitizers(op_driver, cases, tmp_path):
                            timeout=600, env=ENV)
         assert r.returncode == 0, f"{backend}: driver failed (status {r.returncode}):\n{r.stdout}\n{r.stderr}"
         vec.compare(cases, results.read_bytes(), f"{backend} under ASan+UBSan")
+
+
+def _runtime(name: str) -> str:
+    path = subprocess.run(["gcc", f"-print-file-name={name}"], capture_output=True, text=True).stdout.strip()
+    assert os.path.isabs(path), f"gcc does not know {name}: scripts/setup installs gcc"
+    return path
+
+
+@pytest.fixture(scope="module")
+def sanitized_tree(tmp_path_factory) -> tuple[Path, dict]:
+    """A copy of the package and tests whose extension is built with ASan and UBSan, and the environment that
+    preloads their runtimes (CPython itself is not built with them, so they must be loaded before it)."""
+    tree = tmp_path_factory.mktemp("asan-python")
+    skip = shutil.ignore_patterns("__pycache__", "*.so", ".hypothesis")
+    for part in ("kwsint", "csrc", "tests"):
+        shutil.copytree(ROOT / part, tree / part, ignore=skip)
+    shutil.copy(ROOT / "pyproject.toml", tree)  # pytest's settings and markers
+    env = {**os.environ, "CFLAGS": f"{' '.join(SANITIZE)} -fno-omit-frame-pointer", "LDFLAGS": " ".join(SANITIZE)}
+    build = "import runpy; runpy.run_path('kwsint/_build_ffi.py')['ffibuilder'].compile(tmpdir='.')"
+    r = subprocess.run([sys.executable, "-c", build], cwd=tree, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    env = {**os.environ, "LD_PRELOAD": f"{_runtime('libasan.so')}:{_runtime('libubsan.so')}",
+           # CPython frees little at exit by design: leaks are checked by the native builds here and by valgrind.
+           "ASAN_OPTIONS": "detect_leaks=0", "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    return tree, env
+
+
+def test_the_sanitized_extension_reports_an_overflow(sanitized_tree):
+    """The canary: the copy's extension is the instrumented one, so a read one float past an array is fatal."""
+    tree, env = sanitized_tree
+    overflow = ("import numpy as np; from kwsint._kwsint_c import ffi, lib; import kwsint\n"
+                "be = ffi.new('kws_backend **'); assert lib.kws_backend_find(b'portable', be) == 0\n"
+                "x = np.zeros(4096, np.float32); y = np.zeros(8192, np.int8)\n"
+                "assert kwsint.__file__.startswith(%r)\n"
+                "lib.kws_quantize(be[0], ffi.from_buffer('float[]', x), x.size + 1, 1.0, 0, 8, ffi.from_buffer(y))"
+                % str(tree))
+    r = subprocess.run([sys.executable, "-c", overflow], cwd=tree, env=env, capture_output=True, text=True)
+    assert r.returncode != 0 and "AddressSanitizer: heap-buffer-overflow" in r.stderr, r.stderr[-4000:]
+
+
+def test_python_suites_under_sanitizers_on_every_backend(sanitized_tree):
+    tree, env = sanitized_tree
+    suites = [f"tests/{name}" for name in SANITIZED_SUITES]
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *suites], cwd=tree, env=env,
+                       capture_output=True, text=True, timeout=3600)
+    assert r.returncode == 0, f"pytest {' '.join(suites)} under ASan+UBSan:\n{r.stdout[-20000:]}\n{r.stderr[-20000:]}"
