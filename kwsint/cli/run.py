@@ -10,6 +10,12 @@ the C streaming detector in chunks, in constant memory: the model runs every
 ``--hop`` frames, the posterior is smoothed over ``--smoothing`` seconds,
 thresholded, and a detection locks out further ones for ``--lockout`` seconds.
 
+With --posteriors, each worker appends every step's values to raw files in a
+hidden folder beside the output (``.NAME.RANDOM.tmp``) as the stream runs, and
+the output is written from them at the end, through a temporary file renamed
+over it: memory stays constant however long the input, and the output is
+whole or absent (or as it was), even if the process is killed.
+
 Output: one JSON line per detection ({"file", "time", "posterior"}: the time
 in seconds at the end of the window's newest frame, the smoothed posterior),
 one per stream (frames, steps, detections, peak posterior) and a summary
@@ -25,7 +31,9 @@ import io
 import json
 import math
 import multiprocessing
+import shutil
 import sys
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +41,7 @@ import numpy as np
 
 import kwsint
 from kwsint import reference
-from kwsint.atomic import write_atomic
+from kwsint.atomic import atomic_writer, temp_dir_beside
 from kwsint.errors import FormatError
 from kwsint.evaluation import lockout_steps
 from kwsint.inputs import DEFAULT_CHUNK_FRAMES, iter_streams
@@ -51,13 +59,18 @@ class Settings:
     threshold: float
     lockout: int  # steps
     verify: bool
-    keep_posteriors: bool
     chunk_frames: int
+
+
+# The per-step values --posteriors writes, and their types: one raw file of each per input while it runs.
+STEP_FIELDS = {"frame": np.dtype(np.int64), "posterior_q16": np.dtype(np.int32), "smoothed_q16": np.dtype(np.int32),
+               "fired": np.dtype(np.bool_)}
+_BLOCK_STEPS = 65536  # steps read back at a time when writing the output: 1.1 MiB of values
 
 
 @dataclass
 class StreamResult:
-    """One stream's detections and summary (and its per-step values if kept)."""
+    """One stream's detections and summary."""
 
     name: str
     frames: int = 0
@@ -65,10 +78,6 @@ class StreamResult:
     peak_q16: int = 0
     detections: list = field(default_factory=list)  # (frame, smoothed_q16)
     mismatches: int = 0
-    step_frames: list = field(default_factory=list)
-    posterior_q16: list = field(default_factory=list)
-    smoothed_q16: list = field(default_factory=list)
-    fired: list = field(default_factory=list)
 
 
 _loaded: dict[Settings, kwsint.Model] = {}
@@ -94,12 +103,18 @@ def _verify_chunk(spec, history: np.ndarray, chunk: np.ndarray, first_frame: int
     return int(np.sum(np.any(logits != steps.logits, axis=1) | (post != steps.posterior_q16)))
 
 
-def process_input(settings: Settings, path: str) -> tuple[list[StreamResult], str | None]:
-    """All streams of one input file; on a bad file, the streams done so far and the error message."""
+def process_input(settings: Settings, path: str, steps_prefix: str | None = None
+                  ) -> tuple[list[StreamResult], str | None]:
+    """All streams of one input file; on a bad file, the streams done so far and the error message.
+
+    With ``steps_prefix``, every step's values are appended to the raw files ``PREFIX.FIELD`` (one per field of
+    STEP_FIELDS, in its type), stream after stream: the streams returned come first in them.
+    """
     model = _model(settings)
     spec = model.spec
     w = spec.frontend.window_frames
     results: list[StreamResult] = []
+    step_files = {k: open(f"{steps_prefix}.{k}", "wb") for k in STEP_FIELDS} if steps_prefix else {}
     try:
         for name, chunks in iter_streams(path, spec.frontend.feature_dim, spec.frontend.fbank, settings.chunk_frames):
             det = model.detector(settings.hop, smoothing=settings.smoothing, lockout=settings.lockout,
@@ -119,11 +134,8 @@ def process_input(settings: Settings, path: str) -> tuple[list[StreamResult], st
                     r.peak_q16 = max(r.peak_q16, int(steps.smoothed_q16.max()))
                 fired = steps.fired
                 r.detections += [(int(f), int(s)) for f, s in zip(steps.frame[fired], steps.smoothed_q16[fired])]
-                if settings.keep_posteriors:
-                    r.step_frames.append(steps.frame)
-                    r.posterior_q16.append(steps.posterior_q16)
-                    r.smoothed_q16.append(steps.smoothed_q16)
-                    r.fired.append(steps.fired)
+                for k, f in step_files.items():
+                    getattr(steps, k).astype(STEP_FIELDS[k], copy=False).tofile(f)
             if settings.verify and posts:  # smoothing and decisions against the reference, on the whole stream
                 p = np.concatenate(posts)
                 s = reference.smooth_posteriors(p, settings.smoothing)
@@ -134,10 +146,13 @@ def process_input(settings: Settings, path: str) -> tuple[list[StreamResult], st
             results.append(r)
     except (FormatError, ValueError, OSError) as e:
         return results, str(e)
+    finally:
+        for f in step_files.values():
+            f.close()
     return results, None
 
 
-def _process(args: tuple[Settings, str]):
+def _process(args: tuple[Settings, str, str | None]):
     return process_input(*args)
 
 
@@ -180,31 +195,55 @@ def _settings(args: argparse.Namespace, model: kwsint.Model) -> Settings:
     return Settings(
         model=args.model, backend=model.backend, hop=hop, smoothing=smoothing, threshold=args.threshold,
         lockout=lockout_steps(args.lockout, hop, fe.fbank.frame_shift_ms / 1000.0), verify=args.verify,
-        keep_posteriors=args.posteriors is not None, chunk_frames=args.chunk_frames)
+        chunk_frames=args.chunk_frames)
 
 
-def _posteriors_file(path: Path, streams: list[StreamResult], frame_s: float) -> bytes:
-    def cat(parts, dtype):
-        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+def _step_blocks(prefix: Path, start: int, steps: int, fields=STEP_FIELDS):
+    """Steps ``start .. start + steps - 1`` of the raw files ``PREFIX.FIELD``: dicts field -> array, up to
+    _BLOCK_STEPS steps each."""
+    for first in range(start, start + steps, _BLOCK_STEPS):
+        n = min(_BLOCK_STEPS, start + steps - first)
+        yield {k: np.fromfile(f"{prefix}.{k}", dtype=STEP_FIELDS[k], count=n, offset=first * STEP_FIELDS[k].itemsize)
+               for k in fields}
 
-    if path.suffix == ".csv":
-        out = io.StringIO()
-        w = csv.writer(out, lineterminator="\n")
-        w.writerow(["file", "frame", "time", "posterior", "smoothed", "fired"])
+
+def _stream_steps(parts: Path, done: list[tuple[int, list[StreamResult]]]):
+    """(stream, raw files' prefix, first step in them) for every stream, in output order."""
+    for i, streams in done:
+        start = 0
         for r in streams:
-            for f, p, s, d in zip(cat(r.step_frames, np.int64), cat(r.posterior_q16, np.int32),
-                                  cat(r.smoothed_q16, np.int32), cat(r.fired, bool)):
-                w.writerow([r.name, int(f), f"{(f + 1) * frame_s:.3f}", f"{p / 65536:.6f}", f"{s / 65536:.6f}", int(d)])
-        return out.getvalue().encode()
-    arrays = {"files": np.array([r.name for r in streams])}
-    for i, r in enumerate(streams):
-        arrays[f"frame_{i}"] = cat(r.step_frames, np.int64)
-        arrays[f"posterior_q16_{i}"] = cat(r.posterior_q16, np.int32)
-        arrays[f"smoothed_q16_{i}"] = cat(r.smoothed_q16, np.int32)
-        arrays[f"fired_{i}"] = cat(r.fired, bool)
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    return buf.getvalue()
+            yield r, parts / str(i), start
+            start += r.steps
+
+
+def _write_posteriors(f, path: Path, parts: Path, done: list[tuple[int, list[StreamResult]]], frame_s: float):
+    """Writes the --posteriors file ``path`` (.csv or .npz) to ``f`` from the raw step files in ``parts`` of
+    ``done``: (input index, its streams)."""
+    if path.suffix == ".csv":
+        text = io.TextIOWrapper(f, encoding="utf-8", newline="")
+        w = csv.writer(text, lineterminator="\n")
+        w.writerow(["file", "frame", "time", "posterior", "smoothed", "fired"])
+        for r, prefix, start in _stream_steps(parts, done):
+            for b in _step_blocks(prefix, start, r.steps):
+                for f_, p, s, d in zip(b["frame"], b["posterior_q16"], b["smoothed_q16"], b["fired"]):
+                    w.writerow([r.name, int(f_), f"{(f_ + 1) * frame_s:.3f}", f"{p / 65536:.6f}", f"{s / 65536:.6f}",
+                                int(d)])
+        text.flush()
+        text.detach()
+        return
+    # As np.savez writes it (files, then frame_i, posterior_q16_i, smoothed_q16_i, fired_i per stream), one block of
+    # one array at a time.
+    with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as z:
+        with z.open("files.npy", "w", force_zip64=True) as m:
+            np.lib.format.write_array(m, np.array([r.name for r, _, _ in _stream_steps(parts, done)]),
+                                      allow_pickle=False)
+        for i, (r, prefix, start) in enumerate(_stream_steps(parts, done)):
+            for k, dtype in STEP_FIELDS.items():
+                with z.open(f"{k}_{i}.npy", "w", force_zip64=True) as m:
+                    np.lib.format.write_array_header_1_0(m, {"descr": np.lib.format.dtype_to_descr(dtype),
+                                                             "fortran_order": False, "shape": (r.steps,)})
+                    for b in _step_blocks(prefix, start, r.steps, fields=[k]):
+                        m.write(b[k].tobytes())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -220,17 +259,23 @@ def main(argv: list[str] | None = None) -> int:
     frame_s = model.spec.frontend.fbank.frame_shift_ms / 1000.0
     from tqdm import tqdm
 
-    jobs = [(settings, path) for path in args.inputs]
+    try:
+        parts = temp_dir_beside(args.posteriors) if args.posteriors else None
+    except OSError as e:
+        print(f"kwsint-run: --posteriors: {e}", file=sys.stderr)
+        return 2
+    jobs = [(settings, path, str(parts / str(i)) if parts else None) for i, path in enumerate(args.inputs)]
     if args.workers > 1:
         pool = multiprocessing.get_context("spawn").Pool(min(args.workers, len(jobs)))
         results = pool.imap(_process, jobs)  # in input order: output identical to one worker
     else:
         pool, results = None, map(_process, jobs)
     streams: list[StreamResult] = []
+    by_input: list[tuple[int, list[StreamResult]]] = []
     failed = mismatches = 0
     try:
-        for path, (done, error) in tqdm(zip(args.inputs, results), total=len(jobs), unit="file",
-                                        disable=args.no_progress or None, file=sys.stderr):
+        for i, (done, error) in enumerate(tqdm(results, total=len(jobs), unit="file",
+                                               disable=args.no_progress or None, file=sys.stderr)):
             for r in done:
                 for frame, smoothed in r.detections:
                     print(json.dumps({"file": r.name, "time": round((frame + 1) * frame_s, 3),
@@ -242,24 +287,29 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(record), flush=True)
                 mismatches += r.mismatches
             streams += done
+            by_input.append((i, done))
             if error is not None:
                 failed += 1
                 print(f"kwsint-run: {error}", file=sys.stderr)
                 if not args.keep_going:
                     break
+        summary = {"summary": True, "inputs": len(args.inputs), "failed": failed, "streams": len(streams),
+                   "steps": sum(r.steps for r in streams), "detections": sum(len(r.detections) for r in streams),
+                   "hours": round(sum(r.frames for r in streams) * frame_s / 3600, 6), "backend": model.backend,
+                   "hop": settings.hop, "smoothing_steps": settings.smoothing, "lockout_steps": settings.lockout,
+                   "threshold_q16": reference.threshold_q16(settings.threshold)}
+        if args.verify:
+            summary["reference_mismatches"] = mismatches
+        print(json.dumps(summary), flush=True)
+        if parts and (args.keep_going or not failed):
+            with atomic_writer(args.posteriors) as f:
+                _write_posteriors(f, args.posteriors, parts, by_input, frame_s)
     finally:
         if pool is not None:
             pool.terminate()
-    summary = {"summary": True, "inputs": len(args.inputs), "failed": failed, "streams": len(streams),
-               "steps": sum(r.steps for r in streams), "detections": sum(len(r.detections) for r in streams),
-               "hours": round(sum(r.frames for r in streams) * frame_s / 3600, 6), "backend": model.backend,
-               "hop": settings.hop, "smoothing_steps": settings.smoothing, "lockout_steps": settings.lockout,
-               "threshold_q16": reference.threshold_q16(settings.threshold)}
-    if args.verify:
-        summary["reference_mismatches"] = mismatches
-    print(json.dumps(summary), flush=True)
-    if args.posteriors and (args.keep_going or not failed):
-        write_atomic(args.posteriors, _posteriors_file(args.posteriors, streams, frame_s))
+            pool.join()
+        if parts:
+            shutil.rmtree(parts)
     return 1 if failed or mismatches else 0
 
 
