@@ -10,6 +10,7 @@ its outputs mean nothing. Optionally writes synthetic LFBE-like feature files.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 import kwsint
+from kwsint.atomic import write_atomic
 from kwsint.generate import CONFIGS, paper_model
 
 
@@ -44,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
             # LFBE-like: per-band level plus slow drift plus noise, around the model's normalisation mean.
             drift = np.cumsum(rng.normal(0, 0.3, (frames, 1)), axis=0)
             x = fe.mean + drift + rng.normal(0, 1.5, (frames, fe.feature_dim))
-            np.save(args.features / f"synthetic_{i}.npy", x.astype(np.float32))
+            buf = io.BytesIO()
+            np.save(buf, x.astype(np.float32))
+            write_atomic(args.features / f"synthetic_{i}.npy", buf.getvalue())
         print(json.dumps(dict(features=str(args.features), files=args.count, frames_per_file=frames)))
     return 0
 
