@@ -1,8 +1,9 @@
-"""The C engine under AddressSanitizer and UBSan.
+"""The C engine under AddressSanitizer, UBSan and ThreadSanitizer.
 
-The Python extension itself, built with the sanitizers and loaded into Python
+The Python extension itself, built with ASan and UBSan and loaded into Python
 with their runtimes preloaded, runs the hypothesis suites and the streaming
-tests (SANITIZED_SUITES) on every backend. Two native builds of the whole
+tests (SANITIZED_SUITES) on every backend; built with TSan, it runs the
+thread tests. Canaries check that each build really reports what it should. Two native builds of the whole
 library add what Python cannot reach: one runs the blob loader, inference,
 streams and detectors on mutated and truncated blobs; the other is the aarch64
 test driver (tests/aarch64/driver.c) built for this machine, which runs every
@@ -93,23 +94,39 @@ def _runtime(name: str) -> str:
     return path
 
 
-@pytest.fixture(scope="module")
-def sanitized_tree(tmp_path_factory) -> tuple[Path, dict]:
-    """A copy of the package and tests whose extension is built with ASan and UBSan, and the environment that
-    preloads their runtimes (CPython itself is not built with them, so they must be loaded before it)."""
-    tree = tmp_path_factory.mktemp("asan-python")
+def _instrumented_copy(tree: Path, flags: list[str]) -> Path:
+    """A copy of the package and tests in ``tree`` whose extension is compiled and linked with ``flags``."""
     skip = shutil.ignore_patterns("__pycache__", "*.so", ".hypothesis")
     for part in ("kwsint", "csrc", "tests"):
         shutil.copytree(ROOT / part, tree / part, ignore=skip)
     shutil.copy(ROOT / "pyproject.toml", tree)  # pytest's settings and markers
-    env = {**os.environ, "CFLAGS": f"{' '.join(SANITIZE)} -fno-omit-frame-pointer", "LDFLAGS": " ".join(SANITIZE)}
+    env = {**os.environ, "CFLAGS": f"{' '.join(flags)} -g -fno-omit-frame-pointer", "LDFLAGS": " ".join(flags)}
     build = "import runpy; runpy.run_path('kwsint/_build_ffi.py')['ffibuilder'].compile(tmpdir='.')"
     r = subprocess.run([sys.executable, "-c", build], cwd=tree, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    return tree
+
+
+# CPython itself is not built with the sanitizers, so their runtimes must be loaded before it (LD_PRELOAD).
+@pytest.fixture(scope="module")
+def sanitized_tree(tmp_path_factory) -> tuple[Path, dict]:
+    """The extension built with ASan and UBSan, and the environment that runs it."""
+    tree = _instrumented_copy(tmp_path_factory.mktemp("asan-python"), SANITIZE)
     env = {**os.environ, "LD_PRELOAD": f"{_runtime('libasan.so')}:{_runtime('libubsan.so')}",
            # CPython frees little at exit by design: leaks are checked by the native builds here and by valgrind.
            "ASAN_OPTIONS": "detect_leaks=0", "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
            "PYTHONDONTWRITEBYTECODE": "1"}
+    return tree, env
+
+
+@pytest.fixture(scope="module")
+def thread_sanitized_tree(tmp_path_factory) -> tuple[Path, dict]:
+    """The extension built with ThreadSanitizer, and the environment that runs it."""
+    tree = _instrumented_copy(tmp_path_factory.mktemp("tsan-python"), ["-fsanitize=thread"])
+    # glibc frees a finished thread's TLS block without a lock TSan can see: not kwsint's memory.
+    (tree / "tsan.supp").write_text("race:_dl_deallocate_tls\nrace:allocate_dtv_entry\n")
+    env = {**os.environ, "LD_PRELOAD": _runtime("libtsan.so"), "PYTHONDONTWRITEBYTECODE": "1",
+           "TSAN_OPTIONS": f"halt_on_error=1 exitcode=66 suppressions={tree / 'tsan.supp'}"}
     return tree, env
 
 
@@ -132,3 +149,26 @@ def test_python_suites_under_sanitizers_on_every_backend(sanitized_tree):
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *suites], cwd=tree, env=env,
                        capture_output=True, text=True, timeout=3600)
     assert r.returncode == 0, f"pytest {' '.join(suites)} under ASan+UBSan:\n{r.stdout[-20000:]}\n{r.stderr[-20000:]}"
+
+
+def test_the_thread_sanitized_extension_reports_a_race(thread_sanitized_tree):
+    """The canary: two threads quantizing into one array is a race the instrumented build reports."""
+    tree, env = thread_sanitized_tree
+    race = ("import threading; import numpy as np; from kwsint._kwsint_c import ffi, lib\n"
+            "be = ffi.new('kws_backend **'); assert lib.kws_backend_find(b'portable', be) == 0\n"
+            "x = np.ones(1 << 20, np.float32); y = np.zeros(x.size, np.int8)\n"
+            "go = lambda: [lib.kws_quantize(be[0], ffi.from_buffer('float[]', x), x.size, 1.0, 0, 8,"
+            " ffi.from_buffer(y)) for _ in range(4)]\n"
+            "ts = [threading.Thread(target=go) for _ in range(2)]; [t.start() for t in ts]; [t.join() for t in ts]")
+    r = subprocess.run([sys.executable, "-c", race], cwd=tree, env=env, capture_output=True, text=True)
+    assert r.returncode == 66 and "ThreadSanitizer: data race" in r.stderr, r.stderr[-4000:]
+
+
+def test_threads_sharing_a_model_under_thread_sanitizer(thread_sanitized_tree):
+    """tests/test_concurrency.py on the portable and avx2 kernels (the others are slow under TSan): no race."""
+    tree, env = thread_sanitized_tree
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_concurrency.py",
+           "-k", "portable or avx2"]
+    r = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, timeout=3600)
+    assert r.returncode == 0, f"{' '.join(cmd)} under TSan:\n{r.stdout[-20000:]}\n{r.stderr[-20000:]}"
+    assert " passed" in r.stdout and "deselected" in r.stdout
