@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import temp_dir_beside
 from .dataset import Windows, save_windows
 from .features import FbankOptions, compute_fbank
 
@@ -539,7 +540,8 @@ def make_corpus(out_dir: str | Path, *, seed: int = 0, scale: float = 1.0, jobs:
     and corpus.json: the settings and sizes.
 
     A split's utterances and windows do not depend on which other splits are rendered. Refuses
-    (FileExistsError) when any output exists, unless ``force``, which first removes them.
+    (FileExistsError) when any output exists, unless ``force``: then they are replaced once the new ones are
+    all written, so an interrupted run leaves them as they were.
     ``progress(iterable, total)`` may wrap the results.
 
     Returns:
@@ -555,13 +557,24 @@ def make_corpus(out_dir: str | Path, *, seed: int = 0, scale: float = 1.0, jobs:
         raise FileExistsError(f"{', '.join(existing)} exist; use --force to overwrite")
     check_tools()
     jobs_list = [(seed, utt, i) for i, utt in enumerate(plan_corpus(seed, scale)) if utt.split in splits]
-    for name in names:
-        if (out / name).is_dir():
-            shutil.rmtree(out / name)
-        elif (out / name).exists():
-            os.remove(out / name)
     out.mkdir(parents=True, exist_ok=True)
+    # Everything is written to a hidden folder first and moved into place at the end, corpus.json last: a run
+    # that fails or is killed while rendering leaves the previous outputs as they were.
+    stage = temp_dir_beside(out / "corpus.json")
+    try:
+        summary = _render(stage, seed, scale, splits, jobs_list, jobs, progress)
+        for name in names:  # renames only; an old folder goes into the stage, removed with it
+            if (out / name).is_dir():
+                os.replace(out / name, stage / f"old.{name}")
+            os.replace(stage / name, out / name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return summary
 
+
+def _render(out: Path, seed: int, scale: float, splits: tuple[str, ...], jobs_list: list, jobs: int | None,
+            progress: Callable[[Iterable, int], Iterable] | None) -> dict:
+    """Render the planned utterances of ``jobs_list`` and write every output of ``splits`` to ``out``."""
     windows = {split: ([], [], []) for split in splits}
     clips = {split: ([], []) for split in STREAM_SPLITS if split in splits}  # positives (audio, span), negatives
     jobs = jobs or os.cpu_count() or 1

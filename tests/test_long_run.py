@@ -107,15 +107,15 @@ def _prepare(folder: Path, outputs: list[Path], old: bool) -> set[str]:
     return set(os.listdir(folder))
 
 
-def _check(folder: Path, before: set[str], outputs: list[Path], old: bool, target: Path) -> None:
-    """Every output as it was (or absent); anything new in ``folder`` is a hidden temporary of ``target``."""
+def _check(folder: Path, before: set[str], outputs: list[Path], old: bool) -> None:
+    """Every output as it was (or absent); anything new in ``folder`` is a hidden temporary of an output."""
     for out in outputs:
         if old:
             assert out.read_bytes() == OLD, out
         else:
             assert not out.exists(), out
     new = set(os.listdir(folder)) - before
-    assert all(n.startswith(f".{target.name}.") and n.endswith(".tmp") for n in new), new
+    assert all(n.startswith(tuple(f".{o.name}." for o in outputs)) and n.endswith(".tmp") for n in new), new
 
 
 def _kill_at_rename(module: str, argv: list[str], target: Path, cwd: Path) -> None:
@@ -155,6 +155,9 @@ def _cli_cases(toy: Path, d: Path) -> dict[str, tuple[str, list, Path, list[Path
                  [d / "det.png", d / "report.md", d / "report.json"]),
         "data-toy": ("kwsint.cli.data", ["toy", d, "--train", "32", "--val", "8", "--test", "8", "--force"],
                      d / "train.npz", [d / "train.npz", d / "val.npz", d / "test.npz"]),
+        "data-synth": ("kwsint.cli.data", ["synth", d, "--scale", "0.01", "--seed", "3", "--splits", "test", "--force",
+                                           "--no-progress"], d / "test.npz",
+                       [d / "test.npz", d / "manifest.json", d / "corpus.json"]),
         "make-model": ("kwsint.cli.make_model", ["--config", "M2", "-o", d / "m.kwsq"], d / "m.kwsq", [d / "m.kwsq"]),
         "make-model-features": ("kwsint.cli.make_model", ["--config", "M2", "-o", d.parent / "m.kwsq", "--features",
                                                           d, "--count", "1"], d / "synthetic_0.npy",
@@ -166,7 +169,7 @@ def _cli_cases(toy: Path, d: Path) -> dict[str, tuple[str, list, Path, list[Path
 
 
 @pytest.mark.parametrize("old", [True, False], ids=["previous-output", "no-output"])
-@pytest.mark.parametrize("cli", ["run-csv", "run-npz", "export", "eval", "data-toy", "make-model",
+@pytest.mark.parametrize("cli", ["run-csv", "run-npz", "export", "eval", "data-toy", "data-synth", "make-model",
                                  "make-model-features", "train"])
 def test_killed_while_renaming_the_output(toy_windows, tmp_path, cli, old):
     """SIGKILL with the new output whole in its temporary file, about to be renamed: the output is as it was."""
@@ -174,7 +177,7 @@ def test_killed_while_renaming_the_output(toy_windows, tmp_path, cli, old):
     module, argv, target, outputs = _cli_cases(toy_windows, d)[cli]
     before = _prepare(d, outputs, old)
     _kill_at_rename(module, argv, target, tmp_path)
-    _check(d, before, outputs, old, target)
+    _check(d, before, outputs, old)
 
 
 @pytest.mark.parametrize("old", [True, False], ids=["previous-output", "no-output"])
@@ -194,4 +197,4 @@ def test_run_killed_while_streaming(streams, tmp_path, suffix, old):
         time.sleep(0.01)
     _, err = p.communicate()
     assert p.returncode == -signal.SIGKILL, f"kwsint-run exited {p.returncode} before it was killed: {err.decode()}"
-    _check(d, before, [target], old, target)
+    _check(d, before, [target], old)
