@@ -350,8 +350,8 @@ def peak_bytes_while_streaming(path, **kwargs):
         tracemalloc.stop()
 
 
-def test_a_10_hour_npy_streams_in_constant_memory(tmp_path):
-    n = 360_000  # 10 hours of 10 ms frames: 28.8 MB of float32
+def test_an_hour_of_npy_streams_without_python_allocations_growing(tmp_path):
+    n = 360_000  # 1 hour of 10 ms frames: 28.8 MB of float32 (peak RSS over 1 and 4 hours: tests/test_long_run.py)
     out = np.lib.format.open_memmap(tmp_path / "long.npy", mode="w+", dtype=np.float32, shape=(n, DIM))
     out[:] = np.float32(-3.5)
     out[-1] = 1.0
