@@ -9,8 +9,10 @@ The suffix (any case) chooses the reader:
   10-hour file (3,600,000 frames, 288 MB) is never in memory whole, and does
   not stay in the process's resident set either.
 * ``.ark``: a Kaldi archive of feature matrices (binary, text or compressed),
-  each read by kaldiio; each utterance is one stream, named ``FILE:KEY``. One
-  utterance's matrix is in memory at a time. kaldiio's own entry types
+  each utterance one stream, named ``FILE:KEY``. Uncompressed binary matrices
+  are read through a memory map, as .npy files are, so a 10-hour utterance is
+  never in memory whole; text and compressed ones are read by kaldiio, one
+  utterance's matrix in memory at a time. kaldiio's own entry types
   (pickle, npy, audio) are refused unread: kaldiio would unpickle them.
 * ``.scp``: a Kaldi script file of lines ``KEY ARK_PATH[:OFFSET]`` pointing
   into archives (relative paths are relative to the current directory, as in
@@ -178,10 +180,10 @@ def _ark_streams(path: Path, feature_dim: int, chunk_frames: int) -> Iterator[St
     with _open(path) as f:
         while (key := _read_key(path, f, count)) is not None:
             name = f"{path}:{key}"
-            matrix = _read_matrix(name, f)
-            _check_frames(name, matrix, feature_dim)
+            matrix, release = _read_matrix(name, f)
+            _check_frames(name, matrix, feature_dim, release)
             count += 1
-            yield name, _slices(matrix, chunk_frames)
+            yield name, _slices(matrix, chunk_frames, release)
     if count == 0:
         raise FormatError(f"{path}: utterances: expected at least one, got none")
 
@@ -205,19 +207,42 @@ def _read_key(path: Path, f, count: int) -> str | None:
     return text
 
 
-def _read_matrix(name: str, f) -> np.ndarray:
-    """The Kaldi matrix at f's position, binary or text. Other kaldiio entries (pickles, npy, audio) are refused
-    unread: kaldiio would unpickle them."""
+def _read_matrix(name: str, f) -> tuple[np.ndarray, Callable[[], None]]:
+    """The Kaldi matrix at f's position, binary or text, and a function that drops its pages already read from
+    the resident set (for a mapped matrix; else it does nothing). f is left after the matrix. Other kaldiio
+    entries (pickles, npy, audio) are refused unread: kaldiio would unpickle them."""
     flag = f.read(5)
     f.seek(-len(flag), os.SEEK_CUR)
     if flag[:2] != b"\0B" and flag.lstrip(b" \t\r\n")[:1] != b"[":
         raise FormatError(f"{name}: matrix: expected a Kaldi matrix (binary b'\\0B' or text '['), got {flag!r}")
     if flag[:2] == b"\0B":
         _check_binary_size(name, f)
+        if flag[2:5] in (b"FM ", b"DM ") and (mapped := _map_matrix(name, f)) is not None:
+            return mapped
     try:
-        return read_kaldi(f, "<")
+        return read_kaldi(f, "<"), lambda: None
     except _KALDIIO_ERRORS as e:
         raise FormatError(f"{name}: matrix: expected a Kaldi matrix, got {type(e).__name__}: {e}") from None
+
+
+def _map_matrix(name: str, f) -> tuple[np.ndarray, Callable[[], None]] | None:
+    """An uncompressed binary matrix (FM, DM) read through a memory map, as .npy files are: one utterance of
+    10 hours is never in memory whole. Its size was checked against the file by _check_binary_size. None, with
+    f where it was, for a header that is not whole: kaldiio then says what is wrong."""
+    start = f.tell()
+    head = f.read(15)  # b"\0B", b"FM " or b"DM ", b"\4" rows (int32), b"\4" cols (int32)
+    if len(head) < 15 or head[5] != 4 or head[10] != 4:
+        f.seek(start)
+        return None
+    rows, cols = struct.unpack("<xixi", head[5:15])
+    dtype = np.dtype("<f4" if head[2:4] == b"FM" else "<f8")
+    try:
+        m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        matrix = np.ndarray((rows, cols), dtype, buffer=m, offset=start + 15)
+    except (OSError, TypeError, ValueError) as e:  # the file shrank since its size was checked
+        raise FormatError(f"{name}: matrix: expected {rows} x {cols} values, got {e}") from None
+    f.seek(start + 15 + rows * cols * dtype.itemsize)
+    return matrix, lambda: m.madvise(mmap.MADV_DONTNEED)
 
 
 def _check_binary_size(name: str, f) -> None:
@@ -263,10 +288,10 @@ def _scp_streams(path: Path, feature_dim: int, chunk_frames: int) -> Iterator[St
                 f.seek(offset)
             except (OSError, ValueError) as e:
                 raise FormatError(f"{name}: offset: expected a position in {ark!r}, got {offset}: {e}") from None
-            matrix = _read_matrix(name, f)
-        _check_frames(name, matrix, feature_dim)
+            matrix, release = _read_matrix(name, f)
+        _check_frames(name, matrix, feature_dim, release)
         count += 1
-        yield name, _slices(matrix, chunk_frames)
+        yield name, _slices(matrix, chunk_frames, release)
     if count == 0:
         raise FormatError(f"{path}: utterances: expected at least one line, got none")
 

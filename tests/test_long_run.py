@@ -76,6 +76,19 @@ def test_peak_rss_does_not_grow_with_the_stream(streams, tmp_path, posteriors):
     assert abs(peaks[4] - peaks[1]) < RSS_BOUND_MIB, peaks
 
 
+def test_peak_rss_does_not_grow_with_one_long_ark_utterance(tmp_path):
+    """A binary .ark of one utterance of 1 and 4 hours: mapped, as a .npy, not read whole (kaldiio would)."""
+    peaks = {}
+    for hours in (1, 4):
+        path = tmp_path / f"{hours}h.ark"
+        frames = long_run.write_ark(path, hours, None)
+        summary, peaks[hours] = _run_measured(M4, path)
+        assert (summary["hours"], summary["streams"], summary["failed"]) == (hours, 1, 0)
+        assert frames == hours * 360_000
+        path.unlink()
+    assert abs(peaks[4] - peaks[1]) < RSS_BOUND_MIB, peaks
+
+
 # --- killed mid-run ---------------------------------------------------------------------------------------------
 
 OLD = b"the previous output\n"
