@@ -1,0 +1,109 @@
+/* libFuzzer target for the C blob loader (csrc/blob.c).
+ *
+ * Each input is loaded twice per usable backend (int8 and packed weight storage):
+ * once as given, and once with payload_bytes and the payload CRC32 rewritten to
+ * agree with the bytes, so that mutations reach the field checks instead of
+ * stopping at the checksum. Whatever loads runs one inference on a zero window,
+ * a stream and a detector; everything is freed (LeakSanitizer checks).
+ * Whether the blob loads must not depend on the backend or the storage.
+ *
+ * Built and run by tests/test_fuzz.py:
+ *   clang -std=c11 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+ *     -ffp-contract=off [-DKWS_NEON_SIMDE=1] -Icsrc/include -Icsrc (every .c under csrc) \
+ *     tests/c/fuzz_blob_loader.c -lm -o fuzz_blob_loader
+ *   ./fuzz_blob_loader -max_total_time=60 tests/fuzz/corpus/blob
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kwsint_internal.h"
+
+static void set_u32(uint8_t *p, uint32_t v) {
+  for (int b = 0; b < 4; b++) p[b] = (uint8_t)(v >> (8 * b));
+}
+
+/* 1 if the blob loads (and then runs it), 0 if it is refused with a field named. */
+static int exercise(const uint8_t *blob, size_t size, const kws_backend *be, kws_weight_storage storage) {
+  kws_model *m = NULL;
+  kws_load_error err = {NULL, 0};
+  kws_status st = kws_model_load_with(blob, size, be, storage, &m, &err);
+  if (st != KWS_OK) {
+    /* A refusal names the field, leaves no model, and is a format error, never memory or arguments. */
+    if (m != NULL || err.field == NULL || st == KWS_ERR_ARGUMENT || st == KWS_ERR_BACKEND || st == KWS_ERR_NOMEM) {
+      fprintf(stderr, "bad refusal: status %d, field %s, model %p\n", (int)st, err.field ? err.field : "NULL",
+              (void *)m);
+      abort();
+    }
+    return 0;
+  }
+  kws_model_info info;
+  kws_model_get_info(m, &info);
+  size_t elem = info.act_bits == 8 ? 1 : 2;
+  /* Exact-size buffers, so ASan sees any access past what the info promises. */
+  void *input = calloc(info.input_size, elem);
+  void *scratch = malloc(info.scratch_bytes + info.input_bytes + 1);
+  size_t window = (size_t)info.window_frames * (size_t)info.feature_dim;
+  float *frames = calloc(window, sizeof(float));
+  int32_t logits[2], post, logits2[2], post2;
+  if (kws_model_infer_q(m, input, scratch, logits, &post) != KWS_OK) abort();
+  if (kws_model_infer(m, frames, scratch, logits2, &post2) != KWS_OK) abort();
+  if (post < 0 || post > 65536 || post2 < 0 || post2 > 65536) abort();
+  kws_stream *s = NULL;
+  if (kws_stream_create(m, &s) != KWS_OK) abort();
+  if (kws_stream_push(s, frames, (size_t)info.window_frames) != KWS_OK) abort();
+  int32_t slogits[2], spost;
+  if (kws_stream_infer(s, slogits, &spost) != KWS_OK) abort();
+  /* A stream of zero frames is the zero window. */
+  if (slogits[0] != logits2[0] || slogits[1] != logits2[1] || spost != post2) abort();
+  kws_stream_free(s);
+  kws_detector_config config = {2, 3, 32768, 1};
+  kws_detector *d = NULL;
+  if (kws_detector_create(m, &config, &d) != KWS_OK) abort();
+  size_t n = (size_t)info.window_frames + 3, steps = kws_detector_steps_for(d, n);
+  float *more = calloc(n * (size_t)info.feature_dim, sizeof(float));
+  int32_t *step_logits = malloc(steps * 8 + 1);
+  kws_detector_steps out = {steps, NULL, step_logits, NULL, NULL, NULL};
+  size_t ran = 0;
+  if (kws_detector_push(d, more, n, &out, &ran) != KWS_OK || ran != steps) abort();
+  free(step_logits);
+  free(more);
+  kws_detector_free(d);
+  free(frames);
+  free(scratch);
+  free(input);
+  kws_model_free(m);
+  return 1;
+}
+
+/* Loads the blob on every usable backend and storage; they must all agree. */
+static void check(const uint8_t *blob, size_t size) {
+  int first = -1;
+  for (int b = 0; b < kws_backend_count(); b++) {
+    const kws_backend *be = kws_backend_at(b);
+    if (!kws_backend_usable(be)) continue;
+    for (int storage = KWS_WEIGHTS_INT8; storage <= KWS_WEIGHTS_PACKED; storage++) {
+      int loaded = exercise(blob, size, be, (kws_weight_storage)storage);
+      if (first < 0) first = loaded;
+      if (loaded != first) {
+        fprintf(stderr, "backend %s storage %d: loaded %d, the first %d\n", kws_backend_name(be), storage, loaded,
+                first);
+        abort();
+      }
+    }
+  }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  /* Copies of exactly `size` bytes: the fuzzer's buffer may be larger than the input. */
+  uint8_t *blob = malloc(size ? size : 1);
+  if (size) memcpy(blob, data, size);
+  check(blob, size);
+  if (size >= 16) {
+    set_u32(blob + 8, (uint32_t)(size - 16));
+    set_u32(blob + 12, kws_crc32(blob + 16, size - 16));
+    if (memcmp(blob, data, 16) != 0) check(blob, size);
+  }
+  free(blob);
+  return 0;
+}

@@ -1,0 +1,150 @@
+"""Regenerates the seed inputs of tests/fuzz/corpus/<target>/ (files named seed-*).
+
+Deterministic, except the legacy-format checkpoint, whose storage keys torch derives from memory addresses.
+
+    python tests/fuzz/make_seeds.py
+
+Seeds are small valid files of each format: blobs of small random models
+(1..8-bit weights, int8 and int16 activations, per-tensor scales, an int16
+accumulation block, a format-2 blob), .npy/.ark/.scp/.wav feature files, and
+checkpoints of a tiny network. Inputs the fuzzers added (named by their
+SHA-1) are left alone.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import torch
+from kaldiio.matio import write_array
+
+import kwsint
+from kwsint.generate import random_model
+from kwsint.qat.checkpoint import save_checkpoint
+from kwsint.qat.model import KWSNet
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fuzz_checkpoint import CONFIG  # noqa: E402
+from fuzz_features import FBANK, FEATURE_DIM, SEED_OFFSETS  # noqa: E402
+
+CORPUS = Path(__file__).resolve().parent / "corpus"
+SMALL = dict(window_frames=3, feature_dim=2, frame_stride=1)
+
+
+def blob_seeds() -> dict[str, bytes]:
+    seeds = {
+        "w8-a8": random_model((3,), weight_bits=8, seed=1, **SMALL),
+        "w4-a8-per-tensor": random_model((4,), weight_bits=4, per_channel=False, seed=2, **SMALL),
+        "w1-a8": random_model((5,), weight_bits=1, seed=3, **SMALL),
+        "w2-w3-w5-a8": random_model((3, 4), weight_bits=(2, 3, 5), param_bits=3, seed=4, **SMALL),
+        "w8-a16": random_model((3,), weight_bits=8, act_bits=16, seed=5, **SMALL),
+        "w2-a8-acc16": random_model((16,), weight_bits=2, seed=6, window_frames=4, feature_dim=4, frame_stride=1),
+        "w3-a8-stride": random_model((3,), weight_bits=3, seed=7, window_frames=5, feature_dim=2, frame_stride=2),
+    }
+    assert any(layer.acc16_block for layer in seeds["w2-a8-acc16"].layers), "the acc16 seed claims no block"
+    blobs = {name: kwsint.write_blob(spec) for name, spec in seeds.items()}
+    # Format 2: the same bytes with version 2 (its acc16_block byte is reserved: int16 activations claim no block).
+    v2 = bytearray(blobs["w8-a16"])
+    v2[4:6] = struct.pack("<H", 2)
+    kwsint.read_blob(bytes(v2))
+    blobs["w8-a16-format2"] = bytes(v2)
+    assert all(len(b) < 2048 for b in blobs.values()), {k: len(b) for k, b in blobs.items()}
+    return {f"{name}.kwsq": b for name, b in blobs.items()}
+
+
+def _npy(a: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    np.save(out, a, allow_pickle=False)
+    return out.getvalue()
+
+
+def _ark(mats: dict[str, np.ndarray], text: bool = False, compression: int | None = None) -> bytes:
+    out = io.BytesIO()
+    for key, mat in mats.items():
+        out.write(key.encode() + b" ")
+        if text:
+            rows = "\n".join("  " + " ".join(f"{v:g}" for v in row) for row in mat)
+            out.write(f" [\n{rows} ]\n".encode())
+        else:
+            write_array(out, mat, compression_method=compression)
+    return out.getvalue()
+
+
+def _wav(samples: np.ndarray, rate: int) -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples.astype("<i2").tobytes())
+    return out.getvalue()
+
+
+def feature_seeds() -> dict[str, bytes]:
+    rng = np.random.default_rng(0)
+    frames = rng.normal(size=(6, FEATURE_DIM))
+    mats = {"a": frames[:2].astype(np.float32), "b": frames.astype(np.float32)}
+    tone = (3000 * np.sin(np.arange(480) * 0.3)).astype(np.int16)  # 60 ms at 8 kHz: 4 frames
+    return {
+        "f32.npy": _npy(frames.astype(np.float32)),
+        "f16.npy": _npy(frames.astype(np.float16)),
+        "f64-fortran.npy": _npy(np.asfortranarray(frames)),
+        "binary.ark": _ark(mats),
+        "text.ark": _ark(mats, text=True),
+        "compressed.ark": _ark(mats, compression=2),
+        "double.ark": _ark({"d": frames}),
+        "offsets.scp": "".join(f"{k} seed.ark:{off}\n" for k, off in SEED_OFFSETS.items()).encode(),
+        "one-line-crlf.scp": f"u2\t./seed.ark:{SEED_OFFSETS['u2']}\r\n".encode(),
+        "tone.wav": _wav(tone, FBANK.sample_rate),
+    }
+
+
+def checkpoint_seeds(folder: Path) -> dict[str, bytes]:
+    windows = np.random.default_rng(0).normal(0, 1, (32, CONFIG.window_frames, CONFIG.feature_dim))
+    windows = torch.from_numpy(windows.astype(np.float32))
+    float_model = KWSNet(CONFIG, "float")
+    stage2 = KWSNet(CONFIG, "stage1")
+    stage2.set_normalization(windows.numpy())
+    stage2.stage = "stage2"
+    stage2.calibrate(windows)
+    seeds = {}
+    for name, model, train in (("float", float_model, {"step": 3}), ("stage2", stage2, None)):
+        path = folder / f"{name}.pt"
+        save_checkpoint(path, model, train)
+        seeds[f"{name}.pt"] = path.read_bytes()
+    bare = folder / "bare.pt"
+    torch.save(float_model.state_dict(), bare)
+    seeds["bare-state-dict.pt"] = bare.read_bytes()
+    legacy = folder / "legacy.pt"  # the pre-1.6 format: a pickle stream, no zip
+    torch.save(float_model.state_dict(), legacy, _use_new_zipfile_serialization=False)
+    seeds["legacy-bare-state-dict.pt"] = legacy.read_bytes()
+    return seeds
+
+
+def write(target: str, seeds: dict[str, bytes]) -> None:
+    folder = CORPUS / target
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("seed-*"):
+        old.unlink()
+    for name, data in seeds.items():
+        (folder / f"seed-{name}").write_bytes(data)
+    print(f"{folder}: {len(seeds)} seeds, {sum(map(len, seeds.values()))} bytes")
+
+
+def main() -> None:
+    import tempfile
+
+    torch.manual_seed(0)
+    write("blob", blob_seeds())
+    write("features", feature_seeds())
+    with tempfile.TemporaryDirectory() as d:
+        write("checkpoint", checkpoint_seeds(Path(d)))
+
+
+if __name__ == "__main__":
+    main()
