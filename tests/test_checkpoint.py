@@ -57,11 +57,11 @@ def test_code_in_a_pickle_is_refused(tmp_path, monkeypatch):
     path = tmp_path / "evil.pt"
     with open(path, "wb") as f:
         pickle.dump({"kwsint_checkpoint": 1, "x": Evil()}, f, protocol=2)
-    with pytest.raises(CheckpointError, match=r"evil\.pt: refused: .*weights_only.*GLOBAL posix\.system"):
-        load_checkpoint(path)
+    with pytest.raises(CheckpointError, match=r"evil\.pt: not a readable PyTorch checkpoint \(expected the zip"):
+        load_checkpoint(path)  # a bare pickle is not even unpickled
     path2 = tmp_path / "evil2.pt"
     torch.save({"kwsint_checkpoint": 1, "stage": "float", "config": Evil(), "model": {}}, path2)
-    with pytest.raises(CheckpointError, match="evil2.pt: refused"):
+    with pytest.raises(CheckpointError, match=r"evil2\.pt: refused: .*weights_only.*GLOBAL posix\.system"):
         load_checkpoint(path2)
     assert not (tmp_path / "ran").exists()
 

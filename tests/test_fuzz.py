@@ -246,12 +246,23 @@ def test_regression_scp_nul_in_path_is_refused(tmp_path):
         list(iter_streams(path, 3))
 
 
-def test_regression_checkpoint_bad_memo_index_is_refused(tmp_path):
-    """A legacy-format pickle that fetches a memo entry it never stored: torch.load raised KeyError, which escaped
-    load_checkpoint (found by fuzz_checkpoint in its first minute)."""
-    path = tmp_path / "memo.pt"
-    path.write_bytes((FUZZ / "regressions" / "checkpoint" / "legacy-bad-memo.pt").read_bytes())
-    with pytest.raises(CheckpointError, match=r"memo\.pt: not a readable PyTorch checkpoint \(KeyError: 4\)"):
+@pytest.mark.parametrize("name", ["legacy-bad-memo.pt", "legacy-state-dict.pt"])
+def test_regression_legacy_checkpoints_are_refused_unread(tmp_path, name):
+    """The pre-1.6 format (a bare pickle stream) is refused before torch.load sees it: torch allocates each of its
+    storages at the size the pickle declares before reading (4 GiB for a tiny fuzzed file), and a pickle that
+    fetched a memo entry it never stored raised KeyError out of load_checkpoint (found by fuzz_checkpoint)."""
+    path = tmp_path / "legacy.pt"
+    path.write_bytes((FUZZ / "regressions" / "checkpoint" / name).read_bytes())
+    with pytest.raises(CheckpointError, match=r"legacy\.pt: not a readable PyTorch checkpoint \(expected the zip "
+                                              r"format that torch\.save writes since PyTorch 1\.6"):
+        fuzz_checkpoint.load_checkpoint(path, config=fuzz_checkpoint.CONFIG)
+
+
+def test_regression_checkpoint_zip_spanning_disks_is_refused(tmp_path):
+    """A zip whose end record claims several disks: zipfile.is_zipfile, given an open file, raised BadZipFile."""
+    path = tmp_path / "disks.pt"
+    path.write_bytes((FUZZ / "regressions" / "checkpoint" / "zip-multi-disk.pt").read_bytes())
+    with pytest.raises(CheckpointError, match=r"disks\.pt: not a readable PyTorch checkpoint \(expected the zip"):
         fuzz_checkpoint.load_checkpoint(path)
 
 

@@ -7,7 +7,9 @@ A checkpoint is a ``torch.save`` of a dict of tensors and plain containers::
      "train": {...}}            # optional: step, optimizer state, history
 
 It is loaded with ``torch.load(weights_only=True)`` only, so a file that would
-run code while unpickling is refused. A bare ``state_dict`` of a ``KWSNet``
+run code while unpickling is refused, and only in the zip format (PyTorch 1.6
+and later), whose records are checked against their sizes before anything is
+allocated. A bare ``state_dict`` of a ``KWSNet``
 (saved by a user's own training loop) is accepted too when the caller supplies
 its ``NetConfig``; it is taken as a float-stage model. Everything is checked
 before use: each problem raises ``CheckpointError`` naming the file and field.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +64,20 @@ def _fail(source: str, field: str, message: str) -> CheckpointError:
 
 def _read(path: str | os.PathLike, source: str):
     try:
+        with open(path, "rb") as f:
+            is_zip = zipfile.is_zipfile(f)
+    except zipfile.BadZipFile:  # on a file object it raises for some malformed ends (a multi-disk archive)
+        is_zip = False
+    except FileNotFoundError:
+        raise CheckpointError(f"{source}: file not found") from None
+    except OSError as e:
+        raise CheckpointError(f"{source}: not a readable file ({e.strerror or e})") from None
+    if not is_zip:
+        # The legacy (pre-1.6) format allocates each storage at the size its pickle declares before reading the
+        # data: a few bytes could ask for GiBs. The zip format checks each record's size first.
+        raise CheckpointError(f"{source}: not a readable PyTorch checkpoint (expected the zip format that torch.save "
+                              "writes since PyTorch 1.6; the legacy format is refused)")
+    try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         # torch's message is long; keep its line naming the refused global or the bad opcode.
@@ -71,8 +88,6 @@ def _read(path: str | os.PathLike, source: str):
                 f"{source}: refused: the file holds Python objects that loading as data (weights_only=True) "
                 f"does not allow, and kwsint never runs code from a checkpoint ({detail})") from None
         raise CheckpointError(f"{source}: not a readable PyTorch checkpoint (malformed pickle: {detail})") from None
-    except FileNotFoundError:
-        raise CheckpointError(f"{source}: file not found") from None
     except MemoryError:
         raise
     except Exception as e:

@@ -1,6 +1,6 @@
 """Regenerates the seed inputs of tests/fuzz/corpus/<target>/ (files named seed-*).
 
-Deterministic, except the legacy-format checkpoint, whose storage keys torch derives from memory addresses.
+Deterministic.
 
     python tests/fuzz/make_seeds.py
 
@@ -113,16 +113,16 @@ def checkpoint_seeds(folder: Path) -> dict[str, bytes]:
     stage2.stage = "stage2"
     stage2.calibrate(windows)
     seeds = {}
-    for name, model, train in (("float", float_model, {"step": 3}), ("stage2", stage2, None)):
+    stage1 = KWSNet(CONFIG, "stage1")
+    stage1.set_normalization(windows.numpy())
+    for name, model, train in (("float", float_model, {"step": 3}), ("stage1", stage1, None),
+                               ("stage2", stage2, None)):
         path = folder / f"{name}.pt"
         save_checkpoint(path, model, train)
         seeds[f"{name}.pt"] = path.read_bytes()
     bare = folder / "bare.pt"
     torch.save(float_model.state_dict(), bare)
     seeds["bare-state-dict.pt"] = bare.read_bytes()
-    legacy = folder / "legacy.pt"  # the pre-1.6 format: a pickle stream, no zip
-    torch.save(float_model.state_dict(), legacy, _use_new_zipfile_serialization=False)
-    seeds["legacy-bare-state-dict.pt"] = legacy.read_bytes()
     return seeds
 
 
