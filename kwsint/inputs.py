@@ -17,7 +17,8 @@ The suffix (any case) chooses the reader:
 * ``.scp``: a Kaldi script file of lines ``KEY ARK_PATH[:OFFSET]`` pointing
   into archives (relative paths are relative to the current directory, as in
   Kaldi); each line is one stream, named ``FILE:KEY``. Pipes (``cmd |``),
-  standard input (``-``) and row ranges (``[a:b]``) are refused: a data file
+  standard input (``-``), archives that are not regular files (a FIFO,
+  ``/dev/stdin``) and row ranges (``[a:b]``) are refused: a data file
   never runs a command.
 * ``.wav``: 16-bit PCM mono audio at the model's sample rate. LFBE frames are
   computed with the model's ``FbankOptions`` (``kwsint.features``), one second
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import stat
 import struct
 import tokenize
 import wave
@@ -279,6 +281,9 @@ def _scp_streams(path: Path, feature_dim: int, chunk_frames: int) -> Iterator[St
     for key, ark, offset in _scp_entries(path):
         name = f"{path}:{key}"
         try:
+            # A data file may not name a pipe or device (/dev/stdin, a FIFO): opening one could block forever.
+            if not stat.S_ISREG(os.stat(ark).st_mode):
+                raise FormatError(f"{name}: ark: expected a regular file {ark!r}, got a pipe, device or folder")
             f = open(ark, "rb")
         except (OSError, ValueError) as e:  # ValueError: a NUL byte in the path
             reason = getattr(e, "strerror", None) or e

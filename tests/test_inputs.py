@@ -1,6 +1,7 @@
 """kwsint.inputs and kwsint.features: every input format round trips, chunking changes nothing,
 every bad input is a FormatError naming the file and the field, and long files stream in constant memory."""
 
+import os
 import pickle
 import re
 import struct
@@ -229,6 +230,10 @@ def test_scp_problems_are_refused_by_line_and_key(tmp_path):
         scp.write_text(f"u1 {spec}\n")
         refused(scp, r"bad.scp: line 1: expected .*no pipe, stdin or row range")
     assert not marker.exists()
+    os.mkfifo(tmp_path / "fifo.ark")  # opening it would wait for a writer forever
+    for ark in (tmp_path / "fifo.ark", "/dev/null", tmp_path):
+        scp.write_text(f"u1 {ark}\n")
+        refused(scp, r"bad.scp:u1: ark: expected a regular file .*, got a pipe, device or folder")
 
 
 # --- .wav and the fbank front end ------------------------------------------------------------------
