@@ -30,10 +30,11 @@ import csv
 import io
 import json
 import math
-import multiprocessing
 import shutil
 import sys
+import threading
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,10 +82,12 @@ class StreamResult:
 
 
 _loaded: dict[Settings, kwsint.Model] = {}
+# Set when main stops early (a failed input, an interrupt): worker threads still on an input give up.
+_cancelled = threading.Event()
 
 
 def _model(settings: Settings) -> kwsint.Model:
-    """The settings' model, loaded once per process: each worker serves many inputs."""
+    """The settings' model, loaded once per process and shared by the worker threads (a Model is read-only)."""
     if settings not in _loaded:
         _loaded.clear()
         _loaded[settings] = kwsint.load(settings.model, backend=settings.backend)
@@ -123,6 +126,8 @@ def process_input(settings: Settings, path: str, steps_prefix: str | None = None
             history = np.zeros((0, spec.frontend.feature_dim), dtype=np.float32)
             posts: list[np.ndarray] = []
             for chunk in chunks:
+                if _cancelled.is_set():
+                    return results, "cancelled"
                 steps = det.push(chunk)
                 if settings.verify:
                     r.mismatches += _verify_chunk(spec, history, chunk, r.frames, steps)
@@ -167,7 +172,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--lockout", type=float, default=1.0, help="seconds after a detection without another (1.0)")
     ap.add_argument("--hop", type=int, default=None, help="frames between inferences (default: the frame stride)")
     ap.add_argument("--posteriors", type=Path, help="write per-step values to a .csv or .npz file")
-    ap.add_argument("--workers", type=int, default=1, help="processes working on different inputs (1)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="threads working on different inputs over the one model (1); the C work runs in parallel")
     ap.add_argument("--keep-going", action="store_true", help="after a bad input, go on with the others")
     ap.add_argument("--verify", action="store_true", help="check every step against the numpy reference")
     ap.add_argument("--backend", default=None, help=f"one of {kwsint.backends()} (default: the fastest)")
@@ -265,9 +271,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kwsint-run: --posteriors: {e}", file=sys.stderr)
         return 2
     jobs = [(settings, path, str(parts / str(i)) if parts else None) for i, path in enumerate(args.inputs)]
+    _cancelled.clear()
     if args.workers > 1:
-        pool = multiprocessing.get_context("spawn").Pool(min(args.workers, len(jobs)))
-        results = pool.imap(_process, jobs)  # in input order: output identical to one worker
+        pool = ThreadPoolExecutor(min(args.workers, len(jobs)))
+        results = pool.map(_process, jobs)  # in input order: output identical to one worker
     else:
         pool, results = None, map(_process, jobs)
     streams: list[StreamResult] = []
@@ -305,9 +312,9 @@ def main(argv: list[str] | None = None) -> int:
             with atomic_writer(args.posteriors) as f:
                 _write_posteriors(f, args.posteriors, parts, by_input, frame_s)
     finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
+        if pool is not None:  # workers still on an input stop at their next chunk
+            _cancelled.set()
+            pool.shutdown(wait=True, cancel_futures=True)
         if parts:
             shutil.rmtree(parts)
     return 1 if failed or mismatches else 0
