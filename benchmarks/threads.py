@@ -1,4 +1,4 @@
-"""How streaming scales with threads sharing one model, and with kwsint-run --workers.
+"""How streaming scales with threads sharing one model, through the API and through kwsint-run --workers.
 
     .venv/bin/python benchmarks/threads.py [--config M4] [--streams 16] [--seconds 120] [--rounds 5] [--json F]
 
@@ -6,8 +6,9 @@ Threads: STREAMS different inputs, each a Detector over one shared Model,
 pushed in kwsint-run's chunks of 4096 frames, spread over T threads (1 up to
 the number of cores, and twice that). cffi releases the GIL around every C
 call, so the threads run the C work in parallel; the Python between pushes is
-what stays serial. Processes: the same inputs as .npy files through
-``kwsint-run --workers N`` (start-up, model load and output included).
+what stays serial. kwsint-run: the same inputs as .npy files through
+``kwsint-run --workers N`` (worker threads; start-up, model load, reading
+the files and output included).
 
 Each figure is the median of --rounds rounds, the settings alternating within
 a round so machine noise falls on all of them alike; speed-up is against one
@@ -108,7 +109,7 @@ def main() -> None:
     result = {"config": args.config, "backend": model.backend, "cores": cores, "streams": args.streams,
               "stream_seconds": args.seconds,
               "threads": _table("Threads sharing one model (Python API)", "threads", thread_times, audio_s),
-              "workers": _table("kwsint-run --workers (processes, whole command)", "workers", worker_times, audio_s)}
+              "workers": _table("kwsint-run --workers (the whole command)", "workers", worker_times, audio_s)}
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
 
