@@ -6,9 +6,9 @@ fixed-time coverage-guided run of every harness.
 * Regressions: each bug the fuzzers found, as a named test on its minimized input.
 * Enormous sizes: files that declare huge shapes are refused with FormatError in a subprocess whose address
   space is limited to 1 GiB, so an attempt to allocate what they declare would fail as MemoryError instead.
-* Fuzzing: each harness runs as a subprocess for KWSINT_FUZZ_SECONDS (default 30) seconds, coverage guided
-  (atheris for the Python targets, libFuzzer with ASan and UBSan for the C loader); any crash fails the test,
-  naming the reproducer and the command to replay it.
+* Fuzzing: each harness runs as a subprocess for KWSINT_FUZZ_SECONDS (default 30) seconds from a fixed seed
+  (KWSINT_FUZZ_SEED, default 1), coverage guided (atheris for the Python targets, libFuzzer with ASan and UBSan
+  for the C loader); any crash fails the test, naming the reproducer and the command to replay it.
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ CSRC = ROOT / "csrc"
 SIMDE_HEADER = Path("/usr/include/simde/arm/neon.h")
 HARNESSES = {"blob": fuzz_blob, "features": fuzz_features, "checkpoint": fuzz_checkpoint}
 FUZZ_SECONDS = int(os.environ.get("KWSINT_FUZZ_SECONDS", "30"))
+# libFuzzer's random seed: fixed, so a run that finds a bug finds it again when repeated (KWSINT_FUZZ_SEED=0: a
+# new seed each run, for exploring).
+FUZZ_SEED = int(os.environ.get("KWSINT_FUZZ_SEED", "1"))
 # Per-input time limit and memory ceiling of a fuzzing run: a hang or a runaway allocation is a finding.
 INPUT_TIMEOUT_S = 20
 RSS_LIMIT_MB = 3072
@@ -287,12 +290,13 @@ def _fuzz(cmd: list[str], corpus: Path, tmp_path: Path, env: dict | None = None)
     new = tmp_path / "new-inputs"
     new.mkdir()
     full = [*cmd, f"-max_total_time={FUZZ_SECONDS}", f"-timeout={INPUT_TIMEOUT_S}", f"-rss_limit_mb={RSS_LIMIT_MB}",
-            f"-artifact_prefix={artifacts}/", "-print_final_stats=1", str(new), str(corpus)]
+            f"-seed={FUZZ_SEED}", f"-artifact_prefix={artifacts}/", "-print_final_stats=1", str(new), str(corpus)]
     r = subprocess.run(full, capture_output=True, text=True, timeout=FUZZ_SECONDS + 600, env=env)
     crashes = sorted(artifacts.iterdir())
     replay = " ".join(cmd) + " " + (" ".join(map(str, crashes)) or "<reproducer>")
     assert r.returncode == 0 and not crashes, (
-        f"fuzzing found a bug (exit status {r.returncode}); reproducers: {[str(c) for c in crashes]}\n"
+        f"fuzzing found a bug (exit status {r.returncode}, seed {FUZZ_SEED}); "
+        f"reproducers: {[str(c) for c in crashes]}\n"
         f"replay with: {replay}\n--- output tail ---\n{r.stderr[-6000:]}")
     assert "Done" in r.stderr or "stat::number_of_executed_units" in r.stderr, r.stderr[-3000:]
 
