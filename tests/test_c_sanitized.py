@@ -1,8 +1,8 @@
 """The C engine under AddressSanitizer, UBSan and ThreadSanitizer.
 
 The Python extension itself, built with ASan and UBSan and loaded into Python
-with their runtimes preloaded, runs the hypothesis suites and the streaming
-tests (SANITIZED_SUITES) on every backend; built with TSan, it runs the
+with their runtimes preloaded, runs every suite that calls it (SANITIZED_SUITES:
+the hypothesis suites, the streaming tests, the oracles) on every backend; built with TSan, it runs the
 thread tests. Canaries check that each build really reports what it should. Two native builds of the whole
 library add what Python cannot reach: one runs the blob loader, inference,
 streams and detectors on mutated and truncated blobs; the other is the aarch64
@@ -30,9 +30,11 @@ CSRC = ROOT / "csrc"
 SIMDE_HEADER = Path("/usr/include/simde/arm/neon.h")
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
 ENV = {"ASAN_OPTIONS": "detect_leaks=1", "UBSAN_OPTIONS": "print_stacktrace=1"}
-# Everything that calls the C library from Python: ops, models, streams, detectors, the CLI, the shipped models.
+# Everything that calls the C library from Python: ops, models, streams, detectors, the CLI, the shipped models,
+# threads, and the comparisons with the QAT simulation, TFLM, onnxruntime and the evaluation's streams.
 SANITIZED_SUITES = ["test_ops.py", "test_model.py", "test_acc16.py", "test_float_model.py", "test_detector.py",
-                    "test_format.py", "test_cli.py", "test_default_model.py", "test_concurrency.py"]
+                    "test_format.py", "test_cli.py", "test_default_model.py", "test_concurrency.py", "test_qat.py",
+                    "test_tflm_oracle.py", "test_onnx.py", "test_evaluation.py"]
 
 
 def _build(out: Path, main_source: Path) -> Path:
