@@ -1,15 +1,17 @@
 """The C engine under AddressSanitizer, UBSan and ThreadSanitizer.
 
 The Python extension itself, built with ASan and UBSan and loaded into Python
-with their runtimes preloaded, runs every suite that calls it (SANITIZED_SUITES:
-the hypothesis suites, the streaming tests, the oracles) on every backend; built with TSan, it runs the
-thread tests. Canaries check that each build really reports what it should. Two native builds of the whole
-library add what Python cannot reach: one runs the blob loader, inference,
-streams and detectors on mutated and truncated blobs; the other is the aarch64
-test driver (tests/aarch64/driver.c) built for this machine, which runs every
-op, whole models and detectors on every backend compiled here (the x86 SIMD kernels and, with
-SIMDe, the NEON kernels) with exactly-sized buffers, so a kernel that reads
-past a row or a tail is reported.
+with their runtimes preloaded, runs every suite that calls it on every backend
+(SANITIZED_SUITES: the hypothesis suites, the streaming tests, the oracles);
+built with TSan, it runs the thread tests. Canaries check that each build
+really reports what it should.
+
+Two native builds of the whole library add what Python cannot reach: one runs
+the blob loader, inference, streams and detectors on mutated and truncated
+blobs; the other is the aarch64 test driver (tests/aarch64/driver.c) built for
+this machine, which runs every op, whole models and detectors on every backend
+compiled here (the x86 SIMD kernels and, with SIMDe, the NEON kernels) with
+exactly-sized buffers, so a kernel that reads past a row or a tail is reported.
 """
 
 import os
