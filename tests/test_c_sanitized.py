@@ -26,10 +26,9 @@ import kwsint
 from kwsint.generate import random_model
 
 from .aarch64 import vectors as vec
+from .native_build import build_program
 
 ROOT = Path(__file__).resolve().parent.parent
-CSRC = ROOT / "csrc"
-SIMDE_HEADER = Path("/usr/include/simde/arm/neon.h")
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
 ENV = {"ASAN_OPTIONS": "detect_leaks=1", "UBSAN_OPTIONS": "print_stacktrace=1"}
 # Everything that calls the C library from Python: ops, models, streams, detectors, the CLI, the shipped models,
@@ -39,27 +38,16 @@ SANITIZED_SUITES = ["test_ops.py", "test_model.py", "test_acc16.py", "test_float
                     "test_tflm_oracle.py", "test_onnx.py", "test_evaluation.py"]
 
 
-def _build(out: Path, main_source: Path) -> Path:
-    cc = shutil.which("gcc") or shutil.which("cc")
-    if cc is None:
-        pytest.fail("no C compiler: scripts/setup installs gcc")
-    defines = ["-DKWS_NEON_SIMDE=1"] if SIMDE_HEADER.exists() else []
-    sources = sorted(str(p) for p in CSRC.rglob("*.c")) + [str(main_source)]
-    cmd = [cc, "-std=c11", "-O1", "-g", *SANITIZE, "-ffp-contract=off", *defines, f"-I{CSRC / 'include'}",
-           f"-I{CSRC}", *sources, "-lm", "-o", str(out)]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    assert r.returncode == 0, f"{' '.join(cmd)}\n{r.stderr}"
-    return out
-
-
 @pytest.fixture(scope="module")
 def mutation_driver(tmp_path_factory) -> Path:
-    return _build(tmp_path_factory.mktemp("asan") / "loader_mutations", ROOT / "tests" / "c" / "loader_mutations.c")
+    out = tmp_path_factory.mktemp("asan") / "loader_mutations"
+    return build_program(out, ROOT / "tests" / "c" / "loader_mutations.c", ["-O1", "-g", *SANITIZE])
 
 
 @pytest.fixture(scope="module")
 def op_driver(tmp_path_factory) -> Path:
-    return _build(tmp_path_factory.mktemp("asan") / "driver", ROOT / "tests" / "aarch64" / "driver.c")
+    out = tmp_path_factory.mktemp("asan") / "driver"
+    return build_program(out, ROOT / "tests" / "aarch64" / "driver.c", ["-O1", "-g", *SANITIZE])
 
 
 @pytest.mark.parametrize("act_bits, bits, per_channel", [(8, 4, True), (8, 1, False), (16, 8, True), (8, 3, True)])

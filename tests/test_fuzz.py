@@ -14,7 +14,6 @@ fixed-time coverage-guided run of every harness.
 from __future__ import annotations
 
 import os
-import shutil
 import struct
 import subprocess
 import sys
@@ -27,11 +26,10 @@ import pytest
 from kwsint.errors import CheckpointError, FormatError
 
 from .fuzz import fuzz_blob, fuzz_checkpoint, fuzz_features
+from .native_build import build_program
 
 ROOT = Path(__file__).resolve().parent.parent
 FUZZ = ROOT / "tests" / "fuzz"
-CSRC = ROOT / "csrc"
-SIMDE_HEADER = Path("/usr/include/simde/arm/neon.h")
 HARNESSES = {"blob": fuzz_blob, "features": fuzz_features, "checkpoint": fuzz_checkpoint}
 FUZZ_SECONDS = int(os.environ.get("KWSINT_FUZZ_SECONDS", "30"))
 # libFuzzer's random seed: fixed, so a run that finds a bug finds it again when repeated (KWSINT_FUZZ_SEED=0: a
@@ -88,17 +86,9 @@ def test_seeds_are_valid_inputs(tmp_path):
 @pytest.fixture(scope="module")
 def c_fuzzer(tmp_path_factory) -> Path:
     """tests/c/fuzz_blob_loader.c and the whole C library built with libFuzzer, ASan and UBSan."""
-    clang = shutil.which("clang")
-    if clang is None:
-        pytest.fail("no clang: scripts/setup installs clang and libclang-rt-14-dev (libFuzzer)")
     out = tmp_path_factory.mktemp("libfuzzer") / "fuzz_blob_loader"
-    defines = ["-DKWS_NEON_SIMDE=1"] if SIMDE_HEADER.exists() else []
-    sources = sorted(str(p) for p in CSRC.rglob("*.c")) + [str(ROOT / "tests" / "c" / "fuzz_blob_loader.c")]
-    cmd = [clang, "-std=c11", "-O1", "-g", "-fsanitize=fuzzer,address,undefined", "-fno-sanitize-recover=all",
-           "-ffp-contract=off", *defines, f"-I{CSRC / 'include'}", f"-I{CSRC}", *sources, "-lm", "-o", str(out)]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    assert r.returncode == 0, f"{' '.join(cmd)}\n{r.stderr}"
-    return out
+    return build_program(out, ROOT / "tests" / "c" / "fuzz_blob_loader.c",
+                         ["-O1", "-g", "-fsanitize=fuzzer,address,undefined", "-fno-sanitize-recover=all"], "clang")
 
 
 def test_c_replay(c_fuzzer):

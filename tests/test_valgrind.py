@@ -18,12 +18,11 @@ import numpy as np
 import pytest
 
 import kwsint
-from kwsint import reference
-from kwsint import default_model
+from kwsint import default_model, reference
+
+from .native_build import build_program
 
 ROOT = Path(__file__).resolve().parent.parent
-CSRC = ROOT / "csrc"
-SIMDE_HEADER = Path("/usr/include/simde/arm/neon.h")
 MEMCHECK = ["valgrind", "--tool=memcheck", "--error-exitcode=99", "--leak-check=full", "--show-leak-kinds=all",
             "--errors-for-leak-kinds=all", "--track-origins=yes"]
 STEP = np.dtype([("frame", "<u8"), ("logits", "<i4", 2), ("posterior", "<i4"), ("smoothed", "<i4"), ("fired", "u1")])
@@ -35,15 +34,9 @@ SETTINGS = [(3, 5, 32768, 33, 100), (2, 7, 16384, 0, 1), (4, 1, 65536, 2, 37)]
 def run_stream(tmp_path_factory) -> Path:
     if shutil.which("valgrind") is None:
         pytest.fail("valgrind is missing: scripts/setup installs it")
-    cc = shutil.which("gcc") or shutil.which("cc")
     out = tmp_path_factory.mktemp("valgrind") / "run_stream"
-    defines = ["-DKWS_NEON_SIMDE=1"] if SIMDE_HEADER.exists() else []
-    cmd = [cc, "-std=c11", "-O2", "-g", "-ffp-contract=off", *defines, f"-I{CSRC / 'include'}", f"-I{CSRC}",
-           *sorted(str(p) for p in CSRC.rglob("*.c")), str(ROOT / "tests" / "c" / "run_stream.c"), "-lm",
-           "-o", str(out)]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    assert r.returncode == 0, f"{' '.join(cmd)}\n{r.stderr}"
-    return out
+    # Optimised as users build it, with symbols for valgrind's reports; no sanitizer, so valgrind sees the real code.
+    return build_program(out, ROOT / "tests" / "c" / "run_stream.c", ["-O2", "-g"])
 
 
 @pytest.fixture(scope="module")
