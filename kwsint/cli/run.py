@@ -51,10 +51,8 @@ from kwsint.model import MAX_SMOOTHING_STEPS
 
 @dataclass(frozen=True)
 class Settings:
-    """What every worker needs to process an input the same way."""
+    """How every worker processes its inputs, alike."""
 
-    model: Path
-    backend: str | None
     hop: int
     smoothing: int  # steps
     threshold: float
@@ -81,17 +79,8 @@ class StreamResult:
     mismatches: int = 0
 
 
-_loaded: dict[Settings, kwsint.Model] = {}
 # Set when main stops early (a failed input, an interrupt): worker threads still on an input give up.
 _cancelled = threading.Event()
-
-
-def _model(settings: Settings) -> kwsint.Model:
-    """The settings' model, loaded once per process and shared by the worker threads (a Model is read-only)."""
-    if settings not in _loaded:
-        _loaded.clear()
-        _loaded[settings] = kwsint.load(settings.model, backend=settings.backend)
-    return _loaded[settings]
 
 
 def _verify_chunk(spec, history: np.ndarray, chunk: np.ndarray, first_frame: int, steps) -> int:
@@ -106,14 +95,14 @@ def _verify_chunk(spec, history: np.ndarray, chunk: np.ndarray, first_frame: int
     return int(np.sum(np.any(logits != steps.logits, axis=1) | (post != steps.posterior_q16)))
 
 
-def process_input(settings: Settings, path: str, steps_prefix: str | None = None
+def process_input(model: kwsint.Model, settings: Settings, path: str, steps_prefix: str | None = None
                   ) -> tuple[list[StreamResult], str | None]:
-    """All streams of one input file; on a bad file, the streams done so far and the error message.
+    """All streams of one input file through ``model`` (shared by the worker threads: a Model is read-only); on a
+    bad file, the streams done so far and the error message.
 
     With ``steps_prefix``, every step's values are appended to the raw files ``PREFIX.FIELD`` (one per field of
     STEP_FIELDS, in its type), stream after stream: the streams returned come first in them.
     """
-    model = _model(settings)
     spec = model.spec
     w = spec.frontend.window_frames
     results: list[StreamResult] = []
@@ -157,10 +146,6 @@ def process_input(settings: Settings, path: str, steps_prefix: str | None = None
     return results, None
 
 
-def _process(args: tuple[Settings, str, str | None]):
-    return process_input(*args)
-
-
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="kwsint-run", description=__doc__.split("\n\n")[0])
     ap.add_argument("model", type=Path, help="a .kwsq model blob")
@@ -198,10 +183,9 @@ def _settings(args: argparse.Namespace, model: kwsint.Model) -> Settings:
     smoothing = max(1, round(args.smoothing / step_s))
     if smoothing > MAX_SMOOTHING_STEPS:
         raise ValueError(f"--smoothing: at most {MAX_SMOOTHING_STEPS} steps of {step_s} s, got {smoothing}")
-    return Settings(
-        model=args.model, backend=model.backend, hop=hop, smoothing=smoothing, threshold=args.threshold,
-        lockout=lockout_steps(args.lockout, hop, fe.fbank.frame_shift_ms / 1000.0), verify=args.verify,
-        chunk_frames=args.chunk_frames)
+    return Settings(hop=hop, smoothing=smoothing, threshold=args.threshold,
+                    lockout=lockout_steps(args.lockout, hop, fe.fbank.frame_shift_ms / 1000.0), verify=args.verify,
+                    chunk_frames=args.chunk_frames)
 
 
 def _step_blocks(prefix: Path, start: int, steps: int, fields=STEP_FIELDS):
@@ -260,8 +244,6 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as e:
         print(f"kwsint-run: {e}", file=sys.stderr)
         return 2
-    _loaded.clear()  # the model just read, not one an earlier call in this process loaded from the same path
-    _loaded[settings] = model
     frame_s = model.spec.frontend.fbank.frame_shift_ms / 1000.0
     from tqdm import tqdm
 
@@ -270,13 +252,17 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         print(f"kwsint-run: --posteriors: {e}", file=sys.stderr)
         return 2
-    jobs = [(settings, path, str(parts / str(i)) if parts else None) for i, path in enumerate(args.inputs)]
+    jobs = [(path, str(parts / str(i)) if parts else None) for i, path in enumerate(args.inputs)]
+
+    def process(job: tuple[str, str | None]) -> tuple[list[StreamResult], str | None]:
+        return process_input(model, settings, *job)
+
     _cancelled.clear()
     if args.workers > 1:
         pool = ThreadPoolExecutor(min(args.workers, len(jobs)))
-        results = pool.map(_process, jobs)  # in input order: output identical to one worker
+        results = pool.map(process, jobs)  # in input order: output identical to one worker
     else:
-        pool, results = None, map(_process, jobs)
+        pool, results = None, map(process, jobs)
     streams: list[StreamResult] = []
     by_input: list[tuple[int, list[StreamResult]]] = []
     failed = mismatches = 0
