@@ -1,7 +1,13 @@
-"""tests/conftest.py's own checks, run on small suites with pytester: no silent skips in CI, the right extension."""
+"""The checks that keep the suite honest, tested: no silent skips in CI, the right extension, .ci/run's status.
+
+tests/conftest.py's hooks run on small suites with pytester.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,7 +18,8 @@ from .conftest import EXPECT_EXTENSION, FORBID_SKIPS
 
 pytest_plugins = ["pytester"]
 
-CONFTEST = Path(__file__).with_name("conftest.py")
+ROOT = Path(__file__).resolve().parent.parent
+CONFTEST = ROOT / "tests" / "conftest.py"
 
 # Every way a test can fail to run: a mark, its body, a fixture, its module at collection, xfail and xpass.
 HOLES = '''
@@ -104,3 +111,19 @@ def test_an_uninstrumented_extension_stops_the_run(suite, monkeypatch):
     result = suite.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: {EXPECT_EXTENSION}: expected * built with a sanitizer*"])
+
+
+@pytest.mark.parametrize("status", [0, 1, 5])
+def test_ci_runs_scripts_test_with_skips_forbidden_and_keeps_its_status(tmp_path, status):
+    """.ci/run in a tree whose scripts/test reports what it was given and exits with ``status``."""
+    (tmp_path / ".ci").mkdir()
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / ".ci" / "run", tmp_path / ".ci" / "run")
+    fake = tmp_path / "scripts" / "test"
+    fake.write_text(f'#!/bin/sh\necho "scripts/test $# $KWSINT_FORBID_SKIPS"\nexit {status}\n')
+    fake.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != FORBID_SKIPS}
+    r = subprocess.run(["bash", str(tmp_path / ".ci" / "run")], capture_output=True, text=True, env=env)
+    assert r.returncode == status, r.stdout + r.stderr
+    assert r.stdout == "scripts/test 0 1\n"  # no arguments: the whole suite
+    assert ("collected no tests" in r.stderr) == (status == 5), r.stderr
