@@ -15,6 +15,7 @@ exactly-sized buffers, so a kernel that reads past a row or a tail is reported.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,7 @@ import kwsint
 from kwsint.generate import random_model
 
 from .aarch64 import vectors as vec
+from .conftest import EXPECT_EXTENSION
 from .native_build import build_program
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,6 +101,13 @@ def _instrumented_copy(tree: Path, flags: list[str]) -> Path:
     return tree
 
 
+def _assert_ran_instrumented(tree: Path, stdout: str, sanitizers: str) -> None:
+    """tests/conftest.py printed that the run imported the copy's extension, built with ``sanitizers``."""
+    so = re.escape(str((tree / "kwsint").resolve())) + r"/_kwsint_c[^/\s]*\.so"
+    line = re.search(rf"^kwsint extension: {so} instrumented with {sanitizers}$", stdout, re.M)
+    assert line, f"no line 'kwsint extension: {tree}/kwsint/... instrumented with {sanitizers}' in:\n{stdout[:4000]}"
+
+
 # CPython itself is not built with the sanitizers, so their runtimes must be loaded before it (LD_PRELOAD).
 @pytest.fixture(scope="module")
 def sanitized_tree(tmp_path_factory) -> tuple[Path, dict]:
@@ -107,7 +116,7 @@ def sanitized_tree(tmp_path_factory) -> tuple[Path, dict]:
     env = {**os.environ, "LD_PRELOAD": f"{_runtime('libasan.so')}:{_runtime('libubsan.so')}",
            # CPython frees little at exit by design: leaks are checked by the native builds here and by valgrind.
            "ASAN_OPTIONS": "detect_leaks=0", "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
-           "PYTHONDONTWRITEBYTECODE": "1"}
+           "PYTHONDONTWRITEBYTECODE": "1", EXPECT_EXTENSION: str(tree)}
     return tree, env
 
 
@@ -118,6 +127,7 @@ def thread_sanitized_tree(tmp_path_factory) -> tuple[Path, dict]:
     # glibc frees a finished thread's TLS block without a lock TSan can see: not kwsint's memory.
     (tree / "tsan.supp").write_text("race:_dl_deallocate_tls\nrace:allocate_dtv_entry\n")
     env = {**os.environ, "LD_PRELOAD": _runtime("libtsan.so"), "PYTHONDONTWRITEBYTECODE": "1",
+           EXPECT_EXTENSION: str(tree),
            "TSAN_OPTIONS": f"halt_on_error=1 exitcode=66 suppressions={tree / 'tsan.supp'}"}
     return tree, env
 
@@ -141,6 +151,7 @@ def test_python_suites_under_sanitizers_on_every_backend(sanitized_tree):
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *suites], cwd=tree, env=env,
                        capture_output=True, text=True, timeout=3600)
     assert r.returncode == 0, f"pytest {' '.join(suites)} under ASan+UBSan:\n{r.stdout[-20000:]}\n{r.stderr[-20000:]}"
+    _assert_ran_instrumented(tree, r.stdout, "address, undefined")
 
 
 def test_the_thread_sanitized_extension_reports_a_race(thread_sanitized_tree):
@@ -164,3 +175,4 @@ def test_threads_sharing_a_model_under_thread_sanitizer(thread_sanitized_tree):
     r = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, timeout=3600)
     assert r.returncode == 0, f"{' '.join(cmd)} under TSan:\n{r.stdout[-20000:]}\n{r.stderr[-20000:]}"
     assert " passed" in r.stdout and "deselected" in r.stdout
+    _assert_ran_instrumented(tree, r.stdout, "thread")
