@@ -6,7 +6,6 @@ import struct
 import numpy as np
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
 
 import kwsint
 from kwsint import FormatError, ops, reference
@@ -14,7 +13,7 @@ from kwsint._kwsint_c import ffi, lib
 from kwsint.backend import resolve
 from kwsint.generate import paper_model, random_model
 
-from .strategies import activations, requant_params, weight_codes
+from .strategies import acc16_case
 from .test_format import c_load, refresh_crc
 
 
@@ -41,25 +40,20 @@ def test_analysis_of_the_paper_models():
     assert all(l.acc16_block == 0 for l in random_model((8,), act_bits=16).layers)  # 16x8: int64 path
 
 
-def _case(rng, n: int, k: int, bits: int, mode: str, batches: int = 2):
-    w = weight_codes(rng, (n, k), bits, mode)
-    x = activations(rng, (batches, k), 8, mode)
-    return w, x
-
-
-@given(bits=st.integers(1, 4), n=st.integers(1, 70), k=st.integers(1, 600), mode=st.sampled_from(["random", "extreme"]),
-       seed=st.integers(0, 2**32 - 1), data=st.data())
-def test_acc16_kernels_equal_reference(backend, bits, n, k, mode, seed, data):
-    rng = np.random.default_rng(seed)
-    w, x = _case(rng, n, k, bits, mode)
-    claim = reference.acc16_log2_block(w, 8)
-    assert claim >= 4  # |w| <= 7: 128 * 7 * 16 fits int16
-    mult, shift = data.draw(requant_params(n, 8))
-    kw = dict(input_zero_point=int(rng.integers(-128, 128)), output_zero_point=0, multiplier=mult, shift=shift,
-              act_min=-128, act_max=127)
-    want = reference.fully_connected(x, w, None, **kw)
+@given(data=acc16_case())
+def test_acc16_kernels_equal_reference(backend, data):
+    case, claim = data
+    assert claim >= 4  # |w| <= 7, or blocks built at the bound of 2^4 .. 2^9 products
+    want = reference.fully_connected(**case)
     for log2 in range(4, claim + 1):
-        np.testing.assert_array_equal(ops.fully_connected(x, w, None, acc16_block=log2, backend=backend, **kw), want)
+        np.testing.assert_array_equal(ops.fully_connected(**case, acc16_block=log2, backend=backend), want,
+                                      err_msg=f"acc16_block={log2}")
+
+
+def _one_unit_per(acc: np.ndarray) -> tuple[int, int]:
+    """A multiplier and shift that map the largest |acc| to about 100 output units: a wrong sum of 2^16
+    (an int16 lane that wrapped) moves an output by far more than one unit."""
+    return reference.quantize_multiplier(100.0 / max(int(np.abs(acc).max()), 1))
 
 
 @pytest.mark.parametrize("k", [16, 48, 87, 400, 540])
@@ -73,9 +67,11 @@ def test_worst_case_at_the_bound(backend, k):
     w[n // 2:] *= -1
     assert reference.acc16_block_sums(w, 4).max() == 255 and reference.acc16_log2_block(w, 8) == 4
     x = np.full((1, k), -128, np.int8)
-    kw = dict(input_zero_point=0, output_zero_point=0, multiplier=2**30, shift=-20, act_min=-128, act_max=127)
-    np.testing.assert_array_equal(ops.fully_connected(x, w, None, acc16_block=4, backend=backend, **kw),
-                                  reference.fully_connected(x, w, None, **kw))
+    mult, shift = _one_unit_per(x.astype(np.int64) @ w.astype(np.int64).T)
+    kw = dict(input_zero_point=0, output_zero_point=0, multiplier=mult, shift=shift, act_min=-128, act_max=127)
+    want = reference.fully_connected(x, w, None, **kw)
+    assert np.abs(want).max() >= 90  # the outputs resolve the accumulators (not all 0 or +-1)
+    np.testing.assert_array_equal(ops.fully_connected(x, w, None, acc16_block=4, backend=backend, **kw), want)
 
 
 def test_unsafe_claims_are_refused_by_the_op(backend):

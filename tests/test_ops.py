@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 import kwsint
 from kwsint import ops, reference
 
-from .strategies import INT32_MAX, INT32_MIN, layer_case, multipliers
+from .strategies import layer_case, requantize_s32_case, requantize_s64_case
 
 @given(case=layer_case("dense"))
 def test_fully_connected_equals_reference(backend, case):
@@ -25,31 +25,18 @@ def test_affine_equals_reference(backend, case):
     np.testing.assert_array_equal(got, want)
 
 
-acc32 = st.one_of(
-    st.integers(INT32_MIN, INT32_MAX),
-    st.sampled_from([INT32_MIN, INT32_MIN + 1, -1, 0, 1, INT32_MAX]),
-    # odd multiples of 2^(e-1): ties for RoundingDivideByPOT(., e) after an exact SRDHM
-    st.builds(lambda k, e, s: s * (2 * k + 1) << (e - 1), st.integers(0, 2**10), st.integers(1, 20),
-              st.sampled_from([-1, 1])),
-)
+@given(case=requantize_s32_case())
+def test_requantize_s32_equals_reference(backend, case):
+    acc, mult, shift = case
+    np.testing.assert_array_equal(ops.requantize(acc, mult, shift, backend=backend),
+                                  reference.requantize(acc, mult, shift))
 
 
-@given(acc=st.lists(acc32, min_size=1, max_size=64),
-       mult=st.one_of(multipliers, st.sampled_from([INT32_MIN, -1, 2**30, -(2**30)]), st.integers(INT32_MIN, -1)),
-       shift=st.integers(-31, 30))
-def test_requantize_s32_equals_reference(backend, acc, mult, shift):
-    a = np.array(acc, dtype=np.int32)
-    np.testing.assert_array_equal(ops.requantize(a, mult, shift, backend=backend),
-                                  reference.requantize(a, mult, shift))
-
-
-@given(acc=st.lists(st.one_of(st.integers(-(2**47) + 1, 2**47 - 1), st.sampled_from([-(2**47) + 1, 2**47 - 1, 0, -1])),
-                    min_size=1, max_size=64),
-       mult=st.one_of(multipliers, st.integers(0x7FFF0000, INT32_MAX)), shift=st.integers(-31, 7))
-def test_requantize_s64_equals_reference(backend, acc, mult, shift):
-    a = np.array(acc, dtype=np.int64)
-    np.testing.assert_array_equal(ops.requantize(a, mult, shift, backend=backend),
-                                  reference.requantize(a, mult, shift))
+@given(case=requantize_s64_case())
+def test_requantize_s64_equals_reference(backend, case):
+    acc, mult, shift = case
+    np.testing.assert_array_equal(ops.requantize(acc, mult, shift, backend=backend),
+                                  reference.requantize(acc, mult, shift))
 
 
 finite_or_not = st.floats(width=32, allow_nan=True, allow_infinity=True)
