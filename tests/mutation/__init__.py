@@ -1,0 +1,1 @@
+"""Mutation testing: a curated list of one-line bugs the test suite must catch (tests/mutation/README.md)."""
