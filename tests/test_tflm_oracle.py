@@ -21,7 +21,7 @@ import kwsint
 from kwsint import generate, ops, reference
 from kwsint import tflite as tfl
 
-from .strategies import activations, weight_codes
+from .strategies import BIAS_LIMIT, MAX_SHIFT, activations, calibrated_params, weight_codes
 
 pytestmark = pytest.mark.tflm
 
@@ -61,7 +61,9 @@ def scales(draw, n: int, per_channel: bool, log2_eff: tuple[float, float]):
 
 @st.composite
 def layer_case(draw, kind: str, act_bits: int, per_channel: bool):
-    """A random FULLY_CONNECTED / affine case inside the spec's (and the C backends') bounds."""
+    """A FULLY_CONNECTED / affine case inside the spec's (and the C backends') bounds whose weight scales are
+    calibrated to its accumulators (tests/strategies.py): most outputs lie inside the clamp. With powers of
+    two for every scale the multipliers are exact, and per channel some biases plant rounding ties."""
     n = draw(st.integers(1, 48))
     k = draw(st.integers(1, 96)) if kind == "dense" else n
     batch = draw(st.sampled_from([1, 3]))
@@ -72,16 +74,39 @@ def layer_case(draw, kind: str, act_bits: int, per_channel: bool):
     x = activations(rng, (batch, k), act_bits, mode)
     lo, hi = _qrange(act_bits)
     zp_in = draw(st.integers(lo, hi)) if act_bits == 8 else 0
-    zp_out = draw(st.integers(lo, hi)) if act_bits == 8 else 0
-    # int8: shift <= 30 (left shifts wrap in int32 alike everywhere); 16x8: shift <= 7.
-    hi_eff = 2.0 if act_bits == 8 else 6.0
-    si, ws, so = draw(scales(n, per_channel, (-34.0, hi_eff)))
-    limit = 2**30 if act_bits == 8 else 2**46 - 1
-    b = draw(st.sampled_from([0, 1 << 12, 1 << 20, limit]))
-    bias = None if draw(st.integers(0, 5)) == 0 else rng.integers(-b, b + 1, size=n)
-    if bias is not None:
-        bias = bias.astype(np.int32 if act_bits == 8 else np.int64)
-    act = draw(st.sampled_from(tfl.FUSED_ACTIVATIONS))
+    zp_out = draw(st.one_of(st.integers(-64, 64), st.integers(lo, hi))) if act_bits == 8 else 0
+    sums = (x.astype(np.int64) - zp_in) @ weights.astype(np.int64).T if kind == "dense" else \
+        (x.astype(np.int64) - zp_in) * weights.astype(np.int64)
+    limit = BIAS_LIMIT[act_bits]
+    bias_kind = draw(st.sampled_from(["none", "centre", "centre", "small", "limit"]))
+    if bias_kind == "centre":
+        spread = int(np.abs(sums).max()) + 1
+        bias = -np.median(sums, axis=0).astype(np.int64) + rng.integers(-spread // 4, spread // 4 + 1, n)
+    elif bias_kind == "limit":
+        bias = rng.integers(-limit, limit + 1, n)
+    else:
+        bias = rng.integers(-(1 << 12), (1 << 12) + 1, n) if bias_kind == "small" else np.zeros(n, np.int64)
+    bias = np.clip(bias, -limit, limit)
+    # the effective scale s_in * s_w / s_out of each channel: a calibrated quantizer's, within shift <= 30 (int8,
+    # left shifts wrap in int32 alike everywhere) or 7 (16x8)
+    mult, shift = calibrated_params(rng, sums + bias, act_bits, zp_out, per_channel)
+    eff = np.where(mult > 0, mult * 2.0 ** (shift.astype(np.float64) - 31), 2.0**-40)
+    eff = np.minimum(eff, 2.0 ** MAX_SHIFT[act_bits] * (1 - 2.0**-20))  # float32 scales must not round up to 2^max
+    exact = draw(st.booleans())
+    if exact:  # powers of two everywhere: exact multipliers, ties in every rounding step
+        si, so = np.float32(2.0 ** draw(st.integers(-12, 2))), np.float32(2.0 ** draw(st.integers(-12, 2)))
+        eff = 2.0 ** np.minimum(np.round(np.log2(eff)), MAX_SHIFT[act_bits] - 1)
+        if per_channel:
+            for c in np.flatnonzero(rng.random(n) < 0.3):
+                t = int(rng.integers(1, 12))  # a division by 2^t: tie at (2j + 1) * 2^(t - 1)
+                target = int(rng.choice([-1, 1])) * (2 * int(rng.integers(0, 50)) + 1) << (t - 1)
+                bias[c], eff[c] = target - int(sums.reshape(-1, n)[0, c]), 2.0**-t
+    else:
+        si, so = np.float32(draw(f32_scale)), np.float32(draw(f32_scale))
+    ws = np.float32(eff * np.float64(so) / np.float64(si))
+    ws = np.broadcast_to(np.where(ws > 0, ws, np.float32(2.0**-126)), (n,)).astype(np.float32)
+    bias = None if bias_kind == "none" and not bias.any() else bias.astype(np.int32 if act_bits == 8 else np.int64)
+    act = draw(st.sampled_from(["NONE"] * 5 + list(tfl.FUSED_ACTIVATIONS[1:])))
     act_min, act_max = tfl.activation_range(act, output_scale=so, output_zero_point=zp_out, act_bits=act_bits)
     # INT4 filters where TFLM reads them: int8 activations, per-tensor FULLY_CONNECTED or DEPTHWISE_CONV_2D.
     int4 = bits <= 4 and act_bits == 8 and (kind == "affine" or not per_channel) and draw(st.booleans())

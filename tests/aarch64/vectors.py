@@ -25,7 +25,8 @@ import kwsint
 from kwsint import reference
 from kwsint.generate import paper_model, random_model
 
-from ..strategies import INT32_MAX, INT32_MIN, act_range, activations, grid_max, layer_case, multipliers, weight_codes
+from ..strategies import (INT32_MAX, INT32_MIN, act_range, activations, grid_max, layer_case, requantize_s32_case,
+                          requantize_s64_case, weight_codes)
 
 OP_REQUANTIZE_S32 = 1
 OP_REQUANTIZE_S64 = 2
@@ -171,15 +172,6 @@ def _requantize_case(acc, mult, shift, desc: str) -> Case:
     return Case(OP_REQUANTIZE_S64 if wide else OP_REQUANTIZE_S32, payload, desc, [("out", _le(want, "<i4"))])
 
 
-_acc32 = st.one_of(
-    st.integers(INT32_MIN, INT32_MAX),
-    st.sampled_from([INT32_MIN, INT32_MIN + 1, -1, 0, 1, INT32_MAX]),
-    st.builds(lambda k, e, s: s * (2 * k + 1) << (e - 1), st.integers(0, 2**10), st.integers(1, 20),
-              st.sampled_from([-1, 1])),
-)
-_acc64 = st.one_of(st.integers(-(2**47) + 1, 2**47 - 1), st.sampled_from([-(2**47) + 1, 2**47 - 1, 0, -1]))
-
-
 def _collect(strategy, count: int) -> list:
     """``count`` examples of ``strategy``, drawn inside a derandomized @given run (deterministic)."""
     out: list = []
@@ -196,11 +188,9 @@ def _collect(strategy, count: int) -> list:
 
 def requantize_s32_cases(rng: np.random.Generator) -> list[Case]:
     cases = []
-    # Hypothesis: the same space as tests/test_ops.py, negative multipliers included.
-    mult_any = st.one_of(multipliers, st.sampled_from([INT32_MIN, -1, 2**30, -(2**30)]), st.integers(INT32_MIN, -1))
-    for acc, mult, shift in _collect(st.tuples(st.lists(_acc32, min_size=1, max_size=64), mult_any,
-                                               st.integers(-31, 30)), 300):
-        cases.append(_requantize_case(np.array(acc, dtype=np.int32), mult, shift, f"hypothesis m={mult} s={shift}"))
+    # Hypothesis: the strategy of tests/test_ops.py (per-element ties, saturations and wraps in every lane).
+    for acc, mult, shift in _collect(requantize_s32_case(), 300):
+        cases.append(_requantize_case(acc, mult, shift, f"hypothesis n={acc.size}"))
     for shift in range(-31, 31):
         n = 67
         # Full-range accumulators, QuantizeMultiplier-range multipliers.
@@ -213,13 +203,15 @@ def requantize_s32_cases(rng: np.random.Generator) -> list[Case]:
         mult = rng.integers(INT32_MIN, INT32_MAX, n, endpoint=True)
         mult[:5] = [INT32_MIN, INT32_MAX, 0, -1, 1 << 30]
         cases.append(_requantize_case(acc.astype(np.int32), mult, shift, f"shift {shift}, any multiplier"))
-        # Saturation: SRDHM(INT32_MIN, INT32_MIN) = INT32_MAX, and a left shift that wraps onto INT32_MIN.
+        # Saturation: SRDHM(INT32_MIN, INT32_MIN) = INT32_MAX, and a left shift that wraps onto INT32_MIN;
+        # 7 pairs repeated over 35 elements, so every pair lies in the whole vectors of 4, 8 and 16 lanes.
         left = max(shift, 0)
         wraps_to_min = -(1 << (31 - left)) if left else INT32_MIN
         acc = np.array([INT32_MIN, INT32_MIN, INT32_MIN, wraps_to_min, wraps_to_min, INT32_MAX, 1 << 30],
                        dtype=np.int64)
         mult = np.array([INT32_MIN, INT32_MAX, 1 << 30, INT32_MIN, INT32_MAX, INT32_MIN, INT32_MIN])
-        cases.append(_requantize_case(acc.astype(np.int32), mult, shift, f"shift {shift}, INT32_MIN saturation"))
+        cases.append(_requantize_case(np.tile(acc, 5).astype(np.int32), np.tile(mult, 5), shift,
+                                      f"shift {shift}, INT32_MIN saturation"))
         # Ties. SRDHM: a*b = odd * 2^30 (multiplier m_odd * 2^j, acc a_odd * 2^(30-j)).
         j = rng.integers(0, 31, n)
         m_odd = (rng.integers(1 << 30, 1 << 31, n) >> j) | 1
@@ -248,10 +240,8 @@ def requantize_s32_cases(rng: np.random.Generator) -> list[Case]:
 
 def requantize_s64_cases(rng: np.random.Generator) -> list[Case]:
     cases = []
-    mult_s64 = st.one_of(multipliers, st.integers(0x7FFF0000, INT32_MAX))
-    for acc, mult, shift in _collect(st.tuples(st.lists(_acc64, min_size=1, max_size=64), mult_s64,
-                                               st.integers(-31, 7)), 300):
-        cases.append(_requantize_case(np.array(acc, dtype=np.int64), mult, shift, f"hypothesis m={mult} s={shift}"))
+    for acc, mult, shift in _collect(requantize_s64_case(), 300):
+        cases.append(_requantize_case(acc, mult, shift, f"hypothesis n={acc.size}"))
     lim = (1 << 47) - 1
     for shift in range(-31, 8):
         n = 67
