@@ -157,7 +157,8 @@ MUTATIONS: list[Mutation] = [
         "#define BLOCK16 31 /* full chunks per block: with the tail chunk at most 32 */",
         "#define BLOCK16 32 /* full chunks per block: with the tail chunk at most 32 */",
         "16x8 int32 lanes widened after 33 chunks: the horizontal sum of a worst-case row can wrap",
-        _ops("test_fully_connected_equals_reference", "avx2"),
+        _ops("test_fully_connected_equals_reference", "avx2")
+        + _each("test_int16_bounds.py", "test_16x8_worst_case_rows_equal_reference", *(f"avx2-{k}" for k in (527, 4103))),
     ),
     Mutation(
         "avx2-nibbles-high-half-unsigned", "csrc/avx2/fully_connected_nibbles.c",
@@ -246,7 +247,7 @@ MUTATIONS: list[Mutation] = [
         "0xEDB88320u",
         "0x04C11DB7u",
         "CRC-32 with the unreflected polynomial: every stored checksum mismatches",
-        ("tests/test_format.py::test_checksum_error",),
+        ("tests/test_format.py::test_checksum_error", "tests/test_format.py::test_round_trip[1-8]"),
     ),
     Mutation(
         "loader-checksum-status", "csrc/blob.c",
@@ -276,7 +277,8 @@ MUTATIONS: list[Mutation] = [
         "for (size_t i = j; i < k && i < j + block; i++) {",
         "for (size_t i = j; i < k && i < j + block / 2; i++) {",
         "the C loader re-proves an int16 block claim over half of each block",
-        ("tests/test_acc16.py::test_unsafe_claims_are_refused_by_both_loaders",),
+        ("tests/test_acc16.py::test_unsafe_claims_are_refused_by_both_loaders",
+         "tests/test_acc16_claims.py::test_every_claim_is_accepted_exactly_when_safe"),
     ),
     Mutation(
         "loader-nibble-stride-odd-k", "csrc/blob.c",
