@@ -51,13 +51,6 @@ def activations(rng: np.random.Generator, shape, act_bits: int, mode: str) -> np
     return x.astype(dtype)
 
 
-multipliers = st.one_of(
-    st.integers(2**30, INT32_MAX),  # what QuantizeMultiplier produces
-    st.sampled_from([0, 2**30, INT32_MAX]),
-    st.integers(0, INT32_MAX),
-)
-
-
 def _wrap32(v) -> np.ndarray:
     return ((np.asarray(v, dtype=np.int64) + 2**31) & 0xFFFFFFFF) - 2**31
 
@@ -87,23 +80,6 @@ def calibrated_params(rng: np.random.Generator, acc: np.ndarray, act_bits: int, 
     if per_channel:
         any_mult = rng.random(n) < 0.1
         mult[any_mult] = rng.integers(0, 2**31, int(any_mult.sum()))
-    return mult, shift
-
-
-@st.composite
-def requant_params(draw, n: int, act_bits: int):
-    """(multiplier, shift) per-tensor (scalars) or per-channel ((n,) arrays), uncalibrated: for tests that
-    fix the rest of the case themselves."""
-    max_shift = MAX_SHIFT[act_bits]
-    shifts = st.one_of(st.integers(-31, max_shift), st.integers(-12, 1))
-    if draw(st.booleans()):
-        return draw(multipliers), draw(shifts)
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    lo_shift = draw(st.integers(-31, max_shift))
-    hi_shift = draw(st.integers(lo_shift, max_shift))
-    mult = rng.integers(2**30, 2**31, size=n).astype(np.int32)
-    mult[rng.random(n) < 0.05] = 0
-    shift = rng.integers(lo_shift, hi_shift + 1, size=n).astype(np.int32)
     return mult, shift
 
 
