@@ -1,6 +1,9 @@
 """The shipped default model (kwsint/default_model): its files, its exports, and kwsint-run on its samples."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -44,6 +47,19 @@ def test_each_blob_is_the_export_of_its_checkpoint(config, tmp_path, capsys):
     assert out.read_bytes() == default_model.path(f"{config}.kwsq").read_bytes()
     info = default_model.load(config).info()
     assert info["layers"][0]["weight_bits"] == {"M0-int8": 8, "M2": 8, "M4": 4}[config]
+
+
+@pytest.mark.parametrize("config", ["M2", "M4"])
+def test_qat_export_does_not_depend_on_the_cpus_vector_math(config, tmp_path):
+    """MKL picks its float32 tanh and sqrt for the CPU (they differ in the last bit on AVX-512 and AVX2);
+    the stage-2 export computes both in float64 and rounds once, so it gives the shipped blob on every
+    code path MKL_CBWR can force."""
+    for path in ("AUTO", "COMPATIBLE", "AVX2"):
+        out = tmp_path / f"{config}-{path}.kwsq"
+        r = subprocess.run([sys.executable, "-m", "kwsint.cli.export", str(default_model.path(f"{config}.pt")), "-o",
+                            str(out)], env={**os.environ, "MKL_CBWR": path}, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert out.read_bytes() == default_model.path(f"{config}.kwsq").read_bytes(), f"MKL_CBWR={path}"
 
 
 @pytest.mark.parametrize("backend", kwsint.backends())

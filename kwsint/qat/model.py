@@ -40,7 +40,7 @@ from ..modelspec import Frontend, Layer, ModelSpec
 from ..reference import dense_multipliers, quantize_multiplier, with_acc16_blocks
 from . import integer
 from .quantizers import (
-    SIGMA_T, asymmetric_range, distribution_regularizer, fake_quantize, grid_max, round_half_away, ste,
+    SIGMA_T, asymmetric_range, distribution_regularizer, fake_quantize, grid_max, round_half_away, squash, ste,
     weight_codes,
 )
 
@@ -206,7 +206,7 @@ class KWSNet(nn.Module):
                 else:
                     d.weight.normal_(0.0, SIGMA_T, generator=generator)
                     # tanh(W) has an RMS of ~0.58: scale so pre-activations start with unit-ish spread.
-                    rms = float(torch.tanh(d.weight).pow(2).mean().sqrt().clamp_min(1e-3))
+                    rms = float(squash(d.weight).pow(2).mean().sqrt().clamp_min(1e-3))
                     d.gain.fill_(float(np.sqrt(2.0 / fan_in)) / rms)
                 d.bias.zero_()
 
@@ -235,7 +235,7 @@ class KWSNet(nn.Module):
         both, so the scale of the codes is |alpha| * grid scale.
         """
         d = self.dense[i]
-        src = d.weight if self.stage == "float" else torch.tanh(d.weight)
+        src = d.weight if self.stage == "float" else squash(d.weight)
         codes, grid_scale = self._codes(src, i)
         w = d.gain[:, None] * ste(src, codes * grid_scale[:, None])
         return w, (d.gain.detach().abs() * grid_scale).clamp_min(1e-30).expand(src.shape[0])
@@ -310,7 +310,9 @@ class KWSNet(nn.Module):
         """
         bn = self.norms[i]
         q = grid_max(self.config.param_bits)
-        a = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        # sqrt in float64, rounded once: torch's float32 sqrt is not correctly rounded, and its last bit
+        # depends on the CPU's instruction set (see quantizers.squash)
+        a = bn.weight / torch.sqrt((bn.running_var + bn.eps).double()).float()
         live = bn.running_var > self._relu_grid()[0] ** 2
         ref = a.detach()[live] if bool(live.any()) else a.detach()
         sa = _f32(float(ref.abs().max().clamp_min(1e-30)) / q)
@@ -390,7 +392,7 @@ class KWSNet(nn.Module):
         layers: list[Layer] = []
         zp = 0
         for i, d in enumerate(self.dense):
-            src = d.weight if self.stage == "float" else torch.tanh(d.weight)
+            src = d.weight if self.stage == "float" else squash(d.weight)
             codes, grid_scale = self._codes(src, i)  # float32, as in training
             codes = codes * torch.where(d.gain < 0, -1.0, 1.0)[:, None]
             ws = (d.gain.abs() * grid_scale).clamp_min(1e-30).expand(src.shape[0]).numpy().astype(np.float32)

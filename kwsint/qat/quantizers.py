@@ -65,12 +65,19 @@ def quantize_weights(w: torch.Tensor, bits: int) -> torch.Tensor:
     return ste(w, codes * scale[:, None])
 
 
+def squash(w: torch.Tensor) -> torch.Tensor:
+    """tanh(W) in W's dtype, computed in float64 and rounded once. A float32 tanh runs MKL's vector math,
+    whose last bit depends on the CPU's instruction set (AVX-512 and AVX2 differ in about 1.5% of a
+    model's weights), and an export must give the same blob on every machine."""
+    return torch.tanh(w.double()).to(w.dtype)
+
+
 def tanh_weights(w: torch.Tensor, bits: int) -> torch.Tensor:
     """Stage 1: q_z(tanh(W)), the squashed weights on the per-channel ``bits`` grid.
 
     The gradient is the STE through the grid times tanh'(W).
     """
-    return quantize_weights(torch.tanh(w), bits)
+    return quantize_weights(squash(w), bits)
 
 
 def distribution_regularizer(w: torch.Tensor, sigma_t: float, lambda_sigma: float, lambda_mu: float) -> torch.Tensor:
