@@ -310,7 +310,6 @@ MUTATIONS: list[Mutation] = [
         "after a detection one step more than the lockout is suppressed",
         ("tests/test_detector.py::test_detector_equals_reference[portable]",
          "tests/test_detector.py::test_paper_model_smooths_fires_and_locks_out[portable-M1]"),
-        ci=True,
     ),
     Mutation(
         "detector-smoothing-floors", "csrc/detector.c",
