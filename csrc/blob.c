@@ -246,35 +246,17 @@ static kws_status check_fbank(cursor *c, int feature_dim) {
   return KWS_OK;
 }
 
-/* How the layer's weights are held (KWS_HELD_*), from the model's storage choice and the backend. */
-static int held_as(const kws_model *m, const layer_view *v) {
-  if (v->kind != KWS_LAYER_DENSE || m->act_bits != 8) return KWS_HELD_INT8;
-  if (m->storage == KWS_WEIGHTS_PACKED && v->bits == 1) return KWS_HELD_SIGNS;
-  if (m->storage == KWS_WEIGHTS_PACKED && v->bits <= 4) return KWS_HELD_NIBBLES;
-  return m->backend->kernels->pack_dense_s8 ? KWS_HELD_PANELS : KWS_HELD_INT8;
+/* The kernel of an int8 dense layer (NULL for other layers), chosen once from the
+ * backend, the layer's bits and the storage choice. */
+static const kws_dense_kernel *plan_of(const kws_model *m, const layer_view *v) {
+  if (v->kind != KWS_LAYER_DENSE || m->act_bits != 8) return NULL;
+  return kws_plan_dense(m->backend->kernels, v->bits, m->storage);
 }
 
 /* Bytes of the layer's weights in memory. */
 static size_t held_weight_bytes(const kws_model *m, const layer_view *v) {
-  switch (held_as(m, v)) {
-  case KWS_HELD_PANELS: return m->backend->kernels->packed_dense_s8_bytes(v->in_size, v->out_size);
-  case KWS_HELD_NIBBLES: return v->out_size * ((v->in_size + 1) / 2);
-  case KWS_HELD_SIGNS: return v->out_size * ((v->in_size + 7) / 8);
-  default: return v->count;
-  }
-}
-
-/* Row-major codes [n][k] into the nibble or sign layout of kws_kernels (zero-filled `out`). */
-static void pack_nibbles(const int8_t *w, size_t k, size_t n, uint8_t *out) {
-  size_t stride = (k + 1) / 2;
-  for (size_t o = 0; o < n; o++)
-    for (size_t i = 0; i < k; i++) out[o * stride + i / 2] |= (uint8_t)((w[o * k + i] & 15) << (4 * (i & 1)));
-}
-
-static void pack_signs(const int8_t *w, size_t k, size_t n, uint8_t *out) {
-  size_t stride = (k + 7) / 8;
-  for (size_t o = 0; o < n; o++)
-    for (size_t i = 0; i < k; i++) out[o * stride + i / 8] |= (uint8_t)((w[o * k + i] < 0) << (i % 8));
+  const kws_dense_kernel *dk = plan_of(m, v);
+  return dk ? dk->packed_bytes(v->in_size, v->out_size) : v->count;
 }
 
 /* Checks the whole payload into m (scalars only) and views; returns the bytes to allocate. */
@@ -345,6 +327,26 @@ static kws_status check_payload(cursor *c, kws_model *m, layer_view *views, cons
   return KWS_OK;
 }
 
+/* Points each int8 dense layer's epilogue at its arrays, and fuses an affine layer
+ * that follows a dense one into the dense layer's epilogue (the same integer
+ * operations: kwsint_internal.h). */
+static void link_epilogues(kws_model *m) {
+  for (int l = 0; l < m->num_layers; l++) {
+    kws_layer *L = &m->layers[l];
+    if (!L->dense) continue;
+    kws_epilogue e = {L->bias32, &L->params, NULL, NULL, NULL};
+    kws_layer *next = l + 1 < m->num_layers ? &m->layers[l + 1] : NULL;
+    if (next && next->kind == KWS_LAYER_AFFINE) {
+      e.affine_w = next->weights;
+      e.affine_bias = next->bias32;
+      e.affine_p = &next->params;
+      L->fused = KWS_FUSED_NEXT;
+      next->fused = KWS_FUSED_INTO_PREVIOUS;
+    }
+    L->epilogue = e;
+  }
+}
+
 static void *carve(uint8_t **p, size_t n) {
   void *r = *p;
   *p += align8(n);
@@ -353,7 +355,7 @@ static void *carve(uint8_t **p, size_t n) {
 
 kws_status kws_model_load(const void *data, size_t size, const kws_backend *be, kws_model **out,
                           kws_load_error *err) {
-  return kws_model_load_with(data, size, be, KWS_WEIGHTS_INT8, out, err);
+  return kws_model_load_with(data, size, be, KWS_WEIGHTS_AUTO, out, err);
 }
 
 kws_status kws_model_load_with(const void *data, size_t size, const kws_backend *be, kws_weight_storage storage,
@@ -361,7 +363,8 @@ kws_status kws_model_load_with(const void *data, size_t size, const kws_backend 
   if (out) *out = NULL;
   cursor c = {(const uint8_t *)data, size, 0, err, 0};
   if (!out || (!data && size)) return fail(&c, KWS_ERR_ARGUMENT, "data", 0);
-  if (storage != KWS_WEIGHTS_INT8 && storage != KWS_WEIGHTS_PACKED) return fail(&c, KWS_ERR_ARGUMENT, "storage", 0);
+  if (storage != KWS_WEIGHTS_INT8 && storage != KWS_WEIGHTS_PACKED && storage != KWS_WEIGHTS_AUTO)
+    return fail(&c, KWS_ERR_ARGUMENT, "storage", 0);
   if (!be || !be->usable()) return fail(&c, KWS_ERR_BACKEND, "backend", 0);
   kws_status st = KWS_OK;
   const uint8_t *h = take(&c, HEADER_BYTES, "header", &st);
@@ -385,10 +388,10 @@ kws_status kws_model_load_with(const void *data, size_t size, const kws_backend 
   size_t bytes;
   if ((st = check_payload(&c, &shape, views, &mean, &inv_std, &bytes)) != KWS_OK) return st;
 
-  /* Row-major codes of the largest packed layer, to fold the bias and pack from. */
+  /* Row-major codes of the largest dense int8 layer, to fold the bias and pack from. */
   size_t codes_bytes = 0;
   for (int l = 0; l < shape.num_layers; l++)
-    if (held_as(&shape, &views[l]) != KWS_HELD_INT8 && views[l].count > codes_bytes) codes_bytes = views[l].count;
+    if (plan_of(&shape, &views[l]) && views[l].count > codes_bytes) codes_bytes = views[l].count;
   uint8_t *mem = (uint8_t *)calloc(1, bytes);
   int8_t *codes = codes_bytes ? (int8_t *)malloc(codes_bytes) : NULL;
   if (!mem || (codes_bytes && !codes)) {
@@ -415,13 +418,12 @@ kws_status kws_model_load_with(const void *data, size_t size, const kws_backend 
     L->acc16_log2 = v->acc16;
     L->in_size = v->in_size;
     L->out_size = n;
-    L->weights = (int8_t *)carve(&p, held_weight_bytes(m, v));
-    L->storage = held_as(m, v);
-    int8_t *w = L->storage == KWS_HELD_INT8 ? L->weights : codes;
+    L->weight_bytes = held_weight_bytes(m, v);
+    L->weights = (int8_t *)carve(&p, L->weight_bytes);
+    L->dense = plan_of(m, v);
+    int8_t *w = L->dense ? codes : L->weights;
     for (size_t i = 0; i < v->count; i++) unpack_code(v->weights, i, v->bits, &w[i]);
-    if (L->storage == KWS_HELD_PANELS) m->backend->kernels->pack_dense_s8(w, v->in_size, n, L->weights);
-    if (L->storage == KWS_HELD_NIBBLES) pack_nibbles(w, v->in_size, n, (uint8_t *)L->weights);
-    if (L->storage == KWS_HELD_SIGNS) pack_signs(w, v->in_size, n, (uint8_t *)L->weights);
+    if (L->dense) L->dense->pack(w, v->in_size, n, (uint8_t *)L->weights);
     if (m->act_bits == 8) {
       L->bias32 = (int32_t *)carve(&p, 4 * n);
       for (size_t i = 0; i < n; i++) L->bias32[i] = les32(v->bias + 4 * i);
@@ -444,6 +446,7 @@ kws_status kws_model_load_with(const void *data, size_t size, const kws_backend 
     L->params.act_max = v->act_max;
   }
   free(codes);
+  link_epilogues(m);
   *out = m;
   return KWS_OK;
 }

@@ -7,23 +7,55 @@
 #define KWS_MAX_DIM 16384
 #define KWS_MAX_LAYERS 64
 
-/* One kernel table per backend. Kernels trust their arguments: the public
- * entry points in ops.c and the blob loader check every range first.
- *
- * Kernels never see the input zero point: `bias` is the folded bias
- * (kws_fold_bias_*), never NULL, so a dense kernel computes
- *   acc[o] = bias[o] + sum_i w[o][i] * x[i]
- * which equals the spec's sum_i w[o][i] * (x[i] - zp) + bias[o] exactly: with
- * int8 activations |folded| <= 2^30 + 2^28 and |sum| <= 2^28 (K <= 16384), so
- * no partial result leaves int32 (docs/arithmetic.md 5.2). The affine kernels
- * compute acc[c] = bias[c] + w[c] * x[c] likewise. */
+/* The end of an int8 dense layer for output channel c, from its sum acc (no bias):
+ *   v = clamp(requant(acc + bias[c]) + zp_out)
+ * and, where affine_w is set, the per-channel affine layer that follows fused in,
+ * with the same integer operations as running that layer on its own:
+ *   v = clamp(requant'(affine_bias[c] + affine_w[c] * v) + zp_out')
+ * Both biases are folded with their layer's input zero point (kws_fold_bias_s32). */
+typedef struct {
+  const int32_t *bias;
+  const kws_requant_params *p;
+  const int8_t *affine_w; /* [n] or NULL: nothing fused */
+  const int32_t *affine_bias;
+  const kws_requant_params *affine_p;
+} kws_epilogue;
+
+/* A dense kernel with int8 activations for one weight format, and its packing.
+ * pack lays row-major codes [n][k] out in packed_bytes(k, n) bytes (zero-filled
+ * by the caller) once, at load or when an op is prepared; run then computes
+ *   y[b][o] = epilogue(sum_i w[o][i] * x[b][i]), b < batches
+ * from that layout. Kernels trust their arguments: the loader and the op
+ * constructor check every range first. Kernels never see the input zero point:
+ * the folded bias holds it, and with int8 activations |folded| <= 2^30 + 2^28
+ * and |sum| <= 2^28 (K <= 16384), so no partial result leaves int32
+ * (docs/arithmetic.md 5.2). log2_block is 0 or an int16 accumulation block
+ * proven safe for these weights (docs/arithmetic.md 5.6), which a kernel may
+ * ignore (int32 sums are always exact); acc16 says which blocks it uses. */
+typedef void kws_dense_run(const int8_t *x, size_t batches, size_t k, const uint8_t *w, size_t n,
+                           const kws_epilogue *e, int log2_block, int8_t *y);
+typedef struct {
+  const char *name; /* what Model.info() shows: backend, format, layout */
+  int code_bits;    /* bits a weight takes as held: 8, 4 or 1 */
+  size_t (*packed_bytes)(size_t k, size_t n);
+  void (*pack)(const int8_t *codes, size_t k, size_t n, uint8_t *packed);
+  kws_dense_run *run; /* NULL: the slot is empty, the portable kernel serves */
+  int acc16;          /* the smallest proven block (log2 products) run sums in int16 over; 0: never */
+  int beats_s8;       /* dense_s4 and dense_s1: faster than the backend's dense_s8 on the paper's
+                         layer shapes (benchmarks/README.md), so weights="auto" picks it */
+} kws_dense_kernel;
+
+/* One kernel table per backend, filled with designated initializers: an
+ * empty (NULL) slot means "use the portable kernel". The affine kernels
+ * compute acc[c] = bias[c] + w[c] * x[c] with the folded bias. */
 typedef struct {
   void (*requantize_s32)(const int32_t *acc, const int32_t *mult, const int32_t *shift, size_t n,
                          int32_t *out);
   void (*requantize_s64)(const int64_t *acc, const int32_t *mult, const int32_t *shift, size_t n,
                          int32_t *out);
-  void (*fully_connected_s8)(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
-                             const kws_requant_params *p, int8_t *y);
+  kws_dense_kernel dense_s8; /* int8 codes (5..8-bit weights, and any weights held as int8) */
+  kws_dense_kernel dense_s4; /* 2..4-bit codes in [-7, 7], two per byte or better */
+  kws_dense_kernel dense_s1; /* 1-bit codes, -1 or +1 */
   void (*fully_connected_s16)(const int16_t *x, size_t k, const int8_t *w, size_t n,
                               const int64_t *bias, const kws_requant_params *p, int16_t *y);
   void (*affine_s8)(const int8_t *x, size_t n, const int8_t *w, const int32_t *bias,
@@ -36,26 +68,6 @@ typedef struct {
   void (*fully_connected_f32)(const float *x, size_t k, const float *w, size_t n, const float *bias,
                               float act_min, float act_max, float *y);
   void (*affine_f32)(const float *x, size_t n, const float *scale, const float *shift, float *y);
-  /* Optional (NULL in backends without it): fully_connected_s8 then reads its
-   * weights as pack_dense_s8 laid them out from row-major [n][k], in
-   * packed_dense_s8_bytes(k, n) bytes, instead of row-major. The model packs
-   * once at load; the single op packs into a temporary. */
-  size_t (*packed_dense_s8_bytes)(size_t k, size_t n);
-  void (*pack_dense_s8)(const int8_t *w, size_t k, size_t n, int8_t *packed);
-  /* Optional: fully_connected_s8 (same weight layout, same results) accumulating
-   * in int16 over aligned blocks of 2^log2_block products per row, widened to
-   * int32 after each. Called only with a block the loader or the op proved safe
-   * (docs/arithmetic.md 5.6), log2_block in [4, 14]. */
-  void (*fully_connected_s8_acc16)(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
-                                   const kws_requant_params *p, int log2_block, int8_t *y);
-  /* fully_connected_s8 from packed weights (KWS_WEIGHTS_PACKED): `nibbles` holds
-   * rows of (k + 1) / 2 bytes, code i in the low (even i) or high (odd i) 4 bits,
-   * two's complement; `signs` rows of (k + 7) / 8 bytes, bit i % 8 of byte i / 8
-   * set for -1 and clear for +1. */
-  void (*fully_connected_s8_nibbles)(const int8_t *x, size_t k, const uint8_t *w, size_t n, const int32_t *bias,
-                                     const kws_requant_params *p, int8_t *y);
-  void (*fully_connected_s8_signs)(const int8_t *x, size_t k, const uint8_t *w, size_t n, const int32_t *bias,
-                                   const kws_requant_params *p, int8_t *y);
 } kws_kernels;
 
 struct kws_backend {
@@ -69,21 +81,21 @@ extern const kws_kernels kws_portable_kernels;
 extern const kws_kernels kws_avx2_kernels, kws_sse41_kernels; /* x86 */
 extern const kws_kernels kws_neon_kernels, kws_neon_dot_kernels; /* aarch64, or x86 through SIMDe */
 
-/* How a layer holds its weights: int8 codes row-major, the backend's packed
- * int8 panels (pack_dense_s8), two codes per byte, eight signs per byte. */
-enum { KWS_HELD_INT8, KWS_HELD_PANELS, KWS_HELD_NIBBLES, KWS_HELD_SIGNS };
-
+/* A layer as loaded: its plan (the kernel chosen for it once, at load) and its arrays. */
 typedef struct {
   int kind;
   int weight_bits;
   int acc16_log2; /* proven int16 accumulation block (log2 products), 0 for none */
-  int storage;    /* KWS_HELD_*: how `weights` holds the codes */
   size_t in_size, out_size;
-  int8_t *weights;  /* dense: [out][in], or packed for the backend's fully_connected_s8; affine: [out] */
+  const kws_dense_kernel *dense; /* int8 dense layers: the kernel that runs them */
+  int fused;       /* KWS_FUSED_*: how this layer's epilogue and the next layer's relate */
+  size_t weight_bytes; /* as held */
+  int8_t *weights;  /* dense: as dense->pack laid them out (int16 models: [out][in]); affine: [out] */
   int32_t *bias32;  /* int8 activations, folded with the input zero point */
   int64_t *bias64;  /* int16 activations */
   int32_t *multiplier, *shift;
   kws_requant_params params; /* points into multiplier/shift */
+  kws_epilogue epilogue;     /* int8 dense layers: points into this layer (and the next, if fused) */
 } kws_layer;
 
 struct kws_model {
@@ -110,6 +122,10 @@ int32_t kws_rounding_divide_by_pot(int32_t x, int exponent);
 int32_t kws_requant_s32(int32_t acc, int32_t multiplier, int32_t shift);
 int32_t kws_requant_s64(int64_t acc, int32_t multiplier, int32_t shift);
 int32_t kws_add_wrap(int32_t a, int32_t b); /* a + b modulo 2^32 */
+/* The epilogue of kws_epilogue for one channel c; acc is the sum without the bias. */
+int8_t kws_epilogue_s8(int32_t acc, const kws_epilogue *e, size_t c);
+/* The kernel a dense layer with int8 activations and `bits`-bit weights runs on. */
+const kws_dense_kernel *kws_plan_dense(const kws_kernels *kk, int bits, kws_weight_storage storage);
 /* Folded biases (see the kernel table): out[o] = bias[o] - zp * sum_i w[o][i]
  * for dense (k > 1 inputs per row) and bias[c] - zp * w[c] for affine (k = 1);
  * bias may be NULL (zeros). */

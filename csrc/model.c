@@ -26,29 +26,34 @@ void kws_model_get_info(const kws_model *m, kws_model_info *info) {
 
 const kws_backend *kws_model_backend(const kws_model *m) { return m ? m->backend : NULL; }
 
-static void run_layer(const kws_kernels *kk, const kws_model *m, const kws_layer *L, const void *in, void *out) {
-  if (m->act_bits == 8) {
-    if (L->storage == KWS_HELD_NIBBLES)
-      kk->fully_connected_s8_nibbles((const int8_t *)in, L->in_size, (const uint8_t *)L->weights, L->out_size,
-                                     L->bias32, &L->params, (int8_t *)out);
-    else if (L->storage == KWS_HELD_SIGNS)
-      kk->fully_connected_s8_signs((const int8_t *)in, L->in_size, (const uint8_t *)L->weights, L->out_size,
-                                   L->bias32, &L->params, (int8_t *)out);
-    else if (L->kind == KWS_LAYER_DENSE && L->acc16_log2 && kk->fully_connected_s8_acc16)
-      kk->fully_connected_s8_acc16((const int8_t *)in, L->in_size, L->weights, L->out_size, L->bias32, &L->params,
-                                   L->acc16_log2, (int8_t *)out);
-    else if (L->kind == KWS_LAYER_DENSE)
-      kk->fully_connected_s8((const int8_t *)in, L->in_size, L->weights, L->out_size, L->bias32, &L->params,
-                             (int8_t *)out);
-    else
-      kk->affine_s8((const int8_t *)in, L->out_size, L->weights, L->bias32, &L->params, (int8_t *)out);
+kws_status kws_model_layer_plan(const kws_model *m, int layer, kws_layer_plan *plan) {
+  if (!m || !plan || layer < 0 || layer >= m->num_layers) return KWS_ERR_ARGUMENT;
+  const kws_layer *L = &m->layers[layer];
+  memset(plan, 0, sizeof *plan);
+  plan->weight_bytes = L->weight_bytes;
+  plan->fused = L->fused;
+  plan->code_bits = 8;
+  if (L->dense) {
+    plan->kernel = L->dense->name;
+    plan->code_bits = L->dense->code_bits;
+    plan->acc16_block = L->dense->acc16 && L->acc16_log2 >= L->dense->acc16 ? 1 << L->acc16_log2 : 0;
   } else {
-    if (L->kind == KWS_LAYER_DENSE)
-      kk->fully_connected_s16((const int16_t *)in, L->in_size, L->weights, L->out_size, L->bias64, &L->params,
-                              (int16_t *)out);
-    else
-      kk->affine_s16((const int16_t *)in, L->out_size, L->weights, L->bias64, &L->params, (int16_t *)out);
+    plan->kernel = m->backend->name; /* affine and 16x8 layers: the backend's one kernel of their kind */
   }
+  return KWS_OK;
+}
+
+static void run_layer(const kws_kernels *kk, const kws_model *m, const kws_layer *L, const void *in, void *out) {
+  if (L->dense)
+    L->dense->run((const int8_t *)in, 1, L->in_size, (const uint8_t *)L->weights, L->out_size, &L->epilogue,
+                  L->acc16_log2, (int8_t *)out);
+  else if (m->act_bits == 8)
+    kk->affine_s8((const int8_t *)in, L->out_size, L->weights, L->bias32, &L->params, (int8_t *)out);
+  else if (L->kind == KWS_LAYER_DENSE)
+    kk->fully_connected_s16((const int16_t *)in, L->in_size, L->weights, L->out_size, L->bias64, &L->params,
+                            (int16_t *)out);
+  else
+    kk->affine_s16((const int16_t *)in, L->out_size, L->weights, L->bias64, &L->params, (int16_t *)out);
 }
 
 /* ticks (if given) gets each layer's counter ticks added. */
@@ -58,8 +63,10 @@ static kws_status infer_q(const kws_model *m, const void *input, void *scratch, 
   const kws_kernels *kk = m->backend->kernels;
   uint8_t *bufs[2] = {(uint8_t *)scratch, (uint8_t *)scratch + buffer_bytes(m)};
   const void *in = input;
+  int flip = 0;
   for (int l = 0; l < m->num_layers; l++) {
-    void *out = bufs[l & 1];
+    if (m->layers[l].fused == KWS_FUSED_INTO_PREVIOUS) continue; /* done in layer l - 1's epilogue */
+    void *out = bufs[flip ^= 1];
     uint64_t start = ticks ? kws_cycle_counter() : 0;
     run_layer(kk, m, &m->layers[l], in, out);
     if (ticks) ticks[l] += kws_cycle_counter() - start;

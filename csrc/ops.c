@@ -83,36 +83,95 @@ int kws_acc16_safe(const int8_t *w, size_t n, size_t k, int log2_block) {
   return 1;
 }
 
-/* log2_block 0: int32 accumulation; else the int16 block, checked here. */
-static kws_status fully_connected_s8(const kws_backend *be, const int8_t *x, size_t batches, size_t k,
-                                     const int8_t *w, size_t n, const int32_t *bias, const kws_requant_params *p,
-                                     int log2_block, int8_t *y) {
+struct kws_dense_op {
+  const kws_dense_kernel *kernel;
+  size_t k, n;
+  int log2_block;
+  size_t weight_bytes;
+  uint8_t *weights; /* as kernel->pack laid them out */
+  int32_t *bias, *multiplier, *shift;
+  kws_requant_params params;
+  kws_epilogue epilogue;
+};
+
+/* Codes of weight_bits-bit weights: [-(2^(bits-1) - 1), 2^(bits-1) - 1], or -1 and +1 for 1 bit. */
+static int codes_ok(const int8_t *w, size_t count, int bits) {
+  int limit = (1 << (bits - 1)) - 1;
+  for (size_t i = 0; i < count; i++)
+    if (bits == 1 ? w[i] != 1 && w[i] != -1 : w[i] < -limit || w[i] > limit) return 0;
+  return 1;
+}
+
+static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+kws_status kws_dense_op_create(const kws_backend *be, size_t k, const int8_t *w, size_t n, int weight_bits,
+                               const int32_t *bias, const kws_requant_params *p, int log2_block,
+                               kws_weight_storage storage, kws_dense_op **out) {
+  if (!out) return KWS_ERR_ARGUMENT;
+  *out = NULL;
   const kws_kernels *kk = kernels_of(be);
   if (!kk) return KWS_ERR_BACKEND;
-  if (!dims_ok(batches, k, n) || !x || !w || !y || !params_ok(p, n, 8)) return KWS_ERR_ARGUMENT;
-  if (!weights_ok(w, n * k) || !bias32_ok(bias, n)) return KWS_ERR_ARGUMENT;
+  if (!dims_ok(0, k, n) || !w || !params_ok(p, n, 8) || weight_bits < 1 || weight_bits > 8) return KWS_ERR_ARGUMENT;
+  if (storage != KWS_WEIGHTS_INT8 && storage != KWS_WEIGHTS_PACKED && storage != KWS_WEIGHTS_AUTO)
+    return KWS_ERR_ARGUMENT;
+  if (!codes_ok(w, n * k, weight_bits) || !bias32_ok(bias, n)) return KWS_ERR_ARGUMENT;
   if (log2_block && (log2_block < KWS_ACC16_MIN_LOG2 || log2_block > KWS_ACC16_MAX_LOG2 ||
                      !kws_acc16_safe(w, n, k, log2_block)))
     return KWS_ERR_ARGUMENT;
-  int32_t *folded = (int32_t *)malloc(n * sizeof *folded);
-  int8_t *packed = kk->pack_dense_s8 ? (int8_t *)malloc(kk->packed_dense_s8_bytes(k, n)) : NULL;
-  if (!folded || (kk->pack_dense_s8 && !packed)) {
-    free(folded);
-    free(packed);
-    return KWS_ERR_NOMEM;
-  }
-  kws_fold_bias_s32(bias, w, n, k, p->input_zero_point, folded);
-  if (packed) kk->pack_dense_s8(w, k, n, packed);
-  const int8_t *wk = packed ? packed : w;
-  for (size_t b = 0; b < batches; b++) {
-    if (log2_block && kk->fully_connected_s8_acc16)
-      kk->fully_connected_s8_acc16(x + b * k, k, wk, n, folded, p, log2_block, y + b * n);
-    else
-      kk->fully_connected_s8(x + b * k, k, wk, n, folded, p, y + b * n);
-  }
-  free(folded);
-  free(packed);
+  const kws_dense_kernel *dk = kws_plan_dense(kk, weight_bits, storage);
+  size_t wbytes = dk->packed_bytes(k, n);
+  uint8_t *mem = (uint8_t *)calloc(1, align8(sizeof(kws_dense_op)) + align8(wbytes) + 3 * align8(4 * n));
+  if (!mem) return KWS_ERR_NOMEM;
+  kws_dense_op *op = (kws_dense_op *)mem;
+  uint8_t *at = mem + align8(sizeof(kws_dense_op));
+  op->weights = at, at += align8(wbytes);
+  op->bias = (int32_t *)at, at += align8(4 * n);
+  op->multiplier = (int32_t *)at, at += align8(4 * n);
+  op->shift = (int32_t *)at;
+  op->kernel = dk;
+  op->k = k, op->n = n, op->log2_block = log2_block, op->weight_bytes = wbytes;
+  dk->pack(w, k, n, op->weights);
+  kws_fold_bias_s32(bias, w, n, k, p->input_zero_point, op->bias);
+  memcpy(op->multiplier, p->multiplier, 4 * n);
+  memcpy(op->shift, p->shift, 4 * n);
+  op->params = *p;
+  op->params.multiplier = op->multiplier;
+  op->params.shift = op->shift;
+  kws_epilogue e = {op->bias, &op->params, NULL, NULL, NULL};
+  op->epilogue = e;
+  *out = op;
   return KWS_OK;
+}
+
+kws_status kws_dense_op_run(const kws_dense_op *op, const int8_t *x, size_t batches, int8_t *y) {
+  if (!op || !dims_ok(batches, op->k, op->n) || (batches && (!x || !y))) return KWS_ERR_ARGUMENT;
+  op->kernel->run(x, batches, op->k, op->weights, op->n, &op->epilogue, op->log2_block, y);
+  return KWS_OK;
+}
+
+kws_status kws_dense_op_plan(const kws_dense_op *op, kws_layer_plan *plan) {
+  if (!op || !plan) return KWS_ERR_ARGUMENT;
+  memset(plan, 0, sizeof *plan);
+  plan->kernel = op->kernel->name;
+  plan->code_bits = op->kernel->code_bits;
+  plan->weight_bytes = op->weight_bytes;
+  plan->acc16_block = op->kernel->acc16 && op->log2_block >= op->kernel->acc16 ? 1 << op->log2_block : 0;
+  return KWS_OK;
+}
+
+void kws_dense_op_free(kws_dense_op *op) { free(op); }
+
+/* log2_block 0: int32 accumulation; else the int16 block, checked when the op is made. */
+static kws_status fully_connected_s8(const kws_backend *be, const int8_t *x, size_t batches, size_t k,
+                                     const int8_t *w, size_t n, const int32_t *bias, const kws_requant_params *p,
+                                     int log2_block, int8_t *y) {
+  if (kernels_of(be) && (!dims_ok(batches, k, n) || !x || !y)) return KWS_ERR_ARGUMENT;
+  kws_dense_op *op;
+  kws_status st = kws_dense_op_create(be, k, w, n, 8, bias, p, log2_block, KWS_WEIGHTS_INT8, &op);
+  if (st != KWS_OK) return st;
+  st = kws_dense_op_run(op, x, batches, y);
+  kws_dense_op_free(op);
+  return st;
 }
 
 kws_status kws_fully_connected_s8(const kws_backend *be, const int8_t *x, size_t batches, size_t k,

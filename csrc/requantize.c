@@ -36,3 +36,19 @@ int32_t kws_requant_s64(int64_t acc, int32_t multiplier, int32_t shift) {
 }
 
 int32_t kws_add_wrap(int32_t a, int32_t b) { return wrap32((uint32_t)a + (uint32_t)b); }
+
+static int32_t clamp_to(int32_t v, const kws_requant_params *p) {
+  return v < p->act_min ? p->act_min : v > p->act_max ? p->act_max : v;
+}
+
+int8_t kws_epilogue_s8(int32_t acc, const kws_epilogue *e, size_t c) {
+  const kws_requant_params *p = e->p;
+  int32_t v = clamp_to(kws_add_wrap(kws_requant_s32(acc + e->bias[c], p->multiplier[c], p->shift[c]),
+                                    p->output_zero_point), p);
+  if (e->affine_w) { /* |w * v| <= 127 * 128 and the folded bias is a layer's: exact in int32 */
+    const kws_requant_params *q = e->affine_p;
+    v = clamp_to(kws_add_wrap(kws_requant_s32(e->affine_bias[c] + e->affine_w[c] * v, q->multiplier[c],
+                                              q->shift[c]), q->output_zero_point), q);
+  }
+  return (int8_t)v;
+}

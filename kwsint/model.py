@@ -18,9 +18,10 @@ from .modelspec import ModelSpec
 
 INT_MAX = 2**31 - 1  # C int fields of kws_detector_config
 MAX_SMOOTHING_STEPS = int(lib.KWS_MAX_SMOOTHING)
-WEIGHT_STORAGE = {"int8": lib.KWS_WEIGHTS_INT8, "packed": lib.KWS_WEIGHTS_PACKED}
-"""Model.weights: how dense weights are held in memory (kws_weight_storage)."""
 """The longest moving average the C detector keeps, in steps."""
+WEIGHT_STORAGE = {"auto": lib.KWS_WEIGHTS_AUTO, "int8": lib.KWS_WEIGHTS_INT8, "packed": lib.KWS_WEIGHTS_PACKED}
+"""Model.weights: how dense weights are held in memory, and so which kernels run them (kws_weight_storage)."""
+FUSED = {lib.KWS_FUSED_NONE: None, lib.KWS_FUSED_NEXT: "next", lib.KWS_FUSED_INTO_PREVIOUS: "previous"}
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class BatchInference:
 class Model:
     """A loaded model: immutable, safe to share between threads."""
 
-    def __init__(self, data: bytes, *, backend: str | None = None, source: str = "<bytes>", weights: str = "int8"):
+    def __init__(self, data: bytes, *, backend: str | None = None, source: str = "<bytes>", weights: str = "auto"):
         if weights not in WEIGHT_STORAGE:
             raise ValueError(f"weights: expected one of {', '.join(WEIGHT_STORAGE)}, got {weights!r}")
         self.spec: ModelSpec = read_blob(data, source)
@@ -200,6 +201,8 @@ class Model:
 
         Each layer is timed by two counter reads around it, so the sum holds
         their cost too and exceeds what ``time_inference`` measures a little.
+        A layer that runs in the previous layer's epilogue (``plans()``) shows
+        0: its time is in that layer's.
         """
         q = self._quantized_inputs(window, batched=False)[0]
         scratch = np.empty(int(self._info.scratch_bytes) // 8 + 1, dtype=np.int64)
@@ -226,20 +229,31 @@ class Model:
         """
         return Detector(self, self.spec.frontend.frame_stride if hop is None else hop, smoothing, threshold, lockout)
 
-    def _held(self, layer) -> str:
-        """How the C model holds this layer's weights: "int8", "4-bit packed" or "1-bit packed"."""
-        if self.weights == "packed" and layer.kind == "dense" and self.spec.act_bits == 8 and layer.weight_bits <= 4:
-            return "1-bit packed" if layer.weight_bits == 1 else "4-bit packed"
-        return "int8"
+    def plans(self) -> list[dict]:
+        """How each layer runs, as chosen at load: the kernel's name, the weights' bytes and bits as held
+        (8, 4: two per byte, 1: eight per byte), the int16 accumulation block the kernel uses (products,
+        0: int32 sums), and fusion ("next": the following affine layer runs in this layer's epilogue;
+        "previous": this layer runs in the previous one's)."""
+        plan = ffi.new("kws_layer_plan *")
+        plans = []
+        for i in range(len(self.spec.layers)):
+            if lib.kws_model_layer_plan(self._ptr, i, plan) != lib.KWS_OK:
+                raise RuntimeError(f"kws_model_layer_plan failed for layer {i}")
+            plans.append(dict(kernel=ffi.string(plan.kernel).decode(), weight_bytes=int(plan.weight_bytes),
+                              code_bits=int(plan.code_bits), acc16_block=int(plan.acc16_block),
+                              fused=FUSED[plan.fused]))
+        return plans
 
     def info(self) -> dict:
         """Layers (with each dense layer's proven int16 accumulation block in products, 0 for int32),
         bits, bytes (weights and model as held, one stream's state, the blob) and MACs per inference."""
+        held = {8: "int8", 4: "4-bit packed", 1: "1-bit packed"}
         layers = [
             dict(kind=l.kind, in_size=l.in_size, out_size=l.out_size, weight_bits=l.weight_bits,
                  per_channel=l.per_channel, macs=l.macs, packed_weight_bytes=packed_bytes(l.weights.size, l.weight_bits),
-                 acc16_block=(1 << l.acc16_block) if l.acc16_block else 0, weight_storage=self._held(l))
-            for l in self.spec.layers
+                 acc16_block=(1 << l.acc16_block) if l.acc16_block else 0, weight_storage=held[plan["code_bits"]],
+                 plan=plan)
+            for l, plan in zip(self.spec.layers, self.plans())
         ]
         return dict(
             backend=self.backend,
@@ -389,12 +403,16 @@ def _int_arg(name: str, value, lo: int, hi: int) -> int:
     return int(value)
 
 
-def load(path_or_bytes: str | os.PathLike | bytes, *, backend: str | None = None, weights: str = "int8") -> Model:
+def load(path_or_bytes: str | os.PathLike | bytes, *, backend: str | None = None, weights: str = "auto") -> Model:
     """Load a ``.kwsq`` blob from a path or from bytes; raises FormatError if it is malformed.
 
-    weights: "int8" holds every weight as an int8 code (the fastest); "packed"
-    holds 2..4-bit dense layers two codes per byte and 1-bit layers eight per
-    byte, computed from directly (the least memory, same results).
+    weights: "auto" (the default) holds each dense layer the way the backend runs
+    fastest: packed where it has a packed kernel that beats its int8 one for the
+    layer's bits, int8 codes otherwise; "int8" holds every weight as an int8
+    code; "packed" holds 2..4-bit dense layers two codes per byte (or the
+    backend's 4-bit layout) and 1-bit layers eight per byte, computed from
+    directly (the least memory). The results are the same whatever the choice;
+    ``Model.plans()`` shows what each layer got.
     """
     if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
         return Model(bytes(path_or_bytes), backend=backend, weights=weights)

@@ -12,8 +12,9 @@ import numpy as np
 from . import backend as _backend
 from ._kwsint_c import ffi, lib
 from .reference import ACC16_MAX_LOG2, ACC16_MIN_LOG2, acc16_safe, quantize_multiplier
+from .model import WEIGHT_STORAGE
 
-__all__ = ["fully_connected", "affine", "fully_connected_f32", "affine_f32", "requantize", "quantize", "posterior_q16",
+__all__ = ["FullyConnected", "fully_connected", "affine", "fully_connected_f32", "affine_f32", "requantize", "quantize", "posterior_q16",
            "quantize_multiplier"]
 
 MAX_DIM = 16384
@@ -152,6 +153,66 @@ def fully_connected(
                                          _ptr("int16_t *", y))
     _check(st, "fully_connected")
     return y
+
+
+class FullyConnected:
+    """A prepared int8 FULLY_CONNECTED: checked, its bias folded and its weights packed once, by the
+    kernel the model loader would choose, then run on any number of inputs (``op(x)``).
+
+    Arguments as for ``fully_connected`` with int8 activations, plus:
+        weight_bits: 1..8, the codes' bit width: codes in [-(2^(bits-1) - 1), 2^(bits-1) - 1], or -1
+            and +1 for 1 bit. It picks the weight format (int8, 4-bit or 1-bit) and kernel.
+        weights_storage: "auto", "int8" or "packed", as for ``kwsint.load``.
+
+    Immutable once made; threads may share one.
+    """
+
+    def __init__(self, weights: np.ndarray, bias: np.ndarray | None, *, input_zero_point: int,
+                 output_zero_point: int, multiplier, shift, act_min: int, act_max: int, weight_bits: int = 8,
+                 acc16_block: int = 0, weights_storage: str = "auto", backend: str | None = None):
+        w = _weights(weights, "(N, K)", 2)
+        n, k = w.shape
+        if not (1 <= n <= MAX_DIM and 1 <= k <= MAX_DIM):
+            raise ValueError(f"weights: expected shape (N, K) with 1 <= N, K <= {MAX_DIM}, got {w.shape}")
+        if not (isinstance(weight_bits, int) and 1 <= weight_bits <= 8):
+            raise ValueError(f"weight_bits: expected an integer in [1, 8], got {weight_bits!r}")
+        limit = 2 ** (weight_bits - 1) - 1
+        if weight_bits == 1 and w.size and not np.isin(w, (-1, 1)).all():
+            raise ValueError("weights: 1-bit codes must be -1 or +1")
+        if weight_bits > 1 and w.size and (w.min() < -limit or w.max() > limit):
+            raise ValueError(f"weights: {weight_bits}-bit codes must lie in [{-limit}, {limit}], "
+                             f"got [{w.min()}, {w.max()}]")
+        if weights_storage not in WEIGHT_STORAGE:
+            raise ValueError(f"weights_storage: expected one of {', '.join(WEIGHT_STORAGE)}, got {weights_storage!r}")
+        if acc16_block and (not ACC16_MIN_LOG2 <= acc16_block <= ACC16_MAX_LOG2 or not acc16_safe(w, acc16_block)):
+            raise ValueError(f"acc16_block: {acc16_block} is not a safe int16 block for these weights and "
+                             f"int8 activations (docs/arithmetic.md 5.6)")
+        p, keep = _params(n, 8, input_zero_point, output_zero_point, multiplier, shift, act_min, act_max)
+        _, bptr = _bias(bias, n, 8)
+        out = ffi.new("kws_dense_op **")
+        st = lib.kws_dense_op_create(_backend.resolve(backend), k, _ptr("int8_t *", w), n, weight_bits, bptr, p,
+                                     acc16_block, WEIGHT_STORAGE[weights_storage], out)
+        _check(st, "FullyConnected")
+        self._op = ffi.gc(out[0], lib.kws_dense_op_free)
+        self.shape = (n, k)
+        plan = ffi.new("kws_layer_plan *")
+        lib.kws_dense_op_plan(self._op, plan)
+        self.plan = dict(kernel=ffi.string(plan.kernel).decode(), weight_bytes=int(plan.weight_bytes),
+                         code_bits=int(plan.code_bits), acc16_block=int(plan.acc16_block))
+        """The kernel chosen, the weights' bytes and bits as held, the int16 block it uses (as ``Model.plans``)."""
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """int8 activations (K,) or (B, K) -> int8 (N,) or (B, N)."""
+        n, k = self.shape
+        if not (isinstance(x, np.ndarray) and x.dtype == np.int8 and x.ndim in (1, 2) and x.shape[-1] == k):
+            a = np.asarray(x)
+            raise ValueError(f"x: expected int8 activations of shape (K,) or (B, K) with K = {k}, "
+                             f"got {a.dtype} {a.shape}")
+        xa = np.ascontiguousarray(x)
+        y = np.empty(xa.shape[:-1] + (n,), dtype=np.int8)
+        _check(lib.kws_dense_op_run(self._op, _ptr("int8_t *", xa), xa.size // k, _ptr("int8_t *", y)),
+               "FullyConnected")
+        return y
 
 
 def affine(

@@ -165,10 +165,11 @@ def _accumulate(kind: str, x: np.ndarray, weights: np.ndarray, input_zero_point:
 
 
 @st.composite
-def layer_case(draw, kind: str):
+def layer_case(draw, kind: str, act_bits: int | None = None):
     """Everything one fully_connected/affine call needs, within the spec's bounds, calibrated so that the
-    outputs depend on every accumulator bit that the requantization keeps."""
-    act_bits = draw(st.sampled_from([8, 16]))
+    outputs depend on every accumulator bit that the requantization keeps; act_bits 8 or 16 (drawn if
+    None)."""
+    act_bits = act_bits or draw(st.sampled_from([8, 16]))
     bits = draw(st.integers(1, 8))
     n = draw(st.one_of(st.integers(1, 600), st.integers(1, 40), st.sampled_from([8, 16, 24, 32, 48, 64])))
     k = (draw(st.one_of(st.integers(1, 600), st.integers(1, 40))) if kind == "dense" else n)

@@ -164,7 +164,9 @@ def test_time_inference_counts_ticks():
     assert model.time_inference(xq, 3) > 0
     assert model.time_inference(_windows(model.spec, 1, 0)[0], 3) > 0  # from the raw window
     layers = model.time_layers(xq, 3)
-    assert len(layers) == 13 and all(t > 0 for t in layers)
+    fused = [p["fused"] == "previous" for p in model.plans()]
+    assert len(layers) == 13 and sum(fused) == 6  # each affine layer runs in the dense layer's epilogue
+    assert all((t == 0) == f for t, f in zip(layers, fused))
 
 
 def test_state_bytes():
@@ -233,7 +235,7 @@ def test_packed_weights_memory_and_results(backend, config):
     assert held <= {"int8", "4-bit packed", "1-bit packed"} and info["weights"] == "packed"
     for w in _windows(spec, 3, 7):
         np.testing.assert_array_equal(packed.infer(w).logits, reference.forward(spec, w)[0])
-    with pytest.raises(ValueError, match="weights: expected one of int8, packed"):
+    with pytest.raises(ValueError, match="weights: expected one of auto, int8, packed"):
         kwsint.load(blob, weights="nibbles")
 
 

@@ -28,17 +28,13 @@ void kws_avx2_requantize_s32(const int32_t *acc, const int32_t *mult, const int3
 void kws_avx2_requantize_s64(const int64_t *acc, const int32_t *mult, const int32_t *shift, size_t n,
                              int32_t *out);
 size_t kws_avx2_packed_dense_s8_bytes(size_t k, size_t n);
-void kws_avx2_pack_dense_s8(const int8_t *w, size_t k, size_t n, int8_t *packed);
-void kws_avx2_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
-                                 const kws_requant_params *p, int8_t *y);
+void kws_avx2_pack_dense_s8(const int8_t *w, size_t k, size_t n, uint8_t *packed);
+kws_dense_run kws_avx2_fully_connected_s8; /* packed panels; int16 blocks when given one */
 void kws_avx2_fully_connected_s16(const int16_t *x, size_t k, const int8_t *w, size_t n, const int64_t *bias,
                                   const kws_requant_params *p, int16_t *y);
 void kws_avx2_fully_connected_f32(const float *x, size_t k, const float *w, size_t n, const float *bias,
                                   float act_min, float act_max, float *y);
-void kws_avx2_fully_connected_s8_acc16(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
-                                       const kws_requant_params *p, int log2_block, int8_t *y);
-void kws_avx2_fully_connected_s8_nibbles(const int8_t *x, size_t k, const uint8_t *w, size_t n,
-                                         const int32_t *bias, const kws_requant_params *p, int8_t *y);
+kws_dense_run kws_avx2_fully_connected_s8_nibbles; /* the portable nibble rows */
 void kws_avx2_quantize_s8(const float *x, size_t n, float scale, int32_t zero_point, int8_t *y);
 void kws_avx2_quantize_s16(const float *x, size_t n, float scale, int32_t zero_point, int16_t *y);
 void kws_avx2_affine_s8(const int8_t *x, size_t n, const int8_t *w, const int32_t *bias,
@@ -94,6 +90,17 @@ static inline __m256i kws_avx2_output_s32(__m256i acc, const kws_requant_params 
   __m256i v = _mm256_add_epi32(kws_avx2_requant_s32(acc, m, s), _mm256_set1_epi32(p->output_zero_point));
   v = _mm256_max_epi32(v, _mm256_set1_epi32(p->act_min));
   return _mm256_min_epi32(v, _mm256_set1_epi32(p->act_max));
+}
+
+/* kws_epilogue on 8 channels c..c+7 from their sums acc (no bias): int32 lanes inside int8. */
+static inline __m256i kws_avx2_epilogue8(__m256i acc, const kws_epilogue *e, size_t c) {
+  __m256i v = kws_avx2_output_s32(_mm256_add_epi32(acc, _mm256_loadu_si256((const __m256i *)(e->bias + c))), e->p, c);
+  if (e->affine_w) { /* |w * v| <= 127 * 128: exact in int32 (vpmulld keeps the low half) */
+    __m256i w = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(e->affine_w + c)));
+    __m256i b = _mm256_loadu_si256((const __m256i *)(e->affine_bias + c));
+    v = kws_avx2_output_s32(_mm256_add_epi32(b, _mm256_mullo_epi32(w, v)), e->affine_p, c);
+  }
+  return v;
 }
 
 /* Store 8 clamped int32 lanes as int8; the clamp keeps them inside int8, so

@@ -13,8 +13,8 @@
  * inside int16: vpmaddubsw never saturates. vpmaddwd with ones adds the pairs
  * into int32, so lane r of a block's accumulator sums row 8b + r directly: no
  * horizontal reduction. The bias is added and the epilogue (requantization,
- * zero point, clamp; avx2.h) runs on the 8 lanes; a last block of fewer than
- * 8 rows goes through the scalar epilogue. The 4 blocks of a panel share
+ * zero point, clamp, and the fused affine layer if any; avx2.h) runs on the 8
+ * lanes; a last block of fewer than 8 rows goes through the scalar epilogue. The 4 blocks of a panel share
  * each broadcast of x. Tried and dropped: one stream per 8-row block (4% slower
  * than one per panel on M2) and software prefetch 512 to 2048 bytes ahead
  * (1 to 9% slower).
@@ -73,12 +73,12 @@ static size_t round4(size_t k) { return (k + 3) & ~(size_t)3; }
 
 size_t kws_avx2_packed_dense_s8_bytes(size_t k, size_t n) { return ((n + 7) & ~(size_t)7) * round4(k); }
 
-void kws_avx2_pack_dense_s8(const int8_t *w, size_t k, size_t n, int8_t *packed) {
+void kws_avx2_pack_dense_s8(const int8_t *w, size_t k, size_t n, uint8_t *packed) {
   for (size_t o = 0; o < n; o += 32) {
     size_t rows = n - o >= 32 ? 32 : (n - o + 7) & ~(size_t)7;
     for (size_t g = 0; g < k; g += 4)
       for (size_t r = o; r < o + rows; r++)
-        for (size_t i = g; i < g + 4; i++) *packed++ = r < n && i < k ? w[r * k + i] : 0;
+        for (size_t i = g; i < g + 4; i++) *packed++ = r < n && i < k ? (uint8_t)w[r * k + i] : 0;
   }
 }
 
@@ -113,7 +113,7 @@ void kws_avx2_pack_dense_s8(const int8_t *w, size_t k, size_t n, int8_t *packed)
  * int32, or the proven int16 block in products (a multiple of 16): aligned
  * blocks of K are summed in int16 and widened once each. */
 static inline void blocks_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, size_t o, const int nb,
-                             size_t block, const int32_t *bias, const kws_requant_params *p, int8_t *y) {
+                             size_t block, const kws_epilogue *e, int8_t *y) {
   const __m256i ones = _mm256_set1_epi16(1);
   __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
   const size_t k4 = k & ~(size_t)3;
@@ -143,41 +143,32 @@ static inline void blocks_s8(const int8_t *x, size_t k, const int8_t *w, size_t 
   const __m256i acc[4] = {a0, a1, a2, a3};
   for (int b = 0; b < nb; b++, o += 8) {
     if (o + 8 <= n) {
-      __m256i a = _mm256_add_epi32(acc[b], _mm256_loadu_si256((const __m256i *)(bias + o)));
-      kws_avx2_store8_s8(y + o, kws_avx2_output_s32(a, p, o));
+      kws_avx2_store8_s8(y + o, kws_avx2_epilogue8(acc[b], e, o));
     } else {
       int32_t s[8];
       _mm256_storeu_si256((__m256i *)s, acc[b]);
-      for (size_t r = o; r < n; r++) {
-        int32_t v = kws_add_wrap(kws_requant_s32(s[r - o] + bias[r], p->multiplier[r], p->shift[r]),
-                                 p->output_zero_point);
-        y[r] = (int8_t)kws_avx2_clamp(v, p);
-      }
+      for (size_t r = o; r < n; r++) y[r] = kws_epilogue_s8(s[r - o], e, r);
     }
   }
 }
 
-static void fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
-                               const kws_requant_params *p, size_t block, int8_t *y) {
+static void fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, const kws_epilogue *e,
+                               size_t block, int8_t *y) {
   const size_t panel = 32 * round4(k); /* bytes of a panel of 32 rows */
   size_t o = 0;
-  for (; o + 32 <= n; o += 32, w += panel) blocks_s8(x, k, w, n, o, 4, block, bias, p, y);
+  for (; o + 32 <= n; o += 32, w += panel) blocks_s8(x, k, w, n, o, 4, block, e, y);
   switch ((n - o + 7) / 8) { /* 0 to 4 blocks left in the last panel, the last block maybe partial */
-  case 4: blocks_s8(x, k, w, n, o, 4, block, bias, p, y); break;
-  case 3: blocks_s8(x, k, w, n, o, 3, block, bias, p, y); break;
-  case 2: blocks_s8(x, k, w, n, o, 2, block, bias, p, y); break;
-  case 1: blocks_s8(x, k, w, n, o, 1, block, bias, p, y); break;
+  case 4: blocks_s8(x, k, w, n, o, 4, block, e, y); break;
+  case 3: blocks_s8(x, k, w, n, o, 3, block, e, y); break;
+  case 2: blocks_s8(x, k, w, n, o, 2, block, e, y); break;
+  case 1: blocks_s8(x, k, w, n, o, 1, block, e, y); break;
   }
 }
 
-void kws_avx2_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
-                                 const kws_requant_params *p, int8_t *y) {
-  fully_connected_s8(x, k, w, n, bias, p, 0, y);
-}
-
-void kws_avx2_fully_connected_s8_acc16(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
-                                       const kws_requant_params *p, int log2_block, int8_t *y) {
-  fully_connected_s8(x, k, w, n, bias, p, (size_t)1 << log2_block, y);
+void kws_avx2_fully_connected_s8(const int8_t *x, size_t batches, size_t k, const uint8_t *w, size_t n,
+                                 const kws_epilogue *e, int log2_block, int8_t *y) {
+  size_t block = log2_block ? (size_t)1 << log2_block : 0;
+  for (size_t b = 0; b < batches; b++) fully_connected_s8(x + b * k, k, (const int8_t *)w, n, e, block, y + b * n);
 }
 
 /* ---- int16 x int8 -> int64 (16x8) -------------------------------------------

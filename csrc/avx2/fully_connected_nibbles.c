@@ -40,8 +40,7 @@ static inline __m256i hsum8(const __m256i a[8]) {
                           _mm256_permute2x128_si256(h0123, h4567, 0x31));
 }
 
-void kws_avx2_fully_connected_s8_nibbles(const int8_t *x, size_t k, const uint8_t *w, size_t n,
-                                         const int32_t *bias, const kws_requant_params *p, int8_t *y) {
+static void nibbles(const int8_t *x, size_t k, const uint8_t *w, size_t n, const kws_epilogue *e, int8_t *y) {
   const size_t stride = (k + 1) / 2, k32 = k & ~(size_t)31;
   const __m256i ones = _mm256_set1_epi16(1);
   /* x for the K tail: lane j is code c0 + j of each row's last 16 bytes, zero where counted already */
@@ -71,19 +70,19 @@ void kws_avx2_fully_connected_s8_nibbles(const int8_t *x, size_t k, const uint8_
     }
     __m256i acc = _mm256_add_epi32(hsum8(a), _mm256_loadu_si256((const __m256i *)tail));
     if (rows == 8) {
-      acc = _mm256_add_epi32(acc, _mm256_loadu_si256((const __m256i *)(bias + o)));
-      kws_avx2_store8_s8(y + o, kws_avx2_output_s32(acc, p, o));
+      kws_avx2_store8_s8(y + o, kws_avx2_epilogue8(acc, e, o));
     } else {
       int32_t s[8];
       _mm256_storeu_si256((__m256i *)s, acc);
-      for (int r = 0; r < rows; r++) {
-        size_t c = o + (size_t)r;
-        int32_t v = kws_add_wrap(kws_requant_s32(s[r] + bias[c], p->multiplier[c], p->shift[c]),
-                                 p->output_zero_point);
-        y[c] = (int8_t)kws_avx2_clamp(v, p);
-      }
+      for (int r = 0; r < rows; r++) y[o + (size_t)r] = kws_epilogue_s8(s[r], e, o + (size_t)r);
     }
   }
+}
+
+void kws_avx2_fully_connected_s8_nibbles(const int8_t *x, size_t batches, size_t k, const uint8_t *w, size_t n,
+                                         const kws_epilogue *e, int log2_block, int8_t *y) {
+  (void)log2_block;
+  for (size_t b = 0; b < batches; b++) nibbles(x + b * k, k, w, n, e, y + b * n);
 }
 
 KWS_AVX2_END

@@ -4,12 +4,26 @@
 #include "avx2.h"
 
 const kws_kernels kws_avx2_kernels = {
-    kws_avx2_requantize_s32,      kws_avx2_requantize_s64,     kws_avx2_fully_connected_s8,
-    kws_avx2_fully_connected_s16, kws_avx2_affine_s8,          kws_avx2_affine_s16,
-    kws_avx2_quantize_s8,         kws_avx2_quantize_s16,
-    kws_avx2_fully_connected_f32, kws_portable_affine_f32,     kws_avx2_packed_dense_s8_bytes,
-    kws_avx2_pack_dense_s8,       kws_avx2_fully_connected_s8_acc16,
-    kws_avx2_fully_connected_s8_nibbles, kws_portable_fully_connected_s8_signs, /* signs: portable for now */
+    .requantize_s32 = kws_avx2_requantize_s32,
+    .requantize_s64 = kws_avx2_requantize_s64,
+    .dense_s8 = {.name = "avx2 int8 panels of 32 rows x 4 K",
+                 .code_bits = 8,
+                 .packed_bytes = kws_avx2_packed_dense_s8_bytes,
+                 .pack = kws_avx2_pack_dense_s8,
+                 .run = kws_avx2_fully_connected_s8,
+                 .acc16 = KWS_ACC16_MIN_LOG2},
+    .dense_s4 = {.name = "avx2 4-bit nibble rows",
+                 .code_bits = 4,
+                 .packed_bytes = kws_portable_nibbles_bytes,
+                 .pack = kws_portable_pack_nibbles,
+                 .run = kws_avx2_fully_connected_s8_nibbles},
+    .fully_connected_s16 = kws_avx2_fully_connected_s16,
+    .affine_s8 = kws_avx2_affine_s8,
+    .affine_s16 = kws_avx2_affine_s16,
+    .quantize_s8 = kws_avx2_quantize_s8,
+    .quantize_s16 = kws_avx2_quantize_s16,
+    .fully_connected_f32 = kws_avx2_fully_connected_f32,
+    .affine_f32 = kws_portable_affine_f32,
 };
 
 KWS_AVX2_END

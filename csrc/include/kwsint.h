@@ -80,6 +80,47 @@ kws_status kws_fully_connected_s8(const kws_backend *be, const int8_t *x, size_t
 kws_status kws_fully_connected_s8_acc16(const kws_backend *be, const int8_t *x, size_t batches, size_t k,
                                         const int8_t *w, size_t n, const int32_t *bias,
                                         const kws_requant_params *p, int log2_block, int8_t *y);
+/* How the dense weights of int8-activation models are held in memory, and so
+ * which kernel runs each layer (chosen once per layer, at load).
+ * INT8: one int8 code each, in the backend's int8 layout.
+ * PACKED: 2..4-bit layers two codes per byte (or the backend's 4-bit layout),
+ * 1-bit layers eight signs per byte (the paper's Table 5 memory), run by
+ * kernels that compute from the packed codes; other layers as INT8.
+ * AUTO: PACKED for the layers whose bits the backend has a packed kernel for
+ * that is faster than its int8 one (benchmarks/README.md), INT8 otherwise.
+ * Results are the same whatever the choice. */
+typedef enum { KWS_WEIGHTS_INT8 = 0, KWS_WEIGHTS_PACKED = 1, KWS_WEIGHTS_AUTO = 2 } kws_weight_storage;
+
+/* How one layer runs, as chosen at load (or when a dense op is prepared). */
+enum {
+  KWS_FUSED_NONE = 0,
+  KWS_FUSED_NEXT = 1,         /* the next (affine) layer runs inside this layer's epilogue */
+  KWS_FUSED_INTO_PREVIOUS = 2 /* this affine layer runs inside the previous layer's epilogue */
+};
+typedef struct {
+  const char *kernel;  /* the kernel's name: backend, weight format and layout */
+  size_t weight_bytes; /* this layer's weights as held */
+  int code_bits;       /* bits each weight takes as held: 8, 4 (two per byte) or 1 (eight per byte) */
+  int acc16_block;     /* products per int16 accumulation block the kernel uses; 0: int32 sums */
+  int fused;           /* KWS_FUSED_* */
+} kws_layer_plan;
+
+/* A prepared int8 FULLY_CONNECTED: the arguments of kws_fully_connected_s8 checked,
+ * the bias folded and the weights packed once (with the kernel the model loader would
+ * choose for weight_bits-bit codes and `storage`), then run on any number of inputs.
+ * weight_bits in [1, 8]: codes in [-(2^(bits-1) - 1), 2^(bits-1) - 1], or -1 and +1
+ * for 1 bit; log2_block 0, or an int16 block as for kws_fully_connected_s8_acc16. The
+ * op copies what it needs: the caller may free its arrays after create. An op is
+ * immutable, so threads may share it. */
+typedef struct kws_dense_op kws_dense_op;
+kws_status kws_dense_op_create(const kws_backend *be, size_t k, const int8_t *w, size_t n, int weight_bits,
+                               const int32_t *bias, const kws_requant_params *p, int log2_block,
+                               kws_weight_storage storage, kws_dense_op **out);
+/* y[b][n] for x[b][k], b < batches (batches <= SIZE_MAX / 16384). */
+kws_status kws_dense_op_run(const kws_dense_op *op, const int8_t *x, size_t batches, int8_t *y);
+kws_status kws_dense_op_plan(const kws_dense_op *op, kws_layer_plan *plan);
+void kws_dense_op_free(kws_dense_op *op);
+
 kws_status kws_fully_connected_s16(const kws_backend *be, const int16_t *x, size_t batches, size_t k,
                                    const int8_t *w, size_t n, const int64_t *bias,
                                    const kws_requant_params *p, int16_t *y);
@@ -118,14 +159,8 @@ kws_status kws_model_load(const void *data, size_t size, const kws_backend *be, 
                           kws_load_error *err);
 void kws_model_free(kws_model *model);
 
-/* How the dense weights of int8-activation models are held in memory. INT8: one
- * int8 code each (in the backend's fastest layout); the fastest choice.
- * PACKED: layers of 2..4-bit weights two codes per byte, 1-bit layers eight
- * signs per byte, computed from directly by kernels that unpack on the fly
- * (the paper's Table 5 memory); other layers as INT8. Results are the same. */
-typedef enum { KWS_WEIGHTS_INT8 = 0, KWS_WEIGHTS_PACKED = 1 } kws_weight_storage;
 
-/* kws_model_load with a weight storage choice (kws_model_load uses INT8). */
+/* kws_model_load with a weight storage choice (kws_model_load uses AUTO). */
 kws_status kws_model_load_with(const void *data, size_t size, const kws_backend *be, kws_weight_storage storage,
                                kws_model **out, kws_load_error *err);
 
@@ -147,6 +182,10 @@ typedef struct {
 } kws_model_info;
 
 void kws_model_get_info(const kws_model *model, kws_model_info *info);
+
+
+/* The plan of layer `layer` (0-based); KWS_ERR_ARGUMENT if there is no such layer. */
+kws_status kws_model_layer_plan(const kws_model *model, int layer, kws_layer_plan *plan);
 const kws_backend *kws_model_backend(const kws_model *model);
 
 /* One inference from the quantized input vector (int8 or int16 per act_bits).

@@ -71,27 +71,39 @@ static inline int32x4_t kws_neon_tail_s8(int32x4_t acc, const int8_t *row, const
   }
 }
 
-/* Rows o .. o + r - 1 (r in 1..8) from their dot products s0 (rows o..o+3) and s1
- * (o+4..o+7): add the folded bias, requantize, zero point, clamp, store r int8s.
- * bias + dot is exact in int32: |dot| <= 16384 * 127 * 128 < 2^28 and
- * |folded bias| <= 2^30 + 2^28 (kwsint_internal.h), so |sum| < 2^31. */
-static inline void kws_neon_fc_s8_finish(int32x4_t s0, int32x4_t s1, const int32_t *bias,
-                                         const kws_requant_params *p, kws_neon_out out, size_t o, size_t r,
-                                         int8_t *y) {
-  int32x4_t b0, b1, m0, m1, e0, e1;
-  if (r == 8) {
-    b0 = vld1q_s32(bias + o), b1 = vld1q_s32(bias + o + 4);
-    m0 = vld1q_s32(p->multiplier + o), m1 = vld1q_s32(p->multiplier + o + 4);
-    e0 = vld1q_s32(p->shift + o), e1 = vld1q_s32(p->shift + o + 4);
-  } else { /* unused lanes: bias, multiplier and shift 0 */
-    size_t end = o + r;
-    b0 = kws_neon_load_s32_part(bias, o, end), b1 = kws_neon_load_s32_part(bias, o + 4, end);
-    m0 = kws_neon_load_s32_part(p->multiplier, o, end), m1 = kws_neon_load_s32_part(p->multiplier, o + 4, end);
-    e0 = kws_neon_load_s32_part(p->shift, o, end), e1 = kws_neon_load_s32_part(p->shift, o + 4, end);
+/* Four channels' requantization, zero point and clamp, as int32 lanes; unused lanes of a
+ * partial block have bias, multiplier and shift 0. */
+static inline int32x4_t kws_neon_requant4(int32x4_t acc, const int32_t *bias, const kws_requant_params *p,
+                                          kws_neon_out out, size_t o, size_t end) {
+  int32x4_t b, m, e;
+  if (o + 4 <= end) {
+    b = vld1q_s32(bias + o), m = vld1q_s32(p->multiplier + o), e = vld1q_s32(p->shift + o);
+  } else {
+    b = kws_neon_load_s32_part(bias, o, end), m = kws_neon_load_s32_part(p->multiplier, o, end);
+    e = kws_neon_load_s32_part(p->shift, o, end);
   }
-  int16x4_t v0 = kws_neon_output(kws_neon_requant_s32(vaddq_s32(s0, b0), m0, e0), out);
-  int16x4_t v1 = kws_neon_output(kws_neon_requant_s32(vaddq_s32(s1, b1), m1, e1), out);
-  int8x8_t v = vmovn_s16(vcombine_s16(v0, v1)); /* clamped to act_min..act_max within int8 */
+  return vmovl_s16(kws_neon_output(kws_neon_requant_s32(vaddq_s32(acc, b), m, e), out));
+}
+
+/* Rows o .. o + r - 1 (r in 1..8) from their dot products s0 (rows o..o+3) and s1
+ * (o+4..o+7): kws_epilogue (bias, requantization, zero point, clamp, and the fused
+ * affine layer if any), then store r int8s. bias + dot is exact in int32: |dot| <=
+ * 16384 * 127 * 128 < 2^28 and |folded bias| <= 2^30 + 2^28 (kwsint_internal.h), so
+ * |sum| < 2^31; the affine's w * v is at most 127 * 128. */
+static inline void kws_neon_fc_s8_finish(int32x4_t s0, int32x4_t s1, const kws_epilogue *e, kws_neon_out out,
+                                         size_t o, size_t r, int8_t *y) {
+  size_t end = o + r;
+  int32x4_t v0 = kws_neon_requant4(s0, e->bias, e->p, out, o, end);
+  int32x4_t v1 = kws_neon_requant4(s1, e->bias, e->p, out, o + 4, end);
+  if (e->affine_w) {
+    int8_t wt[8] = {0};
+    memcpy(wt, e->affine_w + o, r);
+    int16x8_t w = vmovl_s8(vld1_s8(wt));
+    kws_neon_out aout = kws_neon_out_params(e->affine_p);
+    v0 = kws_neon_requant4(vmulq_s32(vmovl_s16(vget_low_s16(w)), v0), e->affine_bias, e->affine_p, aout, o, end);
+    v1 = kws_neon_requant4(vmulq_s32(vmovl_high_s16(w), v1), e->affine_bias, e->affine_p, aout, o + 4, end);
+  }
+  int8x8_t v = vmovn_s16(vcombine_s16(vmovn_s32(v0), vmovn_s32(v1))); /* clamped: within int8 */
   if (r == 8) {
     vst1_s8(y + o, v);
   } else {

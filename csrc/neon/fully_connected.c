@@ -62,15 +62,15 @@ static inline int32x4_t dot4_s8(const int8_t *x, size_t k, const int8_t *w, size
   return vpaddq_s32(vpaddq_s32(a0, a1), vpaddq_s32(a2, a3));
 }
 
-void kws_neon_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
-                                 const kws_requant_params *p, int8_t *y) {
+void kws_neon_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, const kws_epilogue *e,
+                                 int8_t *y) {
   kws_neon_xtail_s8 t = kws_neon_xtail_s8_make(x, k);
-  kws_neon_out out = kws_neon_out_params(p);
+  kws_neon_out out = kws_neon_out_params(e->p);
   for (size_t o = 0; o < n; o += 8) {
     size_t r = n - o < 8 ? n - o : 8;
     int32x4_t s0 = dot4_s8(x, k, w, n, o, &t);
     int32x4_t s1 = r > 4 ? dot4_s8(x, k, w, n, o + 4, &t) : vdupq_n_s32(0);
-    kws_neon_fc_s8_finish(s0, s1, bias, p, out, o, r, y);
+    kws_neon_fc_s8_finish(s0, s1, e, out, o, r, y);
   }
 }
 
@@ -112,26 +112,31 @@ static inline int32x4_t dot4_s8_acc16(const int8_t *x, size_t k, const int8_t *w
   return vpaddq_s32(vpaddq_s32(a0, a1), vpaddq_s32(a2, a3));
 }
 
-/* Blocks shorter than 2^7 products run the int32 kernel: on LLVM's Cortex-A53 model
+/* Blocks shorter than 2^7 products (KWS_NEON_ACC16_MIN_LOG2) run the int32 kernel: on LLVM's Cortex-A53 model
  * (benchmarks/mca/project.py --acc16, a projection) each block's flush (4 SADALP, the
  * accumulators zeroed) costs more than blocks of 16 to 64 products save (M3, blocks of 16:
  * 0.70x; M4, 32: 0.85x), while blocks of 128 pay (M6: 1.09x). */
-enum { NEON_ACC16_MIN_LOG2 = 7 };
 
-void kws_neon_fully_connected_s8_acc16(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
-                                       const kws_requant_params *p, int log2_block, int8_t *y) {
-  if (log2_block < NEON_ACC16_MIN_LOG2) {
-    kws_neon_fully_connected_s8(x, k, w, n, bias, p, y);
-    return;
-  }
+void kws_neon_fully_connected_s8_acc16(const int8_t *x, size_t k, const int8_t *w, size_t n,
+                                       const kws_epilogue *e, int log2_block, int8_t *y) {
   kws_neon_xtail_s8 t = kws_neon_xtail_s8_make(x, k);
-  kws_neon_out out = kws_neon_out_params(p);
+  kws_neon_out out = kws_neon_out_params(e->p);
   size_t block = (size_t)1 << log2_block;
   for (size_t o = 0; o < n; o += 8) {
     size_t r = n - o < 8 ? n - o : 8;
     int32x4_t s0 = dot4_s8_acc16(x, k, w, n, o, &t, block);
     int32x4_t s1 = r > 4 ? dot4_s8_acc16(x, k, w, n, o + 4, &t, block) : vdupq_n_s32(0);
-    kws_neon_fc_s8_finish(s0, s1, bias, p, out, o, r, y);
+    kws_neon_fc_s8_finish(s0, s1, e, out, o, r, y);
+  }
+}
+
+void kws_neon_run_s8(const int8_t *x, size_t batches, size_t k, const uint8_t *w, size_t n, const kws_epilogue *e,
+                     int log2_block, int8_t *y) {
+  for (size_t b = 0; b < batches; b++) {
+    if (log2_block >= KWS_NEON_ACC16_MIN_LOG2)
+      kws_neon_fully_connected_s8_acc16(x + b * k, k, (const int8_t *)w, n, e, log2_block, y + b * n);
+    else
+      kws_neon_fully_connected_s8(x + b * k, k, (const int8_t *)w, n, e, y + b * n);
   }
 }
 

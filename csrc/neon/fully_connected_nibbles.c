@@ -50,13 +50,19 @@ static inline int32x4_t dot4_nibbles(const int8_t *x, size_t k, const uint8_t *w
 }
 
 void kws_neon_fully_connected_s8_nibbles(const int8_t *x, size_t k, const uint8_t *w, size_t n,
-                                         const int32_t *bias, const kws_requant_params *p, int8_t *y) {
-  kws_neon_out out = kws_neon_out_params(p);
+                                         const kws_epilogue *e, int8_t *y) {
+  kws_neon_out out = kws_neon_out_params(e->p);
   for (size_t o = 0; o < n; o += 8) {
     size_t r = n - o < 8 ? n - o : 8;
     int32x4_t s0 = dot4_nibbles(x, k, w, n, o);
     int32x4_t s1 = r > 4 ? dot4_nibbles(x, k, w, n, o + 4) : vdupq_n_s32(0);
-    kws_neon_fc_s8_finish(s0, s1, bias, p, out, o, r, y);
+    kws_neon_fc_s8_finish(s0, s1, e, out, o, r, y);
   }
+}
+
+void kws_neon_run_nibbles(const int8_t *x, size_t batches, size_t k, const uint8_t *w, size_t n,
+                          const kws_epilogue *e, int log2_block, int8_t *y) {
+  (void)log2_block;
+  for (size_t b = 0; b < batches; b++) kws_neon_fully_connected_s8_nibbles(x + b * k, k, w, n, e, y + b * n);
 }
 #endif

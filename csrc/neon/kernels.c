@@ -1,28 +1,53 @@
 /* The NEON backends' kernel tables: ARMv8.0 and ARMv8.2 dot product. They differ only
  * in the int8 FULLY_CONNECTED kernel (SDOT accumulates in int32 directly, so the dot
- * product backend has no int16-accumulating one). QUANTIZE (float, once per frame) and the
- * elementwise float32 affine stay portable. */
+ * product backend sums in int32 whatever block is proven). QUANTIZE (float, once per
+ * frame) and the elementwise float32 affine stay portable. Weights are row-major. */
 #if defined(__aarch64__) || defined(KWS_NEON_SIMDE)
 #include "../portable/portable.h"
 #include "kernels.h"
 
 const kws_kernels kws_neon_kernels = {
-    kws_neon_requantize_s32,      kws_neon_requantize_s64, kws_neon_fully_connected_s8,
-    kws_neon_fully_connected_s16, kws_neon_affine_s8,      kws_neon_affine_s16,
-    kws_portable_quantize_s8,     kws_portable_quantize_s16,
-    kws_neon_fully_connected_f32, kws_portable_affine_f32,
-    NULL,                         NULL, /* weights row-major */
-    kws_neon_fully_connected_s8_acc16,
-    kws_neon_fully_connected_s8_nibbles, kws_portable_fully_connected_s8_signs, /* signs: portable for now */
+    .requantize_s32 = kws_neon_requantize_s32,
+    .requantize_s64 = kws_neon_requantize_s64,
+    .dense_s8 = {.name = "neon int8 rows",
+                 .code_bits = 8,
+                 .packed_bytes = kws_portable_rows_s8_bytes,
+                 .pack = kws_portable_pack_rows_s8,
+                 .run = kws_neon_run_s8,
+                 .acc16 = KWS_NEON_ACC16_MIN_LOG2},
+    .dense_s4 = {.name = "neon 4-bit nibble rows",
+                 .code_bits = 4,
+                 .packed_bytes = kws_portable_nibbles_bytes,
+                 .pack = kws_portable_pack_nibbles,
+                 .run = kws_neon_run_nibbles},
+    .fully_connected_s16 = kws_neon_fully_connected_s16,
+    .affine_s8 = kws_neon_affine_s8,
+    .affine_s16 = kws_neon_affine_s16,
+    .quantize_s8 = kws_portable_quantize_s8,
+    .quantize_s16 = kws_portable_quantize_s16,
+    .fully_connected_f32 = kws_neon_fully_connected_f32,
+    .affine_f32 = kws_portable_affine_f32,
 };
 
 const kws_kernels kws_neon_dot_kernels = {
-    kws_neon_requantize_s32,      kws_neon_requantize_s64, kws_neon_dot_fully_connected_s8,
-    kws_neon_fully_connected_s16, kws_neon_affine_s8,      kws_neon_affine_s16,
-    kws_portable_quantize_s8,     kws_portable_quantize_s16,
-    kws_neon_fully_connected_f32, kws_portable_affine_f32,
-    NULL,                         NULL, /* weights row-major */
-    NULL,                               /* SDOT accumulates in int32 */
-    kws_neon_fully_connected_s8_nibbles, kws_portable_fully_connected_s8_signs, /* signs: portable for now */
+    .requantize_s32 = kws_neon_requantize_s32,
+    .requantize_s64 = kws_neon_requantize_s64,
+    .dense_s8 = {.name = "neon-dotprod int8 rows (SDOT)",
+                 .code_bits = 8,
+                 .packed_bytes = kws_portable_rows_s8_bytes,
+                 .pack = kws_portable_pack_rows_s8,
+                 .run = kws_neon_dot_run_s8},
+    .dense_s4 = {.name = "neon 4-bit nibble rows",
+                 .code_bits = 4,
+                 .packed_bytes = kws_portable_nibbles_bytes,
+                 .pack = kws_portable_pack_nibbles,
+                 .run = kws_neon_run_nibbles},
+    .fully_connected_s16 = kws_neon_fully_connected_s16,
+    .affine_s8 = kws_neon_affine_s8,
+    .affine_s16 = kws_neon_affine_s16,
+    .quantize_s8 = kws_portable_quantize_s8,
+    .quantize_s16 = kws_portable_quantize_s16,
+    .fully_connected_f32 = kws_neon_fully_connected_f32,
+    .affine_f32 = kws_portable_affine_f32,
 };
 #endif

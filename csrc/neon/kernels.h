@@ -8,15 +8,19 @@ void kws_neon_requantize_s32(const int32_t *acc, const int32_t *mult, const int3
                              int32_t *out);
 void kws_neon_requantize_s64(const int64_t *acc, const int32_t *mult, const int32_t *shift, size_t n,
                              int32_t *out);
-void kws_neon_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
-                                 const kws_requant_params *p, int8_t *y);
-void kws_neon_fully_connected_s8_acc16(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
-                                       const kws_requant_params *p, int log2_block, int8_t *y);
+/* One input vector each; the kws_dense_run entries (kws_neon_run_*) loop over the batch. */
+void kws_neon_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, const kws_epilogue *e,
+                                 int8_t *y);
+void kws_neon_fully_connected_s8_acc16(const int8_t *x, size_t k, const int8_t *w, size_t n,
+                                       const kws_epilogue *e, int log2_block, int8_t *y);
 void kws_neon_fully_connected_s8_nibbles(const int8_t *x, size_t k, const uint8_t *w, size_t n,
-                                         const int32_t *bias, const kws_requant_params *p, int8_t *y);
+                                         const kws_epilogue *e, int8_t *y);
+kws_dense_run kws_neon_run_s8, kws_neon_run_nibbles;
+enum { KWS_NEON_ACC16_MIN_LOG2 = 7 }; /* kws_neon_run_s8 sums in int16 over proven blocks this long or longer */
 /* ARMv8.2 SDOT: call only where HWCAP_ASIMDDP says the CPU has it. */
-void kws_neon_dot_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, size_t n,
-                                     const int32_t *bias, const kws_requant_params *p, int8_t *y);
+void kws_neon_dot_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, const kws_epilogue *e,
+                                     int8_t *y);
+kws_dense_run kws_neon_dot_run_s8;
 void kws_neon_fully_connected_s16(const int16_t *x, size_t k, const int8_t *w, size_t n, const int64_t *bias,
                                   const kws_requant_params *p, int16_t *y);
 void kws_neon_fully_connected_f32(const float *x, size_t k, const float *w, size_t n, const float *bias,

@@ -102,17 +102,21 @@ static inline int32_t dot1_s8(const int8_t *x, size_t k, const int8_t *w) {
   return hsum1(a0);
 }
 
-void kws_sse41_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
-                                  const kws_requant_params *p, int8_t *y) {
+static void fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, const kws_epilogue *e,
+                               int8_t *y) {
   size_t o = 0;
   for (; o + 8 <= n; o += 8) {
     __m128i lo, hi;
     dot8_s8(x, k, w + o * k, &lo, &hi);
-    lo = _mm_add_epi32(lo, _mm_loadu_si128((const __m128i *)(bias + o)));
-    hi = _mm_add_epi32(hi, _mm_loadu_si128((const __m128i *)(bias + o + 4)));
-    kws_sse41_store8_s8(y + o, kws_sse41_output4_s32(lo, p, o), kws_sse41_output4_s32(hi, p, o + 4));
+    kws_sse41_store8_s8(y + o, kws_sse41_epilogue4(lo, e, o), kws_sse41_epilogue4(hi, e, o + 4));
   }
-  for (; o < n; o++) y[o] = (int8_t)kws_sse41_output_s32(bias[o] + dot1_s8(x, k, w + o * k), p, o);
+  for (; o < n; o++) y[o] = kws_epilogue_s8(dot1_s8(x, k, w + o * k), e, o);
+}
+
+void kws_sse41_fully_connected_s8(const int8_t *x, size_t batches, size_t k, const uint8_t *w, size_t n,
+                                  const kws_epilogue *e, int log2_block, int8_t *y) {
+  (void)log2_block;
+  for (size_t b = 0; b < batches; b++) fully_connected_s8(x + b * k, k, (const int8_t *)w, n, e, y + b * n);
 }
 
 /* ---- int16 x int8 -> int64 (16x8) -------------------------------------------

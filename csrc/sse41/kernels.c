@@ -5,12 +5,20 @@
 #include "sse41.h"
 
 const kws_kernels kws_sse41_kernels = {
-    kws_sse41_requantize_s32,      kws_sse41_requantize_s64,    kws_sse41_fully_connected_s8,
-    kws_sse41_fully_connected_s16, kws_sse41_affine_s8,         kws_sse41_affine_s16,
-    kws_portable_quantize_s8,      kws_portable_quantize_s16,
-    kws_sse41_fully_connected_f32, kws_portable_affine_f32,
-    NULL, NULL, NULL, /* weights row-major; int32 accumulation only */
-    kws_portable_fully_connected_s8_nibbles, kws_portable_fully_connected_s8_signs, /* portable for now */
+    .requantize_s32 = kws_sse41_requantize_s32,
+    .requantize_s64 = kws_sse41_requantize_s64,
+    .dense_s8 = {.name = "sse4.1 int8 rows",
+                 .code_bits = 8,
+                 .packed_bytes = kws_portable_rows_s8_bytes,
+                 .pack = kws_portable_pack_rows_s8,
+                 .run = kws_sse41_fully_connected_s8},
+    .fully_connected_s16 = kws_sse41_fully_connected_s16,
+    .affine_s8 = kws_sse41_affine_s8,
+    .affine_s16 = kws_sse41_affine_s16,
+    .quantize_s8 = kws_portable_quantize_s8,
+    .quantize_s16 = kws_portable_quantize_s16,
+    .fully_connected_f32 = kws_sse41_fully_connected_f32,
+    .affine_f32 = kws_portable_affine_f32,
 };
 
 KWS_SSE41_END

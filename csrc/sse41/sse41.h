@@ -14,6 +14,8 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 
+#include <string.h>
+
 #include "../kwsint_internal.h"
 
 #if defined(__clang__)
@@ -30,8 +32,7 @@ void kws_sse41_requantize_s32(const int32_t *acc, const int32_t *mult, const int
                               int32_t *out);
 void kws_sse41_requantize_s64(const int64_t *acc, const int32_t *mult, const int32_t *shift, size_t n,
                               int32_t *out);
-void kws_sse41_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, const int32_t *bias,
-                                  const kws_requant_params *p, int8_t *y);
+kws_dense_run kws_sse41_fully_connected_s8; /* row-major int8 codes */
 void kws_sse41_fully_connected_s16(const int16_t *x, size_t k, const int8_t *w, size_t n, const int64_t *bias,
                                    const kws_requant_params *p, int16_t *y);
 void kws_sse41_fully_connected_f32(const float *x, size_t k, const float *w, size_t n, const float *bias,
@@ -95,6 +96,19 @@ static inline __m128i kws_sse41_output4_s32(__m128i acc, const kws_requant_param
 
 /* Store 8 clamped int32 lanes as int8; the clamp keeps them inside int8, so
  * the saturating packs change nothing. */
+/* kws_epilogue on 4 channels c..c+3 from their sums acc (no bias): int32 lanes inside int8. */
+static inline __m128i kws_sse41_epilogue4(__m128i acc, const kws_epilogue *e, size_t c) {
+  __m128i v = kws_sse41_output4_s32(_mm_add_epi32(acc, _mm_loadu_si128((const __m128i *)(e->bias + c))), e->p, c);
+  if (e->affine_w) { /* |w * v| <= 127 * 128: exact in int32 */
+    int32_t w4;
+    memcpy(&w4, e->affine_w + c, 4);
+    __m128i w = _mm_cvtepi8_epi32(_mm_cvtsi32_si128(w4));
+    __m128i b = _mm_loadu_si128((const __m128i *)(e->affine_bias + c));
+    v = kws_sse41_output4_s32(_mm_add_epi32(b, _mm_mullo_epi32(w, v)), e->affine_p, c);
+  }
+  return v;
+}
+
 static inline void kws_sse41_store8_s8(int8_t *y, __m128i lo, __m128i hi) {
   __m128i w16 = _mm_packs_epi32(lo, hi);
   _mm_storel_epi64((__m128i *)y, _mm_packs_epi16(w16, w16));
