@@ -94,3 +94,13 @@ def test_prepared_dense_rejects_bad_arguments(bad, match):
                             multiplier=1 << 30, shift=-8, act_min=-128, act_max=127)
     with pytest.raises(ValueError, match="x: expected int8 activations of shape"):
         op(np.ones(4, np.int8))
+
+
+def test_auto_keeps_int8_where_packed_is_slower():
+    # The portable packed kernels unpack codes one by one and lose to its int8 rows: "auto" keeps int8.
+    params = dict(input_zero_point=0, output_zero_point=0, multiplier=1 << 30, shift=-8, act_min=-128, act_max=127)
+    for bits in (1, 4):
+        w = np.ones((3, 5), np.int8)
+        auto = ops.FullyConnected(w, None, weight_bits=bits, backend="portable", **params)
+        packed = ops.FullyConnected(w, None, weight_bits=bits, weights_storage="packed", backend="portable", **params)
+        assert (auto.plan["code_bits"], packed.plan["code_bits"]) == (8, bits if bits == 1 else 4)

@@ -28,7 +28,7 @@ def _windows(spec, n, seed):
     return rng.normal(-5.0, 3.0, (n, fe.window_frames, fe.feature_dim)).astype(np.float32)
 
 
-@given(spec=small_models(), seed=st.integers(0, 2**32 - 1), weights=st.sampled_from(["int8", "packed"]))
+@given(spec=small_models(), seed=st.integers(0, 2**32 - 1), weights=st.sampled_from(["auto", "int8", "packed"]))
 def test_random_models_equal_reference(backend, spec, seed, weights):
     model = kwsint.load(kwsint.write_blob(spec), backend=backend, weights=weights)
     windows = _windows(spec, 4, seed)
