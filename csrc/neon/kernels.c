@@ -2,7 +2,9 @@
  * in the int8 and 4-bit FULLY_CONNECTED kernels (SDOT accumulates in int32 directly, so the
  * dot product backend sums in int32 whatever block is proven); the 1-bit kernel multiplies
  * nothing and is shared. QUANTIZE (float, once per frame) and the elementwise float32
- * affine stay portable. int8 weights are row-major; the packed layouts are in s4.h and
+ * affine stay portable. The packed kernels' beats_s8 rests on LLVM's scheduling models
+ * (llvm-mca on their compiled K loops against the int8 ones: a projection, no Arm core
+ * was measured). int8 weights are row-major; the packed layouts are in s4.h and
  * fully_connected_s1.c. */
 #if defined(__aarch64__) || defined(KWS_NEON_SIMDE)
 #include "../portable/portable.h"
@@ -21,12 +23,14 @@ const kws_kernels kws_neon_kernels = {
                  .code_bits = 4,
                  .packed_bytes = kws_neon_s4_bytes,
                  .pack = kws_neon_pack_s4,
-                 .run = kws_neon_run_s4},
+                 .run = kws_neon_run_s4,
+                 .beats_s8 = 1},
     .dense_s1 = {.name = "neon 1-bit sign rows (TBL subset sums)",
                  .code_bits = 1,
                  .packed_bytes = kws_neon_s1_bytes,
                  .pack = kws_neon_pack_s1,
-                 .run = kws_neon_run_s1},
+                 .run = kws_neon_run_s1,
+                 .beats_s8 = 1},
     .fully_connected_s16 = kws_neon_fully_connected_s16,
     .affine_s8 = kws_neon_affine_s8,
     .affine_s16 = kws_neon_affine_s16,
@@ -48,12 +52,14 @@ const kws_kernels kws_neon_dot_kernels = {
                  .code_bits = 4,
                  .packed_bytes = kws_neon_s4_bytes,
                  .pack = kws_neon_pack_s4,
-                 .run = kws_neon_dot_run_s4},
+                 .run = kws_neon_dot_run_s4,
+                 .beats_s8 = 1},
     .dense_s1 = {.name = "neon 1-bit sign rows (TBL subset sums)",
                  .code_bits = 1,
                  .packed_bytes = kws_neon_s1_bytes,
                  .pack = kws_neon_pack_s1,
-                 .run = kws_neon_run_s1},
+                 .run = kws_neon_run_s1,
+                 .beats_s8 = 1},
     .fully_connected_s16 = kws_neon_fully_connected_s16,
     .affine_s8 = kws_neon_affine_s8,
     .affine_s16 = kws_neon_affine_s16,
