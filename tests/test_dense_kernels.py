@@ -104,3 +104,24 @@ def test_auto_keeps_int8_where_packed_is_slower():
         auto = ops.FullyConnected(w, None, weight_bits=bits, backend="portable", **params)
         packed = ops.FullyConnected(w, None, weight_bits=bits, weights_storage="packed", backend="portable", **params)
         assert (auto.plan["code_bits"], packed.plan["code_bits"]) == (8, bits if bits == 1 else 4)
+
+
+@pytest.mark.parametrize("bits", [1, 4])
+@pytest.mark.parametrize("n", [1, 3, 8, 9, 15, 16, 17, 33, 47])
+def test_packed_kernels_across_row_groups(backend, bits, n):
+    # N around the packed kernels' row groups (4, 8 and 16 rows, partial 16-row panels of 1-bit weights
+    # held without padding), random codes and x with -128, K with whole steps and a tail, and for one N
+    # K past 2048 (the NEON 1-bit kernel's table chunk); outputs spread over about 64 codes.
+    rng = np.random.default_rng(n * 8 + bits)
+    for k in (5, 40, 300) + ((2100,) if n == 17 else ()):
+        q = grid_max(bits)
+        w = (rng.choice(np.array([-1, 1]), (n, k)) if bits == 1 else rng.integers(-q, q + 1, (n, k))).astype(np.int8)
+        x = rng.integers(-128, 128, (2, k)).astype(np.int8)
+        x[rng.random((2, k)) < 0.2] = -128
+        spread = float((x.astype(np.int64) @ w.astype(np.int64).T).std()) + 1.0
+        bias = rng.integers(-int(spread), int(spread) + 1, n).astype(np.int32)
+        case = dict(x=x, weights=w, bias=bias, input_zero_point=-3,
+                    output_zero_point=4, multiplier=np.full(n, 1 << 30, np.int32),
+                    shift=np.full(n, min(0, 6 - int(np.log2(spread))), np.int32), act_min=-128, act_max=127)
+        op = prepared(case, backend, "packed", bits)
+        np.testing.assert_array_equal(op(x), reference.fully_connected(**case))

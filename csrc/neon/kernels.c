@@ -1,7 +1,11 @@
 /* The NEON backends' kernel tables: ARMv8.0 and ARMv8.2 dot product. They differ only
- * in the int8 FULLY_CONNECTED kernel (SDOT accumulates in int32 directly, so the dot
- * product backend sums in int32 whatever block is proven). QUANTIZE (float, once per
- * frame) and the elementwise float32 affine stay portable. Weights are row-major. */
+ * in the int8 and 4-bit FULLY_CONNECTED kernels (SDOT accumulates in int32 directly, so the
+ * dot product backend sums in int32 whatever block is proven); the 1-bit kernel multiplies
+ * nothing and is shared. QUANTIZE (float, once per frame) and the elementwise float32
+ * affine stay portable. The packed kernels' beats_s8 rests on LLVM's scheduling models
+ * (llvm-mca on their compiled K loops against the int8 ones: a projection, no Arm core
+ * was measured). int8 weights are row-major; the packed layouts are in s4.h and
+ * fully_connected_s1.c. */
 #if defined(__aarch64__) || defined(KWS_NEON_SIMDE)
 #include "../portable/portable.h"
 #include "kernels.h"
@@ -15,11 +19,18 @@ const kws_kernels kws_neon_kernels = {
                  .pack = kws_portable_pack_rows_s8,
                  .run = kws_neon_run_s8,
                  .acc16 = KWS_NEON_ACC16_MIN_LOG2},
-    .dense_s4 = {.name = "neon 4-bit nibble rows",
+    .dense_s4 = {.name = "neon 4-bit offset rows (SMLAL)",
                  .code_bits = 4,
-                 .packed_bytes = kws_portable_nibbles_bytes,
-                 .pack = kws_portable_pack_nibbles,
-                 .run = kws_neon_run_nibbles},
+                 .packed_bytes = kws_neon_s4_bytes,
+                 .pack = kws_neon_pack_s4,
+                 .run = kws_neon_run_s4,
+                 .beats_s8 = 1},
+    .dense_s1 = {.name = "neon 1-bit sign rows (TBL subset sums)",
+                 .code_bits = 1,
+                 .packed_bytes = kws_neon_s1_bytes,
+                 .pack = kws_neon_pack_s1,
+                 .run = kws_neon_run_s1,
+                 .beats_s8 = 1},
     .fully_connected_s16 = kws_neon_fully_connected_s16,
     .affine_s8 = kws_neon_affine_s8,
     .affine_s16 = kws_neon_affine_s16,
@@ -37,11 +48,18 @@ const kws_kernels kws_neon_dot_kernels = {
                  .packed_bytes = kws_portable_rows_s8_bytes,
                  .pack = kws_portable_pack_rows_s8,
                  .run = kws_neon_dot_run_s8},
-    .dense_s4 = {.name = "neon 4-bit nibble rows",
+    .dense_s4 = {.name = "neon-dotprod 4-bit offset rows (SDOT)",
                  .code_bits = 4,
-                 .packed_bytes = kws_portable_nibbles_bytes,
-                 .pack = kws_portable_pack_nibbles,
-                 .run = kws_neon_run_nibbles},
+                 .packed_bytes = kws_neon_s4_bytes,
+                 .pack = kws_neon_pack_s4,
+                 .run = kws_neon_dot_run_s4,
+                 .beats_s8 = 1},
+    .dense_s1 = {.name = "neon 1-bit sign rows (TBL subset sums)",
+                 .code_bits = 1,
+                 .packed_bytes = kws_neon_s1_bytes,
+                 .pack = kws_neon_pack_s1,
+                 .run = kws_neon_run_s1,
+                 .beats_s8 = 1},
     .fully_connected_s16 = kws_neon_fully_connected_s16,
     .affine_s8 = kws_neon_affine_s8,
     .affine_s16 = kws_neon_affine_s16,

@@ -13,14 +13,18 @@ void kws_neon_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, siz
                                  int8_t *y);
 void kws_neon_fully_connected_s8_acc16(const int8_t *x, size_t k, const int8_t *w, size_t n,
                                        const kws_epilogue *e, int log2_block, int8_t *y);
-void kws_neon_fully_connected_s8_nibbles(const int8_t *x, size_t k, const uint8_t *w, size_t n,
-                                         const kws_epilogue *e, int8_t *y);
-kws_dense_run kws_neon_run_s8, kws_neon_run_nibbles;
+kws_dense_run kws_neon_run_s8;
+/* 4-bit codes (s4.h's layout; the SDOT kernel below shares it) and 1-bit codes (LUT). */
+size_t kws_neon_s4_bytes(size_t k, size_t n);
+void kws_neon_pack_s4(const int8_t *codes, size_t k, size_t n, uint8_t *packed);
+size_t kws_neon_s1_bytes(size_t k, size_t n);
+void kws_neon_pack_s1(const int8_t *codes, size_t k, size_t n, uint8_t *packed);
+kws_dense_run kws_neon_run_s4, kws_neon_run_s1;
 enum { KWS_NEON_ACC16_MIN_LOG2 = 7 }; /* kws_neon_run_s8 sums in int16 over proven blocks this long or longer */
 /* ARMv8.2 SDOT: call only where HWCAP_ASIMDDP says the CPU has it. */
 void kws_neon_dot_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, const kws_epilogue *e,
                                      int8_t *y);
-kws_dense_run kws_neon_dot_run_s8;
+kws_dense_run kws_neon_dot_run_s8, kws_neon_dot_run_s4;
 void kws_neon_fully_connected_s16(const int16_t *x, size_t k, const int8_t *w, size_t n, const int64_t *bias,
                                   const kws_requant_params *p, int16_t *y);
 void kws_neon_fully_connected_f32(const float *x, size_t k, const float *w, size_t n, const float *bias,

@@ -44,6 +44,7 @@ enum {
   OP_DETECTOR = 10,
   OP_FULLY_CONNECTED_F32 = 11,
   OP_AFFINE_F32 = 12,
+  OP_DENSE_OP = 13,
   OP_COUNT
 };
 
@@ -212,6 +213,44 @@ static kws_status run_layer(reader *r, const kws_backend *be, int dense, int act
   else
     st = kws_affine_s16(be, (const int16_t *)x, batches, n, w, (const int64_t *)bias, &p, (int16_t *)y);
   if (st == KWS_OK) put(out, y, ycount * x_elem);
+  free(mult), free(shift), free(w), free(bias), free(x), free(y);
+  return st;
+}
+
+/* A prepared dense op (kws_dense_op_create with weight_bits and a storage, so the packed
+ * 4-bit and 1-bit kernels run). Payload: u32 batches, u32 k, u32 n, u32 weight_bits,
+ * u32 storage, i32 input_zero_point, output_zero_point, act_min, act_max, u32 has_bias,
+ * i32 multiplier[n], i32 shift[n], i8 w[n][k], [i32 bias[n]], i8 x[batches][k].
+ * Output: i32 code_bits of the plan (which format ran), then i8 y[batches][n]. */
+static kws_status run_dense_op(reader *r, const kws_backend *be, buffer *out) {
+  size_t batches = rd_u32(r, "batches");
+  size_t k = rd_u32(r, "k");
+  size_t n = rd_u32(r, "n");
+  int weight_bits = (int)rd_u32(r, "weight_bits");
+  uint32_t storage = rd_u32(r, "storage");
+  kws_requant_params p;
+  p.input_zero_point = rd_i32(r, "input_zero_point");
+  p.output_zero_point = rd_i32(r, "output_zero_point");
+  p.act_min = rd_i32(r, "act_min");
+  p.act_max = rd_i32(r, "act_max");
+  uint32_t has_bias = rd_u32(r, "has_bias");
+  if (has_bias > 1) die(r, "has_bias", "must be 0 or 1", 1);
+  int32_t *mult = (int32_t *)rd_array(r, n, 4, "multiplier");
+  int32_t *shift = (int32_t *)rd_array(r, n, 4, "shift");
+  p.multiplier = mult;
+  p.shift = shift;
+  int8_t *w = (int8_t *)rd_array(r, bytes_of(r, n, k, "weights"), 1, "weights");
+  int32_t *bias = has_bias ? (int32_t *)rd_array(r, n, 4, "bias") : NULL;
+  int8_t *x = (int8_t *)rd_array(r, bytes_of(r, batches, k, "x"), 1, "x");
+  size_t ycount = bytes_of(r, batches, n, "y");
+  int8_t *y = (int8_t *)xmalloc(ycount);
+  kws_dense_op *op = NULL;
+  kws_status st = kws_dense_op_create(be, k, w, n, weight_bits, bias, &p, 0, (kws_weight_storage)storage, &op);
+  kws_layer_plan plan;
+  if (st == KWS_OK) st = kws_dense_op_plan(op, &plan);
+  if (st == KWS_OK) st = kws_dense_op_run(op, x, batches, y);
+  if (st == KWS_OK) put_i32(out, plan.code_bits), put(out, y, ycount);
+  kws_dense_op_free(op);
   free(mult), free(shift), free(w), free(bias), free(x), free(y);
   return st;
 }
@@ -461,7 +500,8 @@ static uint8_t *read_file(const char *path, size_t *size) {
 static const char *op_name(uint32_t op) {
   static const char *names[] = {"?",        "requantize_s32", "requantize_s64", "fully_connected_s8",
                                 "fully_connected_s16", "affine_s8", "affine_s16", "quantize",
-                                "posterior",  "model", "detector", "fully_connected_f32", "affine_f32"};
+                                "posterior",  "model", "detector", "fully_connected_f32", "affine_f32",
+                                "dense_op"};
   return op < sizeof names / sizeof names[0] ? names[op] : "?";
 }
 
@@ -521,6 +561,7 @@ int main(int argc, char **argv) {
         case OP_DETECTOR: st = run_detector(&r, be, &out); break;
         case OP_FULLY_CONNECTED_F32: st = run_layer_f32(&r, be, 1, &out); break;
         case OP_AFFINE_F32: st = run_layer_f32(&r, be, 0, &out); break;
+        case OP_DENSE_OP: st = run_dense_op(&r, be, &out); break;
         default: die(&r, "op", "unknown op", op);
       }
       if (r.pos != r.size) die(&r, "payload", "has bytes after the last field", r.size - r.pos);

@@ -40,13 +40,15 @@ OP_MODEL = 9
 OP_DETECTOR = 10
 OP_FULLY_CONNECTED_F32 = 11
 OP_AFFINE_F32 = 12
+OP_DENSE_OP = 13
 OP_NAMES = {
     OP_REQUANTIZE_S32: "requantize_s32", OP_REQUANTIZE_S64: "requantize_s64",
     OP_FULLY_CONNECTED_S8: "fully_connected_s8", OP_FULLY_CONNECTED_S16: "fully_connected_s16",
     OP_AFFINE_S8: "affine_s8", OP_AFFINE_S16: "affine_s16", OP_QUANTIZE: "quantize",
     OP_POSTERIOR: "posterior", OP_MODEL: "model", OP_DETECTOR: "detector",
-    OP_FULLY_CONNECTED_F32: "fully_connected_f32", OP_AFFINE_F32: "affine_f32",
+    OP_FULLY_CONNECTED_F32: "fully_connected_f32", OP_AFFINE_F32: "affine_f32", OP_DENSE_OP: "dense_op",
 }
+KWS_WEIGHTS_PACKED = 1
 KWS_OK, KWS_ERR_ARGUMENT, KWS_ERR_BACKEND = 0, 1, 9
 
 
@@ -270,7 +272,10 @@ def requantize_s64_cases(rng: np.random.Generator) -> list[Case]:
 
 
 def _layer_case(kind: str, x, weights, bias, input_zero_point, output_zero_point, multiplier, shift, act_min,
-                act_max, desc: str) -> Case:
+                act_max, desc: str, packed_bits: int | None = None) -> Case:
+    """``packed_bits``: a prepared dense op (OP_DENSE_OP) with weight_bits = packed_bits held
+    packed (KWS_WEIGHTS_PACKED), so the backend's 4-bit or 1-bit kernel runs; it also answers
+    the plan's code_bits."""
     x = np.asarray(x)
     act_bits = 8 if x.dtype == np.int8 else 16
     want = (reference.fully_connected if kind == "dense" else reference.affine)(
@@ -280,6 +285,8 @@ def _layer_case(kind: str, x, weights, bias, input_zero_point, output_zero_point
     batches = x2.shape[0]
     n = weights.shape[0]
     dims = _u32(batches, weights.shape[1], n) if kind == "dense" else _u32(batches, n)
+    if packed_bits is not None:
+        dims = _u32(batches, weights.shape[1], n, packed_bits, KWS_WEIGHTS_PACKED)
     mult = np.broadcast_to(np.asarray(multiplier, dtype=np.int64), (n,))
     sh = np.broadcast_to(np.asarray(shift, dtype=np.int64), (n,))
     bias_dtype = "<i4" if act_bits == 8 else "<i8"
@@ -288,9 +295,12 @@ def _layer_case(kind: str, x, weights, bias, input_zero_point, output_zero_point
         _le(mult, "<i4").tobytes(), _le(sh, "<i4").tobytes(), _le(weights, "i1").tobytes(),
         b"" if bias is None else _le(bias, bias_dtype).tobytes(), _le(x2, "i1" if act_bits == 8 else "<i2").tobytes(),
     ])
+    y = ("y", _le(want, "i1" if act_bits == 8 else "<i2"))
+    if packed_bits is not None:
+        return Case(OP_DENSE_OP, payload, desc, [("code_bits", _le([1 if packed_bits == 1 else 4], "<i4")), y])
     op = {("dense", 8): OP_FULLY_CONNECTED_S8, ("dense", 16): OP_FULLY_CONNECTED_S16,
           ("affine", 8): OP_AFFINE_S8, ("affine", 16): OP_AFFINE_S16}[kind, act_bits]
-    return Case(op, payload, desc, [("y", _le(want, "i1" if act_bits == 8 else "<i2"))])
+    return Case(op, payload, desc, [y])
 
 
 # K and N that hit every SIMD body/tail split: 1..70, then around multiples of 8..64 up to 600.
@@ -298,7 +308,7 @@ EDGE_DIMS = sorted(set(range(1, 71)) | {m + d for m in range(64, 601, 32) for d 
 
 
 def _calibrated_layer(rng, kind: str, k: int, n: int, act_bits: int, bits: int, per_channel: bool, batches: int,
-                      desc: str, ties: bool = False) -> Case:
+                      desc: str, ties: bool = False, packed: bool = False) -> Case:
     """A layer whose requantization maps the accumulators onto a few dozen output codes,
     so that the accumulations, not the clamp, decide the outputs.
 
@@ -342,7 +352,34 @@ def _calibrated_layer(rng, kind: str, k: int, n: int, act_bits: int, bits: int, 
     relu = rng.random() < 0.5
     act_min, act_max = (max(lo, zp_out), hi) if relu else (lo, hi)
     return _layer_case(kind, x, weights, bias, zp_in, zp_out, mult, shift, act_min, act_max,
-                       desc + (" ties" if ties else ""))
+                       desc + (" ties" if ties else ""), packed_bits=bits if packed else None)
+
+
+def packed_dense_cases(rng: np.random.Generator) -> list[Case]:
+    """Prepared dense ops with 1..4-bit weights held packed: the backends' 4-bit and 1-bit kernels,
+    K around their 16- and 32-code steps, the 256-code int16 blocks and the 2048-activation table
+    chunks, N around 4-, 8- and 16-row groups (odd K and N), then every code at the grid's edge
+    against x = -128 and 127 only."""
+    cases = []
+    ks = [1, 2, 3, 7, 8, 9, 15, 16, 17, 30, 31, 32, 33, 47, 63, 64, 65, 255, 256, 257, 287, 289, 2047, 2049, 4103]
+    ns = [1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 31, 33, 123]
+    for i, k in enumerate(ks):
+        for bits in (1, 2, 3, 4):
+            n = ns[(i * 4 + bits) % len(ns)] if k < 2000 else int(rng.choice([7, 17, 33]))
+            batches = int(rng.choice([1, 2, 3]))
+            cases.append(_calibrated_layer(rng, "dense", k, n, 8, bits, bool(i % 2), batches,
+                                           f"packed dense op bits={bits} k={k} n={n} batches={batches}",
+                                           ties=i % 5 == 2, packed=True))
+    for bits in (1, 2, 3, 4):
+        for k in (31, 33, 257, 2049):
+            n, q = 19, grid_max(bits)
+            w = (np.where(rng.random((n, 1)) < 0.5, -q, q) * np.ones((1, k), np.int64)).astype(np.int8)
+            w[n - 3] = rng.choice(np.array([-q, q]), k)
+            x = np.stack([np.full(k, -128), np.full(k, 127), rng.choice(np.array([-128, 127]), k)]).astype(np.int8)
+            shift = -20 if k > 64 else -8
+            cases.append(_layer_case("dense", x, w, None, 0, 0, 1 << 30, shift, -128, 127,
+                                     f"packed dense op extremes bits={bits} k={k} n={n}", packed_bits=bits))
+    return cases
 
 
 def layer_cases(rng: np.random.Generator, kind: str) -> list[Case]:
@@ -698,6 +735,7 @@ def all_cases(seed: int = 20240601) -> list[Case]:
     cases += requantize_s64_cases(rng)
     cases += layer_cases(rng, "dense")
     cases += layer_cases(rng, "affine")
+    cases += packed_dense_cases(rng)
     cases += quantize_cases(rng)
     cases += float_cases(rng)
     cases += posterior_cases(rng)
