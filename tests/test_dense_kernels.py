@@ -63,6 +63,23 @@ def test_packed_kernels_at_their_extremes(backend, bits, k):
     np.testing.assert_array_equal(op(x), reference.fully_connected(**case))
 
 
+@pytest.mark.parametrize("bits", [1, 4])
+@pytest.mark.parametrize("k, n", [(1024, 1024), (1031, 1045), (2049, 17)])
+def test_packed_kernels_past_their_blocks(backend, bits, k, n):
+    # Past the K and N blocks kernels keep partial sums over (sse4.1 1-bit: tables for 1024 activations
+    # at a time, sums of 1024 rows in between), with extreme codes and activations, -128 included.
+    rng = np.random.default_rng(k + n + bits)
+    q = grid_max(bits)
+    w = rng.choice(np.array([-q, q]), (n, k)).astype(np.int8)
+    w[: n // 2] = np.where(rng.random((n // 2, 1)) < 0.5, -q, q)
+    x = np.stack([np.full(k, -128), rng.choice(np.array([-128, 127]), k)]).astype(np.int8)
+    case = dict(x=x, weights=w, bias=None, input_zero_point=0, output_zero_point=0,
+                multiplier=np.full(n, 1 << 30, np.int32), shift=np.full(n, -k.bit_length(), np.int32),
+                act_min=-128, act_max=127)  # |y| <= 64: errors of a block's size show
+    op = prepared(case, backend, "packed", bits)
+    np.testing.assert_array_equal(op(x), reference.fully_connected(**case))
+
+
 def test_plans_follow_bits_and_storage(backend):
     rng = np.random.default_rng(0)
     params = dict(input_zero_point=0, output_zero_point=0, multiplier=1 << 30, shift=-8, act_min=-128, act_max=127)

@@ -33,6 +33,10 @@ void kws_sse41_requantize_s32(const int32_t *acc, const int32_t *mult, const int
 void kws_sse41_requantize_s64(const int64_t *acc, const int32_t *mult, const int32_t *shift, size_t n,
                               int32_t *out);
 kws_dense_run kws_sse41_fully_connected_s8; /* row-major int8 codes */
+void kws_sse41_pack_nibbles(const int8_t *codes, size_t k, size_t n, uint8_t *packed);
+kws_dense_run kws_sse41_fully_connected_s8_nibbles; /* 2..4-bit: offset codes, 32-K steps, portable's size */
+void kws_sse41_pack_signs(const int8_t *codes, size_t k, size_t n, uint8_t *packed);
+kws_dense_run kws_sse41_fully_connected_s8_signs; /* 1-bit: panels of 16 rows x 8 K */
 void kws_sse41_fully_connected_s16(const int16_t *x, size_t k, const int8_t *w, size_t n, const int64_t *bias,
                                    const kws_requant_params *p, int16_t *y);
 void kws_sse41_fully_connected_f32(const float *x, size_t k, const float *w, size_t n, const float *bias,
@@ -112,6 +116,27 @@ static inline __m128i kws_sse41_epilogue4(__m128i acc, const kws_epilogue *e, si
 static inline void kws_sse41_store8_s8(int8_t *y, __m128i lo, __m128i hi) {
   __m128i w16 = _mm_packs_epi32(lo, hi);
   _mm_storel_epi64((__m128i *)y, _mm_packs_epi16(w16, w16));
+}
+
+/* Store 4 clamped int32 lanes as int8. */
+static inline void kws_sse41_store4_s8(int8_t *y, __m128i v) {
+  __m128i w16 = _mm_packs_epi32(v, v);
+  int32_t y4 = _mm_cvtsi128_si32(_mm_packs_epi16(w16, w16));
+  memcpy(y, &y4, 4);
+}
+
+/* sum(x[0..k-1]) of int8 activations: psadbw adds x + 128 as unsigned bytes, 16 at a time, into
+ * two 64-bit lanes of at most 255 * 8 * 1024 < 2^31 each (K <= 16384), read as int32. */
+static inline int32_t kws_sse41_sum_s8(const int8_t *x, size_t k) {
+  const __m128i bias = _mm_set1_epi8(-128);
+  __m128i s = _mm_setzero_si128();
+  size_t i = 0;
+  for (; i + 16 <= k; i += 16)
+    s = _mm_add_epi64(s, _mm_sad_epu8(_mm_xor_si128(_mm_loadu_si128((const __m128i *)(x + i)), bias),
+                                      _mm_setzero_si128()));
+  int32_t sum = _mm_cvtsi128_si32(s) + _mm_extract_epi32(s, 2) - 128 * (int32_t)i;
+  for (; i < k; i++) sum += x[i];
+  return sum;
 }
 
 /* kws_requant_s64 on 2 lanes (docs/arithmetic.md 3.2): |acc| < 2^47,
