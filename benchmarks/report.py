@@ -113,7 +113,7 @@ def describe(rows: list[dict], project) -> None:
         if isinstance(model, kwsint.Model):
             try:
                 r = project.project(info["layers"], act_bits=model.spec.act_bits, cpus=(PROJECTED_CPU,),
-                                    backends=("neon",))
+                                    backends=("neon",), weights=info["weights"])
                 row["projected_a53_cycles"] = r[0]["cycles"]
                 row["projected_a53_mcps"] = r[0]["mcps"]
             except project.ExtractionError as e:

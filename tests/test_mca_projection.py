@@ -6,6 +6,7 @@ do not skip without them.
 """
 
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,8 @@ _spec.loader.exec_module(project)
 
 def _count_dense(k: int, n: int, step: int, block: int = 0) -> dict[str, int]:
     """Walks the loops of kws_neon_fully_connected_s8 / _s16 / _s8_acc16 (fully_connected.c) and
-    counts; block: the int16 block in products (log2_block's 1 << log2_block), 0 for int32."""
+    counts; block: the int16 block in products (log2_block's 1 << log2_block), 0 for int32 (and
+    for 16x8, step 8, whose int32 chunks of 2048 K are flushed into int64)."""
     counts = dict(k_loop=0, flush=0, tail=0, group=0, affine=0)
     for o in range(0, n, 8):
         counts["group"] += 1
@@ -34,6 +36,8 @@ def _count_dense(k: int, n: int, step: int, block: int = 0) -> dict[str, int]:
                     counts["flush"] += 1  # the 4 SADALPs after the block
             else:
                 counts["k_loop"] += len(range(0, k - k % step, step))
+                if step == 8:  # dot4_s16: int32 chunks of 2048 K, each flushed into int64
+                    counts["flush"] += len(range(0, k - k % 8, 2048))
             counts["tail"] += k % step != 0
     return counts
 
@@ -61,8 +65,8 @@ def test_trip_counts_by_hand():
                                                                            affine=0)
     # K < 16: no whole step, no block, only the tail.
     assert project.trip_counts("dense", 15, 4, acc16_block=16) == dict(k_loop=0, flush=0, tail=1, group=1, affine=0)
-    # 16x8: 8 K per step, 40 = 5 whole steps, no tail.
-    assert project.trip_counts("dense", 40, 10, act_bits=16) == dict(k_loop=15, flush=0, tail=0, group=2, affine=0)
+    # 16x8: 8 K per step, 40 = 5 whole steps, no tail, one int64 flush per pass.
+    assert project.trip_counts("dense", 40, 10, act_bits=16) == dict(k_loop=15, flush=3, tail=0, group=2, affine=0)
     # 20 channels: one block of 16, one padded block of 4.
     assert project.trip_counts("affine", 20, 20) == dict(k_loop=0, flush=0, tail=0, group=0, affine=2)
     for bad in (8, 48):  # below one step; not a power of two
@@ -72,7 +76,7 @@ def test_trip_counts_by_hand():
 
 @pytest.mark.parametrize("act_bits, step, affine_step", [(8, 16, 16), (16, 8, 8)])
 def test_trip_counts_match_the_loops(act_bits, step, affine_step):
-    for k in (1, 7, 8, 15, 16, 17, 40, 87, 400, 540):
+    for k in (1, 7, 8, 15, 16, 17, 40, 87, 400, 540, 2048, 2056, 4100):
         for n in (1, 2, 4, 5, 8, 9, 12, 13, 87, 123):
             assert project.trip_counts("dense", k, n, act_bits) == _count_dense(k, n, step), (k, n)
     for n in (1, 8, 15, 16, 17, 87, 400, 566):
@@ -117,15 +121,13 @@ def _mnemonics(code: str) -> list[str]:
 
 
 def test_acc16_pieces_on_the_compiled_kernel():
-    pieces = project.dense_pieces("neon", 8, acc16=True)
-    assert len(pieces.k_loops) == len(pieces.flushes) == 2  # two 4-row passes per row group
+    pieces = project.dense_pieces("acc16")
+    assert len(pieces.k_loops) == len(pieces.flushes) >= 1
     for k_loop, flush in zip(pieces.k_loops, pieces.flushes):
         ops = _mnemonics(k_loop)  # 4 rows x 16 K: 4 SMLAL + 4 SMLAL2 into int16 lanes, nothing widened
         assert (ops.count("smlal"), ops.count("smlal2"), ops.count("sadalp"), ops.count("smull")) == (4, 4, 0, 0)
         assert _mnemonics(flush).count("sadalp") == 4 and "smlal" not in _mnemonics(flush)
     assert "sadalp" not in _mnemonics(pieces.group)  # the flushes are costed once per block, not per group
-    with pytest.raises(ValueError, match="neon backend with int8"):
-        project.dense_pieces("neon-dotprod", 8, acc16=True)
 
 
 def test_acc16_projection_on_a53(monkeypatch):
@@ -137,7 +139,7 @@ def test_acc16_projection_on_a53(monkeypatch):
     assert int16["tail"] == int32["tail"] and int16["affine"] == int32["affine"]
     # Costing pieces apart: a block of B K (B / 16 K iterations and one flush as one straight
     # sequence) takes what B / 16 K iterations and a flush take back to back, to within 1%.
-    pieces = project.dense_pieces("neon", 8, acc16=True)
+    pieces = project.dense_pieces("acc16")
     for cpu, steps in ((a53, 2), ("cortex-a72", 8)):
         c = project.loop_cycles("neon", 8, cpu, acc16=True)
         whole = project.mca_cycles("\n".join([pieces.k_loops[0]] * steps + [pieces.flushes[0]]), cpu)
@@ -198,47 +200,122 @@ def test_acc16_extraction_failures_name_the_function():
     assert blocks(good) == {0: (19, 2, 13)}
 
 
-def test_nibble_pieces_on_the_compiled_kernel():
-    k_loops, tails = project.nibble_pieces()
-    assert len(k_loops) >= 1 and len(tails) >= 1
-    for k_loop in k_loops:  # 4 rows x 16 K: 4 x 8 bytes of codes unpacked, then the int8 kernel's products
+def _count_s4(k: int, n: int, sdot: bool) -> dict[str, int]:
+    """Walks the loops of kws_neon_run_s4 / kws_neon_dot_run_s4 (one input vector) and counts."""
+    counts = dict(k_loop=0, flush=0, tail=0, group=0, sum_x=len(range(0, k - k % 16, 16)), sum_tail=k % 16)
+    k32, t = k - k % 32, (k % 32 + 1) // 2
+    for o in range(0, n, 8):
+        counts["group"] += 1
+        for _pass in range(2 if n - o > 4 else 1):
+            i = 0
+            while i < k32:  # the ARMv8.0 kernel's int16 blocks of 256 codes; SDOT: one loop
+                end = i + 256 if k32 - i > 256 and not sdot else k32
+                while i < end:
+                    counts["k_loop"] += 1
+                    i += 32
+                counts["flush"] += not sdot
+            counts["tail"] += t != 0
+    return counts
+
+
+def _count_s1(k: int, n: int) -> dict[str, int]:
+    """Walks the loops of kws_neon_run_s1 (one input vector) and counts; tables: iterations of
+    build_tables' group loop (4 groups each)."""
+    g = (k + 7) // 8
+    chunks = -(-g // 256)
+    counts = dict(k_loop=0, group=0, tables=0, sum_x=len(range(0, k - k % 16, 16)), sum_tail=k % 16)
+    if chunks == 1:
+        counts["tables"] += len(range(0, 2 * g, 4))
+    for _o in range(0, n, 16):
+        counts["group"] += 1
+        for q0 in range(0, g, 256):
+            q1 = min(g, q0 + 256)
+            if chunks > 1:
+                counts["tables"] += len(range(2 * q0, 2 * q1, 4))
+            counts["k_loop"] += len(range(q0, q1, 2))
+    return counts
+
+
+def test_packed_trip_counts_match_the_loops():
+    # by hand: K = 87, N = 10: 3 passes of 2 steps of 32 (one block each) and a tail of 23 codes;
+    # sum(x) in 5 steps of 16 and 7 scalar elements
+    assert project.s4_trip_counts(87, 10) == dict(k_loop=6, flush=3, tail=3, group=2, sum_x=5, sum_tail=7)
+    # K = 123, N = 566 (1-bit): 16 group pairs, 36 panels of 8 K iterations; tables of 16 x 8 K
+    assert project.s1_trip_counts(123, 566) == dict(k_loop=36 * 8, group=36, tables=8, sum_x=7, sum_tail=11)
+    for k in (1, 16, 31, 32, 33, 87, 256, 257, 400, 540, 1080, 2048, 2049, 4100):
+        for n in (1, 4, 5, 8, 9, 16, 17, 87, 123):
+            assert project.s4_trip_counts(k, n) == _count_s4(k, n, False), (k, n)
+            assert project.s4_trip_counts(k, n, sdot=True) == _count_s4(k, n, True), (k, n)
+            assert project.s1_trip_counts(k, n) == _count_s1(k, n), (k, n)
+
+
+def test_packed_pieces_on_the_compiled_kernels():
+    s4, dot, s1 = project.dense_pieces("s4"), project.dense_pieces("dot_s4"), project.dense_pieces("s1")
+    for k_loop in s4.k_loops:  # 4 rows x 32 codes: one load per row, AND + USHR, 16 multiplies into int16
         ops = _mnemonics(k_loop)
-        assert [ops.count(m) for m in ("smull", "smlal2", "sadalp", "zip1", "zip2", "ushr", "eor")] == [4] * 7, ops
-        assert sum(op == "ldr" and ", [" in line and line.split()[1].startswith("d")
-                   for op, line in zip(ops, k_loop.splitlines())) == 4, k_loop
-    for tail in tails:  # one K element of one row, scalar
-        ops = _mnemonics(tail)
-        assert (ops.count("ldrsb"), ops.count("ldrb"), ops.count("madd"), ops.count("sadalp")) == (1, 1, 1, 0)
-    int8 = project.dense_pieces("neon", 8).k_loops
-    for cpu in ("cortex-a53", "cortex-a72"):
-        # unpacking adds instructions to the same SMULL/SMLAL2/SADALP step: never cheaper
-        nib = project.nibble_cycles(cpu)
-        assert nib["k_loop"] >= project._mean(int8, cpu) > 0, cpu
-        assert nib["tail"] > 0 and nib["group"] == project.loop_cycles("neon", 8, cpu)["group"]
-    layers, act_bits = project.paper_layers("M4")
-    assert {l["weight_bits"] for l in layers if l["kind"] == "dense"} == {4}
-    (r,) = project.compare_packed(layers, act_bits, cpus=("cortex-a53",))
-    assert r["total8"] - r["dense8"] == r["total4"] - r["dense4"]  # the affine layers are the same
-    assert r["dense_ratio"] >= 1
-    (m2,) = project.compare_packed(*project.paper_layers("M2"), cpus=("cortex-a53",))
-    assert m2["dense8"] == m2["dense4"]  # 8-bit weights are never held as nibbles
+        assert [ops.count(m) for m in ("and", "ushr", "smlal", "smlal2", "sadalp")] == [4, 4, 8, 8, 0], ops
+    assert [_mnemonics(f).count("sadalp") for f in s4.flushes] == [8] * len(s4.flushes)  # 2 per row per block
+    assert not dot.flushes and all(_mnemonics(k).count("sdot") == 8 for k in dot.k_loops)
+    for k_loop in s1.k_loops:  # 16 rows x 16 K: two 16-byte index loads, 8 TBL, no multiply
+        ops = _mnemonics(k_loop)
+        assert ops.count("tbl") == 8 and not {"smull", "mul", "sdot"} & set(ops), ops
+    for kind, pieces in (("s4", s4), ("dot_s4", dot), ("s1", s1)):
+        # the group paths: no K loop, no tail, the epilogue once per 8 rows (s1: twice per panel)
+        for group in (pieces.group, pieces.group_affine):
+            ops = _mnemonics(group)
+            assert "tbl" not in ops and "smlal" not in ops and "sdot" not in ops and "ushr" not in ops, (kind, ops)
+        # the fused affine: its weights copied (a memcpy call) and a second requantization
+        plain, affine = _mnemonics(pieces.group), _mnemonics(pieces.group_affine)
+        assert "memcpy" not in pieces.group and "memcpy" in pieces.group_affine, kind
+        assert affine.count("sqrdmulh") == 2 * plain.count("sqrdmulh") > 0, kind
+    assert _mnemonics(project.tail_loop("s4")).count("smlal2") == 8
+    vector, scalar = project.sum_x_loops("s1")
+    assert _mnemonics(vector).count("saddlp") == 1 and _mnemonics(scalar).count("ldrsb") == 1
+    assert _mnemonics(project.table_loop()).count("tbl") == project.TABLE_TBL
 
 
-def test_nibble_trip_counts():
-    # K = 40, N = 10: 3 passes of 2 K iterations; the tail is 8 scalar elements of each of 4 rows per pass.
-    assert project.nibble_trip_counts(40, 10) == dict(k_loop=6, flush=0, tail=3 * 4 * 8, group=2, affine=0)
-    assert project.nibble_trip_counts(400, 87)["tail"] == 0
+def _vector_ops(lines) -> list[str]:
+    return sorted(line.split()[0] for line in lines if re.search(r"\b[vqd]\d", line))
 
 
-def test_nibble_extraction_failure_names_the_function(monkeypatch):
-    body = ("dot4_nibbles:", ".L5:", "ldr\td3, [x7, x3]", *["smull\tv22.8h, v4.8b, v0.8b"] * 4,
-            *["sadalp\tv17.4s, v22.8h"] * 4, "cmp\tx8, x2", "bhi\t.L5", "ret")
-    fake = {project.NIBBLES.function: project.Function(project.NIBBLES.function, body[1:])}
-    monkeypatch.setattr(project, "_compile", lambda source: fake)
-    project.nibble_pieces.cache_clear()
-    try:
-        with pytest.raises(project.ExtractionError,
-                           match="kws_neon_fully_connected_s8_nibbles: .*the loop at .L5 holds 0 smlal2, not 4"):
-            project.nibble_pieces()
-    finally:
-        project.nibble_pieces.cache_clear()
+def test_harness_runs_the_kernels_k_loops():
+    # The group paths come from the harness, the K loops from the kernels: the harness compiles
+    # the same K loops (the same vector instructions; the address arithmetic may differ), so the
+    # harness changed nothing but what it fixes.
+    for kind in ("s8", "acc16", "s4"):
+        kernel, pieces = project.KINDS[kind], project.dense_pieces(kind)
+        harness = project._harness(kind)["kws_mca_group_plain"]
+        functions = project._harness(kind)
+        loops = [f.instructions(i, j) for f in project._reachable(functions, harness.name)
+                 for i, j in project._hot_loops(f, kernel.marker, kernel.markers, kernel.mix)]
+        kernel_ops = _vector_ops(pieces.k_loops[0].splitlines())
+        assert loops and all(_vector_ops(l) == kernel_ops for l in loops), kind
+
+
+def test_what_runs_per_weights_policy():
+    a53 = ("cortex-a53",)
+    m2, m4, m1 = project.paper_layers("M2"), project.paper_layers("M4"), project.paper_layers("M1")
+    # int8 activations: every affine layer runs fused into the dense layer before it
+    steps = project.plan(*m2, "neon")
+    assert [s["kind"] for s in steps] == ["s8", "fused"] * 6 + ["s8"]
+    assert [s["fused_affine"] for s in steps if s["kind"] == "s8"] == [True] * 6 + [False]
+    # the last layer (no affine after it) costs the plain group path, the others the fused one
+    c = project.piece_cycles("s8", "cortex-a53"), project.piece_cycles("s8", "cortex-a53", affine=True)
+    assert c[1]["group"] > c[0]["group"] and c[1]["k_loop"] == c[0]["k_loop"]
+    # 16-bit activations: separate affine passes, the same whatever the weights policy
+    assert [s["kind"] for s in project.plan(*m1, "neon")] == ["s16", "affine"] * 6 + ["s16"]
+    (r1,) = project.project(*m1, cpus=a53, backends=("neon",))
+    assert r1["cycles"] > r1["dense_cycles"] > 0
+    assert project.project(*m1, cpus=a53, backends=("neon",), weights="packed")[0]["cycles"] == r1["cycles"]
+    # weights: M4's 4-bit layers run the 4-bit kernels when packed or auto (beats_s8), int8 otherwise
+    for weights, neon, dot in (("auto", "s4", "dot_s4"), ("packed", "s4", "dot_s4"), ("int8", "s8", "dot_s8")):
+        rows = project.project(*m4, cpus=("cortex-a55",), weights=weights)
+        assert [set(r["kinds"]) for r in rows] == [{neon}, {dot}], weights
+    # M2 (8-bit weights) runs int8 whatever the policy; M4 held as int8 is M2's cost
+    assert len({project.project(*m2, cpus=a53, backends=("neon",), weights=w)[0]["cycles"]
+                for w in project.WEIGHTS}) == 1
+    assert (project.project(*m4, cpus=a53, backends=("neon",), weights="int8")[0]["cycles"]
+            == project.project(*m2, cpus=a53, backends=("neon",))[0]["cycles"])
+    # M6 (1-bit): the table build is per input vector, once per layer with K <= 2048
+    steps = project.breakdown(*project.paper_layers("M6"), "neon", "cortex-a53")
+    assert all(r["kind"] == "s1" and r["pieces"]["tables"] > 0 for r in steps if r["shape"].startswith("dense"))
