@@ -24,10 +24,9 @@ A projection from LLVM's scheduling models, not a measurement on Arm hardware:
    and the 4-bit kernels' K tails come from a harness compiled with each kernel's source
    (HARNESS below: `#include`s the .c file and calls its own static inline pieces), in which a
    group is whole (r = 8 rows, so the partial-group branches fold away), the fused affine is
-   known present or absent, and the int8 K tail is left out (costed apart). The affine copy the
-   epilogue makes with memcpy (r bytes, a runtime length in the real kernel) stays a call there,
-   and every call to memcpy on a costed path is costed as a PLT stub plus glibc's aarch64
-   memcpy for 8..16 bytes (SMALL_MEMCPY). The 16x8 kernel's row-group path is cut out of the
+   known present or absent, and the int8 K tail is left out (costed apart). A whole group loads
+   its fused affine weights directly; were a call to memcpy left on a costed path, it would be
+   costed as a PLT stub plus glibc's aarch64 memcpy for 8..16 bytes (SMALL_MEMCPY). The 16x8 kernel's row-group path is cut out of the
    real kernel (it has no such branches).
 4. llvm-mca (llvm-mca-16, else llvm-mca-NN or llvm-mca as installed) runs each piece 1000 times
    back to back on a core's model; cycles per iteration = Total Cycles / Iterations.
@@ -448,8 +447,9 @@ void kws_mca_group_{name}(const int8_t *x, size_t k, const int8_t *w, size_t n, 
                           int log2_block, int8_t *y) {{
   kws_neon_xtail_s8 t = kws_neon_xtail_s8_make(x, k);
   size_t block = (size_t)1 << log2_block;
-  kws_neon_out out = kws_neon_out_params(e->p);
   KWS_MCA_EPILOGUE({affine})
+  kws_neon_out out[2];
+  kws_neon_fc_out_params(&f, out);
   (void)block;
   t.mode = KWS_TAIL_NONE;
   for (size_t o = 0; o < n; o += 8) {{
@@ -462,8 +462,9 @@ void kws_mca_group_{name}(const int8_t *x, size_t k, const int8_t *w, size_t n, 
 _GROUP_S4 = """
 void kws_mca_group_{name}(const int8_t *x, size_t k, const uint8_t *w, size_t n, const kws_epilogue *e, int8_t *y) {{
   kws_s4_input in = kws_s4_input_make(x, k);
-  kws_neon_out out = kws_neon_out_params(e->p);
   KWS_MCA_EPILOGUE({affine})
+  kws_neon_out out[2];
+  kws_neon_fc_out_params(&f, out);
   in.t = 0;
   for (size_t o = 0; o < n; o += 8) {{
     int32x4_t s0 = {dot4}(x, k, w, n, o, &in);
@@ -493,8 +494,9 @@ __attribute__((flatten)) void kws_mca_group_{name}(const uint8_t *w, size_t k, s
                           int32x4_t sum_x, int8_t *y) {{
   size_t g = (k + 7) / 8;
   const uint8_t *end = w + n * g;
-  kws_neon_out out = kws_neon_out_params(e->p);
   KWS_MCA_EPILOGUE({affine})
+  kws_neon_out out[2];
+  kws_neon_fc_out_params(&f, out);
   for (size_t o = 0; o < n; o += 16) {{
     int32x4_t s[4] = {{vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)}};
     panel_chunk(w + o * g, 16, end, 0, 0, g, tab, s);

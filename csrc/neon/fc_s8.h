@@ -71,6 +71,13 @@ static inline int32x4_t kws_neon_tail_s8(int32x4_t acc, const int8_t *row, const
   }
 }
 
+/* The output zero points and clamps of an epilogue, broadcast once per kernel call: out[0] for
+ * the dense layer, out[1] for the fused affine layer (if any). */
+static inline void kws_neon_fc_out_params(const kws_epilogue *e, kws_neon_out out[2]) {
+  out[0] = kws_neon_out_params(e->p);
+  out[1] = e->affine_w ? kws_neon_out_params(e->affine_p) : out[0];
+}
+
 /* Four channels' requantization, zero point and clamp, as int32 lanes; unused lanes of a
  * partial block have bias, multiplier and shift 0. */
 static inline int32x4_t kws_neon_requant4(int32x4_t acc, const int32_t *bias, const kws_requant_params *p,
@@ -90,18 +97,23 @@ static inline int32x4_t kws_neon_requant4(int32x4_t acc, const int32_t *bias, co
  * affine layer if any), then store r int8s. bias + dot is exact in int32: |dot| <=
  * 16384 * 127 * 128 < 2^28 and |folded bias| <= 2^30 + 2^28 (kwsint_internal.h), so
  * |sum| < 2^31; the affine's w * v is at most 127 * 128. */
-static inline void kws_neon_fc_s8_finish(int32x4_t s0, int32x4_t s1, const kws_epilogue *e, kws_neon_out out,
+static inline void kws_neon_fc_s8_finish(int32x4_t s0, int32x4_t s1, const kws_epilogue *e, const kws_neon_out *out,
                                          size_t o, size_t r, int8_t *y) {
   size_t end = o + r;
-  int32x4_t v0 = kws_neon_requant4(s0, e->bias, e->p, out, o, end);
-  int32x4_t v1 = kws_neon_requant4(s1, e->bias, e->p, out, o + 4, end);
+  int32x4_t v0 = kws_neon_requant4(s0, e->bias, e->p, out[0], o, end);
+  int32x4_t v1 = kws_neon_requant4(s1, e->bias, e->p, out[0], o + 4, end);
   if (e->affine_w) {
-    int8_t wt[8] = {0};
-    memcpy(wt, e->affine_w + o, r);
-    int16x8_t w = vmovl_s8(vld1_s8(wt));
-    kws_neon_out aout = kws_neon_out_params(e->affine_p);
-    v0 = kws_neon_requant4(vmulq_s32(vmovl_s16(vget_low_s16(w)), v0), e->affine_bias, e->affine_p, aout, o, end);
-    v1 = kws_neon_requant4(vmulq_s32(vmovl_high_s16(w), v1), e->affine_bias, e->affine_p, aout, o + 4, end);
+    int8x8_t w8;
+    if (r == 8) {
+      w8 = vld1_s8(e->affine_w + o);
+    } else {
+      int8_t wt[8] = {0};
+      memcpy(wt, e->affine_w + o, r);
+      w8 = vld1_s8(wt);
+    }
+    int16x8_t w = vmovl_s8(w8);
+    v0 = kws_neon_requant4(vmulq_s32(vmovl_s16(vget_low_s16(w)), v0), e->affine_bias, e->affine_p, out[1], o, end);
+    v1 = kws_neon_requant4(vmulq_s32(vmovl_high_s16(w), v1), e->affine_bias, e->affine_p, out[1], o + 4, end);
   }
   int8x8_t v = vmovn_s16(vcombine_s16(vmovn_s32(v0), vmovn_s32(v1))); /* clamped: within int8 */
   if (r == 8) {

@@ -65,7 +65,8 @@ static inline int32x4_t dot4_s8(const int8_t *x, size_t k, const int8_t *w, size
 void kws_neon_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, const kws_epilogue *e,
                                  int8_t *y) {
   kws_neon_xtail_s8 t = kws_neon_xtail_s8_make(x, k);
-  kws_neon_out out = kws_neon_out_params(e->p);
+  kws_neon_out out[2];
+  kws_neon_fc_out_params(e, out);
   for (size_t o = 0; o < n; o += 8) {
     size_t r = n - o < 8 ? n - o : 8;
     int32x4_t s0 = dot4_s8(x, k, w, n, o, &t);
@@ -120,7 +121,8 @@ static inline int32x4_t dot4_s8_acc16(const int8_t *x, size_t k, const int8_t *w
 void kws_neon_fully_connected_s8_acc16(const int8_t *x, size_t k, const int8_t *w, size_t n,
                                        const kws_epilogue *e, int log2_block, int8_t *y) {
   kws_neon_xtail_s8 t = kws_neon_xtail_s8_make(x, k);
-  kws_neon_out out = kws_neon_out_params(e->p);
+  kws_neon_out out[2];
+  kws_neon_fc_out_params(e, out);
   size_t block = (size_t)1 << log2_block;
   for (size_t o = 0; o < n; o += 8) {
     size_t r = n - o < 8 ? n - o : 8;

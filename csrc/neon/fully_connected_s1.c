@@ -138,7 +138,8 @@ void kws_neon_run_s1(const int8_t *x, size_t batches, size_t k, const uint8_t *w
   uint8_t tab[(2 * S1_CHUNK_PAIRS + 2) * S1_TABLE_BYTES];
   size_t g = (k + 7) / 8, chunks = (g + S1_CHUNK_PAIRS - 1) / S1_CHUNK_PAIRS;
   const uint8_t *end = w + n * g;
-  kws_neon_out out = kws_neon_out_params(e->p);
+  kws_neon_out out[2];
+  kws_neon_fc_out_params(e, out);
   for (size_t b = 0; b < batches; b++, x += k, y += n) {
     int32x4_t sum_x = vdupq_n_s32(sum_s8(x, k));
     if (chunks == 1) build_tables(x, k, 0, g, tab);

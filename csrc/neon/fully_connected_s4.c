@@ -49,7 +49,7 @@ static inline int32x4_t s4_tail(int32x4_t acc, const uint8_t *row, size_t s, con
 
 enum { S4_BLOCK = 256 }; /* codes per int16 block: 8 steps of 32 */
 
-static inline int32x4_t dot4_s4(const int8_t *x, size_t k, const uint8_t *w, size_t n, size_t o,
+static inline __attribute__((always_inline)) int32x4_t dot4_s4(const int8_t *x, size_t k, const uint8_t *w, size_t n, size_t o,
                                 const kws_s4_input *in) {
   const uint8_t *r0 = kws_s4_row(w, k, n, o, 0), *r1 = kws_s4_row(w, k, n, o, 1);
   const uint8_t *r2 = kws_s4_row(w, k, n, o, 2), *r3 = kws_s4_row(w, k, n, o, 3);
@@ -84,7 +84,8 @@ static inline int32x4_t dot4_s4(const int8_t *x, size_t k, const uint8_t *w, siz
 void kws_neon_run_s4(const int8_t *x, size_t batches, size_t k, const uint8_t *w, size_t n, const kws_epilogue *e,
                      int log2_block, int8_t *y) {
   (void)log2_block; /* the int16 blocks above are proven from the code range */
-  kws_neon_out out = kws_neon_out_params(e->p);
+  kws_neon_out out[2];
+  kws_neon_fc_out_params(e, out);
   for (size_t b = 0; b < batches; b++, x += k, y += n) {
     kws_s4_input in = kws_s4_input_make(x, k);
     for (size_t o = 0; o < n; o += 8) {

@@ -60,7 +60,8 @@ static inline int32x4_t dot4_s4_sdot(const int8_t *x, size_t k, const uint8_t *w
 void kws_neon_dot_run_s4(const int8_t *x, size_t batches, size_t k, const uint8_t *w, size_t n,
                          const kws_epilogue *e, int log2_block, int8_t *y) {
   (void)log2_block; /* SDOT accumulates in int32 directly */
-  kws_neon_out out = kws_neon_out_params(e->p);
+  kws_neon_out out[2];
+  kws_neon_fc_out_params(e, out);
   for (size_t b = 0; b < batches; b++, x += k, y += n) {
     kws_s4_input in = kws_s4_input_make(x, k);
     for (size_t o = 0; o < n; o += 8) {
