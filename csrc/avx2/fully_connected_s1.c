@@ -60,11 +60,15 @@ static void build_tables(const int8_t *x, size_t k, size_t g0, size_t groups, ui
   const __m256i planes = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15, 0, 2, 4, 6, 8,
                                           10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
   for (size_t g = g0; g < g0 + groups; g++, table += 32) {
-    int8_t t[4] = {0};
-    if (4 * g < k) memcpy(t, x + 4 * g, k - 4 * g < 4 ? k - 4 * g : 4); /* zeros past K */
+    int8_t t[4] = {0}; /* zeros past K */
+    const int8_t *xg = x + 4 * g;
+    if (4 * g + 4 > k) {
+      for (size_t i = 4 * g; i < k; i++) t[i - 4 * g] = x[i];
+      xg = t;
+    }
     int16_t q01, q23;
-    memcpy(&q01, t, 2);
-    memcpy(&q23, t + 2, 2);
+    memcpy(&q01, xg, 2);
+    memcpy(&q23, xg + 2, 2);
     __m256i v = _mm256_add_epi16(_mm256_maddubs_epi16(bits01, _mm256_set1_epi16(q01)),
                                  _mm256_maddubs_epi16(bits23, _mm256_set1_epi16(q23)));
     v = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(v, planes), 0xD8);

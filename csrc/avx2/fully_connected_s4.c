@@ -52,38 +52,44 @@ void kws_avx2_pack_dense_s4(const int8_t *codes, size_t k, size_t n, uint8_t *pa
     s##b = _mm256_add_epi16(s##b, _mm256_add_epi16(_mm256_maddubs_epi16(lo, x0), _mm256_maddubs_epi16(hi, x1))); \
   }
 
-#define FLUSH(b) if (nb > b) a##b = _mm256_add_epi32(a##b, _mm256_madd_epi16(s##b, ones));
+/* One step: 8 K (x at xp) of every block; adds two pair sums to each int16 lane. */
+#define STEPS(xp)                                                                                           \
+  {                                                                                                         \
+    int32_t q0, q1;                                                                                         \
+    memcpy(&q0, (xp), 4);                                                                                   \
+    memcpy(&q1, (xp) + 4, 4);                                                                               \
+    const __m256i x0 = _mm256_set1_epi32(q0), x1 = _mm256_set1_epi32(q1);                                   \
+    STEP(0) STEP(1) STEP(2) STEP(3)                                                                         \
+    w += 32 * nb;                                                                                           \
+  }
 
-/* Rows o .. o + 8 * nb - 1 from the panel at w (nb a constant at every call). */
-static inline void blocks_s4(const int8_t *x, size_t k, const uint8_t *w, size_t n, size_t o, const int nb,
-                             int32_t sum_x, const kws_epilogue *e, int8_t *y) {
+#define ZERO __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+#define FLUSH(b) if (nb > b) a##b = _mm256_add_epi32(a##b, _mm256_madd_epi16(s##b, ones));
+#define FLUSH4 FLUSH(0) FLUSH(1) FLUSH(2) FLUSH(3)
+
+/* Rows o .. o + 8 * nb - 1 from the panel at w. Inlined into each call, where
+ * nb is a constant, so the blocks not used fold away. */
+static inline __attribute__((always_inline)) void blocks_s4(const int8_t *x, size_t k, const uint8_t *w, size_t n,
+                                                             size_t o, const int nb, int32_t sum_x,
+                                                             const kws_epilogue *e, int8_t *y) {
   const __m256i ones = _mm256_set1_epi16(1), low4 = _mm256_set1_epi8(15);
   const __m256i corr = _mm256_set1_epi32(-8 * sum_x);
   __m256i a0 = corr, a1 = corr, a2 = corr, a3 = corr;
-  const size_t k8 = k & ~(size_t)7;
   size_t i = 0;
-  while (i < k8) {
-    const size_t end = k8 - i > 32 ? i + 32 : k8; /* 4 steps: 8 pair sums per int16 lane */
-    __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
-    for (; i < end; i += 8, w += 32 * nb) {
-      int32_t q0, q1;
-      memcpy(&q0, x + i, 4);
-      memcpy(&q1, x + i + 4, 4);
-      const __m256i x0 = _mm256_set1_epi32(q0), x1 = _mm256_set1_epi32(q1);
-      STEP(0) STEP(1) STEP(2) STEP(3)
-    }
-    FLUSH(0) FLUSH(1) FLUSH(2) FLUSH(3)
+  for (; i + 32 <= k; i += 32) { /* 4 steps: 8 pair sums per int16 lane */
+    ZERO
+    STEPS(x + i) STEPS(x + i + 8) STEPS(x + i + 16) STEPS(x + i + 24)
+    FLUSH4
   }
-  if (i < k) { /* 1 to 7 elements left: x is not read past k */
-    int8_t t[8] = {0};
-    memcpy(t, x + i, k - i);
-    int32_t q0, q1;
-    memcpy(&q0, t, 4);
-    memcpy(&q1, t + 4, 4);
-    const __m256i x0 = _mm256_set1_epi32(q0), x1 = _mm256_set1_epi32(q1);
-    __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
-    STEP(0) STEP(1) STEP(2) STEP(3)
-    FLUSH(0) FLUSH(1) FLUSH(2) FLUSH(3)
+  if (i < k) { /* at most 3 whole steps and one partial one: x is not read past k */
+    ZERO
+    for (; i + 8 <= k; i += 8) STEPS(x + i)
+    if (i < k) {
+      int8_t t[8] = {0};
+      memcpy(t, x + i, k - i);
+      STEPS(t)
+    }
+    FLUSH4
   }
   const __m256i acc[4] = {a0, a1, a2, a3};
   for (int b = 0; b < nb; b++, o += 8) {
