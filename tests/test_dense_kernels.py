@@ -80,6 +80,20 @@ def test_packed_kernels_past_their_blocks(backend, bits, k, n):
     np.testing.assert_array_equal(op(x), reference.fully_connected(**case))
 
 
+@pytest.mark.parametrize("bits", [1, 4])
+def test_packed_kernels_on_long_rows(backend, bits):
+    # K past 2048 with more than 256 rows: kernels that build per-input tables for a stretch of K at a
+    # time (avx2 1-bit) rebuild them for every set of rows; every row differs, so a stale table shows.
+    rng = np.random.default_rng(bits)
+    k, n = 2061, 291
+    q = grid_max(bits)
+    w = (rng.choice(np.array([-1, 1]), (n, k)) * (1 if bits == 1 else rng.integers(1, q + 1, (n, k)))).astype(np.int8)
+    x = rng.integers(-128, 128, (2, k)).astype(np.int8)
+    case = dict(x=x, weights=w, bias=None, input_zero_point=0, output_zero_point=0,
+                multiplier=np.full(n, 1 << 30, np.int32), shift=np.full(n, -12, np.int32), act_min=-128, act_max=127)
+    np.testing.assert_array_equal(prepared(case, backend, "packed", bits)(x), reference.fully_connected(**case))
+
+
 def test_plans_follow_bits_and_storage(backend):
     rng = np.random.default_rng(0)
     params = dict(input_zero_point=0, output_zero_point=0, multiplier=1 << 30, shift=-8, act_min=-128, act_max=127)

@@ -34,7 +34,12 @@ void kws_avx2_fully_connected_s16(const int16_t *x, size_t k, const int8_t *w, s
                                   const kws_requant_params *p, int16_t *y);
 void kws_avx2_fully_connected_f32(const float *x, size_t k, const float *w, size_t n, const float *bias,
                                   float act_min, float act_max, float *y);
-kws_dense_run kws_avx2_fully_connected_s8_nibbles; /* the portable nibble rows */
+size_t kws_avx2_packed_dense_s4_bytes(size_t k, size_t n);
+void kws_avx2_pack_dense_s4(const int8_t *codes, size_t k, size_t n, uint8_t *packed);
+kws_dense_run kws_avx2_fully_connected_s4; /* offset nibbles in panels */
+size_t kws_avx2_packed_dense_s1_bytes(size_t k, size_t n);
+void kws_avx2_pack_dense_s1(const int8_t *codes, size_t k, size_t n, uint8_t *packed);
+kws_dense_run kws_avx2_fully_connected_s1; /* sign nibbles looked up in per-input tables */
 void kws_avx2_quantize_s8(const float *x, size_t n, float scale, int32_t zero_point, int8_t *y);
 void kws_avx2_quantize_s16(const float *x, size_t n, float scale, int32_t zero_point, int16_t *y);
 void kws_avx2_affine_s8(const int8_t *x, size_t n, const int8_t *w, const int32_t *bias,
@@ -147,6 +152,20 @@ static inline void kws_avx2_output8_s64(int16_t *y, __m256i lo, __m256i hi, cons
   __m256i v = _mm256_add_epi32(_mm256_setr_m128i(r0, r1), _mm256_set1_epi32(p->output_zero_point));
   v = _mm256_min_epi32(_mm256_max_epi32(v, _mm256_set1_epi32(p->act_min)), _mm256_set1_epi32(p->act_max));
   _mm_storeu_si128((__m128i *)y, _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
+}
+
+/* sum(x[0..k-1]), |.| <= 128 * 16384: vpsadbw adds 32 bytes of x ^ 0x80 = x + 128 (unsigned) at a time. */
+static inline int32_t kws_avx2_sum_s8(const int8_t *x, size_t k) {
+  __m256i s = _mm256_setzero_si256();
+  size_t i = 0;
+  for (; i + 32 <= k; i += 32)
+    s = _mm256_add_epi64(s, _mm256_sad_epu8(_mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(x + i)),
+                                                              _mm256_set1_epi8(-128)),
+                                            _mm256_setzero_si256()));
+  __m128i h = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+  int32_t t = (int32_t)_mm_cvtsi128_si64(_mm_add_epi64(h, _mm_unpackhi_epi64(h, h))) - 128 * (int32_t)i;
+  for (; i < k; i++) t += x[i];
+  return t;
 }
 
 /* Scalar epilogue for tail channels. */

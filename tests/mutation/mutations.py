@@ -181,11 +181,47 @@ MUTATIONS: list[Mutation] = [
         + _each("test_int16_bounds.py", "test_16x8_worst_case_rows_equal_reference", *(f"avx2-{k}" for k in (527, 4103))),
     ),
     Mutation(
-        "avx2-nibbles-high-half-unsigned", "csrc/avx2/fully_connected_nibbles.c",
-        "__m128i c1 = _mm_sub_epi8(_mm_xor_si128(_mm_unpackhi_epi8(lo, hi), eight), eight);",
-        "__m128i c1 = _mm_unpackhi_epi8(lo, hi);",
-        "codes 16..31 of each 32 are not sign-extended from 4 bits",
-        _each("test_model.py", "test_packed_kernels_at_every_tail", *(f"avx2-{k}" for k in PACKED_TAILS)),
+        "avx2-s4-offset-correction", "csrc/avx2/fully_connected_s4.c",
+        "const __m256i corr = _mm256_set1_epi32(-8 * sum_x);",
+        "const __m256i corr = _mm256_set1_epi32(-7 * sum_x);",
+        "the unsigned offset codes' correction is off by sum(x)",
+        _each("test_dense_kernels.py", "test_packed_kernels_at_their_extremes", "avx2-1-4", "avx2-87-2"),
+    ),
+    Mutation(
+        "avx2-s4-flush-late", "csrc/avx2/fully_connected_s4.c",
+        "    STEPS(x + i) STEPS(x + i + 8) STEPS(x + i + 16) STEPS(x + i + 24)\n",
+        "    STEPS(x + i) STEPS(x + i + 8) STEPS(x + i + 16) STEPS(x + i + 24)\n"
+        "    if (i + 40 <= k) { STEPS(x + i + 32) i += 8; }\n",
+        "5 steps (10 pair sums) per int16 block: the sums wrap at the bound",
+        _each("test_dense_kernels.py", "test_packed_kernels_at_their_extremes", "avx2-64-4", "avx2-540-4"),
+    ),
+    Mutation(
+        "avx2-s4-tail-high-half", "csrc/avx2/fully_connected_s4.c",
+        "      memcpy(t, x + i, k - i);",
+        "      memcpy(t, x + i, k - i < 4 ? k - i : 4);",
+        "a K tail of 5 to 7 elements drops its last 1 to 3 activations",
+        _each("test_dense_kernels.py", "test_packed_kernels_at_their_extremes", "avx2-7-4", "avx2-87-4"),
+    ),
+    Mutation(
+        "avx2-s1-flush-late", "csrc/avx2/fully_connected_s1.c",
+        "const size_t end = steps - s > 32 ? s + 32 : steps;",
+        "const size_t end = steps - s > 33 ? s + 33 : steps;",
+        "66 table values per int16 block: the sums wrap at the bound",
+        _each("test_dense_kernels.py", "test_packed_kernels_at_their_extremes", "avx2-400-1", "avx2-4099-1"),
+    ),
+    Mutation(
+        "avx2-s1-sign-identity", "csrc/avx2/fully_connected_s1.c",
+        "__m256i d = _mm256_sub_epi32(sx, _mm256_slli_epi32(",
+        "__m256i d = _mm256_add_epi32(sx, _mm256_slli_epi32(",
+        "dot = sum(x) + 2 S instead of sum(x) - 2 S",
+        _each("test_dense_kernels.py", "test_packed_kernels_at_their_extremes", "avx2-8-1", "avx2-87-1"),
+    ),
+    Mutation(
+        "avx2-s1-stale-table", "csrc/avx2/fully_connected_s1.c",
+        "if (o == 0 || k8 > CHUNK_K) build_tables(",
+        "if (o == 0) build_tables(",
+        "rows after the first set reuse the last stretch's tables when K spans several",
+        ("tests/test_dense_kernels.py::test_packed_kernels_on_long_rows[avx2-1]",),
     ),
     # --- sse4.1 ---
     Mutation(
