@@ -97,11 +97,11 @@ def test_prepared_dense_rejects_bad_arguments(bad, match):
 
 
 @pytest.mark.parametrize("k, n", [(1, 1), (5, 2), (33, 7), (87, 8), (400, 9), (3, 63), (87, 64), (64, 65), (540, 87),
-                                  (87, 130), (1023, 17), (1024, 3), (1025, 24), (2051, 72)])
+                                  (33, 100), (87, 120), (87, 130), (1023, 17), (1024, 3), (1025, 24), (2051, 72)])
 @pytest.mark.parametrize("claim", [0, 5])
 def test_int8_kernels_on_every_batch_group(backend, k, n, claim):
     # Batches 1..5 (groups of 4, 2 and 1 inputs sharing each weight load, every remainder), fewer than
-    # 8 rows (padded rows) and more, partial panels and blocks, K across the hoisted chunk of 1024,
+    # 8 rows (padded rows) and more, last panels of 1 to 8 blocks and partial blocks, K across the hoisted chunk of 1024,
     # with x at -128 and 127 where codes sit at +-127 (int32 sums) or +-7 (int16 sums over a claim).
     rng = np.random.default_rng(k * 131 + n)
     q = 7 if claim else 127

@@ -2,9 +2,9 @@
  *
  * int8 (packed weights, x broadcast): kws_avx2_pack_dense_s8 lays the weights
  * out at model load in blocks of 8 rows (the last padded with zero rows),
- * up to 4 blocks (32 rows) per panel, each panel one contiguous stream of
+ * up to 8 blocks (64 rows) per panel, each panel one contiguous stream of
  * groups of 4 K (K padded with zeros):
- *   panel of rows o..o+31, group g: w[o + 0][4g..4g+3], w[o + 1][4g..4g+3], ..., w[o + 31][4g..4g+3]
+ *   panel of rows o..o+63, group g: w[o + 0][4g..4g+3], w[o + 1][4g..4g+3], ..., w[o + 63][4g..4g+3]
  * so one 32-byte load holds 4 K of 8 rows. x[4g..4g+3] is broadcast to all 8
  * dword lanes and the products are formed exactly with vpmaddubsw: its
  * unsigned operand is |x| (vpabsb; |-128| = 128 as unsigned), its signed one w
@@ -12,12 +12,17 @@
  * |x| * w * sign(x) = x * w and a pair sum is at most 2 * 128 * 127 = 32512,
  * inside int16: vpmaddubsw never saturates. vpmaddwd with ones adds the pairs
  * into int32, so lane r of a block's accumulator sums row 8b + r directly: no
- * horizontal reduction. The bias is added and the epilogue (requantization,
+ * horizontal reduction. |x| and x are hoisted once per input (per chunk of
+ * 1024 for longer K) into zero-padded buffers, so the panel loops only
+ * broadcast them. A pass over x runs 8 blocks for one input, 4 for each of 2
+ * or 2 for each of 4 (batches go in groups of 4, 2, 1: each weight load
+ * serves the whole group). The bias is added and the epilogue (requantization,
  * zero point, clamp, and the fused affine layer if any; avx2.h) runs on the 8
- * lanes; a last block of fewer than 8 rows goes through the scalar epilogue. The 4 blocks of a panel share
- * each broadcast of x. Tried and dropped: one stream per 8-row block (4% slower
- * than one per panel on M2) and software prefetch 512 to 2048 bytes ahead
- * (1 to 9% slower).
+ * lanes, a last partial block's too, on copies of its parameters. Layers of
+ * fewer than 8 rows are held as rows padded to 32 and dotted with 32 elements
+ * of x at a time, not padded to a block of 8 rows. Tried and dropped: one
+ * stream per 8-row block (4% slower than one per panel on M2) and software
+ * prefetch 512 to 2048 bytes ahead (1 to 9% slower).
  *
  * int16: 8 rows of row-major weights at a time share each load of x, read in
  * chunks of 16 elements and multiplied with 16 weights of each of 8 rows,
@@ -214,7 +219,7 @@ KWS_INLINE void dense_rows(const int8_t *x, size_t k, const int8_t *w, size_t n,
 /* The epilogues of nb blocks of rows o, o + 8, ... for B inputs, from acc[b * nb + p]. Not inlined:
  * the accumulators are stored once, and no call (the partial block's copies) lies inside their
  * lives, which would push them out of registers. */
-static __attribute__((noinline)) void epilogues(const __m256i *acc, size_t nb, size_t B, size_t n, size_t o,
+KWS_INLINE void epilogues(const __m256i *acc, size_t nb, size_t B, size_t n, size_t o,
                                                 const kws_epilogue *e, int8_t *y) {
   for (size_t p = 0; p < nb; p++, o += 8)
     for (size_t b = 0; b < B; b++) {
