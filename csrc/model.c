@@ -3,6 +3,10 @@
 
 #include "kwsint_internal.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 static size_t elem_bytes(const kws_model *m) { return m->act_bits == 8 ? 1 : 2; }
 
 static size_t buffer_bytes(const kws_model *m) { return (m->max_width * elem_bytes(m) + 7) & ~(size_t)7; }
@@ -103,8 +107,17 @@ kws_status kws_model_time_layers(const kws_model *m, const void *input, void *sc
 static void quantize_frames(const kws_model *m, const float *first, size_t step, size_t count, float *tmp,
                             void *out) {
   size_t fd = (size_t)m->feature_dim;
-  for (size_t f = 0; f < count; f++)
-    for (size_t i = 0; i < fd; i++) tmp[f * fd + i] = (first[f * step + i] - m->mean[i]) * m->inv_std[i];
+  for (size_t f = 0; f < count; f++) {
+    const float *x = first + f * step;
+    float *t = tmp + f * fd;
+    size_t i = 0;
+#if defined(__SSE2__) /* the same float32 subtract and multiply per element, 4 at a time */
+    for (; i + 4 <= fd; i += 4)
+      _mm_storeu_ps(t + i, _mm_mul_ps(_mm_sub_ps(_mm_loadu_ps(x + i), _mm_loadu_ps(m->mean + i)),
+                                      _mm_loadu_ps(m->inv_std + i)));
+#endif
+    for (; i < fd; i++) t[i] = (x[i] - m->mean[i]) * m->inv_std[i];
+  }
   const kws_kernels *kk = m->backend->kernels;
   if (m->act_bits == 8)
     kk->quantize_s8(tmp, count * fd, m->input_scale, m->input_zero_point, (int8_t *)out);

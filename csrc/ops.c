@@ -5,6 +5,10 @@
 
 #include "kwsint_internal.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #define BIAS32_LIMIT ((int64_t)1 << 30)
 #define BIAS64_LIMIT ((int64_t)1 << 46)
 
@@ -273,6 +277,16 @@ kws_status kws_affine_f32(const kws_backend *be, const float *x, size_t batches,
 int kws_all_finite(const float *x, size_t n) {
   uint32_t bad = 0;
   size_t i = 0;
+#if defined(__SSE2__) /* x86-64's baseline: 8 at a time without relying on the vectoriser (GCC -O2 did not) */
+  const __m128i ones = _mm_set1_epi32(0x7F800000);
+  __m128i acc = _mm_setzero_si128();
+  for (; i + 8 <= n; i += 8) {
+    __m128i a = _mm_and_si128(_mm_loadu_si128((const __m128i *)(x + i)), ones);
+    __m128i b = _mm_and_si128(_mm_loadu_si128((const __m128i *)(x + i + 4)), ones);
+    acc = _mm_or_si128(acc, _mm_or_si128(_mm_cmpeq_epi32(a, ones), _mm_cmpeq_epi32(b, ones)));
+  }
+  bad = _mm_movemask_epi8(acc) != 0;
+#endif
   for (; i + 8 <= n; i += 8) {
     uint32_t b[8];
     memcpy(b, x + i, sizeof b);

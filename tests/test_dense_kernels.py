@@ -156,3 +156,29 @@ def test_packed_kernels_across_row_groups(backend, bits, n):
                     shift=np.full(n, min(0, 6 - int(np.log2(spread))), np.int32), act_min=-128, act_max=127)
         op = prepared(case, backend, "packed", bits)
         np.testing.assert_array_equal(op(x), reference.fully_connected(**case))
+
+
+@pytest.mark.parametrize("k, n", [(1, 1), (5, 2), (33, 7), (87, 8), (400, 9), (3, 63), (87, 64), (64, 65), (540, 87),
+                                  (33, 100), (87, 120), (87, 130), (1023, 17), (1024, 3), (1025, 24), (2051, 72)])
+@pytest.mark.parametrize("claim", [0, 5])
+def test_int8_kernels_on_every_batch_group(backend, k, n, claim):
+    # Batches 1..5 (groups of 4, 2 and 1 inputs sharing each weight load, every remainder), fewer than
+    # 8 rows (padded rows) and more, last panels of 1 to 8 blocks and partial blocks, K across the hoisted chunk of 1024,
+    # with x at -128 and 127 where codes sit at +-127 (int32 sums) or +-7 (int16 sums over a claim).
+    rng = np.random.default_rng(k * 131 + n)
+    q = 7 if claim else 127
+    w = rng.integers(-q, q + 1, (n, k)).astype(np.int8)
+    w[0] = q
+    if n > 1:
+        w[n - 1] = -q
+    x = rng.integers(-128, 128, (5, k)).astype(np.int8)
+    x[0] = -128
+    x[1, ::2] = 127
+    acc = np.abs(x.astype(np.int64) @ w.astype(np.int64).T).max()
+    mult, shift = reference.quantize_multiplier(100.0 / max(int(acc), 1))
+    case = dict(weights=w, bias=rng.integers(-(1 << 20), 1 << 20, n).astype(np.int32), input_zero_point=-5,
+                output_zero_point=3, multiplier=np.full(n, mult, np.int32), shift=np.full(n, shift, np.int32),
+                act_min=-128, act_max=127)
+    op = prepared(case, backend, "int8", 8, acc16_block=claim)
+    for b in range(1, 6):
+        np.testing.assert_array_equal(op(x[:b]), reference.fully_connected(x[:b], **case), err_msg=f"batches={b}")

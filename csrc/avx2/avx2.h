@@ -11,6 +11,8 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 
+#include <string.h>
+
 #include "../kwsint_internal.h"
 
 #if defined(__clang__)
@@ -56,13 +58,18 @@ void kws_avx2_affine_s16(const int16_t *x, size_t n, const int8_t *w, const int6
  * cannot wrap. The quotient fits int32 (except the saturating case), so it is
  * bits 31..62 of the sum, which a logical shift extracts as well as an
  * arithmetic one. The single overflow, a == b == INT32_MIN, yields
- * 0x80000000 here; xor with all-ones turns it into INT32_MAX. */
-static inline __m256i kws_avx2_srdhm(__m256i a, __m256i b) {
+ * 0x80000000 in kws_avx2_srdhm_unsaturated (for callers whose b is never
+ * INT32_MIN); kws_avx2_srdhm xors it with all-ones into INT32_MAX. */
+static inline __m256i kws_avx2_srdhm_unsaturated(__m256i a, __m256i b) {
   const __m256i nudge = _mm256_set1_epi64x((int64_t)1 << 30);
-  const __m256i min = _mm256_set1_epi32(INT32_MIN);
   __m256i even = _mm256_add_epi64(_mm256_mul_epi32(a, b), nudge);
   __m256i odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(a, 32), _mm256_srli_epi64(b, 32)), nudge);
-  __m256i r = _mm256_blend_epi32(_mm256_srli_epi64(even, 31), _mm256_slli_epi64(odd, 1), 0xAA);
+  return _mm256_blend_epi32(_mm256_srli_epi64(even, 31), _mm256_slli_epi64(odd, 1), 0xAA);
+}
+
+static inline __m256i kws_avx2_srdhm(__m256i a, __m256i b) {
+  const __m256i min = _mm256_set1_epi32(INT32_MIN);
+  __m256i r = kws_avx2_srdhm_unsaturated(a, b);
   __m256i sat = _mm256_and_si256(_mm256_cmpeq_epi32(a, min), _mm256_cmpeq_epi32(b, min));
   return _mm256_xor_si256(r, sat);
 }
@@ -81,24 +88,32 @@ static inline __m256i kws_avx2_rounding_divide_by_pot(__m256i x, __m256i e) {
 }
 
 /* kws_requant_s32 on 8 lanes, shift in [-31, 30]: the left shift is
- * _mm256_sllv_epi32, which wraps modulo 2^32 as the spec requires. */
-static inline __m256i kws_avx2_requant_s32(__m256i acc, __m256i mult, __m256i shift) {
+ * _mm256_sllv_epi32, which wraps modulo 2^32 as the spec requires. With
+ * nonneg, every multiplier is known to be >= 0 (as kws_requant_params holds
+ * them: every loader and op constructor checks), never INT32_MIN, so SRDHM's
+ * saturating case cannot occur and its test is left out. */
+static inline __m256i kws_avx2_requant_s32_of(__m256i acc, __m256i mult, __m256i shift, int nonneg) {
   __m256i left = _mm256_max_epi32(shift, _mm256_setzero_si256());
   __m256i right = _mm256_sub_epi32(left, shift); /* max(-shift, 0) */
-  return kws_avx2_rounding_divide_by_pot(kws_avx2_srdhm(_mm256_sllv_epi32(acc, left), mult), right);
+  __m256i a = _mm256_sllv_epi32(acc, left);
+  return kws_avx2_rounding_divide_by_pot(nonneg ? kws_avx2_srdhm_unsaturated(a, mult) : kws_avx2_srdhm(a, mult), right);
+}
+
+static inline __m256i kws_avx2_requant_s32(__m256i acc, __m256i mult, __m256i shift) {
+  return kws_avx2_requant_s32_of(acc, mult, shift, 0);
 }
 
 /* The int8 epilogue of 8 channels: clamp(requant(acc) + zp_out (wraps), act_min, act_max). */
 static inline __m256i kws_avx2_output_s32(__m256i acc, const kws_requant_params *p, size_t c) {
   __m256i m = _mm256_loadu_si256((const __m256i *)(p->multiplier + c));
   __m256i s = _mm256_loadu_si256((const __m256i *)(p->shift + c));
-  __m256i v = _mm256_add_epi32(kws_avx2_requant_s32(acc, m, s), _mm256_set1_epi32(p->output_zero_point));
+  __m256i v = _mm256_add_epi32(kws_avx2_requant_s32_of(acc, m, s, 1), _mm256_set1_epi32(p->output_zero_point));
   v = _mm256_max_epi32(v, _mm256_set1_epi32(p->act_min));
   return _mm256_min_epi32(v, _mm256_set1_epi32(p->act_max));
 }
 
 /* kws_epilogue on 8 channels c..c+7 from their sums acc (no bias): int32 lanes inside int8. */
-static inline __m256i kws_avx2_epilogue8(__m256i acc, const kws_epilogue *e, size_t c) {
+static inline __attribute__((always_inline)) __m256i kws_avx2_epilogue8(__m256i acc, const kws_epilogue *e, size_t c) {
   __m256i v = kws_avx2_output_s32(_mm256_add_epi32(acc, _mm256_loadu_si256((const __m256i *)(e->bias + c))), e->p, c);
   if (e->affine_w) { /* |w * v| <= 127 * 128: exact in int32 (vpmulld keeps the low half) */
     __m256i w = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(e->affine_w + c)));
@@ -113,6 +128,33 @@ static inline __m256i kws_avx2_epilogue8(__m256i acc, const kws_epilogue *e, siz
 static inline void kws_avx2_store8_s8(int8_t *y, __m256i v) {
   __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   _mm_storel_epi64((__m128i *)y, _mm_packs_epi16(w16, w16));
+}
+
+/* kws_avx2_epilogue8 on r < 8 channels c..c+r-1 from lanes 0..r-1 of acc, stored to y[0..r-1]:
+ * their parameters are copied into 8 lanes, so nothing past channel c + r - 1 is read or written;
+ * the other lanes (zero parameters: every shift and multiplier in range) are dropped. */
+static inline void kws_avx2_epilogue_part(__m256i acc, const kws_epilogue *e, size_t c, size_t r, int8_t *y) {
+  int32_t bias[8] = {0}, mult[8] = {0}, shift[8] = {0}, abias[8] = {0}, amult[8] = {0}, ashift[8] = {0};
+  int8_t aw[8] = {0}, out[8];
+  memcpy(bias, e->bias + c, 4 * r);
+  memcpy(mult, e->p->multiplier + c, 4 * r);
+  memcpy(shift, e->p->shift + c, 4 * r);
+  kws_requant_params p = *e->p, ap;
+  p.multiplier = mult;
+  p.shift = shift;
+  kws_epilogue part = {bias, &p, NULL, abias, &ap};
+  if (e->affine_w) {
+    memcpy(aw, e->affine_w + c, r);
+    memcpy(abias, e->affine_bias + c, 4 * r);
+    memcpy(amult, e->affine_p->multiplier + c, 4 * r);
+    memcpy(ashift, e->affine_p->shift + c, 4 * r);
+    ap = *e->affine_p;
+    ap.multiplier = amult;
+    ap.shift = ashift;
+    part.affine_w = aw;
+  }
+  kws_avx2_store8_s8(out, kws_avx2_epilogue8(acc, &part, 0));
+  memcpy(y, out, r);
 }
 
 /* kws_requant_s64 on 4 lanes (docs/arithmetic.md 3.2): |acc| < 2^47,

@@ -6,7 +6,7 @@
 const kws_kernels kws_avx2_kernels = {
     .requantize_s32 = kws_avx2_requantize_s32,
     .requantize_s64 = kws_avx2_requantize_s64,
-    .dense_s8 = {.name = "avx2 int8 panels of 32 rows x 4 K",
+    .dense_s8 = {.name = "avx2 int8 panels of 64 rows x 4 K",
                  .code_bits = 8,
                  .packed_bytes = kws_avx2_packed_dense_s8_bytes,
                  .pack = kws_avx2_pack_dense_s8,
