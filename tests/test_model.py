@@ -241,8 +241,8 @@ def test_packed_weights_memory_and_results(backend, config):
 
 @pytest.mark.parametrize("k", [3, 31, 32, 33, 63, 64, 65, 87])
 def test_packed_kernels_at_every_tail(backend, k):
-    # K around the 32-code steps of the SIMD nibble kernel (odd K: a padding nibble), N around its 8-row
-    # groups; 4-bit and 1-bit layers, every backend, against the reference.
+    # K around the 32-code steps of the SIMD 4-bit kernels (odd K: a padding nibble) and the 1-bit
+    # kernels' groups of 4 and 8, N around 4- and 8-row groups; every backend, against the reference.
     for bits in (4, 1):
         spec = random_model((7, 9, 17), weight_bits=bits, window_frames=k, feature_dim=1, frame_stride=1,
                             seed=k + bits)

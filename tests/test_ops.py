@@ -105,10 +105,10 @@ def test_unknown_backend_is_a_clear_error():
         ops.quantize(np.zeros(2), 1.0, 0, 8, backend="nope")
 
 
-# Shapes at the edges of the packed avx2 kernel (panels of 32 rows in blocks of 8,
-# groups of 4 K): 1 to 4 blocks in the last panel, a partial last block, K < 4 and
-# every K % 4; and row-dot kernels' K % 16 tails.
-EDGE_N = (1, 2, 7, 8, 9, 24, 25, 31, 32, 33, 57, 64, 87)
+# Shapes at the edges of the int8 kernels: the avx2 panels (64 rows in blocks of 8, groups of
+# 4 K, rows padded to 32 bytes below 8 rows), partial last blocks, K < 4 and every K % 4; and
+# the row-dot kernels' K % 16 tails.
+EDGE_N = (1, 2, 7, 8, 9, 24, 25, 31, 32, 33, 57, 63, 64, 65, 87)
 EDGE_K = (1, 2, 3, 4, 5, 7, 15, 16, 17, 33, 87, 400)
 
 
