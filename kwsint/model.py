@@ -110,17 +110,16 @@ class Model:
     # --- inference ---------------------------------------------------------------
 
     def _run(self, q: np.ndarray) -> BatchInference:
+        """Quantized inputs (B, input_size) through the model, a chunk of windows at a time in C."""
         n = q.shape[0]
         logits = np.empty((n, int(self._info.num_outputs)), dtype=np.int32)
         post = np.empty(n, dtype=np.int32)
-        scratch = np.empty(int(self._info.scratch_bytes) // 8 + 1, dtype=np.int64)
-        sp = ffi.from_buffer(scratch)
-        for i in range(n):
-            status = lib.kws_model_infer_q(self._ptr, ffi.from_buffer(q[i]), sp,
-                                           ffi.cast("int32_t *", ffi.from_buffer(logits[i])),
-                                           ffi.cast("int32_t *", ffi.from_buffer(post[i:i + 1])))
-            if status != lib.KWS_OK:
-                raise RuntimeError(f"kws_model_infer_q failed: {_backend.STATUS_NAMES.get(status, status)}")
+        scratch = np.empty(int(self._info.batch_scratch_bytes) // 8 + 1, dtype=np.int64)
+        status = lib.kws_model_infer_batch_q(self._ptr, ffi.from_buffer(q), n, ffi.from_buffer(scratch),
+                                             ffi.cast("int32_t *", ffi.from_buffer(logits)),
+                                             ffi.cast("int32_t *", ffi.from_buffer(post)))
+        if status != lib.KWS_OK:
+            raise RuntimeError(f"kws_model_infer_batch_q failed: {_backend.STATUS_NAMES.get(status, status)}")
         return BatchInference(logits, post)
 
     def infer(self, window: np.ndarray) -> Inference:
@@ -268,6 +267,7 @@ class Model:
             packed_weight_bytes=sum(l["packed_weight_bytes"] for l in layers),
             blob_bytes=self.blob_bytes,
             scratch_bytes=int(self._info.scratch_bytes),
+            batch_scratch_bytes=int(self._info.batch_scratch_bytes),
             stream_bytes=int(lib.kws_stream_bytes(self._ptr)),
             macs=int(self._info.macs),
         )
