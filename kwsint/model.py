@@ -42,22 +42,14 @@ class Inference:
         return self.posterior_q16 / 65536.0
 
 
+# What Model.infer's float32 path uses, looked up once: a call's Python costs about as much as the model.
 _new_object = object.__new__
-_set_logits = Inference.logits.__set__  # the slots' own setters: what the frozen __init__ does, without its calls
+_set_logits = Inference.logits.__set__  # the slots' own setters: what the frozen __init__ does
 _set_posterior = Inference.posterior_q16.__set__
-
-
-def _inference(logits: np.ndarray, posterior_q16: int) -> Inference:
-    """Inference(logits, posterior_q16), made quicker (Model.infer's per-call cost)."""
-    r = _new_object(Inference)
-    _set_logits(r, logits)
-    _set_posterior(r, posterior_q16)
-    return r
-
-
 _FLOAT32 = np.dtype(np.float32)  # the dtype of float32 arrays (others equal to it take infer's general path)
 _FLOAT_ARRAY = ffi.typeof("float[]")
 _from_buffer = ffi.from_buffer
+_infer_window = lib.kws_model_infer
 _OK = lib.KWS_OK
 
 
@@ -151,17 +143,19 @@ class Model:
                 model's activation dtype).
         """
         # The common call, a float32 C-contiguous window, is one C call (finiteness check, quantization,
-        # inference) on per-thread buffers, with as little Python around it as will do: on a fast backend the
-        # Python of a call costs about as much as the model.
+        # inference) on per-thread buffers, with as little Python around it as will do.
         if type(window) is np.ndarray and window.dtype is _FLOAT32 and window.shape == self.window_shape \
                 and window.flags.c_contiguous:
             try:
                 scratch, logits_p, post_p, logits = self._local.buffers
             except AttributeError:
                 scratch, logits_p, post_p, logits = self._buffers()
-            status = lib.kws_model_infer(self._ptr, _from_buffer(_FLOAT_ARRAY, window), scratch, logits_p, post_p)
-            if status == _OK:
-                return _inference(logits.copy(), post_p[0])
+            status = _infer_window(self._ptr, _from_buffer(_FLOAT_ARRAY, window), scratch, logits_p, post_p)
+            if status == _OK:  # Inference(logits.copy(), post_p[0]), without the calls of its frozen __init__
+                r = _new_object(Inference)
+                _set_logits(r, logits.copy())
+                _set_posterior(r, post_p[0])
+                return r
             if not np.isfinite(window).all():
                 raise ValueError("window: features must be finite (found NaN or Inf)")
             raise RuntimeError(f"kws_model_infer failed: {_backend.STATUS_NAMES.get(status, status)}")
