@@ -12,6 +12,9 @@
   (``reference.select_frames``: the slicing is the caller's), then
   ``set_tensor``, ``invoke``, ``get_tensor``. Rounds of ROUND_CALLS calls
   alternate, ROUNDS times; medians per call.
+* ``test_infer_call_overhead``: what ``Model.infer`` adds per call to the C work
+  it runs (``kws_model_infer``, looped in C by ``Model.time_inference``), in
+  alternating rounds.
 * ``test_detector_batched_against_per_step``: ``KWSINT_BENCH_HOURS`` (10) hours
   of 10 ms frames (20 random features, written once to a temporary .npy and
   memory-mapped) through two detectors over one M2 model at the frame stride's
@@ -85,6 +88,32 @@ def test_batch1_against_litert(benchmark):
     print(f"\nM2, batch 1, median of {ROUNDS} alternating rounds of {ROUND_CALLS} calls: "
           + ", ".join(f"{name} {u:.2f} us" for name, u in us.items())
           + f"; LiteRT / kwsint {lite / kws:.2f} (target >= 2); same logits: {same}")
+
+
+def test_infer_call_overhead(benchmark):
+    """What Model.infer adds per call to the C work it runs (kws_model_infer, timed in C by time_inference)."""
+    model = kwsint.load(kwsint.write_blob(paper_model("M2")))
+    window = np.random.default_rng(0).normal(-5.0, 2.5, (81, 20)).astype(np.float32)
+    t0, c0 = time.perf_counter(), lib.kws_cycle_counter()
+    time.sleep(0.5)
+    ticks_per_us = (lib.kws_cycle_counter() - c0) / ((time.perf_counter() - t0) * 1e6)
+    c_us, py_us = [], []
+    infer = model.infer
+
+    def alternate():
+        for _ in range(4 * ROUNDS):
+            c_us.append(model.time_inference(window, ROUND_CALLS) / ticks_per_us / ROUND_CALLS)
+            t = time.perf_counter()
+            for _ in range(ROUND_CALLS):
+                infer(window)
+            py_us.append((time.perf_counter() - t) / ROUND_CALLS * 1e6)
+
+    benchmark.pedantic(alternate, rounds=1, iterations=1)
+    figures = {how: (f(c_us), f(py_us)) for how, f in (("min", min), ("median", np.median))}
+    benchmark.extra_info.update(config="M2", backend=model.backend, us_per_call={
+        how: dict(c=round(c, 3), infer=round(p, 3), overhead=round(p - c, 3)) for how, (c, p) in figures.items()})
+    print(f"\nM2 on {model.backend}, {4 * ROUNDS} alternating rounds of {ROUND_CALLS} calls: " + "; ".join(
+        f"{how} C {c:.3f} us, Model.infer {p:.3f} us, overhead {p - c:.3f} us" for how, (c, p) in figures.items()))
 
 
 @pytest.fixture(scope="module")
