@@ -16,7 +16,14 @@ struct kws_detector {
   int head;        /* ring slot of the next posterior */
   int quiet;       /* steps that still cannot fire after a detection */
   int64_t sum;     /* of the posteriors in the ring */
-  int32_t ring[];  /* smoothing posteriors */
+  /* The steps of a push waiting for their model run, up to KWS_BATCH_WINDOWS of them: */
+  size_t input_bytes;    /* one window's quantized input vector */
+  uint8_t *inputs;       /* [KWS_BATCH_WINDOWS][input_bytes] */
+  void *scratch;         /* the model's batch arena */
+  int32_t *logits;       /* [KWS_BATCH_WINDOWS][2] */
+  int32_t *posteriors;   /* [KWS_BATCH_WINDOWS] */
+  uint64_t *step_frames; /* [KWS_BATCH_WINDOWS], each step's newest frame */
+  int32_t *ring;         /* smoothing posteriors */
 };
 
 static int config_ok(const kws_detector_config *c) {
@@ -24,20 +31,53 @@ static int config_ok(const kws_detector_config *c) {
          c->threshold_q16 <= 65536 && c->lockout >= 0;
 }
 
-static size_t own_bytes(const kws_detector_config *c) {
-  return sizeof(kws_detector) + (size_t)c->smoothing * sizeof(int32_t);
+/* The detector's own allocation (its stream has another): the struct, then the batch
+ * arena, inputs, step frames, logits, posteriors and smoothing ring, each 8-byte aligned. */
+typedef struct {
+  size_t head, scratch, inputs, frames, logits, posteriors, ring;
+} detector_layout;
+
+static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+static detector_layout layout_of(const kws_model *m, const kws_detector_config *c) {
+  kws_model_info info;
+  kws_model_get_info(m, &info);
+  detector_layout L;
+  L.head = align8(sizeof(kws_detector));
+  L.scratch = info.batch_scratch_bytes;
+  L.inputs = align8(KWS_BATCH_WINDOWS * info.input_size * (size_t)(m->act_bits / 8));
+  L.frames = KWS_BATCH_WINDOWS * sizeof(uint64_t);
+  L.logits = KWS_BATCH_WINDOWS * 2 * sizeof(int32_t);
+  L.posteriors = align8(KWS_BATCH_WINDOWS * sizeof(int32_t));
+  L.ring = (size_t)c->smoothing * sizeof(int32_t); /* last: no padding after it */
+  return L;
+}
+
+static size_t own_bytes(const detector_layout *L) {
+  return L->head + L->scratch + L->inputs + L->frames + L->logits + L->posteriors + L->ring;
 }
 
 size_t kws_detector_bytes(const kws_model *m, const kws_detector_config *c) {
-  return m && config_ok(c) ? own_bytes(c) + kws_stream_bytes(m) : 0;
+  if (!m || !config_ok(c)) return 0;
+  detector_layout L = layout_of(m, c);
+  return own_bytes(&L) + kws_stream_bytes(m);
 }
 
 kws_status kws_detector_create(const kws_model *m, const kws_detector_config *c, kws_detector **out) {
   if (!out) return KWS_ERR_ARGUMENT;
   *out = NULL;
   if (!m || !config_ok(c)) return KWS_ERR_ARGUMENT;
-  kws_detector *d = (kws_detector *)calloc(1, own_bytes(c));
-  if (!d) return KWS_ERR_NOMEM;
+  detector_layout L = layout_of(m, c);
+  uint8_t *mem = (uint8_t *)calloc(1, own_bytes(&L));
+  if (!mem) return KWS_ERR_NOMEM;
+  kws_detector *d = (kws_detector *)mem;
+  d->scratch = mem += L.head;
+  d->inputs = mem += L.scratch;
+  d->step_frames = (uint64_t *)(mem += L.inputs);
+  d->logits = (int32_t *)(mem += L.frames);
+  d->posteriors = (int32_t *)(mem += L.logits);
+  d->ring = (int32_t *)(mem += L.posteriors);
+  d->input_bytes = m->input_size * (size_t)(m->act_bits / 8);
   kws_status st = kws_stream_create(m, &d->stream);
   if (st != KWS_OK) {
     free(d);
@@ -75,11 +115,9 @@ size_t kws_detector_steps_for(const kws_detector *d, size_t n) {
   return (size_t)(steps_until(d, end) - steps_until(d, d->frames)); /* <= n, so it fits */
 }
 
-/* One step on the stream's newest window; its results go to slot k of out. */
-static kws_status step(kws_detector *d, kws_detector_steps *out, size_t k) {
-  int32_t logits[2], p;
-  kws_status st = kws_stream_infer(d->stream, logits, &p);
-  if (st != KWS_OK) return st;
+/* The decisions of one step, after its model run (logits, posterior p); its results go to slot k of out. */
+static void decide(kws_detector *d, const int32_t *logits, int32_t p, uint64_t frame, kws_detector_steps *out,
+                   size_t k) {
   const kws_detector_config *c = &d->config;
   if (d->count == c->smoothing)
     d->sum -= d->ring[d->head];
@@ -97,12 +135,21 @@ static kws_status step(kws_detector *d, kws_detector_steps *out, size_t k) {
   else if (d->quiet > 0)
     d->quiet--;
   if (out) {
-    if (out->frame) out->frame[k] = d->frames - 1;
+    if (out->frame) out->frame[k] = frame;
     if (out->logits) out->logits[2 * k] = logits[0], out->logits[2 * k + 1] = logits[1];
     if (out->posterior_q16) out->posterior_q16[k] = p;
     if (out->smoothed_q16) out->smoothed_q16[k] = s;
     if (out->fired) out->fired[k] = (uint8_t)fired;
   }
+}
+
+/* Run the model on the `pending` gathered windows in one batch, then decide their
+ * steps in order; their results go to slots k.. of out. */
+static kws_status run_pending(kws_detector *d, size_t pending, kws_detector_steps *out, size_t k) {
+  kws_status st = kws_model_infer_batch_q(d->model, d->inputs, pending, d->scratch, d->logits, d->posteriors);
+  if (st != KWS_OK) return st;
+  for (size_t i = 0; i < pending; i++)
+    decide(d, d->logits + 2 * i, d->posteriors[i], d->step_frames[i], out, k + i);
   return KWS_OK;
 }
 
@@ -112,9 +159,11 @@ kws_status kws_detector_push(kws_detector *d, const float *frames, size_t n, kws
   if (!d || (n && !frames) || n > UINT64_MAX - d->frames) return KWS_ERR_ARGUMENT;
   if (out && out->capacity < kws_detector_steps_for(d, n)) return KWS_ERR_ARGUMENT;
   uint64_t w = (uint64_t)d->model->window_frames, hop = (uint64_t)d->config.hop;
-  size_t dim = (size_t)d->model->feature_dim, done = 0, k = 0;
+  size_t dim = (size_t)d->model->feature_dim, done = 0, k = 0, pending = 0;
   while (done < n) {
-    /* Push up to the frame that completes the next step's window, then step. */
+    /* Push up to the frame that completes the next step's window; the ring will
+     * overwrite that window, so gather it now and run the model on a batch of them
+     * (the steps of a big push share each layer's kernel calls). */
     uint64_t to_step = d->frames < w ? w - d->frames : hop - (d->frames - w) % hop;
     size_t chunk = to_step < n - done ? (size_t)to_step : n - done;
     kws_status st = kws_stream_push(d->stream, frames + done * dim, chunk);
@@ -122,9 +171,14 @@ kws_status kws_detector_push(kws_detector *d, const float *frames, size_t n, kws
     done += chunk;
     d->frames += chunk;
     if (chunk == to_step) {
-      st = step(d, out, k);
+      kws_stream_window(d->stream, d->inputs + pending * d->input_bytes);
+      d->step_frames[pending++] = d->frames - 1;
+    }
+    if (pending == KWS_BATCH_WINDOWS || (pending && done == n)) {
+      st = run_pending(d, pending, out, k);
       if (st != KWS_OK) return st;
-      k++;
+      k += pending;
+      pending = 0;
       if (num_steps) *num_steps = k;
     }
   }

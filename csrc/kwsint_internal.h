@@ -144,6 +144,9 @@ static inline float kws_dense_out_f32(float dot, float bias, float act_min, floa
 }
 /* Normalise and quantize one float frame; tmp holds feature_dim floats. */
 void kws_model_quantize_frame(const kws_model *m, const float *frame, float *tmp, void *out);
+/* Gather the stream's newest window (window_frames frames pushed at least) into the
+ * model's input vector. */
+void kws_stream_window(const kws_stream *s, void *input);
 uint32_t kws_crc32(const uint8_t *data, size_t n);
 /* int16 accumulation (docs/arithmetic.md 5.6): claimed blocks are 2^4 .. 2^14 products of a row,
  * and a block is safe if 128 * sum |w| over it (|x| <= 128) fits int16. */

@@ -22,6 +22,7 @@ void kws_model_get_info(const kws_model *m, kws_model_info *info) {
   info->input_size = m->input_size;
   info->num_outputs = m->layers[m->num_layers - 1].out_size;
   info->scratch_bytes = 2 * buffer_bytes(m);
+  info->batch_scratch_bytes = 2 * KWS_BATCH_WINDOWS * buffer_bytes(m);
   info->input_bytes = (m->input_size * elem_bytes(m) + 7) & ~(size_t)7;
   info->weight_bytes = m->weight_bytes;
   info->model_bytes = m->model_bytes;
@@ -47,40 +48,72 @@ kws_status kws_model_layer_plan(const kws_model *m, int layer, kws_layer_plan *p
   return KWS_OK;
 }
 
-static void run_layer(const kws_kernels *kk, const kws_model *m, const kws_layer *L, const void *in, void *out) {
-  if (L->dense)
-    L->dense->run((const int8_t *)in, 1, L->in_size, (const uint8_t *)L->weights, L->out_size, &L->epilogue,
+/* One layer on `count` windows: in [count][in_size], out [count][out_size]. Dense int8
+ * layers take them all in one kernel call (the kernel may reuse each weight load across
+ * windows); the other kernels take one vector, so they loop. */
+static void run_layer(const kws_kernels *kk, const kws_model *m, const kws_layer *L, const void *in, size_t count,
+                      void *out) {
+  if (L->dense) {
+    L->dense->run((const int8_t *)in, count, L->in_size, (const uint8_t *)L->weights, L->out_size, &L->epilogue,
                   L->acc16_log2, (int8_t *)out);
-  else if (m->act_bits == 8)
-    kk->affine_s8((const int8_t *)in, L->out_size, L->weights, L->bias32, &L->params, (int8_t *)out);
-  else if (L->kind == KWS_LAYER_DENSE)
-    kk->fully_connected_s16((const int16_t *)in, L->in_size, L->weights, L->out_size, L->bias64, &L->params,
-                            (int16_t *)out);
-  else
-    kk->affine_s16((const int16_t *)in, L->out_size, L->weights, L->bias64, &L->params, (int16_t *)out);
+    return;
+  }
+  for (size_t b = 0; b < count; b++) {
+    if (m->act_bits == 8)
+      kk->affine_s8((const int8_t *)in + b * L->in_size, L->out_size, L->weights, L->bias32, &L->params,
+                    (int8_t *)out + b * L->out_size);
+    else if (L->kind == KWS_LAYER_DENSE)
+      kk->fully_connected_s16((const int16_t *)in + b * L->in_size, L->in_size, L->weights, L->out_size,
+                              L->bias64, &L->params, (int16_t *)out + b * L->out_size);
+    else
+      kk->affine_s16((const int16_t *)in + b * L->in_size, L->out_size, L->weights, L->bias64, &L->params,
+                     (int16_t *)out + b * L->out_size);
+  }
 }
 
-/* ticks (if given) gets each layer's counter ticks added. */
-static kws_status infer_q(const kws_model *m, const void *input, void *scratch, int32_t *logits,
-                          int32_t *posterior_q16, uint64_t *ticks) {
-  if (!m || !input || !scratch || !logits) return KWS_ERR_ARGUMENT;
+/* `count` windows (inputs [count][input_size]) through every layer, the windows of a
+ * layer in one call; the two halves of scratch, each half_bytes, take turns holding
+ * [count][width] activations. ticks (if given) gets each layer's counter ticks added. */
+static void run_layers(const kws_model *m, const void *inputs, size_t count, void *scratch, size_t half_bytes,
+                       int32_t *logits, int32_t *posteriors, uint64_t *ticks) {
   const kws_kernels *kk = m->backend->kernels;
-  uint8_t *bufs[2] = {(uint8_t *)scratch, (uint8_t *)scratch + buffer_bytes(m)};
-  const void *in = input;
+  uint8_t *bufs[2] = {(uint8_t *)scratch, (uint8_t *)scratch + half_bytes};
+  const void *in = inputs;
   int flip = 0;
   for (int l = 0; l < m->num_layers; l++) {
     if (m->layers[l].fused == KWS_FUSED_INTO_PREVIOUS) continue; /* done in layer l - 1's epilogue */
     void *out = bufs[flip ^= 1];
     uint64_t start = ticks ? kws_cycle_counter() : 0;
-    run_layer(kk, m, &m->layers[l], in, out);
+    run_layer(kk, m, &m->layers[l], in, count, out);
     if (ticks) ticks[l] += kws_cycle_counter() - start;
     in = out;
   }
   size_t n = m->layers[m->num_layers - 1].out_size;
-  for (size_t i = 0; i < n; i++)
-    logits[i] = m->act_bits == 8 ? ((const int8_t *)in)[i] : ((const int16_t *)in)[i];
-  if (posterior_q16)
-    *posterior_q16 = kws_posterior_q16(logits[1] - logits[0], m->posterior_multiplier, m->posterior_shift);
+  for (size_t b = 0; b < count; b++) {
+    int32_t *y = logits + b * n;
+    for (size_t i = 0; i < n; i++)
+      y[i] = m->act_bits == 8 ? ((const int8_t *)in)[b * n + i] : ((const int16_t *)in)[b * n + i];
+    if (posteriors)
+      posteriors[b] = kws_posterior_q16(y[1] - y[0], m->posterior_multiplier, m->posterior_shift);
+  }
+}
+
+static kws_status infer_q(const kws_model *m, const void *input, void *scratch, int32_t *logits,
+                          int32_t *posterior_q16, uint64_t *ticks) {
+  if (!m || !input || !scratch || !logits) return KWS_ERR_ARGUMENT;
+  run_layers(m, input, 1, scratch, buffer_bytes(m), logits, posterior_q16, ticks);
+  return KWS_OK;
+}
+
+kws_status kws_model_infer_batch_q(const kws_model *m, const void *inputs, size_t count, void *scratch,
+                                   int32_t *logits, int32_t *posteriors) {
+  if (!m || (count && (!inputs || !scratch || !logits))) return KWS_ERR_ARGUMENT;
+  size_t in_bytes = m->input_size * elem_bytes(m), n = m->layers[m->num_layers - 1].out_size;
+  for (size_t done = 0; done < count; done += KWS_BATCH_WINDOWS) {
+    size_t c = count - done < KWS_BATCH_WINDOWS ? count - done : KWS_BATCH_WINDOWS;
+    run_layers(m, (const uint8_t *)inputs + done * in_bytes, c, scratch, KWS_BATCH_WINDOWS * buffer_bytes(m),
+               logits + done * n, posteriors ? posteriors + done : NULL, NULL);
+  }
   return KWS_OK;
 }
 

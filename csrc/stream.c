@@ -80,16 +80,20 @@ kws_status kws_stream_push(kws_stream *s, const float *frames, size_t n) {
 
 size_t kws_stream_frames(const kws_stream *s) { return s ? s->pushed : 0; }
 
-kws_status kws_stream_infer(kws_stream *s, int32_t *logits, int32_t *posterior_q16) {
-  if (!s || !logits) return KWS_ERR_ARGUMENT;
+void kws_stream_window(const kws_stream *s, void *input) {
   const kws_model *m = s->model;
   size_t w = (size_t)m->window_frames;
-  if (s->pushed < w) return KWS_ERR_ARGUMENT;
   /* The oldest frame of the window sits at head; gather frames offset::stride. */
-  uint8_t *dst = s->input;
+  uint8_t *dst = (uint8_t *)input;
   for (size_t f = (w - 1) % (size_t)m->frame_stride; f < w; f += (size_t)m->frame_stride) {
     memcpy(dst, s->ring + ((s->head + f) % w) * s->frame_bytes, s->frame_bytes);
     dst += s->frame_bytes;
   }
-  return kws_model_infer_q(m, s->input, s->scratch, logits, posterior_q16);
+}
+
+kws_status kws_stream_infer(kws_stream *s, int32_t *logits, int32_t *posterior_q16) {
+  if (!s || !logits) return KWS_ERR_ARGUMENT;
+  if (s->pushed < (size_t)s->model->window_frames) return KWS_ERR_ARGUMENT;
+  kws_stream_window(s, s->input);
+  return kws_model_infer_q(s->model, s->input, s->scratch, logits, posterior_q16);
 }

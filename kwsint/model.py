@@ -24,7 +24,7 @@ WEIGHT_STORAGE = {"auto": lib.KWS_WEIGHTS_AUTO, "int8": lib.KWS_WEIGHTS_INT8, "p
 FUSED = {lib.KWS_FUSED_NONE: None, lib.KWS_FUSED_NEXT: "next", lib.KWS_FUSED_INTO_PREVIOUS: "previous"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Inference:
     """Result of one window.
 
@@ -40,6 +40,17 @@ class Inference:
     def posterior(self) -> float:
         """Wakeword posterior in [0, 1]."""
         return self.posterior_q16 / 65536.0
+
+
+# What Model.infer's float32 path uses, looked up once: a call's Python costs about as much as the model.
+_new_object = object.__new__
+_set_logits = Inference.logits.__set__  # the slots' own setters: what the frozen __init__ does
+_set_posterior = Inference.posterior_q16.__set__
+_FLOAT32 = np.dtype(np.float32)  # the dtype of float32 arrays (others equal to it take infer's general path)
+_FLOAT_ARRAY = ffi.typeof("float[]")
+_from_buffer = ffi.from_buffer
+_infer_window = lib.kws_model_infer
+_OK = lib.KWS_OK
 
 
 @dataclass(frozen=True)
@@ -110,17 +121,16 @@ class Model:
     # --- inference ---------------------------------------------------------------
 
     def _run(self, q: np.ndarray) -> BatchInference:
+        """Quantized inputs (B, input_size) through the model, a chunk of windows at a time in C."""
         n = q.shape[0]
         logits = np.empty((n, int(self._info.num_outputs)), dtype=np.int32)
         post = np.empty(n, dtype=np.int32)
-        scratch = np.empty(int(self._info.scratch_bytes) // 8 + 1, dtype=np.int64)
-        sp = ffi.from_buffer(scratch)
-        for i in range(n):
-            status = lib.kws_model_infer_q(self._ptr, ffi.from_buffer(q[i]), sp,
-                                           ffi.cast("int32_t *", ffi.from_buffer(logits[i])),
-                                           ffi.cast("int32_t *", ffi.from_buffer(post[i:i + 1])))
-            if status != lib.KWS_OK:
-                raise RuntimeError(f"kws_model_infer_q failed: {_backend.STATUS_NAMES.get(status, status)}")
+        scratch = np.empty(int(self._info.batch_scratch_bytes) // 8 + 1, dtype=np.int64)
+        status = lib.kws_model_infer_batch_q(self._ptr, ffi.from_buffer(q), n, ffi.from_buffer(scratch),
+                                             ffi.cast("int32_t *", ffi.from_buffer(logits)),
+                                             ffi.cast("int32_t *", ffi.from_buffer(post)))
+        if status != lib.KWS_OK:
+            raise RuntimeError(f"kws_model_infer_batch_q failed: {_backend.STATUS_NAMES.get(status, status)}")
         return BatchInference(logits, post)
 
     def infer(self, window: np.ndarray) -> Inference:
@@ -132,36 +142,34 @@ class Model:
                 already-quantized input vector (input_size values of the
                 model's activation dtype).
         """
-        if not (isinstance(window, np.ndarray) and window.dtype == np.float32 and window.shape == self.window_shape
-                and window.flags.c_contiguous):
-            r = self._run(self._quantized_inputs(window, batched=False))
-            return Inference(r.logits[0], int(r.posterior_q16[0]))
-        # The common call, a float32 window: one C call (finiteness check, quantization, inference) on
-        # per-thread buffers; most of a call's time on a fast backend was spent in Python around the C work.
-        scratch, logits, post = self._buffers()
-        status = lib.kws_model_infer(self._ptr, ffi.from_buffer("float[]", window), scratch, logits, post)
-        if status != lib.KWS_OK:
+        # The common call, a float32 C-contiguous window, is one C call (finiteness check, quantization,
+        # inference) on per-thread buffers, with as little Python around it as will do.
+        if type(window) is np.ndarray and window.dtype is _FLOAT32 and window.shape == self.window_shape \
+                and window.flags.c_contiguous:
+            try:
+                scratch, logits_p, post_p, logits = self._local.buffers
+            except AttributeError:
+                scratch, logits_p, post_p, logits = self._buffers()
+            status = _infer_window(self._ptr, _from_buffer(_FLOAT_ARRAY, window), scratch, logits_p, post_p)
+            if status == _OK:  # Inference(logits.copy(), post_p[0]), without the calls of its frozen __init__
+                r = _new_object(Inference)
+                _set_logits(r, logits.copy())
+                _set_posterior(r, post_p[0])
+                return r
             if not np.isfinite(window).all():
                 raise ValueError("window: features must be finite (found NaN or Inf)")
             raise RuntimeError(f"kws_model_infer failed: {_backend.STATUS_NAMES.get(status, status)}")
-        return Inference(self._local.logits.copy(), self._local.post.item())
+        r = self._run(self._quantized_inputs(window, batched=False))
+        return Inference(r.logits[0], int(r.posterior_q16[0]))
 
     def _buffers(self) -> tuple:
-        """C pointers to this thread's arena, logits and posterior for ``infer``.
-
-        Made on a thread's first call; cffi's pointers keep the arrays alive.
-        """
-        local = self._local
-        if not hasattr(local, "pointers"):
-            local.logits = np.empty(int(self._info.num_outputs), dtype=np.int32)
-            local.post = np.empty(1, dtype=np.int32)
-            arena = int(self._info.scratch_bytes) + int(self._info.input_bytes)
-            local.pointers = (
-                ffi.from_buffer(np.empty(arena // 8 + 1, dtype=np.int64)),
-                ffi.cast("int32_t *", ffi.from_buffer(local.logits)),
-                ffi.cast("int32_t *", ffi.from_buffer(local.post)),
-            )
-        return local.pointers
+        """This thread's arena, logits and posterior for ``infer`` (C pointers, and the logits' array), made on
+        its first call; cffi's pointers keep the arrays alive."""
+        logits = np.empty(int(self._info.num_outputs), dtype=np.int32)
+        arena = int(self._info.scratch_bytes) + int(self._info.input_bytes)
+        self._local.buffers = (ffi.from_buffer(np.empty(arena // 8 + 1, dtype=np.int64)),
+                               ffi.cast("int32_t *", ffi.from_buffer(logits)), ffi.new("int32_t *"), logits)
+        return self._local.buffers
 
     def infer_batch(self, windows: np.ndarray) -> BatchInference:
         """Run B windows: float (B, window_frames, feature_dim) or quantized (B, input_size)."""
@@ -268,6 +276,7 @@ class Model:
             packed_weight_bytes=sum(l["packed_weight_bytes"] for l in layers),
             blob_bytes=self.blob_bytes,
             scratch_bytes=int(self._info.scratch_bytes),
+            batch_scratch_bytes=int(self._info.batch_scratch_bytes),
             stream_bytes=int(lib.kws_stream_bytes(self._ptr)),
             macs=int(self._info.macs),
         )

@@ -179,6 +179,7 @@ typedef struct {
   size_t model_bytes;    /* all the loaded model holds: weights, biases, multipliers and
                             shifts, normalisation, its struct (allocation sizes, exactly) */
   uint64_t macs;         /* multiply-accumulates per inference */
+  size_t batch_scratch_bytes; /* size of the arena kws_model_infer_batch_q needs */
 } kws_model_info;
 
 void kws_model_get_info(const kws_model *model, kws_model_info *info);
@@ -193,6 +194,17 @@ const kws_backend *kws_model_backend(const kws_model *model);
  * logits: num_outputs values; posterior_q16: wakeword posterior, 65536 == 1.0. */
 kws_status kws_model_infer_q(const kws_model *model, const void *input, void *scratch, int32_t *logits,
                              int32_t *posterior_q16);
+
+/* Windows kws_model_infer_batch_q runs through the layers together. */
+enum { KWS_BATCH_WINDOWS = 16 };
+
+/* kws_model_infer_q on `count` quantized input vectors, inputs [count][input_size]
+ * (no padding between them), with the same results: the windows go through the model
+ * layer by layer in chunks of KWS_BATCH_WINDOWS, each layer of a chunk in one kernel
+ * call. scratch: at least info.batch_scratch_bytes, 8-byte aligned, whatever count;
+ * logits: [count][num_outputs]; posteriors: [count] or NULL. */
+kws_status kws_model_infer_batch_q(const kws_model *model, const void *inputs, size_t count, void *scratch,
+                                   int32_t *logits, int32_t *posteriors);
 
 /* Quantize one float window [window_frames][feature_dim] into the input vector
  * (frame selection, float32 normalisation, QUANTIZE). */
@@ -318,7 +330,9 @@ void kws_detector_reset(kws_detector *detector);
 /* Steps a push of n frames would run now: at most ceil(n / hop). */
 size_t kws_detector_steps_for(const kws_detector *detector, size_t n);
 /* Push n float frames [n][feature_dim]; *num_steps (if given) gets the steps
- * run. If out is given and out->capacity < kws_detector_steps_for(n), returns
+ * run. The steps of one push run the model in batches (kws_model_infer_batch_q)
+ * before their decisions are made in order: a big push costs less per step
+ * than many small ones, with the same results. If out is given and out->capacity < kws_detector_steps_for(n), returns
  * KWS_ERR_ARGUMENT and consumes nothing. */
 kws_status kws_detector_push(kws_detector *detector, const float *frames, size_t n, kws_detector_steps *out,
                              size_t *num_steps);

@@ -518,6 +518,36 @@ MUTATIONS: list[Mutation] = [
         "the moving average is floored instead of rounded half up",
         ("tests/test_detector.py::test_detector_equals_reference[portable]",),
     ),
+    # --- batched inference (csrc/model.c) and the detector's batches of steps (csrc/detector.c) ---
+    Mutation(
+        "batch-dense-one-window", "csrc/model.c",
+        "L->dense->run((const int8_t *)in, count, L->in_size,",
+        "L->dense->run((const int8_t *)in, 1, L->in_size,",
+        "a dense layer of a batch runs on its first window only",
+        ("tests/test_batched.py::test_infer_batch_equals_one_window_at_a_time[portable-8-int8]",
+         "tests/test_batched.py::test_detector_pushes_of_any_size_agree[portable-8-int8-3]"),
+    ),
+    Mutation(
+        "batch-s16-input-stride", "csrc/model.c",
+        "kk->fully_connected_s16((const int16_t *)in + b * L->in_size,",
+        "kk->fully_connected_s16((const int16_t *)in + b * L->out_size,",
+        "a 16x8 dense layer reads each window of a batch at the output width",
+        ("tests/test_batched.py::test_infer_batch_equals_one_window_at_a_time[portable-16-int8]",),
+    ),
+    Mutation(
+        "batch-chunks-restart", "csrc/model.c",
+        "run_layers(m, (const uint8_t *)inputs + done * in_bytes, c,",
+        "run_layers(m, (const uint8_t *)inputs, c,",
+        "every chunk of a batch runs the first chunk's windows",
+        ("tests/test_batched.py::test_infer_batch_equals_one_window_at_a_time[portable-8-auto]",),
+    ),
+    Mutation(
+        "detector-batch-step-frame", "csrc/detector.c",
+        "d->step_frames[pending++] = d->frames - 1;",
+        "d->step_frames[pending++] = d->frames;",
+        "a batched step reports the frame after its window's newest",
+        ("tests/test_batched.py::test_detector_pushes_of_any_size_agree[portable-8-int8-3]",),
+    ),
     # --- the reference (kwsint/reference.py): the spec the kernels are held to ---
     Mutation(
         "ref-rdbpot-threshold", "kwsint/reference.py",
