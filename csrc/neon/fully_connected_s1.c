@@ -117,10 +117,12 @@ static inline void panel_chunk(const uint8_t *panel, size_t stride, const uint8_
     h0 = vaddw_s8(h0, vget_low_s8(hi));
     h1 = vaddw_high_s8(h1, hi);
   }
-  s[0] = vaddq_s32(s[0], vaddq_s32(vshll_n_s16(vget_low_s16(h0), 4), vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(l0)))));
-  s[1] = vaddq_s32(s[1], vaddq_s32(vshll_n_s16(vget_high_s16(h0), 4), vreinterpretq_s32_u32(vmovl_high_u16(l0))));
-  s[2] = vaddq_s32(s[2], vaddq_s32(vshll_n_s16(vget_low_s16(h1), 4), vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(l1)))));
-  s[3] = vaddq_s32(s[3], vaddq_s32(vshll_n_s16(vget_high_s16(h1), 4), vreinterpretq_s32_u32(vmovl_high_u16(l1))));
+  /* 16 * h as a widening multiply, not SSHLL: SIMDe emulates SSHLL with a C left shift of
+   * negative values, which UBSan rightly reports. */
+  s[0] = vaddq_s32(s[0], vaddq_s32(vmull_n_s16(vget_low_s16(h0), 16), vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(l0)))));
+  s[1] = vaddq_s32(s[1], vaddq_s32(vmull_n_s16(vget_high_s16(h0), 16), vreinterpretq_s32_u32(vmovl_high_u16(l0))));
+  s[2] = vaddq_s32(s[2], vaddq_s32(vmull_n_s16(vget_low_s16(h1), 16), vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(l1)))));
+  s[3] = vaddq_s32(s[3], vaddq_s32(vmull_n_s16(vget_high_s16(h1), 16), vreinterpretq_s32_u32(vmovl_high_u16(l1))));
 }
 
 static int32_t sum_s8(const int8_t *x, size_t k) {
