@@ -37,7 +37,8 @@ ENV = {"ASAN_OPTIONS": "detect_leaks=1", "UBSAN_OPTIONS": "print_stacktrace=1"}
 # threads, and the comparisons with the QAT simulation, TFLM, onnxruntime and the evaluation's streams.
 SANITIZED_SUITES = ["test_ops.py", "test_model.py", "test_acc16.py", "test_float_model.py", "test_detector.py",
                     "test_format.py", "test_cli.py", "test_default_model.py", "test_concurrency.py", "test_qat.py",
-                    "test_tflm_oracle.py", "test_onnx.py", "test_evaluation.py", "test_batched.py"]
+                    "test_tflm_oracle.py", "test_onnx.py", "test_evaluation.py", "test_batched.py",
+                    "test_dense_kernels.py"]
 
 
 @pytest.fixture(scope="module")
