@@ -230,6 +230,15 @@ def test_packed_weights_memory_and_results(backend, config):
     else:
         if backend == "portable":  # other backends pad their packed panels (their own layouts)
             assert info["weight_bytes_in_memory"] == affine + sum(_packed_bytes(l, spec.act_bits) for l in dense)
+        # every backend: the memory is what the plans hold, and each packed layer holds at least its codes'
+        # bytes and at most panels of 32 rows by K rounded up to 8
+        plans = packed.plans()
+        assert info["weight_bytes_in_memory"] == sum(p["weight_bytes"] for p in plans)
+        for layer, plan in zip(spec.layers, plans):
+            if layer.kind == "dense" and layer.weight_bits <= 4:
+                n, k = layer.weights.shape
+                padded = -(-n // 32) * 32 * -(-k // 8) * 8 * plan["code_bits"] // 8
+                assert _packed_bytes(layer, spec.act_bits) <= plan["weight_bytes"] <= padded
         assert info["weight_bytes_in_memory"] < plain.info()["weight_bytes_in_memory"]
     held = {l["weight_storage"] for l in info["layers"]}
     assert held <= {"int8", "4-bit packed", "1-bit packed"} and info["weights"] == "packed"
