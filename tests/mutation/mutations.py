@@ -91,6 +91,27 @@ MUTATIONS: list[Mutation] = [
         _each("test_model.py", "test_paper_models_round_trip_and_equal_reference", "portable-M2"),
     ),
     Mutation(
+        "avx2-fused-affine-dense-bias", "csrc/avx2/avx2.h",
+        "    __m256i b = _mm256_loadu_si256((const __m256i *)(e->affine_bias + c));",
+        "    __m256i b = _mm256_loadu_si256((const __m256i *)(e->bias + c));",
+        "the vector epilogue adds the dense layer's bias to the fused affine layer's accumulator",
+        _each("test_model.py", "test_paper_models_round_trip_and_equal_reference", "avx2-M2"),
+    ),
+    Mutation(
+        "sse41-fused-affine-dense-bias", "csrc/sse41/sse41.h",
+        "    __m128i b = _mm_loadu_si128((const __m128i *)(e->affine_bias + c));",
+        "    __m128i b = _mm_loadu_si128((const __m128i *)(e->bias + c));",
+        "the vector epilogue adds the dense layer's bias to the fused affine layer's accumulator",
+        _each("test_model.py", "test_paper_models_round_trip_and_equal_reference", "sse4.1-M2"),
+    ),
+    Mutation(
+        "neon-fused-affine-dense-params", "csrc/neon/fc_s8.h",
+        "vmulq_s32(vmovl_s16(vget_low_s16(w)), v0), e->affine_bias, e->affine_p, out[1], o, end);",
+        "vmulq_s32(vmovl_s16(vget_low_s16(w)), v0), e->affine_bias, e->p, out[1], o, end);",
+        "the fused affine layer's first 4 channels are requantized with the dense layer's multipliers",
+        _each("test_model.py", "test_paper_models_round_trip_and_equal_reference", "neon-simde-M2"),
+    ),
+    Mutation(
         "runner-fused-layer-runs-again", "csrc/model.c",
         "    if (m->layers[l].fused == KWS_FUSED_INTO_PREVIOUS) continue; /* done in layer l - 1's epilogue */\n",
         "",
