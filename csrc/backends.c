@@ -7,9 +7,21 @@
 #include "portable/portable.h"
 
 #if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+
 static int cpu_avx2(void) {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2");
+}
+/* AVX-VNNI is CPUID leaf 7, subleaf 1, EAX bit 4; it uses the YMM state AVX2's check already asks the OS about. */
+static int cpu_avxvnni(void) {
+  unsigned a, b, c, d;
+  return cpu_avx2() && __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a >> 4 & 1);
+}
+static int cpu_avx512vnni(void) {
+  __builtin_cpu_init();
+  return cpu_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
 }
 static int cpu_sse41(void) {
   __builtin_cpu_init();
@@ -33,6 +45,8 @@ static const kws_backend backends[] = {
     {"neon", always_usable, &kws_neon_kernels},
 #endif
 #if defined(__x86_64__) || defined(__i386__)
+    {"avx512-vnni", cpu_avx512vnni, &kws_avx512_kernels},
+    {"avx-vnni", cpu_avxvnni, &kws_avxvnni_kernels},
     {"avx2", cpu_avx2, &kws_avx2_kernels},
     {"sse4.1", cpu_sse41, &kws_sse41_kernels},
 #endif

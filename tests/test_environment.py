@@ -32,7 +32,9 @@ def _expected_backends(machine: str) -> list[str]:
     if arm:
         want += [*(["neon-dotprod"] if "asimddp" in flags else []), "neon"]
     if x86:
-        want += [*(["avx2"] if "avx2" in flags else []), *(["sse4.1"] if "sse4_1" in flags else [])]
+        avx512_vnni = {"avx2", "avx512f", "avx512bw", "avx512vl", "avx512_vnni"} <= flags
+        want += [*(["avx512-vnni"] if avx512_vnni else []), *(["avx-vnni"] if {"avx2", "avx_vnni"} <= flags else []),
+                 *(["avx2"] if "avx2" in flags else []), *(["sse4.1"] if "sse4_1" in flags else [])]
     want.append("portable")
     if not arm and SIMDE_HEADER.exists():  # kwsint/_build_ffi.py compiles the NEON source through SIMDe
         want += ["neon-simde", "neon-dotprod-simde"]

@@ -279,6 +279,60 @@ MUTATIONS: list[Mutation] = [
         "rows after the first set reuse the last stretch's tables when K spans several",
         ("tests/test_dense_kernels.py::test_packed_kernels_on_long_rows[avx2-1]",),
     ),
+    # --- avx-vnni and avx512-vnni (one kernel source, csrc/avxvnni/dense.h, at two widths) ---
+    Mutation(
+        "vnni-row-correction-sign", "csrc/avxvnni/dense.h",
+        "int32_t c = -128 * s;",
+        "int32_t c = 128 * s;",
+        "the row correction adds 128 * sum(w) instead of removing it: every output is off by 256 * sum(w)",
+        _ops("test_fully_connected_equals_reference", "avx-vnni", "avx512-vnni"),
+    ),
+    Mutation(
+        "vnni-hoist-no-offset", "csrc/avxvnni/dense.h",
+        "_mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(xb + j)), flip)",
+        "_mm256_loadu_si256((const __m256i *)(xb + j))",
+        "whole vectors of x are hoisted without the + 128 (only the tail gets it): negative activations "
+        "multiply as 256 + x",
+        _ops("test_fully_connected_equals_reference", "avx-vnni", "avx512-vnni"),
+    ),
+    Mutation(
+        "vnni-split-sets-share-weights", "csrc/avxvnni/dense.h",
+        "VN_BCAST4(h->u[VN_INPUT(j)] + i + 4 * VN_SET(j)), VN_WEIGHTS(j, VN_SET(j)));",
+        "VN_BCAST4(h->u[VN_INPUT(j)] + i + 4 * VN_SET(j)), VN_WEIGHTS(j, 0));",
+        "the accumulator sets of a sub-panel with fewer blocks all read the first group of 4 K's weights",
+        _each("test_dense_kernels.py", "test_int8_kernels_on_every_batch_group",
+              "avx-vnni-0-87-64", "avx512-vnni-0-87-64", "avx-vnni-0-400-9", "avx512-vnni-0-400-9"),
+    ),
+    Mutation(
+        "vnni-rows-correction-dropped", "csrc/avxvnni/dense.h",
+        "sums[b][r] = VN_HSUM(a[b]) + c[r];",
+        "sums[b][r] = VN_HSUM(a[b]);",
+        "layers of fewer than 8 rows leave out the row correction",
+        _each("test_dense_kernels.py", "test_int8_kernels_on_every_batch_group",
+              "avx-vnni-0-5-2", "avx512-vnni-0-5-2", "avx-vnni-0-33-7", "avx512-vnni-0-33-7"),
+    ),
+    Mutation(
+        "avx512-rdbpot-threshold", "csrc/avx512/avx512.h",
+        "__m512i threshold = _mm512_mask_add_epi32(half, _mm512_cmplt_epi32_mask(x, _mm512_setzero_si512()), half, one);",
+        "__m512i threshold = half;",
+        "the 16-lane epilogue rounds negative ties up instead of away from zero",
+        _ops("test_fully_connected_equals_reference", "avx512-vnni"),
+    ),
+    Mutation(
+        "avx512-affine-requant-params", "csrc/avx512/avx512.h",
+        "v = kws_avx512_output_s32(_mm512_add_epi32(b, _mm512_mullo_epi32(w, v)), e->affine_p, c, live);",
+        "v = kws_avx512_output_s32(_mm512_add_epi32(b, _mm512_mullo_epi32(w, v)), e->p, c, live);",
+        "the fused affine layer is requantized with the dense layer's multipliers and shifts",
+        _each("test_model.py", "test_paper_models_round_trip_and_equal_reference", "avx512-vnni-M2"),
+    ),
+    Mutation(
+        "avx512-partial-block-live-lanes", "csrc/avx512/avx512.h",
+        "const __mmask16 live = (__mmask16)((1u << r) - 1);",
+        "const __mmask16 live = (__mmask16)((1u << (r - 1)) - 1);",
+        "every block of 16 rows drops its last live channel",
+        _each("test_dense_kernels.py", "test_int8_kernels_on_every_batch_group", "avx512-vnni-0-64-65",
+              "avx512-vnni-0-540-87"),
+    ),
     # --- sse4.1 ---
     Mutation(
         "sse41-srdhm-no-saturation", "csrc/sse41/sse41.h",
