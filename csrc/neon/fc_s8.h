@@ -78,8 +78,9 @@ static inline void kws_neon_fc_out_params(const kws_epilogue *e, kws_neon_out ou
   out[1] = e->affine_w ? kws_neon_out_params(e->affine_p) : out[0];
 }
 
-/* Four channels' requantization, zero point and clamp, as int32 lanes; unused lanes of a
- * partial block have bias, multiplier and shift 0. */
+/* Four channels' requantization, zero point and clamp, as int32 lanes (within the output
+ * type: no narrowing round trip on the way to the fused affine); unused lanes of a partial
+ * block have bias, multiplier and shift 0. */
 static inline int32x4_t kws_neon_requant4(int32x4_t acc, const int32_t *bias, const kws_requant_params *p,
                                           kws_neon_out out, size_t o, size_t end) {
   int32x4_t b, m, e;
@@ -89,7 +90,7 @@ static inline int32x4_t kws_neon_requant4(int32x4_t acc, const int32_t *bias, co
     b = kws_neon_load_s32_part(bias, o, end), m = kws_neon_load_s32_part(p->multiplier, o, end);
     e = kws_neon_load_s32_part(p->shift, o, end);
   }
-  return vmovl_s16(kws_neon_output(kws_neon_requant_s32(vaddq_s32(acc, b), m, e), out));
+  return kws_neon_clamp(kws_neon_requant_s32(vaddq_s32(acc, b), m, e), out);
 }
 
 /* Rows o .. o + r - 1 (r in 1..8) from their dot products s0 (rows o..o+3) and s1

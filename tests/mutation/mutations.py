@@ -360,15 +360,15 @@ MUTATIONS: list[Mutation] = [
     # --- neon (built through SIMDe here) ---
     Mutation(
         "neon-output-zero-point-saturates", "csrc/neon/epilogue.h",
-        "return vmovn_s32(vminq_s32(vmaxq_s32(vaddq_s32(v, o.zp), o.lo), o.hi));",
-        "return vmovn_s32(vminq_s32(vmaxq_s32(vqaddq_s32(v, o.zp), o.lo), o.hi));",
+        "return vminq_s32(vmaxq_s32(vaddq_s32(v, o.zp), o.lo), o.hi);",
+        "return vminq_s32(vmaxq_s32(vqaddq_s32(v, o.zp), o.lo), o.hi);",
         "the output zero point is added with saturation (SQADD) where the spec wraps",
         _ops("test_fully_connected_equals_reference", *NEON) + _ops("test_affine_equals_reference", "neon-simde"),
         ci=True,
     ),
     Mutation(
         "neon-rdbpot-no-fixup", "csrc/neon/epilogue.h",
-        "int32x4_t fixup = vshrq_n_s32(vandq_s32(x, neg_right), 31);",
+        "int32x4_t fixup = vandq_s32(veorq_s32(a, mult), neg_right);",
         "int32x4_t fixup = vdupq_n_s32(0);",
         "without the fix-up SRSHL rounds negative ties up, not away from zero",
         _ops("test_requantize_s32_equals_reference", "neon-simde"),
