@@ -374,6 +374,13 @@ MUTATIONS: list[Mutation] = [
         _ops("test_requantize_s32_equals_reference", "neon-simde"),
     ),
     Mutation(
+        "neon-rdbpot-fixup-sign-of-acc", "csrc/neon/epilogue.h",
+        "int32x4_t fixup = vandq_s32(veorq_s32(a, mult), neg_right);",
+        "int32x4_t fixup = vandq_s32(a, neg_right);",
+        "the fix-up taken from the sign of the shifted accumulator alone: wrong for negative multipliers",
+        _ops("test_requantize_s32_equals_reference", "neon-simde"),
+    ),
+    Mutation(
         "neon-simde-sqrdmulh-no-saturation", "csrc/neon/neon.h",
         "r[i] = (av[i] == INT32_MIN && bv[i] == INT32_MIN) ? INT32_MAX : (int32_t)((ab + ((int64_t)1 << 30)) >> 31);",
         "r[i] = (int32_t)((ab + ((int64_t)1 << 30)) >> 31);",
