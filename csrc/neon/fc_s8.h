@@ -1,7 +1,7 @@
 /* Pieces shared by the two int8 FULLY_CONNECTED kernels (fully_connected.c,
  * ARMv8.0, and fully_connected_dot.c, SDOT): the K tail and the per-block
- * epilogue. Both kernels compute 4 rows per pass over x with 16 K per step;
- * only the step differs. */
+ * epilogue. Both kernels compute rows in groups of 8 with 16 K per step (the
+ * ARMv8.0 kernel in one pass of 8 rows, the SDOT kernel in two of 4). */
 #ifndef KWSINT_NEON_FC_S8_H
 #define KWSINT_NEON_FC_S8_H
 
@@ -97,9 +97,13 @@ static inline int32x4_t kws_neon_requant4(int32x4_t acc, const int32_t *bias, co
  * (o+4..o+7): kws_epilogue (bias, requantization, zero point, clamp, and the fused
  * affine layer if any), then store r int8s. bias + dot is exact in int32: |dot| <=
  * 16384 * 127 * 128 < 2^28 and |folded bias| <= 2^30 + 2^28 (kwsint_internal.h), so
- * |sum| < 2^31; the affine's w * v is at most 127 * 128. */
-static inline void kws_neon_fc_s8_finish(int32x4_t s0, int32x4_t s1, const kws_epilogue *e, const kws_neon_out *out,
-                                         size_t o, size_t r, int8_t *y) {
+ * |sum| < 2^31; the affine's w * v is at most 127 * 128. Always inlined: called out of line
+ * (as GCC chose for the partial groups' sake) it would take its sums through memory and
+ * save registers per group. */
+static inline __attribute__((always_inline)) void kws_neon_fc_s8_finish(int32x4_t s0, int32x4_t s1,
+                                                                         const kws_epilogue *e,
+                                                                         const kws_neon_out *out, size_t o, size_t r,
+                                                                         int8_t *y) {
   size_t end = o + r;
   int32x4_t v0 = kws_neon_requant4(s0, e->bias, e->p, out[0], o, end);
   int32x4_t v1 = kws_neon_requant4(s1, e->bias, e->p, out[0], o + 4, end);

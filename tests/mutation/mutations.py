@@ -395,6 +395,20 @@ MUTATIONS: list[Mutation] = [
         _ops("test_fully_connected_equals_reference", "neon-simde"),
     ),
     Mutation(
+        "neon-dot8-row-copy-paste", "csrc/neon/fully_connected.c",
+        "int16x8_t p5 = vmull_s8(vget_low_s8(w5), xl);",
+        "int16x8_t p5 = vmull_s8(vget_low_s8(w4), xl);",
+        "row 5 of the 8-row pass multiplies row 4's low weights (a copy-paste slip in the unrolled rows)",
+        _ops("test_fully_connected_equals_reference", "neon-simde"),
+    ),
+    Mutation(
+        "neon-dot8-acc16-row-copy-paste", "csrc/neon/fully_connected.c",
+        "p5 = vmlal_s8(p5, vget_low_s8(w5), xl);",
+        "p5 = vmlal_s8(p5, vget_low_s8(w4), xl);",
+        "row 5 of the 8-row int16-block pass multiplies row 4's low weights",
+        ("tests/test_acc16.py::test_acc16_kernels_equal_reference[neon-simde]",),
+    ),
+    Mutation(
         "neon-acc16-block-doubled", "csrc/neon/fully_connected.c",
         "size_t block = (size_t)1 << log2_block;",
         "size_t block = (size_t)1 << (log2_block + 1);",
