@@ -79,12 +79,15 @@ static inline void kws_neon_fc_out_params(const kws_epilogue *e, kws_neon_out ou
 }
 
 /* Four channels' requantization, zero point and clamp, as int32 lanes (within the output
- * type: no narrowing round trip on the way to the fused affine); unused lanes of a partial
- * block have bias, multiplier and shift 0. */
+ * type: no narrowing round trip on the way to the fused affine); channels o .. o + lanes - 1
+ * (lanes 0..4) are used, the other lanes have bias, multiplier and shift 0. Tested as
+ * lanes == 4, not as o + 4 <= end, so that GCC folds it for a whole group (lanes constant):
+ * with no branch between them, the group's requantization chains interleave. */
 static inline int32x4_t kws_neon_requant4(int32x4_t acc, const int32_t *bias, const kws_requant_params *p,
-                                          kws_neon_out out, size_t o, size_t end) {
+                                          kws_neon_out out, size_t o, size_t lanes) {
   int32x4_t b, m, e;
-  if (o + 4 <= end) {
+  size_t end = o + lanes;
+  if (lanes == 4) {
     b = vld1q_s32(bias + o), m = vld1q_s32(p->multiplier + o), e = vld1q_s32(p->shift + o);
   } else {
     b = kws_neon_load_s32_part(bias, o, end), m = kws_neon_load_s32_part(p->multiplier, o, end);
@@ -104,9 +107,9 @@ static inline __attribute__((always_inline)) void kws_neon_fc_s8_finish(int32x4_
                                                                          const kws_epilogue *e,
                                                                          const kws_neon_out *out, size_t o, size_t r,
                                                                          int8_t *y) {
-  size_t end = o + r;
-  int32x4_t v0 = kws_neon_requant4(s0, e->bias, e->p, out[0], o, end);
-  int32x4_t v1 = kws_neon_requant4(s1, e->bias, e->p, out[0], o + 4, end);
+  size_t lanes0 = r < 4 ? r : 4, lanes1 = r > 4 ? r - 4 : 0;
+  int32x4_t v0 = kws_neon_requant4(s0, e->bias, e->p, out[0], o, lanes0);
+  int32x4_t v1 = kws_neon_requant4(s1, e->bias, e->p, out[0], o + 4, lanes1);
   if (e->affine_w) {
     int8x8_t w8;
     if (r == 8) {
@@ -117,8 +120,8 @@ static inline __attribute__((always_inline)) void kws_neon_fc_s8_finish(int32x4_
       w8 = vld1_s8(wt);
     }
     int16x8_t w = vmovl_s8(w8);
-    v0 = kws_neon_requant4(vmulq_s32(vmovl_s16(vget_low_s16(w)), v0), e->affine_bias, e->affine_p, out[1], o, end);
-    v1 = kws_neon_requant4(vmulq_s32(vmovl_high_s16(w), v1), e->affine_bias, e->affine_p, out[1], o + 4, end);
+    v0 = kws_neon_requant4(vmulq_s32(vmovl_s16(vget_low_s16(w)), v0), e->affine_bias, e->affine_p, out[1], o, lanes0);
+    v1 = kws_neon_requant4(vmulq_s32(vmovl_high_s16(w), v1), e->affine_bias, e->affine_p, out[1], o + 4, lanes1);
   }
   int8x8_t v = vmovn_s16(vcombine_s16(vmovn_s32(v0), vmovn_s32(v1))); /* clamped: within int8 */
   if (r == 8) {

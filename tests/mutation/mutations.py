@@ -106,8 +106,8 @@ MUTATIONS: list[Mutation] = [
     ),
     Mutation(
         "neon-fused-affine-dense-params", "csrc/neon/fc_s8.h",
-        "vmulq_s32(vmovl_s16(vget_low_s16(w)), v0), e->affine_bias, e->affine_p, out[1], o, end);",
-        "vmulq_s32(vmovl_s16(vget_low_s16(w)), v0), e->affine_bias, e->p, out[1], o, end);",
+        "vmulq_s32(vmovl_s16(vget_low_s16(w)), v0), e->affine_bias, e->affine_p, out[1], o, lanes0);",
+        "vmulq_s32(vmovl_s16(vget_low_s16(w)), v0), e->affine_bias, e->p, out[1], o, lanes0);",
         "the fused affine layer's first 4 channels are requantized with the dense layer's multipliers",
         _each("test_model.py", "test_paper_models_round_trip_and_equal_reference", "neon-simde-M2"),
     ),
