@@ -21,12 +21,12 @@ def _count_dense(k: int, n: int, step: int, block: int = 0, pass_rows: int = 4) 
     """Walks the loops of kws_neon_fully_connected_s8 / _s16 / _s8_acc16 (fully_connected.c) and
     counts; block: the int16 block in products (log2_block's 1 << log2_block), 0 for int32 (and
     for 16x8, step 8, whose int32 chunks of 2048 K are flushed into int64); pass_rows: 8 for the
-    int8 kernels (dot8_s8, dot8_s8_acc16: one pass per group), 4 for 16x8 (dot4_s16)."""
+    int8 kernels (dot8_s8, dot8_s8_acc16, groups of 16 rows), 4 for 16x8 (dot4_s16, groups of 8)."""
     counts = dict(k_loop=0, flush=0, tail=0, group=0, affine=0)
-    for o in range(0, n, 8):
+    for o in range(0, n, 2 * pass_rows):
         counts["group"] += 1
-        rows = min(n - o, 8)
-        passes = 1 if pass_rows == 8 or rows <= 4 else 2  # dot4: rows o..o+3, then o+4..o+7 if any
+        rows = min(n - o, 2 * pass_rows)
+        passes = 1 if rows <= pass_rows else 2  # rows o .. o + pass_rows - 1, then the rest if any
         for _pass in range(passes):
             if block:  # dot8_s8_acc16: for (i = 0; i < t->k16;) { end = ...; for (; i < end; i += 16) }
                 k16, i = k & ~15, 0
@@ -56,18 +56,18 @@ def test_trip_counts_by_hand():
     # K = 40, N = 10, 4-row passes (SDOT): groups of rows 0-7 (two passes) and 8-9 (one pass);
     # each pass runs 2 whole 16-K steps and one tail step for the last 8.
     assert project.trip_counts("dense", 40, 10) == dict(k_loop=6, flush=0, tail=3, group=2, affine=0)
-    # 8-row passes (ARMv8.0 int8): one pass per group.
-    assert project.trip_counts("dense", 40, 10, pass_rows=8) == dict(k_loop=4, flush=0, tail=2, group=2, affine=0)
+    # 8-row passes (ARMv8.0 int8): one group of 16 rows, passes for rows 0-7 and 8-9.
+    assert project.trip_counts("dense", 40, 10, pass_rows=8) == dict(k_loop=4, flush=0, tail=2, group=1, affine=0)
     # int16 blocks of 16 products: each pass's 32 whole K are 2 blocks of one step each, then
     # the same tail step; blocks of 32: one block of 2 steps; blocks of 64: one block, cut at 32.
     def acc16(k, n, block):
         return project.trip_counts("dense", k, n, acc16_block=block, pass_rows=8)
-    assert acc16(40, 10, 16) == dict(k_loop=4, flush=4, tail=2, group=2, affine=0)
-    assert acc16(40, 10, 32) == dict(k_loop=4, flush=2, tail=2, group=2, affine=0)
-    assert acc16(40, 10, 64) == dict(k_loop=4, flush=2, tail=2, group=2, affine=0)
+    assert acc16(40, 10, 16) == dict(k_loop=4, flush=4, tail=2, group=1, affine=0)
+    assert acc16(40, 10, 32) == dict(k_loop=4, flush=2, tail=2, group=1, affine=0)
+    assert acc16(40, 10, 64) == dict(k_loop=4, flush=2, tail=2, group=1, affine=0)
     # M4's second layer, K = 87, N = 400, blocks of 32: 50 passes of 5 steps (80 K) in blocks of
     # 32, 32, 16, and a tail step for the last 7.
-    assert acc16(87, 400, 32) == dict(k_loop=250, flush=150, tail=50, group=50, affine=0)
+    assert acc16(87, 400, 32) == dict(k_loop=250, flush=150, tail=50, group=25, affine=0)
     # K < 16: no whole step, no block, only the tail.
     assert acc16(15, 4, 16) == dict(k_loop=0, flush=0, tail=1, group=1, affine=0)
     # 16x8: 8 K per step, 40 = 5 whole steps, no tail, one int64 flush per pass.

@@ -47,7 +47,7 @@ cache and TLB misses (llvm-mca assumes every load hits L1), branch misprediction
 per-call prologues (int8: the K tail vector and the output parameters; 4-bit: the tail x vectors
 and masks after sum(x); 1-bit: the tables' setup and the stack frame), the float QUANTIZE of the
 input window, the posterior and the model's layer dispatch. Approximations: a partial group or
-panel (N % 8, N % 16) costs as much as a whole one; an int8 K tail (K % 16 != 0) costs one ARMv8.0
+panel (N % 8; N % 16 for s8, acc16 and 1-bit panels) costs as much as a whole one; an int8 K tail (K % 16 != 0) costs one ARMv8.0
 8-row K step per 8-row pass, half of one per 4-row SDOT pass (fc_s8.h runs one vector step per row); a 4-bit tail (K % 32 != 0) costs the
 harness's 4-row tail step (rows of 16 bytes or more: no copy, and its x vector loads may be
 hoisted there); the 1-bit kernel's last K iteration (an odd number of 8-K group pairs) costs as
@@ -87,8 +87,8 @@ RATES_HZ = {"10ms": 100.0, "30ms": 1000.0 / 30.0}  # one inference per 10 ms, pe
 MCA_ITERATIONS = 1000
 
 # The int8 and 4-bit kernels: 8 rows per group, computed as 2 passes of 4 rows (the ARMv8.0
-# int8 kernels, kinds s8 and acc16: one pass of 8 rows); the 1-bit kernel: panels of 16 rows in
-# one pass.
+# int8 kernels, kinds s8 and acc16: 16 rows per group, 2 passes of 8 rows); the 1-bit kernel:
+# panels of 16 rows in one pass.
 GROUP_ROWS, PASS_ROWS, PANEL_ROWS = 8, 4, 16
 S8_PASS_ROWS = 8
 S8_KINDS = ("s8", "acc16")  # the kinds that run one 8-row pass per group
@@ -173,10 +173,10 @@ def trip_counts(kind: str, in_size: int, out_size: int, act_bits: int = 8, acc16
     """Iterations per inference of each costed piece of an int8 / 16x8 dense layer or an affine
     layer, as the C loops run them.
 
-    Dense (fully_connected.c, fully_connected_dot.c): rows in groups of 8, ceil(N / 8) groups;
-    with pass_rows 4 (16x8, SDOT) each group runs one 4-row pass, or two when it has more than 4
-    rows, so ceil(N / 4) passes; with pass_rows 8 (the ARMv8.0 int8 kernels, kinds s8 and acc16)
-    one 8-row pass per group (rows past N reuse the last row and are discarded). Each pass runs
+    Dense (fully_connected.c, fully_connected_dot.c): rows in groups of 2 * pass_rows,
+    ceil(N / (2 * pass_rows)) groups, each running one pass of pass_rows rows, or two when it has
+    more than pass_rows rows, so ceil(N / pass_rows) passes (rows past N reuse the last row and are
+    discarded); pass_rows 4: 16x8 and SDOT, 8: the ARMv8.0 int8 kernels (kinds s8 and acc16). Each pass runs
     K // step K iterations and, when K % step != 0, one tail step; 16x8 (act_bits 16) flushes its
     int32 lanes into int64 once per 2048 K of whole steps, ceil(K8 / 2048) times a pass. With
     acc16_block = B products per row (int8 only; a power of two, 16..16384; 0: int32
@@ -194,7 +194,7 @@ def trip_counts(kind: str, in_size: int, out_size: int, act_bits: int = 8, acc16
                 raise ValueError(f"acc16_block: {acc16_block} products; int8 layers claim a power of two >= 16")
             flushes = passes * -(-(in_size // step * step) // acc16_block)
         return {"k_loop": passes * (in_size // step), "flush": flushes, "tail": passes * (in_size % step != 0),
-                "group": math.ceil(out_size / GROUP_ROWS), "affine": 0}
+                "group": math.ceil(out_size / (2 * pass_rows)), "affine": 0}
     if kind == "affine":
         return {"k_loop": 0, "flush": 0, "tail": 0, "group": 0,
                 "affine": math.ceil(out_size / AFFINE[act_bits].step)}
@@ -476,10 +476,11 @@ void kws_mca_group_{name}(const int8_t *x, size_t k, const int8_t *w, size_t n, 
   kws_neon_fc_out_params(&f, out);
   (void)block;
   t.mode = KWS_TAIL_NONE;
-  for (size_t o = 0; o < n; o += 8) {{
-    int32x4_t s0, s1;
-    {dot8}(x, k, w, n, o, &t{block}, &s0, &s1);
-    kws_neon_fc_s8_finish(s0, s1, &f, out, o, 8, y);
+  for (size_t o = 0; o < n; o += 16) {{
+    int32x4_t s[4];
+    {dot8}(x, k, w, n, o, &t{block}, &s[0], &s[1]);
+    {dot8}(x, k, w, n, o + 8, &t{block}, &s[2], &s[3]);
+    kws_neon_fc_s8_finish16(s, &f, out, o, 16, y);
   }}
 }}
 """
@@ -645,7 +646,7 @@ def dense_pieces(kind: str) -> Pieces:
     path, which has no epilogue to fuse)."""
     kernel = KINDS[kind]
     k_loops, flushes = _kernel_loops(kernel)
-    passes = 1 if kind == "s1" or kind in S8_KINDS else GROUP_ROWS // PASS_ROWS
+    passes = 1 if kind == "s1" else 2
     if kind == "s16":
         functions = _compile(kernel.source)
         return Pieces(k_loops, flushes, _group_path(functions[kernel.function], kernel, functions, passes))
@@ -982,7 +983,7 @@ def main_acc16() -> None:
         a, b = piece_cycles("s8", cpu), piece_cycles("acc16", cpu)
         print(f"{cpu:<11} {a['k_loop']:7.2f} {b['k_loop']:7.2f} {b['flush']:6.2f} {a['group']:7.2f} {b['group']:7.2f}")
     print("(K: one K iteration, 8 rows x 16 K = 128 MACs; flush: one int16 block flush (8 SADALP + block loop);\n"
-          " group: the 8-row group path of the int32 / int16 kernel, no fused affine)\n")
+          " group: the 16-row group path of the int32 / int16 kernel, no fused affine)\n")
     print("neon, weights int8, int32 accumulation (claims ignored) against int16 (claims as exported); "
           "ratio = int32 cycles / int16 cycles")
     print(f"{'config':<6} {'blocks':<8} {'cpu':<11} {'dense i32':>9} {'dense i16':>9} {'ratio':>5} "
@@ -1061,7 +1062,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"{kind:<7} {cpu:<11} {c['k_loop']:7.2f} {c['flush']:6.2f} {c.get('tail', 0):6.2f} "
                   f"{c['group']:7.2f} {aff:7.2f} {c.get('sum_x', 0):6.2f} {c.get('tables', 0):6.2f}")
     print("(K loop: s8, acc16: 8 rows x 16 K; dot_s8: 4 rows x 16 K; s16: 4 rows x 8 K; s4, dot_s4: 4 rows x 32 K; s1: 16 rows x\n"
-          " 16 K. group: 8 rows (s1: a 16-row panel), +affine: with the fused affine layer. sum(x): 16 K of the\n"
+          " 16 K. group: 8 rows (s8, acc16: 16 rows; s1: a 16-row panel), +affine: with the fused affine layer. sum(x): 16 K of the\n"
           " packed kernels' per-input sum; tables: 16 K of the 1-bit table build, per input vector)\n")
     print(f"(neon runs int8 dense layers that claim an int16 block of {NEON_ACC16_MIN_BLOCK} products or more with "
           "the int16 kernel;\n kernels per dense layer: s8 int8, acc16 int8 int16-block, dot_s8 int8 SDOT, s16 16x8, "

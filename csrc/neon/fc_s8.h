@@ -1,7 +1,7 @@
 /* Pieces shared by the two int8 FULLY_CONNECTED kernels (fully_connected.c,
  * ARMv8.0, and fully_connected_dot.c, SDOT): the K tail and the per-block
- * epilogue. Both kernels compute rows in groups of 8 with 16 K per step (the
- * ARMv8.0 kernel in one pass of 8 rows, the SDOT kernel in two of 4). */
+ * epilogue. Both kernels compute 16 K per step, the ARMv8.0 kernel in passes of 8
+ * rows, two per group of 16, the SDOT kernel in passes of 4 rows, two per group of 8. */
 #ifndef KWSINT_NEON_FC_S8_H
 #define KWSINT_NEON_FC_S8_H
 
@@ -129,6 +129,45 @@ static inline __attribute__((always_inline)) void kws_neon_fc_s8_finish(int32x4_
   } else {
     int8_t tmp[8];
     vst1_s8(tmp, v);
+    memcpy(y + o, tmp, r);
+  }
+}
+
+/* Rows o .. o + r - 1 (r in 1..16) from their dot products s[0] (rows o..o+3) .. s[3]
+ * (o+12..o+15): kws_neon_fc_s8_finish for 16 rows, with its bounds. Four requantization
+ * chains in flight instead of two: an in-order core waits out each result's latency, which
+ * the other chains' instructions fill. */
+static inline __attribute__((always_inline)) void kws_neon_fc_s8_finish16(const int32x4_t s[4], const kws_epilogue *e,
+                                                                           const kws_neon_out *out, size_t o, size_t r,
+                                                                           int8_t *y) {
+  size_t l0 = r < 4 ? r : 4, l1 = r <= 4 ? 0 : r < 8 ? r - 4 : 4;
+  size_t l2 = r <= 8 ? 0 : r < 12 ? r - 8 : 4, l3 = r <= 12 ? 0 : r - 12;
+  int32x4_t v0 = kws_neon_requant4(s[0], e->bias, e->p, out[0], o, l0);
+  int32x4_t v1 = kws_neon_requant4(s[1], e->bias, e->p, out[0], o + 4, l1);
+  int32x4_t v2 = kws_neon_requant4(s[2], e->bias, e->p, out[0], o + 8, l2);
+  int32x4_t v3 = kws_neon_requant4(s[3], e->bias, e->p, out[0], o + 12, l3);
+  if (e->affine_w) {
+    int8x16_t w8;
+    if (r == 16) {
+      w8 = vld1q_s8(e->affine_w + o);
+    } else {
+      int8_t wt[16] = {0};
+      memcpy(wt, e->affine_w + o, r);
+      w8 = vld1q_s8(wt);
+    }
+    int16x8_t wl = vmovl_s8(vget_low_s8(w8)), wh = vmovl_s8(vget_high_s8(w8));
+    v0 = kws_neon_requant4(vmulq_s32(vmovl_s16(vget_low_s16(wl)), v0), e->affine_bias, e->affine_p, out[1], o, l0);
+    v1 = kws_neon_requant4(vmulq_s32(vmovl_high_s16(wl), v1), e->affine_bias, e->affine_p, out[1], o + 4, l1);
+    v2 = kws_neon_requant4(vmulq_s32(vmovl_s16(vget_low_s16(wh)), v2), e->affine_bias, e->affine_p, out[1], o + 8, l2);
+    v3 = kws_neon_requant4(vmulq_s32(vmovl_high_s16(wh), v3), e->affine_bias, e->affine_p, out[1], o + 12, l3);
+  }
+  int8x16_t v = vcombine_s8(vmovn_s16(vcombine_s16(vmovn_s32(v0), vmovn_s32(v1))),
+                            vmovn_s16(vcombine_s16(vmovn_s32(v2), vmovn_s32(v3)))); /* clamped: within int8 */
+  if (r == 16) {
+    vst1q_s8(y + o, v);
+  } else {
+    int8_t tmp[16];
+    vst1q_s8(tmp, v);
     memcpy(y + o, tmp, r);
   }
 }

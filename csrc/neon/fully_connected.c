@@ -25,7 +25,9 @@
  *    accumulate latencies. 8 accumulators + x + 8 weight vectors + 8 products = 25
  *    registers: nothing spills. On the model this is about 19 cycles per 64 MACs on
  *    cortex-a53 against 26 for 4 rows per pass, and fewer on A55, A72 and A76 too. A
- *    group of 4 rows or fewer computes 8 (rows past n repeat the last one).
+ *    pass over fewer than 8 rows computes 8 (rows past n repeat the last one).
+ *  - Groups of 16 rows (two passes) share one epilogue, kws_neon_fc_s8_finish16: its four
+ *    requantization chains keep an in-order core busier than two.
  *  - Tails are vector steps that end exactly at k (fc_s8.h), not scalar loops: at
  *    K = 87 a scalar tail of 7 (two loads and a multiply-add each) would take about as
  *    many instructions as the 5 vector steps before it.
@@ -86,10 +88,12 @@ void kws_neon_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, siz
   kws_neon_xtail_s8 t = kws_neon_xtail_s8_make(x, k);
   kws_neon_out out[2];
   kws_neon_fc_out_params(e, out);
-  for (size_t o = 0; o < n; o += 8) {
-    int32x4_t s0, s1;
-    dot8_s8(x, k, w, n, o, &t, &s0, &s1);
-    kws_neon_fc_s8_finish(s0, s1, e, out, o, n - o < 8 ? n - o : 8, y);
+  for (size_t o = 0; o < n; o += 16) { /* groups of 16 rows: kws_neon_fc_s8_finish16 */
+    size_t r = n - o < 16 ? n - o : 16;
+    int32x4_t s[4] = {vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)};
+    dot8_s8(x, k, w, n, o, &t, &s[0], &s[1]);
+    if (r > 8) dot8_s8(x, k, w, n, o + 8, &t, &s[2], &s[3]);
+    kws_neon_fc_s8_finish16(s, e, out, o, r, y);
   }
 }
 
@@ -155,7 +159,7 @@ static inline __attribute__((always_inline)) void dot8_s8_acc16(const int8_t *x,
 /* Blocks shorter than 2^7 products (KWS_NEON_ACC16_MIN_LOG2) run the int32 kernel: on LLVM's Cortex-A53 model
  * (benchmarks/mca/project.py --acc16, a projection) each block's flush (8 SADALP, the
  * accumulators zeroed) costs more than blocks of 16 to 64 products save (M3, blocks of 16:
- * 0.65x; M4, 32: 0.80x), while blocks of 128 pay (M6: 1.04x). */
+ * 0.61x; M4, 32: 0.77x), while blocks of 128 pay (M6: 1.05x). */
 
 void kws_neon_fully_connected_s8_acc16(const int8_t *x, size_t k, const int8_t *w, size_t n,
                                        const kws_epilogue *e, int log2_block, int8_t *y) {
@@ -163,10 +167,12 @@ void kws_neon_fully_connected_s8_acc16(const int8_t *x, size_t k, const int8_t *
   kws_neon_out out[2];
   kws_neon_fc_out_params(e, out);
   size_t block = (size_t)1 << log2_block;
-  for (size_t o = 0; o < n; o += 8) {
-    int32x4_t s0, s1;
-    dot8_s8_acc16(x, k, w, n, o, &t, block, &s0, &s1);
-    kws_neon_fc_s8_finish(s0, s1, e, out, o, n - o < 8 ? n - o : 8, y);
+  for (size_t o = 0; o < n; o += 16) {
+    size_t r = n - o < 16 ? n - o : 16;
+    int32x4_t s[4] = {vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)};
+    dot8_s8_acc16(x, k, w, n, o, &t, block, &s[0], &s[1]);
+    if (r > 8) dot8_s8_acc16(x, k, w, n, o + 8, &t, block, &s[2], &s[3]);
+    kws_neon_fc_s8_finish16(s, e, out, o, r, y);
   }
 }
 

@@ -109,7 +109,8 @@ MUTATIONS: list[Mutation] = [
         "vmulq_s32(vmovl_s16(vget_low_s16(w)), v0), e->affine_bias, e->affine_p, out[1], o, lanes0);",
         "vmulq_s32(vmovl_s16(vget_low_s16(w)), v0), e->affine_bias, e->p, out[1], o, lanes0);",
         "the fused affine layer's first 4 channels are requantized with the dense layer's multipliers",
-        _each("test_model.py", "test_paper_models_round_trip_and_equal_reference", "neon-simde-M2"),
+        # the 8-row epilogue: the SDOT kernel's (the ARMv8.0 int8 kernels run the 16-row one)
+        _each("test_model.py", "test_paper_models_round_trip_and_equal_reference", "neon-dotprod-simde-M2"),
     ),
     Mutation(
         "runner-fused-layer-runs-again", "csrc/model.c",
@@ -407,6 +408,13 @@ MUTATIONS: list[Mutation] = [
         "p5 = vmlal_s8(p5, vget_low_s8(w4), xl);",
         "row 5 of the 8-row int16-block pass multiplies row 4's low weights",
         ("tests/test_acc16.py::test_acc16_kernels_equal_reference[neon-simde]",),
+    ),
+    Mutation(
+        "neon-finish16-affine-dense-params", "csrc/neon/fc_s8.h",
+        "vmulq_s32(vmovl_s16(vget_low_s16(wh)), v2), e->affine_bias, e->affine_p, out[1], o + 8, l2);",
+        "vmulq_s32(vmovl_s16(vget_low_s16(wh)), v2), e->affine_bias, e->p, out[1], o + 8, l2);",
+        "rows 8..11 of a 16-row group's fused affine layer requantized with the dense layer's multipliers",
+        _each("test_model.py", "test_paper_models_round_trip_and_equal_reference", "neon-simde-M2"),
     ),
     Mutation(
         "neon-acc16-block-doubled", "csrc/neon/fully_connected.c",
