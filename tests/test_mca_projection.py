@@ -17,16 +17,18 @@ project = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(project)
 
 
-def _count_dense(k: int, n: int, step: int, block: int = 0) -> dict[str, int]:
+def _count_dense(k: int, n: int, step: int, block: int = 0, pass_rows: int = 4) -> dict[str, int]:
     """Walks the loops of kws_neon_fully_connected_s8 / _s16 / _s8_acc16 (fully_connected.c) and
     counts; block: the int16 block in products (log2_block's 1 << log2_block), 0 for int32 (and
-    for 16x8, step 8, whose int32 chunks of 2048 K are flushed into int64)."""
+    for 16x8, step 8, whose int32 chunks of 2048 K are flushed into int64); pass_rows: 8 for the
+    int8 kernels (dot8_s8, dot8_s8_acc16, groups of 16 rows), 4 for 16x8 (dot4_s16, groups of 8)."""
     counts = dict(k_loop=0, flush=0, tail=0, group=0, affine=0)
-    for o in range(0, n, 8):
+    for o in range(0, n, 2 * pass_rows):
         counts["group"] += 1
-        rows = min(n - o, 8)
-        for _pass in range(2 if rows > 4 else 1):  # dot4 for rows o..o+3, then o+4..o+7 if any
-            if block:  # dot4_s8_acc16: for (i = 0; i < t->k16;) { end = ...; for (; i < end; i += 16) }
+        rows = min(n - o, 2 * pass_rows)
+        passes = 1 if rows <= pass_rows else 2  # rows o .. o + pass_rows - 1, then the rest if any
+        for _pass in range(passes):
+            if block:  # dot8_s8_acc16: for (i = 0; i < t->k16;) { end = ...; for (; i < end; i += 16) }
                 k16, i = k & ~15, 0
                 while i < k16:
                     end = i + block if k16 - i > block else k16
@@ -51,20 +53,23 @@ def _count_affine(n: int, step: int) -> dict[str, int]:
 
 
 def test_trip_counts_by_hand():
-    # K = 40, N = 10: groups of rows 0-7 (two passes) and 8-9 (one pass); each pass runs
-    # 2 whole 16-K steps and one tail step for the last 8.
+    # K = 40, N = 10, 4-row passes (SDOT): groups of rows 0-7 (two passes) and 8-9 (one pass);
+    # each pass runs 2 whole 16-K steps and one tail step for the last 8.
     assert project.trip_counts("dense", 40, 10) == dict(k_loop=6, flush=0, tail=3, group=2, affine=0)
+    # 8-row passes (ARMv8.0 int8): one group of 16 rows, passes for rows 0-7 and 8-9.
+    assert project.trip_counts("dense", 40, 10, pass_rows=8) == dict(k_loop=4, flush=0, tail=2, group=1, affine=0)
     # int16 blocks of 16 products: each pass's 32 whole K are 2 blocks of one step each, then
     # the same tail step; blocks of 32: one block of 2 steps; blocks of 64: one block, cut at 32.
-    assert project.trip_counts("dense", 40, 10, acc16_block=16) == dict(k_loop=6, flush=6, tail=3, group=2, affine=0)
-    assert project.trip_counts("dense", 40, 10, acc16_block=32) == dict(k_loop=6, flush=3, tail=3, group=2, affine=0)
-    assert project.trip_counts("dense", 40, 10, acc16_block=64) == dict(k_loop=6, flush=3, tail=3, group=2, affine=0)
-    # M4's second layer, K = 87, N = 400, blocks of 32: 100 passes of 5 steps (80 K) in blocks of
+    def acc16(k, n, block):
+        return project.trip_counts("dense", k, n, acc16_block=block, pass_rows=8)
+    assert acc16(40, 10, 16) == dict(k_loop=4, flush=4, tail=2, group=1, affine=0)
+    assert acc16(40, 10, 32) == dict(k_loop=4, flush=2, tail=2, group=1, affine=0)
+    assert acc16(40, 10, 64) == dict(k_loop=4, flush=2, tail=2, group=1, affine=0)
+    # M4's second layer, K = 87, N = 400, blocks of 32: 50 passes of 5 steps (80 K) in blocks of
     # 32, 32, 16, and a tail step for the last 7.
-    assert project.trip_counts("dense", 87, 400, acc16_block=32) == dict(k_loop=500, flush=300, tail=100, group=50,
-                                                                           affine=0)
+    assert acc16(87, 400, 32) == dict(k_loop=250, flush=150, tail=50, group=25, affine=0)
     # K < 16: no whole step, no block, only the tail.
-    assert project.trip_counts("dense", 15, 4, acc16_block=16) == dict(k_loop=0, flush=0, tail=1, group=1, affine=0)
+    assert acc16(15, 4, 16) == dict(k_loop=0, flush=0, tail=1, group=1, affine=0)
     # 16x8: 8 K per step, 40 = 5 whole steps, no tail, one int64 flush per pass.
     assert project.trip_counts("dense", 40, 10, act_bits=16) == dict(k_loop=15, flush=3, tail=0, group=2, affine=0)
     # 20 channels: one block of 16, one padded block of 4.
@@ -78,7 +83,8 @@ def test_trip_counts_by_hand():
 def test_trip_counts_match_the_loops(act_bits, step, affine_step):
     for k in (1, 7, 8, 15, 16, 17, 40, 87, 400, 540, 2048, 2056, 4100):
         for n in (1, 2, 4, 5, 8, 9, 12, 13, 87, 123):
-            assert project.trip_counts("dense", k, n, act_bits) == _count_dense(k, n, step), (k, n)
+            rows = 8 if act_bits == 8 else 4
+            assert project.trip_counts("dense", k, n, act_bits, pass_rows=rows) == _count_dense(k, n, step, 0, rows), (k, n)
     for n in (1, 8, 15, 16, 17, 87, 400, 566):
         assert project.trip_counts("affine", n, n, act_bits) == _count_affine(n, affine_step), n
 
@@ -87,7 +93,7 @@ def test_trip_counts_match_the_loops(act_bits, step, affine_step):
 def test_acc16_trip_counts_match_the_loops(block):
     for k in (1, 15, 16, 17, 31, 32, 33, 40, 87, 123, 400, 540, 566, 1080):
         for n in (1, 4, 5, 8, 9, 87, 123):
-            assert project.trip_counts("dense", k, n, 8, block) == _count_dense(k, n, 16, block), (k, n)
+            assert project.trip_counts("dense", k, n, 8, block, 8) == _count_dense(k, n, 16, block, 8), (k, n)
 
 
 def _stack(width: int) -> list[dict]:
@@ -124,9 +130,9 @@ def test_acc16_pieces_on_the_compiled_kernel():
     pieces = project.dense_pieces("acc16")
     assert len(pieces.k_loops) == len(pieces.flushes) >= 1
     for k_loop, flush in zip(pieces.k_loops, pieces.flushes):
-        ops = _mnemonics(k_loop)  # 4 rows x 16 K: 4 SMLAL + 4 SMLAL2 into int16 lanes, nothing widened
-        assert (ops.count("smlal"), ops.count("smlal2"), ops.count("sadalp"), ops.count("smull")) == (4, 4, 0, 0)
-        assert _mnemonics(flush).count("sadalp") == 4 and "smlal" not in _mnemonics(flush)
+        ops = _mnemonics(k_loop)  # 8 rows x 16 K: 8 SMLAL + 8 SMLAL2 into int16 lanes, nothing widened
+        assert (ops.count("smlal"), ops.count("smlal2"), ops.count("sadalp"), ops.count("smull")) == (8, 8, 0, 0)
+        assert _mnemonics(flush).count("sadalp") == 8 and "smlal" not in _mnemonics(flush)
     assert "sadalp" not in _mnemonics(pieces.group)  # the flushes are costed once per block, not per group
 
 
@@ -136,14 +142,17 @@ def test_acc16_projection_on_a53(monkeypatch):
     # Two NEON instructions per 16 MACs instead of three: the K loop is no slower.
     assert 0 < int16["k_loop"] <= int32["k_loop"], (int16, int32)
     assert int16["flush"] > 0 and int32["flush"] == 0
-    assert int16["tail"] == int32["tail"] and int16["affine"] == int32["affine"]
+    assert int16["tail"] == int32["tail"] and int16["affine"] == int32["affine"]  # both 8-row passes
     # Costing pieces apart: a block of B K (B / 16 K iterations and one flush as one straight
-    # sequence) takes what B / 16 K iterations and a flush take back to back, to within 1%.
+    # sequence) takes what B / 16 K iterations and a flush take back to back, to within 1% on the
+    # in-order A53; on the out-of-order A72 the straight block overlaps its 8 flushes with the
+    # steps, so the pieces overestimate it, by less than 8%.
     pieces = project.dense_pieces("acc16")
-    for cpu, steps in ((a53, 2), ("cortex-a72", 8)):
+    for cpu, steps, over in ((a53, 2, 0.01), ("cortex-a72", 8, 0.08)):
         c = project.loop_cycles("neon", 8, cpu, acc16=True)
         whole = project.mca_cycles("\n".join([pieces.k_loops[0]] * steps + [pieces.flushes[0]]), cpu)
-        assert whole == pytest.approx(steps * c["k_loop"] + c["flush"], rel=0.01), (cpu, steps)
+        apart = steps * c["k_loop"] + c["flush"]
+        assert apart * (1 - over) <= whole <= apart * 1.01, (cpu, steps, whole, apart)
     # The paper configurations as exported. M3 and M4 have the same shapes, M3 blocks of 16 and
     # M4 of 32: the longer block pays fewer flushes per K, yet both cost more than int32, which is
     # why the neon kernel runs int32 below NEON_ACC16_MIN_BLOCK; M6's blocks of 128 pay off.
@@ -173,7 +182,7 @@ def test_extraction_failure_names_the_function():
 
 
 def _acc16_k_loop(sadalp: int = 0) -> tuple[str, ...]:
-    return (".L8:", "ldr\tq0, [x0, x3]", *["smlal\tv1.8h, v2.8b, v0.8b"] * 4, *["smlal2\tv1.8h, v2.16b, v0.16b"] * 4,
+    return (".L8:", "ldr\tq0, [x0, x3]", *["smlal\tv1.8h, v2.8b, v0.8b"] * 8, *["smlal2\tv1.8h, v2.16b, v0.16b"] * 8,
             *["sadalp\tv9.4s, v1.8h"] * sadalp, "cmp\tx4, x3", "bhi\t.L8")
 
 
@@ -189,15 +198,15 @@ def test_acc16_extraction_failures_name_the_function():
     # an int16 K loop with no block loop around it: its flushes could not be counted
     with pytest.raises(project.ExtractionError, match="kws_example_acc16: the K loop at .L8 runs in no block loop"):
         blocks((*_acc16_k_loop(), "ret"))
-    # a block loop that flushes 2 rows, not 4
+    # a block loop that flushes 2 rows, not 8
     body = (".L7:", "movi\tv1.4s, 0", *_acc16_k_loop(), "sadalp\tv9.4s, v1.8h", "sadalp\tv10.4s, v2.8h",
             "cmp\tx12, x3", "bhi\t.L7", "ret")
     with pytest.raises(project.ExtractionError, match="kws_example_acc16: the block loop at .L7 holds 2 sadalp"):
         blocks(body)
-    # the shape the kernel has: K loop .L8 (lines 2..13) inside block loop .L7 (0..19)
-    good = (".L7:", "movi\tv1.4s, 0", *_acc16_k_loop(), *["sadalp\tv9.4s, v1.8h"] * 4, "cmp\tx12, x3", "bhi\t.L7",
+    # the shape the kernel has: K loop .L8 (lines 2..21) inside block loop .L7 (0..31)
+    good = (".L7:", "movi\tv1.4s, 0", *_acc16_k_loop(), *["sadalp\tv9.4s, v1.8h"] * 8, "cmp\tx12, x3", "bhi\t.L7",
             "ret")
-    assert blocks(good) == {0: (19, 2, 13)}
+    assert blocks(good) == {0: (31, 2, 21)}
 
 
 def _count_s4(k: int, n: int, sdot: bool) -> dict[str, int]:

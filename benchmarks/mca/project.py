@@ -10,8 +10,8 @@ A projection from LLVM's scheduling models, not a measurement on Arm hardware:
 1. The NEON kernels (csrc/neon/*.c) are compiled with aarch64-linux-gnu-gcc -O2 -S, with the
    flags of the project's qemu cross build (tests/test_aarch64.py).
 2. The hot loops are cut out of the real kernels' assembly (a loop is a branch back to a label of
-   the same function, recognised by its instruction mix): the int8 K loop (4 rows x 16 K:
-   SMULL/SMLAL2/SADALP; SDOT on neon-dotprod), the int16-block K loop and its block flush
+   the same function, recognised by its instruction mix): the int8 K loop (8 rows x 16 K:
+   SMULL/SMLAL2/SADALP; SDOT on neon-dotprod: 4 rows x 16 K), the int16-block K loop (8 rows x 16 K) and its block flush
    (kws_neon_fully_connected_s8_acc16), the 16x8 K loop, the 4-bit K loop (4 rows x 32 codes:
    AND/USHR, 8 SMLAL + 8 SMLAL2 into int16, fully_connected_s4.c; 8 SDOT,
    fully_connected_s4_dot.c) and its block flush (8 SADALP per 256 codes, ARMv8.0 only), the
@@ -47,15 +47,16 @@ cache and TLB misses (llvm-mca assumes every load hits L1), branch misprediction
 per-call prologues (int8: the K tail vector and the output parameters; 4-bit: the tail x vectors
 and masks after sum(x); 1-bit: the tables' setup and the stack frame), the float QUANTIZE of the
 input window, the posterior and the model's layer dispatch. Approximations: a partial group or
-panel (N % 8, N % 16) costs as much as a whole one; an int8 K tail (K % 16 != 0) costs one ARMv8.0
-K step per 4-row pass (fc_s8.h runs one vector step per row); a 4-bit tail (K % 32 != 0) costs the
+panel (N % 8; N % 16 for s8, acc16 and 1-bit panels) costs as much as a whole one; an int8 K tail (K % 16 != 0) costs one ARMv8.0
+8-row K step per 8-row pass, half of one per 4-row SDOT pass (fc_s8.h runs one vector step per row); a 4-bit tail (K % 32 != 0) costs the
 harness's 4-row tail step (rows of 16 bytes or more: no copy, and its x vector loads may be
 hoisted there); the 1-bit kernel's last K iteration (an odd number of 8-K group pairs) costs as
 much as a whole one, a layer over 2048 K (several table chunks) rebuilds the tables per panel and
 chunk as the kernel does, the table build's zero-padded last 16 K costs as a whole one and its
 copy is not counted; K loops, block flushes and the rest are costed each back to back (for the
-int16-block kernel a straight sequence of a block gives the same cycles to within 1%,
-tests/test_mca_projection.py).
+int16-block kernel a straight sequence of a block gives the same cycles to within 1% on the
+in-order A53; on the out-of-order A72 the pieces back to back overestimate a block of 128 products
+by up to 8%, tests/test_mca_projection.py).
 """
 
 import argparse
@@ -85,9 +86,12 @@ WEIGHTS = ("auto", "int8", "packed")
 RATES_HZ = {"10ms": 100.0, "30ms": 1000.0 / 30.0}  # one inference per 10 ms, per 30 ms
 MCA_ITERATIONS = 1000
 
-# The int8 and 4-bit kernels: 8 rows per group, computed as 2 passes of 4 rows; the 1-bit
-# kernel: panels of 16 rows in one pass.
+# The int8 and 4-bit kernels: 8 rows per group, computed as 2 passes of 4 rows (the ARMv8.0
+# int8 kernels, kinds s8 and acc16: 16 rows per group, 2 passes of 8 rows); the 1-bit kernel:
+# panels of 16 rows in one pass.
 GROUP_ROWS, PASS_ROWS, PANEL_ROWS = 8, 4, 16
+S8_PASS_ROWS = 8
+S8_KINDS = ("s8", "acc16")  # the kinds that run one 8-row pass per group
 S16_FLUSH_K = 2048  # K per int32 chunk of the 16x8 kernel (KWS_S16_FLUSH, fully_connected.c)
 S4_BLOCK = 256  # codes per int16 block of the ARMv8.0 4-bit kernel (fully_connected_s4.c)
 S1_CHUNK_K = 2048  # activations per 1-bit table chunk (S1_CHUNK_PAIRS group pairs of 8 K)
@@ -130,12 +134,13 @@ class Kernel:
     path_trips: int | None = None
 
 
-S8 = Kernel("fully_connected.c", "kws_neon_fully_connected_s8", "sadalp", 4, 16)
+# int8, ARMv8.0: 8 rows x 16 K per iteration (SMULL / SMLAL2 / SADALP per row).
+S8 = Kernel("fully_connected.c", "kws_neon_fully_connected_s8", "sadalp", 8, 16)
 DOT_S8 = Kernel("fully_connected_dot.c", "kws_neon_dot_fully_connected_s8", "sdot", 4, 16, True)
 # int8 with a proven int16 block (docs/arithmetic.md 5.6): the neon backend only. One K
-# iteration: 4 SMLAL + 4 SMLAL2 into int16 lanes, no SMULL, no SADALP.
-ACC16 = Kernel("fully_connected.c", "kws_neon_fully_connected_s8_acc16", "smlal", 4, 16,
-               mix=(("smlal2", 4), ("sadalp", 0), ("smull", 0)), flush="sadalp")
+# iteration: 8 rows, 8 SMLAL + 8 SMLAL2 into int16 lanes, no SMULL, no SADALP.
+ACC16 = Kernel("fully_connected.c", "kws_neon_fully_connected_s8_acc16", "smlal", 8, 16,
+               mix=(("smlal2", 8), ("sadalp", 0), ("smull", 0)), flush="sadalp")
 # 16x8 (int16 activations): both backends run the ARMv8.0 kernel; its int32 lanes go into int64
 # (4 SADALP) once per 2048 K.
 S16 = Kernel("fully_connected.c", "kws_neon_fully_connected_s16", "smlal2", 4, 8, variants=True, path_trips=0,
@@ -163,31 +168,33 @@ KINDS = {"s8": S8, "acc16": ACC16, "dot_s8": DOT_S8, "s16": S16, "s4": S4, "dot_
 
 # --- trip counts -------------------------------------------------------------------------
 
-def trip_counts(kind: str, in_size: int, out_size: int, act_bits: int = 8, acc16_block: int = 0) -> dict[str, int]:
+def trip_counts(kind: str, in_size: int, out_size: int, act_bits: int = 8, acc16_block: int = 0,
+                pass_rows: int = PASS_ROWS) -> dict[str, int]:
     """Iterations per inference of each costed piece of an int8 / 16x8 dense layer or an affine
     layer, as the C loops run them.
 
-    Dense (fully_connected.c): rows in groups of 8, ceil(N / 8) groups; each group runs one
-    4-row pass, or two when it has more than 4 rows, so ceil(N / 4) passes (rows past N reuse
-    the last row and are discarded). Each pass runs K // step K iterations and, when
-    K % step != 0, one tail step; 16x8 (act_bits 16) flushes its int32 lanes into int64 once
-    per 2048 K of whole steps, ceil(K8 / 2048) times a pass. With acc16_block = B products per
-    row (int8 only; a power of two, 16..16384; 0: int32 accumulation) the pass is dot4_s8_acc16: the K16 = K // 16 * 16
-    elements of whole steps in blocks of B, the last one shorter, so ceil(K16 / B) block
+    Dense (fully_connected.c, fully_connected_dot.c): rows in groups of 2 * pass_rows,
+    ceil(N / (2 * pass_rows)) groups, each running one pass of pass_rows rows, or two when it has
+    more than pass_rows rows, so ceil(N / pass_rows) passes (rows past N reuse the last row and are
+    discarded); pass_rows 4: 16x8 and SDOT, 8: the ARMv8.0 int8 kernels (kinds s8 and acc16). Each pass runs
+    K // step K iterations and, when K % step != 0, one tail step; 16x8 (act_bits 16) flushes its
+    int32 lanes into int64 once per 2048 K of whole steps, ceil(K8 / 2048) times a pass. With
+    acc16_block = B products per row (int8 only; a power of two, 16..16384; 0: int32
+    accumulation) the pass is dot8_s8_acc16: the K16 = K // 16 * 16 elements of whole steps in blocks of B, the last one shorter, so ceil(K16 / B) block
     flushes around the same K // 16 K iterations, then the same tail step. Affine (affine.c):
     ceil(N / step) blocks, the last one zero-padded. Keys: "k_loop", "flush", "tail", "group",
     "affine"; values in iterations.
     """
     if kind == "dense":
         step = (S8 if act_bits == 8 else S16).step
-        passes = math.ceil(out_size / PASS_ROWS)
+        passes = math.ceil(out_size / pass_rows)
         flushes = passes * -(-(in_size // step * step) // S16_FLUSH_K) if act_bits == 16 else 0
         if acc16_block:
             if act_bits != 8 or acc16_block < ACC16.step or acc16_block & (acc16_block - 1):
                 raise ValueError(f"acc16_block: {acc16_block} products; int8 layers claim a power of two >= 16")
             flushes = passes * -(-(in_size // step * step) // acc16_block)
         return {"k_loop": passes * (in_size // step), "flush": flushes, "tail": passes * (in_size % step != 0),
-                "group": math.ceil(out_size / GROUP_ROWS), "affine": 0}
+                "group": math.ceil(out_size / (2 * pass_rows)), "affine": 0}
     if kind == "affine":
         return {"k_loop": 0, "flush": 0, "tail": 0, "group": 0,
                 "affine": math.ceil(out_size / AFFINE[act_bits].step)}
@@ -459,6 +466,24 @@ void kws_mca_group_{name}(const int8_t *x, size_t k, const int8_t *w, size_t n, 
   }}
 }}
 """
+_GROUP_S8_DOT8 = """
+void kws_mca_group_{name}(const int8_t *x, size_t k, const int8_t *w, size_t n, const kws_epilogue *e,
+                          int log2_block, int8_t *y) {{
+  kws_neon_xtail_s8 t = kws_neon_xtail_s8_make(x, k);
+  size_t block = (size_t)1 << log2_block;
+  KWS_MCA_EPILOGUE({affine})
+  kws_neon_out out[2];
+  kws_neon_fc_out_params(&f, out);
+  (void)block;
+  t.mode = KWS_TAIL_NONE;
+  for (size_t o = 0; o < n; o += 16) {{
+    int32x4_t s[4];
+    {dot8}(x, k, w, n, o, &t{block}, &s[0], &s[1]);
+    {dot8}(x, k, w, n, o + 8, &t{block}, &s[2], &s[3]);
+    kws_neon_fc_s8_finish16(s, &f, out, o, 16, y);
+  }}
+}}
+"""
 _GROUP_S4 = """
 void kws_mca_group_{name}(const int8_t *x, size_t k, const uint8_t *w, size_t n, const kws_epilogue *e, int8_t *y) {{
   kws_s4_input in = kws_s4_input_make(x, k);
@@ -513,8 +538,8 @@ def _groups(template: str, **kw) -> str:
 
 
 HARNESS = {
-    "s8": _groups(_GROUP_S8, dot4="dot4_s8", block=""),
-    "acc16": _groups(_GROUP_S8, dot4="dot4_s8_acc16", block=", block"),
+    "s8": _groups(_GROUP_S8_DOT8, dot8="dot8_s8", block=""),
+    "acc16": _groups(_GROUP_S8_DOT8, dot8="dot8_s8_acc16", block=", block"),
     "dot_s8": _groups(_GROUP_S8, dot4="dot4_s8_sdot", block=""),
     "s4": _groups(_GROUP_S4, dot4="dot4_s4") + _TAIL_S4.format(tail="s4_tail"),
     "dot_s4": _groups(_GROUP_S4, dot4="dot4_s4_sdot") + _TAIL_S4.format(tail="s4_tail_dot"),
@@ -621,7 +646,7 @@ def dense_pieces(kind: str) -> Pieces:
     path, which has no epilogue to fuse)."""
     kernel = KINDS[kind]
     k_loops, flushes = _kernel_loops(kernel)
-    passes = 1 if kind == "s1" else GROUP_ROWS // PASS_ROWS
+    passes = 1 if kind == "s1" else 2
     if kind == "s16":
         functions = _compile(kernel.source)
         return Pieces(k_loops, flushes, _group_path(functions[kernel.function], kernel, functions, passes))
@@ -752,8 +777,8 @@ def piece_cycles(kind: str, cpu: str, affine: bool = False) -> dict[str, float]:
     dot = kernel.dotprod
     c = {"k_loop": _mean(pieces.k_loops, cpu, dot), "flush": _mean(pieces.flushes, cpu) if pieces.flushes else 0.0,
          "group": mca_cycles(pieces.group_affine if affine else pieces.group, cpu, dot)}
-    if kind in ("s8", "acc16", "dot_s8"):
-        c["tail"] = _mean(dense_pieces("s8").k_loops, cpu)
+    if kind in ("s8", "acc16", "dot_s8"):  # one 8-row ARMv8.0 K step; half of it per 4-row pass
+        c["tail"] = _mean(dense_pieces("s8").k_loops, cpu) * (1 if kind in S8_KINDS else PASS_ROWS / S8_PASS_ROWS)
     elif kind == "s16":
         c["tail"] = c["k_loop"]
     else:
@@ -835,7 +860,8 @@ def counts_of(step: Mapping, act_bits: int) -> dict[str, int]:
         return s4_trip_counts(k, n, kind == "dot_s4")
     if kind == "s1":
         return s1_trip_counts(k, n)
-    c = trip_counts("dense", k, n, act_bits, layer.get("acc16_block", 0) if kind == "acc16" else 0)
+    c = trip_counts("dense", k, n, act_bits, layer.get("acc16_block", 0) if kind == "acc16" else 0,
+                    S8_PASS_ROWS if kind in S8_KINDS else PASS_ROWS)
     del c["affine"]
     return c
 
@@ -956,8 +982,8 @@ def main_acc16() -> None:
     for cpu in CPUS:
         a, b = piece_cycles("s8", cpu), piece_cycles("acc16", cpu)
         print(f"{cpu:<11} {a['k_loop']:7.2f} {b['k_loop']:7.2f} {b['flush']:6.2f} {a['group']:7.2f} {b['group']:7.2f}")
-    print("(K: one K iteration, 4 rows x 16 K = 64 MACs; flush: one int16 block flush (4 SADALP + block loop);\n"
-          " group: the 8-row group path of the int32 / int16 kernel, no fused affine)\n")
+    print("(K: one K iteration, 8 rows x 16 K = 128 MACs; flush: one int16 block flush (8 SADALP + block loop);\n"
+          " group: the 16-row group path of the int32 / int16 kernel, no fused affine)\n")
     print("neon, weights int8, int32 accumulation (claims ignored) against int16 (claims as exported); "
           "ratio = int32 cycles / int16 cycles")
     print(f"{'config':<6} {'blocks':<8} {'cpu':<11} {'dense i32':>9} {'dense i16':>9} {'ratio':>5} "
@@ -1035,8 +1061,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             aff = piece_cycles(kind, cpu, True)["group"] if kind != "s16" else float("nan")
             print(f"{kind:<7} {cpu:<11} {c['k_loop']:7.2f} {c['flush']:6.2f} {c.get('tail', 0):6.2f} "
                   f"{c['group']:7.2f} {aff:7.2f} {c.get('sum_x', 0):6.2f} {c.get('tables', 0):6.2f}")
-    print("(K loop: s8, acc16, dot_s8: 4 rows x 16 K; s16: 4 rows x 8 K; s4, dot_s4: 4 rows x 32 K; s1: 16 rows x\n"
-          " 16 K. group: 8 rows (s1: a 16-row panel), +affine: with the fused affine layer. sum(x): 16 K of the\n"
+    print("(K loop: s8, acc16: 8 rows x 16 K; dot_s8: 4 rows x 16 K; s16: 4 rows x 8 K; s4, dot_s4: 4 rows x 32 K; s1: 16 rows x\n"
+          " 16 K. group: 8 rows (s8, acc16: 16 rows; s1: a 16-row panel), +affine: with the fused affine layer. sum(x): 16 K of the\n"
           " packed kernels' per-input sum; tables: 16 K of the 1-bit table build, per input vector)\n")
     print(f"(neon runs int8 dense layers that claim an int16 block of {NEON_ACC16_MIN_BLOCK} products or more with "
           "the int16 kernel;\n kernels per dense layer: s8 int8, acc16 int8 int16-block, dot_s8 int8 SDOT, s16 16x8, "

@@ -18,17 +18,21 @@
  *    exactly at -2^31 * -2^31 -> 2^31 - 1 as SRDHM does;
  *  - RoundingDivideByPOT(x, e) is gemmlowp's NEON form: SRSHL by -e rounds ties up,
  *    (x + 2^(e-1)) >> e computed without overflow; subtracting 1 from negative x first
- *    (fixup = (x & -e) >> 31 is -1 iff x < 0 and e > 0) turns that into ties away from
- *    zero. SQADD saturates only at x = INT32_MIN, where the spec's answer is INT32_MIN >> e
- *    (remainder 0) and SRSHL gives (INT32_MIN + 2^(e-1)) >> e, the same (adding less
- *    than 2^e to a multiple of 2^e). For e = 0 the fixup and the shift are no-ops. */
+ *    turns that into ties away from zero. x >= -2^31 + 1 (ab >= -2^31 * (2^31 - 1)), so
+ *    x - 1 does not wrap and SSRA (x + (fixup >> 31)) needs no saturation. For e = 0 the
+ *    fixup and the shift are no-ops.
+ *  - The fixup is -1 when e > 0 and the signs of a = acc << left and mult differ, taken from
+ *    a ^ mult rather than from x so that it is computed alongside SQRDMULH instead of after it
+ *    (an in-order core waits for each result). Same result: when the signs agree ab >= 0, so
+ *    x >= 0 and gemmlowp's fixup is 0 too; when they differ ab <= 0, so x <= 0: x < 0 gets -1
+ *    as in gemmlowp, and x = 0 gives SRSHL(-1, -e) = (2^(e-1) - 1) >> e = 0, as for 0. */
 static inline int32x4_t kws_neon_requant_s32(int32x4_t acc, int32x4_t mult, int32x4_t shift) {
   const int32x4_t zero = vdupq_n_s32(0);
   int32x4_t left = vmaxq_s32(shift, zero);      /* 0..30 */
   int32x4_t neg_right = vminq_s32(shift, zero); /* -31..0, i.e. -exponent */
-  int32x4_t x = vqrdmulhq_s32(vshlq_s32(acc, left), mult);
-  int32x4_t fixup = vshrq_n_s32(vandq_s32(x, neg_right), 31);
-  return vrshlq_s32(vqaddq_s32(x, fixup), neg_right);
+  int32x4_t a = vshlq_s32(acc, left);
+  int32x4_t fixup = vandq_s32(veorq_s32(a, mult), neg_right); /* sign bit: the fixup */
+  return vrshlq_s32(vsraq_n_s32(vqrdmulhq_s32(a, mult), fixup, 31), neg_right);
 }
 
 /* requantize_s64 (3.2) for lanes acc01 = {acc0, acc1}, acc23 = {acc2, acc3}, bit for bit
@@ -69,10 +73,14 @@ static inline kws_neon_out kws_neon_out_params(const kws_requant_params *p) {
   return o;
 }
 
-/* clamp(v + zp (wraps: ADD is modulo 2^32), act_min, act_max), narrowed to int16 lanes:
- * after the clamp every lane lies within the output type, so XTN drops nothing. */
+/* clamp(v + zp (wraps: ADD is modulo 2^32), act_min, act_max): every lane within the output type. */
+static inline int32x4_t kws_neon_clamp(int32x4_t v, kws_neon_out o) {
+  return vminq_s32(vmaxq_s32(vaddq_s32(v, o.zp), o.lo), o.hi);
+}
+
+/* kws_neon_clamp narrowed to int16 lanes: XTN drops nothing. */
 static inline int16x4_t kws_neon_output(int32x4_t v, kws_neon_out o) {
-  return vmovn_s32(vminq_s32(vmaxq_s32(vaddq_s32(v, o.zp), o.lo), o.hi));
+  return vmovn_s32(kws_neon_clamp(v, o));
 }
 
 /* base[i .. min(i + lanes, end)) into a vector, the other lanes 0: the parameters of

@@ -1,7 +1,7 @@
 /* Pieces shared by the two int8 FULLY_CONNECTED kernels (fully_connected.c,
  * ARMv8.0, and fully_connected_dot.c, SDOT): the K tail and the per-block
- * epilogue. Both kernels compute 4 rows per pass over x with 16 K per step;
- * only the step differs. */
+ * epilogue. Both kernels compute 16 K per step, the ARMv8.0 kernel in passes of 8
+ * rows, two per group of 16, the SDOT kernel in passes of 4 rows, two per group of 8. */
 #ifndef KWSINT_NEON_FC_S8_H
 #define KWSINT_NEON_FC_S8_H
 
@@ -78,30 +78,38 @@ static inline void kws_neon_fc_out_params(const kws_epilogue *e, kws_neon_out ou
   out[1] = e->affine_w ? kws_neon_out_params(e->affine_p) : out[0];
 }
 
-/* Four channels' requantization, zero point and clamp, as int32 lanes; unused lanes of a
- * partial block have bias, multiplier and shift 0. */
+/* Four channels' requantization, zero point and clamp, as int32 lanes (within the output
+ * type: no narrowing round trip on the way to the fused affine); channels o .. o + lanes - 1
+ * (lanes 0..4) are used, the other lanes have bias, multiplier and shift 0. Tested as
+ * lanes == 4, not as o + 4 <= end, so that GCC folds it for a whole group (lanes constant):
+ * with no branch between them, the group's requantization chains interleave. */
 static inline int32x4_t kws_neon_requant4(int32x4_t acc, const int32_t *bias, const kws_requant_params *p,
-                                          kws_neon_out out, size_t o, size_t end) {
+                                          kws_neon_out out, size_t o, size_t lanes) {
   int32x4_t b, m, e;
-  if (o + 4 <= end) {
+  size_t end = o + lanes;
+  if (lanes == 4) {
     b = vld1q_s32(bias + o), m = vld1q_s32(p->multiplier + o), e = vld1q_s32(p->shift + o);
   } else {
     b = kws_neon_load_s32_part(bias, o, end), m = kws_neon_load_s32_part(p->multiplier, o, end);
     e = kws_neon_load_s32_part(p->shift, o, end);
   }
-  return vmovl_s16(kws_neon_output(kws_neon_requant_s32(vaddq_s32(acc, b), m, e), out));
+  return kws_neon_clamp(kws_neon_requant_s32(vaddq_s32(acc, b), m, e), out);
 }
 
 /* Rows o .. o + r - 1 (r in 1..8) from their dot products s0 (rows o..o+3) and s1
  * (o+4..o+7): kws_epilogue (bias, requantization, zero point, clamp, and the fused
  * affine layer if any), then store r int8s. bias + dot is exact in int32: |dot| <=
  * 16384 * 127 * 128 < 2^28 and |folded bias| <= 2^30 + 2^28 (kwsint_internal.h), so
- * |sum| < 2^31; the affine's w * v is at most 127 * 128. */
-static inline void kws_neon_fc_s8_finish(int32x4_t s0, int32x4_t s1, const kws_epilogue *e, const kws_neon_out *out,
-                                         size_t o, size_t r, int8_t *y) {
-  size_t end = o + r;
-  int32x4_t v0 = kws_neon_requant4(s0, e->bias, e->p, out[0], o, end);
-  int32x4_t v1 = kws_neon_requant4(s1, e->bias, e->p, out[0], o + 4, end);
+ * |sum| < 2^31; the affine's w * v is at most 127 * 128. Always inlined: called out of line
+ * (as GCC chose for the partial groups' sake) it would take its sums through memory and
+ * save registers per group. */
+static inline __attribute__((always_inline)) void kws_neon_fc_s8_finish(int32x4_t s0, int32x4_t s1,
+                                                                         const kws_epilogue *e,
+                                                                         const kws_neon_out *out, size_t o, size_t r,
+                                                                         int8_t *y) {
+  size_t lanes0 = r < 4 ? r : 4, lanes1 = r > 4 ? r - 4 : 0;
+  int32x4_t v0 = kws_neon_requant4(s0, e->bias, e->p, out[0], o, lanes0);
+  int32x4_t v1 = kws_neon_requant4(s1, e->bias, e->p, out[0], o + 4, lanes1);
   if (e->affine_w) {
     int8x8_t w8;
     if (r == 8) {
@@ -112,8 +120,8 @@ static inline void kws_neon_fc_s8_finish(int32x4_t s0, int32x4_t s1, const kws_e
       w8 = vld1_s8(wt);
     }
     int16x8_t w = vmovl_s8(w8);
-    v0 = kws_neon_requant4(vmulq_s32(vmovl_s16(vget_low_s16(w)), v0), e->affine_bias, e->affine_p, out[1], o, end);
-    v1 = kws_neon_requant4(vmulq_s32(vmovl_high_s16(w), v1), e->affine_bias, e->affine_p, out[1], o + 4, end);
+    v0 = kws_neon_requant4(vmulq_s32(vmovl_s16(vget_low_s16(w)), v0), e->affine_bias, e->affine_p, out[1], o, lanes0);
+    v1 = kws_neon_requant4(vmulq_s32(vmovl_high_s16(w), v1), e->affine_bias, e->affine_p, out[1], o + 4, lanes1);
   }
   int8x8_t v = vmovn_s16(vcombine_s16(vmovn_s32(v0), vmovn_s32(v1))); /* clamped: within int8 */
   if (r == 8) {
@@ -121,6 +129,45 @@ static inline void kws_neon_fc_s8_finish(int32x4_t s0, int32x4_t s1, const kws_e
   } else {
     int8_t tmp[8];
     vst1_s8(tmp, v);
+    memcpy(y + o, tmp, r);
+  }
+}
+
+/* Rows o .. o + r - 1 (r in 1..16) from their dot products s[0] (rows o..o+3) .. s[3]
+ * (o+12..o+15): kws_neon_fc_s8_finish for 16 rows, with its bounds. Four requantization
+ * chains in flight instead of two: an in-order core waits out each result's latency, which
+ * the other chains' instructions fill. */
+static inline __attribute__((always_inline)) void kws_neon_fc_s8_finish16(const int32x4_t s[4], const kws_epilogue *e,
+                                                                           const kws_neon_out *out, size_t o, size_t r,
+                                                                           int8_t *y) {
+  size_t l0 = r < 4 ? r : 4, l1 = r <= 4 ? 0 : r < 8 ? r - 4 : 4;
+  size_t l2 = r <= 8 ? 0 : r < 12 ? r - 8 : 4, l3 = r <= 12 ? 0 : r - 12;
+  int32x4_t v0 = kws_neon_requant4(s[0], e->bias, e->p, out[0], o, l0);
+  int32x4_t v1 = kws_neon_requant4(s[1], e->bias, e->p, out[0], o + 4, l1);
+  int32x4_t v2 = kws_neon_requant4(s[2], e->bias, e->p, out[0], o + 8, l2);
+  int32x4_t v3 = kws_neon_requant4(s[3], e->bias, e->p, out[0], o + 12, l3);
+  if (e->affine_w) {
+    int8x16_t w8;
+    if (r == 16) {
+      w8 = vld1q_s8(e->affine_w + o);
+    } else {
+      int8_t wt[16] = {0};
+      memcpy(wt, e->affine_w + o, r);
+      w8 = vld1q_s8(wt);
+    }
+    int16x8_t wl = vmovl_s8(vget_low_s8(w8)), wh = vmovl_s8(vget_high_s8(w8));
+    v0 = kws_neon_requant4(vmulq_s32(vmovl_s16(vget_low_s16(wl)), v0), e->affine_bias, e->affine_p, out[1], o, l0);
+    v1 = kws_neon_requant4(vmulq_s32(vmovl_high_s16(wl), v1), e->affine_bias, e->affine_p, out[1], o + 4, l1);
+    v2 = kws_neon_requant4(vmulq_s32(vmovl_s16(vget_low_s16(wh)), v2), e->affine_bias, e->affine_p, out[1], o + 8, l2);
+    v3 = kws_neon_requant4(vmulq_s32(vmovl_high_s16(wh), v3), e->affine_bias, e->affine_p, out[1], o + 12, l3);
+  }
+  int8x16_t v = vcombine_s8(vmovn_s16(vcombine_s16(vmovn_s32(v0), vmovn_s32(v1))),
+                            vmovn_s16(vcombine_s16(vmovn_s32(v2), vmovn_s32(v3)))); /* clamped: within int8 */
+  if (r == 16) {
+    vst1q_s8(y + o, v);
+  } else {
+    int8_t tmp[16];
+    vst1q_s8(tmp, v);
     memcpy(y + o, tmp, r);
   }
 }

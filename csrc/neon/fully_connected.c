@@ -13,53 +13,74 @@
  * dot product, |.| <= 16384 * 16256 < 2^28.
  *
  * Why this shape, for a Cortex-A53-class core (in-order, dual issue, a narrow NEON
- * datapath, so the loop is bound by the number of NEON instructions). No A53 was at
- * hand; LLVM's scheduling model (benchmarks/mca/run.sh, a projection) gives this loop
- * 39 cycles per 64 MACs on cortex-a53, against 55 for the MLAL-by-element style and
- * 109 for widening to int16 first, and the same order on A55, A72 and A76:
+ * datapath). No A53 was at hand; LLVM's scheduling model (benchmarks/mca/project.py, a
+ * projection) is the guide, and on it the loop is bound by its instruction count, a
+ * 128-bit load costing an issue cycle like a NEON instruction:
  *  - 3 NEON instructions per 16 MACs is the least ARMv8.0 has for int8 x int8: the
  *    alternatives widen first (SXTL + SMLAL.8h->4s: 6 instructions per 16 MACs), and
  *    int16 lanes cannot hold a third product.
- *  - 4 rows per pass: x is loaded once per 4 rows (5 loads per 64 MACs), and the 4
- *    accumulator chains are independent, which an in-order core needs to cover the
- *    multiply / accumulate latencies (about 4 cycles). 4 rows use 4 accumulators + x +
- *    4 weight vectors + 4 products = 13 registers, so nothing spills; 8 rows would
- *    still fit in the 32 registers but add no throughput (the loop is bound by its 12
- *    NEON ALU instructions, not by x loads) while doubling the work wasted on partial
- *    blocks. Each step is written as loads, SMULLs, SMLAL2s, SADALPs, so dependent
- *    instructions stand four apart (GCC 12 keeps this order, with -mtune=generic and
- *    -mtune=cortex-a53 alike).
+ *  - 8 rows per pass: x is loaded once per 8 rows (9 loads per 128 MACs instead of 10),
+ *    the loop's compare and branch are paid once per 128 MACs, and the 8 accumulator chains
+ *    are independent, so dependent instructions stand eight apart, past the multiply /
+ *    accumulate latencies. 8 accumulators + x + 8 weight vectors + 8 products = 25
+ *    registers: nothing spills. On the model this is about 19 cycles per 64 MACs on
+ *    cortex-a53 against 26 for 4 rows per pass, and fewer on A55, A72 and A76 too. A
+ *    pass over fewer than 8 rows computes 8 (rows past n repeat the last one).
+ *  - Groups of 16 rows (two passes) share one epilogue, kws_neon_fc_s8_finish16: its four
+ *    requantization chains keep an in-order core busier than two.
  *  - Tails are vector steps that end exactly at k (fc_s8.h), not scalar loops: at
  *    K = 87 a scalar tail of 7 (two loads and a multiply-add each) would take about as
- *    many instructions as the 5 vector steps before it. */
-static inline int32x4_t dot4_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, size_t o,
-                                const kws_neon_xtail_s8 *t) {
-  const int8_t *r0 = kws_neon_row(w, k, n, o, 0), *r1 = kws_neon_row(w, k, n, o, 1);
-  const int8_t *r2 = kws_neon_row(w, k, n, o, 2), *r3 = kws_neon_row(w, k, n, o, 3);
-  int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
+ *    many instructions as the 5 vector steps before it.
+ * The passes are inlined (always_inline) so that the epilogue sees their sums in registers. */
+static inline __attribute__((always_inline)) void dot8_s8(const int8_t *x, size_t k, const int8_t *w, size_t n,
+                                                          size_t o, const kws_neon_xtail_s8 *t, int32x4_t *s0,
+                                                          int32x4_t *s1) {
+  /* kws_neon_row's rows (past n: the last row again), each a step from the one before */
+  const int8_t *r0 = w + o * k, *r1 = o + 1 < n ? r0 + k : r0, *r2 = o + 2 < n ? r1 + k : r1;
+  const int8_t *r3 = o + 3 < n ? r2 + k : r2, *r4 = o + 4 < n ? r3 + k : r3, *r5 = o + 5 < n ? r4 + k : r4;
+  const int8_t *r6 = o + 6 < n ? r5 + k : r5, *r7 = o + 7 < n ? r6 + k : r6;
+  int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
   for (size_t i = 0; i < t->k16; i += 16) {
     int8x16_t xv = vld1q_s8(x + i);
     int8x16_t w0 = vld1q_s8(r0 + i), w1 = vld1q_s8(r1 + i), w2 = vld1q_s8(r2 + i), w3 = vld1q_s8(r3 + i);
+    int8x16_t w4 = vld1q_s8(r4 + i), w5 = vld1q_s8(r5 + i), w6 = vld1q_s8(r6 + i), w7 = vld1q_s8(r7 + i);
     int8x8_t xl = vget_low_s8(xv);
     int16x8_t p0 = vmull_s8(vget_low_s8(w0), xl);
     int16x8_t p1 = vmull_s8(vget_low_s8(w1), xl);
     int16x8_t p2 = vmull_s8(vget_low_s8(w2), xl);
     int16x8_t p3 = vmull_s8(vget_low_s8(w3), xl);
+    int16x8_t p4 = vmull_s8(vget_low_s8(w4), xl);
+    int16x8_t p5 = vmull_s8(vget_low_s8(w5), xl);
+    int16x8_t p6 = vmull_s8(vget_low_s8(w6), xl);
+    int16x8_t p7 = vmull_s8(vget_low_s8(w7), xl);
     p0 = vmlal_high_s8(p0, w0, xv);
     p1 = vmlal_high_s8(p1, w1, xv);
     p2 = vmlal_high_s8(p2, w2, xv);
     p3 = vmlal_high_s8(p3, w3, xv);
+    p4 = vmlal_high_s8(p4, w4, xv);
+    p5 = vmlal_high_s8(p5, w5, xv);
+    p6 = vmlal_high_s8(p6, w6, xv);
+    p7 = vmlal_high_s8(p7, w7, xv);
     a0 = vpadalq_s16(a0, p0);
     a1 = vpadalq_s16(a1, p1);
     a2 = vpadalq_s16(a2, p2);
     a3 = vpadalq_s16(a3, p3);
+    a4 = vpadalq_s16(a4, p4);
+    a5 = vpadalq_s16(a5, p5);
+    a6 = vpadalq_s16(a6, p6);
+    a7 = vpadalq_s16(a7, p7);
   }
   a0 = kws_neon_tail_s8(a0, r0, x, k, t);
   a1 = kws_neon_tail_s8(a1, r1, x, k, t);
   a2 = kws_neon_tail_s8(a2, r2, x, k, t);
   a3 = kws_neon_tail_s8(a3, r3, x, k, t);
-  /* {sum a0, sum a1, sum a2, sum a3}: partial sums of each row, within the bound above */
-  return vpaddq_s32(vpaddq_s32(a0, a1), vpaddq_s32(a2, a3));
+  a4 = kws_neon_tail_s8(a4, r4, x, k, t);
+  a5 = kws_neon_tail_s8(a5, r5, x, k, t);
+  a6 = kws_neon_tail_s8(a6, r6, x, k, t);
+  a7 = kws_neon_tail_s8(a7, r7, x, k, t);
+  /* {sum a0, .., sum a3}, {sum a4, .., sum a7}: partial sums of each row, within the bound above */
+  *s0 = vpaddq_s32(vpaddq_s32(a0, a1), vpaddq_s32(a2, a3));
+  *s1 = vpaddq_s32(vpaddq_s32(a4, a5), vpaddq_s32(a6, a7));
 }
 
 void kws_neon_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, const kws_epilogue *e,
@@ -67,56 +88,78 @@ void kws_neon_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, siz
   kws_neon_xtail_s8 t = kws_neon_xtail_s8_make(x, k);
   kws_neon_out out[2];
   kws_neon_fc_out_params(e, out);
-  for (size_t o = 0; o < n; o += 8) {
-    size_t r = n - o < 8 ? n - o : 8;
-    int32x4_t s0 = dot4_s8(x, k, w, n, o, &t);
-    int32x4_t s1 = r > 4 ? dot4_s8(x, k, w, n, o + 4, &t) : vdupq_n_s32(0);
-    kws_neon_fc_s8_finish(s0, s1, e, out, o, r, y);
+  for (size_t o = 0; o < n; o += 16) { /* groups of 16 rows: kws_neon_fc_s8_finish16 */
+    size_t r = n - o < 16 ? n - o : 16;
+    int32x4_t s[4] = {vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)};
+    dot8_s8(x, k, w, n, o, &t, &s[0], &s[1]);
+    if (r > 8) dot8_s8(x, k, w, n, o + 8, &t, &s[2], &s[3]);
+    kws_neon_fc_s8_finish16(s, e, out, o, r, y);
   }
 }
 
-/* dot4_s8 accumulating in int16 across a proven block (a multiple of 16 products): SMULL /
+/* dot8_s8 accumulating in int16 across a proven block (a multiple of 16 products): SMULL /
  * SMLAL into the same int16 lanes step after step, SADALP once per block, so a step costs 2
  * NEON instructions per 16 MACs instead of 3. Lane j of p<r> sums products j and j + 8 of each
  * 16-K step of row r: a part of the block's products of that row, so the loader's bound
  * (128 * sum |w| <= 32767 over the block, docs/arithmetic.md 5.6) keeps it inside int16. */
-static inline int32x4_t dot4_s8_acc16(const int8_t *x, size_t k, const int8_t *w, size_t n, size_t o,
-                                      const kws_neon_xtail_s8 *t, size_t block) {
-  const int8_t *r0 = kws_neon_row(w, k, n, o, 0), *r1 = kws_neon_row(w, k, n, o, 1);
-  const int8_t *r2 = kws_neon_row(w, k, n, o, 2), *r3 = kws_neon_row(w, k, n, o, 3);
-  int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
+static inline __attribute__((always_inline)) void dot8_s8_acc16(const int8_t *x, size_t k, const int8_t *w,
+                                                                size_t n, size_t o, const kws_neon_xtail_s8 *t,
+                                                                size_t block, int32x4_t *s0, int32x4_t *s1) {
+  /* as in dot8_s8 */
+  const int8_t *r0 = w + o * k, *r1 = o + 1 < n ? r0 + k : r0, *r2 = o + 2 < n ? r1 + k : r1;
+  const int8_t *r3 = o + 3 < n ? r2 + k : r2, *r4 = o + 4 < n ? r3 + k : r3, *r5 = o + 5 < n ? r4 + k : r4;
+  const int8_t *r6 = o + 6 < n ? r5 + k : r5, *r7 = o + 7 < n ? r6 + k : r6;
+  int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
   for (size_t i = 0; i < t->k16;) {
     size_t end = t->k16 - i > block ? i + block : t->k16;
-    int16x8_t p0 = vdupq_n_s16(0), p1 = p0, p2 = p0, p3 = p0;
+    int16x8_t p0 = vdupq_n_s16(0), p1 = p0, p2 = p0, p3 = p0, p4 = p0, p5 = p0, p6 = p0, p7 = p0;
     for (; i < end; i += 16) {
       int8x16_t xv = vld1q_s8(x + i);
       int8x16_t w0 = vld1q_s8(r0 + i), w1 = vld1q_s8(r1 + i), w2 = vld1q_s8(r2 + i), w3 = vld1q_s8(r3 + i);
+      int8x16_t w4 = vld1q_s8(r4 + i), w5 = vld1q_s8(r5 + i), w6 = vld1q_s8(r6 + i), w7 = vld1q_s8(r7 + i);
       int8x8_t xl = vget_low_s8(xv);
       p0 = vmlal_s8(p0, vget_low_s8(w0), xl);
       p1 = vmlal_s8(p1, vget_low_s8(w1), xl);
       p2 = vmlal_s8(p2, vget_low_s8(w2), xl);
       p3 = vmlal_s8(p3, vget_low_s8(w3), xl);
+      p4 = vmlal_s8(p4, vget_low_s8(w4), xl);
+      p5 = vmlal_s8(p5, vget_low_s8(w5), xl);
+      p6 = vmlal_s8(p6, vget_low_s8(w6), xl);
+      p7 = vmlal_s8(p7, vget_low_s8(w7), xl);
       p0 = vmlal_high_s8(p0, w0, xv);
       p1 = vmlal_high_s8(p1, w1, xv);
       p2 = vmlal_high_s8(p2, w2, xv);
       p3 = vmlal_high_s8(p3, w3, xv);
+      p4 = vmlal_high_s8(p4, w4, xv);
+      p5 = vmlal_high_s8(p5, w5, xv);
+      p6 = vmlal_high_s8(p6, w6, xv);
+      p7 = vmlal_high_s8(p7, w7, xv);
     }
     a0 = vpadalq_s16(a0, p0);
     a1 = vpadalq_s16(a1, p1);
     a2 = vpadalq_s16(a2, p2);
     a3 = vpadalq_s16(a3, p3);
+    a4 = vpadalq_s16(a4, p4);
+    a5 = vpadalq_s16(a5, p5);
+    a6 = vpadalq_s16(a6, p6);
+    a7 = vpadalq_s16(a7, p7);
   }
   a0 = kws_neon_tail_s8(a0, r0, x, k, t);
   a1 = kws_neon_tail_s8(a1, r1, x, k, t);
   a2 = kws_neon_tail_s8(a2, r2, x, k, t);
   a3 = kws_neon_tail_s8(a3, r3, x, k, t);
-  return vpaddq_s32(vpaddq_s32(a0, a1), vpaddq_s32(a2, a3));
+  a4 = kws_neon_tail_s8(a4, r4, x, k, t);
+  a5 = kws_neon_tail_s8(a5, r5, x, k, t);
+  a6 = kws_neon_tail_s8(a6, r6, x, k, t);
+  a7 = kws_neon_tail_s8(a7, r7, x, k, t);
+  *s0 = vpaddq_s32(vpaddq_s32(a0, a1), vpaddq_s32(a2, a3));
+  *s1 = vpaddq_s32(vpaddq_s32(a4, a5), vpaddq_s32(a6, a7));
 }
 
 /* Blocks shorter than 2^7 products (KWS_NEON_ACC16_MIN_LOG2) run the int32 kernel: on LLVM's Cortex-A53 model
- * (benchmarks/mca/project.py --acc16, a projection) each block's flush (4 SADALP, the
+ * (benchmarks/mca/project.py --acc16, a projection) each block's flush (8 SADALP, the
  * accumulators zeroed) costs more than blocks of 16 to 64 products save (M3, blocks of 16:
- * 0.70x; M4, 32: 0.85x), while blocks of 128 pay (M6: 1.09x). */
+ * 0.61x; M4, 32: 0.77x), while blocks of 128 pay (M6: 1.05x). */
 
 void kws_neon_fully_connected_s8_acc16(const int8_t *x, size_t k, const int8_t *w, size_t n,
                                        const kws_epilogue *e, int log2_block, int8_t *y) {
@@ -124,11 +167,12 @@ void kws_neon_fully_connected_s8_acc16(const int8_t *x, size_t k, const int8_t *
   kws_neon_out out[2];
   kws_neon_fc_out_params(e, out);
   size_t block = (size_t)1 << log2_block;
-  for (size_t o = 0; o < n; o += 8) {
-    size_t r = n - o < 8 ? n - o : 8;
-    int32x4_t s0 = dot4_s8_acc16(x, k, w, n, o, &t, block);
-    int32x4_t s1 = r > 4 ? dot4_s8_acc16(x, k, w, n, o + 4, &t, block) : vdupq_n_s32(0);
-    kws_neon_fc_s8_finish(s0, s1, e, out, o, r, y);
+  for (size_t o = 0; o < n; o += 16) {
+    size_t r = n - o < 16 ? n - o : 16;
+    int32x4_t s[4] = {vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)};
+    dot8_s8_acc16(x, k, w, n, o, &t, block, &s[0], &s[1]);
+    if (r > 8) dot8_s8_acc16(x, k, w, n, o + 8, &t, block, &s[2], &s[3]);
+    kws_neon_fc_s8_finish16(s, e, out, o, r, y);
   }
 }
 

@@ -106,10 +106,11 @@ MUTATIONS: list[Mutation] = [
     ),
     Mutation(
         "neon-fused-affine-dense-params", "csrc/neon/fc_s8.h",
-        "vmulq_s32(vmovl_s16(vget_low_s16(w)), v0), e->affine_bias, e->affine_p, out[1], o, end);",
-        "vmulq_s32(vmovl_s16(vget_low_s16(w)), v0), e->affine_bias, e->p, out[1], o, end);",
+        "vmulq_s32(vmovl_s16(vget_low_s16(w)), v0), e->affine_bias, e->affine_p, out[1], o, lanes0);",
+        "vmulq_s32(vmovl_s16(vget_low_s16(w)), v0), e->affine_bias, e->p, out[1], o, lanes0);",
         "the fused affine layer's first 4 channels are requantized with the dense layer's multipliers",
-        _each("test_model.py", "test_paper_models_round_trip_and_equal_reference", "neon-simde-M2"),
+        # the 8-row epilogue: the SDOT kernel's (the ARMv8.0 int8 kernels run the 16-row one)
+        _each("test_model.py", "test_paper_models_round_trip_and_equal_reference", "neon-dotprod-simde-M2"),
     ),
     Mutation(
         "runner-fused-layer-runs-again", "csrc/model.c",
@@ -414,17 +415,24 @@ MUTATIONS: list[Mutation] = [
     # --- neon (built through SIMDe here) ---
     Mutation(
         "neon-output-zero-point-saturates", "csrc/neon/epilogue.h",
-        "return vmovn_s32(vminq_s32(vmaxq_s32(vaddq_s32(v, o.zp), o.lo), o.hi));",
-        "return vmovn_s32(vminq_s32(vmaxq_s32(vqaddq_s32(v, o.zp), o.lo), o.hi));",
+        "return vminq_s32(vmaxq_s32(vaddq_s32(v, o.zp), o.lo), o.hi);",
+        "return vminq_s32(vmaxq_s32(vqaddq_s32(v, o.zp), o.lo), o.hi);",
         "the output zero point is added with saturation (SQADD) where the spec wraps",
         _ops("test_fully_connected_equals_reference", *NEON) + _ops("test_affine_equals_reference", "neon-simde"),
         ci=True,
     ),
     Mutation(
         "neon-rdbpot-no-fixup", "csrc/neon/epilogue.h",
-        "int32x4_t fixup = vshrq_n_s32(vandq_s32(x, neg_right), 31);",
+        "int32x4_t fixup = vandq_s32(veorq_s32(a, mult), neg_right);",
         "int32x4_t fixup = vdupq_n_s32(0);",
         "without the fix-up SRSHL rounds negative ties up, not away from zero",
+        _ops("test_requantize_s32_equals_reference", "neon-simde"),
+    ),
+    Mutation(
+        "neon-rdbpot-fixup-sign-of-acc", "csrc/neon/epilogue.h",
+        "int32x4_t fixup = vandq_s32(veorq_s32(a, mult), neg_right);",
+        "int32x4_t fixup = vandq_s32(a, neg_right);",
+        "the fix-up taken from the sign of the shifted accumulator alone: wrong for negative multipliers",
         _ops("test_requantize_s32_equals_reference", "neon-simde"),
     ),
     Mutation(
@@ -440,6 +448,27 @@ MUTATIONS: list[Mutation] = [
         "b = vld1q_s32(bias + o), m = vdupq_n_s32(p->multiplier[o]), e = vld1q_s32(p->shift + o);",
         "each block of 4 channels requantized with its first channel's multiplier",
         _ops("test_fully_connected_equals_reference", "neon-simde"),
+    ),
+    Mutation(
+        "neon-dot8-row-copy-paste", "csrc/neon/fully_connected.c",
+        "int16x8_t p5 = vmull_s8(vget_low_s8(w5), xl);",
+        "int16x8_t p5 = vmull_s8(vget_low_s8(w4), xl);",
+        "row 5 of the 8-row pass multiplies row 4's low weights (a copy-paste slip in the unrolled rows)",
+        _ops("test_fully_connected_equals_reference", "neon-simde"),
+    ),
+    Mutation(
+        "neon-dot8-acc16-row-copy-paste", "csrc/neon/fully_connected.c",
+        "p5 = vmlal_s8(p5, vget_low_s8(w5), xl);",
+        "p5 = vmlal_s8(p5, vget_low_s8(w4), xl);",
+        "row 5 of the 8-row int16-block pass multiplies row 4's low weights",
+        ("tests/test_acc16.py::test_acc16_kernels_equal_reference[neon-simde]",),
+    ),
+    Mutation(
+        "neon-finish16-affine-dense-params", "csrc/neon/fc_s8.h",
+        "vmulq_s32(vmovl_s16(vget_low_s16(wh)), v2), e->affine_bias, e->affine_p, out[1], o + 8, l2);",
+        "vmulq_s32(vmovl_s16(vget_low_s16(wh)), v2), e->affine_bias, e->p, out[1], o + 8, l2);",
+        "rows 8..11 of a 16-row group's fused affine layer requantized with the dense layer's multipliers",
+        _each("test_model.py", "test_paper_models_round_trip_and_equal_reference", "neon-simde-M2"),
     ),
     Mutation(
         "neon-acc16-block-doubled", "csrc/neon/fully_connected.c",
