@@ -321,8 +321,9 @@ def test_what_runs_per_weights_policy():
     (r1,) = project.project(*m1, cpus=a53, backends=("neon",))
     assert r1["cycles"] > r1["dense_cycles"] > 0
     assert project.project(*m1, cpus=a53, backends=("neon",), weights="packed")[0]["cycles"] == r1["cycles"]
-    # weights: M4's 4-bit layers run the 4-bit kernels when packed or auto (beats_s8), int8 otherwise
-    for weights, neon, dot in (("auto", "s4", "dot_s4"), ("packed", "s4", "dot_s4"), ("int8", "s8", "dot_s8")):
+    # weights: M4's 4-bit layers run the 4-bit kernels when packed, or auto where the slot has beats_s8
+    # (neon-dotprod; on neon auto runs the int8 kernel), int8 otherwise
+    for weights, neon, dot in (("auto", "s8", "dot_s4"), ("packed", "s4", "dot_s4"), ("int8", "s8", "dot_s8")):
         rows = project.project(*m4, cpus=("cortex-a55",), weights=weights)
         assert [set(r["kinds"]) for r in rows] == [{neon}, {dot}], weights
     # M2 (8-bit weights) runs int8 whatever the policy; M4 held as int8 is M2's cost
@@ -331,5 +332,5 @@ def test_what_runs_per_weights_policy():
     assert (project.project(*m4, cpus=a53, backends=("neon",), weights="int8")[0]["cycles"]
             == project.project(*m2, cpus=a53, backends=("neon",))[0]["cycles"])
     # M6 (1-bit): the table build is per input vector, once per layer with K <= 2048
-    steps = project.breakdown(*project.paper_layers("M6"), "neon", "cortex-a53")
+    steps = project.breakdown(*project.paper_layers("M6"), "neon", "cortex-a53", weights="packed")
     assert all(r["kind"] == "s1" and r["pieces"]["tables"] > 0 for r in steps if r["shape"].startswith("dense"))

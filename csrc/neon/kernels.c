@@ -23,14 +23,14 @@ const kws_kernels kws_neon_kernels = {
                  .code_bits = 4,
                  .packed_bytes = kws_neon_s4_bytes,
                  .pack = kws_neon_pack_s4,
-                 .run = kws_neon_run_s4,
-                 .beats_s8 = 1},
+                 .run = kws_neon_run_s4},
+    /* beats_s8 left 0 for both packed slots: since the int8 kernel runs 16-row groups of 8-row
+     * passes, it is projected faster than these on Cortex-A53 and A55 (benchmarks/README.md). */
     .dense_s1 = {.name = "neon 1-bit sign rows (TBL subset sums)",
                  .code_bits = 1,
                  .packed_bytes = kws_neon_s1_bytes,
                  .pack = kws_neon_pack_s1,
-                 .run = kws_neon_run_s1,
-                 .beats_s8 = 1},
+                 .run = kws_neon_run_s1},
     .fully_connected_s16 = kws_neon_fully_connected_s16,
     .affine_s8 = kws_neon_affine_s8,
     .affine_s16 = kws_neon_affine_s16,
