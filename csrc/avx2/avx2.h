@@ -49,6 +49,23 @@ void kws_avx2_affine_s8(const int8_t *x, size_t n, const int8_t *w, const int32_
 void kws_avx2_affine_s16(const int16_t *x, size_t n, const int8_t *w, const int64_t *bias,
                          const kws_requant_params *p, int16_t *y);
 
+/* The avx2 table's entries that the avx-vnni and avx512-vnni tables share (kernels.c of each):
+ * every op but int8 dense layers, and the packed slots with each backend's own beats_s8. */
+#define KWS_AVX2_DENSE_S4(beats)                                                                 \
+  {.name = "avx2 4-bit offset nibbles, panels of 32 rows x 8 K", .code_bits = 4,                 \
+   .packed_bytes = kws_avx2_packed_dense_s4_bytes, .pack = kws_avx2_pack_dense_s4,               \
+   .run = kws_avx2_fully_connected_s4, .beats_s8 = (beats)}
+#define KWS_AVX2_DENSE_S1(beats)                                                                 \
+  {.name = "avx2 1-bit subset-sum tables, panels of 32 rows x 8 K", .code_bits = 1,              \
+   .packed_bytes = kws_avx2_packed_dense_s1_bytes, .pack = kws_avx2_pack_dense_s1,               \
+   .run = kws_avx2_fully_connected_s1, .beats_s8 = (beats)}
+#define KWS_AVX2_OTHER_OPS                                                                       \
+  .requantize_s32 = kws_avx2_requantize_s32, .requantize_s64 = kws_avx2_requantize_s64,          \
+  .fully_connected_s16 = kws_avx2_fully_connected_s16, .affine_s8 = kws_avx2_affine_s8,          \
+  .affine_s16 = kws_avx2_affine_s16, .quantize_s8 = kws_avx2_quantize_s8,                        \
+  .quantize_s16 = kws_avx2_quantize_s16, .fully_connected_f32 = kws_avx2_fully_connected_f32,    \
+  .affine_f32 = kws_portable_affine_f32 /* the elementwise float32 affine stays portable */
+
 /* SaturatingRoundingDoublingHighMul on 8 lanes (docs/arithmetic.md 3.1).
  * For every a, b except a == b == INT32_MIN it equals floor((a*b + 2^30) / 2^31):
  * for a*b >= 0 that is the spec's trunc((ab + 2^30) / 2^31); for a*b < 0,
