@@ -500,8 +500,8 @@ void kws_mca_group_{name}(const int8_t *x, size_t k, const uint8_t *w, size_t n,
   kws_neon_fc_out_params(&f, out);
   in.t = 0;
   for (size_t o = 0; o < n; o += 8) {{
-    int32x4_t s0 = {dot4}(x, k, w, n, o, &in);
-    int32x4_t s1 = {dot4}(x, k, w, n, o + 4, &in);
+    int32x4_t s0 = {dot4}(x, k, w{n}, o, &in);
+    int32x4_t s1 = {dot4}(x, k, w{n}, o + 4, &in);
     kws_neon_fc_s8_finish(s0, s1, &f, out, o, 8, y);
   }}
 }}
@@ -515,8 +515,8 @@ void kws_mca_group_{name}(const int8_t *x, size_t k, const uint8_t *w, size_t n,
   in.t = 0;
   for (size_t o = 0; o < n; o += 16) {{
     int32x4_t s[4];
-    dot8_s4(x, k, w, n, o, &in, &s[0], &s[1]);
-    dot8_s4(x, k, w, n, o + 8, &in, &s[2], &s[3]);
+    dot8_s4(x, k, w, o, &in, &s[0], &s[1]);
+    dot8_s4(x, k, w, o + 8, &in, &s[2], &s[3]);
     kws_neon_fc_s8_finish16(s, &f, out, o, 16, y);
   }}
 }}
@@ -582,7 +582,7 @@ HARNESS = {
     "acc16": _groups(_GROUP_S8_DOT8, dot8="dot8_s8_acc16", block=", block"),
     "dot_s8": _groups(_GROUP_S8, dot4="dot4_s8_sdot", block=""),
     "s4": _groups(_GROUP_S4_DOT8) + _TAIL_S4_8.format(tail="s4_tail"),
-    "dot_s4": _groups(_GROUP_S4, dot4="dot4_s4_sdot") + _TAIL_S4.format(tail="s4_tail_dot"),
+    "dot_s4": _groups(_GROUP_S4, dot4="dot4_s4_sdot", n="") + _TAIL_S4.format(tail="s4_tail_dot"),
     "s1": _groups(_GROUP_S1),
 }
 # The 4-bit kernels' tail loop in the harness: 8 rows (ARMv8.0) or 4 (SDOT), each AND + USHR and

@@ -19,7 +19,7 @@
 #include "kernels.h"
 #include "s4.h"
 
-size_t kws_neon_s4_bytes(size_t k, size_t n) { return n * ((k + 1) / 2); }
+size_t kws_neon_s4_bytes(size_t k, size_t n) { return (n + 7) / 8 * 8 * ((k + 1) / 2); } /* s4.h: rows padded to 8 */
 
 void kws_neon_pack_s4(const int8_t *codes, size_t k, size_t n, uint8_t *packed) {
   size_t s = (k + 1) / 2, r = k % 32, k32 = k - r, t = (r + 1) / 2, h = r / 2;
@@ -72,14 +72,12 @@ static inline int32x4_t s4_sums(int32x4_t s, int16x8_t p0, int16x8_t p1, int16x8
  * code vectors, and GCC would then interleave loads and multiplies (to shorten lifetimes) so
  * that each multiply waits on the instruction before it. Always inlined, as in the int8
  * kernel, so that the epilogue sees the sums in registers. */
-static inline __attribute__((always_inline)) void dot8_s4(const int8_t *x, size_t k, const uint8_t *w, size_t n,
-                                                          size_t o, const kws_s4_input *in, int32x4_t *s0,
-                                                          int32x4_t *s1) {
+static inline __attribute__((always_inline)) void dot8_s4(const int8_t *x, size_t k, const uint8_t *w, size_t o,
+                                                          const kws_s4_input *in, int32x4_t *s0, int32x4_t *s1) {
   size_t s = (k + 1) / 2;
-  /* kws_s4_row's rows (past n: the last row again), each a step from the one before */
-  const uint8_t *r0 = w + o * s, *r1 = o + 1 < n ? r0 + s : r0, *r2 = o + 2 < n ? r1 + s : r1;
-  const uint8_t *r3 = o + 3 < n ? r2 + s : r2, *r4 = o + 4 < n ? r3 + s : r3, *r5 = o + 5 < n ? r4 + s : r4;
-  const uint8_t *r6 = o + 6 < n ? r5 + s : r5, *r7 = o + 7 < n ? r6 + s : r6;
+  /* rows past n are the layout's zero rows (s4.h) */
+  const uint8_t *r0 = w + o * s, *r1 = r0 + s, *r2 = r1 + s, *r3 = r2 + s, *r4 = r3 + s, *r5 = r4 + s;
+  const uint8_t *r6 = r5 + s, *r7 = r6 + s;
   const uint8x16_t m15 = vdupq_n_u8(15);
   int32x4_t t0 = vdupq_n_s32(in->minus8_sum_x), t1 = t0; /* the correction, in every row's lane */
   int16x8_t p0 = vdupq_n_s16(0), p1 = p0, p2 = p0, p3 = p0, p4 = p0, p5 = p0, p6 = p0, p7 = p0;
@@ -125,8 +123,8 @@ void kws_neon_run_s4(const int8_t *x, size_t batches, size_t k, const uint8_t *w
     for (size_t o = 0; o < n; o += 16) { /* groups of 16 rows: kws_neon_fc_s8_finish16 */
       size_t r = n - o < 16 ? n - o : 16;
       int32x4_t s[4] = {vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)};
-      dot8_s4(x, k, w, n, o, &in, &s[0], &s[1]);
-      if (r > 8) dot8_s4(x, k, w, n, o + 8, &in, &s[2], &s[3]);
+      dot8_s4(x, k, w, o, &in, &s[0], &s[1]);
+      if (r > 8) dot8_s4(x, k, w, o + 8, &in, &s[2], &s[3]);
       kws_neon_fc_s8_finish16(s, e, out, o, r, y);
     }
   }
