@@ -340,11 +340,16 @@ def test_what_runs_per_weights_policy():
     (r1,) = project.project(*m1, cpus=a53, backends=("neon",))
     assert r1["cycles"] > r1["dense_cycles"] > 0
     assert project.project(*m1, cpus=a53, backends=("neon",), weights="packed")[0]["cycles"] == r1["cycles"]
-    # weights: M4's 4-bit layers run the 4-bit kernels when packed, or auto where the slot has beats_s8
-    # (neon-dotprod; on neon auto runs the int8 kernel), int8 otherwise
-    for weights, neon, dot in (("auto", "s8", "dot_s4"), ("packed", "s4", "dot_s4"), ("int8", "s8", "dot_s8")):
+    # weights: M4's 4-bit layers run the 4-bit kernels when packed, or auto (both dense_s4 slots have
+    # beats_s8), int8 otherwise
+    for weights, neon, dot in (("auto", "s4", "dot_s4"), ("packed", "s4", "dot_s4"), ("int8", "s8", "dot_s8")):
         rows = project.project(*m4, cpus=("cortex-a55",), weights=weights)
         assert [set(r["kinds"]) for r in rows] == [{neon}, {dot}], weights
+    # the ground for the neon dense_s4 slot's beats_s8: M4 packed is projected faster than int8 on both cores
+    for cpu in ("cortex-a53", "cortex-a55"):
+        packed, int8 = (project.project(*m4, cpus=(cpu,), backends=("neon",), weights=w)[0]["cycles"]
+                        for w in ("packed", "int8"))
+        assert packed < int8, (cpu, packed, int8)
     # M2 (8-bit weights) runs int8 whatever the policy; M4 held as int8 is M2's cost
     assert len({project.project(*m2, cpus=a53, backends=("neon",), weights=w)[0]["cycles"]
                 for w in project.WEIGHTS}) == 1

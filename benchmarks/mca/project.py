@@ -40,7 +40,8 @@ int8 activations a dense layer followed by an affine layer runs that affine insi
 kernel (neon: the int16-block kernel for a proven block of NEON_ACC16_MIN_BLOCK products or more);
 2..4-bit layers with weights="packed" run the 4-bit kernel and 1-bit layers the 1-bit kernel;
 weights="auto" does the same as "packed" on neon-dotprod (its dense_s4 and dense_s1 slots have
-beats_s8 = 1) and the same as "int8" on neon (beats_s8 = 0: its int8 kernel projects faster). With 16-bit activations (M1) every dense layer runs the 16x8 kernel and every
+beats_s8 = 1) and for 2..4-bit layers on neon (dense_s4), and the same as "int8" for 1-bit layers
+on neon (dense_s1 has beats_s8 = 0: its int8 kernel projects faster). With 16-bit activations (M1) every dense layer runs the 16x8 kernel and every
 affine layer its own pass (kws_neon_affine_s16), whatever the weights policy.
 
 Counted: the pieces above, per layer and per inference (one input vector per layer). Not counted:
@@ -100,7 +101,7 @@ S16_FLUSH_K = 2048  # K per int32 chunk of the 16x8 kernel (KWS_S16_FLUSH, fully
 S4_BLOCK = 96  # codes per int16 block of the ARMv8.0 4-bit kernel (fully_connected_s4.c)
 S1_CHUNK_K = 2048  # activations per 1-bit table chunk (S1_CHUNK_PAIRS group pairs of 8 K)
 # csrc/neon/kernels.c: the packed slots' beats_s8, per backend, so what weights="auto" runs.
-BEATS_S8 = {("neon", 4): False, ("neon", 1): False, ("neon-dotprod", 4): True, ("neon-dotprod", 1): True}
+BEATS_S8 = {("neon", 4): True, ("neon", 1): False, ("neon-dotprod", 4): True, ("neon-dotprod", 1): True}
 
 
 class ExtractionError(RuntimeError):
