@@ -1,20 +1,18 @@
 /* FULLY_CONNECTED from 4-bit codes (2..4-bit layers, KWS_WEIGHTS_PACKED), ARMv8.0 NEON,
- * in the layout of s4.h: unsigned codes u = w + 8, 32 per 16 bytes.
+ * in the layout of s4.h: unsigned codes u = w + 8, 32 per 16 bytes, rows padded to 8.
  *
  * Per 32 codes of a row: one 16-byte load, AND and USHR give the 16 low and 16 high codes
  * (0..15, valid int8), and SMLAL + SMLAL2 of each against the signed x vectors add into
- * one int16 accumulator: 4 multiplies per 32 MACs as in the int8 kernel, half its weight
- * loads, and the SADALP into int32 only once per 4 steps instead of once per step. Exact:
- * each int16 lane gets 4 products per step, so after 4 steps (128 codes) it holds 16
- * products of |u * x| <= 1920, |.| <= 30720 < 2^15; the int32 lanes hold parts of
- * -8 * sum(x) + sum(u * x), |.| <= 2^24 + 16384 * 1920 < 2^26, which is sum(w * x).
+ * the row's int16 accumulator: 4 multiplies per 32 MACs as in the int8 kernel, half its
+ * weight loads, and the widening into int32 only once per block of 3 steps instead of once
+ * per step. The result per row is sum(u * x) - 8 * sum(x) = sum(w * x); the bounds are at
+ * dot8_s4.
  *
  * The shape is the int8 kernel's (fully_connected.c, where the reasons are given): 8 rows
- * per pass over x (x loaded once per 8 rows, 8 independent chains; rows past n repeat the
- * last row and are not stored), groups of 16 rows (two passes) sharing one epilogue,
+ * per pass over x (x loaded once per 8 rows, 8 independent chains), groups of 16 rows (two
+ * passes, the second skipped for 8 rows or fewer) sharing one epilogue,
  * kws_neon_fc_s8_finish16. One accumulator per row rather than one each for the low and
- * high codes keeps 8 rows within the registers (8 int16 + 8 int32 accumulators, x, mask)
- * and a block's flush at one SADALP per row. */
+ * high codes keeps the pass within the registers. */
 #if defined(__aarch64__) || defined(KWS_NEON_SIMDE)
 #include "kernels.h"
 #include "s4.h"
