@@ -210,19 +210,27 @@ def test_acc16_extraction_failures_name_the_function():
 
 
 def _count_s4(k: int, n: int, sdot: bool) -> dict[str, int]:
-    """Walks the loops of kws_neon_run_s4 / kws_neon_dot_run_s4 (one input vector) and counts."""
+    """Walks the loops of kws_neon_run_s4 (groups of 16 rows, passes of 8: dot8_s4) / kws_neon_dot_run_s4
+    (groups of 8, passes of 4: dot4_s4_sdot), one input vector, and counts; flush: iterations of dot8_s4's
+    block loop (the last one's sums are taken after the tail, with the same instructions)."""
     counts = dict(k_loop=0, flush=0, tail=0, group=0, sum_x=len(range(0, k - k % 16, 16)), sum_tail=k % 16)
     k32, t = k - k % 32, (k % 32 + 1) // 2
-    for o in range(0, n, 8):
+    rows = 4 if sdot else 8
+    for o in range(0, n, 2 * rows):
         counts["group"] += 1
-        for _pass in range(2 if n - o > 4 else 1):
-            i = 0
-            while i < k32:  # the ARMv8.0 kernel's int16 blocks of 256 codes; SDOT: one loop
-                end = i + 256 if k32 - i > 256 and not sdot else k32
-                while i < end:
-                    counts["k_loop"] += 1
-                    i += 32
-                counts["flush"] += not sdot
+        for _pass in range(2 if n - o > rows else 1):
+            if sdot:
+                counts["k_loop"] += len(range(0, k32, 32))
+            else:
+                i = 0
+                while True:  # for (size_t i = 0;;) { end = ...; for (; i < end; i += 32); if (i == k32) break; }
+                    counts["flush"] += 1
+                    end = i + 96 if k32 - i > 96 else k32
+                    while i < end:
+                        counts["k_loop"] += 1
+                        i += 32
+                    if i == k32:
+                        break
             counts["tail"] += t != 0
     return counts
 
@@ -246,12 +254,18 @@ def _count_s1(k: int, n: int) -> dict[str, int]:
 
 
 def test_packed_trip_counts_match_the_loops():
-    # by hand: K = 87, N = 10: 3 passes of 2 steps of 32 (one block each) and a tail of 23 codes;
-    # sum(x) in 5 steps of 16 and 7 scalar elements
-    assert project.s4_trip_counts(87, 10) == dict(k_loop=6, flush=3, tail=3, group=2, sum_x=5, sum_tail=7)
+    # by hand: K = 87, N = 10: one group of 16 rows, 2 passes (rows 0-7, 8-9) of 2 steps of 32 (one block
+    # each) and a tail of 23 codes; SDOT: 2 groups of 8 rows, 3 passes of 4; sum(x) in 5 steps of 16 and 7
+    # scalar elements
+    assert project.s4_trip_counts(87, 10) == dict(k_loop=4, flush=2, tail=2, group=1, sum_x=5, sum_tail=7)
+    assert project.s4_trip_counts(87, 10, sdot=True) == dict(k_loop=6, flush=0, tail=3, group=2, sum_x=5,
+                                                             sum_tail=7)
+    # K = 400: 12 steps in blocks of 3, the last one full before the tail of 16 codes; K = 31: one block, no step
+    assert project.s4_trip_counts(400, 8) == dict(k_loop=12, flush=4, tail=1, group=1, sum_x=25, sum_tail=0)
+    assert project.s4_trip_counts(31, 8)["flush"] == 1
     # K = 123, N = 566 (1-bit): 16 group pairs, 36 panels of 8 K iterations; tables of 16 x 8 K
     assert project.s1_trip_counts(123, 566) == dict(k_loop=36 * 8, group=36, tables=8, sum_x=7, sum_tail=11)
-    for k in (1, 16, 31, 32, 33, 87, 256, 257, 400, 540, 1080, 2048, 2049, 4100):
+    for k in (1, 16, 31, 32, 33, 87, 96, 127, 128, 192, 256, 257, 400, 540, 1080, 2048, 2049, 4100):
         for n in (1, 4, 5, 8, 9, 16, 17, 87, 123):
             assert project.s4_trip_counts(k, n) == _count_s4(k, n, False), (k, n)
             assert project.s4_trip_counts(k, n, sdot=True) == _count_s4(k, n, True), (k, n)
@@ -260,10 +274,14 @@ def test_packed_trip_counts_match_the_loops():
 
 def test_packed_pieces_on_the_compiled_kernels():
     s4, dot, s1 = project.dense_pieces("s4"), project.dense_pieces("dot_s4"), project.dense_pieces("s1")
-    for k_loop in s4.k_loops:  # 4 rows x 32 codes: one load per row, AND + USHR, 16 multiplies into int16
+    for k_loop in s4.k_loops:  # 8 rows x 32 codes: one load per row, AND + USHR, 32 multiplies into int16
         ops = _mnemonics(k_loop)
-        assert [ops.count(m) for m in ("and", "ushr", "smlal", "smlal2", "sadalp")] == [4, 4, 8, 8, 0], ops
-    assert [_mnemonics(f).count("sadalp") for f in s4.flushes] == [8] * len(s4.flushes)  # 2 per row per block
+        assert [ops.count(m) for m in ("and", "ushr", "smlal", "smlal2", "sadalp")] == [8, 8, 16, 16, 0], ops
+    for flush in s4.flushes:  # per block: each row's int16 lanes widened once, summed into the rows' int32 lanes
+        ops = _mnemonics(flush)
+        assert (ops.count("saddlp"), ops.count("addp"), "smlal" in ops) == (8, 6, False), ops
+    # the last block's sums are costed as a block (project.s4_trip_counts), so the group path must not hold them
+    assert "saddlp" not in _mnemonics(s4.group) and "saddlp" not in _mnemonics(s4.group_affine)
     assert not dot.flushes and all(_mnemonics(k).count("sdot") == 8 for k in dot.k_loops)
     for k_loop in s1.k_loops:  # 16 rows x 16 K: two 16-byte index loads, 8 TBL, no multiply
         ops = _mnemonics(k_loop)
@@ -282,7 +300,8 @@ def test_packed_pieces_on_the_compiled_kernels():
         plain, affine = _mnemonics(pieces.group), _mnemonics(pieces.group_affine)
         assert "memcpy" not in pieces.group and "memcpy" not in pieces.group_affine, kind
         assert affine.count("sqrdmulh") == 2 * plain.count("sqrdmulh") > 0, kind
-    assert _mnemonics(project.tail_loop("s4")).count("smlal2") == 8
+    assert _mnemonics(project.tail_loop("s4")).count("smlal2") == 16  # 8 rows
+    assert _mnemonics(project.tail_loop("dot_s4")).count("sdot") == 8  # 4 rows
     vector, scalar = project.sum_x_loops("s1")
     assert _mnemonics(vector).count("saddlp") == 1 and _mnemonics(scalar).count("ldrsb") == 1
     assert _mnemonics(project.table_loop()).count("tbl") == project.TABLE_TBL
@@ -321,11 +340,16 @@ def test_what_runs_per_weights_policy():
     (r1,) = project.project(*m1, cpus=a53, backends=("neon",))
     assert r1["cycles"] > r1["dense_cycles"] > 0
     assert project.project(*m1, cpus=a53, backends=("neon",), weights="packed")[0]["cycles"] == r1["cycles"]
-    # weights: M4's 4-bit layers run the 4-bit kernels when packed, or auto where the slot has beats_s8
-    # (neon-dotprod; on neon auto runs the int8 kernel), int8 otherwise
-    for weights, neon, dot in (("auto", "s8", "dot_s4"), ("packed", "s4", "dot_s4"), ("int8", "s8", "dot_s8")):
+    # weights: M4's 4-bit layers run the 4-bit kernels when packed, or auto (both dense_s4 slots have
+    # beats_s8), int8 otherwise
+    for weights, neon, dot in (("auto", "s4", "dot_s4"), ("packed", "s4", "dot_s4"), ("int8", "s8", "dot_s8")):
         rows = project.project(*m4, cpus=("cortex-a55",), weights=weights)
         assert [set(r["kinds"]) for r in rows] == [{neon}, {dot}], weights
+    # the ground for the neon dense_s4 slot's beats_s8: M4 packed is projected faster than int8 on both cores
+    for cpu in ("cortex-a53", "cortex-a55"):
+        packed, int8 = (project.project(*m4, cpus=(cpu,), backends=("neon",), weights=w)[0]["cycles"]
+                        for w in ("packed", "int8"))
+        assert packed < int8, (cpu, packed, int8)
     # M2 (8-bit weights) runs int8 whatever the policy; M4 held as int8 is M2's cost
     assert len({project.project(*m2, cpus=a53, backends=("neon",), weights=w)[0]["cycles"]
                 for w in project.WEIGHTS}) == 1

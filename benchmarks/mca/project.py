@@ -12,9 +12,10 @@ A projection from LLVM's scheduling models, not a measurement on Arm hardware:
 2. The hot loops are cut out of the real kernels' assembly (a loop is a branch back to a label of
    the same function, recognised by its instruction mix): the int8 K loop (8 rows x 16 K:
    SMULL/SMLAL2/SADALP; SDOT on neon-dotprod: 4 rows x 16 K), the int16-block K loop (8 rows x 16 K) and its block flush
-   (kws_neon_fully_connected_s8_acc16), the 16x8 K loop, the 4-bit K loop (4 rows x 32 codes:
-   AND/USHR, 8 SMLAL + 8 SMLAL2 into int16, fully_connected_s4.c; 8 SDOT,
-   fully_connected_s4_dot.c) and its block flush (8 SADALP per 256 codes, ARMv8.0 only), the
+   (kws_neon_fully_connected_s8_acc16), the 16x8 K loop, the 4-bit K loop (32 codes: 8 rows,
+   AND/USHR, 16 SMLAL + 16 SMLAL2 into int16, fully_connected_s4.c; 4 rows, 8 SDOT,
+   fully_connected_s4_dot.c) and its block (ARMv8.0 only: the block loop's own code, whose 8 SADDLP
+   and ADDP tree add the rows' int16 sums into int32, per block of up to 96 codes), the
    1-bit K loop (16 rows x 16 K: 8 TBL, fully_connected_s1.c), the per-input sum(x) loops (16 K
    per iteration, then one scalar iteration per K % 16 element), the 1-bit table build (16 K per
    iteration of build_tables, its two inner loops unrolled by their trip counts) and the affine
@@ -23,7 +24,7 @@ A projection from LLVM's scheduling models, not a measurement on Arm hardware:
    epilogue kws_neon_fc_s8_finish with or without the fused affine layer, stores, loop control)
    and the 4-bit kernels' K tails come from a harness compiled with each kernel's source
    (HARNESS below: `#include`s the .c file and calls its own static inline pieces), in which a
-   group is whole (r = 8 rows, so the partial-group branches fold away), the fused affine is
+   group is whole (r = 8 rows, 16 for s8, acc16 and s4, so the partial-group branches fold away), the fused affine is
    known present or absent, and the int8 K tail is left out (costed apart). A whole group loads
    its fused affine weights directly; were a call to memcpy left on a costed path, it would be
    costed as a PLT stub plus glibc's aarch64 memcpy for 8..16 bytes (SMALL_MEMCPY). The 16x8 kernel's row-group path is cut out of the
@@ -39,7 +40,8 @@ int8 activations a dense layer followed by an affine layer runs that affine insi
 kernel (neon: the int16-block kernel for a proven block of NEON_ACC16_MIN_BLOCK products or more);
 2..4-bit layers with weights="packed" run the 4-bit kernel and 1-bit layers the 1-bit kernel;
 weights="auto" does the same as "packed" on neon-dotprod (its dense_s4 and dense_s1 slots have
-beats_s8 = 1) and the same as "int8" on neon (beats_s8 = 0: its int8 kernel projects faster). With 16-bit activations (M1) every dense layer runs the 16x8 kernel and every
+beats_s8 = 1) and for 2..4-bit layers on neon (dense_s4), and the same as "int8" for 1-bit layers
+on neon (dense_s1 has beats_s8 = 0: its int8 kernel projects faster). With 16-bit activations (M1) every dense layer runs the 16x8 kernel and every
 affine layer its own pass (kws_neon_affine_s16), whatever the weights policy.
 
 Counted: the pieces above, per layer and per inference (one input vector per layer). Not counted:
@@ -49,8 +51,10 @@ and masks after sum(x); 1-bit: the tables' setup and the stack frame), the float
 input window, the posterior and the model's layer dispatch. Approximations: a partial group or
 panel (N % 8; N % 16 for s8, acc16 and 1-bit panels) costs as much as a whole one; an int8 K tail (K % 16 != 0) costs one ARMv8.0
 8-row K step per 8-row pass, half of one per 4-row SDOT pass (fc_s8.h runs one vector step per row); a 4-bit tail (K % 32 != 0) costs the
-harness's 4-row tail step (rows of 16 bytes or more: no copy, and its x vector loads may be
-hoisted there); the 1-bit kernel's last K iteration (an odd number of 8-K group pairs) costs as
+harness's tail step (8 rows, into int16, ARMv8.0; 4 rows, SDOT; rows of 16 bytes or more: no copy,
+and its x vector loads may be hoisted there); the ARMv8.0 4-bit kernel's last block (the
+block loop's control, then, after the tail, its rows' sums: the same instructions as every other
+block's) costs one block; the 1-bit kernel's last K iteration (an odd number of 8-K group pairs) costs as
 much as a whole one, a layer over 2048 K (several table chunks) rebuilds the tables per panel and
 chunk as the kernel does, the table build's zero-padded last 16 K costs as a whole one and its
 copy is not counted; K loops, block flushes and the rest are costed each back to back (for the
@@ -86,17 +90,18 @@ WEIGHTS = ("auto", "int8", "packed")
 RATES_HZ = {"10ms": 100.0, "30ms": 1000.0 / 30.0}  # one inference per 10 ms, per 30 ms
 MCA_ITERATIONS = 1000
 
-# The int8 and 4-bit kernels: 8 rows per group, computed as 2 passes of 4 rows (the ARMv8.0
-# int8 kernels, kinds s8 and acc16: 16 rows per group, 2 passes of 8 rows); the 1-bit kernel:
-# panels of 16 rows in one pass.
+# The SDOT int8 and 4-bit kernels and 16x8: 8 rows per group, computed as 2 passes of 4 rows (the
+# ARMv8.0 int8 and 4-bit kernels, kinds s8, acc16 and s4: 16 rows per group, 2 passes of 8 rows);
+# the 1-bit kernel: panels of 16 rows in one pass.
 GROUP_ROWS, PASS_ROWS, PANEL_ROWS = 8, 4, 16
 S8_PASS_ROWS = 8
 S8_KINDS = ("s8", "acc16")  # the kinds that run one 8-row pass per group
+S4_PASS_ROWS = 8  # the ARMv8.0 4-bit kernel (kind s4): 16 rows per group, 2 passes of 8 rows
 S16_FLUSH_K = 2048  # K per int32 chunk of the 16x8 kernel (KWS_S16_FLUSH, fully_connected.c)
-S4_BLOCK = 256  # codes per int16 block of the ARMv8.0 4-bit kernel (fully_connected_s4.c)
+S4_BLOCK = 96  # codes per int16 block of the ARMv8.0 4-bit kernel (fully_connected_s4.c)
 S1_CHUNK_K = 2048  # activations per 1-bit table chunk (S1_CHUNK_PAIRS group pairs of 8 K)
 # csrc/neon/kernels.c: the packed slots' beats_s8, per backend, so what weights="auto" runs.
-BEATS_S8 = {("neon", 4): False, ("neon", 1): False, ("neon-dotprod", 4): True, ("neon-dotprod", 1): True}
+BEATS_S8 = {("neon", 4): True, ("neon", 1): False, ("neon-dotprod", 4): True, ("neon-dotprod", 1): True}
 
 
 class ExtractionError(RuntimeError):
@@ -145,11 +150,11 @@ ACC16 = Kernel("fully_connected.c", "kws_neon_fully_connected_s8_acc16", "smlal"
 # (4 SADALP) once per 2048 K.
 S16 = Kernel("fully_connected.c", "kws_neon_fully_connected_s16", "smlal2", 4, 8, variants=True, path_trips=0,
              flush="sadalp")
-# 4-bit codes (2..4-bit layers), 4 rows x 32 codes per iteration: one 16-byte load per row,
-# AND + USHR, then 8 SMLAL + 8 SMLAL2 into int16 (ARMv8.0, SADALP per block of 256 codes:
-# 2 per row) or 8 SDOT (neon-dotprod).
-S4 = Kernel("fully_connected_s4.c", "kws_neon_run_s4", "smlal2", 8, 32,
-            mix=(("smlal", 8), ("ushr", 4), ("sadalp", 0)), flush="sadalp")
+# 4-bit codes (2..4-bit layers), 32 codes per iteration: ARMv8.0, 8 rows: one 16-byte load per
+# row, AND + USHR, then 16 SMLAL + 16 SMLAL2 into int16 (one SADALP per row per block of 128
+# codes); neon-dotprod, 4 rows: AND + USHR and 8 SDOT.
+S4 = Kernel("fully_connected_s4.c", "kws_neon_run_s4", "ushr", 8, 32,
+            mix=(("smlal", 16), ("smlal2", 16), ("sadalp", 0)), flush="saddlp")
 DOT_S4 = Kernel("fully_connected_s4_dot.c", "kws_neon_dot_run_s4", "sdot", 8, 32, True, mix=(("ushr", 4),))
 # 1-bit codes, 16 rows x 16 K (2 group pairs) per iteration of a whole panel: 8 TBL, widened
 # into 16-bit sums once.
@@ -203,13 +208,17 @@ def trip_counts(kind: str, in_size: int, out_size: int, act_bits: int = 8, acc16
 
 def s4_trip_counts(in_size: int, out_size: int, sdot: bool = False) -> dict[str, int]:
     """Iterations per inference of the 4-bit kernels' pieces for one layer (kws_neon_run_s4,
-    kws_neon_dot_run_s4): ceil(N / 4) passes of K32 // 32 K iterations (K32 = K - K % 32) and,
-    when K % 32 != 0, one 4-row tail step; the ARMv8.0 kernel flushes its int16 lanes once per
-    block of 256 codes, ceil(K32 / 256) times a pass (SDOT: never); ceil(N / 8) groups; per input
-    vector, sum(x): K // 16 vector iterations and K % 16 scalar ones."""
-    passes, k32 = math.ceil(out_size / PASS_ROWS), in_size - in_size % 32
-    return {"k_loop": passes * (k32 // 32), "flush": 0 if sdot else passes * -(-k32 // S4_BLOCK),
-            "tail": passes * (in_size % 32 != 0), "group": math.ceil(out_size / GROUP_ROWS),
+    kws_neon_dot_run_s4): rows in groups of 2 * R, each running one pass of R rows, or two when it
+    has more than R rows (R = 8: ARMv8.0, dot8_s4; 4: SDOT, dot4_s4_sdot), so ceil(N / R) passes
+    of K32 // 32 K iterations (K32 = K - K % 32) and, when K % 32 != 0, one R-row tail step; the
+    ARMv8.0 kernel runs its K iterations in blocks of 96 codes, max(1, ceil(K32 / 96)) blocks a
+    pass (one with no K iteration when K < 32), each adding its int16 sums into int32 (the last
+    after the tail; SDOT: no blocks); ceil(N / (2 * R)) groups; per input vector, sum(x): K // 16
+    vector iterations and K % 16 scalar ones."""
+    rows = PASS_ROWS if sdot else S4_PASS_ROWS
+    passes, k32 = math.ceil(out_size / rows), in_size - in_size % 32
+    return {"k_loop": passes * (k32 // 32), "flush": 0 if sdot else passes * max(1, -(-k32 // S4_BLOCK)),
+            "tail": passes * (in_size % 32 != 0), "group": math.ceil(out_size / (2 * rows)),
             "sum_x": in_size // 16, "sum_tail": in_size % 16}
 
 
@@ -430,8 +439,8 @@ SMALL_MEMCPY = ("adrp\tx16, memcpy", "ldr\tx17, [x16, 8]", "add\tx16, x16, 8", "
 #
 # Per kernel source, functions that run its own static inline pieces with the conditions of a
 # whole group fixed: kws_mca_group_affine / kws_mca_group_plain (the row-group or panel loop with
-# r = 8 rows per epilogue, the fused affine present / absent, the int8 and 4-bit K tails off)
-# and, for the 4-bit kernels, kws_mca_tail (the 4-row tail step in a loop). memcpy is renamed to
+# r = 8 rows per epilogue, 16 for s8, acc16 and s4, the fused affine present / absent, the int8
+# and 4-bit K tails off) and, for the 4-bit kernels, kws_mca_tail (the tail step in a loop). memcpy is renamed to
 # an external function so that the epilogue's copy of r affine weights stays a call, as it is in
 # the kernel, where r is known only at run time.
 
@@ -492,10 +501,42 @@ void kws_mca_group_{name}(const int8_t *x, size_t k, const uint8_t *w, size_t n,
   kws_neon_fc_out_params(&f, out);
   in.t = 0;
   for (size_t o = 0; o < n; o += 8) {{
-    int32x4_t s0 = {dot4}(x, k, w, n, o, &in);
-    int32x4_t s1 = {dot4}(x, k, w, n, o + 4, &in);
+    int32x4_t s0 = {dot4}(x, k, w{n}, o, &in);
+    int32x4_t s1 = {dot4}(x, k, w{n}, o + 4, &in);
     kws_neon_fc_s8_finish(s0, s1, &f, out, o, 8, y);
   }}
+}}
+"""
+_GROUP_S4_DOT8 = """
+void kws_mca_group_{name}(const int8_t *x, size_t k, const uint8_t *w, size_t n, const kws_epilogue *e, int8_t *y) {{
+  kws_s4_input in = kws_s4_input_make(x, k);
+  KWS_MCA_EPILOGUE({affine})
+  kws_neon_out out[2];
+  kws_neon_fc_out_params(&f, out);
+  in.t = 0;
+  for (size_t o = 0; o < n; o += 16) {{
+    int32x4_t s[4];
+    dot8_s4(x, k, w, o, &in, &s[0], &s[1]);
+    dot8_s4(x, k, w, o + 8, &in, &s[2], &s[3]);
+    kws_neon_fc_s8_finish16(s, &f, out, o, 16, y);
+  }}
+}}
+"""
+_TAIL_S4_8 = """
+void kws_mca_tail(int16x8_t *a, const uint8_t *w, size_t s, size_t n, const kws_s4_input *in) {{
+  if (s < 16) __builtin_unreachable(); /* rows of 16 bytes or more: K >= 31 */
+  int16x8_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3], a4 = a[4], a5 = a[5], a6 = a[6], a7 = a[7];
+  for (size_t o = 0; o < n; o += 8) {{
+    a0 = {tail}(a0, w + o * s, s, in);
+    a1 = {tail}(a1, w + (o + 1) * s, s, in);
+    a2 = {tail}(a2, w + (o + 2) * s, s, in);
+    a3 = {tail}(a3, w + (o + 3) * s, s, in);
+    a4 = {tail}(a4, w + (o + 4) * s, s, in);
+    a5 = {tail}(a5, w + (o + 5) * s, s, in);
+    a6 = {tail}(a6, w + (o + 6) * s, s, in);
+    a7 = {tail}(a7, w + (o + 7) * s, s, in);
+  }}
+  a[0] = a0, a[1] = a1, a[2] = a2, a[3] = a3, a[4] = a4, a[5] = a5, a[6] = a6, a[7] = a7;
 }}
 """
 _TAIL_S4 = """
@@ -541,12 +582,13 @@ HARNESS = {
     "s8": _groups(_GROUP_S8_DOT8, dot8="dot8_s8", block=""),
     "acc16": _groups(_GROUP_S8_DOT8, dot8="dot8_s8_acc16", block=", block"),
     "dot_s8": _groups(_GROUP_S8, dot4="dot4_s8_sdot", block=""),
-    "s4": _groups(_GROUP_S4, dot4="dot4_s4") + _TAIL_S4.format(tail="s4_tail"),
-    "dot_s4": _groups(_GROUP_S4, dot4="dot4_s4_sdot") + _TAIL_S4.format(tail="s4_tail_dot"),
+    "s4": _groups(_GROUP_S4_DOT8) + _TAIL_S4_8.format(tail="s4_tail"),
+    "dot_s4": _groups(_GROUP_S4, dot4="dot4_s4_sdot", n="") + _TAIL_S4.format(tail="s4_tail_dot"),
     "s1": _groups(_GROUP_S1),
 }
-# The 4-bit kernels' tail loop in the harness: 4 rows, each AND + USHR and 4 multiplies.
-TAILS = {"s4": Kernel("fully_connected_s4.c", "kws_mca_tail", "ushr", 4, 1, mix=(("smlal2", 8), ("sadalp", 4))),
+# The 4-bit kernels' tail loop in the harness: 8 rows (ARMv8.0) or 4 (SDOT), each AND + USHR and
+# 4 multiplies.
+TAILS = {"s4": Kernel("fully_connected_s4.c", "kws_mca_tail", "ushr", 8, 1, mix=(("smlal2", 16), ("sadalp", 0))),
          "dot_s4": Kernel("fully_connected_s4_dot.c", "kws_mca_tail", "ushr", 4, 1, True, mix=(("sdot", 8),))}
 
 
@@ -658,7 +700,8 @@ def dense_pieces(kind: str) -> Pieces:
 
 @functools.cache
 def tail_loop(kind: str) -> str:
-    """The body of the 4-bit harness's tail loop: one 4-row tail step (K % 32 codes)."""
+    """The body of the 4-bit harness's tail loop: one tail step (K % 32 codes) of a pass: 8 rows
+    (ARMv8.0), 4 (SDOT)."""
     kernel = TAILS[kind]
     f = _harness(kind)["kws_mca_tail"]
     loops = _hot_loops(f, kernel.marker, kernel.markers, kernel.mix)
@@ -770,7 +813,7 @@ def piece_cycles(kind: str, cpu: str, affine: bool = False) -> dict[str, float]:
     """Cycles per iteration of each costed piece of a dense kernel kind on `cpu`, keyed as its
     trip counts: k_loop (mean over the kernel's inlined copies), flush (kernels with a block
     loop; 0 otherwise), tail (int8 kinds: one ARMv8.0 K step, which every int8 kernel runs for
-    its K tail; 16x8: one K step of its own; 4-bit: the harness's 4-row tail step), group (the
+    its K tail; 16x8: one K step of its own; 4-bit: the harness's tail step of a pass), group (the
     group or panel path, the fused affine's when affine), sum_x / sum_tail / tables (packed
     kinds' per-input work)."""
     kernel, pieces = KINDS[kind], dense_pieces(kind)
@@ -1061,8 +1104,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             aff = piece_cycles(kind, cpu, True)["group"] if kind != "s16" else float("nan")
             print(f"{kind:<7} {cpu:<11} {c['k_loop']:7.2f} {c['flush']:6.2f} {c.get('tail', 0):6.2f} "
                   f"{c['group']:7.2f} {aff:7.2f} {c.get('sum_x', 0):6.2f} {c.get('tables', 0):6.2f}")
-    print("(K loop: s8, acc16: 8 rows x 16 K; dot_s8: 4 rows x 16 K; s16: 4 rows x 8 K; s4, dot_s4: 4 rows x 32 K; s1: 16 rows x\n"
-          " 16 K. group: 8 rows (s8, acc16: 16 rows; s1: a 16-row panel), +affine: with the fused affine layer. sum(x): 16 K of the\n"
+    print("(K loop: s8, acc16: 8 rows x 16 K; dot_s8: 4 rows x 16 K; s16: 4 rows x 8 K; s4: 8 rows x 32 K; dot_s4: 4 rows x 32 K;\n"
+          " s1: 16 rows x 16 K. group: 8 rows (s8, acc16, s4: 16 rows; s1: a 16-row panel), +affine: with the fused affine layer. sum(x): 16 K of the\n"
           " packed kernels' per-input sum; tables: 16 K of the 1-bit table build, per input vector)\n")
     print(f"(neon runs int8 dense layers that claim an int16 block of {NEON_ACC16_MIN_BLOCK} products or more with "
           "the int16 kernel;\n kernels per dense layer: s8 int8, acc16 int8 int16-block, dot_s8 int8 SDOT, s16 16x8, "

@@ -33,10 +33,11 @@ static inline int32x4_t s4_tail_dot(int32x4_t acc, const uint8_t *row, size_t s,
   return vdotq_s32(acc, vreinterpretq_s8_u8(vshrq_n_u8(b, 4)), in->xhi);
 }
 
-static inline int32x4_t dot4_s4_sdot(const int8_t *x, size_t k, const uint8_t *w, size_t n, size_t o,
+static inline int32x4_t dot4_s4_sdot(const int8_t *x, size_t k, const uint8_t *w, size_t o,
                                      const kws_s4_input *in) {
-  const uint8_t *r0 = kws_s4_row(w, k, n, o, 0), *r1 = kws_s4_row(w, k, n, o, 1);
-  const uint8_t *r2 = kws_s4_row(w, k, n, o, 2), *r3 = kws_s4_row(w, k, n, o, 3);
+  size_t s = (k + 1) / 2;
+  /* rows past n are the layout's zero rows (s4.h) */
+  const uint8_t *r0 = w + o * s, *r1 = r0 + s, *r2 = r1 + s, *r3 = r2 + s;
   const uint8x16_t m15 = vdupq_n_u8(15);
   int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
   for (size_t i = 0; i < in->k32; i += 32) {
@@ -47,7 +48,6 @@ static inline int32x4_t dot4_s4_sdot(const int8_t *x, size_t k, const uint8_t *w
     S4_SDOT(r3, a3);
   }
   if (in->t) {
-    size_t s = (k + 1) / 2;
     a0 = s4_tail_dot(a0, r0, s, in);
     a1 = s4_tail_dot(a1, r1, s, in);
     a2 = s4_tail_dot(a2, r2, s, in);
@@ -66,8 +66,8 @@ void kws_neon_dot_run_s4(const int8_t *x, size_t batches, size_t k, const uint8_
     kws_s4_input in = kws_s4_input_make(x, k);
     for (size_t o = 0; o < n; o += 8) {
       size_t r = n - o < 8 ? n - o : 8;
-      int32x4_t s0 = dot4_s4_sdot(x, k, w, n, o, &in);
-      int32x4_t s1 = r > 4 ? dot4_s4_sdot(x, k, w, n, o + 4, &in) : vdupq_n_s32(0);
+      int32x4_t s0 = dot4_s4_sdot(x, k, w, o, &in);
+      int32x4_t s1 = r > 4 ? dot4_s4_sdot(x, k, w, o + 4, &in) : vdupq_n_s32(0);
       kws_neon_fc_s8_finish(s0, s1, e, out, o, r, y);
     }
   }

@@ -23,9 +23,11 @@ const kws_kernels kws_neon_kernels = {
                  .code_bits = 4,
                  .packed_bytes = kws_neon_s4_bytes,
                  .pack = kws_neon_pack_s4,
-                 .run = kws_neon_run_s4},
-    /* beats_s8 left 0 for both packed slots: since the int8 kernel runs 16-row groups of 8-row
-     * passes, it is projected faster than these on Cortex-A53 and A55 (benchmarks/README.md). */
+                 .run = kws_neon_run_s4,
+                 .beats_s8 = 1},
+    /* beats_s8: the 4-bit kernel, in 16-row groups of 8-row passes as the int8 kernel, is projected
+     * faster than it on M4 on Cortex-A53 and A55 (benchmarks/mca/project.py); the 1-bit kernel is
+     * not, on M6 (the int16-block int8 kernel wins), so its slot keeps 0. */
     .dense_s1 = {.name = "neon 1-bit sign rows (TBL subset sums)",
                  .code_bits = 1,
                  .packed_bytes = kws_neon_s1_bytes,

@@ -3,7 +3,9 @@
  * per-input pieces both need.
  *
  * Codes w in [-7, 7] are held as u = w + 8 (1..15), unsigned, two per byte, rows of
- * (k + 1) / 2 bytes (the portable format's size). In a row, each whole block of 32 codes
+ * (k + 1) / 2 bytes (the portable format's size), then zero rows up to a multiple of 8:
+ * a pass over 8 (or 4) rows reads rows past n without a bound check on each row's address
+ * (their sums are not stored). In a row, each whole block of 32 codes
  * (k32 = k - k % 32 of them) takes 16 bytes, byte j = u[32b + j] | u[32b + 16 + j] << 4,
  * so one AND and one shift give 16 codes each in K order, with no zip. The r = k % 32
  * tail codes take t = (r + 1) / 2 bytes: the low nibble of tail byte j holds code
@@ -64,10 +66,6 @@ static inline uint8x16_t kws_s4_tail_bytes(const uint8_t *row, size_t s) {
   uint8_t tmp[16] = {0};
   memcpy(tmp + 16 - s, row, s);
   return vld1q_u8(tmp);
-}
-
-static inline const uint8_t *kws_s4_row(const uint8_t *w, size_t k, size_t n, size_t o, size_t j) {
-  return w + (o + j < n ? o + j : n - 1) * ((k + 1) / 2);
 }
 
 #endif

@@ -487,11 +487,18 @@ MUTATIONS: list[Mutation] = [
     ),
     Mutation(
         "neon-s4-int16-block-doubled", "csrc/neon/fully_connected_s4.c",
-        "enum { S4_BLOCK = 256 };",
-        "enum { S4_BLOCK = 512 };",
-        "the 4-bit kernel's int16 lanes take 32 products of up to 15 * 128: they wrap at the extremes",
+        "enum { S4_BLOCK = 96 };",
+        "enum { S4_BLOCK = 192 };",
+        "the 4-bit kernel's int16 lanes take up to 28 products of up to 15 * 128: they wrap at the extremes",
         _each("test_dense_kernels.py", "test_packed_kernels_at_their_extremes", "neon-simde-540-4",
               "neon-simde-4099-4"),
+    ),
+    Mutation(
+        "neon-s4-dot8-row-copy-paste", "csrc/neon/fully_connected_s4.c",
+        "S4_STEP(r5, p5);",
+        "S4_STEP(r4, p5);",
+        "row 5 of the 8-row 4-bit pass multiplies row 4's codes (a copy-paste slip in the unrolled rows)",
+        _each("test_dense_kernels.py", "test_packed_kernels_across_row_groups", "neon-simde-9-4"),
     ),
     Mutation(
         "neon-s4-offset-7", "csrc/neon/fully_connected_s4.c",
