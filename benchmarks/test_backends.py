@@ -20,9 +20,10 @@ import pytest
 
 import kwsint
 from kwsint import reference
-from kwsint.generate import paper_model
+from kwsint.generate import paper_model, random_model
 
 REPEATS = 200
+LARGE_REPEATS = 20  # inferences per round of the 1024 x 1024 layer
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +170,29 @@ def test_packed_weights(benchmark, backend):
     for name, r in rows.items():
         print(f"{name:>10} {r['weight_bytes']:>10} {1 - r['weight_bytes'] / float_bytes:>15.1%} {r['blob_bytes']:>8} "
               f"{r['ticks']:>8.0f} {r['x_int8']:>7.2f}  {', '.join(r['sub8_kernels'])}")
+
+
+@pytest.mark.parametrize("backend", NATIVE)
+def test_packed_large_layer(benchmark, backend):
+    """One 1024 x 1024 dense layer of 4-bit weights (1 MiB in int8 containers, 512 KiB packed), int8 against
+    packed, alternating in one run: the 4-bit kernel's gain where the weights stream from memory, next to
+    M4's in-cache layers (test_packed_weights)."""
+    spec = random_model([1024, 1024], weight_bits=4)
+    xq = reference.quantize_window(spec, np.random.default_rng(0).normal(-5.0, 2.5, (81, 20)).astype(np.float32))
+    layer = 2  # 540 -> 1024, its affine, then the 1024 -> 1024 layer
+    models = {w: kwsint.load(kwsint.write_blob(spec), backend=backend, weights=w) for w in ("int8", "packed")}
+    ticks = {w: [] for w in models}
+
+    def alternate():
+        for _ in range(11):
+            for w, model in models.items():
+                ticks[w].append(model.time_layers(xq, LARGE_REPEATS)[layer] / LARGE_REPEATS)
+
+    benchmark.pedantic(alternate, rounds=1, iterations=1)
+    med = {w: float(np.median(t)) for w, t in ticks.items()}
+    benchmark.extra_info.update(backend=backend, ticks=med, x_int8=med["int8"] / med["packed"])
+    print(f"\nbackend {backend}, 1024 x 1024 layer of 4-bit weights, median of 11 alternating rounds of "
+          f"{LARGE_REPEATS}:")
+    for w, model in models.items():
+        print(f"{w:>7} {model.plans()[layer]['kernel']:<60} {med[w]:9.0f} ticks {1024 * 1024 / med[w]:6.1f} "
+              f"MACs/tick {med['int8'] / med[w]:5.2f}x int8")

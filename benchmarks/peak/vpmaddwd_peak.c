@@ -26,7 +26,15 @@
  * row-dot kernel before packing did; "ubsw+wd" is the two multiplies of the
  * exact vpmaddubsw form per 32 MACs (vpmaddubsw, then vpmaddwd with ones),
  * "sign trick" that form whole, as the packed kernel runs it: vpsignb,
- * vpmaddubsw, vpmaddwd with ones, vpaddd. Build and run: run.sh. */
+ * vpmaddubsw, vpmaddwd with ones, vpaddd. "sign acc16" is that form with
+ * proven int16 blocks (vpsignb, vpmaddubsw, vpaddw per 32 MACs; the int16
+ * sums are widened once per block, left out here); "nibbles" the 4-bit
+ * kernel's step (fully_connected_s4.c): vpand, vpsrlw, vpand, two vpmaddubsw,
+ * two vpaddw per 64 MACs. Their ratio to "sign trick" bounds what the 4-bit
+ * kernel can gain over int8 while the weights stay in cache. "vpdpbusd" and
+ * "vpdpbusd z" are the VPDPBUSD backends' multiply (32 and 64 MACs, ymm and
+ * zmm), run only where the CPU has AVX-VNNI or AVX512-VNNI. Build and run:
+ * run.sh. */
 #include <stdint.h>
 #include <stdio.h>
 #include <x86intrin.h>
@@ -69,6 +77,25 @@
   "vpmaddwd %%ymm12, %%ymm" #t ", %%ymm" #t "\n\t"                                                               \
   "vpaddd %%ymm" #t ", %%ymm" #a ", %%ymm" #a "\n\t"
 #define WIDEN_MADD_ADD WIDEN_ROW(6, 0) WIDEN_ROW(7, 1) WIDEN_ROW(8, 2) WIDEN_ROW(9, 3)
+/* sign acc16, 4 rows: t = sign(w, x); t = maddubs(|x|, t); s += t (int16). */
+#define SIGN16_ROW(t, a)                                                                                         \
+  "vpsignb %%ymm13, %%ymm14, %%ymm" #t "\n\t"                                                                    \
+  "vpmaddubsw %%ymm" #t ", %%ymm12, %%ymm" #t "\n\t"                                                             \
+  "vpaddw %%ymm" #t ", %%ymm" #a ", %%ymm" #a "\n\t"
+#define SIGN_ACC16 SIGN16_ROW(6, 0) SIGN16_ROW(7, 1) SIGN16_ROW(8, 2) SIGN16_ROW(9, 3)
+/* nibbles, 3 rows of 64 codes (v = ymm14, low-nibble mask = ymm15, x = ymm12 and ymm13):
+ * lo = v & 15; hi = (v >> 4) & 15; s += maddubs(lo, x0); s += maddubs(hi, x1) (int16). */
+#define NIBBLE_ROW(lo, hi, a)                                                                                    \
+  "vpand %%ymm15, %%ymm14, %%ymm" #lo "\n\t"                                                                     \
+  "vpsrlw $4, %%ymm14, %%ymm" #hi "\n\t"                                                                         \
+  "vpand %%ymm15, %%ymm" #hi ", %%ymm" #hi "\n\t"                                                                \
+  "vpmaddubsw %%ymm12, %%ymm" #lo ", %%ymm" #lo "\n\t"                                                           \
+  "vpmaddubsw %%ymm13, %%ymm" #hi ", %%ymm" #hi "\n\t"                                                           \
+  "vpaddw %%ymm" #lo ", %%ymm" #a ", %%ymm" #a "\n\t"                                                            \
+  "vpaddw %%ymm" #hi ", %%ymm" #a ", %%ymm" #a "\n\t"
+#define NIBBLES NIBBLE_ROW(6, 7, 0) NIBBLE_ROW(8, 9, 1) NIBBLE_ROW(10, 11, 2)
+#define DPBUSD_Y(i) "%{vex%} vpdpbusd %%ymm12, %%ymm13, %%ymm" #i "\n\t"
+#define DPBUSD_Z(i) "vpdpbusd %%zmm12, %%zmm13, %%zmm" #i "\n\t"
 #define PMOVSXBW_MEM(i) "vpmovsxbw " #i "*16(%1), %%ymm" #i "\n\t"
 
 #define CLOBBERS                                                                                                   \
@@ -111,6 +138,10 @@ TIME(t_madd_add, MADD_ADD)
 TIME(t_widen_madd_add, WIDEN_MADD_ADD)
 TIME(t_ubsw_wd, UBSW_WD6)
 TIME(t_sign_trick, SIGN_TRICK)
+TIME(t_sign_acc16, SIGN_ACC16)
+TIME(t_nibbles, NIBBLES)
+TIME(t_dpbusd_y, R12(DPBUSD_Y))
+TIME(t_dpbusd_z, R12(DPBUSD_Z))
 
 static void row(const char *name, uint64_t ticks, double insns, double macs, double cycles_per_tick) {
   double per_tick = insns * ITERS / (double)ticks;
@@ -135,5 +166,10 @@ int main(void) {
   row("widen+madd", t_widen_madd_add(), 12, 4 * 16, cpt);
   row("ubsw+wd", t_ubsw_wd(), 12, 6 * 32, cpt);
   row("sign trick", t_sign_trick(), 12, 3 * 32, cpt);
+  row("sign acc16", t_sign_acc16(), 12, 4 * 32, cpt);
+  row("nibbles", t_nibbles(), 21, 3 * 64, cpt);
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avxvnni")) row("vpdpbusd", t_dpbusd_y(), 12, 12 * 32, cpt);
+  if (__builtin_cpu_supports("avx512vnni")) row("vpdpbusd z", t_dpbusd_z(), 12, 12 * 64, cpt);
   return 0;
 }
