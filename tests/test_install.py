@@ -123,7 +123,7 @@ def test_pip_install_in_a_fresh_venv_as_a_user():
             assert r.returncode == 0, f"{command}: status {r.returncode}\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
             return r.stdout
 
-        user("id")  # the prefix really switches users (and fails loudly where it cannot)
+        assert user("id", "-u").strip() == str(uid)  # the prefix really switches users
         user(python, "-m", "venv", venv)
         user(venv / "bin/python", "-m", "pip", "install", "--quiet", ".", cwd=src)
 
