@@ -93,7 +93,7 @@ def _onnx():
     try:
         import onnx
     except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("kwsint.onnx_export needs the 'onnx' package (pip install onnx)") from e
+        raise ImportError("kwsint.onnx_export needs the 'onnx' package (pip install 'kwsint[interop]')") from e
     return onnx
 
 
@@ -101,7 +101,7 @@ def _ort():
     try:
         import onnxruntime
     except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("kwsint.onnx_export needs the 'onnxruntime' package (pip install onnxruntime)") from e
+        raise ImportError("kwsint.onnx_export needs the 'onnxruntime' package (pip install 'kwsint[interop]')") from e
     return onnxruntime
 
 

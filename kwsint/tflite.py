@@ -97,7 +97,7 @@ def _tflm():
         from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "kwsint.tflite needs the 'tflite-micro' package (pip install tflite-micro)"
+            "kwsint.tflite needs the 'tflite-micro' package (pip install 'kwsint[interop]': the validated build)"
         ) from e
     return model_editor, schema, runtime
 

@@ -15,10 +15,10 @@ SIMDE_HEADER = Path("/usr/include/simde/arm/neon.h")
 
 def build_program(out: Path, main_source: Path, flags: list[str], compiler: str = "gcc") -> Path:
     """Compile every csrc/**/*.c with ``main_source`` into the executable ``out``, with ``flags`` (optimisation,
-    sanitizers). With SIMDe (Debian's libsimde-dev) the NEON kernels are in too, as in the Python build."""
+    sanitizers). With SIMDe (Debian's libsimde-dev) the NEON kernels are in too, as in the Python test build."""
     cc = shutil.which(compiler)
     if cc is None:
-        pytest.fail(f"no {compiler}: scripts/setup installs it")
+        pytest.fail(f"no {compiler}: scripts/setup test installs it")
     defines = ["-DKWS_NEON_SIMDE=1"] if SIMDE_HEADER.exists() else []
     sources = sorted(str(p) for p in CSRC.rglob("*.c")) + [str(main_source)]
     cmd = [cc, "-std=c11", *flags, "-ffp-contract=off", *defines, f"-I{CSRC / 'include'}", f"-I{CSRC}", *sources,

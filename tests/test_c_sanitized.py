@@ -96,7 +96,8 @@ def _instrumented_copy(tree: Path, flags: list[str]) -> Path:
         shutil.copytree(ROOT / part, tree / part, ignore=skip)
     shutil.copy(ROOT / "pyproject.toml", tree)  # pytest's settings and markers
     env = {**os.environ, "CFLAGS": f"{' '.join(flags)} -g -fno-omit-frame-pointer", "LDFLAGS": " ".join(flags)}
-    build = "import runpy; runpy.run_path('kwsint/_build_ffi.py')['ffibuilder'].compile(tmpdir='.')"
+    build = ("import runpy; "
+             "runpy.run_path('kwsint/_build_ffi.py')['make_ffibuilder'](test_backends=True).compile(tmpdir='.')")
     r = subprocess.run([sys.executable, "-c", build], cwd=tree, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     return tree

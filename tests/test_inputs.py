@@ -325,7 +325,7 @@ def test_every_truncated_wav_is_refused(tmp_path):
                                 "the file is truncated")
 
 
-@pytest.mark.skipif(not POCKETSPHINX.is_dir(), reason="Debian's pocketsphinx-testdata (scripts/setup installs it)")
+@pytest.mark.skipif(not POCKETSPHINX.is_dir(), reason="Debian's pocketsphinx-testdata (scripts/setup test installs it)")
 @pytest.mark.parametrize("name", ["cards/001.wav", "cards/005.wav",
                                   "librivox/sense_and_sensibility_01_austen_64kb-0870.wav"])
 def test_real_recordings(name):

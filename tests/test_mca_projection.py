@@ -1,7 +1,7 @@
 """benchmarks/mca/project.py: trip counts against the C loops, and the projection on the real kernels.
 
 The projection compiles csrc/neon with aarch64-linux-gnu-gcc and runs llvm-mca (Debian
-gcc-aarch64-linux-gnu and llvm-16, both installed by scripts/setup); these tests need both and
+gcc-aarch64-linux-gnu and llvm-16, both installed by scripts/setup test); these tests need both and
 do not skip without them.
 """
 

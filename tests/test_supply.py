@@ -45,8 +45,13 @@ def test_every_dependency_has_a_floor_and_a_ceiling():
         assert ops & {">=", "==", "~="} and ops & {"<", "==", "~="}, f"{req}: pin it to a range, as SECURITY.md says"
 
 
-def test_the_setup_script_pins_torch():
-    assert '"torch==2.13.0"' in (ROOT / "scripts" / "setup").read_text()
+def test_torch_is_pinned_to_its_cpu_build():
+    """scripts/setup and the README's hint name one torch, 2.13.0's CPU build: a plain torch==2.13.0 is PyPI's
+    CUDA build on Linux x86-64."""
+    cpu_index = "https://download.pytorch.org/whl/cpu"
+    setup = (ROOT / "scripts" / "setup").read_text()
+    assert 'torch_pin="torch==2.13.0+cpu"' in setup and f"--extra-index-url {cpu_index}" in setup
+    assert f"pip install torch==2.13.0 --index-url {cpu_index}" in (ROOT / "README.md").read_text()
 
 
 def _calls(name: str) -> list[tuple[Path, ast.Call]]:

@@ -7,7 +7,7 @@ uneven chunks, and each step is run a second time as one whole-model call. Its
 steps must equal ``reference.detect_stream`` bit for bit, and memcheck must
 report no error and no leaked byte of any kind.
 
-Needs Debian's valgrind (scripts/setup installs it).
+Needs Debian's valgrind (scripts/setup test installs it).
 """
 
 import shutil
@@ -33,7 +33,7 @@ SETTINGS = [(3, 5, 32768, 33, 100), (2, 7, 16384, 0, 1), (4, 1, 65536, 2, 37)]
 @pytest.fixture(scope="module")
 def run_stream(tmp_path_factory) -> Path:
     if shutil.which("valgrind") is None:
-        pytest.fail("valgrind is missing: scripts/setup installs it")
+        pytest.fail("valgrind is missing: scripts/setup test installs it")
     out = tmp_path_factory.mktemp("valgrind") / "run_stream"
     # Optimised as users build it, with symbols for valgrind's reports; no sanitizer, so valgrind sees the real code.
     return build_program(out, ROOT / "tests" / "c" / "run_stream.c", ["-O2", "-g"])

@@ -285,7 +285,7 @@ def _parse(asm: str) -> dict[str, Function]:
 
 def _cc(what: str, args: Sequence[str], stdin: str | None = None) -> dict[str, Function]:
     if shutil.which(CC) is None:
-        raise ExtractionError(f"{CC} not found: apt-get install gcc-aarch64-linux-gnu (scripts/setup does)")
+        raise ExtractionError(f"{CC} not found: apt-get install gcc-aarch64-linux-gnu (scripts/setup test does)")
     cmd = [CC, *CFLAGS, "-S", "-o", "-", *args]
     r = subprocess.run(cmd, input=stdin, capture_output=True, text=True)
     if r.returncode != 0:
@@ -779,7 +779,7 @@ def affine_loop(act_bits: int) -> str:
 
 @functools.cache
 def mca_tool() -> str:
-    """$LLVM_MCA if set, else llvm-mca-16 (what scripts/setup installs), else the newest
+    """$LLVM_MCA if set, else llvm-mca-16 (what scripts/setup test installs), else the newest
     llvm-mca-NN on PATH, else llvm-mca. Models differ a little between LLVM versions."""
     if os.environ.get("LLVM_MCA"):
         return os.environ["LLVM_MCA"]
@@ -789,7 +789,7 @@ def mca_tool() -> str:
     for name in ("llvm-mca-16", *reversed(versioned), "llvm-mca"):
         if shutil.which(name):
             return name
-    raise ExtractionError("llvm-mca not found: apt-get install llvm-16 (scripts/setup does), or set LLVM_MCA")
+    raise ExtractionError("llvm-mca not found: apt-get install llvm-16 (scripts/setup test does), or set LLVM_MCA")
 
 
 @functools.cache

@@ -1,9 +1,10 @@
 """Copies of the source tree with their own extension, built once whole and then rebuilt per mutation.
 
-A full build is kwsint/_build_ffi.py's own ``ffibuilder.compile``, so every flag comes from there. While
-it runs, the compiler commands it issues are recorded (``build-commands.json`` in the copy) and run in
-parallel; a mutated copy then reruns only the recorded commands of the translation units that include
-the mutated file, and the link. Run in a copy as ``python -m tests.mutation.build``: the full build.
+A full build is kwsint/_build_ffi.py's own compile of the test build (with the SIMDe backends, which the
+mutations' tests name), so every flag comes from there. While it runs, the compiler commands it issues are
+recorded (``build-commands.json`` in the copy) and run in parallel; a mutated copy then reruns only the
+recorded commands of the translation units that include the mutated file, and the link. Run in a copy as
+``python -m tests.mutation.build``: the full build.
 """
 
 from __future__ import annotations
@@ -111,8 +112,8 @@ def _includes(source: Path, include_dirs: list[Path]) -> set[Path]:
 
 
 def _full_build() -> None:
-    """In the copy (the working directory): ffibuilder.compile, its compiler commands recorded and run in
-    parallel. distutils compiles one source after another through subprocess.check_call and then links,
+    """In the copy (the working directory): the test build's compile, its compiler commands recorded and run
+    in parallel. distutils compiles one source after another through subprocess.check_call and then links,
     so compile commands are queued here and the link waits for them."""
     import runpy
 
@@ -135,7 +136,7 @@ def _full_build() -> None:
 
     subprocess.check_call = check_call
     try:
-        runpy.run_path("kwsint/_build_ffi.py")["ffibuilder"].compile(tmpdir=".")
+        runpy.run_path("kwsint/_build_ffi.py")["make_ffibuilder"](test_backends=True).compile(tmpdir=".")
     finally:
         subprocess.check_call = real_check_call
         pool.shutdown()
