@@ -172,7 +172,7 @@ def test_detector_batched_against_per_step(benchmark, features):
     paths = {"per step (Detector.push of one hop)": pushes(hop),
              f"batched (Detector.push of {DEFAULT_CHUNK_FRAMES})": pushes(DEFAULT_CHUNK_FRAMES),
              "per step (kws_detector_push of one hop from cffi)": lambda det, frames: thin_pushes(det, frames, hop)}
-    detectors = {name: model.detector(hop, smoothing=5, lockout=33) for name in paths}
+    detectors = {name: model.detector(hop) for name in paths}  # kwsint-run's defaults: 5 steps, 33 of lockout
     cpu = {name: 0.0 for name in paths}
     steps = mismatches = 0
     segment = int(SEGMENT_HOURS * FRAMES_PER_HOUR)

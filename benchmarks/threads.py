@@ -39,7 +39,7 @@ FRAME_S = 0.01
 
 
 def _stream(model: kwsint.Model, frames: np.ndarray) -> int:
-    det = model.detector(smoothing=5, threshold=0.5, lockout=33)
+    det = model.detector()  # kwsint-run's defaults
     fired = 0
     for i in range(0, len(frames), DEFAULT_CHUNK_FRAMES):
         fired += int(det.push(frames[i:i + DEFAULT_CHUNK_FRAMES]).fired.sum())

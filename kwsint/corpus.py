@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import wave
 from collections.abc import Callable, Iterable
@@ -38,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import temp_dir_beside
+from .atomic import refuse_existing, temp_dir_beside
 from .dataset import Windows, save_windows
 from .features import FbankOptions, compute_fbank
 
@@ -509,6 +510,7 @@ _NOISE: np.ndarray | None = None
 
 def _init_worker() -> None:
     global _NOISE
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the pool
     _NOISE = noise_bank()
 
 
@@ -552,9 +554,7 @@ def make_corpus(out_dir: str | Path, *, seed: int = 0, scale: float = 1.0, jobs:
         raise ValueError(f"splits must be some of {', '.join(SPLITS)}, got {', '.join(splits) or 'none'}")
     out = Path(out_dir)
     names = [name for split in splits for name in outputs(split)] + ["corpus.json"]
-    existing = [str(out / name) for name in names if (out / name).exists()]
-    if existing and not force:
-        raise FileExistsError(f"{', '.join(existing)} exist; use --force to overwrite")
+    refuse_existing([out / name for name in names], force)
     check_tools()
     jobs_list = [(seed, utt, i) for i, utt in enumerate(plan_corpus(seed, scale)) if utt.split in splits]
     out.mkdir(parents=True, exist_ok=True)
@@ -579,17 +579,21 @@ def _render(out: Path, seed: int, scale: float, splits: tuple[str, ...], jobs_li
     clips = {split: ([], []) for split in STREAM_SPLITS if split in splits}  # positives (audio, span), negatives
     jobs = jobs or os.cpu_count() or 1
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker) as pool:
-        results = pool.map(_render_job, jobs_list, chunksize=8)
-        for (_, utt, _), (w, labels, audio, span) in zip(jobs_list, progress(results, len(jobs_list))
-                                                         if progress else results):
-            features, label_list, speakers = windows[utt.split]
-            features.append(w)
-            label_list.append(labels)
-            speakers.append(np.full(len(labels), utt.speaker, dtype=np.int64))
-            if utt.split in clips and utt.kind == "positive":
-                clips[utt.split][0].append((audio, span))
-            elif utt.split in clips:
-                clips[utt.split][1].append(audio)
+        try:
+            results = pool.map(_render_job, jobs_list, chunksize=8)
+            for (_, utt, _), (w, labels, audio, span) in zip(jobs_list, progress(results, len(jobs_list))
+                                                             if progress else results):
+                features, label_list, speakers = windows[utt.split]
+                features.append(w)
+                label_list.append(labels)
+                speakers.append(np.full(len(labels), utt.speaker, dtype=np.int64))
+                if utt.split in clips and utt.kind == "positive":
+                    clips[utt.split][0].append((audio, span))
+                elif utt.split in clips:
+                    clips[utt.split][1].append(audio)
+        except BaseException:  # an interrupt or a failed job: drop the queued work instead of waiting for it
+            pool.shutdown(cancel_futures=True)
+            raise
 
     summary = {"phrase": PHRASE, "seed": seed, "scale": scale, "utterances": kind_counts(scale),
                "speakers": {s: len(ids) for s, ids in split_speakers(seed).items()}, "splits": {}}

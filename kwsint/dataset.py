@@ -15,7 +15,6 @@ An archive holds exactly these arrays (``np.savez``, compressed or not):
 
 from __future__ import annotations
 
-import os
 import zipfile
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_writer
 from .errors import FormatError
 
 REQUIRED_ARRAYS = ("features", "labels")
@@ -69,7 +69,7 @@ def load_windows(path: str | Path) -> Windows:
 
 
 def save_windows(path: str | Path, windows: Windows) -> None:
-    """Write windows atomically (a temporary file in the same directory, then ``os.replace``).
+    """Write windows atomically (``kwsint.atomic.atomic_writer``).
 
     Raises FormatError, and writes nothing, for windows ``load_windows`` would reject.
     """
@@ -78,14 +78,8 @@ def save_windows(path: str | Path, windows: Windows) -> None:
     if windows.speakers is not None:
         arrays["speakers"] = windows.speakers
     _check(arrays, str(path))
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_writer(path) as f:
+        np.savez(f, **arrays)
 
 
 def load_windows_many(paths: Sequence[str | Path]) -> Windows:

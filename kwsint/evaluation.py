@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from . import reference
-from .errors import FormatError
-from .model import Model, load
+from .errors import FormatError, ShortInputWarning
+from .model import (DEFAULT_LOCKOUT_S, DEFAULT_SMOOTHING_S, DEFAULT_THRESHOLD, Model, load, lockout_steps,
+                    smoothing_steps)
 
 FRAME_SHIFT_S = 0.010
 """Seconds between feature frames."""
@@ -176,15 +178,6 @@ def score_stream(model: Model, frames: np.ndarray, hop: int) -> tuple[np.ndarray
 
 
 # --- event counting ----------------------------------------------------------------
-
-
-def lockout_steps(lockout_s: float, hop: int, frame_shift_s: float = FRAME_SHIFT_S) -> int:
-    """The lockout of ``reference.detect`` in steps for a lockout in seconds (>= 0) at ``hop`` frames a step.
-
-    Detections then lie more than ``lockout_s`` apart: ``t - last > L`` with
-    ``L = floor(lockout_s / (hop * frame_shift_s))`` (frames 10 ms apart by default).
-    """
-    return int(math.floor(lockout_s / (hop * frame_shift_s) + 1e-9))
 
 
 def span_labels(spans: Sequence[tuple[float, float]], times_s: np.ndarray, tolerance_s: float) -> np.ndarray:
@@ -362,11 +355,11 @@ def _names(paths: Sequence[Path]) -> list[str]:
 
 
 def _evaluate_model(name: str, path: Path, model: Model, streams: Sequence[LabelledStream],
-                    features: Sequence[np.ndarray], hours: float, extra_threshold: int | None, *, smoothing: int,
-                    lockout_s: float, tolerance_s: float, hop: int | None, max_thresholds: int,
+                    features: Sequence[np.ndarray], hours: float, extra_threshold: int | None, *, hop: int,
+                    smoothing_s: float, lockout_s: float, tolerance_s: float, max_thresholds: int,
                     progress: Callable | None) -> tuple[Det, dict]:
     """One model's DET sweep (with ``extra_threshold`` among the thresholds, if given) and its report entry."""
-    hop = hop or model.spec.frontend.frame_stride
+    smoothing, lockout = smoothing_steps(smoothing_s, hop), lockout_steps(lockout_s, hop)
     items = zip(streams, features)
     if progress is not None:
         items = progress(items, desc=name, total=len(streams))
@@ -375,15 +368,18 @@ def _evaluate_model(name: str, path: Path, model: Model, streams: Sequence[Label
         sf, posterior = score_stream(model, frames, hop)
         step_frames.append(sf)
         smoothed.append(reference.smooth_posteriors(posterior, smoothing))
+    if not any(len(sf) for sf in step_frames):
+        raise ValueError(f"{path}: no stream is as long as one window ({model.window_shape[0]} frames): "
+                         "nothing to evaluate")
     thresholds = sweep_thresholds(smoothed, max_thresholds)
     if extra_threshold is not None:
         thresholds = np.union1d(thresholds, [extra_threshold])
-    lockout = lockout_steps(lockout_s, hop)
     det = count_detections(streams, step_frames, smoothed, thresholds, lockout, tolerance_s, hours)
     info = model.info()
     return det, dict(
         name=name, path=str(path), weight_bits=_dense_bits(info), act_bits=info["act_bits"],
-        blob_bytes=info["blob_bytes"], hop=hop, lockout_steps=lockout, steps=int(sum(len(s) for s in step_frames)),
+        blob_bytes=info["blob_bytes"], hop=hop, smoothing_steps=smoothing, lockout_steps=lockout,
+        steps=int(sum(len(s) for s in step_frames)),
         det=dict(threshold=(det.threshold_q16 / 65536.0).tolist(), threshold_q16=det.threshold_q16.tolist(),
                  frr=det.frr.tolist(), false_per_hour=det.false_per_hour.tolist(),
                  fdr=[None if math.isnan(x) else x for x in det.fdr.tolist()], hits=det.hits.tolist(),
@@ -394,8 +390,8 @@ def evaluate(
     manifest: str | Path,
     model_paths: Sequence[str | Path],
     *,
-    smoothing: int = 5,
-    lockout_s: float = 1.0,
+    smoothing_s: float = DEFAULT_SMOOTHING_S,
+    lockout_s: float = DEFAULT_LOCKOUT_S,
     tolerance_s: float = 0.5,
     threshold: float | None = None,
     false_per_hour: float | None = None,
@@ -407,54 +403,61 @@ def evaluate(
     """Evaluate models on a labelled manifest; the first model is the baseline.
 
     Args:
-        smoothing: WMA window in steps (>= 1).
-        lockout_s: seconds after a detection in which none fires (>= 0).
+        smoothing_s: moving-average window in seconds (>= 0), in whole steps of each model's hop
+            (``kwsint.model.smoothing_steps``); the default is ``Model.detector``'s and kwsint-run's.
+        lockout_s: seconds after a detection in which none fires (>= 0; ``kwsint.model.lockout_steps``).
         tolerance_s: seconds after a span's end that still count as a hit (>= 0).
         threshold, false_per_hour: the baseline's operating point, at most one of
-            them: its threshold in [0, 1] (default 0.5), or its lowest swept
+            them: its threshold in [0, 1] (default ``DEFAULT_THRESHOLD``, 0.5), or its lowest swept
             threshold with at most this many false detections per hour (>= 0).
         hop: frames between steps (default: each model's frame stride).
         max_thresholds: thresholds per DET sweep (>= 2).
         progress: wraps the iterable of streams, called as
             ``progress(iterable, desc=model name, total=n)`` (tqdm's signature).
 
+    A stream shorter than a model's window gives that model no step, so its
+    spans count as missed: each such stream gets a ``ShortInputWarning``.
+
     Returns the report (JSON-ready): data totals, settings, the operating point
-    and per model its bits, size, FDR at the operating point and the DET sweep.
+    and per model its bits, size, steps, FDR at the operating point and the DET sweep.
     Raises FormatError for a bad manifest or feature file, ValueError for bad
     arguments, OSError for an unreadable model.
     """
     if threshold is not None and false_per_hour is not None:
         raise ValueError("give the operating point as a threshold or as false detections per hour, not both")
     if false_per_hour is None:
-        threshold = 0.5 if threshold is None else threshold
+        threshold = DEFAULT_THRESHOLD if threshold is None else threshold
         op = reference.threshold_q16(threshold)
     else:
         op = None
-    if (smoothing < 1 or lockout_s < 0 or tolerance_s < 0 or (hop is not None and hop < 1) or max_thresholds < 2
-            or (false_per_hour is not None and false_per_hour < 0)):
-        raise ValueError("need smoothing >= 1, lockout >= 0, tolerance >= 0, hop >= 1, max_thresholds >= 2 "
-                         "and false_per_hour >= 0")
+    if (not tolerance_s >= 0 or (hop is not None and hop < 1) or max_thresholds < 2
+            or (false_per_hour is not None and not false_per_hour >= 0)):
+        raise ValueError("need tolerance >= 0, hop >= 1, max_thresholds >= 2 and false_per_hour >= 0")
     streams = read_manifest(manifest)
     paths = [Path(p) for p in model_paths]
     if not paths:
         raise ValueError("no models to evaluate")
     models = [load(p, backend=backend) for p in paths]
+    hops = [hop or m.spec.frontend.frame_stride for m in models]
+    for h in hops:  # ValueError before the long part
+        smoothing_steps(smoothing_s, h)
+        lockout_steps(lockout_s, h)
     dims = sorted({m.window_shape[1] for m in models})
     if len(dims) != 1:
         raise ValueError(f"the models take different feature sizes: {dims}")
     features = [load_features(s, dims[0]) for s in streams]
     frames = [len(f) for f in features]
-    for path, model in zip(paths, models):
-        short = [s.where for s, n in zip(streams, frames) if n < model.window_shape[0]]
-        if short:
-            raise ValueError(f"{short[0]}: fewer frames than one window of {path} ({model.window_shape[0]})")
+    window = max(m.window_shape[0] for m in models)
+    for s, n in zip(streams, frames):
+        if n < window:
+            warnings.warn(ShortInputWarning(f"{s.where}: features {s.features}", n, window), stacklevel=2)
 
     hours = sum(frames) * FRAME_SHIFT_S / 3600.0
-    options = dict(smoothing=smoothing, lockout_s=lockout_s, tolerance_s=tolerance_s, hop=hop,
+    options = dict(smoothing_s=smoothing_s, lockout_s=lockout_s, tolerance_s=tolerance_s,
                    max_thresholds=max_thresholds, progress=progress)
     dets, results = zip(*(_evaluate_model(name, path, model, streams, features, hours, op if i == 0 else None,
-                                          **options)
-                          for i, (name, path, model) in enumerate(zip(_names(paths), paths, models))))
+                                          hop=h, **options)
+                          for i, (name, path, model, h) in enumerate(zip(_names(paths), paths, models, hops))))
     base = dets[0]
     if op is None:
         op = int(base.threshold_q16[np.flatnonzero(base.false_per_hour <= false_per_hour)[0]])
@@ -470,7 +473,7 @@ def evaluate(
         manifest=str(manifest),
         data=dict(streams=len(streams), positive_streams=positives, negative_streams=len(streams) - positives,
                   spans=base.spans, hours=hours),
-        settings=dict(smoothing_steps=smoothing, lockout_s=lockout_s, tolerance_s=tolerance_s,
+        settings=dict(smoothing_s=smoothing_s, lockout_s=lockout_s, tolerance_s=tolerance_s,
                       max_thresholds=max_thresholds, backend=models[0].backend),
         operating_point=dict(model=results[0]["name"], threshold=op / 65536.0, threshold_q16=op, frr=op_frr,
                              chosen_by="threshold" if false_per_hour is None else "false_per_hour",
@@ -496,7 +499,7 @@ def markdown_report(report: dict) -> str:
         "# kwsint-eval report", "",
         f"Manifest `{report['manifest']}`: {d['streams']} streams ({d['positive_streams']} positive with "
         f"{d['spans']} wakeword spans, {d['negative_streams']} negative), {d['hours']:.3f} h of audio.",
-        f"Smoothing {s['smoothing_steps']} steps, lockout {s['lockout_s']:g} s, tolerance {s['tolerance_s']:g} s.",
+        f"Smoothing {s['smoothing_s']:g} s, lockout {s['lockout_s']:g} s, tolerance {s['tolerance_s']:g} s.",
         f"Operating point: baseline `{op['model']}` at {how}, FRR {100 * op['frr']:.2f}%. "
         "FDR = false / (hits + false); relative FDR degradation = (FDR - FDR_baseline) / FDR_baseline "
         "at that FRR.", "",
@@ -548,7 +551,7 @@ def plot_det(report: dict) -> bytes:
     s = report["settings"]
     note = "; zero false detections not shown on the log axis" if log else ""
     fig.suptitle(f"DET curves: {report['data']['spans']} wakewords, {report['data']['hours']:.2f} h audio; "
-                 f"smoothing {s['smoothing_steps']} steps, lockout {s['lockout_s']:g} s, "
+                 f"smoothing {s['smoothing_s']:g} s, lockout {s['lockout_s']:g} s, "
                  f"tolerance {s['tolerance_s']:g} s{note}")
     buf = io.BytesIO()
     fig.savefig(buf, format="png")

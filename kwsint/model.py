@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from dataclasses import dataclass
@@ -19,6 +20,13 @@ from .modelspec import ModelSpec
 INT_MAX = 2**31 - 1  # C int fields of kws_detector_config
 MAX_SMOOTHING_STEPS = int(lib.KWS_MAX_SMOOTHING)
 """The longest moving average the C detector keeps, in steps."""
+DEFAULT_THRESHOLD = 0.5
+"""The detector's smoothed-posterior threshold in [0, 1] unless told otherwise (``Model.detector``, the CLIs)."""
+DEFAULT_SMOOTHING_S = 0.15
+"""The detector's moving-average window in seconds unless told otherwise: 5 steps at the usual hop of 3 frames."""
+DEFAULT_LOCKOUT_S = 1.0
+"""Seconds after a detection in which the detector does not fire again, unless told otherwise."""
+_STEPS_EPS = 1e-9  # seconds / step_s lands a hair below a whole number (0.99 / 0.03 = 32.99999...): count it whole
 WEIGHT_STORAGE = {"auto": lib.KWS_WEIGHTS_AUTO, "int8": lib.KWS_WEIGHTS_INT8, "packed": lib.KWS_WEIGHTS_PACKED}
 """Model.weights: how dense weights are held in memory, and so which kernels run them (kws_weight_storage)."""
 FUSED = {lib.KWS_FUSED_NONE: None, lib.KWS_FUSED_NEXT: "next", lib.KWS_FUSED_INTO_PREVIOUS: "previous"}
@@ -225,17 +233,28 @@ class Model:
         """A new stream over this model (its own ring buffer and arena)."""
         return Stream(self)
 
-    def detector(self, hop: int | None = None, *, smoothing: int = 1, threshold: float = 0.5,
-                 lockout: int = 0) -> Detector:
-        """A new streaming detector over this model (docs/arithmetic.md section 8).
+    def detector(self, hop: int | None = None, *, threshold: float = DEFAULT_THRESHOLD,
+                 smoothing_s: float = DEFAULT_SMOOTHING_S, lockout_s: float = DEFAULT_LOCKOUT_S) -> Detector:
+        """A new streaming detector over this model (docs/arithmetic.md section 8), with durations in seconds.
+
+        The defaults are kwsint-run's: the same frames give the same detections.
+        ``Detector(model, hop, smoothing_steps=..., threshold=..., lockout_steps=...)``
+        takes the durations in steps instead.
 
         Args:
             hop: frames between steps, >= 1; default the model's frame stride.
-            smoothing: moving-average window in steps, 1..1024 (1: no smoothing).
-            threshold: posterior threshold in [0, 1], rounded to Q16 by ``reference.threshold_q16``.
-            lockout: steps after a detection that cannot fire, >= 0.
+            threshold: smoothed-posterior threshold in [0, 1], rounded to Q16 by ``reference.threshold_q16``.
+            smoothing_s: moving-average window in seconds, >= 0; in steps the nearest whole number, at least 1
+                and at most MAX_SMOOTHING_STEPS (``smoothing_steps``).
+            lockout_s: seconds after a detection in which none fires, >= 0; in steps rounded down
+                (``lockout_steps``).
+
+        Raises ValueError for a value out of range, or durations longer than the detector keeps.
         """
-        return Detector(self, self.spec.frontend.frame_stride if hop is None else hop, smoothing, threshold, lockout)
+        hop = self.spec.frontend.frame_stride if hop is None else _int_arg("hop", hop, 1, INT_MAX)
+        frame_shift_s = self.spec.frontend.fbank.frame_shift_ms / 1000.0
+        return Detector(self, hop, smoothing_steps=smoothing_steps(smoothing_s, hop, frame_shift_s),
+                        threshold=threshold, lockout_steps=lockout_steps(lockout_s, hop, frame_shift_s))
 
     def plans(self) -> list[dict]:
         """How each layer runs, as chosen at load: the kernel's name, the weights' bytes and bits as held
@@ -332,7 +351,7 @@ class DetectorSteps:
             The step's time is the end of that frame: ``(frame + 1) * frame_shift``.
         logits: int32 (N, 2), the (not-wakeword, wakeword) output codes.
         posterior_q16: int32 (N,), the wakeword posterior in Q16 (65536 == 1.0).
-        smoothed_q16: int32 (N,), its moving average over the last ``smoothing`` steps, Q16.
+        smoothed_q16: int32 (N,), its moving average over the last ``smoothing_steps`` steps, Q16.
         fired: bool (N,), where a detection fired.
     """
 
@@ -349,16 +368,21 @@ class Detector:
     A step runs the model on the newest window at the frame that completes the
     first window, then every ``hop`` frames. Decisions are integer code in C,
     identical on every backend, and equal ``reference.detect_stream``.
+
+    Made by ``Model.detector`` from durations in seconds, or directly from steps:
+    ``hop`` frames between steps (>= 1), a moving average over ``smoothing_steps``
+    steps (1..MAX_SMOOTHING_STEPS; 1: none), a ``threshold`` in [0, 1] and
+    ``lockout_steps`` steps after a detection that cannot fire (>= 0).
     """
 
-    def __init__(self, model: Model, hop: int, smoothing: int, threshold: float, lockout: int):
+    def __init__(self, model: Model, hop: int, *, smoothing_steps: int, threshold: float, lockout_steps: int):
         self.model = model
         self.hop = _int_arg("hop", hop, 1, INT_MAX)
-        self.smoothing = _int_arg("smoothing", smoothing, 1, MAX_SMOOTHING_STEPS)
+        self.smoothing_steps = _int_arg("smoothing_steps", smoothing_steps, 1, MAX_SMOOTHING_STEPS)
         self.threshold_q16 = reference.threshold_q16(threshold)
-        self.lockout = _int_arg("lockout", lockout, 0, INT_MAX)
-        config = ffi.new("kws_detector_config *", dict(hop=self.hop, smoothing=self.smoothing,
-                                                      threshold_q16=self.threshold_q16, lockout=self.lockout))
+        self.lockout_steps = _int_arg("lockout_steps", lockout_steps, 0, INT_MAX)
+        config = ffi.new("kws_detector_config *", dict(hop=self.hop, smoothing=self.smoothing_steps,
+                                                      threshold_q16=self.threshold_q16, lockout=self.lockout_steps))
         out = ffi.new("kws_detector **")
         status = lib.kws_detector_create(model._ptr, config, out)
         if status != lib.KWS_OK:
@@ -401,6 +425,40 @@ def _frames_arg(frames: np.ndarray, dim: int) -> np.ndarray:
     if not np.isfinite(f).all():
         raise ValueError("frames: features must be finite (found NaN or Inf)")
     return np.ascontiguousarray(f)
+
+
+def _seconds_arg(what: str, seconds) -> float:
+    """seconds as a float >= 0; ValueError naming ``what`` otherwise."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float, np.integer, np.floating)) \
+            or not (math.isfinite(seconds) and seconds >= 0):
+        raise ValueError(f"{what}: expected finite seconds >= 0, got {seconds!r}")
+    return float(seconds)
+
+
+def smoothing_steps(smoothing_s: float, hop: int, frame_shift_s: float = 0.010) -> int:
+    """The moving average's length in steps for ``smoothing_s`` seconds (>= 0) at ``hop`` frames a step: the
+    nearest whole number of steps, halves up, at least 1 (0 s: no smoothing). ValueError for a negative or
+    non-finite value, or one longer than MAX_SMOOTHING_STEPS steps."""
+    step_s = hop * frame_shift_s
+    steps = max(1, math.floor(_seconds_arg("smoothing", smoothing_s) / step_s + 0.5 + _STEPS_EPS))
+    if steps > MAX_SMOOTHING_STEPS:
+        raise ValueError(f"smoothing: {smoothing_s:g} s is {steps} steps of {step_s:g} s; the detector smooths over "
+                         f"at most {MAX_SMOOTHING_STEPS} steps ({MAX_SMOOTHING_STEPS * step_s:g} s)")
+    return steps
+
+
+def lockout_steps(lockout_s: float, hop: int, frame_shift_s: float = 0.010) -> int:
+    """The lockout in steps for ``lockout_s`` seconds (>= 0) at ``hop`` frames a step.
+
+    Detections then lie more than ``lockout_s`` apart: ``t - last > L`` with
+    ``L = floor(lockout_s / (hop * frame_shift_s))`` (frames 10 ms apart by default).
+    ValueError for a negative or non-finite value, or more steps than a C int holds.
+    """
+    step_s = hop * frame_shift_s
+    steps = math.floor(_seconds_arg("lockout", lockout_s) / step_s + _STEPS_EPS)
+    if steps > INT_MAX:
+        raise ValueError(f"lockout: {lockout_s:g} s is {steps} steps of {step_s:g} s; at most {INT_MAX}")
+    return steps
 
 
 def _int_arg(name: str, value, lo: int, hi: int) -> int:

@@ -465,15 +465,15 @@ def detect(smoothed_q16: np.ndarray, threshold: int, lockout: int) -> np.ndarray
     return np.asarray(events, dtype=np.int64)
 
 
-def detect_stream(spec: ModelSpec, frames: np.ndarray, hop: int, smoothing: int, threshold: int,
-                  lockout: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def detect_stream(spec: ModelSpec, frames: np.ndarray, hop: int, smoothing_steps: int, threshold: int,
+                  lockout_steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The streaming detector on float frames (T, feature_dim), from a fresh start.
 
     Steps run on the windows whose newest frame has index
     ``e = window_frames - 1 + k * hop < T`` (k = 0, 1, ...); each step is
     ``forward`` on ``frames[e - window_frames + 1 : e + 1]``, then
-    ``smooth_posteriors`` over ``smoothing`` steps and ``detect`` with the Q16
-    ``threshold`` and ``lockout`` steps.
+    ``smooth_posteriors`` over ``smoothing_steps`` steps and ``detect`` with the Q16
+    ``threshold`` and ``lockout_steps`` steps.
     Returns per step: newest frame index (int64), logits int32 (N, 2),
     posterior Q16 int32, smoothed posterior Q16 int32, fired (bool).
     """
@@ -483,7 +483,7 @@ def detect_stream(spec: ModelSpec, frames: np.ndarray, hop: int, smoothing: int,
     w = spec.frontend.window_frames
     newest = np.arange(w - 1, f.shape[0], hop, dtype=np.int64)
     logits, post = forward(spec, f[newest[:, None] + np.arange(1 - w, 1)])  # windows (N, w, feature_dim)
-    smoothed = smooth_posteriors(post, smoothing)
+    smoothed = smooth_posteriors(post, smoothing_steps)
     fired = np.zeros(newest.size, dtype=bool)
-    fired[detect(smoothed, threshold, lockout)] = True
+    fired[detect(smoothed, threshold, lockout_steps)] = True
     return newest, logits.astype(np.int32).reshape(-1, 2), post.astype(np.int32), smoothed, fired

@@ -69,7 +69,7 @@ def test_detector_pushes_of_any_size_agree(backend, act_bits, weights, hop):
     want = dict(zip(STEP_FIELDS, reference.detect_stream(spec, frames, hop, 3, threshold, 2)))
     want["logits"] = want["logits"].reshape(-1, 2)
     assert 0 < want["fired"].sum() < (want["smoothed_q16"] >= threshold).sum()
-    det = model.detector(hop, smoothing=3, threshold=threshold / 65536, lockout=2)
+    det = kwsint.Detector(model, hop, smoothing_steps=3, threshold=threshold / 65536, lockout_steps=2)
 
     # Live streaming, frame by frame: one step at most per push.
     _assert_same_steps(_concat([det.push(f) for f in frames]), want, "frame by frame")

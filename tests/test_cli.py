@@ -1,5 +1,6 @@
 """kwsint-make-model and kwsint-run, end to end through their main() functions."""
 
+import inspect
 import json
 import re
 
@@ -150,9 +151,27 @@ def test_each_run_uses_the_model_it_was_given(demo, tmp_path, capsys):
     path = tmp_path / "m.kwsq"
     peaks = []
     for seed in (1, 2):
-        assert make_model.main(["--config", "M4", "--seed", str(seed), "-o", str(path)]) == 0
+        assert make_model.main(["--config", "M4", "--seed", str(seed), "-o", str(path), "--force"]) == 0
         code, lines, _ = _run(capsys, path, f)
         peaks.append(next(line["peak_posterior"] for line in lines if "stream" in line))
-        steps = kwsint.load(path).detector(3, smoothing=5).push(np.load(f))  # kwsint-run's default 0.15 s
+        steps = kwsint.load(path).detector().push(np.load(f))  # kwsint-run's defaults
         assert code == 0 and peaks[-1] == round(steps.smoothed_q16.max() / 65536, 6)
     assert peaks[0] != peaks[1]
+
+
+def test_python_detector_defaults_are_kwsint_run_defaults(capsys):
+    """The same features through kwsint-run and Model.detector(), each with its defaults, give the same
+    detections: one for the one utterance of the phrase (the Python defaults once fired 9 times on it)."""
+    sample = kwsint.default_model.path("samples/positive_1.npy")
+    code, lines, _ = _run(capsys, kwsint.default_model.path("M4.kwsq"), sample)
+    steps = kwsint.default_model.load("M4").detector().push(np.load(sample))
+    assert code == 0 and steps.frame[steps.fired].tolist() == [359]
+    assert [l["time"] for l in lines if "time" in l] == [round((f + 1) * 0.01, 3) for f in steps.frame[steps.fired]]
+    defaults = inspect.signature(kwsint.Model.detector).parameters
+    args = run._parser().parse_args(["m.kwsq", "x.npy"])
+    assert (args.threshold, args.smoothing, args.lockout) == tuple(
+        defaults[k].default for k in ("threshold", "smoothing_s", "lockout_s")) == (0.5, 0.15, 1.0)
+    from kwsint.cli import eval as eval_cli
+
+    args = eval_cli._parser().parse_args(["--manifest", "m.json", "--models", "m.kwsq", "--out", "r"])
+    assert (args.smoothing, args.lockout) == (0.15, 1.0)

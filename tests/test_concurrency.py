@@ -54,7 +54,8 @@ def _streams(model: kwsint.Model, count: int, seed: int) -> list[tuple[np.ndarra
 
 def _detect(model: kwsint.Model, item: tuple[np.ndarray, int]) -> tuple[np.ndarray, ...]:
     frames, chunk = item
-    det = model.detector(smoothing=5, threshold=0.3, lockout=7)
+    det = kwsint.Detector(model, model.spec.frontend.frame_stride, smoothing_steps=5, threshold=0.3,
+                          lockout_steps=7)
     parts = [det.push(frames[i:i + chunk]) for i in range(0, len(frames), chunk)]
     return tuple(np.concatenate([getattr(p, k) for p in parts])
                  for k in ("frame", "logits", "posterior_q16", "smoothed_q16", "fired"))

@@ -204,7 +204,7 @@ def test_cli_refuses_to_overwrite_without_force(tmp_path, capsys):
     args = ["toy", str(tmp_path), "--train", "8", "--val", "4", "--test", "4"]
     (tmp_path / "val.npz").write_bytes(b"precious")
     assert data.main(args) == 1
-    assert "val.npz exist; use --force" in capsys.readouterr().err
+    assert "val.npz: exists; use --force" in capsys.readouterr().err
     assert (tmp_path / "val.npz").read_bytes() == b"precious" and not (tmp_path / "train.npz").exists()
     assert data.main([*args, "--force"]) == 0
     assert len(load_windows(tmp_path / "val.npz")) == 4

@@ -67,7 +67,7 @@ def test_detector_equals_reference(backend, spec, data):
     want = reference.detect_stream(spec, frames, hop, smoothing, threshold, lockout)
 
     model = kwsint.load(kwsint.write_blob(spec), backend=backend)
-    det = model.detector(hop, smoothing=smoothing, threshold=threshold / 65536, lockout=lockout)
+    det = kwsint.Detector(model, hop, smoothing_steps=smoothing, threshold=threshold / 65536, lockout_steps=lockout)
     assert det.threshold_q16 == threshold
     parts, end = [], 0
     for c in _chunks(data.draw, n):
@@ -90,8 +90,8 @@ def test_paper_model_smooths_fires_and_locks_out(backend, config):
     want = reference.detect_stream(spec, frames, 3, 4, threshold, 5)
     # The case exercises every rule: smoothing changes values, some steps above threshold are locked out.
     assert (smoothed != post).any() and 0 < want[4].sum() < (smoothed >= threshold).sum()
-    det = kwsint.load(kwsint.write_blob(spec), backend=backend).detector(3, smoothing=4, threshold=threshold / 65536,
-                                                                         lockout=5)
+    det = kwsint.Detector(kwsint.load(kwsint.write_blob(spec), backend=backend), 3, smoothing_steps=4,
+                          threshold=threshold / 65536, lockout_steps=5)
     cuts = [0, 1, 80, 81, 82, 100, 150, len(frames)]
     _assert_equal_reference(_concat([det.push(frames[a:b]) for a, b in zip(cuts, cuts[1:])]), want)
 
@@ -108,12 +108,42 @@ def test_step_timing():
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(hop=0), "hop"), (dict(hop=1.5), "hop"), (dict(hop=2**31), "hop"),
-    (dict(smoothing=0), "smoothing"), (dict(smoothing=1025), "smoothing"), (dict(smoothing=True), "smoothing"),
+    (dict(smoothing_steps=0), "smoothing_steps"), (dict(smoothing_steps=1025), "smoothing_steps"),
+    (dict(smoothing_steps=True), "smoothing_steps"),
     (dict(threshold=-0.01), "threshold"), (dict(threshold=1.01), "threshold"),
     (dict(threshold=float("nan")), "threshold"),
-    (dict(lockout=-1), "lockout"), (dict(lockout=2**31), "lockout"),
+    (dict(lockout_steps=-1), "lockout_steps"), (dict(lockout_steps=2**31), "lockout_steps"),
 ])
 def test_detector_rejects_bad_arguments(kwargs, match):
+    model = kwsint.load(kwsint.write_blob(random_model((3,), window_frames=5, feature_dim=2, seed=1)))
+    with pytest.raises(ValueError, match=match):
+        kwsint.Detector(model, **(dict(hop=1, smoothing_steps=1, threshold=0.5, lockout_steps=0) | kwargs))
+
+
+def test_model_detector_takes_seconds():
+    """Model.detector's durations are seconds, in whole steps of hop * 10 ms, with kwsint-run's defaults."""
+    model = kwsint.load(kwsint.write_blob(random_model((3,), window_frames=5, feature_dim=2, seed=1)))  # stride 3
+    det = model.detector()
+    assert (det.hop, det.smoothing_steps, det.lockout_steps, det.threshold_q16) == (3, 5, 33, 32768)
+    assert model.detector(1).smoothing_steps == 15 and model.detector(1).lockout_steps == 100
+    assert model.detector(smoothing_s=0).smoothing_steps == 1  # no smoothing
+    assert model.detector(smoothing_s=0.045).smoothing_steps == 2  # 1.5 steps: halves up
+    assert model.detector(smoothing_s=30.72).smoothing_steps == 1024
+    assert model.detector(lockout_s=0.99).lockout_steps == 33 and model.detector(lockout_s=0).lockout_steps == 0
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(smoothing_s=-0.1), r"^smoothing: expected finite seconds >= 0, got -0.1$"),
+    (dict(smoothing_s=float("nan")), r"^smoothing: expected finite seconds >= 0, got nan$"),
+    (dict(smoothing_s=float("inf")), "smoothing: expected finite seconds"),
+    (dict(smoothing_s="0.15"), "smoothing: expected finite seconds"),
+    (dict(smoothing_s=31), r"^smoothing: 31 s is 1033 steps of 0.03 s; the detector smooths over at most 1024 "
+                           r"steps \(30.72 s\)$"),
+    (dict(lockout_s=-1), r"^lockout: expected finite seconds >= 0, got -1$"),
+    (dict(lockout_s=1e9), r"^lockout: 1e\+09 s is 33333333333 steps of 0.03 s; at most 2147483647$"),
+    (dict(hop=0), "hop"),
+])
+def test_model_detector_rejects_bad_seconds(kwargs, match):
     model = kwsint.load(kwsint.write_blob(random_model((3,), window_frames=5, feature_dim=2, seed=1)))
     with pytest.raises(ValueError, match=match):
         model.detector(**kwargs)

@@ -1,7 +1,7 @@
 """kwsint.evaluation and kwsint-eval: manifests, event counting, DET sweeps, relative FDR, the CLI end to end."""
 
 import json
-import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -285,7 +285,7 @@ def test_score_stream_equals_the_model_on_each_window(tiny):
 def test_cli_writes_plot_markdown_and_json(tiny, tmp_path, capsys):
     out = tmp_path / "report"
     argv = ["--manifest", str(tiny / "data.json"), "--models", str(tiny / "base.kwsq"), str(tiny / "w4.kwsq"),
-            "--out", str(out), "--no-progress", "--smoothing", "3", "--lockout", "0.5", "--threshold", "0.3"]
+            "--out", str(out), "--no-progress", "--smoothing", "0.09", "--lockout", "0.5", "--threshold", "0.3"]
     assert eval_cli.main(argv) == 0
     assert (out / "det.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     report = json.loads((out / "report.json").read_text())
@@ -300,6 +300,7 @@ def test_cli_writes_plot_markdown_and_json(tiny, tmp_path, capsys):
     assert report["operating_point"]["threshold_q16"] == reference.threshold_q16(0.3)
     assert base["at_operating_point"]["relative_fdr_degradation_pct"] in (0.0, None)
     assert base["lockout_steps"] == lockout_steps(0.5, 3) and base["det"]["threshold_q16"][-1] > 0
+    assert report["settings"]["smoothing_s"] == 0.09 and base["smoothing_steps"] == 3  # 0.09 s of 3-frame steps
 
     assert eval_cli.main(argv) == 1
     assert "exist; use --force" in capsys.readouterr().err
@@ -322,9 +323,50 @@ def test_cli_errors(tiny, tmp_path, capsys):
     np.save(tmp_path / "short.npy", np.zeros((10, 20), np.float32))
     short.write_text(json.dumps({"streams": [{"features": "short.npy", "kind": "positive", "spans": [[0, 0.1]]}]}))
     assert eval_cli.main(["--manifest", str(short), *base]) == 1
-    assert re.search(r"short.json: streams\[0\]: fewer frames than one window of .*base.kwsq \(21\)",
-                     capsys.readouterr().err)
+    warning, error = capsys.readouterr().err.splitlines()
+    assert warning == (f"kwsint-eval: warning: {short}: streams[0]: features {tmp_path / 'short.npy'}: 10 frames, "
+                       "shorter than one window of 21 frames: no step ran, nothing can be detected in it")
+    assert error == f"kwsint-eval: error: {tiny / 'base.kwsq'}: no stream is as long as one window (21 frames): " \
+                    "nothing to evaluate"
     with pytest.raises(SystemExit) as e:
-        eval_cli.main(["--manifest", str(short), *base, "--smoothing", "0"])
-    assert e.value.code == 2 and "--smoothing: 0: expected a value in [1, inf]" in capsys.readouterr().err
+        eval_cli.main(["--manifest", str(short), *base, "--smoothing", "-0.1"])
+    assert e.value.code == 2 and "--smoothing: -0.1: expected a value in [0, inf]" in capsys.readouterr().err
+    assert eval_cli.main(["--manifest", str(tiny / "data.json"), *base, "--smoothing", "31"]) == 1
+    assert capsys.readouterr().err == ("kwsint-eval: error: smoothing: 31 s is 1033 steps of 0.03 s; the detector "
+                                       "smooths over at most 1024 steps (30.72 s)\n")
     assert not (tmp_path / "r").exists()
+
+
+def test_a_short_stream_is_warned_about_and_its_spans_missed(tiny, tmp_path, capsys):
+    """A stream shorter than one window gets one warning line; the others are evaluated, its span counts as missed."""
+    np.save(tmp_path / "short.npy", np.zeros((15, 20), np.float32))
+    streams = json.loads((tiny / "data.json").read_text())["streams"]
+    streams = [dict(s, features=str(tiny / s["features"])) for s in streams]
+    manifest = tmp_path / "m.json"
+    manifest.write_text(json.dumps({"streams": [*streams, {"features": "short.npy", "kind": "positive",
+                                                            "spans": [[0.0, 0.1]]}]}))
+    out = tmp_path / "r"
+    argv = ["--manifest", str(manifest), "--models", str(tiny / "base.kwsq"), "--out", str(out), "--no-progress"]
+    assert eval_cli.main(argv) == 0
+    assert capsys.readouterr().err == (f"kwsint-eval: warning: {manifest}: streams[6]: features {tmp_path / 'short.npy'}"
+                                       ": 15 frames, shorter than one window of 21 frames: no step ran, nothing can "
+                                       "be detected in it\n")
+    report = json.loads((out / "report.json").read_text())
+    assert report["data"]["spans"] == 7 and min(report["models"][0]["det"]["frr"]) >= 1 / 7
+
+
+def test_cli_without_matplotlib_writes_the_reports(tiny, tmp_path, capsys, monkeypatch):
+    """No matplotlib: report.md and report.json are written, det.png skipped (an old one removed), with a note."""
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed: imports of it fail
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "det.png").write_bytes(b"an old plot")
+    argv = ["--manifest", str(tiny / "data.json"), "--models", str(tiny / "base.kwsq"), "--out", str(out),
+            "--no-progress", "--force"]
+    assert eval_cli.main(argv) == 0
+    captured = capsys.readouterr()
+    assert captured.err == (f"kwsint-eval: note: {out / 'det.png'} not written: the plot needs matplotlib: "
+                            "pip install 'kwsint[eval]'\n")
+    assert captured.out == (out / "report.md").read_text()
+    assert json.loads((out / "report.json").read_text())["models"][0]["name"] == "base"
+    assert sorted(p.name for p in out.iterdir()) == ["report.json", "report.md"]

@@ -157,9 +157,11 @@ def _cli_cases(toy: Path, d: Path) -> dict[str, tuple[str, list, Path, list[Path
     """Per CLI: (module, arguments, the output it renames first, all its outputs)."""
     samples = SHIPPED / "samples"
     return {
-        "run-csv": ("kwsint.cli.run", [M4, samples / "positive_1.npy", "--no-progress", "--posteriors", d / "p.csv"],
+        "run-csv": ("kwsint.cli.run", [M4, samples / "positive_1.npy", "--no-progress", "--posteriors", d / "p.csv",
+                                     "--force"],
                     d / "p.csv", [d / "p.csv"]),
-        "run-npz": ("kwsint.cli.run", [M4, samples / "positive_1.npy", "--no-progress", "--posteriors", d / "p.npz"],
+        "run-npz": ("kwsint.cli.run", [M4, samples / "positive_1.npy", "--no-progress", "--posteriors", d / "p.npz",
+                                     "--force"],
                     d / "p.npz", [d / "p.npz"]),
         "export": ("kwsint.cli.export", [SHIPPED / "M4.pt", "-o", d / "m.kwsq", "--force"], d / "m.kwsq",
                    [d / "m.kwsq"]),
@@ -171,9 +173,10 @@ def _cli_cases(toy: Path, d: Path) -> dict[str, tuple[str, list, Path, list[Path
         "data-synth": ("kwsint.cli.data", ["synth", d, "--scale", "0.01", "--seed", "3", "--splits", "test", "--force",
                                            "--no-progress"], d / "test.npz",
                        [d / "test.npz", d / "manifest.json", d / "corpus.json"]),
-        "make-model": ("kwsint.cli.make_model", ["--config", "M2", "-o", d / "m.kwsq"], d / "m.kwsq", [d / "m.kwsq"]),
+        "make-model": ("kwsint.cli.make_model", ["--config", "M2", "-o", d / "m.kwsq", "--force"], d / "m.kwsq",
+                       [d / "m.kwsq"]),
         "make-model-features": ("kwsint.cli.make_model", ["--config", "M2", "-o", d.parent / "m.kwsq", "--features",
-                                                          d, "--count", "1"], d / "synthetic_0.npy",
+                                                          d, "--count", "1", "--force"], d / "synthetic_0.npy",
                                 [d / "synthetic_0.npy"]),
         "train": ("kwsint.cli.train", ["--stage", "float", "--train", toy, "-o", d / "c.pt", "--steps", "4",
                                        "--sizes", "16,24", "--batch-size", "32", "--no-progress", "--force"],
@@ -201,7 +204,7 @@ def test_run_killed_while_streaming(streams, tmp_path, suffix, old):
     target = d / f"p.{suffix}"
     before = _prepare(d, [target], old)
     p = subprocess.Popen([sys.executable, "-m", "kwsint.cli.run", str(M4), str(streams[4][0]), "--no-progress",
-                          "--posteriors", str(target)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                          "--posteriors", str(target), "--force"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     while p.poll() is None:  # until the first input's step values are on disk in the hidden work folder
         work = [w / "0.frame" for w in d.glob(f".{target.name}.*.tmp") if w.is_dir()]
         if work and work[0].exists() and work[0].stat().st_size > 0:

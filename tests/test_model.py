@@ -174,7 +174,7 @@ def test_state_bytes():
     info = model.info()
     # a stream holds at least the arena, the ring of 81 quantized frames and the 540-value input vector
     assert info["stream_bytes"] >= info["scratch_bytes"] + 81 * 20 + 540
-    one, many = model.detector(smoothing=1), model.detector(smoothing=1024)
+    one, many = (kwsint.Detector(model, 3, smoothing_steps=w, threshold=0.5, lockout_steps=0) for w in (1, 1024))
     assert one.state_bytes > info["stream_bytes"]
     assert many.state_bytes - one.state_bytes == 1023 * 4  # one int32 posterior per smoothing step
 

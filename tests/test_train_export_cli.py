@@ -87,8 +87,8 @@ def test_float_checkpoint_gets_post_training_quantization(trained, capsys, tmp_p
 
 def test_tflite_export_equals_the_engine_in_tflm(trained, capsys, tmp_path):
     out = tmp_path / "m.tflite"
-    r = _export(capsys, trained / "s2.pt", "-o", out, "--format", "tflite", "--samples", trained / "test.npz")
-    assert r["tflm"]["windows"] == 64 and r["tflm"]["bit_exact"] == 64
+    r = _export(capsys, trained / "s2.pt", "-o", out, "--samples", trained / "test.npz")  # the suffix's format
+    assert r["format"] == "tflite" and r["tflm"]["windows"] == 64 and r["tflm"]["bit_exact"] == 64
     assert r["agreement"]["bit_exact"] == 64
     assert out.read_bytes()[4:8] == b"TFL3"
     # Per-channel FULLY_CONNECTED stays int8 in TFLite (TFLM takes INT4 only per-tensor); the affines are INT4-able
@@ -116,10 +116,31 @@ def test_per_tensor_model_gets_int4_filters_in_tflite(trained, capsys, tmp_path)
 
 
 def test_onnx_export_reports_agreement(trained, capsys, tmp_path):
-    r = _export(capsys, trained / "s2.pt", "-o", tmp_path / "m.onnx", "--format", "onnx",
-                "--samples", trained / "test.npz")
+    r = _export(capsys, trained / "s2.pt", "-o", tmp_path / "m.onnx", "--samples", trained / "test.npz")
+    assert r["format"] == "onnx"
     o = r["onnxruntime"]
     assert o["windows"] == 64 and 0 <= o["logits_exact"] <= o["decisions_agree"] <= 64
+
+
+def test_suffix_and_format_must_agree(trained, capsys, tmp_path):
+    """The output's suffix names the format; a contradicting --format, or a suffix naming none without
+    --format, is a one-line usage error (exit 2) before any work."""
+    def usage_error(*argv) -> str:
+        capsys.readouterr()
+        assert export_cli.main([str(trained / "s2.pt"), *map(str, argv)]) == 2
+        return capsys.readouterr().err
+
+    assert usage_error("-o", tmp_path / "m.tflite", "--format", "kwsq") == (
+        f"kwsint-export: error: -o {tmp_path / 'm.tflite'}: the suffix names format tflite, --format kwsq; use .kwsq "
+        "or leave out --format\n")
+    assert usage_error("-o", tmp_path / "m.bin") == (
+        f"kwsint-export: error: -o {tmp_path / 'm.bin'}: the suffix names no format; expected .kwsq, .tflite or "
+        ".onnx, or give --format\n")
+    assert not list(tmp_path.iterdir())
+    assert _export(capsys, trained / "s2.pt", "-o", tmp_path / "m.bin", "--format", "kwsq")["format"] == "kwsq"
+    assert _export(capsys, trained / "s2.pt", "-o", tmp_path / "M.KWSQ")["format"] == "kwsq"  # any case
+    assert kwsint.load(tmp_path / "m.bin").blob_bytes > 0
+    assert (tmp_path / "m.bin").read_bytes() == (tmp_path / "M.KWSQ").read_bytes()
 
 
 def test_text_report(trained, capsys, tmp_path):
@@ -134,7 +155,7 @@ def test_existing_output_needs_force(trained, capsys, tmp_path):
     out = tmp_path / "m.kwsq"
     out.write_bytes(b"keep me")
     err = _error(capsys, export_cli.main, trained / "s2.pt", "-o", out)
-    assert "exists; pass --force" in err and out.read_bytes() == b"keep me"
+    assert err == f"kwsint-export: error: {out}: exists; use --force to overwrite\n" and out.read_bytes() == b"keep me"
     assert export_cli.main([str(trained / "s2.pt"), "-o", str(out), "--force", "--json"]) == 0
     assert kwsint.load(out).spec.layers
 
@@ -158,7 +179,7 @@ def test_train_refuses_overwrite_and_resumes(trained, capsys, tmp_path):
     out = tmp_path / "r.pt"
     assert train_cli.main(["--stage", "float", *data, "-o", str(out), "--steps", "5", *TRAIN]) == 0
     err = _error(capsys, train_cli.main, "--stage", "float", *data, "-o", out, "--steps", "10", *TRAIN)
-    assert "exists; pass --force to overwrite or --resume" in err
+    assert err == f"kwsint-train: error: {out}: exists; use --force to overwrite, or --resume to continue it\n"
     assert train_cli.main(["--stage", "float", *data, "-o", str(out), "--steps", "10", "--resume", *TRAIN]) == 0
     assert load_checkpoint(out).train["step"] == 10
     err = _error(capsys, train_cli.main, "--stage", "stage2", *data, "-o", tmp_path / "x.pt")

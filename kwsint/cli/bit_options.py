@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from kwsint.qat.model import NetConfig
+if TYPE_CHECKING:  # PyTorch code: the CLIs load without it, to say that it is missing
+    from kwsint.qat.model import NetConfig
 
 
 def _layer_bits(text: str) -> dict[int, int]:

@@ -15,7 +15,7 @@ manifest.json). ``--splits test`` renders only the test split, the same files
 a full run writes for it. It prints one JSON summary line.
 
 Exit status: 0 on success, 2 for bad arguments, 1 when the files cannot be
-written (or exist and --force is not given) or a tool fails.
+written (or exist and --force is not given) or a tool fails, 130 on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -28,24 +28,24 @@ from pathlib import Path
 
 import numpy as np
 
+from kwsint.cli import common
 from kwsint.corpus import SPLITS, ToolError, make_corpus
 from kwsint.dataset import save_windows
 from kwsint.toydata import make_toy_windows
+
+PROG = "kwsint-data"
 
 TOY_SPLIT_SPEAKERS = {"train": range(0, 32), "val": range(32, 40), "test": range(40, 48)}
 """Speaker ids of each toy split: disjoint, so val and test measure unseen speakers."""
 
 
-def toy(args: argparse.Namespace) -> int:
+def toy(args: argparse.Namespace, progress: common.Progress) -> int:
     counts = {"train": args.train, "val": args.val, "test": args.test}
     if min(counts.values()) < 1 or args.seed < 0:
-        print("kwsint-data: --train, --val and --test must be >= 1 and --seed >= 0", file=sys.stderr)
+        common.error(PROG, "--train, --val and --test must be >= 1 and --seed >= 0")
         return 2
     paths = {split: args.out_dir / f"{split}.npz" for split in counts}
-    existing = [str(p) for p in paths.values() if p.exists()]
-    if existing and not args.force:
-        print(f"kwsint-data: {', '.join(existing)} exist; use --force to overwrite", file=sys.stderr)
-        return 1
+    common.check_outputs(paths.values(), args.force, create_folders=True)
     try:
         args.out_dir.mkdir(parents=True, exist_ok=True)
         for split, count in counts.items():
@@ -56,32 +56,38 @@ def toy(args: argparse.Namespace) -> int:
                                   speakers=len(np.unique(windows.speakers)),
                                   speaker_ids=np.unique(windows.speakers).tolist(), seed=args.seed)), flush=True)
     except OSError as e:
-        print(f"kwsint-data: {e}", file=sys.stderr)
+        common.error(PROG, str(e))
         return 1
     return 0
 
 
-def synth(args: argparse.Namespace) -> int:
+def synth(args: argparse.Namespace, progress: common.Progress) -> int:
     if not args.scale > 0 or args.seed < 0 or (args.jobs is not None and args.jobs < 1):
-        print("kwsint-data: --scale must be > 0, --seed >= 0 and --jobs >= 1", file=sys.stderr)
+        common.error(PROG, "--scale must be > 0, --seed >= 0 and --jobs >= 1")
         return 2
     splits = args.splits.split(",")
     if not set(splits) <= set(SPLITS):
-        print(f"kwsint-data: --splits must be some of {','.join(SPLITS)}, got {args.splits}", file=sys.stderr)
+        common.error(PROG, f"--splits must be some of {','.join(SPLITS)}, got {args.splits}")
         return 2
-    progress = None
-    if not args.no_progress:
+    # OUT_DIR is checked here, before any work; make_corpus refuses existing outputs itself.
+    common.check_outputs([args.out_dir / "corpus.json"], force=True, create_folders=True)
+    progress.unit = "utterances"
+
+    def counted(results, total):
+        progress.total = total
+        results = progress.counted(results)
+        if args.no_progress:
+            return results
         from tqdm import tqdm
 
-        def progress(results, total):
-            return tqdm(results, total=total, desc="synth", unit="utt", dynamic_ncols=True)
+        return tqdm(results, total=total, desc="synth", unit="utt", dynamic_ncols=True)
 
     start = time.perf_counter()
     try:
         summary = make_corpus(args.out_dir, seed=args.seed, scale=args.scale, jobs=args.jobs,
-                              splits=splits, force=args.force, progress=progress)
-    except (FileExistsError, ToolError, OSError) as e:
-        print(f"kwsint-data: {e}", file=sys.stderr)
+                              splits=splits, force=args.force, progress=counted)
+    except (ToolError, OSError) as e:
+        common.error(PROG, str(e))
         return 1
     print(json.dumps({"out_dir": str(args.out_dir), **summary, "seconds": round(time.perf_counter() - start, 1)}),
           flush=True)
@@ -89,7 +95,12 @@ def synth(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="kwsint-data", description=__doc__.split("\n\n")[0])
+    progress = common.Progress()
+    return common.run_command(PROG, lambda: _main(argv, progress), progress)
+
+
+def _main(argv: list[str] | None, progress: common.Progress) -> int:
+    ap = common.new_parser(PROG, __doc__)
     commands = ap.add_subparsers(dest="command", required=True)
     toy_ap = commands.add_parser("toy", help="synthetic LFBE-like windows, split by speaker")
     toy_ap.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="directory for train.npz, val.npz, test.npz")
@@ -115,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     synth_ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     synth_ap.set_defaults(handler=synth)
     args = ap.parse_args(argv)
-    return args.handler(args)
+    return args.handler(args, progress)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,11 @@ manifest (docs/evaluation.md); the report directory receives det.png (FRR
 against false detections per hour and against FDR), report.md (one row per
 model: bits, size, FDR and false detections per hour at the baseline's FRR,
 relative FDR degradation) and report.json (the same, with every DET point).
-The markdown is also printed. Exit status: 0 on success, 2 for bad arguments,
-1 when an input is refused or the outputs exist (without --force).
+The markdown is also printed. Without matplotlib the plot is skipped, with a
+note. A stream shorter than one window gets a warning (its spans count as
+missed). Exit status: 0 on success, 2 for bad arguments, 1 when an input is
+refused or the outputs cannot be written or exist (without --force), 130 on
+Ctrl-C.
 """
 
 from __future__ import annotations
@@ -17,12 +20,15 @@ import argparse
 import importlib.util
 import json
 import sys
-from functools import partial
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from kwsint.atomic import write_atomic
+from kwsint.cli import common
 from kwsint.evaluation import evaluate, markdown_report, plot_det
+from kwsint.model import DEFAULT_LOCKOUT_S, DEFAULT_SMOOTHING_S
 
+PROG = "kwsint-eval"
 OUTPUTS = {"png": "det.png", "markdown": "report.md", "json": "report.json"}
 
 
@@ -38,13 +44,15 @@ def _number(kind, low: float, high: float = float("inf")):
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="kwsint-eval", description=__doc__.split("\n\n")[0])
+    ap = common.new_parser(PROG, __doc__)
     ap.add_argument("--manifest", type=Path, required=True, help="labelled streams (.json or .jsonl)")
     ap.add_argument("--models", type=Path, nargs="+", required=True, help=".kwsq models; the first is the baseline")
     ap.add_argument("--out", type=Path, required=True, help="report directory (created if missing)")
-    ap.add_argument("--smoothing", type=_number(int, 1), default=5, help="WMA window in steps (default 5)")
-    ap.add_argument("--lockout", type=_number(float, 0), default=1.0,
-                    help="seconds after a detection without another (default 1)")
+    ap.add_argument("--smoothing", type=_number(float, 0), default=DEFAULT_SMOOTHING_S, metavar="SECONDS",
+                    help="moving-average window in seconds, rounded to whole steps of each model's hop, at least "
+                         f"one (default {DEFAULT_SMOOTHING_S}, as kwsint-run)")
+    ap.add_argument("--lockout", type=_number(float, 0), default=DEFAULT_LOCKOUT_S, metavar="SECONDS",
+                    help=f"seconds after a detection without another (default {DEFAULT_LOCKOUT_S:g})")
     ap.add_argument("--tolerance", type=_number(float, 0), default=0.5,
                     help="seconds after a wakeword's end in which a detection still hits it (default 0.5)")
     op = ap.add_mutually_exclusive_group()
@@ -59,37 +67,53 @@ def _parser() -> argparse.ArgumentParser:
                     help="thresholds per DET sweep (default 1000)")
     ap.add_argument("--backend", help="engine backend (default: the fastest)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
-    ap.add_argument("--force", action="store_true", help="overwrite existing report files")
+    common.add_force(ap, "existing report files")
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    paths = {kind: args.out / name for kind, name in OUTPUTS.items()}
-    existing = [str(p) for p in paths.values() if p.exists()]
-    if existing and not args.force:
-        print(f"kwsint-eval: {', '.join(existing)} exist; use --force to overwrite", file=sys.stderr)
-        return 1
-    if importlib.util.find_spec("matplotlib") is None:  # checked before the long part
-        print("kwsint-eval: the plot needs matplotlib: pip install 'kwsint[eval]'", file=sys.stderr)
-        return 1
-    progress = None
-    if not args.no_progress:
+    progress = common.Progress("model-stream runs")
+    return common.run_command(PROG, lambda: _main(argv, progress), progress)
+
+
+def _counting(progress: common.Progress, models: int, bar: bool) -> Callable:
+    """evaluate's ``progress`` over the streams of each of ``models`` models in turn: counts them in ``progress``
+    (for Ctrl-C), with a progress bar if ``bar``."""
+    def wrap(items: Iterable, desc: str, total: int) -> Iterable:
+        progress.total = models * total
+        counted = progress.counted(items)
+        if not bar:
+            return counted
         from tqdm import tqdm
 
-        progress = partial(tqdm, unit="stream", dynamic_ncols=True)
+        return tqdm(counted, desc=desc, total=total, unit="stream", dynamic_ncols=True)
+    return wrap
+
+
+def _main(argv: list[str] | None, progress: common.Progress) -> int:
+    args = _parser().parse_args(argv)
+    paths = {kind: args.out / name for kind, name in OUTPUTS.items()}
+    common.check_outputs(paths.values(), args.force, create_folders=True)
+    plot = importlib.util.find_spec("matplotlib") is not None
     try:
-        report = evaluate(args.manifest, args.models, smoothing=args.smoothing, lockout_s=args.lockout,
+        report = evaluate(args.manifest, args.models, smoothing_s=args.smoothing, lockout_s=args.lockout,
                           tolerance_s=args.tolerance, threshold=args.threshold, false_per_hour=args.false_per_hour,
-                          hop=args.hop, max_thresholds=args.max_thresholds, backend=args.backend, progress=progress)
+                          hop=args.hop, max_thresholds=args.max_thresholds, backend=args.backend,
+                          progress=_counting(progress, len(args.models), not args.no_progress))
         markdown = markdown_report(report)
         args.out.mkdir(parents=True, exist_ok=True)
-        write_atomic(paths["png"], plot_det(report))
+        if plot:
+            write_atomic(paths["png"], plot_det(report))
         write_atomic(paths["markdown"], markdown.encode())
         write_atomic(paths["json"], (json.dumps(report, indent=1) + "\n").encode())
+        if not plot:
+            paths["png"].unlink(missing_ok=True)  # an old plot beside the new report would belong to another run
     except (OSError, ValueError) as e:
-        print(f"kwsint-eval: {e}", file=sys.stderr)
+        common.error(PROG, str(e))
         return 1
+    if not plot:
+        print(f"{PROG}: note: {paths['png']} not written: the plot needs matplotlib: pip install 'kwsint[eval]'",
+              file=sys.stderr)
     print(markdown, end="")
     return 0
 

@@ -2,13 +2,19 @@
 
     kwsint-export m4.pt -o m4.kwsq
     kwsint-export m0.pt -o m0-int8.kwsq --weight-bits 8 --calibration train.npz
-    kwsint-export m4.pt -o m4.tflite --format tflite --samples test.npz
+    kwsint-export m4.pt -o m4.tflite --samples test.npz
 
-Bits default to the checkpoint's; --weight-bits, --layer-bits, --act-bits and
+The format follows the output's suffix (.kwsq, .tflite or .onnx); --format
+names it where the suffix does not (or with no -o: the checkpoint's name with
+the format's suffix, .kwsq by default). A suffix that names another format than
+--format is refused. Bits default to the checkpoint's; --weight-bits, --layer-bits, --act-bits and
 --param-bits override them. Float and stage-1 checkpoints need --calibration
 windows (post-training quantization of what they did not learn). The report
 lists every layer and checks the engine against the checkpoint's integer
-simulation on sample windows; --json prints it as JSON.
+simulation on sample windows; --json prints it as JSON. Needs PyTorch.
+Exit status 0, 2 for bad arguments, 1 when the checkpoint or windows are
+refused or the output cannot be written or exists (without --force), 130 on
+Ctrl-C.
 """
 
 from __future__ import annotations
@@ -18,25 +24,30 @@ import json
 import sys
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from kwsint.atomic import write_atomic
+from kwsint.cli import common
 from kwsint.cli.bit_options import add_bit_options, apply_bit_options
 from kwsint.dataset import load_windows_many
 from kwsint.errors import FormatError
-from kwsint.export import Export, export, format_report
-from kwsint.qat.checkpoint import load_checkpoint
-from kwsint.qat.model import paper_config
 
+if TYPE_CHECKING:
+    from kwsint.export import Export
+
+PROG = "kwsint-export"
 SUFFIXES = {"kwsq": ".kwsq", "tflite": ".tflite", "onnx": ".onnx"}
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="kwsint-export", description=__doc__.split("\n\n")[0])
+    ap = common.new_parser(PROG, __doc__)
     ap.add_argument("checkpoint", type=Path, help="a kwsint-train checkpoint (.pt)")
-    ap.add_argument("-o", "--output", type=Path, help="output file (default: the checkpoint's name with the "
-                                                       "format's suffix)")
-    ap.add_argument("--format", choices=sorted(SUFFIXES), default="kwsq")
+    ap.add_argument("-o", "--output", type=Path, help="output file, its suffix the format's (default: the "
+                                                       "checkpoint's name with the format's suffix)")
+    ap.add_argument("--format", choices=sorted(SUFFIXES),
+                    help="kwsq, tflite or onnx (default: the output's suffix's, else kwsq)")
     add_bit_options(ap)
     ap.add_argument("--calibration", nargs="+", type=Path, metavar="NPZ",
                     help="windows to calibrate input and activation ranges (float and stage-1 checkpoints)")
@@ -45,8 +56,24 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--config", help="configuration of a bare state dict (M0..M6)")
     ap.add_argument("--backend", help="engine backend for the checks (default: the fastest)")
     ap.add_argument("--json", action="store_true", help="print the report as JSON")
-    ap.add_argument("--force", action="store_true", help="overwrite an existing output")
+    common.add_force(ap, "an existing output")
     return ap
+
+
+def _format_and_output(args: argparse.Namespace) -> tuple[str, Path]:
+    """The format and output file the options ask for; ValueError where the suffix and --format disagree, or
+    the suffix names no format and --format is not given."""
+    if args.output is None:
+        fmt = args.format or "kwsq"
+        return fmt, args.checkpoint.with_suffix(SUFFIXES[fmt])
+    named = {suffix: fmt for fmt, suffix in SUFFIXES.items()}.get(args.output.suffix.lower())
+    if named is None and args.format is None:
+        raise ValueError(f"-o {args.output}: the suffix names no format; expected .kwsq, .tflite or .onnx, "
+                         "or give --format")
+    if named is not None and args.format not in (None, named):
+        raise ValueError(f"-o {args.output}: the suffix names format {named}, --format {args.format}; use "
+                         f"{SUFFIXES[args.format]} or leave out --format")
+    return named or args.format, args.output
 
 
 def _interop(fmt: str, result: Export) -> tuple[bytes, dict]:
@@ -63,10 +90,12 @@ def _interop(fmt: str, result: Export) -> tuple[bytes, dict]:
     return onnx_export.model_to_onnx(result.spec), onnx_export.agreement(result.spec, result.windows)
 
 
-def run(args: argparse.Namespace) -> int:
-    out = args.output or args.checkpoint.with_suffix(SUFFIXES[args.format])
-    if out.exists() and not args.force:
-        raise FileExistsError(f"{out}: exists; pass --force to overwrite it")
+def run(args: argparse.Namespace, fmt: str, out: Path) -> int:
+    # PyTorch's modules, imported here: this module loads without it, to say in one line that it is missing.
+    from kwsint.export import export, format_report
+    from kwsint.qat.checkpoint import load_checkpoint
+    from kwsint.qat.model import paper_config
+
     ck = load_checkpoint(args.checkpoint, config=paper_config(args.config) if args.config else None)
     config = apply_bit_options(ck.model.config, args)
     calibration = load_windows_many(args.calibration).features if args.calibration else None
@@ -74,11 +103,11 @@ def run(args: argparse.Namespace) -> int:
     samples, labels = (labelled.features, labelled.labels) if labelled else (None, None)
     result = export(ck.model, config, calibration=calibration, samples=samples, labels=labels,
                     backend=args.backend, source=str(args.checkpoint))
-    report = result.report | {"format": args.format, "output": str(out)}
+    report = result.report | {"format": fmt, "output": str(out)}
     data = result.blob
-    if args.format != "kwsq":
-        data, check = _interop(args.format, result)
-        report["tflm" if args.format == "tflite" else "onnxruntime"] = check
+    if fmt != "kwsq":
+        data, check = _interop(fmt, result)
+        report["tflm" if fmt == "tflite" else "onnxruntime"] = check
         report["output_bytes"] = len(data)
     write_atomic(out, data)
     print(json.dumps(report) if args.json else format_report(report))
@@ -86,11 +115,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return common.run_command(PROG, lambda: _main(argv), needs_torch=True)
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return run(args)
-    except (FormatError, ValueError, FileExistsError, OSError) as e:
-        print(f"kwsint-export: error: {e}", file=sys.stderr)
+        fmt, out = _format_and_output(args)
+    except ValueError as e:
+        common.error(PROG, str(e))
+        return 2
+    common.check_outputs([out], args.force)
+    try:
+        return run(args, fmt, out)
+    except (FormatError, ValueError, OSError) as e:
+        common.error(PROG, str(e))
         return 1
 
 

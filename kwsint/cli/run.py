@@ -1,26 +1,31 @@
 """kwsint-run: streaming wake word detection over feature or audio files, as JSON lines.
 
     kwsint-run model.kwsq INPUTS... [--threshold 0.5] [--smoothing 0.15] [--lockout 1.0]
-               [--posteriors out.csv|out.npz] [--workers N] [--keep-going] [--verify]
+               [--posteriors out.csv|out.npz [--force]] [--workers N] [--keep-going] [--verify]
 
 INPUTS are .npy feature arrays (T x feature_dim float32, 10 ms frames), Kaldi
 .ark/.scp feature files (one stream per utterance) or 16-bit mono .wav audio
 (LFBE computed with the model's feature settings). Each stream runs through
 the C streaming detector in chunks, in constant memory: the model runs every
 ``--hop`` frames, the posterior is smoothed over ``--smoothing`` seconds,
-thresholded, and a detection locks out further ones for ``--lockout`` seconds.
+thresholded, and a detection locks out further ones for ``--lockout`` seconds
+(the defaults are ``Model.detector``'s). An input shorter than one window gets
+a warning on stderr: the detector runs no step on it.
 
 With --posteriors, each worker appends every step's values to raw files in a
 hidden folder beside the output (``.NAME.RANDOM.tmp``) as the stream runs, and
 the output is written from them at the end, through a temporary file renamed
 over it: memory stays constant however long the input, and the output is
-whole or absent (or as it was), even if the process is killed.
+whole or absent (or as it was), even if the process is killed. An existing
+output is refused without --force.
 
 Output: one JSON line per detection ({"file", "time", "posterior"}: the time
 in seconds at the end of the window's newest frame, the smoothed posterior),
 one per stream (frames, steps, detections, peak posterior) and a summary
-line. Exit status 0, 1 if an input failed (or --verify found a mismatch), 2
-for bad arguments or an unloadable model. Results do not depend on --workers.
+line. Exit status 0, 1 if an input failed (or --verify found a mismatch) or
+the --posteriors file cannot be written or exists (without --force), 2 for bad
+arguments or an unloadable model, 130 on Ctrl-C. Results do not depend on
+--workers.
 """
 
 from __future__ import annotations
@@ -29,10 +34,10 @@ import argparse
 import csv
 import io
 import json
-import math
 import shutil
 import sys
 import threading
+import warnings
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -43,10 +48,12 @@ import numpy as np
 import kwsint
 from kwsint import reference
 from kwsint.atomic import atomic_writer, temp_dir_beside
-from kwsint.errors import FormatError
-from kwsint.evaluation import lockout_steps
+from kwsint.cli import common
+from kwsint.errors import FormatError, ShortInputWarning
 from kwsint.inputs import DEFAULT_CHUNK_FRAMES, iter_streams
-from kwsint.model import MAX_SMOOTHING_STEPS
+from kwsint.model import DEFAULT_LOCKOUT_S, DEFAULT_SMOOTHING_S, DEFAULT_THRESHOLD, lockout_steps, smoothing_steps
+
+PROG = "kwsint-run"
 
 
 @dataclass(frozen=True)
@@ -54,9 +61,9 @@ class Settings:
     """How every worker processes its inputs, alike."""
 
     hop: int
-    smoothing: int  # steps
+    smoothing_steps: int
     threshold: float
-    lockout: int  # steps
+    lockout_steps: int
     verify: bool
     chunk_frames: int
 
@@ -109,8 +116,8 @@ def process_input(model: kwsint.Model, settings: Settings, path: str, steps_pref
     step_files = {k: open(f"{steps_prefix}.{k}", "wb") for k in STEP_FIELDS} if steps_prefix else {}
     try:
         for name, chunks in iter_streams(path, spec.frontend.feature_dim, spec.frontend.fbank, settings.chunk_frames):
-            det = model.detector(settings.hop, smoothing=settings.smoothing, lockout=settings.lockout,
-                                 threshold=settings.threshold)
+            det = kwsint.Detector(model, settings.hop, smoothing_steps=settings.smoothing_steps,
+                                  threshold=settings.threshold, lockout_steps=settings.lockout_steps)
             r = StreamResult(name)
             history = np.zeros((0, spec.frontend.feature_dim), dtype=np.float32)
             posts: list[np.ndarray] = []
@@ -132,8 +139,8 @@ def process_input(model: kwsint.Model, settings: Settings, path: str, steps_pref
                     getattr(steps, k).astype(STEP_FIELDS[k], copy=False).tofile(f)
             if settings.verify and posts:  # smoothing and decisions against the reference, on the whole stream
                 p = np.concatenate(posts)
-                s = reference.smooth_posteriors(p, settings.smoothing)
-                want = reference.detect(s, reference.threshold_q16(settings.threshold), settings.lockout)
+                s = reference.smooth_posteriors(p, settings.smoothing_steps)
+                want = reference.detect(s, reference.threshold_q16(settings.threshold), settings.lockout_steps)
                 got = [f for f, _ in r.detections]
                 first = w - 1
                 r.mismatches += int(list(first + want * settings.hop) != got)
@@ -147,16 +154,19 @@ def process_input(model: kwsint.Model, settings: Settings, path: str, steps_pref
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="kwsint-run", description=__doc__.split("\n\n")[0])
+    ap = common.new_parser(PROG, __doc__)
     ap.add_argument("model", type=Path, help="a .kwsq model blob")
     ap.add_argument("inputs", nargs="+", help=".npy, .ark, .scp or .wav files")
-    ap.add_argument("--threshold", type=float, default=0.5, help="smoothed posterior threshold in [0, 1] (0.5)")
-    ap.add_argument("--smoothing", type=float, default=0.15,
-                    help="moving-average window in seconds, rounded to whole steps, at least one (0.15: 5 steps "
-                         "at the usual hop of 3 frames, as kwsint-eval)")
-    ap.add_argument("--lockout", type=float, default=1.0, help="seconds after a detection without another (1.0)")
+    ap.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                    help=f"smoothed posterior threshold in [0, 1] ({DEFAULT_THRESHOLD})")
+    ap.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING_S, metavar="SECONDS",
+                    help=f"moving-average window in seconds, rounded to whole steps, at least one "
+                         f"({DEFAULT_SMOOTHING_S}: 5 steps at the usual hop of 3 frames)")
+    ap.add_argument("--lockout", type=float, default=DEFAULT_LOCKOUT_S, metavar="SECONDS",
+                    help=f"seconds after a detection without another ({DEFAULT_LOCKOUT_S})")
     ap.add_argument("--hop", type=int, default=None, help="frames between inferences (default: the frame stride)")
     ap.add_argument("--posteriors", type=Path, help="write per-step values to a .csv or .npz file")
+    common.add_force(ap, "an existing --posteriors file")
     ap.add_argument("--workers", type=int, default=1,
                     help="threads working on different inputs over the one model (1); the C work runs in parallel")
     ap.add_argument("--keep-going", action="store_true", help="after a bad input, go on with the others")
@@ -174,18 +184,17 @@ def _settings(args: argparse.Namespace, model: kwsint.Model) -> Settings:
         raise ValueError(f"--hop: expected >= 1 frames, got {hop}")
     if args.workers < 1:
         raise ValueError(f"--workers: expected >= 1, got {args.workers}")
-    if args.smoothing < 0 or args.lockout < 0 or not (math.isfinite(args.smoothing) and math.isfinite(args.lockout)):
-        raise ValueError("--smoothing and --lockout: expected finite seconds >= 0")
     if args.posteriors and args.posteriors.suffix not in (".csv", ".npz"):
         raise ValueError(f"--posteriors: expected a .csv or .npz file, got {args.posteriors}")
     reference.threshold_q16(args.threshold)  # ValueError outside [0, 1]
-    step_s = hop * fe.fbank.frame_shift_ms / 1000.0
-    smoothing = max(1, round(args.smoothing / step_s))
-    if smoothing > MAX_SMOOTHING_STEPS:
-        raise ValueError(f"--smoothing: at most {MAX_SMOOTHING_STEPS} steps of {step_s} s, got {smoothing}")
-    return Settings(hop=hop, smoothing=smoothing, threshold=args.threshold,
-                    lockout=lockout_steps(args.lockout, hop, fe.fbank.frame_shift_ms / 1000.0), verify=args.verify,
-                    chunk_frames=args.chunk_frames)
+    frame_shift_s = fe.fbank.frame_shift_ms / 1000.0
+    try:
+        smoothing = smoothing_steps(args.smoothing, hop, frame_shift_s)
+        lockout = lockout_steps(args.lockout, hop, frame_shift_s)
+    except ValueError as e:
+        raise ValueError(f"--{e}") from None  # "--smoothing: ...", "--lockout: ...": the options' names
+    return Settings(hop=hop, smoothing_steps=smoothing, threshold=args.threshold, lockout_steps=lockout,
+                    verify=args.verify, chunk_frames=args.chunk_frames)
 
 
 def _step_blocks(prefix: Path, start: int, steps: int, fields=STEP_FIELDS):
@@ -237,21 +246,26 @@ def _write_posteriors(f, path: Path, parts: Path, done: list[tuple[int, list[Str
 
 
 def main(argv: list[str] | None = None) -> int:
+    progress = common.Progress("inputs")
+    return common.run_command(PROG, lambda: _main(argv, progress), progress)
+
+
+def _main(argv: list[str] | None, progress: common.Progress) -> int:
     args = _parser().parse_args(argv)
+    if args.posteriors:
+        common.check_outputs([args.posteriors], args.force)
     try:
         model = kwsint.load(args.model, backend=args.backend)
         settings = _settings(args, model)
     except (OSError, ValueError) as e:
-        print(f"kwsint-run: {e}", file=sys.stderr)
+        common.error(PROG, str(e))
         return 2
     frame_s = model.spec.frontend.fbank.frame_shift_ms / 1000.0
+    window = model.spec.frontend.window_frames
     from tqdm import tqdm
 
-    try:
-        parts = temp_dir_beside(args.posteriors) if args.posteriors else None
-    except OSError as e:
-        print(f"kwsint-run: --posteriors: {e}", file=sys.stderr)
-        return 2
+    parts = temp_dir_beside(args.posteriors) if args.posteriors else None
+    progress.total = len(args.inputs)
     jobs = [(path, str(parts / str(i)) if parts else None) for i, path in enumerate(args.inputs)]
 
     def process(job: tuple[str, str | None]) -> tuple[list[StreamResult], str | None]:
@@ -267,9 +281,11 @@ def main(argv: list[str] | None = None) -> int:
     by_input: list[tuple[int, list[StreamResult]]] = []
     failed = mismatches = 0
     try:
-        for i, (done, error) in enumerate(tqdm(results, total=len(jobs), unit="file",
-                                               disable=args.no_progress or None, file=sys.stderr)):
+        for i, (done, failure) in enumerate(tqdm(results, total=len(jobs), unit="file",
+                                                 disable=args.no_progress or None, file=sys.stderr)):
             for r in done:
+                if r.frames < window:
+                    warnings.warn(ShortInputWarning(r.name, r.frames, window))
                 for frame, smoothed in r.detections:
                     print(json.dumps({"file": r.name, "time": round((frame + 1) * frame_s, 3),
                                       "posterior": round(smoothed / 65536, 6)}))
@@ -281,15 +297,17 @@ def main(argv: list[str] | None = None) -> int:
                 mismatches += r.mismatches
             streams += done
             by_input.append((i, done))
-            if error is not None:
+            progress.done = i + 1
+            if failure is not None:
                 failed += 1
-                print(f"kwsint-run: {error}", file=sys.stderr)
+                common.error(PROG, failure)
                 if not args.keep_going:
                     break
         summary = {"summary": True, "inputs": len(args.inputs), "failed": failed, "streams": len(streams),
                    "steps": sum(r.steps for r in streams), "detections": sum(len(r.detections) for r in streams),
                    "hours": round(sum(r.frames for r in streams) * frame_s / 3600, 6), "backend": model.backend,
-                   "hop": settings.hop, "smoothing_steps": settings.smoothing, "lockout_steps": settings.lockout,
+                   "hop": settings.hop, "smoothing_steps": settings.smoothing_steps,
+                   "lockout_steps": settings.lockout_steps,
                    "threshold_q16": reference.threshold_q16(settings.threshold)}
         if args.verify:
             summary["reference_mismatches"] = mismatches

@@ -8,7 +8,9 @@ Stage 1 quantizes the dense weights as q_z(tanh(W)); stage 2 starts from a
 stage-1 checkpoint, calibrates the input and activation ranges on the training
 windows and fine-tunes with every tensor on its integer grid. Training data:
 ``.npz`` files of labelled windows (``kwsint-data``). ``--resume`` continues an
-interrupted run from its checkpoint, exactly.
+interrupted run from its checkpoint, exactly. Needs PyTorch. Exit status 0, 2
+for bad arguments, 1 when an input is refused or the checkpoint cannot be
+written or exists (without --force or --resume), 130 on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -17,18 +19,20 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
+from kwsint.atomic import OutputExistsError, refuse_existing
+from kwsint.cli import common
 from kwsint.cli.bit_options import add_bit_options, apply_bit_options
 from kwsint.dataset import load_windows_many
 from kwsint.errors import FormatError
-from kwsint.export import check_windows
-from kwsint.qat.checkpoint import load_checkpoint
-from kwsint.qat.model import KWSNet, NetConfig, paper_config
-from kwsint.qat.train import TrainOptions, start_stage2, train
 
+if TYPE_CHECKING:
+    from kwsint.qat.model import KWSNet
+
+PROG = "kwsint-train"
 
 #: Adam learning rate per stage. Stage 1's weights live at the scale of sigma_t (0.85), about ten times the
 #: float model's, so it needs a larger step; stage 2 fine-tunes. Measured on kwsint-data toy (docs/qat.md).
@@ -43,7 +47,9 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="kwsint-train", description=__doc__.split("\n\n")[0])
+    from kwsint.qat.train import TrainOptions  # PyTorch code, imported here: see _main
+
+    ap = common.new_parser(PROG, __doc__)
     ap.add_argument("--stage", required=True, choices=("float", "stage1", "stage2"))
     ap.add_argument("--train", nargs="+", required=True, type=Path, metavar="NPZ", help="training windows")
     ap.add_argument("--val", nargs="+", type=Path, metavar="NPZ", help="validation windows")
@@ -56,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     add_bit_options(ap)
     ap.add_argument("--init", type=Path, help="stage 2: the stage-1 checkpoint to start from")
     ap.add_argument("--resume", action="store_true", help="continue the run saved in --output")
-    ap.add_argument("--force", action="store_true", help="overwrite an existing --output")
+    common.add_force(ap, "an existing --output")
     t = ap.add_argument_group("optimisation")
     d = TrainOptions()
     t.add_argument("--steps", type=int, default=d.steps, help=f"updates (default {d.steps})")
@@ -76,6 +82,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _new_model(args: argparse.Namespace, train_features: np.ndarray) -> KWSNet:
+    import torch
+
+    from kwsint.export import check_windows
+    from kwsint.qat.checkpoint import load_checkpoint
+    from kwsint.qat.model import KWSNet, NetConfig, paper_config
+    from kwsint.qat.train import start_stage2
+
     if args.stage == "stage2":
         if args.init is None:
             raise ValueError("--stage stage2 needs --init STAGE1.pt")
@@ -109,6 +122,12 @@ def _new_model(args: argparse.Namespace, train_features: np.ndarray) -> KWSNet:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from kwsint.export import check_windows
+    from kwsint.qat.checkpoint import load_checkpoint
+    from kwsint.qat.train import TrainOptions, train
+
     if args.threads:
         torch.set_num_threads(args.threads)
     data = load_windows_many(args.train)
@@ -126,8 +145,6 @@ def run(args: argparse.Namespace) -> int:
         if ck.model.stage != args.stage:
             raise ValueError(f"{args.output}: is a {ck.model.stage} checkpoint, not {args.stage}")
         model, resume = ck.model, ck.train
-    elif args.output.exists() and not args.force:
-        raise FileExistsError(f"{args.output}: exists; pass --force to overwrite or --resume to continue it")
     else:
         model = _new_model(args, data.features)
 
@@ -150,11 +167,24 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return common.run_command(PROG, lambda: _main(argv), needs_torch=True)
+
+
+def _main(argv: list[str] | None) -> int:
+    # PyTorch's modules are imported in the functions that use them: this module loads without it, so that
+    # run_command can say in one line that it is missing.
     args = _parser().parse_args(argv)
+    common.check_outputs([args.output], force=True)  # its folder; the overwrite rule has --resume's way out
+    if not args.resume:
+        try:
+            refuse_existing([args.output], args.force)
+        except OutputExistsError as e:
+            common.error(PROG, f"{e}, or --resume to continue it")
+            return 1
     try:
         return run(args)
-    except (FormatError, ValueError, FileExistsError, OSError) as e:
-        print(f"kwsint-train: error: {e}", file=sys.stderr)
+    except (FormatError, ValueError, OSError) as e:
+        common.error(PROG, str(e))
         return 1
 
 

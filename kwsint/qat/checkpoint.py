@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
+from ..atomic import atomic_writer
 from ..errors import CheckpointError
 from .model import STAGES, KWSNet, NetConfig
 
@@ -47,15 +46,8 @@ def save_checkpoint(path: str | os.PathLike, model: KWSNet, train: dict | None =
             "model": model.state_dict()}
     if train is not None:
         data["train"] = train
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(data, f)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_writer(path) as f:
+        torch.save(data, f)
 
 
 def _fail(source: str, field: str, message: str) -> CheckpointError:
