@@ -10,7 +10,8 @@
 #include "kwsint_internal.h"
 
 #define HEADER_BYTES 16
-#define FORMAT_VERSION 3 /* 2 is read too: its layer byte 3 (acc16_block) was reserved, 0 */
+#define FORMAT_VERSION 4 /* 3 is read too (no metadata record), and 2 (also its layer byte 3 was reserved, 0) */
+#define MAX_METADATA_BYTES 16384 /* kwsint/metadata.py: the JSON is for tools; the engine only frames it */
 #define FBANK_BYTES 32
 #define NUM_WINDOW_TYPES 6
 
@@ -321,6 +322,12 @@ static kws_status check_payload(cursor *c, kws_model *m, layer_view *views, cons
   if (!quantize_multiplier((double)last->output_scale * 4096.0, 14, &pm, &ps) || pm != m->posterior_multiplier)
     return fail(c, KWS_ERR_FIELD, "posterior_multiplier", at + 16);
   if (ps != m->posterior_shift) return fail(c, KWS_ERR_FIELD, "posterior_shift", at + 20);
+  if (c->version >= 4) {
+    const uint8_t *len = take(c, 4, "metadata_bytes", &st);
+    if (!len) return st;
+    if (le32(len) > MAX_METADATA_BYTES) return fail(c, KWS_ERR_SIZE, "metadata_bytes", (size_t)(len - c->data));
+    if (!take(c, le32(len), "metadata", &st)) return st;
+  }
   if (c->pos != c->size) return fail(c, KWS_ERR_SIZE, "payload", c->pos);
   m->max_width = max_width;
   m->model_bytes = *alloc_bytes = bytes;
@@ -371,7 +378,7 @@ kws_status kws_model_load_with(const void *data, size_t size, const kws_backend 
   if (!h) return st;
   if (memcmp(h, "KWSQ", 4) != 0) return fail(&c, KWS_ERR_MAGIC, "magic", 0);
   c.version = le16(h + 4);
-  if (c.version != FORMAT_VERSION && c.version != 2) return fail(&c, KWS_ERR_VERSION, "version", 4);
+  if (c.version < 2 || c.version > FORMAT_VERSION) return fail(&c, KWS_ERR_VERSION, "version", 4);
   if (le16(h + 6) != 0) return fail(&c, KWS_ERR_FIELD, "reserved", 6);
   uint32_t payload_bytes = le32(h + 8);
   if (payload_bytes > size - HEADER_BYTES) return fail(&c, KWS_ERR_TRUNCATED, "payload_bytes", 8);

@@ -10,6 +10,7 @@ naming the field; ``csrc/blob.c`` performs the same checks.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import struct
 import zlib
@@ -20,13 +21,15 @@ import numpy as np
 from .atomic import write_atomic
 from .errors import FormatError
 from .features import WINDOW_TYPES, FbankOptions
+from .metadata import MAX_METADATA_BYTES, ModelMetadata
 from .modelspec import Frontend, Layer, ModelSpec
 from .reference import (ACC16_MAX, ACC16_MAX_LOG2, ACC16_MIN_LOG2, ACC16_X_MAX, acc16_block_sums, dense_multipliers,
                         quantize_multiplier)
 
 MAGIC = b"KWSQ"
-FORMAT_VERSION = 3
-READABLE_VERSIONS = (2, 3)  # 2: the layer header's acc16_block byte was reserved (0)
+FORMAT_VERSION = 4
+# 3: no metadata record; 2: also the layer header's acc16_block byte was reserved (0)
+READABLE_VERSIONS = (2, 3, 4)
 HEADER = struct.Struct("<4sHHII")  # magic, version, reserved, payload_bytes, payload_crc32
 MODEL_HEADER = struct.Struct("<BBHHHfiii")
 # sample_rate, frame_length_ms, frame_shift_ms, low_freq, high_freq, preemph_coeff, num_mel_bins,
@@ -118,6 +121,8 @@ def write_blob(spec: ModelSpec) -> bytes:
         out.append(np.asarray(layer.shift, dtype="<i4").tobytes())
         out.append(np.asarray(layer.bias, dtype=bias_dtype).tobytes())
         out.append(pack_codes(layer.weights, layer.weight_bits))
+    metadata = spec.metadata.to_json()
+    out.append(struct.pack("<I", len(metadata)) + metadata)
     payload = b"".join(out)
     blob = HEADER.pack(MAGIC, FORMAT_VERSION, 0, len(payload), zlib.crc32(payload)) + payload
     read_blob(blob, "<model being written>")
@@ -186,9 +191,17 @@ class BlobReader:
         if actual != crc:
             raise self._fail("payload_crc32", f"checksum mismatch (stored {crc:#010x}, computed {actual:#010x})")
         spec = self._read_payload()
+        if version >= 4:
+            spec = dataclasses.replace(spec, metadata=self._read_metadata())
         if self.pos != len(self.data):
-            raise self._fail("payload", f"{len(self.data) - self.pos} unexpected bytes after the last layer")
+            last = "the metadata" if version >= 4 else "the last layer"
+            raise self._fail("payload", f"{len(self.data) - self.pos} unexpected bytes after {last}")
         return spec
+
+    def _read_metadata(self) -> ModelMetadata:
+        (size,) = struct.unpack("<I", self._take(4, "metadata_bytes"))
+        _expect(self, "metadata_bytes", size <= MAX_METADATA_BYTES, f"at most {MAX_METADATA_BYTES}, got {size}")
+        return ModelMetadata.from_json(self._take(size, "metadata"), self.source)
 
     def _read_payload(self) -> ModelSpec:
         (act_bits, num_layers, window_frames, feature_dim, frame_stride, input_scale, input_zp,

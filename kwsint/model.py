@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,8 @@ from ._kwsint_c import ffi, lib
 from .blob import packed_bytes, read_blob
 from .errors import FormatError
 from .modelspec import ModelSpec
+
+SHIPPED_PREFIX = "default:"  # kwsint.load("default:M4"): a model shipped in kwsint.default_model
 
 INT_MAX = 2**31 - 1  # C int fields of kws_detector_config
 MAX_SMOOTHING_STEPS = int(lib.KWS_MAX_SMOOTHING)
@@ -81,6 +84,7 @@ class Model:
             raise ValueError(f"weights: expected one of {', '.join(WEIGHT_STORAGE)}, got {weights!r}")
         self.spec: ModelSpec = read_blob(data, source)
         self.blob_bytes = len(data)
+        self.format_version: int = struct.unpack_from("<H", data, 4)[0]  # checked by read_blob
         self.weights = weights
         be = _backend.resolve(backend)
         out = ffi.new("kws_model **")
@@ -471,7 +475,8 @@ def _int_arg(name: str, value, lo: int, hi: int) -> int:
 
 
 def load(path_or_bytes: str | os.PathLike | bytes, *, backend: str | None = None, weights: str = "auto") -> Model:
-    """Load a ``.kwsq`` blob from a path or from bytes; raises FormatError if it is malformed.
+    """Load a ``.kwsq`` blob from a path, ``"default:NAME"`` (a shipped model: ``"default:M4"``) or bytes;
+    raises FormatError if it is malformed.
 
     weights: "auto" (the default) holds each dense layer the way the backend runs
     fastest: packed where it has a packed kernel that beats its int8 one for the
@@ -483,5 +488,9 @@ def load(path_or_bytes: str | os.PathLike | bytes, *, backend: str | None = None
     """
     if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
         return Model(bytes(path_or_bytes), backend=backend, weights=weights)
+    if isinstance(path_or_bytes, str) and path_or_bytes.startswith(SHIPPED_PREFIX):
+        from .default_model import model_path  # default_model imports this module
+
+        path_or_bytes = model_path(path_or_bytes)
     path = Path(path_or_bytes)
     return Model(path.read_bytes(), backend=backend, source=str(path), weights=weights)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .features import FbankOptions
+from .metadata import ModelMetadata
 
 LAYER_KINDS = ("dense", "affine")
 
@@ -134,6 +135,9 @@ class ModelSpec:
         posterior_multiplier, posterior_shift: requantize the logit difference
             (wakeword - other) to Q12 real units, i.e. quantize_multiplier of
             ``output_scale * 4096``; see ``docs/arithmetic.md``.
+        name: a label for reports (not stored in the blob).
+        metadata: the wake phrase, the recommended operating point and the
+            provenance the blob carries (``kwsint.metadata``).
     """
 
     act_bits: int
@@ -142,6 +146,7 @@ class ModelSpec:
     posterior_multiplier: int
     posterior_shift: int
     name: str = field(default="")
+    metadata: ModelMetadata = field(default_factory=ModelMetadata)
 
     @property
     def act_dtype(self) -> type:

@@ -125,17 +125,23 @@ def test_unsafe_claims_are_refused_by_both_loaders():
     assert c_load(smaller) == lib.KWS_OK
 
 
+def _version_2(blob: bytes) -> bytes:
+    """A version-4 blob stating no metadata as version 2 wrote it: no metadata record ({}: 6 bytes)."""
+    assert blob.endswith(struct.pack("<I", 2) + b"{}")
+    return refresh_crc(blob[:4] + struct.pack("<HHI", 2, 0, len(blob) - 22) + blob[12:-6])
+
+
 def test_version_2_blobs_still_load():
     spec = paper_model("M4")
     no_claims = dataclasses.replace(spec, layers=tuple(dataclasses.replace(l, acc16_block=0) for l in spec.layers))
     blob = kwsint.write_blob(no_claims)
-    v2 = refresh_crc(blob[:4] + struct.pack("<H", 2) + blob[6:])
-    assert kwsint.write_blob(kwsint.read_blob(v2)) == blob  # read as the same model, written as version 3
+    v2 = _version_2(blob)
+    assert kwsint.write_blob(kwsint.read_blob(v2)) == blob  # read as the same model, written as version 4
     assert c_load(v2) == lib.KWS_OK
     # in version 2 the byte was reserved: a claim there is refused as such
     claimed = kwsint.write_blob(spec)
     at = _layer_byte(claimed, spec, 0)
-    bad = refresh_crc(claimed[:4] + struct.pack("<H", 2) + claimed[6:])
+    bad = _version_2(claimed)
     with pytest.raises(FormatError, match=r"layers\[0\]\.reserved"):
         kwsint.read_blob(bad)
     assert c_load(bad) == lib.KWS_ERR_FIELD

@@ -15,6 +15,7 @@ from kwsint._kwsint_c import ffi, lib
 from kwsint.blob import FBANK, HEADER, pack_codes, unpack_codes
 from kwsint.features import FbankOptions
 from kwsint.generate import random_model
+from kwsint.metadata import MAX_METADATA_BYTES, ModelMetadata
 
 
 def tiny_spec(bits=4, act_bits=8):
@@ -86,14 +87,17 @@ def test_every_truncation_is_rejected():
        value=st.integers(0, 255), data=st.data())
 def test_c_and_python_loaders_agree_on_payload_edits(act_bits, bits, pos, value, data):
     """Edits behind a valid checksum reach the field checks: both loaders accept or both refuse,
-    and an accepted blob runs like its reference."""
-    blob = kwsint.write_blob(tiny_spec(bits, act_bits))
+    and an accepted blob runs like its reference. The metadata's JSON, the blob's last bytes, is the
+    exception the format states (rule 45c): only the Python reader checks it, the engine only frames it."""
+    spec = tiny_spec(bits, act_bits)
+    blob = kwsint.write_blob(spec)
     pos = HEADER.size + pos % (len(blob) - HEADER.size)
     bad = refresh_crc(blob[:pos] + bytes([value]) + blob[pos + 1:])
+    in_json = pos >= len(blob) - len(spec.metadata.to_json())
     try:
         spec = kwsint.read_blob(bad)
     except FormatError:
-        assert c_load(bad) != lib.KWS_OK
+        assert c_load(bad) == lib.KWS_OK if in_json else c_load(bad) != lib.KWS_OK
         return
     assert c_load(bad) == lib.KWS_OK
     model = kwsint.load(bad)
@@ -113,7 +117,7 @@ LAYER0_AT = FBANK_AT + FBANK.size + 2 * 4 * 2  # model header + fbank + mean + i
 
 @pytest.mark.parametrize("offset, fmt, value, field", [
     (0, "<4s", b"KWSX", "magic"),
-    (4, "<H", 4, "version"),
+    (4, "<H", 5, "version"),
     (MODEL_AT, "<B", 12, "act_bits"),
     (MODEL_AT + 1, "<B", 0, "num_layers"),
     (MODEL_AT + 6, "<H", 9, "frame_stride"),
@@ -205,7 +209,7 @@ def test_feature_settings_round_trip():
 
 def test_version_1_is_refused_with_a_reason():
     bad = _edit(kwsint.write_blob(tiny_spec()), 4, "<H", 1)
-    with pytest.raises(FormatError, match="version: expected 3, got 1: .*export the model again"):
+    with pytest.raises(FormatError, match="version: expected 4, got 1: .*export the model again"):
         kwsint.read_blob(bad)
     assert c_load(bad) == lib.KWS_ERR_VERSION
 
@@ -268,3 +272,74 @@ def test_c_and_python_loaders_agree_on_feature_setting_bytes(pos, value):
         assert c_load(bad) != lib.KWS_OK
     else:
         assert c_load(bad) == lib.KWS_OK
+
+
+# --- the metadata record (version 4) ------------------------------------------------------------------------------
+
+FULL_METADATA = ModelMetadata(phrase="hey lümen", threshold=0.62, smoothing_s=0.15, lockout_s=1.0,
+                              provenance="synthetic corpus, seed 0\nespeak-ng voices", model_version="2026.12")
+
+
+def _with_metadata(blob: bytes, raw: bytes) -> bytes:
+    """``blob`` (version 4, metadata {}) with its metadata record replaced by ``raw``."""
+    assert blob.endswith(struct.pack("<I", 2) + b"{}")
+    payload = blob[HEADER.size:-6] + struct.pack("<I", len(raw)) + raw
+    return HEADER.pack(b"KWSQ", 4, 0, len(payload), zlib.crc32(payload)) + payload
+
+
+def test_metadata_round_trips_and_both_loaders_read_it():
+    spec = dataclasses.replace(tiny_spec(), metadata=FULL_METADATA)
+    blob = kwsint.write_blob(spec)
+    assert kwsint.read_blob(blob).metadata == FULL_METADATA
+    assert kwsint.write_blob(kwsint.read_blob(blob)) == blob
+    assert c_load(blob) == lib.KWS_OK
+    assert kwsint.load(blob).spec.metadata == FULL_METADATA
+
+
+def test_a_version_3_blob_reads_with_no_metadata():
+    blob = kwsint.write_blob(tiny_spec())
+    payload = blob[HEADER.size:-6]  # no metadata record
+    v3 = HEADER.pack(b"KWSQ", 3, 0, len(payload), zlib.crc32(payload)) + payload
+    assert kwsint.read_blob(v3).metadata == ModelMetadata()
+    assert c_load(v3) == lib.KWS_OK
+    assert kwsint.write_blob(kwsint.read_blob(v3)) == blob
+    with pytest.raises(FormatError, match="payload: 6 unexpected bytes after the last layer"):
+        kwsint.read_blob(HEADER.pack(b"KWSQ", 3, 0, len(blob) - 16, zlib.crc32(blob[16:])) + blob[16:])
+
+
+@pytest.mark.parametrize("raw, message", [
+    (b"[1, 2]", "metadata: expected a JSON object, got list"),
+    (b"{", "metadata: expected a UTF-8 JSON object"),
+    (b'{"phrase": "\xff"}', "metadata: expected a UTF-8 JSON object"),
+    (b'{"wake": "hey"}', "metadata: unknown key 'wake'"),
+    (b'{"threshold": 1.5}', r"metadata.threshold: expected a number in \[0, 1\], got 1.5"),
+    (b'{"threshold": NaN}', "metadata: expected a UTF-8 JSON object: NaN is not a number"),
+    (b'{"threshold": true}', "metadata.threshold: expected a finite number, got True"),
+    (b'{"smoothing_s": -0.1}', r"metadata.smoothing_s: expected a number in \[0, 60\]"),
+    (b'{"phrase": ""}', r"metadata.phrase: expected 1..200 characters, got 0"),
+    (b'{"phrase": "hey\\nlumen"}', "metadata.phrase: expected printable characters"),
+    (b'{"model_version": 3}', "metadata.model_version: expected a string, got int"),
+])
+def test_bad_metadata_is_named_by_the_python_reader(raw, message):
+    bad = _with_metadata(kwsint.write_blob(tiny_spec()), raw)
+    with pytest.raises(FormatError, match=message):
+        kwsint.read_blob(bad, "m.kwsq")
+    assert c_load(bad) == lib.KWS_OK  # rule 45c: the engine frames the JSON, it does not read it
+
+
+def test_metadata_size_limit_is_the_same_in_both_loaders():
+    blob = kwsint.write_blob(tiny_spec())
+    at_limit = _with_metadata(blob, b"{" + b" " * (MAX_METADATA_BYTES - 2) + b"}")
+    assert kwsint.read_blob(at_limit).metadata == ModelMetadata()
+    assert c_load(at_limit) == lib.KWS_OK
+    over = _with_metadata(blob, b"{" + b" " * (MAX_METADATA_BYTES - 1) + b"}")
+    with pytest.raises(FormatError, match=f"metadata_bytes: expected at most {MAX_METADATA_BYTES}"):
+        kwsint.read_blob(over)
+    assert c_load(over) == lib.KWS_ERR_SIZE
+
+
+def test_metadata_values_are_checked_when_made():
+    with pytest.raises(ValueError, match=r"metadata lockout_s: expected a number in \[0, 3600\]"):
+        ModelMetadata(lockout_s=4000)
+    with pytest.raises(ValueError, match="metadata phrase: expected a string"):
+        ModelMetadata(phrase=7)

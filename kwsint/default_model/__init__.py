@@ -22,7 +22,7 @@ import json
 from importlib.resources import files
 from pathlib import Path
 
-from ..model import Model, load as load_blob
+from ..model import SHIPPED_PREFIX, Model, load as load_blob
 
 CONFIGS = ("M0-int8", "M2", "M4")
 """The shipped .kwsq models."""
@@ -34,6 +34,14 @@ def path(name: str = "") -> Path:
     if not p.exists():
         raise FileNotFoundError(f"{p}: not shipped with kwsint")
     return p
+
+
+def model_path(ref: str) -> Path:
+    """The file of ``"default:NAME"``, NAME one of CONFIGS: what every model path argument accepts."""
+    name = ref.removeprefix(SHIPPED_PREFIX)
+    if name not in CONFIGS:
+        raise ValueError(f"{ref}: no such shipped model; shipped: {', '.join(SHIPPED_PREFIX + c for c in CONFIGS)}")
+    return path(f"{name}.kwsq")
 
 
 def load(config: str = "M4", backend: str | None = None) -> Model:
