@@ -12,6 +12,7 @@ from . import default_model, ops, reference
 from .backend import backends, compiled_backends
 from .blob import read_blob, save, write_blob
 from .errors import BackendError, FormatError
+from .metadata import ModelMetadata
 from .model import BatchInference, Detector, DetectorSteps, Inference, Model, Stream, load
 from .modelspec import Frontend, Layer, ModelSpec
 
@@ -19,6 +20,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BackendError", "BatchInference", "Detector", "DetectorSteps", "FormatError", "Frontend", "Inference", "Layer",
-    "Model", "ModelSpec", "Stream",
+    "Model", "ModelMetadata", "ModelSpec", "Stream",
     "backends", "compiled_backends", "default_model", "load", "ops", "read_blob", "reference", "save", "write_blob",
 ]

@@ -24,8 +24,8 @@ import numpy as np
 
 from . import reference
 from .errors import FormatError, ShortInputWarning
-from .model import (DEFAULT_LOCKOUT_S, DEFAULT_SMOOTHING_S, DEFAULT_THRESHOLD, Model, load, lockout_steps,
-                    smoothing_steps)
+from .model import (DEFAULT_LOCKOUT_S, DEFAULT_SMOOTHING_S, DEFAULT_THRESHOLD, SHIPPED_PREFIX, Model, load,
+                    lockout_steps, smoothing_steps)
 
 FRAME_SHIFT_S = 0.010
 """Seconds between feature frames."""
@@ -349,12 +349,13 @@ def _dense_bits(info: dict) -> str:
     return str(bits[0]) if len(set(bits)) == 1 else "/".join(map(str, bits))
 
 
-def _names(paths: Sequence[Path]) -> list[str]:
-    stems = [p.stem for p in paths]
-    return stems if len(set(stems)) == len(stems) else [str(p) for p in paths]
+def _names(refs: Sequence[str]) -> list[str]:
+    """Short names for the models' paths (their stems) or shipped names (default:M4 -> M4), whole where two clash."""
+    stems = [r.removeprefix(SHIPPED_PREFIX) if r.startswith(SHIPPED_PREFIX) else Path(r).stem for r in refs]
+    return stems if len(set(stems)) == len(stems) else list(refs)
 
 
-def _evaluate_model(name: str, path: Path, model: Model, streams: Sequence[LabelledStream],
+def _evaluate_model(name: str, path: str, model: Model, streams: Sequence[LabelledStream],
                     features: Sequence[np.ndarray], hours: float, extra_threshold: int | None, *, hop: int,
                     smoothing_s: float, lockout_s: float, tolerance_s: float, max_thresholds: int,
                     progress: Callable | None) -> tuple[Det, dict]:
@@ -377,7 +378,7 @@ def _evaluate_model(name: str, path: Path, model: Model, streams: Sequence[Label
     det = count_detections(streams, step_frames, smoothed, thresholds, lockout, tolerance_s, hours)
     info = model.info()
     return det, dict(
-        name=name, path=str(path), weight_bits=_dense_bits(info), act_bits=info["act_bits"],
+        name=name, path=path, weight_bits=_dense_bits(info), act_bits=info["act_bits"],
         blob_bytes=info["blob_bytes"], hop=hop, smoothing_steps=smoothing, lockout_steps=lockout,
         steps=int(sum(len(s) for s in step_frames)),
         det=dict(threshold=(det.threshold_q16 / 65536.0).tolist(), threshold_q16=det.threshold_q16.tolist(),
@@ -388,7 +389,7 @@ def _evaluate_model(name: str, path: Path, model: Model, streams: Sequence[Label
 
 def evaluate(
     manifest: str | Path,
-    model_paths: Sequence[str | Path],
+    model_paths: Sequence[str | Path],  # .kwsq files, or default:NAME
     *,
     smoothing_s: float = DEFAULT_SMOOTHING_S,
     lockout_s: float = DEFAULT_LOCKOUT_S,
@@ -434,7 +435,7 @@ def evaluate(
             or (false_per_hour is not None and not false_per_hour >= 0)):
         raise ValueError("need tolerance >= 0, hop >= 1, max_thresholds >= 2 and false_per_hour >= 0")
     streams = read_manifest(manifest)
-    paths = [Path(p) for p in model_paths]
+    paths = [str(p) for p in model_paths]  # str: "default:M4" names a shipped model
     if not paths:
         raise ValueError("no models to evaluate")
     models = [load(p, backend=backend) for p in paths]

@@ -13,6 +13,7 @@ sample window. How the integer model was obtained is reported plainly:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 
 from . import blob
+from .metadata import ModelMetadata
 from .model import Model
 from .modelspec import ModelSpec
 from .qat.model import KWSNet, NetConfig
@@ -121,7 +123,7 @@ def agreement(got: np.ndarray, want: np.ndarray, labels: np.ndarray | None = Non
 
 def export(model: KWSNet, config: NetConfig, *, calibration: np.ndarray | None = None,
            samples: np.ndarray | None = None, labels: np.ndarray | None = None, backend: str | None = None,
-           source: str = "") -> Export:
+           source: str = "", metadata: ModelMetadata = ModelMetadata()) -> Export:
     """The integer model of a checkpoint's model at ``config``'s bits, checked against its simulation.
 
     Args:
@@ -132,11 +134,12 @@ def export(model: KWSNet, config: NetConfig, *, calibration: np.ndarray | None =
             windows, else ``SYNTHETIC_WINDOWS`` synthetic ones.
         labels: 0/1 labels of ``samples``, to report the integer model's accuracy.
         backend: the engine backend for the check (default: the fastest).
+        metadata: what the blob tells its user (phrase, operating point, provenance).
     """
     for name, w in (("calibration", calibration), ("samples", samples)):
         check_windows(w, config, name)
     q = prepare(model, config, calibration)
-    spec = q.to_spec()
+    spec = dataclasses.replace(q.to_spec(), metadata=metadata)
     data = blob.write_blob(spec)
     if samples is not None:
         windows, kind = samples, "sample windows"
@@ -164,7 +167,7 @@ def export(model: KWSNet, config: NetConfig, *, calibration: np.ndarray | None =
         trained_weight_bits=trained if requantized else None,
         layers=layer_report(spec), blob_bytes=len(data),
         weight_bytes=sum(blob.packed_bytes(l.weights.size, l.weight_bits) for l in spec.layers),
-        macs=spec.macs, agreement=check,
+        macs=spec.macs, metadata=metadata.stated(), agreement=check,
     )
     return Export(spec, data, report, windows, got)
 
@@ -186,6 +189,10 @@ def format_report(report: dict) -> str:
             f"{r['weight_scale'][0]:>10.3g}..{r['weight_scale'][1]:<9.3g} {r['shift'][0]:>4}..{r['shift'][1]:<3} "
             f"{r['entropy_bits']:>5.2f}/{r['max_entropy_bits']:<5.2f} {r['weight_bytes']:>7}")
     lines.append(f"model: {report['blob_bytes']} bytes ({report['weight_bytes']} of weights), {report['macs']} MACs")
+    stated = {k: v for k, v in report["metadata"].items() if k != "provenance"}
+    lines.append("metadata: " + (", ".join(f"{k} {v!r}" if isinstance(v, str) else f"{k} {v:g}"
+                                           for k, v in stated.items()) or "none stated")
+                 + (" (and provenance)" if "provenance" in report["metadata"] else ""))
     a = report["agreement"]
     lines.append(f"engine ({a['backend']}) == checkpoint simulation: {a['bit_exact']}/{a['windows']} windows "
                  f"bit-exact ({a['windows_from']})")

@@ -60,15 +60,20 @@ class ModelMetadata:
             obj = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
         except (UnicodeDecodeError, ValueError) as e:
             raise FormatError(f"{where}: metadata: expected a UTF-8 JSON object: {e}") from None
+        return cls.from_dict(obj, where, FormatError)
+
+    @classmethod
+    def from_dict(cls, obj, where: str, error: type[Exception] = ValueError) -> ModelMetadata:
+        """Check a dict of stated keys (as ``stated`` gives, or a checkpoint holds); ``error`` names ``where``."""
         if not isinstance(obj, dict):
-            raise FormatError(f"{where}: metadata: expected a JSON object, got {type(obj).__name__}")
+            raise error(f"{where}: metadata: expected a JSON object, got {type(obj).__name__}")
         known = tuple(cls.__dataclass_fields__)
         for key, value in obj.items():
             if key not in known:
-                raise FormatError(f"{where}: metadata: unknown key {key!r}; known: {', '.join(known)}")
+                raise error(f"{where}: metadata: unknown key {key!r}; known: {', '.join(known)}")
             problem = _problem(key, value)
             if problem:
-                raise FormatError(f"{where}: metadata.{key}: {problem}")
+                raise error(f"{where}: metadata.{key}: {problem}")
         return cls(**obj)
 
     def stated(self) -> dict:

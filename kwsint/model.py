@@ -237,11 +237,20 @@ class Model:
         """A new stream over this model (its own ring buffer and arena)."""
         return Stream(self)
 
-    def detector(self, hop: int | None = None, *, threshold: float = DEFAULT_THRESHOLD,
-                 smoothing_s: float = DEFAULT_SMOOTHING_S, lockout_s: float = DEFAULT_LOCKOUT_S) -> Detector:
+    def operating_point(self) -> tuple[float, float, float]:
+        """(threshold, smoothing_s, lockout_s): the blob's recommended values where it states them
+        (``spec.metadata``), else DEFAULT_THRESHOLD, DEFAULT_SMOOTHING_S and DEFAULT_LOCKOUT_S."""
+        m = self.spec.metadata
+        return (DEFAULT_THRESHOLD if m.threshold is None else m.threshold,
+                DEFAULT_SMOOTHING_S if m.smoothing_s is None else m.smoothing_s,
+                DEFAULT_LOCKOUT_S if m.lockout_s is None else m.lockout_s)
+
+    def detector(self, hop: int | None = None, *, threshold: float | None = None, smoothing_s: float | None = None,
+                 lockout_s: float | None = None) -> Detector:
         """A new streaming detector over this model (docs/arithmetic.md section 8), with durations in seconds.
 
-        The defaults are kwsint-run's: the same frames give the same detections.
+        What is not given is the model's recommended operating point (``operating_point``), as in
+        kwsint-run: the same frames give the same detections.
         ``Detector(model, hop, smoothing_steps=..., threshold=..., lockout_steps=...)``
         takes the durations in steps instead.
 
@@ -256,6 +265,10 @@ class Model:
         Raises ValueError for a value out of range, or durations longer than the detector keeps.
         """
         hop = self.spec.frontend.frame_stride if hop is None else _int_arg("hop", hop, 1, INT_MAX)
+        recommended = self.operating_point()
+        threshold = recommended[0] if threshold is None else threshold
+        smoothing_s = recommended[1] if smoothing_s is None else smoothing_s
+        lockout_s = recommended[2] if lockout_s is None else lockout_s
         frame_shift_s = self.spec.frontend.fbank.frame_shift_ms / 1000.0
         return Detector(self, hop, smoothing_steps=smoothing_steps(smoothing_s, hop, frame_shift_s),
                         threshold=threshold, lockout_steps=lockout_steps(lockout_s, hop, frame_shift_s))

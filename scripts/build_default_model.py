@@ -5,7 +5,9 @@
 WORK_DIR holds the corpus (corpus/) and the trained checkpoints (M0.pt, M2.pt,
 M4.pt, with their .train.json). Writes to DEST_DIR:
 
-* M0.pt, M2.pt, M4.pt: the checkpoints without their optimizer state (a third the size);
+* M0.pt, M2.pt, M4.pt: the checkpoints without their optimizer state (a third the size), with METADATA
+  (the phrase, the operating point the card's "default" validation figures are measured at, provenance),
+  which kwsint-export puts in every blob made of them;
 * calibration.npz: CALIBRATION_WINDOWS training windows, drawn from the seed, for M0's PTQ;
 * M0-int8.kwsq, M2.kwsq, M4.kwsq: kwsint-export of those checkpoints;
 * samples/: the first SAMPLE_POSITIVES clean positive test clips (SNR >= SAMPLE_MIN_SNR_DB, no
@@ -34,6 +36,8 @@ from kwsint.cli import export as export_cli
 from kwsint.dataset import Windows, load_windows, save_windows
 from kwsint.evaluation import evaluate
 from kwsint.features import compute_fbank
+from kwsint.metadata import ModelMetadata
+from kwsint.model import DEFAULT_LOCKOUT_S, DEFAULT_SMOOTHING_S, DEFAULT_THRESHOLD
 from kwsint.qat.checkpoint import load_checkpoint, save_checkpoint
 
 CONFIGS = {"M0": "M0-int8", "M2": "M2", "M4": "M4"}
@@ -44,6 +48,12 @@ NEGATIVE_SECONDS = 20
 NEGATIVE_WAV_SECONDS = 10
 TARGET_FALSE_PER_HOUR = 10.0
 FRAME_SHIFT_S = 0.01
+METADATA = ModelMetadata(
+    phrase="hey lumen", threshold=DEFAULT_THRESHOLD, smoothing_s=DEFAULT_SMOOTHING_S, lockout_s=DEFAULT_LOCKOUT_S,
+    provenance="kwsint's synthetic corpus (kwsint-data synth --scale 4, seed 0: espeak-ng voices, sox noise and "
+               "reverberation; docs/data.md), trained by scripts/train-default-model; the operating point is the "
+               "one card.json's validation figures are measured at",
+    model_version="2026.12")
 
 
 def export(checkpoint: Path, out: Path, calibration: Path, samples: Path) -> None:
@@ -115,7 +125,7 @@ def main(work: Path, dest: Path) -> None:
     save_windows(dest / "calibration.npz", Windows(train.features[pick], train.labels[pick], train.speakers[pick]))
     card = {"phrase": "hey lumen", "corpus": json.loads((corpus / "corpus.json").read_text()), "models": {}}
     for config, name in CONFIGS.items():
-        save_checkpoint(dest / f"{config}.pt", load_checkpoint(work / f"{config}.pt").model)
+        save_checkpoint(dest / f"{config}.pt", load_checkpoint(work / f"{config}.pt").model, metadata=METADATA)
         export(dest / f"{config}.pt", dest / f"{name}.kwsq", dest / "calibration.npz", corpus / "test.npz")
         runs = [json.loads(line) for f in sorted(work.glob(f"{config}*.train.json")) for line in f.open()]
         card["models"][name] = {"checkpoint": f"{config}.pt", "blob_bytes": (dest / f"{name}.kwsq").stat().st_size,

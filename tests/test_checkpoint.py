@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from kwsint.errors import CheckpointError
+from kwsint.metadata import ModelMetadata
 from kwsint.qat.checkpoint import load_checkpoint, save_checkpoint
 from kwsint.qat.model import KWSNet, NetConfig
 from kwsint.qat.train import TrainOptions, train
@@ -116,6 +117,9 @@ BAD = {
     "uncalibrated stage 2": (_model("input_clip", lambda t: t.fill_(0.0)), r"model\.input_clip: expected > 0"),
     "inverted range": (_model("logit_range", lambda t: torch.tensor([1.0, -1.0])), r"model\.logit_range: expected low <= high"),
     "missing model": (lambda d: d.pop("model"), r"model: missing"),
+    "metadata not a dict": (_set("metadata", ["hey"]), r"metadata: expected a JSON object, got list"),
+    "metadata key": (_set("metadata", {"wake": "hey"}), r"metadata: unknown key 'wake'"),
+    "metadata threshold": (_set("metadata", {"threshold": 3.0}), r"metadata\.threshold: expected a number in \[0, 1\]"),
 }
 
 
@@ -215,3 +219,12 @@ def test_resumed_training_equals_uninterrupted(tmp_path, stage):
     other = fresh()
     train(other, x, y, TrainOptions(**{**opts.__dict__, "seed": 6}), out=tmp_path / "other.pt")
     assert not torch.equal(other.dense[0].weight, whole.dense[0].weight)
+
+
+def test_metadata_round_trips(tmp_path):
+    meta = ModelMetadata(phrase="hey lumen", threshold=0.6, smoothing_s=0.15, lockout_s=1.0, provenance="toy data")
+    model = _stage2(tmp_path)
+    save_checkpoint(tmp_path / "m.pt", model, metadata=meta)
+    assert load_checkpoint(tmp_path / "m.pt").metadata == meta
+    save_checkpoint(tmp_path / "plain.pt", model)
+    assert load_checkpoint(tmp_path / "plain.pt").metadata == ModelMetadata()

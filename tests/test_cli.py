@@ -1,5 +1,6 @@
 """kwsint-make-model and kwsint-run, end to end through their main() functions."""
 
+import dataclasses
 import inspect
 import json
 import re
@@ -10,6 +11,8 @@ import pytest
 import kwsint
 from kwsint import reference
 from kwsint.cli import make_model, run
+from kwsint.generate import paper_model
+from kwsint.metadata import ModelMetadata
 
 
 @pytest.fixture(scope="module")
@@ -169,9 +172,31 @@ def test_python_detector_defaults_are_kwsint_run_defaults(capsys):
     assert [l["time"] for l in lines if "time" in l] == [round((f + 1) * 0.01, 3) for f in steps.frame[steps.fired]]
     defaults = inspect.signature(kwsint.Model.detector).parameters
     args = run._parser().parse_args(["m.kwsq", "x.npy"])
+    # both leave it to the model: its recommended operating point, else the same built-in defaults
     assert (args.threshold, args.smoothing, args.lockout) == tuple(
-        defaults[k].default for k in ("threshold", "smoothing_s", "lockout_s")) == (0.5, 0.15, 1.0)
+        defaults[k].default for k in ("threshold", "smoothing_s", "lockout_s")) == (None, None, None)
+    assert kwsint.load(kwsint.write_blob(paper_model("M4"))).operating_point() == (0.5, 0.15, 1.0)
     from kwsint.cli import eval as eval_cli
 
     args = eval_cli._parser().parse_args(["--manifest", "m.json", "--models", "m.kwsq", "--out", "r"])
     assert (args.smoothing, args.lockout) == (0.15, 1.0)
+
+
+def test_kwsint_run_and_the_detector_take_the_models_recommended_operating_point(tmp_path, capsys):
+    """A blob that states an operating point gets it in kwsint-run and Model.detector() unless told otherwise."""
+    sample = kwsint.default_model.path("samples/positive_1.npy")
+    spec = kwsint.default_model.load("M4").spec
+    path = tmp_path / "m.kwsq"
+    kwsint.save(dataclasses.replace(spec, metadata=ModelMetadata(threshold=0.95, smoothing_s=0.3, lockout_s=2.0)),
+                path)
+    code, lines, _ = _run(capsys, path, sample)
+    summary = lines[-1]
+    assert code == 0 and (summary["threshold_q16"], summary["smoothing_steps"], summary["lockout_steps"]) == (
+        kwsint.reference.threshold_q16(0.95), 10, 66)
+    model = kwsint.load(path)
+    det = model.detector()
+    assert (det.threshold_q16, det.smoothing_steps, det.lockout_steps) == (summary["threshold_q16"], 10, 66)
+    steps = det.push(np.load(sample))
+    assert [l["time"] for l in lines if "time" in l] == [round((f + 1) * 0.01, 3) for f in steps.frame[steps.fired]]
+    code, lines, _ = _run(capsys, path, sample, "--threshold", "0.5", "--smoothing", "0.15", "--lockout", "1")
+    assert (lines[-1]["threshold_q16"], lines[-1]["smoothing_steps"], lines[-1]["lockout_steps"]) == (32768, 5, 33)

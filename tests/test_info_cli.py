@@ -48,16 +48,24 @@ def test_info_shows_metadata_layers_and_memory(tmp_path, capsys):
     assert d["blob_bytes"] == path.stat().st_size and d["weights"] == "packed"
 
 
-def test_info_says_what_a_model_does_not_state(capsys):
+def test_info_says_what_a_model_does_not_state(tmp_path, capsys):
+    path = tmp_path / "m.kwsq"
+    kwsint.save(random_model((5,)), path)
+    code, out, _ = _info(capsys, path)
+    assert code == 0 and "phrase       not stated\n" in out
+    assert "operating    not stated (kwsint-run's defaults apply)\n" in out and "provenance" not in out
+
+
+def test_the_shipped_models_state_their_phrase_and_operating_point(capsys):
     code, out, _ = _info(capsys, "default:M4")
-    assert code == 0 and "operating    not stated (kwsint-run's defaults apply)" in out
+    assert code == 0 and "phrase       hey lumen\noperating    threshold 0.5, smoothing 0.15 s, lockout 1 s\n" in out
 
 
 @pytest.mark.parametrize("arg, message", [
-    ("missing.kwsq", "kwsint-info: missing.kwsq: No such file or directory"),
-    (".", "kwsint-info: .: Is a directory"),
-    ("README.md", "kwsint-info: README.md: magic: expected b'KWSQ'"),
-    ("default:M7", "kwsint-info: default:M7: no such shipped model"),
+    ("missing.kwsq", "kwsint-info: error: missing.kwsq: No such file or directory"),
+    (".", "kwsint-info: error: .: Is a directory"),
+    ("README.md", "kwsint-info: error: README.md: magic: expected b'KWSQ'"),
+    ("default:M7", "kwsint-info: error: default:M7: no such shipped model"),
 ])
 def test_info_refuses_bad_models_in_one_line(capsys, monkeypatch, arg, message):
     monkeypatch.chdir(kwsint.default_model.path().parent.parent)

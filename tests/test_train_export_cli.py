@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -11,7 +12,8 @@ import kwsint
 from kwsint.cli import export as export_cli
 from kwsint.cli import train as train_cli
 from kwsint.dataset import save_windows
-from kwsint.qat.checkpoint import load_checkpoint
+from kwsint.metadata import ModelMetadata
+from kwsint.qat.checkpoint import load_checkpoint, save_checkpoint
 from kwsint.toydata import make_toy_windows
 
 SIZES = "16,24"
@@ -158,6 +160,21 @@ def test_existing_output_needs_force(trained, capsys, tmp_path):
     assert err == f"kwsint-export: error: {out}: exists; use --force to overwrite\n" and out.read_bytes() == b"keep me"
     assert export_cli.main([str(trained / "s2.pt"), "-o", str(out), "--force", "--json"]) == 0
     assert kwsint.load(out).spec.layers
+
+
+def test_the_blob_carries_the_checkpoints_metadata_and_the_options_replace_it(trained, capsys, tmp_path):
+    ck = load_checkpoint(trained / "s2.pt")
+    meta = ModelMetadata(phrase="hey toy", threshold=0.7, smoothing_s=0.2, lockout_s=1.5, provenance="toy windows")
+    save_checkpoint(tmp_path / "m.pt", ck.model, metadata=meta)
+    report = _export(capsys, tmp_path / "m.pt", "-o", tmp_path / "a.kwsq")
+    assert report["metadata"] == meta.stated() and kwsint.load(tmp_path / "a.kwsq").spec.metadata == meta
+    _export(capsys, tmp_path / "m.pt", "-o", tmp_path / "b.kwsq", "--phrase", "hey other", "--threshold", "0.8",
+            "--model-version", "2")
+    assert kwsint.load(tmp_path / "b.kwsq").spec.metadata == dataclasses.replace(
+        meta, phrase="hey other", threshold=0.8, model_version="2")
+    err = _error(capsys, export_cli.main, tmp_path / "m.pt", "-o", tmp_path / "c.kwsq", "--smoothing", "-1")
+    assert err == "kwsint-export: error: --smoothing: expected a number in [0, 60], got -1.0\n"
+    assert not (tmp_path / "c.kwsq").exists()
 
 
 def test_bad_checkpoint_and_options_are_named(trained, capsys, tmp_path):

@@ -46,7 +46,8 @@ def _number(kind, low: float, high: float = float("inf")):
 def _parser() -> argparse.ArgumentParser:
     ap = common.new_parser(PROG, __doc__)
     ap.add_argument("--manifest", type=Path, required=True, help="labelled streams (.json or .jsonl)")
-    ap.add_argument("--models", type=Path, nargs="+", required=True, help=".kwsq models; the first is the baseline")
+    ap.add_argument("--models", nargs="+", required=True,
+                    help=".kwsq models, or default:NAME for a shipped one; the first is the baseline")
     ap.add_argument("--out", type=Path, required=True, help="report directory (created if missing)")
     ap.add_argument("--smoothing", type=_number(float, 0), default=DEFAULT_SMOOTHING_S, metavar="SECONDS",
                     help="moving-average window in seconds, rounded to whole steps of each model's hop, at least "

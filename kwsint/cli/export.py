@@ -8,7 +8,10 @@ The format follows the output's suffix (.kwsq, .tflite or .onnx); --format
 names it where the suffix does not (or with no -o: the checkpoint's name with
 the format's suffix, .kwsq by default). A suffix that names another format than
 --format is refused. Bits default to the checkpoint's; --weight-bits, --layer-bits, --act-bits and
---param-bits override them. Float and stage-1 checkpoints need --calibration
+--param-bits override them. The blob carries the checkpoint's metadata (the
+wake phrase, the recommended operating point, provenance, a version), each item
+replaced by its option where one is given (--phrase, --threshold, --smoothing,
+--lockout, --provenance, --model-version). Float and stage-1 checkpoints need --calibration
 windows (post-training quantization of what they did not learn). The report
 lists every layer and checks the engine against the checkpoint's integer
 simulation on sample windows; --json prints it as JSON. Needs PyTorch.
@@ -33,6 +36,7 @@ from kwsint.cli import common
 from kwsint.cli.bit_options import add_bit_options, apply_bit_options
 from kwsint.dataset import load_windows_many
 from kwsint.errors import FormatError
+from kwsint.metadata import ModelMetadata
 
 if TYPE_CHECKING:
     from kwsint.export import Export
@@ -57,7 +61,30 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--backend", help="engine backend for the checks (default: the fastest)")
     ap.add_argument("--json", action="store_true", help="print the report as JSON")
     common.add_force(ap, "an existing output")
+    meta = ap.add_argument_group("metadata", "what the blob tells its user (default: the checkpoint's)")
+    meta.add_argument("--phrase", help="the wake phrase")
+    meta.add_argument("--threshold", type=float, help="recommended posterior threshold, 0..1")
+    meta.add_argument("--smoothing", type=float, metavar="SECONDS", help="recommended smoothing window")
+    meta.add_argument("--lockout", type=float, metavar="SECONDS", help="recommended lockout after a detection")
+    meta.add_argument("--provenance", help="training data and recipe, free text")
+    meta.add_argument("--model-version", help="the model's version string")
     return ap
+
+
+def _metadata(args: argparse.Namespace, stated: ModelMetadata) -> ModelMetadata:
+    """The checkpoint's metadata with each item given on the command line replaced; ValueError names the option."""
+    given = {"phrase": args.phrase, "threshold": args.threshold, "smoothing_s": args.smoothing,
+             "lockout_s": args.lockout, "provenance": args.provenance, "model_version": args.model_version}
+    option = {"smoothing_s": "smoothing", "lockout_s": "lockout", "model_version": "model-version"}
+    merged = stated.stated()
+    for key, value in given.items():
+        if value is not None:
+            try:
+                ModelMetadata(**{key: value})
+            except ValueError as e:
+                raise ValueError(f"--{option.get(key, key)}: {str(e).split(': ', 1)[1]}") from None
+            merged[key] = value
+    return ModelMetadata(**merged)
 
 
 def _format_and_output(args: argparse.Namespace) -> tuple[str, Path]:
@@ -102,7 +129,7 @@ def run(args: argparse.Namespace, fmt: str, out: Path) -> int:
     labelled = load_windows_many(args.samples) if args.samples else None
     samples, labels = (labelled.features, labelled.labels) if labelled else (None, None)
     result = export(ck.model, config, calibration=calibration, samples=samples, labels=labels,
-                    backend=args.backend, source=str(args.checkpoint))
+                    backend=args.backend, source=str(args.checkpoint), metadata=_metadata(args, ck.metadata))
     report = result.report | {"format": fmt, "output": str(out)}
     data = result.blob
     if fmt != "kwsq":

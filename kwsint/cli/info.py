@@ -10,12 +10,12 @@ inference, the memory the loaded model and one stream take, and the blob's size.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 import kwsint
+from kwsint.cli import common
 from kwsint.errors import BackendError, FormatError
 from kwsint.model import Model
 
@@ -92,8 +92,15 @@ def as_text(d: dict) -> str:
     return "\n".join(lines)
 
 
+PROG = "kwsint-info"
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="kwsint-info", description=__doc__.split("\n\n")[0])
+    return common.run_command(PROG, lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
+    ap = common.new_parser(PROG, __doc__)
     ap.add_argument("model", help="a .kwsq file, or default:NAME for a shipped model (default:M4)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     ap.add_argument("--backend", help="the backend whose kernels and memory to show (default: the fastest)")
@@ -103,10 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         model = kwsint.load(args.model, backend=args.backend, weights=args.weights)
     except OSError as e:
-        print(f"kwsint-info: {args.model}: {e.strerror or e}", file=sys.stderr)
+        common.error(PROG, f"{args.model}: {e.strerror or e}")
         return 1
     except (FormatError, BackendError, ValueError) as e:
-        print(f"kwsint-info: {e}", file=sys.stderr)
+        common.error(PROG, str(e))
         return 1
     source = args.model if args.model.startswith("default:") else str(Path(args.model))
     d = describe(model, source)

@@ -155,15 +155,17 @@ def process_input(model: kwsint.Model, settings: Settings, path: str, steps_pref
 
 def _parser() -> argparse.ArgumentParser:
     ap = common.new_parser(PROG, __doc__)
-    ap.add_argument("model", type=Path, help="a .kwsq model blob")
+    ap.add_argument("model", help="a .kwsq model blob, or default:NAME for a shipped one (default:M4)")
     ap.add_argument("inputs", nargs="+", help=".npy, .ark, .scp or .wav files")
-    ap.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
-                    help=f"smoothed posterior threshold in [0, 1] ({DEFAULT_THRESHOLD})")
-    ap.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING_S, metavar="SECONDS",
-                    help=f"moving-average window in seconds, rounded to whole steps, at least one "
-                         f"({DEFAULT_SMOOTHING_S}: 5 steps at the usual hop of 3 frames)")
-    ap.add_argument("--lockout", type=float, default=DEFAULT_LOCKOUT_S, metavar="SECONDS",
-                    help=f"seconds after a detection without another ({DEFAULT_LOCKOUT_S})")
+    ap.add_argument("--threshold", type=float,
+                    help=f"smoothed posterior threshold in [0, 1] (default: the model's recommended, else "
+                         f"{DEFAULT_THRESHOLD})")
+    ap.add_argument("--smoothing", type=float, metavar="SECONDS",
+                    help=f"moving-average window in seconds, rounded to whole steps, at least one (default: the "
+                         f"model's recommended, else {DEFAULT_SMOOTHING_S}: 5 steps at the usual hop of 3 frames)")
+    ap.add_argument("--lockout", type=float, metavar="SECONDS",
+                    help=f"seconds after a detection without another (default: the model's recommended, else "
+                         f"{DEFAULT_LOCKOUT_S})")
     ap.add_argument("--hop", type=int, default=None, help="frames between inferences (default: the frame stride)")
     ap.add_argument("--posteriors", type=Path, help="write per-step values to a .csv or .npz file")
     common.add_force(ap, "an existing --posteriors file")
@@ -186,14 +188,16 @@ def _settings(args: argparse.Namespace, model: kwsint.Model) -> Settings:
         raise ValueError(f"--workers: expected >= 1, got {args.workers}")
     if args.posteriors and args.posteriors.suffix not in (".csv", ".npz"):
         raise ValueError(f"--posteriors: expected a .csv or .npz file, got {args.posteriors}")
-    reference.threshold_q16(args.threshold)  # ValueError outside [0, 1]
+    recommended = model.operating_point()
+    threshold = recommended[0] if args.threshold is None else args.threshold
+    reference.threshold_q16(threshold)  # ValueError outside [0, 1]
     frame_shift_s = fe.fbank.frame_shift_ms / 1000.0
     try:
-        smoothing = smoothing_steps(args.smoothing, hop, frame_shift_s)
-        lockout = lockout_steps(args.lockout, hop, frame_shift_s)
+        smoothing = smoothing_steps(recommended[1] if args.smoothing is None else args.smoothing, hop, frame_shift_s)
+        lockout = lockout_steps(recommended[2] if args.lockout is None else args.lockout, hop, frame_shift_s)
     except ValueError as e:
         raise ValueError(f"--{e}") from None  # "--smoothing: ...", "--lockout: ...": the options' names
-    return Settings(hop=hop, smoothing_steps=smoothing, threshold=args.threshold, lockout_steps=lockout,
+    return Settings(hop=hop, smoothing_steps=smoothing, threshold=threshold, lockout_steps=lockout,
                     verify=args.verify, chunk_frames=args.chunk_frames)
 
 

@@ -4,7 +4,8 @@ A checkpoint is a ``torch.save`` of a dict of tensors and plain containers::
 
     {"kwsint_checkpoint": 1, "stage": "float" | "stage1" | "stage2",
      "config": NetConfig.to_dict(), "model": KWSNet.state_dict(),
-     "train": {...}}            # optional: step, optimizer state, history
+     "train": {...},            # optional: step, optimizer state, history
+     "metadata": {...}}         # optional: ModelMetadata.stated(), what kwsint-export puts in the blob
 
 It is loaded with ``torch.load(weights_only=True)`` only, so a file that would
 run code while unpickling is refused, and only in the zip format (PyTorch 1.6
@@ -26,6 +27,7 @@ import torch
 
 from ..atomic import atomic_writer
 from ..errors import CheckpointError
+from ..metadata import ModelMetadata
 from .model import STAGES, KWSNet, NetConfig
 
 CHECKPOINT_VERSION = 1
@@ -38,14 +40,19 @@ class Checkpoint:
     model: KWSNet
     train: dict | None
     source: str
+    metadata: ModelMetadata = ModelMetadata()
 
 
-def save_checkpoint(path: str | os.PathLike, model: KWSNet, train: dict | None = None) -> None:
-    """Write a checkpoint atomically: a temporary file in the same folder, then a rename."""
+def save_checkpoint(path: str | os.PathLike, model: KWSNet, train: dict | None = None,
+                    metadata: ModelMetadata | None = None) -> None:
+    """Write a checkpoint atomically: a temporary file in the same folder, then a rename. ``metadata`` (the wake
+    phrase, the recommended operating point, ...) goes into every blob kwsint-export makes of it."""
     data = {"kwsint_checkpoint": CHECKPOINT_VERSION, "stage": model.stage, "config": model.config.to_dict(),
             "model": model.state_dict()}
     if train is not None:
         data["train"] = train
+    if metadata is not None and metadata.stated():
+        data["metadata"] = metadata.stated()
     with atomic_writer(path) as f:
         torch.save(data, f)
 
@@ -194,8 +201,9 @@ def load_checkpoint(path: str | os.PathLike, *, config: NetConfig | None = None)
         if stage not in STAGES:
             raise _fail(source, "stage", f"expected one of {', '.join(STAGES)}, got {stage!r}")
         cfg, state, train = _config(source, data["config"]), data["model"], data.get("train")
+        metadata = ModelMetadata.from_dict(data.get("metadata", {}), source, CheckpointError)
     elif config is not None:
-        stage, cfg, state, train = "float", config, data, None
+        stage, cfg, state, train, metadata = "float", config, data, None, ModelMetadata()
     else:
         raise _fail(source, "kwsint_checkpoint", "missing: not a kwsint checkpoint (a bare state dict needs "
                                                  "its configuration, e.g. --config M2)")
@@ -207,4 +215,4 @@ def load_checkpoint(path: str | os.PathLike, *, config: NetConfig | None = None)
         _check_ranges(source, model)
     if train is not None and not isinstance(train, dict):
         raise _fail(source, "train", f"expected a dict, got {type(train).__name__}")
-    return Checkpoint(model, train, source)
+    return Checkpoint(model, train, source, metadata)
