@@ -152,36 +152,69 @@ def fbank_chunks(blocks: Iterable[np.ndarray], options: FbankOptions = FbankOpti
             than 3 mel bins, or more than the FFT size allows); while
             iterating if a block is not 1-D.
     """
-    import kaldi_native_fbank as knf
+    stream = FbankStream(options)
+    return _frames(stream, blocks)
 
-    return _frames(knf.OnlineFbank(options.knf_options()), blocks, options.sample_rate)
 
-
-def _frames(fb, blocks: Iterable[np.ndarray], rate: int) -> Iterator[np.ndarray]:
-    done = 0  # frames handed out and popped
-    piece = rate // 10  # 100 ms: kaldi-native-fbank converts a list faster than an array; pieces keep the list small
+def _frames(stream: FbankStream, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
     for block in blocks:
-        x = np.asarray(block)
+        yield from stream.push_pieces(block)
+    last = stream.finish()
+    if len(last):
+        yield last
+
+
+class FbankStream:
+    """The LFBE front end pushed to: samples in, the frames they complete out (``fbank_chunks`` pulls).
+
+    ``push`` takes 1-D mono samples at ``options.sample_rate`` in 16-bit sample
+    units (int16, or floats in [-32768, 32767]) and returns the float32
+    (n, num_mel_bins) frames completed, n >= 0; ``finish`` returns the last
+    ones. Concatenated, they equal ``compute_fbank`` of all the samples bit for
+    bit, whatever the chunk sizes.
+    """
+
+    def __init__(self, options: FbankOptions = FbankOptions()):
+        import kaldi_native_fbank as knf
+
+        self.options = options
+        self._knf = knf.OnlineFbank(options.knf_options())
+        self._done = 0  # frames handed out and popped
+        self._piece = options.sample_rate // 10  # 100 ms: kaldi-native-fbank converts a short list fastest
+
+    def push_pieces(self, samples: np.ndarray) -> Iterator[np.ndarray]:
+        """The frames ``samples`` complete, in arrays of at least one frame, as they become ready."""
+        x = np.asarray(samples)
         if x.ndim != 1:
             raise ValueError(f"samples: expected mono 1-D audio, got shape {x.shape}")
         x = x.astype(np.float32, copy=False)
-        for start in range(0, len(x), piece):
-            fb.accept_waveform(float(rate), x[start : start + piece].tolist())
-            if fb.num_frames_ready > done:
-                frames = _take_ready(fb, done)
-                done += len(frames)
-                yield frames
-    fb.input_finished()
-    if fb.num_frames_ready > done:
-        yield _take_ready(fb, done)
+        rate = float(self.options.sample_rate)
+        for start in range(0, len(x), self._piece):
+            self._knf.accept_waveform(rate, x[start : start + self._piece].tolist())
+            if self._knf.num_frames_ready > self._done:
+                yield self._take_ready()
 
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        """Append samples; returns the frames they complete, float32 (n, num_mel_bins), n >= 0."""
+        return self._joined(list(self.push_pieces(samples)))
 
-def _take_ready(fb, done: int) -> np.ndarray:
-    """Copies frames ``done..num_frames_ready`` out of the extractor, then frees them there."""
-    ready = fb.num_frames_ready
-    frames = np.stack([fb.get_frame(i) for i in range(done, ready)])  # a copy: get_frame returns a view
-    fb.pop(ready - done)
-    return frames
+    def finish(self) -> np.ndarray:
+        """End of the audio: the frames that only its end completes (none with ``snip_edges``)."""
+        self._knf.input_finished()
+        return self._joined([self._take_ready()] if self._knf.num_frames_ready > self._done else [])
+
+    def _joined(self, parts: list[np.ndarray]) -> np.ndarray:
+        if not parts:
+            return np.zeros((0, self.options.num_mel_bins), dtype=np.float32)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _take_ready(self) -> np.ndarray:
+        """Copies the ready frames out of the extractor, then frees them there."""
+        ready = self._knf.num_frames_ready
+        frames = np.stack([self._knf.get_frame(i) for i in range(self._done, ready)])  # get_frame returns a view
+        self._knf.pop(ready - self._done)
+        self._done = ready
+        return frames
 
 
 def compute_fbank(samples: np.ndarray, options: FbankOptions = FbankOptions()) -> np.ndarray:

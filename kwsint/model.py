@@ -8,6 +8,7 @@ import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +18,9 @@ from ._kwsint_c import ffi, lib
 from .blob import packed_bytes, read_blob
 from .errors import FormatError
 from .modelspec import ModelSpec
+
+if TYPE_CHECKING:
+    from .listener import Listener
 
 SHIPPED_PREFIX = "default:"  # kwsint.load("default:M4"): a model shipped in kwsint.default_model
 
@@ -272,6 +276,15 @@ class Model:
         frame_shift_s = self.spec.frontend.fbank.frame_shift_ms / 1000.0
         return Detector(self, hop, smoothing_steps=smoothing_steps(smoothing_s, hop, frame_shift_s),
                         threshold=threshold, lockout_steps=lockout_steps(lockout_s, hop, frame_shift_s))
+
+    def listener(self, hop: int | None = None, *, threshold: float | None = None, smoothing_s: float | None = None,
+                 lockout_s: float | None = None) -> Listener:
+        """A new detector on raw audio pushed as it arrives (``kwsint.listener.Listener``): 16-bit mono PCM at
+        the model's sample rate in, detections out, the same as kwsint-run's on that audio. The arguments
+        are ``detector``'s."""
+        from .listener import Listener  # it imports this module's types
+
+        return Listener(self, hop, threshold=threshold, smoothing_s=smoothing_s, lockout_s=lockout_s)
 
     def plans(self) -> list[dict]:
         """How each layer runs, as chosen at load: the kernel's name, the weights' bytes and bits as held
