@@ -1,7 +1,9 @@
-"""kwsint-run: streaming wake word detection over feature or audio files, as JSON lines.
+"""kwsint-run: streaming wake word detection over feature files, audio files or live audio, as JSON lines.
 
     kwsint-run model.kwsq INPUTS... [--threshold 0.5] [--smoothing 0.15] [--lockout 1.0]
                [--posteriors out.csv|out.npz [--force]] [--workers N] [--keep-going] [--verify]
+    arecord -f S16_LE -r 16000 -c 1 -t raw | kwsint-run model.kwsq -
+    kwsint-run model.kwsq --mic
 
 INPUTS are .npy feature arrays (T x feature_dim float32, 10 ms frames), Kaldi
 .ark/.scp feature files (one stream per utterance) or 16-bit mono .wav audio
@@ -12,6 +14,16 @@ thresholded, and a detection locks out further ones for ``--lockout`` seconds
 (the defaults are ``Model.detector``'s). An input shorter than one window gets
 a warning on stderr: the detector runs no step on it.
 
+Live audio: ``-``, at most once among the INPUTS, is raw little-endian 16-bit
+mono PCM at the model's sample rate on standard input, read as it arrives
+until it ends; ``--mic``, instead of INPUTS, records from the default input
+device (the optional sounddevice package, ``pip install 'kwsint[live]'``, and
+PortAudio; a missing one, or no input device, is one line and exit status 1).
+Live audio goes through the listener's front end (``kwsint.listener.PcmFrames``)
+into the same detector loop as files, so it gives the lines a .wav of the same
+audio gives. Every option applies: with --workers the files run in threads and
+the live stream in the main thread, the output still in input order.
+
 With --posteriors, each worker appends every step's values to raw files in a
 hidden folder beside the output (``.NAME.RANDOM.tmp``) as the stream runs, and
 the output is written from them at the end, through a temporary file renamed
@@ -21,11 +33,15 @@ output is refused without --force.
 
 Output: one JSON line per detection ({"file", "time", "posterior"}: the time
 in seconds at the end of the window's newest frame, the smoothed posterior),
-one per stream (frames, steps, detections, peak posterior) and a summary
-line. Exit status 0, 1 if an input failed (or --verify found a mismatch) or
-the --posteriors file cannot be written or exists (without --force), 2 for bad
-arguments or an unloadable model, 130 on Ctrl-C. Results do not depend on
---workers.
+printed and flushed as soon as the step that fired runs; one per stream
+(frames, steps, detections, peak posterior) as it ends, and a summary line.
+The stream of ``-`` is named "-", that of --mic "mic". Exit status 0, 1 if an
+input failed (or --verify found a mismatch), the --posteriors file cannot be
+written or exists (without --force), or --mic cannot record, 2 for bad
+arguments or an unloadable model. Ctrl-C prints the summary of the streams
+done and exits 130; in a file it writes no --posteriors, while in a live
+stream it is that stream's end: its stream line comes first, and --posteriors
+is written. Results do not depend on --workers.
 """
 
 from __future__ import annotations
@@ -40,9 +56,9 @@ import sys
 import threading
 import warnings
 import zipfile
-from contextlib import closing
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Queue
@@ -136,6 +152,7 @@ class Interrupted:
 
 
 Event = Fired | StreamResult | Failed | Interrupted
+Emit = Callable[[Event], None]  # what is told each event of an input as it happens
 
 
 def _live_frames(pcm: Iterable[bytes | np.ndarray], fbank) -> Iterator[np.ndarray]:
@@ -166,7 +183,7 @@ def _reading(items: Iterable[T]) -> Iterator[T]:
         raise _InputError(str(e)) from None
 
 
-def run_input(model: kwsint.Model, settings: Settings, name: str, emit: Callable[[Event], None],
+def run_input(model: kwsint.Model, settings: Settings, name: str, emit: Emit,
               steps_prefix: str | None = None, pcm: Iterable[bytes | np.ndarray] | None = None) -> None:
     """Runs one input through ``model`` (shared by the worker threads: a Model is read-only), telling ``emit``
     what happens as it happens: a Fired per detection as its step runs, a StreamResult per stream as it ends,
@@ -234,7 +251,6 @@ def run_input(model: kwsint.Model, settings: Settings, name: str, emit: Callable
             f.close()
 
 
-Emit = Callable[[Event], None]
 _END = object()  # after a worker's last event in its queue
 
 
