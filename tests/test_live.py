@@ -147,7 +147,8 @@ def test_live_inputs_refused(argv, message, capsys):
 
 
 def _fake_sounddevice(samples: np.ndarray, opened: list) -> types.ModuleType:
-    """A sounddevice whose default input device records ``samples``, then gets Ctrl-C."""
+    """A sounddevice whose default input device records ``samples`` (one block too late: the input overflowed),
+    then gets Ctrl-C."""
     sd = types.ModuleType("sounddevice")
     sd.PortAudioError = type("PortAudioError", (Exception,), {})
     sd.check_input_settings = lambda **settings: None
@@ -170,7 +171,7 @@ def _fake_sounddevice(samples: np.ndarray, opened: list) -> types.ModuleType:
                 raise KeyboardInterrupt
             block = samples[self.position : self.position + frames]
             self.position += frames
-            return block.reshape(-1, 1).copy(), False
+            return block.reshape(-1, 1).copy(), self.position == 10 * frames  # the 10th came late: overflowed
 
     sd.InputStream = InputStream
     return sd
@@ -183,7 +184,8 @@ def test_mic_records_until_ctrl_c_as_the_file_runs(tmp_path, monkeypatch, capsys
                         _fake_sounddevice(np.frombuffer(_pcm(CLIP), "<i2"), opened))
     assert run.main([M4, "--mic", "--no-progress", "--posteriors", str(tmp_path / "got.csv")]) == 130
     captured = capsys.readouterr()
-    assert captured.err == "kwsint-run: interrupted after 0 of 1 inputs\n"
+    assert captured.err == ("kwsint-run: warning: microphone: the input overflowed: some audio was lost\n"
+                            "kwsint-run: interrupted after 0 of 1 inputs\n")
     lines = _lines(captured.out)
     assert lines[0]["file"] == lines[1]["stream"] == "mic"
     assert [_unnamed(line) for line in lines] == [_unnamed(line) for line in want[:2]] + [want[2]]
