@@ -79,15 +79,16 @@ def _interrupt(*args, **kwargs):
 
 def test_ctrl_c_in_kwsint_run_counts_the_inputs(tmp_path, capsys, monkeypatch):
     inputs = [SAMPLES / f"positive_{i}.npy" for i in (1, 2, 3)]
-    real = run.process_input
-    monkeypatch.setattr(run, "process_input",
-                        lambda model, settings, path, prefix=None: _interrupt() if path == str(inputs[1])
-                        else real(model, settings, path, prefix))
+    real = run.run_input
+    monkeypatch.setattr(run, "run_input", lambda model, settings, path, *args: _interrupt() if path == str(inputs[1])
+                        else real(model, settings, path, *args))
     out = tmp_path / "p.csv"
     assert run.main([str(M4), *map(str, inputs), "--no-progress", "--posteriors", str(out)]) == 130
     captured = capsys.readouterr()
     assert captured.err == "kwsint-run: interrupted after 1 of 3 inputs\n"
-    assert [r["stream"] for r in map(json.loads, captured.out.splitlines()) if "stream" in r] == [str(inputs[0])]
+    lines = [json.loads(line) for line in captured.out.splitlines()]
+    assert [r["stream"] for r in lines if "stream" in r] == [str(inputs[0])]
+    assert lines[-1]["summary"] and lines[-1]["streams"] == 1  # the summary of what was done
     assert list(tmp_path.iterdir()) == []  # neither the output nor the hidden work folder
 
 

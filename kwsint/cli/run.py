@@ -1,7 +1,9 @@
-"""kwsint-run: streaming wake word detection over feature or audio files, as JSON lines.
+"""kwsint-run: streaming wake word detection over feature files, audio files or live audio, as JSON lines.
 
     kwsint-run model.kwsq INPUTS... [--threshold 0.5] [--smoothing 0.15] [--lockout 1.0]
                [--posteriors out.csv|out.npz [--force]] [--workers N] [--keep-going] [--verify]
+    arecord -f S16_LE -r 16000 -c 1 -t raw | kwsint-run model.kwsq -
+    kwsint-run model.kwsq --mic
 
 INPUTS are .npy feature arrays (T x feature_dim float32, 10 ms frames), Kaldi
 .ark/.scp feature files (one stream per utterance) or 16-bit mono .wav audio
@@ -12,6 +14,16 @@ thresholded, and a detection locks out further ones for ``--lockout`` seconds
 (the defaults are ``Model.detector``'s). An input shorter than one window gets
 a warning on stderr: the detector runs no step on it.
 
+Live audio: ``-``, at most once among the INPUTS, is raw little-endian 16-bit
+mono PCM at the model's sample rate on standard input, read as it arrives
+until it ends; ``--mic``, instead of INPUTS, records from the default input
+device (the optional sounddevice package, ``pip install 'kwsint[live]'``, and
+PortAudio; a missing one, or no input device, is one line and exit status 1).
+Live audio goes through the listener's front end (``kwsint.listener.PcmFrames``)
+into the same detector loop as files, so it gives the lines a .wav of the same
+audio gives. Every option applies: with --workers the files run in threads and
+the live stream in the main thread, the output still in input order.
+
 With --posteriors, each worker appends every step's values to raw files in a
 hidden folder beside the output (``.NAME.RANDOM.tmp``) as the stream runs, and
 the output is written from them at the end, through a temporary file renamed
@@ -21,17 +33,22 @@ output is refused without --force.
 
 Output: one JSON line per detection ({"file", "time", "posterior"}: the time
 in seconds at the end of the window's newest frame, the smoothed posterior),
-one per stream (frames, steps, detections, peak posterior) and a summary
-line. Exit status 0, 1 if an input failed (or --verify found a mismatch) or
-the --posteriors file cannot be written or exists (without --force), 2 for bad
-arguments or an unloadable model, 130 on Ctrl-C. Results do not depend on
---workers.
+printed and flushed as soon as the step that fired runs; one per stream
+(frames, steps, detections, peak posterior) as it ends, and a summary line.
+The stream of ``-`` is named "-", that of --mic "mic". Exit status 0, 1 if an
+input failed (or --verify found a mismatch), the --posteriors file cannot be
+written or exists (without --force), or --mic cannot record, 2 for bad
+arguments or an unloadable model. Ctrl-C prints the summary of the streams
+done and exits 130; in a file it writes no --posteriors, while in a live
+stream it is that stream's end: its stream line comes first, and --posteriors
+is written. Results do not depend on --workers.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import io
 import json
 import shutil
@@ -39,9 +56,13 @@ import sys
 import threading
 import warnings
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Queue
+from typing import TypeVar
 
 import numpy as np
 
@@ -51,9 +72,11 @@ from kwsint.atomic import atomic_writer, temp_dir_beside
 from kwsint.cli import common
 from kwsint.errors import FormatError, ShortInputWarning
 from kwsint.inputs import DEFAULT_CHUNK_FRAMES, iter_streams
+from kwsint.listener import MicrophoneError, PcmFrames, microphone
 from kwsint.model import DEFAULT_LOCKOUT_S, DEFAULT_SMOOTHING_S, DEFAULT_THRESHOLD, lockout_steps, smoothing_steps
 
 PROG = "kwsint-run"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -102,41 +125,114 @@ def _verify_chunk(spec, history: np.ndarray, chunk: np.ndarray, first_frame: int
     return int(np.sum(np.any(logits != steps.logits, axis=1) | (post != steps.posterior_q16)))
 
 
-def process_input(model: kwsint.Model, settings: Settings, path: str, steps_prefix: str | None = None
-                  ) -> tuple[list[StreamResult], str | None]:
-    """All streams of one input file through ``model`` (shared by the worker threads: a Model is read-only); on a
-    bad file, the streams done so far and the error message.
+STDIN = "-"  # the input that reads raw PCM from standard input
+MIC = "mic"  # the stream name of --mic
+_READ_BYTES = 65536  # at most this much of standard input at a time: what one read finds, not waiting for more
+
+
+@dataclass(frozen=True)
+class Fired:
+    """A detection, reported as soon as its step runs: the newest frame of its window, the smoothed posterior."""
+
+    stream: str
+    frame: int
+    smoothed_q16: int
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The input failed here (after the events before it): the one-line message."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """Ctrl-C ended a live stream: its audio ended there, and its StreamResult came before this."""
+
+
+Event = Fired | StreamResult | Failed | Interrupted
+Emit = Callable[[Event], None]  # what is told each event of an input as it happens
+
+
+def _live_frames(pcm: Iterable[bytes | np.ndarray], fbank) -> Iterator[np.ndarray]:
+    """The feature frames of raw audio as it arrives, each piece's as soon as it is read (a live input)."""
+    frames = PcmFrames(fbank)
+    for piece in pcm:
+        if len(chunk := frames.push(piece)):
+            yield chunk
+    if len(chunk := frames.finish()):
+        yield chunk
+
+
+def stdin_pcm() -> Iterator[bytes]:
+    """Standard input's bytes as they arrive (each read returns what the pipe holds, up to _READ_BYTES), to EOF."""
+    return iter(lambda: sys.stdin.buffer.read1(_READ_BYTES), b"")
+
+
+class _InputError(Exception):
+    """An input that cannot be read further (a bad file, a failed read of standard input): the one-line message."""
+
+
+def _reading(items: Iterable[T]) -> Iterator[T]:
+    """``items``, a failure to read them raised as _InputError: apart from the command's own errors (writing to
+    stdout, say), which are no input's fault."""
+    try:
+        yield from items
+    except (FormatError, ValueError, OSError) as e:
+        raise _InputError(str(e)) from None
+
+
+def run_input(model: kwsint.Model, settings: Settings, name: str, emit: Emit,
+              steps_prefix: str | None = None, pcm: Iterable[bytes | np.ndarray] | None = None) -> None:
+    """Runs one input through ``model`` (shared by the worker threads: a Model is read-only), telling ``emit``
+    what happens as it happens: a Fired per detection as its step runs, a StreamResult per stream as it ends,
+    and a last Failed for a bad file.
+
+    ``name`` is a file's path, or with ``pcm`` a live stream's name and its raw 16-bit mono PCM as it arrives
+    (bytes split anywhere, or int16 arrays). Ctrl-C in a live stream, ``emit`` included, ends its audio: its
+    StreamResult, then Interrupted.
 
     With ``steps_prefix``, every step's values are appended to the raw files ``PREFIX.FIELD`` (one per field of
-    STEP_FIELDS, in its type), stream after stream: the streams returned come first in them.
+    STEP_FIELDS, in its type), stream after stream, in the order of the StreamResults.
     """
     spec = model.spec
     w = spec.frontend.window_frames
-    results: list[StreamResult] = []
+    live = pcm is not None
     step_files = {k: open(f"{steps_prefix}.{k}", "wb") for k in STEP_FIELDS} if steps_prefix else {}
     try:
-        for name, chunks in iter_streams(path, spec.frontend.feature_dim, spec.frontend.fbank, settings.chunk_frames):
+        streams = ([(name, _live_frames(pcm, spec.frontend.fbank))] if live else
+                   iter_streams(name, spec.frontend.feature_dim, spec.frontend.fbank, settings.chunk_frames))
+        for stream, chunks in _reading(streams):
             det = kwsint.Detector(model, settings.hop, smoothing_steps=settings.smoothing_steps,
                                   threshold=settings.threshold, lockout_steps=settings.lockout_steps)
-            r = StreamResult(name)
+            r = StreamResult(stream)
             history = np.zeros((0, spec.frontend.feature_dim), dtype=np.float32)
             posts: list[np.ndarray] = []
-            for chunk in chunks:
-                if _cancelled.is_set():
-                    return results, "cancelled"
-                steps = det.push(chunk)
-                if settings.verify:
-                    r.mismatches += _verify_chunk(spec, history, chunk, r.frames, steps)
-                    history = np.concatenate([history, chunk])[-(w - 1) :] if w > 1 else history
-                    posts.append(steps.posterior_q16)
-                r.frames += len(chunk)
-                r.steps += len(steps.frame)
-                if len(steps.frame):
-                    r.peak_q16 = max(r.peak_q16, int(steps.smoothed_q16.max()))
-                fired = steps.fired
-                r.detections += [(int(f), int(s)) for f, s in zip(steps.frame[fired], steps.smoothed_q16[fired])]
-                for k, f in step_files.items():
-                    getattr(steps, k).astype(STEP_FIELDS[k], copy=False).tofile(f)
+            interrupted = False
+            try:
+                for chunk in _reading(chunks):
+                    if _cancelled.is_set():
+                        return
+                    steps = det.push(chunk)
+                    if settings.verify:
+                        r.mismatches += _verify_chunk(spec, history, chunk, r.frames, steps)
+                        history = np.concatenate([history, chunk])[-(w - 1) :] if w > 1 else history
+                        posts.append(steps.posterior_q16)
+                    r.frames += len(chunk)
+                    r.steps += len(steps.frame)
+                    if len(steps.frame):
+                        r.peak_q16 = max(r.peak_q16, int(steps.smoothed_q16.max()))
+                    for k, f in step_files.items():
+                        getattr(steps, k).astype(STEP_FIELDS[k], copy=False).tofile(f)
+                    fired = steps.fired
+                    for f, s in zip(steps.frame[fired], steps.smoothed_q16[fired]):
+                        r.detections.append((int(f), int(s)))
+                        emit(Fired(stream, int(f), int(s)))
+            except KeyboardInterrupt:
+                if not live:
+                    raise
+                interrupted = True  # the end of a live stream: what it has is a whole stream
             if settings.verify and posts:  # smoothing and decisions against the reference, on the whole stream
                 p = np.concatenate(posts)
                 s = reference.smooth_posteriors(p, settings.smoothing_steps)
@@ -144,19 +240,92 @@ def process_input(model: kwsint.Model, settings: Settings, path: str, steps_pref
                 got = [f for f, _ in r.detections]
                 first = w - 1
                 r.mismatches += int(list(first + want * settings.hop) != got)
-            results.append(r)
-    except (FormatError, ValueError, OSError) as e:
-        return results, str(e)
+            emit(r)
+            if interrupted:
+                emit(Interrupted())
+                return
+    except _InputError as e:
+        emit(Failed(str(e)))
     finally:
         for f in step_files.values():
             f.close()
-    return results, None
+
+
+_END = object()  # after a worker's last event in its queue
+
+
+def _inputs_in_order(run_one: Callable[[int, Emit], None], live: list[bool], workers: int
+                     ) -> Iterator[Callable[[Emit], None]]:
+    """For each input in order, a function that gives its events to an emit function: ``run_one(i, emit)``, or
+    with ``workers`` > 1 for a file, a replay of the events a worker thread queued as it ran the file ahead. A
+    live input runs when its turn comes, in this thread, where Ctrl-C lands."""
+    files = [i for i, is_live in enumerate(live) if not is_live]
+    if workers == 1 or not files:
+        yield from (functools.partial(run_one, i) for i in range(len(live)))
+        return
+
+    def work(i: int, queue: Queue) -> None:
+        try:
+            run_one(i, queue.put)
+        finally:
+            queue.put(_END)
+
+    def replay(queue: Queue, future: Future, emit: Emit) -> None:
+        for event in iter(queue.get, _END):
+            emit(event)
+        future.result()  # a worker's unexpected exception is raised here
+
+    with ThreadPoolExecutor(min(workers, len(files))) as pool:
+        try:
+            queues = {i: Queue() for i in files}
+            futures = {i: pool.submit(work, i, queues[i]) for i in files}  # started in input order
+            for i in range(len(live)):
+                yield (functools.partial(replay, queues[i], futures[i]) if i in queues else
+                       functools.partial(run_one, i))
+        finally:  # stopped early (a failed input, Ctrl-C): workers still on an input stop at their next chunk
+            _cancelled.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Printer:
+    """Prints one input's events as they come, each line flushed: a line per detection, one per stream; and
+    keeps its streams, its failure's message and whether Ctrl-C ended it (a live stream)."""
+
+    def __init__(self, verify: bool, window: int, frame_s: float):
+        self.verify, self.window, self.frame_s = verify, window, frame_s
+        self.streams: list[StreamResult] = []
+        self.failure: str | None = None
+        self.interrupted = False
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, Fired):
+            print(json.dumps({"file": event.stream, "time": round((event.frame + 1) * self.frame_s, 3),
+                              "posterior": round(event.smoothed_q16 / 65536, 6)}), flush=True)
+        elif isinstance(event, StreamResult):
+            r = event
+            if r.frames < self.window:
+                warnings.warn(ShortInputWarning(r.name, r.frames, self.window))
+            record = {"stream": r.name, "frames": r.frames, "steps": r.steps, "detections": len(r.detections),
+                      "peak_posterior": round(r.peak_q16 / 65536, 6)}
+            if self.verify:
+                record["reference_mismatches"] = r.mismatches
+            print(json.dumps(record), flush=True)
+            self.streams.append(r)
+        elif isinstance(event, Failed):
+            self.failure = event.message
+        else:
+            self.interrupted = True
 
 
 def _parser() -> argparse.ArgumentParser:
     ap = common.new_parser(PROG, __doc__)
     ap.add_argument("model", help="a .kwsq model blob, or default:NAME for a shipped one (default:M4)")
-    ap.add_argument("inputs", nargs="+", help=".npy, .ark, .scp or .wav files")
+    ap.add_argument("inputs", nargs="*", metavar="INPUT",
+                    help=".npy, .ark, .scp or .wav files; - reads raw 16-bit mono PCM at the model's sample rate "
+                         "from standard input, to its end or Ctrl-C")
+    ap.add_argument("--mic", action="store_true",
+                    help="record from the default input device until Ctrl-C, instead of INPUTs (needs the "
+                         "sounddevice package: pip install 'kwsint[live]')")
     ap.add_argument("--threshold", type=float,
                     help=f"smoothed posterior threshold in [0, 1] (default: the model's recommended, else "
                          f"{DEFAULT_THRESHOLD})")
@@ -254,11 +423,25 @@ def main(argv: list[str] | None = None) -> int:
     return common.run_command(PROG, lambda: _main(argv, progress), progress)
 
 
+def _check_inputs(args: argparse.Namespace) -> list[str]:
+    """The inputs in order, STDIN and MIC included; ValueError naming the argument for a combination refused."""
+    if args.mic:
+        if args.inputs:
+            raise ValueError(f"--mic: records alone until Ctrl-C; expected no INPUTS, got {len(args.inputs)}")
+        return [MIC]
+    if not args.inputs:
+        raise ValueError("inputs: expected at least one file, - for standard input, or --mic")
+    if args.inputs.count(STDIN) > 1:
+        raise ValueError(f"inputs: expected - (standard input) at most once, got it {args.inputs.count(STDIN)} times")
+    return args.inputs
+
+
 def _main(argv: list[str] | None, progress: common.Progress) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser().parse_intermixed_args(argv)  # INPUTs after options too: "MODEL --hop 3 clip.wav"
     if args.posteriors:
         common.check_outputs([args.posteriors], args.force)
     try:
+        inputs = _check_inputs(args)
         model = kwsint.load(args.model, backend=args.backend)
         settings = _settings(args, model)
     except (OSError, ValueError) as e:
@@ -266,48 +449,53 @@ def _main(argv: list[str] | None, progress: common.Progress) -> int:
         return 2
     frame_s = model.spec.frontend.fbank.frame_shift_ms / 1000.0
     window = model.spec.frontend.window_frames
+    live_pcm = {STDIN: stdin_pcm()}  # the live inputs' audio; each is given at most once
+    if args.mic:  # checked before any work
+        try:
+            live_pcm[MIC] = microphone(model.spec.frontend.fbank.sample_rate)
+        except MicrophoneError as e:
+            common.error(PROG, f"--mic: {e}")
+            return 1
     from tqdm import tqdm
 
     parts = temp_dir_beside(args.posteriors) if args.posteriors else None
-    progress.total = len(args.inputs)
-    jobs = [(path, str(parts / str(i)) if parts else None) for i, path in enumerate(args.inputs)]
+    progress.total = len(inputs)
+    live = [name in live_pcm for name in inputs]
 
-    def process(job: tuple[str, str | None]) -> tuple[list[StreamResult], str | None]:
-        return process_input(model, settings, *job)
+    def run_one(i: int, emit: Emit) -> None:
+        run_input(model, settings, inputs[i], emit, str(parts / str(i)) if parts else None, live_pcm.get(inputs[i]))
 
     _cancelled.clear()
-    if args.workers > 1:
-        pool = ThreadPoolExecutor(min(args.workers, len(jobs)))
-        results = pool.map(process, jobs)  # in input order: output identical to one worker
-    else:
-        pool, results = None, map(process, jobs)
     streams: list[StreamResult] = []
     by_input: list[tuple[int, list[StreamResult]]] = []
-    failed = mismatches = 0
+    failed = 0
+    interrupted = live_ended = False
+    # No bar with a live input: it would sit among the detection lines as they come.
+    bar = tqdm(total=len(inputs), unit="file", disable=args.no_progress or any(live) or None, file=sys.stderr)
     try:
-        for i, (done, failure) in enumerate(tqdm(results, total=len(jobs), unit="file",
-                                                 disable=args.no_progress or None, file=sys.stderr)):
-            for r in done:
-                if r.frames < window:
-                    warnings.warn(ShortInputWarning(r.name, r.frames, window))
-                for frame, smoothed in r.detections:
-                    print(json.dumps({"file": r.name, "time": round((frame + 1) * frame_s, 3),
-                                      "posterior": round(smoothed / 65536, 6)}))
-                record = {"stream": r.name, "frames": r.frames, "steps": r.steps, "detections": len(r.detections),
-                          "peak_posterior": round(r.peak_q16 / 65536, 6)}
-                if args.verify:
-                    record["reference_mismatches"] = r.mismatches
-                print(json.dumps(record), flush=True)
-                mismatches += r.mismatches
-            streams += done
-            by_input.append((i, done))
-            progress.done = i + 1
-            if failure is not None:
-                failed += 1
-                common.error(PROG, failure)
-                if not args.keep_going:
-                    break
-        summary = {"summary": True, "inputs": len(args.inputs), "failed": failed, "streams": len(streams),
+        try:
+            with closing(_inputs_in_order(run_one, live, args.workers)) as in_order:  # closing: workers stop
+                for i, run_this in enumerate(in_order):
+                    printer = _Printer(args.verify, window, frame_s)
+                    run_this(printer)
+                    streams += printer.streams
+                    by_input.append((i, printer.streams))
+                    if printer.interrupted:
+                        live_ended = True
+                        break
+                    progress.done = i + 1
+                    bar.update()
+                    if printer.failure is not None:
+                        failed += 1
+                        common.error(PROG, printer.failure)
+                        if not args.keep_going:
+                            break
+        except KeyboardInterrupt:  # in a file: the summary of the streams done
+            interrupted = True
+        finally:
+            bar.close()
+        mismatches = sum(r.mismatches for r in streams)
+        summary = {"summary": True, "inputs": len(inputs), "failed": failed, "streams": len(streams),
                    "steps": sum(r.steps for r in streams), "detections": sum(len(r.detections) for r in streams),
                    "hours": round(sum(r.frames for r in streams) * frame_s / 3600, 6), "backend": model.backend,
                    "hop": settings.hop, "smoothing_steps": settings.smoothing_steps,
@@ -316,15 +504,15 @@ def _main(argv: list[str] | None, progress: common.Progress) -> int:
         if args.verify:
             summary["reference_mismatches"] = mismatches
         print(json.dumps(summary), flush=True)
-        if parts and (args.keep_going or not failed):
+        # Ctrl-C in a file cuts it short: nothing is written. In a live stream it is that stream's end.
+        if parts and not interrupted and (args.keep_going or not failed):
             with atomic_writer(args.posteriors) as f:
                 _write_posteriors(f, args.posteriors, parts, by_input, frame_s)
     finally:
-        if pool is not None:  # workers still on an input stop at their next chunk
-            _cancelled.set()
-            pool.shutdown(wait=True, cancel_futures=True)
         if parts:
             shutil.rmtree(parts)
+    if interrupted or live_ended:
+        raise KeyboardInterrupt  # common.run_command: "interrupted after N of M inputs", exit 130
     return 1 if failed or mismatches else 0
 
 
