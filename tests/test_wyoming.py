@@ -439,9 +439,20 @@ def test_bad_arguments_are_one_line(capsys, argv, message):
     assert code == 2 and err.startswith("kwsint-wyoming: error: ") and message in err and err.count("\n") == 1, err
 
 
+def test_ctrl_c_ends_it_in_one_line(capsys, monkeypatch):
+    def interrupt(coroutine):
+        coroutine.close()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.asyncio, "run", interrupt)
+    assert _cli(capsys, "--uri", "tcp://127.0.0.1:1") == (130, "kwsint-wyoming: interrupted\n")
+
+
 def test_a_unix_uri_never_replaces_a_file_that_is_not_a_socket(tmp_path, capsys):
     precious = tmp_path / "notes.txt"
     precious.write_text("keep me")
+    with pytest.raises(ValueError, match="an existing file that is not a socket"):
+        server(f"unix://{precious}")
     code, err = _cli(capsys, "--uri", f"unix://{precious}")
     assert code == 2 and "an existing file that is not a socket" in err and precious.read_text() == "keep me"
 
@@ -451,7 +462,7 @@ def test_without_the_wyoming_package_it_says_what_to_install(capsys, monkeypatch
         monkeypatch.setitem(sys.modules, name, None)  # importing it raises ImportError
     monkeypatch.delitem(sys.modules, "kwsint.wyoming_service")
     monkeypatch.delattr(kwsint, "wyoming_service")
-    code, err = _cli(capsys)
+    code, err = _cli(capsys, "--threshold", "5")  # a service that did start would refuse it (2), not serve
     assert (code, err) == (1, "kwsint-wyoming: error: needs the wyoming package: pip install 'kwsint[wyoming]'\n")
 
 
