@@ -59,13 +59,14 @@ MAX_HEADER_BYTES = 1 << 16
 MAX_DATA_BYTES = 1 << 16
 """An event's JSON data after its header (``data_length``)."""
 MAX_PAYLOAD_BYTES = 1 << 20
-"""An event's payload (``payload_length``): 32 s of 16 kHz 16-bit mono audio; Home Assistant sends 2 KiB chunks."""
+"""An event's payload (``payload_length``): 32 s of 16 kHz 16-bit mono audio in one chunk."""
 DEFAULT_MAX_CLIENTS = 32
 """Connections served at once unless told otherwise; one more gets an ``error`` (code ``busy``)."""
 SUPPORTED_AUDIO = {"rate": (8000, 192000), "width": (1, 4), "channels": (1, 2)}
 """The audio formats a stream may have: inclusive ranges of samples per second, bytes per sample and channels,
-what the converter handles (mono or stereo) in bounded memory (at most 4x a payload's size after conversion)."""
-_SELECT_PROGRAM = "select-program"  # wyoming >= 1.8's SelectProgram, by its type: older packages lack the class
+what the converter handles (mono or stereo: it mixes stereo as the sum of the channels) in bounded memory (at
+most 4x a payload's size after conversion)."""
+_SELECT_PROGRAM = "select-program"  # newer wyoming packages' SelectProgram, by its type: older ones lack the class
 
 
 class ClientError(Exception):
