@@ -472,7 +472,8 @@ def test_the_command_serves_until_sigterm(tmp_path):
                              "--model", "default:M4"], stderr=subprocess.PIPE, text=True,
                             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     try:
-        line = proc.stderr.readline()
+        lines = iter(proc.stderr.readline, "")  # up to the line that says it listens (or the end: it failed)
+        line = next((line for line in lines if line.startswith("kwsint-wyoming: ")), "")
         assert line == f"kwsint-wyoming: serving M4 ('hey lumen') on tcp://127.0.0.1:{port}\n", line
 
         async def go():
