@@ -24,7 +24,7 @@ import numpy as np
 
 from . import reference
 from .errors import FormatError, ShortInputWarning
-from .model import (DEFAULT_LOCKOUT_S, DEFAULT_SMOOTHING_S, DEFAULT_THRESHOLD, SHIPPED_PREFIX, Model, load,
+from .model import (DEFAULT_LOCKOUT_S, DEFAULT_SMOOTHING_S, DEFAULT_THRESHOLD, Model, load, model_names,
                     lockout_steps, smoothing_steps)
 
 FRAME_SHIFT_S = 0.010
@@ -349,12 +349,6 @@ def _dense_bits(info: dict) -> str:
     return str(bits[0]) if len(set(bits)) == 1 else "/".join(map(str, bits))
 
 
-def _names(refs: Sequence[str]) -> list[str]:
-    """Short names for the models' paths (their stems) or shipped names (default:M4 -> M4), whole where two clash."""
-    stems = [r.removeprefix(SHIPPED_PREFIX) if r.startswith(SHIPPED_PREFIX) else Path(r).stem for r in refs]
-    return stems if len(set(stems)) == len(stems) else list(refs)
-
-
 def _evaluate_model(name: str, path: str, model: Model, streams: Sequence[LabelledStream],
                     features: Sequence[np.ndarray], hours: float, extra_threshold: int | None, *, hop: int,
                     smoothing_s: float, lockout_s: float, tolerance_s: float, max_thresholds: int,
@@ -458,7 +452,7 @@ def evaluate(
                    max_thresholds=max_thresholds, progress=progress)
     dets, results = zip(*(_evaluate_model(name, path, model, streams, features, hours, op if i == 0 else None,
                                           hop=h, **options)
-                          for i, (name, path, model, h) in enumerate(zip(_names(paths), paths, models, hops))))
+                          for i, (name, path, model, h) in enumerate(zip(model_names(paths), paths, models, hops))))
     base = dets[0]
     if op is None:
         op = int(base.threshold_q16[np.flatnonzero(base.false_per_hour <= false_per_hour)[0]])

@@ -6,6 +6,7 @@ import math
 import os
 import struct
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -498,6 +499,13 @@ def _int_arg(name: str, value, lo: int, hi: int) -> int:
     if not lo <= value <= hi:
         raise ValueError(f"{name} must be in [{lo}, {hi}], got {value}")
     return int(value)
+
+
+def model_names(refs: Sequence[str]) -> list[str]:
+    """Short names for models given as paths (their stems) or shipped names (``default:M4`` -> ``M4``); the refs
+    whole where two short names clash."""
+    stems = [r.removeprefix(SHIPPED_PREFIX) if r.startswith(SHIPPED_PREFIX) else Path(r).stem for r in refs]
+    return stems if len(set(stems)) == len(stems) else list(refs)
 
 
 def load(path_or_bytes: str | os.PathLike | bytes, *, backend: str | None = None, weights: str = "auto") -> Model:

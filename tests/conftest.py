@@ -91,6 +91,17 @@ class _SkipPolicy:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+# The files that take longest (minutes each: sanitizer builds and replays, qemu, valgrind, mutation builds,
+# fuzzing, a fresh install), run first, so that with one worker per core (scripts/test) they do not start last.
+LONGEST_FIRST = ("test_c_sanitized.py", "test_valgrind.py", "test_aarch64.py", "test_mutation.py", "test_fuzz.py",
+                 "test_install.py", "test_tflm_oracle.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept otherwise
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if forbid_skips():
         config.pluginmanager.register(_SkipPolicy(), "kwsint-skip-policy")

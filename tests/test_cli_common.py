@@ -17,12 +17,12 @@ import pytest
 import kwsint
 from kwsint import default_model
 from kwsint.atomic import atomic_writer, write_atomic
-from kwsint.cli import data, eval as eval_cli, export, info, make_model, run, train
+from kwsint.cli import data, eval as eval_cli, export, info, make_model, run, train, wyoming as wyoming_cli
 from kwsint.dataset import load_windows, save_windows
 from kwsint.toydata import make_toy_windows
 
 CLIS = {"kwsint-run": run, "kwsint-make-model": make_model, "kwsint-train": train, "kwsint-export": export,
-        "kwsint-data": data, "kwsint-eval": eval_cli, "kwsint-info": info}
+        "kwsint-data": data, "kwsint-eval": eval_cli, "kwsint-info": info, "kwsint-wyoming": wyoming_cli}
 M4 = default_model.path("M4.kwsq")
 SAMPLES = default_model.path("samples")
 
@@ -39,9 +39,10 @@ def test_every_cli_prints_its_version(prog, flag, capsys):
 WITHOUT_TORCH = """
 import contextlib, io, json, sys
 sys.modules["torch"] = None  # as if PyTorch were not installed: every import of it fails
-from kwsint.cli import data, eval, export, info, make_model, run, train
+from kwsint.cli import data, eval, export, info, make_model, run, train, wyoming
 results = {}
-for name, module, argv in [(m.__name__, m, ["--help"]) for m in (run, make_model, train, export, data, eval, info)] + [
+for name, module, argv in [(m.__name__, m, ["--help"])
+                           for m in (run, make_model, train, export, data, eval, info, wyoming)] + [
         ("train run", train, ["--stage", "float", "--train", "x.npz", "-o", "x.pt"]),
         ("export run", export, ["x.pt"])]:
     out, err = io.StringIO(), io.StringIO()
@@ -65,7 +66,8 @@ def test_without_torch_the_training_clis_say_so_and_the_others_work():
     for name in ("kwsint.cli.train", "kwsint.cli.export", "train run", "export run"):
         prog = "kwsint-train" if "train" in name else "kwsint-export"
         assert results[name] == [1, "", f"{prog}: error: needs PyTorch: pip install 'kwsint[train]'\n"], name
-    for name in ("kwsint.cli.run", "kwsint.cli.make_model", "kwsint.cli.data", "kwsint.cli.eval", "kwsint.cli.info"):
+    for name in ("kwsint.cli.run", "kwsint.cli.make_model", "kwsint.cli.data", "kwsint.cli.eval", "kwsint.cli.info",
+                 "kwsint.cli.wyoming"):
         code, out, err = results[name]
         assert code == 0 and out.startswith("usage: kwsint-") and err == "", name
 

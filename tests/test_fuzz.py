@@ -2,7 +2,7 @@
 fixed-time coverage-guided run of every harness.
 
 * Replay: every file of tests/fuzz/corpus/<target>/ and tests/fuzz/regressions/<target>/ goes through the
-  harness's ``check`` (blob, features, checkpoint) and, for blobs, through the libFuzzer build of the C loader.
+  harness's ``check`` (blob, features, checkpoint, wyoming) and, for blobs, through the libFuzzer build of the C loader.
 * Regressions: each bug the fuzzers found, as a named test on its minimized input.
 * Enormous sizes: files that declare huge shapes are refused with FormatError in a subprocess whose address
   space is limited to 1 GiB, so an attempt to allocate what they declare would fail as MemoryError instead.
@@ -25,12 +25,12 @@ import pytest
 
 from kwsint.errors import CheckpointError, FormatError
 
-from .fuzz import fuzz_blob, fuzz_checkpoint, fuzz_features
+from .fuzz import fuzz_blob, fuzz_checkpoint, fuzz_features, fuzz_wyoming
 from .native_build import build_program
 
 ROOT = Path(__file__).resolve().parent.parent
 FUZZ = ROOT / "tests" / "fuzz"
-HARNESSES = {"blob": fuzz_blob, "features": fuzz_features, "checkpoint": fuzz_checkpoint}
+HARNESSES = {"blob": fuzz_blob, "features": fuzz_features, "checkpoint": fuzz_checkpoint, "wyoming": fuzz_wyoming}
 FUZZ_SECONDS = int(os.environ.get("KWSINT_FUZZ_SECONDS", "30"))
 # libFuzzer's random seed: fixed, so a run that finds a bug finds it again when repeated (KWSINT_FUZZ_SEED=0: a
 # new seed each run, for exploring).
@@ -81,6 +81,10 @@ def test_seeds_are_valid_inputs(tmp_path):
     for path in (FUZZ / "corpus" / "checkpoint").glob("seed-*"):
         config = fuzz_checkpoint.CONFIG if "bare" in path.name else None
         assert fuzz_checkpoint.load_and_run(str(path), config), path
+    for path in (FUZZ / "corpus" / "wyoming").glob("seed-*"):
+        events = fuzz_wyoming.replies(path.read_bytes())
+        errors = [e.data["code"] for e in events if e.type == "error"]
+        assert events and (errors if "-bad-" in path.name else not errors), (path, errors)
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,10 @@ Deterministic.
 
 Seeds are small valid files of each format: blobs of small random models
 (1..8-bit weights, int8 and int16 activations, per-tensor scales, an int16
-accumulation block, a format-2 blob), .npy/.ark/.scp/.wav feature files, and
-checkpoints of a tiny network. Inputs the fuzzers added (named by their
-SHA-1) are left alone.
+accumulation block, a format-2 blob), .npy/.ark/.scp/.wav feature files,
+checkpoints of a tiny network, and what Wyoming clients send the wake word
+service (valid sessions, and two mistakes, named bad-*). Inputs the fuzzers
+added (named by their SHA-1) are left alone.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from kaldiio.matio import write_array
+from wyoming.audio import AudioChunk, AudioChunkConverter, AudioStart, AudioStop
+from wyoming.event import Event, write_event
+from wyoming.info import Describe
+from wyoming.ping import Ping
+from wyoming.wake import Detect
 
 import kwsint
 from kwsint.generate import random_model
@@ -126,6 +132,37 @@ def checkpoint_seeds(folder: Path) -> dict[str, bytes]:
     return seeds
 
 
+def _wyoming(*events) -> bytes:
+    """Events (Eventables or Events) as a client sends them."""
+    out = io.BytesIO()
+    for event in events:
+        write_event(event if isinstance(event, Event) else event.event(), out)
+    return out.getvalue()
+
+
+def wyoming_seeds() -> dict[str, bytes]:
+    tone = (3000 * np.sin(np.arange(320) * 0.3)).astype("<i2").tobytes()  # 20 ms at 16 kHz
+
+    def stream(audio_format: tuple[int, int, int], chunks: int = 2) -> list:
+        audio = AudioChunkConverter(*audio_format).convert(AudioChunk(16000, 2, 1, tone)).audio
+        return [AudioStart(*audio_format), *[AudioChunk(*audio_format, audio)] * chunks, AudioStop()]
+
+    seeds = {
+        "describe-ping": _wyoming(Describe(), Ping(text="x")),
+        "detect-m4-16k": _wyoming(Detect(names=["M4"]), *stream((16000, 2, 1)), Ping()),
+        "detect-all-48k-32bit-stereo": _wyoming(Detect(), *stream((48000, 4, 2))),
+        "8k-8bit-restarted": _wyoming(*stream((8000, 1, 1))[:2], *stream((8000, 1, 1), chunks=1)),
+        # An older client's data inline in the header; our program selected.
+        "header-data-select-program": (b'{"type": "select-program", "data": {"name": "kwsint"}}\n'
+                                       b'{"type": "detect", "data": {"names": ["M2", "M4"]}}\n'
+                                       + _wyoming(*stream((22050, 2, 1), chunks=1))),
+        "bad-chunk-before-start": _wyoming(AudioChunk(16000, 2, 1, tone), AudioStop()),
+        "bad-unknown-event-then-describe": _wyoming(Event("transcribe", {"language": "en"}), Describe()),
+    }
+    assert sum(map(len, seeds.values())) < 32768, {k: len(v) for k, v in seeds.items()}
+    return {f"{name}.wyo": data for name, data in seeds.items()}
+
+
 def write(target: str, seeds: dict[str, bytes]) -> None:
     folder = CORPUS / target
     folder.mkdir(parents=True, exist_ok=True)
@@ -142,6 +179,7 @@ def main() -> None:
     torch.manual_seed(0)
     write("blob", blob_seeds())
     write("features", feature_seeds())
+    write("wyoming", wyoming_seeds())
     with tempfile.TemporaryDirectory() as d:
         write("checkpoint", checkpoint_seeds(Path(d)))
 
