@@ -55,6 +55,21 @@ def new_parser(prog: str, doc: str) -> argparse.ArgumentParser:
     return ap
 
 
+def add_operating_point(ap: argparse.ArgumentParser, whose: str = "the model's") -> None:
+    """``--threshold``, ``--smoothing`` and ``--lockout`` (seconds), each defaulting to ``whose`` recommended
+    value from the blob's metadata, else Model.detector's default (None here: the model decides)."""
+    from kwsint.model import DEFAULT_LOCKOUT_S, DEFAULT_SMOOTHING_S, DEFAULT_THRESHOLD
+
+    ap.add_argument("--threshold", type=float, help=f"smoothed posterior threshold in [0, 1] (default: {whose} "
+                                                    f"recommended, else {DEFAULT_THRESHOLD})")
+    ap.add_argument("--smoothing", type=float, metavar="SECONDS",
+                    help=f"moving-average window in seconds, rounded to whole steps, at least one (default: "
+                         f"{whose} recommended, else {DEFAULT_SMOOTHING_S})")
+    ap.add_argument("--lockout", type=float, metavar="SECONDS",
+                    help=f"seconds after a detection without another (default: {whose} recommended, else "
+                         f"{DEFAULT_LOCKOUT_S})")
+
+
 def add_force(ap: argparse.ArgumentParser, what: str = "existing outputs") -> None:
     """The ``--force`` option of a command that writes files."""
     ap.add_argument("--force", action="store_true", help=f"overwrite {what}")

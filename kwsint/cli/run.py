@@ -73,7 +73,7 @@ from kwsint.cli import common
 from kwsint.errors import FormatError, ShortInputWarning
 from kwsint.inputs import DEFAULT_CHUNK_FRAMES, iter_streams
 from kwsint.listener import MicrophoneError, PcmFrames, microphone
-from kwsint.model import DEFAULT_LOCKOUT_S, DEFAULT_SMOOTHING_S, DEFAULT_THRESHOLD, lockout_steps, smoothing_steps
+from kwsint.model import lockout_steps, smoothing_steps
 
 PROG = "kwsint-run"
 T = TypeVar("T")
@@ -326,15 +326,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--mic", action="store_true",
                     help="record from the default input device until Ctrl-C, instead of INPUTs (needs the "
                          "sounddevice package: pip install 'kwsint[live]')")
-    ap.add_argument("--threshold", type=float,
-                    help=f"smoothed posterior threshold in [0, 1] (default: the model's recommended, else "
-                         f"{DEFAULT_THRESHOLD})")
-    ap.add_argument("--smoothing", type=float, metavar="SECONDS",
-                    help=f"moving-average window in seconds, rounded to whole steps, at least one (default: the "
-                         f"model's recommended, else {DEFAULT_SMOOTHING_S}: 5 steps at the usual hop of 3 frames)")
-    ap.add_argument("--lockout", type=float, metavar="SECONDS",
-                    help=f"seconds after a detection without another (default: the model's recommended, else "
-                         f"{DEFAULT_LOCKOUT_S})")
+    common.add_operating_point(ap)
     ap.add_argument("--hop", type=int, default=None, help="frames between inferences (default: the frame stride)")
     ap.add_argument("--posteriors", type=Path, help="write per-step values to a .csv or .npz file")
     common.add_force(ap, "an existing --posteriors file")

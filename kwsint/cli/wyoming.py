@@ -20,7 +20,6 @@ import sys
 from urllib.parse import urlparse
 
 from kwsint.cli import common
-from kwsint.model import DEFAULT_LOCKOUT_S, DEFAULT_SMOOTHING_S, DEFAULT_THRESHOLD
 
 PROG = "kwsint-wyoming"
 DEFAULT_URI = "tcp://127.0.0.1:10400"
@@ -36,15 +35,7 @@ def _parser():
     ap.add_argument("--model", action="append", metavar="MODEL",
                     help=f"a .kwsq model blob, or default:NAME for a shipped one; repeat for several "
                          f"(default {DEFAULT_MODEL})")
-    ap.add_argument("--threshold", type=float,
-                    help=f"smoothed posterior threshold in [0, 1] for every model (default: each model's "
-                         f"recommended, else {DEFAULT_THRESHOLD})")
-    ap.add_argument("--smoothing", type=float, metavar="SECONDS",
-                    help=f"moving-average window in seconds (default: each model's recommended, else "
-                         f"{DEFAULT_SMOOTHING_S})")
-    ap.add_argument("--lockout", type=float, metavar="SECONDS",
-                    help=f"seconds after a detection without another (default: each model's recommended, else "
-                         f"{DEFAULT_LOCKOUT_S})")
+    common.add_operating_point(ap, "each model's")
     ap.add_argument("--max-clients", type=int, default=None,
                     help="connections served at once; one more is refused with an error event (default 32)")
     ap.add_argument("--backend", default=None, help="the C backend (default: the fastest)")
