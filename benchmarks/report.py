@@ -5,7 +5,7 @@
         --float-checkpoint kwsint/default_model/M0.pt
 
 Without ``--eval`` the rows are the paper's shapes with random calibrated
-weights (``kwsint.generate.paper_model``), M1..M6, and a float32 M0 with
+weights (``kwsint.train.generate.paper_model``), M1..M6, and a float32 M0 with
 PyTorch's initial weights: CPU, memory and size do not depend on the values.
 With ``--eval`` (a ``kwsint-eval`` report.json) the rows are the evaluated
 models, with their relative FDR degradation at the baseline's FRR.
@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 
 import kwsint
-from kwsint.atomic import write_atomic
-from kwsint.float_model import FloatModel, from_net
-from kwsint.generate import CONFIGS, paper_model
+from kwsint.io.atomic import write_atomic
+from kwsint.engine.float_model import FloatModel, from_net
+from kwsint.train.generate import CONFIGS, paper_model
 
 HERE = Path(__file__).resolve().parent
 RATES_HZ = {"10ms": 100.0, "30ms": 1000.0 / 30.0}
@@ -49,8 +49,8 @@ def _projector():
 
 def float_row(checkpoint: str | None, backend: str | None) -> dict:
     """The float32 M0 row: a float checkpoint's weights, or PyTorch's initial ones (needs torch)."""
-    from kwsint.qat.checkpoint import load_checkpoint
-    from kwsint.qat.model import KWSNet, paper_config
+    from kwsint.train.qat.checkpoint import load_checkpoint
+    from kwsint.train.qat.model import KWSNet, paper_config
 
     net = load_checkpoint(checkpoint).model if checkpoint else KWSNet(paper_config("M0"), "float")
     net.eval()

@@ -20,7 +20,7 @@ import pytest
 
 import kwsint
 from kwsint import reference
-from kwsint.generate import paper_model, random_model
+from kwsint.train.generate import paper_model, random_model
 
 REPEATS = 200
 LARGE_REPEATS = 20  # inferences per round of the 1024 x 1024 layer

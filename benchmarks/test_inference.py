@@ -12,7 +12,7 @@ import pytest
 
 import kwsint
 from kwsint import reference
-from kwsint.generate import paper_model
+from kwsint.train.generate import paper_model
 
 
 @pytest.fixture(scope="module", params=["M1", "M2", "M4", "M6"])

@@ -31,11 +31,11 @@ import pytest
 
 import kwsint
 from kwsint import reference
-from kwsint.float_model import FloatLayer, FloatModel, FloatSpec
-from kwsint.generate import paper_model
-from kwsint.modelspec import ModelSpec
-from kwsint.onnx_export import model_to_onnx
-from kwsint.tflite import _tflm, model_to_tflite
+from kwsint.engine.float_model import FloatLayer, FloatModel, FloatSpec
+from kwsint.train.generate import paper_model
+from kwsint.engine.modelspec import ModelSpec
+from kwsint.interop.onnx_export import model_to_onnx
+from kwsint.interop.tflite import _tflm, model_to_tflite
 
 ROUNDS = 15
 INTEGER_PEERS = ("LiteRT (XNNPACK)", "LiteRT (no delegate)", "TFLM", "onnxruntime (QDQ)")

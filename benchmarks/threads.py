@@ -33,7 +33,7 @@ import numpy as np
 
 import kwsint
 from kwsint import default_model
-from kwsint.inputs import DEFAULT_CHUNK_FRAMES
+from kwsint.io.inputs import DEFAULT_CHUNK_FRAMES
 
 FRAME_S = 0.01
 

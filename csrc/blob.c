@@ -11,7 +11,7 @@
 
 #define HEADER_BYTES 16
 #define FORMAT_VERSION 4 /* 3 is read too (no metadata record), and 2 (also its layer byte 3 was reserved, 0) */
-#define MAX_METADATA_BYTES 16384 /* kwsint/metadata.py: the JSON is for tools; the engine only frames it */
+#define MAX_METADATA_BYTES 16384 /* kwsint/engine/metadata.py: the JSON is for tools; the engine only frames it */
 #define FBANK_BYTES 32
 #define NUM_WINDOW_TYPES 6
 

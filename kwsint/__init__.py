@@ -8,13 +8,14 @@
 single ops on the C backends listed by ``kwsint.backends()``.
 """
 
-from . import default_model, ops, reference
-from .backend import backends, compiled_backends
-from .blob import read_blob, save, write_blob
+from . import default_model
+from .engine import ops, reference
+from .engine.backend import backends, compiled_backends
+from .engine.blob import read_blob, save, write_blob
 from .errors import BackendError, FormatError
-from .metadata import ModelMetadata
-from .model import BatchInference, Detector, DetectorSteps, Inference, Model, Stream, load
-from .modelspec import Frontend, Layer, ModelSpec
+from .engine.metadata import ModelMetadata
+from .engine.model import BatchInference, Detector, DetectorSteps, Inference, Model, Stream, load
+from .engine.modelspec import Frontend, Layer, ModelSpec
 
 __version__ = "0.1.0"
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 import kwsint
-from kwsint.generate import random_model
+from kwsint.train.generate import random_model
 
 from .aarch64 import vectors as vec
 from .conftest import EXPECT_EXTENSION
@@ -35,10 +35,11 @@ SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
 ENV = {"ASAN_OPTIONS": "detect_leaks=1", "UBSAN_OPTIONS": "print_stacktrace=1"}
 # Everything that calls the C library from Python: ops, models, streams, detectors, the CLI, the shipped models,
 # threads, and the comparisons with the QAT simulation, TFLM, onnxruntime and the evaluation's streams.
-SANITIZED_SUITES = ["test_ops.py", "test_model.py", "test_acc16.py", "test_float_model.py", "test_detector.py",
-                    "test_format.py", "test_cli.py", "test_default_model.py", "test_concurrency.py", "test_qat.py",
-                    "test_tflm_oracle.py", "test_onnx.py", "test_evaluation.py", "test_batched.py",
-                    "test_dense_kernels.py"]
+SANITIZED_SUITES = ["engine/test_ops.py", "engine/test_model.py", "engine/test_acc16.py", "engine/test_float_model.py",
+                    "engine/test_detector.py", "engine/test_format.py", "engine/test_concurrency.py",
+                    "engine/test_batched.py", "engine/test_dense_kernels.py", "cli/test_cli.py", "test_default_model.py",
+                    "train/test_qat.py", "interop/test_tflm_oracle.py", "interop/test_onnx.py",
+                    "evaluation/test_evaluation.py"]
 
 
 @pytest.fixture(scope="module")
@@ -170,9 +171,9 @@ def test_the_thread_sanitized_extension_reports_a_race(thread_sanitized_tree):
 
 
 def test_threads_sharing_a_model_under_thread_sanitizer(thread_sanitized_tree):
-    """tests/test_concurrency.py on the portable and avx2 kernels (the others are slow under TSan): no race."""
+    """tests/engine/test_concurrency.py on the portable and avx2 kernels (the others are slow under TSan): no race."""
     tree, env = thread_sanitized_tree
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_concurrency.py",
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/engine/test_concurrency.py",
            "-k", "portable or avx2"]
     r = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, timeout=3600)
     assert r.returncode == 0, f"{' '.join(cmd)} under TSan:\n{r.stdout[-20000:]}\n{r.stderr[-20000:]}"

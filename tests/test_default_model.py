@@ -45,7 +45,7 @@ def test_each_blob_is_the_export_of_its_checkpoint(config, tmp_path, capsys):
     out = tmp_path / f"{config}.kwsq"
     assert export.main([str(checkpoint), "-o", str(out), *(ptq if config == "M0-int8" else [])]) == 0
     assert out.read_bytes() == default_model.path(f"{config}.kwsq").read_bytes()
-    info = default_model.load(config).info()
+    info = kwsint.load(f"default:{config}").info()
     assert info["layers"][0]["weight_bits"] == {"M0-int8": 8, "M2": 8, "M4": 4}[config]
 
 
@@ -93,8 +93,9 @@ def drop_backend(line: dict) -> dict:
 
 
 def test_load_and_path_name_what_is_wrong():
-    with pytest.raises(ValueError, match="config must be one of M0-int8, M2, M4, got 'M9'"):
-        default_model.load("M9")
+    with pytest.raises(ValueError, match="default:M9: no such shipped model; shipped: default:M0-int8, default:M2, "
+                                         "default:M4"):
+        kwsint.load("default:M9")
     with pytest.raises(FileNotFoundError, match="M9.kwsq: not shipped with kwsint"):
         default_model.path("M9.kwsq")
-    assert default_model.load("M2", backend="portable").backend == "portable"
+    assert kwsint.load("default:M2", backend="portable").backend == "portable"

@@ -174,7 +174,7 @@ def test_huge_npy_is_refused_before_allocation(tmp_path):
     (tmp_path / "huge.npy").write_bytes(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode()
                                         + bytes(12))
     _refused_within_1gib(tmp_path, """
-        from kwsint.inputs import iter_streams
+        from kwsint.io.inputs import iter_streams
         for name, chunks in iter_streams('huge.npy', 3):
             for chunk in chunks:
                 pass
@@ -190,7 +190,7 @@ def test_huge_npy_is_refused_before_allocation(tmp_path):
 def test_huge_ark_is_refused_before_allocation(tmp_path, name, message):
     (tmp_path / "huge.ark").write_bytes((FUZZ / "regressions" / "features" / name).read_bytes())
     _refused_within_1gib(tmp_path, """
-        from kwsint.inputs import iter_streams
+        from kwsint.io.inputs import iter_streams
         for name, chunks in iter_streams('huge.ark', 3):
             for chunk in chunks:
                 pass
@@ -201,7 +201,7 @@ def test_huge_scp_entry_is_refused_before_allocation(tmp_path):
     (tmp_path / "huge.ark").write_bytes((FUZZ / "regressions" / "features" / "ark-huge-rows.ark").read_bytes())
     (tmp_path / "huge.scp").write_text("utt huge.ark:4\n")
     _refused_within_1gib(tmp_path, """
-        from kwsint.inputs import iter_streams
+        from kwsint.io.inputs import iter_streams
         for name, chunks in iter_streams('huge.scp', 3):
             for chunk in chunks:
                 pass
@@ -213,7 +213,7 @@ def test_huge_checkpoint_config_is_refused_before_allocation(tmp_path):
     (7.7e10 weights) and no tensors: KWSNet was built first and tried to allocate 256 GiB (RuntimeError)."""
     (tmp_path / "huge.pt").write_bytes((FUZZ / "regressions" / "checkpoint" / "huge-config.pt").read_bytes())
     _refused_within_1gib(tmp_path, """
-        from kwsint.qat.checkpoint import load_checkpoint
+        from kwsint.train.qat.checkpoint import load_checkpoint
         load_checkpoint('huge.pt')
     """, "CheckpointError: huge.pt: model: expected the 76772573184 dense weights of the configuration, got "
          "tensors of 0 values in all", before="import torch")
@@ -227,7 +227,7 @@ def test_regression_ark_negative_rows_is_refused(tmp_path):
     second one's bytes as frames and the archive was accepted."""
     path = tmp_path / "neg.ark"
     path.write_bytes((FUZZ / "regressions" / "features" / "ark-negative-rows.ark").read_bytes())
-    from kwsint.inputs import iter_streams
+    from kwsint.io.inputs import iter_streams
     with pytest.raises(FormatError, match=r"neg\.ark:a: shape: expected rows and columns >= 0, got -1 x 3"):
         for _, chunks in iter_streams(path, 3):
             list(chunks)
@@ -237,7 +237,7 @@ def test_regression_scp_nul_in_path_is_refused(tmp_path):
     """An scp line whose archive path holds a NUL byte: open() raised ValueError, which escaped iter_streams."""
     path = tmp_path / "nul.scp"
     path.write_bytes((FUZZ / "regressions" / "features" / "scp-nul-in-path.scp").read_bytes())
-    from kwsint.inputs import iter_streams
+    from kwsint.io.inputs import iter_streams
     with pytest.raises(FormatError, match=r"nul\.scp:u1: ark: expected a readable archive 'seed.ark\\x00', got "
                                           r"embedded null byte"):
         list(iter_streams(path, 3))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import kwsint
-from kwsint.generate import paper_model
+from kwsint.train.generate import paper_model
 
 REPORT = Path(__file__).resolve().parent.parent / "benchmarks" / "report.py"
 

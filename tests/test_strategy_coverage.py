@@ -20,7 +20,7 @@ from kwsint import reference
 
 from . import edge_cases as ev
 from . import strategies as S
-from . import test_tflm_oracle as tflm_oracle
+from .interop import test_tflm_oracle as tflm_oracle
 
 EXAMPLES = 300
 

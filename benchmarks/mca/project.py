@@ -985,8 +985,8 @@ def compare_acc16(layers: Sequence[Mapping], act_bits: int = 8, cpus: Sequence[s
 
 def paper_layers(config: str) -> tuple[list[dict], int]:
     """The layer shapes, weight bits, int16 blocks (products, 0 = none) and activation bits of a
-    paper configuration (kwsint.generate, the blocks as the exporter claims them)."""
-    from kwsint.generate import paper_model
+    paper configuration (kwsint.train.generate, the blocks as the exporter claims them)."""
+    from kwsint.train.generate import paper_model
 
     spec = paper_model(config)
     return [dict(kind=l.kind, in_size=l.in_size, out_size=l.out_size,
@@ -1018,7 +1018,7 @@ def _policies(layers: Sequence[Mapping], act_bits: int, weights: Sequence[str]) 
 
 
 def main_acc16() -> None:
-    from kwsint.generate import CONFIGS
+    from kwsint.train.generate import CONFIGS
 
     print(f"neon, cycles per iteration ({mca_tool()}, {MCA_ITERATIONS} iterations back to back)")
     print(f"{'cpu':<11} {'K int32':>7} {'K int16':>7} {'flush':>6} {'group32':>7} {'group16':>7}")
@@ -1068,7 +1068,7 @@ def main_breakdown(config: str, backend: str, cpu: str, weights: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     global NEON_ACC16_MIN_BLOCK
-    from kwsint.generate import CONFIGS
+    from kwsint.train.generate import CONFIGS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--acc16", action="store_true",

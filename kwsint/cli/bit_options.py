@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # PyTorch code: the CLIs load without it, to say that it is missing
-    from kwsint.qat.model import NetConfig
+    from kwsint.train.qat.model import NetConfig
 
 
 def _layer_bits(text: str) -> dict[int, int]:

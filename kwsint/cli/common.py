@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.metadata
 import os
 import sys
 import warnings
@@ -28,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from kwsint.atomic import refuse_existing
+from kwsint.io.atomic import refuse_existing
+from kwsint import __version__
 from kwsint.errors import ShortInputWarning
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command that Ctrl-C ended
@@ -38,27 +38,17 @@ NEEDS_TORCH = "needs PyTorch: pip install 'kwsint[train]'"
 T = TypeVar("T")
 
 
-def version() -> str:
-    """kwsint's version: the installed distribution's, else the package's ``__version__``."""
-    try:
-        return importlib.metadata.version("kwsint")
-    except importlib.metadata.PackageNotFoundError:
-        from kwsint import __version__
-
-        return __version__
-
-
 def new_parser(prog: str, doc: str) -> argparse.ArgumentParser:
     """An ArgumentParser for ``prog`` with the first paragraph of ``doc`` as its description, and ``-V``."""
     ap = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
-    ap.add_argument("-V", "--version", action="version", version=f"kwsint {version()}")
+    ap.add_argument("-V", "--version", action="version", version=f"kwsint {__version__}")
     return ap
 
 
 def add_operating_point(ap: argparse.ArgumentParser, whose: str = "the model's") -> None:
     """``--threshold``, ``--smoothing`` and ``--lockout`` (seconds), each defaulting to ``whose`` recommended
     value from the blob's metadata, else Model.detector's default (None here: the model decides)."""
-    from kwsint.model import DEFAULT_LOCKOUT_S, DEFAULT_SMOOTHING_S, DEFAULT_THRESHOLD
+    from kwsint.engine.model import DEFAULT_LOCKOUT_S, DEFAULT_SMOOTHING_S, DEFAULT_THRESHOLD
 
     ap.add_argument("--threshold", type=float, help=f"smoothed posterior threshold in [0, 1] (default: {whose} "
                                                     f"recommended, else {DEFAULT_THRESHOLD})")

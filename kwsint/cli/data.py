@@ -4,11 +4,11 @@
     kwsint-data synth OUT_DIR [--scale X] [--seed S] [--jobs N] [--splits LIST] [--force] [--no-progress]
 
 ``toy`` writes OUT_DIR/train.npz, val.npz and test.npz (the format of
-``kwsint.dataset``) of synthetic LFBE-like windows (``kwsint.toydata``), the
+``kwsint.data.dataset``) of synthetic LFBE-like windows (``kwsint.data.toydata``), the
 splits drawn from disjoint speakers. It prints one JSON line per split.
 
 ``synth`` renders a synthetic spoken corpus for the wake phrase "hey lumen"
-with espeak-ng and sox (``kwsint.corpus``, docs/data.md): the same three
+with espeak-ng and sox (``kwsint.data.corpus``, docs/data.md): the same three
 splits of windows cut from LFBE features, plus validation and test streams for
 detection metrics (OUT_DIR/val/ with val-manifest.json, OUT_DIR/test/ with
 manifest.json). ``--splits test`` renders only the test split, the same files
@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from kwsint.cli import common
-from kwsint.corpus import SPLITS, ToolError, make_corpus
-from kwsint.dataset import save_windows
-from kwsint.toydata import make_toy_windows
+from kwsint.data.corpus import SPLITS, ToolError, make_corpus
+from kwsint.data.dataset import save_windows
+from kwsint.data.toydata import make_toy_windows
 
 PROG = "kwsint-data"
 

@@ -31,15 +31,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kwsint.atomic import write_atomic
+from kwsint.io.atomic import write_atomic
 from kwsint.cli import common
 from kwsint.cli.bit_options import add_bit_options, apply_bit_options
-from kwsint.dataset import load_windows_many
+from kwsint.data.dataset import load_windows_many
 from kwsint.errors import FormatError
-from kwsint.metadata import ModelMetadata
+from kwsint.engine.metadata import ModelMetadata
 
 if TYPE_CHECKING:
-    from kwsint.export import Export
+    from kwsint.train.export import Export
 
 PROG = "kwsint-export"
 SUFFIXES = {"kwsq": ".kwsq", "tflite": ".tflite", "onnx": ".onnx"}
@@ -106,22 +106,23 @@ def _format_and_output(args: argparse.Namespace) -> tuple[str, Path]:
 def _interop(fmt: str, result: Export) -> tuple[bytes, dict]:
     """The .tflite or .onnx file of the exported spec and how it agrees with the engine on the checked windows."""
     if fmt == "tflite":
-        from kwsint import reference, tflite
+        from kwsint import reference
+        from kwsint.interop import tflite
 
         data = tflite.model_to_tflite(result.spec, float_input=True, normalize=True)
         got = tflite.run_tflm(data, reference.select_frames(result.spec.frontend, result.windows)).astype(np.int64)
         return data, {"windows": len(got), "bit_exact": int((got == result.logits).all(axis=1).sum()),
                       "int4_layers": [i for i, int4 in enumerate(tflite.int4_filters(result.spec)) if int4]}
-    from kwsint import onnx_export
+    from kwsint.interop import onnx_export
 
     return onnx_export.model_to_onnx(result.spec), onnx_export.agreement(result.spec, result.windows)
 
 
 def run(args: argparse.Namespace, fmt: str, out: Path) -> int:
     # PyTorch's modules, imported here: this module loads without it, to say in one line that it is missing.
-    from kwsint.export import export, format_report
-    from kwsint.qat.checkpoint import load_checkpoint
-    from kwsint.qat.model import paper_config
+    from kwsint.train.export import export, format_report
+    from kwsint.train.qat.checkpoint import load_checkpoint
+    from kwsint.train.qat.model import paper_config
 
     ck = load_checkpoint(args.checkpoint, config=paper_config(args.config) if args.config else None)
     config = apply_bit_options(ck.model.config, args)

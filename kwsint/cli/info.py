@@ -17,7 +17,7 @@ from pathlib import Path
 import kwsint
 from kwsint.cli import common
 from kwsint.errors import BackendError, FormatError
-from kwsint.model import Model
+from kwsint.engine.model import Model
 
 
 def describe(model: Model, source: str) -> dict:

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 
 import kwsint
-from kwsint.atomic import write_atomic
+from kwsint.io.atomic import write_atomic
 from kwsint.cli import common
-from kwsint.generate import CONFIGS, paper_model
+from kwsint.train.generate import CONFIGS, paper_model
 
 PROG = "kwsint-make-model"
 

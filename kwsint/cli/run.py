@@ -19,7 +19,7 @@ mono PCM at the model's sample rate on standard input, read as it arrives
 until it ends; ``--mic``, instead of INPUTS, records from the default input
 device (the optional sounddevice package, ``pip install 'kwsint[live]'``, and
 PortAudio; a missing one, or no input device, is one line and exit status 1).
-Live audio goes through the listener's front end (``kwsint.listener.PcmFrames``)
+Live audio goes through the listener's front end (``kwsint.engine.listener.PcmFrames``)
 into the same detector loop as files, so it gives the lines a .wav of the same
 audio gives. Every option applies: with --workers the files run in threads and
 the live stream in the main thread, the output still in input order.
@@ -68,12 +68,12 @@ import numpy as np
 
 import kwsint
 from kwsint import reference
-from kwsint.atomic import atomic_writer, temp_dir_beside
+from kwsint.io.atomic import atomic_writer, temp_dir_beside
 from kwsint.cli import common
 from kwsint.errors import FormatError, ShortInputWarning
-from kwsint.inputs import DEFAULT_CHUNK_FRAMES, iter_streams
-from kwsint.listener import MicrophoneError, PcmFrames, microphone
-from kwsint.model import lockout_steps, smoothing_steps
+from kwsint.io.inputs import DEFAULT_CHUNK_FRAMES, iter_streams
+from kwsint.engine.listener import MicrophoneError, PcmFrames, microphone
+from kwsint.engine.model import lockout_steps, smoothing_steps
 
 PROG = "kwsint-run"
 T = TypeVar("T")

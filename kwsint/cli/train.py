@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kwsint.atomic import OutputExistsError, refuse_existing
+from kwsint.io.atomic import OutputExistsError, refuse_existing
 from kwsint.cli import common
 from kwsint.cli.bit_options import add_bit_options, apply_bit_options
-from kwsint.dataset import load_windows_many
+from kwsint.data.dataset import load_windows_many
 from kwsint.errors import FormatError
 
 if TYPE_CHECKING:
-    from kwsint.qat.model import KWSNet
+    from kwsint.train.qat.model import KWSNet
 
 PROG = "kwsint-train"
 
@@ -47,7 +47,7 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from kwsint.qat.train import TrainOptions  # PyTorch code, imported here: see _main
+    from kwsint.train.qat.train import TrainOptions  # PyTorch code, imported here: see _main
 
     ap = common.new_parser(PROG, __doc__)
     ap.add_argument("--stage", required=True, choices=("float", "stage1", "stage2"))
@@ -84,10 +84,10 @@ def _parser() -> argparse.ArgumentParser:
 def _new_model(args: argparse.Namespace, train_features: np.ndarray) -> KWSNet:
     import torch
 
-    from kwsint.export import check_windows
-    from kwsint.qat.checkpoint import load_checkpoint
-    from kwsint.qat.model import KWSNet, NetConfig, paper_config
-    from kwsint.qat.train import start_stage2
+    from kwsint.train.export import check_windows
+    from kwsint.train.qat.checkpoint import load_checkpoint
+    from kwsint.train.qat.model import KWSNet, NetConfig, paper_config
+    from kwsint.train.qat.train import start_stage2
 
     if args.stage == "stage2":
         if args.init is None:
@@ -124,9 +124,9 @@ def _new_model(args: argparse.Namespace, train_features: np.ndarray) -> KWSNet:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from kwsint.export import check_windows
-    from kwsint.qat.checkpoint import load_checkpoint
-    from kwsint.qat.train import TrainOptions, train
+    from kwsint.train.export import check_windows
+    from kwsint.train.qat.checkpoint import load_checkpoint
+    from kwsint.train.qat.train import TrainOptions, train
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -3,7 +3,7 @@
     kwsint-wyoming [--uri tcp://127.0.0.1:10400] [--model default:M4 [--model hey_kit.kwsq ...]]
                    [--threshold T] [--smoothing SECONDS] [--lockout SECONDS] [--max-clients N] [--debug]
 
-Serves the models over the Wyoming protocol (kwsint.wyoming_service), each
+Serves the models over the Wyoming protocol (kwsint.interop.wyoming_service), each
 named by its file's stem (default:M4: M4) and announced with the wake phrase
 its blob states, until Ctrl-C or SIGTERM. It listens on 127.0.0.1 unless --uri
 names another address (tcp://0.0.0.0:10400: every interface, so anyone who
@@ -51,7 +51,7 @@ def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format=f"{PROG}: %(message)s")
     try:
-        from kwsint import wyoming_service
+        from kwsint.interop import wyoming_service
     except ImportError:
         common.error(PROG, NEEDS_WYOMING)
         return 1

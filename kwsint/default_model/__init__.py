@@ -5,14 +5,14 @@
 
     M0.pt, M2.pt, M4.pt          weights-only checkpoints: float M0; 2-stage QAT M2 (8-bit weights) and M4 (4-bit)
     M0-int8.kwsq, M2.kwsq, M4.kwsq   their exports; M0 by post-training quantization calibrated on calibration.npz
-    calibration.npz              training windows (kwsint.dataset format) for M0's calibration
+    calibration.npz              training windows (kwsint.data.dataset format) for M0's calibration
     card.json                    corpus and training settings, sizes, and per model its validation FRR and
                                  false detections per hour at threshold 0.5 and at 10 false detections per hour
     samples/                     clean test clips of speakers the models never saw: three with the phrase, and
                                  ordinary speech; LFBE features (.npy), audio (.wav), and manifest.json with
                                  the phrase's time spans (kwsint-eval's format)
 
-    model = kwsint.default_model.load("M4")
+    model = kwsint.load("default:M4")
     kwsint.default_model.path("samples")
 """
 
@@ -22,10 +22,11 @@ import json
 from importlib.resources import files
 from pathlib import Path
 
-from ..model import SHIPPED_PREFIX, Model, load as load_blob
-
 CONFIGS = ("M0-int8", "M2", "M4")
 """The shipped .kwsq models."""
+
+SHIPPED_PREFIX = "default:"
+"""kwsint.load("default:M4"), and every command's model argument: a model shipped here."""
 
 
 def path(name: str = "") -> Path:
@@ -42,13 +43,6 @@ def model_path(ref: str) -> Path:
     if name not in CONFIGS:
         raise ValueError(f"{ref}: no such shipped model; shipped: {', '.join(SHIPPED_PREFIX + c for c in CONFIGS)}")
     return path(f"{name}.kwsq")
-
-
-def load(config: str = "M4", backend: str | None = None) -> Model:
-    """A shipped model, ``config`` one of CONFIGS, on ``backend`` (default: the fastest)."""
-    if config not in CONFIGS:
-        raise ValueError(f"config must be one of {', '.join(CONFIGS)}, got {config!r}")
-    return load_blob(path(f"{config}.kwsq"), backend=backend)
 
 
 def card() -> dict:

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 import kwsint
 from kwsint import reference
-from kwsint.generate import paper_model, random_model
+from kwsint.train.generate import paper_model, random_model
 
 from ..strategies import (INT32_MAX, INT32_MIN, act_range, activations, grid_max, layer_case, requantize_s32_case,
                           requantize_s64_case, weight_codes)
@@ -153,7 +153,7 @@ def compare(cases: list[Case], results: bytes, label: str) -> str:
             if bad[name] <= 3:  # the first few of every op
                 examples.append(f"  case {i} ({name}, {case.desc}): {problem}")
     summary = ", ".join(f"{name} {counts[name] - bad[name]}/{counts[name]}" for name in OP_NAMES.values())
-    assert not bad, (f"{label}: {sum(bad.values())} of {len(cases)} cases differ from kwsint.reference "
+    assert not bad, (f"{label}: {sum(bad.values())} of {len(cases)} cases differ from kwsint.engine.reference "
                      f"(equal/total per op: {summary}); first ones:\n" + "\n".join(examples))
     return summary
 
@@ -190,7 +190,7 @@ def _collect(strategy, count: int) -> list:
 
 def requantize_s32_cases(rng: np.random.Generator) -> list[Case]:
     cases = []
-    # Hypothesis: the strategy of tests/test_ops.py (per-element ties, saturations and wraps in every lane).
+    # Hypothesis: the strategy of tests/engine/test_ops.py (per-element ties, saturations and wraps in every lane).
     for acc, mult, shift in _collect(requantize_s32_case(), 300):
         cases.append(_requantize_case(acc, mult, shift, f"hypothesis n={acc.size}"))
     for shift in range(-31, 31):

@@ -1,4 +1,4 @@
-"""Coverage-guided fuzzing of the ``.kwsq`` blob loaders: ``kwsint.blob.read_blob`` and the C loader.
+"""Coverage-guided fuzzing of the ``.kwsq`` blob loaders: ``kwsint.engine.blob.read_blob`` and the C loader.
 
 Each input is checked as given and, when it is at least a header long, with
 payload_bytes and the payload CRC32 rewritten to agree with the bytes (so that
@@ -45,12 +45,12 @@ with _instrumented():
     import numpy as np
 
     import kwsint
-    from kwsint import backend as _backend
+    from kwsint.engine import backend as _backend
     from kwsint import reference
     from kwsint._kwsint_c import ffi, lib
-    from kwsint.blob import HEADER, read_blob
+    from kwsint.engine.blob import HEADER, read_blob
     from kwsint.errors import FormatError
-    from kwsint.model import WEIGHT_STORAGE
+    from kwsint.engine.model import WEIGHT_STORAGE
 
 # What the C loader may answer for a malformed blob: a format error, never an argument, backend or memory failure.
 C_FORMAT_ERRORS = {lib.KWS_ERR_TRUNCATED, lib.KWS_ERR_MAGIC, lib.KWS_ERR_VERSION, lib.KWS_ERR_CHECKSUM,

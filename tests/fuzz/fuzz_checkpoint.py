@@ -1,4 +1,4 @@
-"""Coverage-guided fuzzing of the checkpoint reader: ``kwsint.qat.checkpoint.load_checkpoint``.
+"""Coverage-guided fuzzing of the checkpoint reader: ``kwsint.train.qat.checkpoint.load_checkpoint``.
 
 Each input is written to a temporary ``.pt`` file and loaded twice: as a
 kwsint checkpoint, and as a bare state dict with ``CONFIG`` supplied. The only
@@ -40,10 +40,10 @@ with _instrumented():
     import torch
 
     from kwsint.errors import CheckpointError
-    from kwsint.qat.checkpoint import load_checkpoint
-    from kwsint.qat.model import KWSNet, NetConfig
+    from kwsint.train.qat.checkpoint import load_checkpoint
+    from kwsint.train.qat.model import KWSNet, NetConfig
 
-# The configuration of the bare state-dict seeds (the same small network as tests/test_checkpoint.py).
+# The configuration of the bare state-dict seeds (the same small network as tests/train/test_checkpoint.py).
 CONFIG = NetConfig((6, 5), (4, 1, 8), window_frames=7, feature_dim=3, frame_stride=2)
 
 

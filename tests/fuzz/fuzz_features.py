@@ -1,4 +1,4 @@
-"""Coverage-guided fuzzing of the feature readers: ``kwsint.inputs.iter_streams``.
+"""Coverage-guided fuzzing of the feature readers: ``kwsint.io.inputs.iter_streams``.
 
 Each input is written to a fresh temporary folder under every suffix the
 readers know (``in.npy``, ``in.ark``, ``in.scp``, ``in.wav``) and each file is
@@ -6,7 +6,7 @@ read to the end with ``iter_streams`` (feature_dim 3; 8 kHz, 3 mel bins for
 .wav). The folder also holds ``seed.ark``, a valid archive of two utterances
 (``seed_ark()``), and is the current directory while reading, so scp lines
 such as ``u1 seed.ark:3`` reach a real archive. The only error allowed is
-``FormatError``, as the kwsint.inputs docstring documents; every chunk must be
+``FormatError``, as the kwsint.io.inputs docstring documents; every chunk must be
 a C-contiguous finite float32 (n, 3) array with 1 <= n <= chunk_frames.
 
 Run (atheris, libFuzzer flags; new inputs go to the first corpus folder)::
@@ -47,8 +47,8 @@ with _instrumented():
     from kaldiio.matio import write_array
 
     from kwsint.errors import FormatError
-    from kwsint.features import FbankOptions
-    from kwsint.inputs import SUFFIXES, iter_streams
+    from kwsint.io.features import FbankOptions
+    from kwsint.io.inputs import SUFFIXES, iter_streams
 
 FEATURE_DIM = 3
 FBANK = FbankOptions(sample_rate=8000, num_mel_bins=FEATURE_DIM)

@@ -1,4 +1,4 @@
-"""Coverage-guided fuzzing of the Wyoming wake word service: ``kwsint.wyoming_service``.
+"""Coverage-guided fuzzing of the Wyoming wake word service: ``kwsint.interop.wyoming_service``.
 
 Each input is what one client sends on one connection before it closes it: the
 bytes go, then the end of the stream, to a ``WakeWordHandler`` of a service that
@@ -46,7 +46,7 @@ def _instrumented():
 with _instrumented():
     from wyoming.event import Event, async_read_event
 
-    from kwsint.wyoming_service import MAX_HEADER_BYTES, WakeWordService, load_wake_words
+    from kwsint.interop.wyoming_service import MAX_HEADER_BYTES, WakeWordService, load_wake_words
 
 SERVICE = WakeWordService(load_wake_words(["default:M4", "default:M2"]))
 REPLY_TYPES = {"info", "pong", "detection", "not-detected", "error"}

@@ -30,9 +30,9 @@ from wyoming.ping import Ping
 from wyoming.wake import Detect
 
 import kwsint
-from kwsint.generate import random_model
-from kwsint.qat.checkpoint import save_checkpoint
-from kwsint.qat.model import KWSNet
+from kwsint.train.generate import random_model
+from kwsint.train.qat.checkpoint import save_checkpoint
+from kwsint.train.qat.model import KWSNet
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fuzz_checkpoint import CONFIG  # noqa: E402

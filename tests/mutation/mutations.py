@@ -26,8 +26,8 @@ class Mutation:
 
 
 def _ops(test: str, *backends: str) -> tuple[str, ...]:
-    """tests/test_ops.py::test[backend] for each backend."""
-    return tuple(f"tests/test_ops.py::{test}[{b}]" for b in backends)
+    """tests/engine/test_ops.py::test[backend] for each backend."""
+    return tuple(f"tests/engine/test_ops.py::{test}[{b}]" for b in backends)
 
 
 def _each(file: str, test: str, *params: str) -> tuple[str, ...]:
@@ -88,21 +88,21 @@ MUTATIONS: list[Mutation] = [
         "kws_requant_s32(e->affine_bias[c] + e->affine_w[c] * v, q->multiplier[c],",
         "kws_requant_s32(e->affine_bias[c] + e->affine_w[c] * v, p->multiplier[c],",
         "the fused affine layer is requantized with the dense layer's multipliers",
-        _each("test_model.py", "test_paper_models_round_trip_and_equal_reference", "portable-M2"),
+        _each("engine/test_model.py", "test_paper_models_round_trip_and_equal_reference", "portable-M2"),
     ),
     Mutation(
         "avx2-fused-affine-dense-bias", "csrc/avx2/avx2.h",
         "    __m256i b = _mm256_loadu_si256((const __m256i *)(e->affine_bias + c));",
         "    __m256i b = _mm256_loadu_si256((const __m256i *)(e->bias + c));",
         "the vector epilogue adds the dense layer's bias to the fused affine layer's accumulator",
-        _each("test_model.py", "test_paper_models_round_trip_and_equal_reference", "avx2-M2"),
+        _each("engine/test_model.py", "test_paper_models_round_trip_and_equal_reference", "avx2-M2"),
     ),
     Mutation(
         "sse41-fused-affine-dense-bias", "csrc/sse41/sse41.h",
         "    __m128i b = _mm_loadu_si128((const __m128i *)(e->affine_bias + c));",
         "    __m128i b = _mm_loadu_si128((const __m128i *)(e->bias + c));",
         "the vector epilogue adds the dense layer's bias to the fused affine layer's accumulator",
-        _each("test_model.py", "test_paper_models_round_trip_and_equal_reference", "sse4.1-M2"),
+        _each("engine/test_model.py", "test_paper_models_round_trip_and_equal_reference", "sse4.1-M2"),
     ),
     Mutation(
         "neon-fused-affine-dense-params", "csrc/neon/fc_s8.h",
@@ -110,21 +110,21 @@ MUTATIONS: list[Mutation] = [
         "vmulq_s32(vmovl_s16(vget_low_s16(w)), v0), e->affine_bias, e->p, out[1], o, lanes0);",
         "the fused affine layer's first 4 channels are requantized with the dense layer's multipliers",
         # the 8-row epilogue: the SDOT kernel's (the ARMv8.0 int8 kernels run the 16-row one)
-        _each("test_model.py", "test_paper_models_round_trip_and_equal_reference", "neon-dotprod-simde-M2"),
+        _each("engine/test_model.py", "test_paper_models_round_trip_and_equal_reference", "neon-dotprod-simde-M2"),
     ),
     Mutation(
         "runner-fused-layer-runs-again", "csrc/model.c",
         "    if (m->layers[l].fused == KWS_FUSED_INTO_PREVIOUS) continue; /* done in layer l - 1's epilogue */\n",
         "",
         "an affine layer fused into the previous dense layer's epilogue runs a second time on its own",
-        _each("test_model.py", "test_paper_models_round_trip_and_equal_reference", "portable-M2"),
+        _each("engine/test_model.py", "test_paper_models_round_trip_and_equal_reference", "portable-M2"),
     ),
     Mutation(
         "plan-auto-ignores-speed", "csrc/plan.c",
         "return own->run && own->beats_s8 ? own : s8;",
         "return own->run ? own : s8;",
         "weights=\"auto\" picks a packed kernel that is slower than the backend's int8 one",
-        ("tests/test_dense_kernels.py::test_auto_keeps_int8_where_packed_is_slower",),
+        ("tests/engine/test_dense_kernels.py::test_auto_keeps_int8_where_packed_is_slower",),
     ),
     Mutation(
         "portable-quantize-ties", "csrc/portable/quantize.c",
@@ -138,14 +138,14 @@ MUTATIONS: list[Mutation] = [
         "static int32_t nibble(unsigned v) { return (int32_t)((v & 15u) ^ 8u) - 8; }",
         "static int32_t nibble(unsigned v) { return (int32_t)(v & 15u); }",
         "4-bit codes read as unsigned: negative weights become 9..15",
-        _each("test_model.py", "test_packed_kernels_at_every_tail", *(f"portable-{k}" for k in PACKED_TAILS)),
+        _each("engine/test_model.py", "test_packed_kernels_at_every_tail", *(f"portable-{k}" for k in PACKED_TAILS)),
     ),
     Mutation(
         "posterior-interpolation-truncates", "csrc/posterior.c",
         "int32_t p = lo + (((hi - lo) * (int32_t)frac + 128) >> 8);",
         "int32_t p = lo + (((hi - lo) * (int32_t)frac) >> 8);",
         "the sigmoid interpolation truncates instead of rounding",
-        ("tests/test_ops.py::test_posterior_equals_reference",),
+        ("tests/engine/test_ops.py::test_posterior_equals_reference",),
     ),
     # --- bias folding (csrc/fold_bias.c) ---
     Mutation(
@@ -176,8 +176,8 @@ MUTATIONS: list[Mutation] = [
         "size_t block = log2_block ? (size_t)1 << log2_block : 0;",
         "size_t block = log2_block ? (size_t)1 << (log2_block + 1) : 0;",
         "int16 accumulation over twice the block the loader proved safe: partial sums can wrap",
-        ("tests/test_acc16.py::test_acc16_kernels_equal_reference[avx2]",)
-        + _each("test_acc16.py", "test_worst_case_at_the_bound", *(f"avx2-{k}" for k in (16, 48, 87, 400, 540))),
+        ("tests/engine/test_acc16.py::test_acc16_kernels_equal_reference[avx2]",)
+        + _each("engine/test_acc16.py", "test_worst_case_at_the_bound", *(f"avx2-{k}" for k in (16, 48, 87, 400, 540))),
         ci=True,
     ),
     Mutation(
@@ -206,28 +206,28 @@ MUTATIONS: list[Mutation] = [
         "#define X_OF(v, j) (j / P == 0 ? v##0 : j / P == 1 ? v##1 : j / P == 2 ? v##2 : v##3)",
         "#define X_OF(v, j) (j / P == 0 ? v##0 : j / P == 1 ? v##0 : j / P == 2 ? v##2 : v##3)",
         "the second input of a batch group reuses the first one's activations with the shared weight loads",
-        _each("test_dense_kernels.py", "test_int8_kernels_on_every_batch_group", "avx2-0-87-64", "avx2-5-87-64"),
+        _each("engine/test_dense_kernels.py", "test_int8_kernels_on_every_batch_group", "avx2-0-87-64", "avx2-5-87-64"),
     ),
     Mutation(
         "avx2-rows-stride-unpadded", "csrc/avx2/fully_connected.c",
         "for (size_t r = 0; r < n; r++, w += round32(k)) {",
         "for (size_t r = 0; r < n; r++, w += k) {",
         "layers of fewer than 8 rows step from row to row by K, not by the padded row of round32(K) bytes",
-        _each("test_dense_kernels.py", "test_int8_kernels_on_every_batch_group", "avx2-0-5-2", "avx2-0-33-7"),
+        _each("engine/test_dense_kernels.py", "test_int8_kernels_on_every_batch_group", "avx2-0-5-2", "avx2-0-33-7"),
     ),
     Mutation(
         "avx2-hoist-once-past-chunk", "csrc/avx2/fully_connected.c",
         "const int refill = k > CHUNK;",
         "const int refill = k > 2 * CHUNK;",
         "K of 1025..2048 is hoisted once, one chunk of 1024: the second chunk multiplies stale activations",
-        _each("test_dense_kernels.py", "test_int8_kernels_on_every_batch_group", "avx2-0-1025-24", "avx2-5-1025-24"),
+        _each("engine/test_dense_kernels.py", "test_int8_kernels_on_every_batch_group", "avx2-0-1025-24", "avx2-5-1025-24"),
     ),
     Mutation(
         "avx2-epilogue-part-first-bias", "csrc/avx2/avx2.h",
         "memcpy(bias, e->bias + c, 4 * r);",
         "memcpy(bias, e->bias, 4 * r);",
         "the partial block's epilogue takes the biases of the layer's first channels",
-        _each("test_dense_kernels.py", "test_int8_kernels_on_every_batch_group", "avx2-0-64-65", "avx2-0-540-87"),
+        _each("engine/test_dense_kernels.py", "test_int8_kernels_on_every_batch_group", "avx2-0-64-65", "avx2-0-540-87"),
     ),
     Mutation(
         "avx2-s16-flush-late", "csrc/avx2/fully_connected.c",
@@ -235,14 +235,14 @@ MUTATIONS: list[Mutation] = [
         "#define BLOCK16 32 /* full chunks per block: with the tail chunk at most 32 */",
         "16x8 int32 lanes widened after 33 chunks: the horizontal sum of a worst-case row can wrap",
         _ops("test_fully_connected_equals_reference", "avx2")
-        + _each("test_int16_bounds.py", "test_16x8_worst_case_rows_equal_reference", *(f"avx2-{k}" for k in (527, 4103))),
+        + _each("engine/test_int16_bounds.py", "test_16x8_worst_case_rows_equal_reference", *(f"avx2-{k}" for k in (527, 4103))),
     ),
     Mutation(
         "avx2-s4-offset-correction", "csrc/avx2/fully_connected_s4.c",
         "const __m256i corr = _mm256_set1_epi32(-8 * sum_x);",
         "const __m256i corr = _mm256_set1_epi32(-7 * sum_x);",
         "the unsigned offset codes' correction is off by sum(x)",
-        _each("test_dense_kernels.py", "test_packed_kernels_at_their_extremes", "avx2-1-4", "avx2-87-2"),
+        _each("engine/test_dense_kernels.py", "test_packed_kernels_at_their_extremes", "avx2-1-4", "avx2-87-2"),
     ),
     Mutation(
         "avx2-s4-flush-late", "csrc/avx2/fully_connected_s4.c",
@@ -250,35 +250,35 @@ MUTATIONS: list[Mutation] = [
         "    STEPS(x + i) STEPS(x + i + 8) STEPS(x + i + 16) STEPS(x + i + 24)\n"
         "    if (i + 40 <= k) { STEPS(x + i + 32) i += 8; }\n",
         "5 steps (10 pair sums) per int16 block: the sums wrap at the bound",
-        _each("test_dense_kernels.py", "test_packed_kernels_at_their_extremes", "avx2-64-4", "avx2-540-4"),
+        _each("engine/test_dense_kernels.py", "test_packed_kernels_at_their_extremes", "avx2-64-4", "avx2-540-4"),
     ),
     Mutation(
         "avx2-s4-tail-high-half", "csrc/avx2/fully_connected_s4.c",
         "      memcpy(t, x + i, k - i);",
         "      memcpy(t, x + i, k - i < 4 ? k - i : 4);",
         "a K tail of 5 to 7 elements drops its last 1 to 3 activations",
-        _each("test_dense_kernels.py", "test_packed_kernels_at_their_extremes", "avx2-7-4", "avx2-87-4"),
+        _each("engine/test_dense_kernels.py", "test_packed_kernels_at_their_extremes", "avx2-7-4", "avx2-87-4"),
     ),
     Mutation(
         "avx2-s1-flush-late", "csrc/avx2/fully_connected_s1.c",
         "const size_t end = steps - s > 32 ? s + 32 : steps;",
         "const size_t end = steps - s > 33 ? s + 33 : steps;",
         "66 table values per int16 block: the sums wrap at the bound",
-        _each("test_dense_kernels.py", "test_packed_kernels_at_their_extremes", "avx2-400-1", "avx2-4099-1"),
+        _each("engine/test_dense_kernels.py", "test_packed_kernels_at_their_extremes", "avx2-400-1", "avx2-4099-1"),
     ),
     Mutation(
         "avx2-s1-sign-identity", "csrc/avx2/fully_connected_s1.c",
         "__m256i d = _mm256_sub_epi32(sx, _mm256_slli_epi32(",
         "__m256i d = _mm256_add_epi32(sx, _mm256_slli_epi32(",
         "dot = sum(x) + 2 S instead of sum(x) - 2 S",
-        _each("test_dense_kernels.py", "test_packed_kernels_at_their_extremes", "avx2-8-1", "avx2-87-1"),
+        _each("engine/test_dense_kernels.py", "test_packed_kernels_at_their_extremes", "avx2-8-1", "avx2-87-1"),
     ),
     Mutation(
         "avx2-s1-stale-table", "csrc/avx2/fully_connected_s1.c",
         "if (o == 0 || k8 > CHUNK_K) build_tables(",
         "if (o == 0) build_tables(",
         "rows after the first set reuse the last stretch's tables when K spans several",
-        ("tests/test_dense_kernels.py::test_packed_kernels_on_long_rows[avx2-1]",),
+        ("tests/engine/test_dense_kernels.py::test_packed_kernels_on_long_rows[avx2-1]",),
     ),
     # --- avx-vnni and avx512-vnni (one kernel source, csrc/avxvnni/dense.h, at two widths) ---
     Mutation(
@@ -301,7 +301,7 @@ MUTATIONS: list[Mutation] = [
         "VN_BCAST4(h->u[VN_INPUT(j)] + i + 4 * VN_SET(j)), VN_WEIGHTS(j, VN_SET(j)));",
         "VN_BCAST4(h->u[VN_INPUT(j)] + i + 4 * VN_SET(j)), VN_WEIGHTS(j, 0));",
         "the accumulator sets of a sub-panel with fewer blocks all read the first group of 4 K's weights",
-        _each("test_dense_kernels.py", "test_int8_kernels_on_every_batch_group",
+        _each("engine/test_dense_kernels.py", "test_int8_kernels_on_every_batch_group",
               "avx-vnni-0-87-64", "avx512-vnni-0-87-64", "avx-vnni-0-400-9", "avx512-vnni-0-400-9"),
     ),
     Mutation(
@@ -309,7 +309,7 @@ MUTATIONS: list[Mutation] = [
         "sums[b][r] = VN_HSUM(a[b]) + c[r];",
         "sums[b][r] = VN_HSUM(a[b]);",
         "layers of fewer than 8 rows leave out the row correction",
-        _each("test_dense_kernels.py", "test_int8_kernels_on_every_batch_group",
+        _each("engine/test_dense_kernels.py", "test_int8_kernels_on_every_batch_group",
               "avx-vnni-0-5-2", "avx512-vnni-0-5-2", "avx-vnni-0-33-7", "avx512-vnni-0-33-7"),
     ),
     Mutation(
@@ -324,14 +324,14 @@ MUTATIONS: list[Mutation] = [
         "v = kws_avx512_output_s32(_mm512_add_epi32(b, _mm512_mullo_epi32(w, v)), e->affine_p, c, live);",
         "v = kws_avx512_output_s32(_mm512_add_epi32(b, _mm512_mullo_epi32(w, v)), e->p, c, live);",
         "the fused affine layer is requantized with the dense layer's multipliers and shifts",
-        _each("test_model.py", "test_paper_models_round_trip_and_equal_reference", "avx512-vnni-M2"),
+        _each("engine/test_model.py", "test_paper_models_round_trip_and_equal_reference", "avx512-vnni-M2"),
     ),
     Mutation(
         "avx512-partial-block-live-lanes", "csrc/avx512/avx512.h",
         "const __mmask16 live = (__mmask16)((1u << r) - 1);",
         "const __mmask16 live = (__mmask16)((1u << (r - 1)) - 1);",
         "every block of 16 rows drops its last live channel",
-        _each("test_dense_kernels.py", "test_int8_kernels_on_every_batch_group", "avx512-vnni-0-64-65",
+        _each("engine/test_dense_kernels.py", "test_int8_kernels_on_every_batch_group", "avx512-vnni-0-64-65",
               "avx512-vnni-0-540-87"),
     ),
     # --- sse4.1 ---
@@ -361,56 +361,56 @@ MUTATIONS: list[Mutation] = [
         "#define STEPS16 4 /* steps of 32 codes an int16 lane sums before widening */",
         "#define STEPS16 5 /* steps of 32 codes an int16 lane sums before widening */",
         "10 pair sums of u * x in an int16 lane: 10 * 3840 wraps at codes 7 against x = -128",
-        _each("test_dense_kernels.py", "test_packed_kernels_at_their_extremes", "sse4.1-400-4", "sse4.1-4099-4"),
+        _each("engine/test_dense_kernels.py", "test_packed_kernels_at_their_extremes", "sse4.1-400-4", "sse4.1-4099-4"),
     ),
     Mutation(
         "sse41-nibbles-pack-interleaved", "csrc/sse41/fully_connected_nibbles.c",
         "    *high = (i & 31) >= 16;",
         "    *high = i & 1;",
         "full steps packed with even / odd codes in the low / high nibbles (the portable order), not K and K + 16",
-        _each("test_model.py", "test_packed_kernels_at_every_tail", *(f"sse4.1-{k}" for k in PACKED_TAILS)),
+        _each("engine/test_model.py", "test_packed_kernels_at_every_tail", *(f"sse4.1-{k}" for k in PACKED_TAILS)),
     ),
     Mutation(
         "sse41-nibbles-tail-high-lanes-shifted", "csrc/sse41/fully_connected_nibbles.c",
         "    if (k32 + rb + j < k) thi[16 - rb + j] = x[k32 + rb + j];",
         "    if (k32 + rb + j < k) thi[16 - rb + j] = x[k32 + rb + j - 1];",
         "the tail's high-nibble codes meet the activations one position early",
-        _each("test_model.py", "test_packed_kernels_at_every_tail", *(f"sse4.1-{k}" for k in PACKED_TAILS)),
+        _each("engine/test_model.py", "test_packed_kernels_at_every_tail", *(f"sse4.1-{k}" for k in PACKED_TAILS)),
     ),
     Mutation(
         "sse41-sum-s8-wrong-lane", "csrc/sse41/sse41.h",
         "int32_t sum = _mm_cvtsi128_si32(s) + _mm_extract_epi32(s, 2) - 128 * (int32_t)i;",
         "int32_t sum = _mm_cvtsi128_si32(s) + _mm_extract_epi32(s, 1) - 128 * (int32_t)i;",
         "sum(x) reads the upper half of psadbw's first 64-bit lane instead of the second lane's sum",
-        _each("test_model.py", "test_packed_kernels_at_every_tail", *(f"sse4.1-{k}" for k in PACKED_TAILS)),
+        _each("engine/test_model.py", "test_packed_kernels_at_every_tail", *(f"sse4.1-{k}" for k in PACKED_TAILS)),
     ),
     Mutation(
         "sse41-signs-int8-block-too-long", "csrc/sse41/fully_connected_signs.c",
         "#define STEPS8 16      /* steps an int8 lane of hi parts sums before widening */",
         "#define STEPS8 17      /* steps an int8 lane of hi parts sums before widening */",
         "17 steps of hi parts (-8 each at x = -128 under +1 codes) wrap the int8 lane",
-        _each("test_dense_kernels.py", "test_packed_kernels_at_their_extremes", "sse4.1-400-1", "sse4.1-4099-1"),
+        _each("engine/test_dense_kernels.py", "test_packed_kernels_at_their_extremes", "sse4.1-400-1", "sse4.1-4099-1"),
     ),
     Mutation(
         "sse41-signs-lo-plane-8-bits", "csrc/sse41/fully_connected_signs.c",
         "const __m128i b0 = BITS4(0), b1 = BITS4(1), b2 = BITS4(2), b3 = BITS4(3), low7 = _mm_set1_epi16(127);",
         "const __m128i b0 = BITS4(0), b1 = BITS4(1), b2 = BITS4(2), b3 = BITS4(3), low7 = _mm_set1_epi16(255);",
         "table lo plane keeps 8 bits while hi is T >> 7: lo + 128 * hi double-counts bit 7 (and lo bytes wrap)",
-        _each("test_model.py", "test_packed_kernels_at_every_tail", *(f"sse4.1-{k}" for k in PACKED_TAILS)),
+        _each("engine/test_model.py", "test_packed_kernels_at_every_tail", *(f"sse4.1-{k}" for k in PACKED_TAILS)),
     ),
     Mutation(
         "sse41-signs-k-blocks-restart", "csrc/sse41/fully_connected_signs.c",
         "          a[v] = s0 ? _mm_loadu_si128((const __m128i *)(sums + r + 4 * v)) : _mm_setzero_si128();",
         "          a[v] = _mm_setzero_si128();",
         "each block of 1024 activations overwrites the row sums of the blocks before it",
-        _each("test_dense_kernels.py", "test_packed_kernels_past_their_blocks", "sse4.1-1031-1045-1", "sse4.1-2049-17-1"),
+        _each("engine/test_dense_kernels.py", "test_packed_kernels_past_their_blocks", "sse4.1-1031-1045-1", "sse4.1-2049-17-1"),
     ),
     Mutation(
         "sse41-signs-tail-rows-add-sum", "csrc/sse41/fully_connected_signs.c",
         "  for (; r < rows; r++) y[o0 + r] = kws_epilogue_s8(2 * sums[r] - sum_x, e, o0 + r);",
         "  for (; r < rows; r++) y[o0 + r] = kws_epilogue_s8(2 * sums[r] + sum_x, e, o0 + r);",
         "rows past the last group of 4 take 2S + sum(x): the sign identity reversed",
-        _each("test_model.py", "test_packed_kernels_at_every_tail", *(f"sse4.1-{k}" for k in PACKED_TAILS)),
+        _each("engine/test_model.py", "test_packed_kernels_at_every_tail", *(f"sse4.1-{k}" for k in PACKED_TAILS)),
     ),
     # --- neon (built through SIMDe here) ---
     Mutation(
@@ -461,22 +461,22 @@ MUTATIONS: list[Mutation] = [
         "p5 = vmlal_s8(p5, vget_low_s8(w5), xl);",
         "p5 = vmlal_s8(p5, vget_low_s8(w4), xl);",
         "row 5 of the 8-row int16-block pass multiplies row 4's low weights",
-        ("tests/test_acc16.py::test_acc16_kernels_equal_reference[neon-simde]",),
+        ("tests/engine/test_acc16.py::test_acc16_kernels_equal_reference[neon-simde]",),
     ),
     Mutation(
         "neon-finish16-affine-dense-params", "csrc/neon/fc_s8.h",
         "vmulq_s32(vmovl_s16(vget_low_s16(wh)), v2), e->affine_bias, e->affine_p, out[1], o + 8, l2);",
         "vmulq_s32(vmovl_s16(vget_low_s16(wh)), v2), e->affine_bias, e->p, out[1], o + 8, l2);",
         "rows 8..11 of a 16-row group's fused affine layer requantized with the dense layer's multipliers",
-        _each("test_model.py", "test_paper_models_round_trip_and_equal_reference", "neon-simde-M2"),
+        _each("engine/test_model.py", "test_paper_models_round_trip_and_equal_reference", "neon-simde-M2"),
     ),
     Mutation(
         "neon-acc16-block-doubled", "csrc/neon/fully_connected.c",
         "size_t block = (size_t)1 << log2_block;",
         "size_t block = (size_t)1 << (log2_block + 1);",
         "int16 accumulation over twice the proven block: partial sums can wrap",
-        ("tests/test_acc16.py::test_acc16_kernels_equal_reference[neon-simde]",
-         "tests/test_acc16.py::test_claims_change_speed_not_results[neon-simde]"),
+        ("tests/engine/test_acc16.py::test_acc16_kernels_equal_reference[neon-simde]",
+         "tests/engine/test_acc16.py::test_claims_change_speed_not_results[neon-simde]"),
     ),
     Mutation(
         "neon-dot-row-copy-paste", "csrc/neon/fully_connected_dot.c",
@@ -490,7 +490,7 @@ MUTATIONS: list[Mutation] = [
         "enum { S4_BLOCK = 96 };",
         "enum { S4_BLOCK = 192 };",
         "the 4-bit kernel's int16 lanes take up to 28 products of up to 15 * 128: they wrap at the extremes",
-        _each("test_dense_kernels.py", "test_packed_kernels_at_their_extremes", "neon-simde-540-4",
+        _each("engine/test_dense_kernels.py", "test_packed_kernels_at_their_extremes", "neon-simde-540-4",
               "neon-simde-4099-4"),
     ),
     Mutation(
@@ -498,14 +498,14 @@ MUTATIONS: list[Mutation] = [
         "S4_STEP(r5, p5);",
         "S4_STEP(r4, p5);",
         "row 5 of the 8-row 4-bit pass multiplies row 4's codes (a copy-paste slip in the unrolled rows)",
-        _each("test_dense_kernels.py", "test_packed_kernels_across_row_groups", "neon-simde-9-4"),
+        _each("engine/test_dense_kernels.py", "test_packed_kernels_across_row_groups", "neon-simde-9-4"),
     ),
     Mutation(
         "neon-s4-offset-7", "csrc/neon/fully_connected_s4.c",
         "row[i / 32 * 16 + i % 16] |= (uint8_t)((c[i] + 8) << (i % 32 >= 16 ? 4 : 0));",
         "row[i / 32 * 16 + i % 16] |= (uint8_t)((c[i] + 7) << (i % 32 >= 16 ? 4 : 0));",
         "whole 4-bit blocks packed with offset 7 while the correction removes 8 * sum(x)",
-        _each("test_dense_kernels.py", "test_packed_kernels_across_row_groups", "neon-simde-9-4",
+        _each("engine/test_dense_kernels.py", "test_packed_kernels_across_row_groups", "neon-simde-9-4",
               "neon-dotprod-simde-9-4"),
     ),
     Mutation(
@@ -513,7 +513,7 @@ MUTATIONS: list[Mutation] = [
         "in.minus8_sum_x = -8 * (sum + vaddvq_s32(acc));",
         "in.minus8_sum_x = -8 * vaddvq_s32(acc);",
         "the -8 * sum(x) correction leaves out the K % 16 activations after the whole vectors",
-        _each("test_dense_kernels.py", "test_packed_kernels_at_their_extremes", *(f"{b}-{k}-4" for b in NEON
+        _each("engine/test_dense_kernels.py", "test_packed_kernels_at_their_extremes", *(f"{b}-{k}-4" for b in NEON
                                                                                    for k in ("7", "33", "87"))),
     ),
     Mutation(
@@ -521,7 +521,7 @@ MUTATIONS: list[Mutation] = [
         "in.xhi = vandq_s8(vld1q_s8(xs + k - 16), vreinterpretq_s8_u8(keep_hi));",
         "in.xhi = vandq_s8(vld1q_s8(xs + k - 17), vreinterpretq_s8_u8(keep_hi));",
         "the tail's high nibbles meet the activations one position early",
-        _each("test_dense_kernels.py", "test_packed_kernels_across_row_groups", "neon-simde-9-4",
+        _each("engine/test_dense_kernels.py", "test_packed_kernels_across_row_groups", "neon-simde-9-4",
               "neon-dotprod-simde-9-4"),
     ),
     Mutation(
@@ -529,28 +529,28 @@ MUTATIONS: list[Mutation] = [
         "acc = vdotq_s32(acc, vreinterpretq_s8_u8(vshrq_n_u8(b, 4)), x1);",
         "acc = vdotq_s32(acc, vreinterpretq_s8_u8(vshrq_n_u8(b, 4)), x0);",
         "SDOT of the high nibbles (codes 16..31 of a block) against activations 0..15",
-        _each("test_dense_kernels.py", "test_packed_kernels_across_row_groups", "neon-dotprod-simde-9-4"),
+        _each("engine/test_dense_kernels.py", "test_packed_kernels_across_row_groups", "neon-dotprod-simde-9-4"),
     ),
     Mutation(
         "neon-s1-logical-high-plane", "csrc/neon/fully_connected_s1.c",
         "vreinterpretq_u8_s8(vshrq_n_s8(v, 4))};",
         "vshrq_n_u8(vreinterpretq_u8_s8(v), 4)};",
         "the high plane of x split with a logical shift: negative activations lose their sign",
-        _each("test_dense_kernels.py", "test_packed_kernels_across_row_groups", *(f"{b}-9-1" for b in NEON)),
+        _each("engine/test_dense_kernels.py", "test_packed_kernels_across_row_groups", *(f"{b}-9-1" for b in NEON)),
     ),
     Mutation(
         "neon-s1-partial-panel-stride-16", "csrc/neon/fully_connected_s1.c",
         "panel_chunk(panel, rows, end, 1, q0, q1, tab, s);",
         "panel_chunk(panel, 16, end, 1, q0, q1, tab, s);",
         "a partial panel (n % 16 rows, stored without padding) read with a full panel's stride",
-        _each("test_dense_kernels.py", "test_packed_kernels_across_row_groups", *(f"{b}-17-1" for b in NEON)),
+        _each("engine/test_dense_kernels.py", "test_packed_kernels_across_row_groups", *(f"{b}-17-1" for b in NEON)),
     ),
     Mutation(
         "neon-s1-tables-built-once", "csrc/neon/fully_connected_s1.c",
         "if (chunks > 1) build_tables(x, k, q0, q1, tab);",
         "if (chunks > 1 && q0 == 0) build_tables(x, k, q0, q1, tab);",
         "K past one 2048-activation chunk looked up in the first chunk's tables",
-        _each("test_dense_kernels.py", "test_packed_kernels_across_row_groups", *(f"{b}-17-1" for b in NEON)),
+        _each("engine/test_dense_kernels.py", "test_packed_kernels_across_row_groups", *(f"{b}-17-1" for b in NEON)),
     ),
     # --- the C loader (csrc/blob.c) and CRC (csrc/crc32.c) ---
     Mutation(
@@ -558,60 +558,60 @@ MUTATIONS: list[Mutation] = [
         "0xEDB88320u",
         "0x04C11DB7u",
         "CRC-32 with the unreflected polynomial: every stored checksum mismatches",
-        ("tests/test_format.py::test_checksum_error", "tests/test_format.py::test_round_trip[1-8]"),
+        ("tests/engine/test_format.py::test_checksum_error", "tests/engine/test_format.py::test_round_trip[1-8]"),
     ),
     Mutation(
         "loader-checksum-status", "csrc/blob.c",
         'return fail(&c, KWS_ERR_CHECKSUM, "payload_crc32", 12);',
         'return fail(&c, KWS_ERR_FIELD, "payload_crc32", 12);',
         "a checksum mismatch reported as a field error",
-        ("tests/test_format.py::test_checksum_error",),
+        ("tests/engine/test_format.py::test_checksum_error",),
     ),
     Mutation(
         "loader-multiplier-channel-0", "csrc/blob.c",
         "L->multiplier[i] = les32(v->multiplier + 4 * i);",
         "L->multiplier[i] = les32(v->multiplier);",
         "the C loader gives every channel the first channel's multiplier",
-        ("tests/test_model.py::test_random_models_equal_reference[portable]",)
-        + _each("test_model.py", "test_paper_models_round_trip_and_equal_reference", "portable-M2"),
+        ("tests/engine/test_model.py::test_random_models_equal_reference[portable]",)
+        + _each("engine/test_model.py", "test_paper_models_round_trip_and_equal_reference", "portable-M2"),
     ),
     Mutation(
         "loader-off-grid-code", "csrc/blob.c",
         "int s = v >= (1u << (bits - 1)) ? (int)v - (1 << bits) : (int)v;",
         "int s = v > (1u << (bits - 1)) ? (int)v - (1 << bits) : (int)v;",
         "the code -2^(b-1), off the narrow grid, is read as +2^(b-1) and accepted",
-        ("tests/test_format.py::test_code_outside_the_narrow_grid_is_refused",
-         "tests/test_format.py::test_c_and_python_loaders_agree_on_payload_edits"),
+        ("tests/engine/test_format.py::test_code_outside_the_narrow_grid_is_refused",
+         "tests/engine/test_format.py::test_c_and_python_loaders_agree_on_payload_edits"),
     ),
     Mutation(
         "loader-acc16-half-block", "csrc/blob.c",
         "for (size_t i = j; i < k && i < j + block; i++) {",
         "for (size_t i = j; i < k && i < j + block / 2; i++) {",
         "the C loader re-proves an int16 block claim over half of each block",
-        ("tests/test_acc16.py::test_unsafe_claims_are_refused_by_both_loaders",
-         "tests/test_acc16_claims.py::test_every_claim_is_accepted_exactly_when_safe"),
+        ("tests/engine/test_acc16.py::test_unsafe_claims_are_refused_by_both_loaders",
+         "tests/engine/test_acc16_claims.py::test_every_claim_is_accepted_exactly_when_safe"),
     ),
     Mutation(
         "loader-nibble-stride-odd-k", "csrc/portable/fully_connected_packed.c",
         "  size_t stride = (k + 1) / 2;\n  for (size_t o = 0; o < n; o++)\n    for (size_t i = 0; i < k; i++)\n      packed",
         "  size_t stride = k / 2;\n  for (size_t o = 0; o < n; o++)\n    for (size_t i = 0; i < k; i++)\n      packed",
         "4-bit rows packed with a stride rounded down: rows of odd K overlap",
-        _each("test_model.py", "test_packed_kernels_at_every_tail", *(f"portable-{k}" for k in PACKED_TAILS)),
+        _each("engine/test_model.py", "test_packed_kernels_at_every_tail", *(f"portable-{k}" for k in PACKED_TAILS)),
     ),
     Mutation(
         "loader-signs-msb-first", "csrc/portable/fully_connected_packed.c",
         "packed[o * stride + i / 8] |= (uint8_t)((codes[o * k + i] < 0) << (i % 8));",
         "packed[o * stride + i / 8] |= (uint8_t)((codes[o * k + i] < 0) << (7 - i % 8));",
         "1-bit packing at load is MSB-first, the kernels read LSB-first",
-        _each("test_model.py", "test_packed_weights_memory_and_results", "portable-M6"),
+        _each("engine/test_model.py", "test_packed_weights_memory_and_results", "portable-M6"),
     ),
-    # --- the Python loader (kwsint/blob.py) ---
+    # --- the Python loader (kwsint/engine/blob.py) ---
     Mutation(
-        "py-loader-multiplier-channel-0", "kwsint/blob.py",
+        "py-loader-multiplier-channel-0", "kwsint/engine/blob.py",
         "want_mult, want_shift = dense_multipliers(in_scale, weight_scale, out_scale)",
         "want_mult, want_shift = dense_multipliers(in_scale, weight_scale[:1], out_scale)",
         "the Python loader derives every channel's multiplier from the first channel's scale",
-        _each("test_format.py", "test_round_trip", *(f"{b}-{a}" for a in (8, 16) for b in (1, 2, 5, 8))),
+        _each("engine/test_format.py", "test_round_trip", *(f"{b}-{a}" for a in (8, 16) for b in (1, 2, 5, 8))),
     ),
     # --- the streaming detector (csrc/detector.c) ---
     Mutation(
@@ -619,15 +619,15 @@ MUTATIONS: list[Mutation] = [
         "d->quiet = c->lockout;",
         "d->quiet = c->lockout + 1;",
         "after a detection one step more than the lockout is suppressed",
-        ("tests/test_detector.py::test_detector_equals_reference[portable]",
-         "tests/test_detector.py::test_paper_model_smooths_fires_and_locks_out[portable-M1]"),
+        ("tests/engine/test_detector.py::test_detector_equals_reference[portable]",
+         "tests/engine/test_detector.py::test_paper_model_smooths_fires_and_locks_out[portable-M1]"),
     ),
     Mutation(
         "detector-smoothing-floors", "csrc/detector.c",
         "int32_t s = (int32_t)((d->sum + d->count / 2) / d->count);",
         "int32_t s = (int32_t)(d->sum / d->count);",
         "the moving average is floored instead of rounded half up",
-        ("tests/test_detector.py::test_detector_equals_reference[portable]",),
+        ("tests/engine/test_detector.py::test_detector_equals_reference[portable]",),
     ),
     # --- batched inference (csrc/model.c) and the detector's batches of steps (csrc/detector.c) ---
     Mutation(
@@ -635,59 +635,59 @@ MUTATIONS: list[Mutation] = [
         "L->dense->run((const int8_t *)in, count, L->in_size,",
         "L->dense->run((const int8_t *)in, 1, L->in_size,",
         "a dense layer of a batch runs on its first window only",
-        ("tests/test_batched.py::test_infer_batch_equals_one_window_at_a_time[portable-8-int8]",
-         "tests/test_batched.py::test_detector_pushes_of_any_size_agree[portable-8-int8-3]"),
+        ("tests/engine/test_batched.py::test_infer_batch_equals_one_window_at_a_time[portable-8-int8]",
+         "tests/engine/test_batched.py::test_detector_pushes_of_any_size_agree[portable-8-int8-3]"),
     ),
     Mutation(
         "batch-s16-input-stride", "csrc/model.c",
         "kk->fully_connected_s16((const int16_t *)in + b * L->in_size,",
         "kk->fully_connected_s16((const int16_t *)in + b * L->out_size,",
         "a 16x8 dense layer reads each window of a batch at the output width",
-        ("tests/test_batched.py::test_infer_batch_equals_one_window_at_a_time[portable-16-int8]",),
+        ("tests/engine/test_batched.py::test_infer_batch_equals_one_window_at_a_time[portable-16-int8]",),
     ),
     Mutation(
         "batch-chunks-restart", "csrc/model.c",
         "run_layers(m, (const uint8_t *)inputs + done * in_bytes, c,",
         "run_layers(m, (const uint8_t *)inputs, c,",
         "every chunk of a batch runs the first chunk's windows",
-        ("tests/test_batched.py::test_infer_batch_equals_one_window_at_a_time[portable-8-auto]",),
+        ("tests/engine/test_batched.py::test_infer_batch_equals_one_window_at_a_time[portable-8-auto]",),
     ),
     Mutation(
         "detector-batch-step-frame", "csrc/detector.c",
         "d->step_frames[pending++] = d->frames - 1;",
         "d->step_frames[pending++] = d->frames;",
         "a batched step reports the frame after its window's newest",
-        ("tests/test_batched.py::test_detector_pushes_of_any_size_agree[portable-8-int8-3]",),
+        ("tests/engine/test_batched.py::test_detector_pushes_of_any_size_agree[portable-8-int8-3]",),
     ),
-    # --- the reference (kwsint/reference.py): the spec the kernels are held to ---
+    # --- the reference (kwsint/engine/reference.py): the spec the kernels are held to ---
     Mutation(
-        "ref-rdbpot-threshold", "kwsint/reference.py",
+        "ref-rdbpot-threshold", "kwsint/engine/reference.py",
         "threshold = (mask >> 1) + (x < 0)",
         "threshold = mask >> 1",
         "the spec's RoundingDivideByPOT rounds negative ties up",
-        ("tests/test_reference.py",),
+        ("tests/engine/test_reference.py",),
     ),
     Mutation(
-        "ref-quantize-ties", "kwsint/reference.py",
+        "ref-quantize-ties", "kwsint/engine/reference.py",
         "return t + np.where(np.abs(frac) >= 0.5, np.sign(x), 0)",
         "return t + np.where(np.abs(frac) > 0.5, np.sign(x), 0)",
         "the spec's round-half-away rounds ties toward zero",
-        ("tests/test_reference.py",),
+        ("tests/engine/test_reference.py",),
         ci=True,
     ),
     Mutation(
-        "ref-zero-point-saturates", "kwsint/reference.py",
+        "ref-zero-point-saturates", "kwsint/engine/reference.py",
         "out = _wrap_int32(requantize(acc.astype(acc_type), multiplier, shift) + int(output_zero_point))",
         "out = np.clip(requantize(acc.astype(acc_type), multiplier, shift) + int(output_zero_point), INT32_MIN, INT32_MAX)",
         "the spec adds the output zero point with saturation instead of wrapping",
-        ("tests/test_reference.py",) + _ops("test_fully_connected_equals_reference", "portable"),
+        ("tests/engine/test_reference.py",) + _ops("test_fully_connected_equals_reference", "portable"),
     ),
     Mutation(
-        "ref-lockout-inclusive", "kwsint/reference.py",
+        "ref-lockout-inclusive", "kwsint/engine/reference.py",
         "if last is None or t - last > lockout:",
         "if last is None or t - last >= lockout:",
         "the spec's lockout ends one step early",
-        ("tests/test_reference.py",),
+        ("tests/engine/test_reference.py",),
     ),
 ]
 

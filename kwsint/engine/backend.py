@@ -1,0 +1,61 @@
+"""The compiled C backends: which exist, which this CPU runs, and which to use."""
+
+from __future__ import annotations
+
+import os
+
+from .._kwsint_c import ffi, lib
+from ..errors import BackendError
+
+ENV_VAR = "KWSINT_BACKEND"
+
+STATUS_NAMES = {
+    lib.KWS_ERR_ARGUMENT: "argument out of range",
+    lib.KWS_ERR_TRUNCATED: "truncated",
+    lib.KWS_ERR_MAGIC: "bad magic",
+    lib.KWS_ERR_VERSION: "unknown version",
+    lib.KWS_ERR_CHECKSUM: "checksum mismatch",
+    lib.KWS_ERR_FIELD: "field out of range",
+    lib.KWS_ERR_SIZE: "sizes do not add up",
+    lib.KWS_ERR_NOMEM: "out of memory",
+    lib.KWS_ERR_BACKEND: "unusable backend",
+}
+
+
+def _compiled() -> dict[str, object]:
+    out = {}
+    for i in range(lib.kws_backend_count()):
+        be = lib.kws_backend_at(i)
+        out[ffi.string(lib.kws_backend_name(be)).decode()] = be
+    return out
+
+
+_COMPILED = _compiled()
+
+
+def compiled_backends() -> list[str]:
+    """Every backend compiled into this build, fastest first."""
+    return list(_COMPILED)
+
+
+def backends() -> list[str]:
+    """The compiled backends this CPU can run, fastest first (``"portable"`` always)."""
+    return [name for name, be in _COMPILED.items() if lib.kws_backend_usable(be)]
+
+
+def resolve(name: str | None = None):
+    """The C backend handle for ``name``; None means ``$KWSINT_BACKEND`` or the fastest usable."""
+    if name is None:
+        name = os.environ.get(ENV_VAR) or None
+    if name is None:
+        return _COMPILED[backends()[0]]
+    be = _COMPILED.get(name)
+    if be is None:
+        raise BackendError(f"unknown backend {name!r}; compiled: {', '.join(_COMPILED)}")
+    if not lib.kws_backend_usable(be):
+        raise BackendError(f"backend {name!r} is compiled but this CPU cannot run it; usable: {', '.join(backends())}")
+    return be
+
+
+def name_of(be) -> str:
+    return ffi.string(lib.kws_backend_name(be)).decode()

@@ -1,0 +1,105 @@
+"""What a model blob tells its user besides the integers (docs/format.md section 3.6).
+
+The wake phrase, the recommended operating point (threshold, smoothing and
+lockout, chosen on validation streams), where the training data came from, and
+a version string. The engine never reads them; the tools do: ``kwsint-run``
+uses the operating point unless told otherwise, ``kwsint-info`` shows them.
+Stored as one UTF-8 JSON object with the keys below, every key optional.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+
+from ..errors import FormatError
+
+MAX_METADATA_BYTES = 16384
+MAX_SMOOTHING_S = 60.0
+MAX_LOCKOUT_S = 3600.0
+_TEXT_LIMITS = {"phrase": 200, "provenance": 4096, "model_version": 100}
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """A model's description; ``None`` means "not stated".
+
+    Attributes:
+        phrase: the wake phrase, e.g. ``"hey lumen"`` (1..200 characters).
+        threshold: recommended posterior threshold, in [0, 1].
+        smoothing_s: recommended posterior smoothing window, seconds, in [0, 60].
+        lockout_s: recommended time after a detection that cannot fire, seconds, in [0, 3600].
+        provenance: free text on the training data and recipe (up to 4096 characters).
+        model_version: the model's own version string (up to 100 characters).
+    """
+
+    phrase: str | None = None
+    threshold: float | None = None
+    smoothing_s: float | None = None
+    lockout_s: float | None = None
+    provenance: str | None = None
+    model_version: str | None = None
+
+    def __post_init__(self):
+        for key, value in asdict(self).items():
+            problem = _problem(key, value)
+            if problem:
+                raise ValueError(f"metadata {key}: {problem}")
+
+    def to_json(self) -> bytes:
+        """The stored form: compact UTF-8 JSON of the stated keys, sorted (b"{}" when none is stated)."""
+        stated = {k: v for k, v in asdict(self).items() if v is not None}
+        data = json.dumps(stated, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return data.encode("utf-8")
+
+    @classmethod
+    def from_json(cls, data: bytes, where: str) -> ModelMetadata:
+        """Parse and check the stored form; ``where`` names the blob in the ``FormatError``."""
+        try:
+            obj = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+        except (UnicodeDecodeError, ValueError) as e:
+            raise FormatError(f"{where}: metadata: expected a UTF-8 JSON object: {e}") from None
+        return cls.from_dict(obj, where, FormatError)
+
+    @classmethod
+    def from_dict(cls, obj, where: str, error: type[Exception] = ValueError) -> ModelMetadata:
+        """Check a dict of stated keys (as ``stated`` gives, or a checkpoint holds); ``error`` names ``where``."""
+        if not isinstance(obj, dict):
+            raise error(f"{where}: metadata: expected a JSON object, got {type(obj).__name__}")
+        known = tuple(cls.__dataclass_fields__)
+        for key, value in obj.items():
+            if key not in known:
+                raise error(f"{where}: metadata: unknown key {key!r}; known: {', '.join(known)}")
+            problem = _problem(key, value)
+            if problem:
+                raise error(f"{where}: metadata.{key}: {problem}")
+        return cls(**obj)
+
+    def stated(self) -> dict:
+        """The stated keys and their values."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a number")
+
+
+def _problem(key: str, value) -> str | None:
+    """Why ``value`` cannot be metadata ``key``, or None."""
+    if value is None:
+        return None
+    if key in _TEXT_LIMITS:
+        if not isinstance(value, str):
+            return f"expected a string, got {type(value).__name__}"
+        if not 1 <= len(value) <= _TEXT_LIMITS[key]:
+            return f"expected 1..{_TEXT_LIMITS[key]} characters, got {len(value)}"
+        if key != "provenance" and any(not c.isprintable() for c in value):
+            return "expected printable characters (no newlines or control characters)"
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return f"expected a finite number, got {value!r}"
+    top = {"threshold": 1.0, "smoothing_s": MAX_SMOOTHING_S, "lockout_s": MAX_LOCKOUT_S}[key]
+    if not 0 <= value <= top:
+        return f"expected a number in [0, {top:g}], got {value!r}"
+    return None

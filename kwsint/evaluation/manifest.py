@@ -1,0 +1,139 @@
+"""The evaluation manifest (docs/evaluation.md): labelled streams of feature files, read and checked."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FormatError
+
+FRAME_SHIFT_S = 0.010
+"""Seconds between feature frames."""
+TIME_EPS_S = 1e-6
+"""Times closer than this (seconds) compare equal: a detection exactly on a span boundary is inside it."""
+KINDS = ("positive", "negative")
+_STREAM_FIELDS = {"features", "kind", "spans"}
+
+# --- manifest ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabelledStream:
+    """One stream of a manifest.
+
+    Attributes:
+        features: path of a float32 (T, feature_dim) ``.npy`` file, frames 10 ms apart.
+        kind: ``"positive"`` or ``"negative"``.
+        spans: wakeword (start, end) times in seconds from the stream's first frame,
+            0 <= start < end, sorted and non-overlapping; empty for negatives.
+        where: the manifest entry, for messages (``data.json: streams[3]``).
+    """
+
+    features: Path
+    kind: str
+    spans: tuple[tuple[float, float], ...]
+    where: str
+
+
+def _number(value, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise FormatError(f"{where}: expected a finite number of seconds, got {value!r}")
+    return float(value)
+
+
+def _parse_stream(entry, where: str, base: Path) -> LabelledStream:
+    if not isinstance(entry, dict):
+        raise FormatError(f"{where}: expected an object with 'features' and 'kind', got {type(entry).__name__}")
+    unknown = sorted(set(entry) - _STREAM_FIELDS)
+    if unknown:
+        raise FormatError(f"{where}: unknown field {unknown[0]!r} (fields: {', '.join(sorted(_STREAM_FIELDS))})")
+    features = entry.get("features")
+    if not isinstance(features, str) or not features:
+        raise FormatError(f"{where}: features: expected the path of a .npy file, got {features!r}")
+    kind = entry.get("kind")
+    if kind not in KINDS:
+        raise FormatError(f"{where}: kind: expected 'positive' or 'negative', got {kind!r}")
+    raw = entry.get("spans")
+    if kind == "negative":
+        if raw not in (None, []):
+            raise FormatError(f"{where}: spans: a negative stream has no wakeword spans")
+        raw = []
+    elif not isinstance(raw, list) or not raw:
+        raise FormatError(f"{where}: spans: a positive stream needs a non-empty list of [start, end] seconds")
+    spans = []
+    for i, span in enumerate(raw):
+        at = f"{where}: spans[{i}]"
+        if not isinstance(span, list) or len(span) != 2:
+            raise FormatError(f"{at}: expected [start, end] in seconds, got {span!r}")
+        start, end = _number(span[0], at), _number(span[1], at)
+        if not 0.0 <= start < end:
+            raise FormatError(f"{at}: expected 0 <= start < end, got [{start}, {end}]")
+        if spans and start < spans[-1][1]:
+            raise FormatError(f"{at}: starts at {start} s, before the previous span ends ({spans[-1][1]} s); "
+                              "spans must be sorted and must not overlap")
+        spans.append((start, end))
+    path = Path(features)
+    return LabelledStream(path if path.is_absolute() else base / path, kind, tuple(spans), where)
+
+
+def read_manifest(path: str | Path) -> list[LabelledStream]:
+    """Streams of a manifest: JSON ``{"streams": [...]}`` or JSON lines (``.jsonl``, one stream a line).
+
+    Relative feature paths are relative to the manifest's directory. Raises
+    FormatError naming the file, the entry and the field.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise FormatError(f"{path}: cannot read the manifest: {e}") from e
+    if path.suffix == ".jsonl":
+        entries = []
+        for lineno, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    entries.append((json.loads(line), f"{path}:{lineno}"))
+                except json.JSONDecodeError as e:
+                    raise FormatError(f"{path}:{lineno}: not JSON: {e}") from e
+    else:
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise FormatError(f"{path}: not JSON: {e}") from e
+        if not isinstance(doc, dict) or not set(doc) <= {"streams", "frame_shift"} \
+                or not isinstance(doc.get("streams"), list):
+            raise FormatError(f"{path}: expected an object with 'streams', a list of streams, "
+                              "and optionally 'frame_shift'")
+        if doc.get("frame_shift", FRAME_SHIFT_S) != FRAME_SHIFT_S:
+            raise FormatError(f"{path}: frame_shift: expected {FRAME_SHIFT_S} (seconds), got {doc['frame_shift']!r}")
+        entries = [(entry, f"{path}: streams[{i}]") for i, entry in enumerate(doc["streams"])]
+    streams = [_parse_stream(entry, where, path.parent) for entry, where in entries]
+    if not any(s.kind == "positive" for s in streams):
+        raise FormatError(f"{path}: no positive stream: the false rejection rate needs wakeword spans")
+    return streams
+
+
+def load_features(stream: LabelledStream, feature_dim: int) -> np.ndarray:
+    """The stream's (T, feature_dim) float32 frames; FormatError naming the entry and the file otherwise.
+
+    Also checks that every span ends within the stream (T frames last T * 10 ms).
+    """
+    where = f"{stream.where}: features {stream.features}"
+    try:
+        a = np.load(stream.features, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise FormatError(f"{where}: cannot read as .npy: {e}") from e
+    if a.ndim != 2 or a.shape[1] != feature_dim or a.dtype.kind != "f":
+        raise FormatError(f"{where}: expected float frames of shape (T, {feature_dim}), got {a.dtype} {a.shape}")
+    if not np.isfinite(a).all():
+        raise FormatError(f"{where}: frames contain NaN or Inf")
+    duration = len(a) * FRAME_SHIFT_S
+    for i, (_, end) in enumerate(stream.spans):
+        if end > duration + TIME_EPS_S:
+            raise FormatError(f"{stream.where}: spans[{i}]: ends at {end} s, after the stream "
+                              f"({len(a)} frames = {duration:.2f} s)")
+    return a.astype(np.float32, copy=False)
