@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 
 import kwsint
-from kwsint.io.atomic import write_atomic
 from kwsint.engine.float_model import FloatModel, from_net
+from kwsint.io.atomic import write_atomic
 from kwsint.train.generate import CONFIGS, paper_model
 
 HERE = Path(__file__).resolve().parent

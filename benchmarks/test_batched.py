@@ -39,9 +39,9 @@ import pytest
 import kwsint
 from kwsint import reference
 from kwsint._kwsint_c import ffi, lib
-from kwsint.train.generate import paper_model
-from kwsint.io.inputs import DEFAULT_CHUNK_FRAMES
 from kwsint.interop.tflite import model_to_tflite
+from kwsint.io.inputs import DEFAULT_CHUNK_FRAMES
+from kwsint.train.generate import paper_model
 
 ROUNDS = 15
 ROUND_CALLS = 2000

@@ -32,10 +32,10 @@ import pytest
 import kwsint
 from kwsint import reference
 from kwsint.engine.float_model import FloatLayer, FloatModel, FloatSpec
-from kwsint.train.generate import paper_model
 from kwsint.engine.modelspec import ModelSpec
 from kwsint.interop.onnx_export import model_to_onnx
 from kwsint.interop.tflite import _tflm, model_to_tflite
+from kwsint.train.generate import paper_model
 
 ROUNDS = 15
 INTEGER_PEERS = ("LiteRT (XNNPACK)", "LiteRT (no delegate)", "TFLM", "onnxruntime (QDQ)")

@@ -185,7 +185,7 @@ static kws_status check_layer(cursor *c, const kws_model *m, float prev_scale, i
   if (!(v->weights = take(c, weight_bytes, "layer.weights", &st))) return st;
 
   /* Same order as the Python reader: each array whole, then the next. */
-  int max_shift = m->act_bits == 8 ? 30 : 7;
+  int max_shift = m->act_bits == 8 ? KWS_MAX_SHIFT_S8 : KWS_MAX_SHIFT_S16;
   float s_w0 = lef32(v->weight_scale);
   for (size_t i = 0; i < n; i++) {
     float s_w = lef32(v->weight_scale + 4 * i);
@@ -203,8 +203,8 @@ static kws_status check_layer(cursor *c, const kws_model *m, float prev_scale, i
   }
   for (size_t i = 0; i < n; i++) {
     int64_t b = m->act_bits == 8 ? les32(v->bias + 4 * i) : les64(v->bias + 8 * i);
-    int64_t limit = m->act_bits == 8 ? ((int64_t)1 << 30) + 1 : ((int64_t)1 << 46);
-    if (b >= limit || b <= -limit)
+    int64_t limit = m->act_bits == 8 ? KWS_BIAS_LIMIT_S8 : KWS_BIAS_LIMIT_S16;
+    if (b > limit || b < -limit)
       return fail(c, KWS_ERR_FIELD, "layer.bias", (size_t)(v->bias - c->data) + bias_bytes * i);
   }
   for (size_t i = 0; i < v->count; i++) {

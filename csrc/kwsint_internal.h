@@ -4,9 +4,6 @@
 
 #include "kwsint.h"
 
-#define KWS_MAX_DIM 16384
-#define KWS_MAX_LAYERS 64
-
 /* The end of an int8 dense layer for output channel c, from its sum acc (no bias):
  *   v = clamp(requant(acc + bias[c]) + zp_out)
  * and, where affine_w is set, the per-channel affine layer that follows fused in,

@@ -9,16 +9,13 @@
 #include <emmintrin.h>
 #endif
 
-#define BIAS32_LIMIT ((int64_t)1 << 30)
-#define BIAS64_LIMIT ((int64_t)1 << 46)
-
 static const kws_kernels *kernels_of(const kws_backend *be) {
   return be && be->usable() ? be->kernels : NULL;
 }
 
 static int params_ok(const kws_requant_params *p, size_t n, int act_bits) {
   int32_t qmin = act_bits == 8 ? INT8_MIN : INT16_MIN, qmax = act_bits == 8 ? INT8_MAX : INT16_MAX;
-  int32_t max_shift = act_bits == 8 ? 30 : 7;
+  int32_t max_shift = act_bits == 8 ? KWS_MAX_SHIFT_S8 : KWS_MAX_SHIFT_S16;
   if (!p || !p->multiplier || !p->shift) return 0;
   if (act_bits == 16 && (p->input_zero_point != 0 || p->output_zero_point != 0)) return 0;
   if (p->input_zero_point < qmin || p->input_zero_point > qmax) return 0;
@@ -38,13 +35,13 @@ static int weights_ok(const int8_t *w, size_t count) {
 
 static int bias32_ok(const int32_t *b, size_t n) {
   for (size_t i = 0; b && i < n; i++)
-    if (b[i] > BIAS32_LIMIT || b[i] < -BIAS32_LIMIT) return 0;
+    if (b[i] > KWS_BIAS_LIMIT_S8 || b[i] < -KWS_BIAS_LIMIT_S8) return 0;
   return 1;
 }
 
 static int bias64_ok(const int64_t *b, size_t n) {
   for (size_t i = 0; b && i < n; i++)
-    if (b[i] >= BIAS64_LIMIT || b[i] <= -BIAS64_LIMIT) return 0;
+    if (b[i] > KWS_BIAS_LIMIT_S16 || b[i] < -KWS_BIAS_LIMIT_S16) return 0;
   return 1;
 }
 

@@ -12,10 +12,10 @@ from . import default_model
 from .engine import ops, reference
 from .engine.backend import backends, compiled_backends
 from .engine.blob import read_blob, save, write_blob
-from .errors import BackendError, FormatError
 from .engine.metadata import ModelMetadata
 from .engine.model import BatchInference, Detector, DetectorSteps, Inference, Model, Stream, load
 from .engine.modelspec import Frontend, Layer, ModelSpec
+from .errors import BackendError, FormatError
 
 __version__ = "0.1.0"
 

@@ -17,21 +17,27 @@ from cffi import FFI
 ROOT = Path(__file__).resolve().parent.parent
 CSRC = ROOT / "csrc"
 HEADER = CSRC / "include" / "kwsint.h"
+INCLUDE_DIRS = (CSRC / "include", CSRC)
 SIMDE_HEADER = Path("/usr/include/simde/arm/neon.h")
 TEST_BACKENDS_ENV = "KWSINT_TEST_BACKENDS"
+C_FLAGS = ("-std=c11", "-fno-fast-math", "-ffp-contract=off")
+"""Every build of csrc (this one, the native test programs, the cross builds): fast math and fused multiply-adds
+would round the float path differently (docs/arithmetic.md 10)."""
 
 
 def _cdef_from_header(text: str) -> str:
-    """The public header minus comments, the C++ guards and preprocessor lines."""
+    """The public header minus comments, the C++ guards and preprocessor lines, except its KWS_ constants,
+    whose values cffi takes from the compiler."""
     text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
     text = re.sub(r"#ifdef __cplusplus.*?#endif", "", text, flags=re.S)
-    return "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("#"))
+    text = re.sub(r"(?m)^#define (KWS_\w+) .+$", r"#define \1 ...", text)
+    return "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("#") or ln.endswith(" ..."))
 
 
-def _sources() -> list[str]:
-    # Every file: ISA directories guard themselves with #if, so other
-    # architectures compile them to nothing.
-    return sorted(str(p.relative_to(ROOT)) for p in CSRC.rglob("*.c"))
+def c_sources() -> list[Path]:
+    """Every C file of the engine: ISA directories guard themselves with #if, so other architectures compile
+    them to nothing."""
+    return sorted(CSRC.rglob("*.c"))
 
 
 def _defines(test_backends: bool) -> list[tuple[str, str]]:
@@ -53,10 +59,10 @@ def make_ffibuilder(test_backends: bool) -> FFI:
     builder.set_source(
         "kwsint._kwsint_c",
         '#include "kwsint.h"',
-        sources=_sources(),
-        include_dirs=[str(CSRC / "include"), str(CSRC)],
+        sources=[str(p.relative_to(ROOT)) for p in c_sources()],
+        include_dirs=[str(d) for d in INCLUDE_DIRS],
         define_macros=_defines(test_backends),
-        extra_compile_args=["-std=c11", "-O2", "-fno-fast-math", "-ffp-contract=off"],
+        extra_compile_args=[*C_FLAGS, "-O2"],
         libraries=["m"],
     )
     return builder

@@ -31,13 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
-from kwsint.data import corpus
 from kwsint.cli import export as export_cli
+from kwsint.data import corpus
 from kwsint.data.dataset import Windows, load_windows, save_windows
-from kwsint.evaluation import evaluate
-from kwsint.io.features import compute_fbank
 from kwsint.engine.metadata import ModelMetadata
 from kwsint.engine.model import DEFAULT_LOCKOUT_S, DEFAULT_SMOOTHING_S, DEFAULT_THRESHOLD
+from kwsint.evaluation import evaluate
+from kwsint.io.features import compute_fbank
 from kwsint.train.qat.checkpoint import load_checkpoint, save_checkpoint
 
 CONFIGS = {"M0": "M0-int8", "M2": "M2", "M4": "M4"}

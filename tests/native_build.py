@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-CSRC = ROOT / "csrc"
-SIMDE_HEADER = Path("/usr/include/simde/arm/neon.h")
+from kwsint._build_ffi import C_FLAGS, INCLUDE_DIRS, SIMDE_HEADER, c_sources
 
 
 def build_program(out: Path, main_source: Path, flags: list[str], compiler: str = "gcc") -> Path:
@@ -20,9 +18,8 @@ def build_program(out: Path, main_source: Path, flags: list[str], compiler: str 
     if cc is None:
         pytest.fail(f"no {compiler}: scripts/setup test installs it")
     defines = ["-DKWS_NEON_SIMDE=1"] if SIMDE_HEADER.exists() else []
-    sources = sorted(str(p) for p in CSRC.rglob("*.c")) + [str(main_source)]
-    cmd = [cc, "-std=c11", *flags, "-ffp-contract=off", *defines, f"-I{CSRC / 'include'}", f"-I{CSRC}", *sources,
-           "-lm", "-o", str(out)]
+    cmd = [cc, *C_FLAGS, *flags, *defines, *(f"-I{d}" for d in INCLUDE_DIRS), *map(str, c_sources()),
+           str(main_source), "-lm", "-o", str(out)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 0, f"{' '.join(cmd)}\n{r.stderr}"
     return out

@@ -16,11 +16,10 @@ import numpy as np
 from hypothesis import strategies as st
 
 from kwsint import reference
+from kwsint.engine.limits import BIAS_LIMIT, MAX_SHIFT
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 S64_ACC_LIMIT = 2**47 - 1  # |acc| of requantize_s64
-BIAS_LIMIT = {8: 2**30, 16: 2**46 - 1}
-MAX_SHIFT = {8: 30, 16: 7}
 
 
 def grid_max(bits: int) -> int:

@@ -23,12 +23,13 @@ from pathlib import Path
 
 import pytest
 
+from kwsint._build_ffi import C_FLAGS, INCLUDE_DIRS, c_sources
+
 from .aarch64 import vectors as vec
 
 pytestmark = pytest.mark.aarch64
 
 ROOT = Path(__file__).resolve().parent.parent
-CSRC = ROOT / "csrc"
 DRIVER = ROOT / "tests" / "aarch64" / "driver.c"
 CC = "aarch64-linux-gnu-gcc"
 QEMUS = ("qemu-aarch64", "qemu-aarch64-static")
@@ -63,9 +64,8 @@ def tools(tmp_path_factory) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def driver(tools, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("aarch64") / "driver"
-    sources = sorted(str(p) for p in CSRC.rglob("*.c")) + [str(DRIVER)]
-    cmd = [tools["cc"], "-std=c11", "-O2", "-static", "-fno-fast-math", "-ffp-contract=off", "-Wall", "-Wextra",
-           f"-I{CSRC / 'include'}", f"-I{CSRC}", *sources, "-lm", "-o", str(out)]
+    cmd = [tools["cc"], *C_FLAGS, "-O2", "-static", "-Wall", "-Wextra", *(f"-I{d}" for d in INCLUDE_DIRS),
+           *map(str, c_sources()), str(DRIVER), "-lm", "-o", str(out)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 0, f"cross-compiling the library and driver failed:\n{' '.join(cmd)}\n{r.stderr}"
     return out

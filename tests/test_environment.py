@@ -14,6 +14,7 @@ from kwsint._build_ffi import SIMDE_HEADER, TEST_BACKENDS_ENV
 
 from .conftest import FORBID_SKIPS, forbid_skips
 
+
 def _cpu_flags() -> set[str]:
     """The first processor's feature flags from /proc/cpuinfo ("flags" on x86, "Features" on aarch64)."""
     for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -13,13 +13,11 @@ from collections import Counter
 from typing import Callable
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from kwsint import reference
 
-from . import edge_cases as ev
-from . import strategies as S
+from . import edge_cases as ev, strategies as S
 from .interop import test_tflm_oracle as tflm_oracle
 
 EXAMPLES = 300

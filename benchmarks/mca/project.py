@@ -75,14 +75,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from kwsint._build_ffi import C_FLAGS, INCLUDE_DIRS
+
 ROOT = Path(__file__).resolve().parents[2]
 NEON = ROOT / "csrc" / "neon"
 CC = "aarch64-linux-gnu-gcc"
 # The flags of the qemu cross build (tests/test_aarch64.py), so these are the instructions
 # that run there. The SDOT files get ARMv8.2 + dotprod from their own `#pragma GCC target`,
 # as in that build.
-CFLAGS = ("-std=c11", "-O2", "-fno-fast-math", "-ffp-contract=off", f"-I{ROOT / 'csrc' / 'include'}",
-          f"-I{ROOT / 'csrc'}", f"-I{NEON}")
+CFLAGS = (*C_FLAGS, "-O2", *(f"-I{d}" for d in INCLUDE_DIRS), f"-I{NEON}")
 CPUS = ("cortex-a53", "cortex-a55", "cortex-a72", "cortex-a76")
 DOTPROD_CPUS = ("cortex-a55", "cortex-a76")  # ARMv8.2 cores; the A53 and A72 have no SDOT
 BACKENDS = ("neon", "neon-dotprod")

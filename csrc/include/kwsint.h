@@ -293,6 +293,15 @@ size_t kws_stream_frames(const kws_stream *stream);
  * window_frames frames have been pushed. */
 kws_status kws_stream_infer(kws_stream *stream, int32_t *logits, int32_t *posterior_q16);
 
+/* --- limits: every check of them, in C and in Python (kwsint.engine.limits), uses these --- */
+
+#define KWS_MAX_DIM 16384                              /* features of a frame; inputs, outputs of a layer */
+#define KWS_MAX_LAYERS 64
+#define KWS_MAX_SHIFT_S8 30                            /* requantization shift, int8 activations */
+#define KWS_MAX_SHIFT_S16 7                            /* ... int16 activations */
+#define KWS_BIAS_LIMIT_S8 ((int64_t)1 << 30)           /* |bias|, int8 activations */
+#define KWS_BIAS_LIMIT_S16 (((int64_t)1 << 46) - 1)    /* |bias|, int16 activations */
+
 /* --- detection: steps, smoothing, threshold, lockout (docs/arithmetic.md 8) --- */
 
 typedef struct kws_detector kws_detector;

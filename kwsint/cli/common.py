@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from kwsint.io.atomic import refuse_existing
 from kwsint import __version__
 from kwsint.errors import ShortInputWarning
+from kwsint.io.atomic import refuse_existing
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command that Ctrl-C ended
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE

@@ -23,10 +23,10 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from kwsint.io.atomic import write_atomic
 from kwsint.cli import common
-from kwsint.evaluation import evaluate, markdown_report, plot_det
 from kwsint.engine.model import DEFAULT_LOCKOUT_S, DEFAULT_SMOOTHING_S
+from kwsint.evaluation import evaluate, markdown_report, plot_det
+from kwsint.io.atomic import write_atomic
 
 PROG = "kwsint-eval"
 OUTPUTS = {"png": "det.png", "markdown": "report.md", "json": "report.json"}

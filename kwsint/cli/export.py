@@ -26,17 +26,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kwsint.io.atomic import write_atomic
 from kwsint.cli import common
 from kwsint.cli.bit_options import add_bit_options, apply_bit_options
 from kwsint.data.dataset import load_windows_many
-from kwsint.errors import FormatError
 from kwsint.engine.metadata import ModelMetadata
+from kwsint.errors import FormatError
+from kwsint.io.atomic import write_atomic
 
 if TYPE_CHECKING:
     from kwsint.train.export import Export

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import kwsint
 from kwsint.cli import common
-from kwsint.errors import BackendError, FormatError
 from kwsint.engine.model import Model
+from kwsint.errors import BackendError, FormatError
 
 
 def describe(model: Model, source: str) -> dict:

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 import kwsint
-from kwsint.io.atomic import write_atomic
 from kwsint.cli import common
+from kwsint.io.atomic import write_atomic
 from kwsint.train.generate import CONFIGS, paper_model
 
 PROG = "kwsint-make-model"

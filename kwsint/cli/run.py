@@ -68,12 +68,12 @@ import numpy as np
 
 import kwsint
 from kwsint import reference
-from kwsint.io.atomic import atomic_writer, temp_dir_beside
 from kwsint.cli import common
-from kwsint.errors import FormatError, ShortInputWarning
-from kwsint.io.inputs import DEFAULT_CHUNK_FRAMES, iter_streams
 from kwsint.engine.listener import MicrophoneError, PcmFrames, microphone
 from kwsint.engine.model import lockout_steps, smoothing_steps
+from kwsint.errors import FormatError, ShortInputWarning
+from kwsint.io.atomic import atomic_writer, temp_dir_beside
+from kwsint.io.inputs import DEFAULT_CHUNK_FRAMES, iter_streams
 
 PROG = "kwsint-run"
 T = TypeVar("T")

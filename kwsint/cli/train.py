@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kwsint.io.atomic import OutputExistsError, refuse_existing
 from kwsint.cli import common
 from kwsint.cli.bit_options import add_bit_options, apply_bit_options
 from kwsint.data.dataset import load_windows_many
 from kwsint.errors import FormatError
+from kwsint.io.atomic import OutputExistsError, refuse_existing
 
 if TYPE_CHECKING:
     from kwsint.train.qat.model import KWSNet

@@ -40,8 +40,8 @@ from pathlib import Path
 import numpy as np
 
 from ..io.atomic import refuse_existing, temp_dir_beside
-from .dataset import Windows, save_windows
 from ..io.features import FbankOptions, compute_fbank
+from .dataset import Windows, save_windows
 
 PHRASE = "hey lumen"
 """The wake phrase: three syllables, about 0.5-0.8 s, so that it fits an 81-frame window."""

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io.atomic import atomic_writer
 from ..errors import FormatError
+from ..io.atomic import atomic_writer
 
 REQUIRED_ARRAYS = ("features", "labels")
 OPTIONAL_ARRAYS = ("speakers",)

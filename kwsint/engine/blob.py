@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io.atomic import write_atomic
 from ..errors import FormatError
+from ..io.atomic import write_atomic
 from ..io.features import WINDOW_TYPES, FbankOptions
+from .limits import BIAS_LIMIT, MAX_DIM, MAX_LAYERS, MAX_SHIFT
 from .metadata import MAX_METADATA_BYTES, ModelMetadata
 from .modelspec import Frontend, Layer, ModelSpec
 from .reference import (ACC16_MAX, ACC16_MAX_LOG2, ACC16_MIN_LOG2, ACC16_X_MAX, acc16_block_sums, dense_multipliers,
@@ -38,8 +39,6 @@ FBANK = struct.Struct("<IfffffHBBB3s")
 LAYER_HEADER = struct.Struct("<BBBBHHffiiii")
 KIND_CODES = {"dense": 1, "affine": 2}
 KIND_NAMES = {v: k for k, v in KIND_CODES.items()}
-MAX_DIM = 16384
-MAX_LAYERS = 64
 POSTERIOR_MAX_SHIFT = 14
 
 
@@ -301,11 +300,11 @@ class BlobReader:
             bad |= weight_scale.view(np.uint32) != weight_scale[:1].view(np.uint32)
         _expect_all(self, f"{name}.weight_scale", bad, "finite positive floats, all equal when per-tensor")
         want_mult, want_shift = dense_multipliers(in_scale, weight_scale, out_scale)
-        max_shift = 30 if act_bits == 8 else 7
+        max_shift = MAX_SHIFT[act_bits]
         _expect_all(self, f"{name}.multiplier", (multiplier != want_mult) | (want_shift > max_shift),
                     f"the multiplier derived from the scales, shift <= {max_shift}", want_mult)
         _expect_all(self, f"{name}.shift", shift != want_shift, "the shift derived from the scales", want_shift)
-        limit = 2**30 if act_bits == 8 else 2**46 - 1
+        limit = BIAS_LIMIT[act_bits]
         _expect_all(self, f"{name}.bias", (bias > limit) | (bias < -limit), f"|bias| <= {limit}")
 
         weights = unpack_codes(packed, count, bits)

@@ -17,12 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import backend as _backend
 from .._kwsint_c import ffi, lib
+from . import backend as _backend
+from .limits import MAX_DIM, MAX_LAYERS
 from .modelspec import Frontend
-
-MAX_LAYERS = 64
-MAX_DIM = 16384
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import backend as _backend
-from . import reference
 from .._kwsint_c import ffi, lib
 from ..default_model import SHIPPED_PREFIX, model_path
-from .blob import packed_bytes, read_blob
 from ..errors import FormatError
+from . import backend as _backend, reference
+from .blob import packed_bytes, read_blob
+from .limits import MAX_SMOOTHING_STEPS
 from .modelspec import ModelSpec
 
 if TYPE_CHECKING:
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 
 INT_MAX = 2**31 - 1  # C int fields of kws_detector_config
-MAX_SMOOTHING_STEPS = int(lib.KWS_MAX_SMOOTHING)
 """The longest moving average the C detector keeps, in steps."""
 DEFAULT_THRESHOLD = 0.5
 """The detector's smoothed-posterior threshold in [0, 1] unless told otherwise (``Model.detector``, the CLIs)."""

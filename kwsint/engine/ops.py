@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import backend as _backend
 from .._kwsint_c import ffi, lib
-from .reference import ACC16_MAX_LOG2, ACC16_MIN_LOG2, acc16_safe, quantize_multiplier
+from . import backend as _backend
+from .limits import BIAS_LIMIT, MAX_DIM
 from .model import WEIGHT_STORAGE
+from .reference import ACC16_MAX_LOG2, ACC16_MIN_LOG2, acc16_safe, quantize_multiplier
 
 __all__ = ["FullyConnected", "fully_connected", "affine", "fully_connected_f32", "affine_f32", "requantize", "quantize", "posterior_q16",
            "quantize_multiplier"]
 
-MAX_DIM = 16384
-BIAS32_LIMIT = 2**30
-BIAS64_LIMIT = 2**46 - 1
 
 
 def _check(status: int, what: str) -> None:
@@ -78,9 +76,9 @@ def _bias(bias, n: int, act_bits: int):
     if bias is None:
         return None, ffi.NULL
     if act_bits == 8:
-        b = _int_array(bias, "bias", np.int32, (n,), -BIAS32_LIMIT, BIAS32_LIMIT)
+        b = _int_array(bias, "bias", np.int32, (n,), -BIAS_LIMIT[8], BIAS_LIMIT[8])
         return b, _ptr("int32_t *", b)
-    b = _int_array(bias, "bias", np.int64, (n,), -BIAS64_LIMIT, BIAS64_LIMIT)
+    b = _int_array(bias, "bias", np.int64, (n,), -BIAS_LIMIT[16], BIAS_LIMIT[16])
     return b, _ptr("int64_t *", b)
 
 

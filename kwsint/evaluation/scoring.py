@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from ..engine import reference
-from ..engine.model import (DEFAULT_LOCKOUT_S, DEFAULT_SMOOTHING_S, DEFAULT_THRESHOLD, Model, load, model_names,
-                            lockout_steps, smoothing_steps)
+from ..engine.model import (DEFAULT_LOCKOUT_S, DEFAULT_SMOOTHING_S, DEFAULT_THRESHOLD, Model, load, lockout_steps,
+                            model_names, smoothing_steps)
 from ..errors import ShortInputWarning
 from .counting import Det, at_frr, count_detections, relative_fdr_pct, sweep_thresholds
 from .manifest import FRAME_SHIFT_S, LabelledStream, load_features, read_manifest

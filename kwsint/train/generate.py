@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..engine import reference
+from ..engine.limits import BIAS_LIMIT
 from ..engine.modelspec import Frontend, Layer, ModelSpec
 
 # Hidden layer sizes and weight bits per dense layer (6 hidden + output) of the
@@ -79,8 +80,8 @@ def _make_layer(
         weight_scale = (weight_scale * factor).astype(np.float32)
         real = acc * (np.float64(in_scale) * weight_scale.astype(np.float64))
     bias_real = rng.normal(0.0, 0.3, out_size) * real.std(axis=0).clip(1e-6)
-    bias_limit = 2**30 if act_bits == 8 else 2**46 - 1
-    bias = np.clip(np.round(bias_real / (np.float64(in_scale) * weight_scale)), -bias_limit, bias_limit)
+    limit = BIAS_LIMIT[act_bits]
+    bias = np.clip(np.round(bias_real / (np.float64(in_scale) * weight_scale)), -limit, limit)
     bias = bias.astype(np.int32 if act_bits == 8 else np.int64)
     real = real + bias * (np.float64(in_scale) * weight_scale)
 

@@ -18,11 +18,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import kwsint
 from kwsint import reference
+from kwsint.engine.limits import BIAS_LIMIT, MAX_SHIFT
 from kwsint.train.generate import paper_model, random_model
 
 from ..strategies import (INT32_MAX, INT32_MIN, act_range, activations, grid_max, layer_case, requantize_s32_case,
@@ -326,7 +326,7 @@ def _calibrated_layer(rng, kind: str, k: int, n: int, act_bits: int, bits: int, 
         x = np.clip(zp_in + rng.integers(-2, 3, shape), lo, hi).astype(np.int8 if act_bits == 8 else np.int16)
     else:
         x = activations(rng, shape, act_bits, mode)
-    limit = 2**30 if act_bits == 8 else 2**46 - 1
+    limit = BIAS_LIMIT[act_bits]
     bias = None if rng.random() < 0.2 else rng.integers(-(1 << 16), 1 << 16, n)
     if bias is not None and ties:
         bias >>= 10
@@ -337,7 +337,7 @@ def _calibrated_layer(rng, kind: str, k: int, n: int, act_bits: int, bits: int, 
     acc = reference._accumulate(x, weights, None, zp_in) if kind == "dense" else \
         (x.astype(np.int64) - zp_in) * weights.astype(np.int64)
     spread = max(float(acc.std()), 1.0)
-    max_shift = 30 if act_bits == 8 else 7
+    max_shift = MAX_SHIFT[act_bits]
     target = (hi - lo) / 8 / spread * (rng.uniform(0.5, 2.0, n) if per_channel else rng.uniform(0.5, 2.0))
     target = np.broadcast_to(target, (n,))
     if ties:  # 2^30 * 2^(shift - 31): a division by 2^(1 - shift)

@@ -11,8 +11,8 @@ import pytest
 import kwsint
 from kwsint import reference
 from kwsint.cli import make_model, run
-from kwsint.train.generate import paper_model
 from kwsint.engine.metadata import ModelMetadata
+from kwsint.train.generate import paper_model
 
 
 @pytest.fixture(scope="module")

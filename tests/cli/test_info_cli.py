@@ -7,8 +7,8 @@ import pytest
 
 import kwsint
 from kwsint.cli import info
-from kwsint.train.generate import random_model
 from kwsint.engine.metadata import ModelMetadata
+from kwsint.train.generate import random_model
 
 
 def _info(capsys, *argv) -> tuple[int, str, str]:

@@ -13,8 +13,8 @@ import shutil
 import numpy as np
 import pytest
 
-from kwsint.data import corpus
 from kwsint.cli import data
+from kwsint.data import corpus
 from kwsint.data.dataset import load_windows
 
 pytestmark = pytest.mark.corpus

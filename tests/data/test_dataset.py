@@ -7,8 +7,8 @@ import pytest
 
 from kwsint.cli import data
 from kwsint.data.dataset import Windows, batches, load_windows, load_windows_many, save_windows
-from kwsint.errors import FormatError
 from kwsint.data.toydata import make_speaker, make_toy_windows
+from kwsint.errors import FormatError
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,10 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 from hypothesis.extra import numpy as hnp
 
 from kwsint import ops, reference
-
 from kwsint.engine import float_model
 from kwsint.engine.float_model import FloatLayer, FloatModel, FloatSpec
 from kwsint.engine.modelspec import Frontend

@@ -6,17 +6,16 @@ import zlib
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 import kwsint
 from kwsint import FormatError
-from kwsint.engine import backend as kb
 from kwsint._kwsint_c import ffi, lib
+from kwsint.engine import backend as kb
 from kwsint.engine.blob import FBANK, HEADER, pack_codes, unpack_codes
+from kwsint.engine.metadata import MAX_METADATA_BYTES, ModelMetadata
 from kwsint.io.features import FbankOptions
 from kwsint.train.generate import random_model
-from kwsint.engine.metadata import MAX_METADATA_BYTES, ModelMetadata
 
 
 def tiny_spec(bits=4, act_bits=8):

@@ -2,13 +2,13 @@
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 import kwsint
 from kwsint import ops, reference
 
 from ..strategies import layer_case, requantize_s32_case, requantize_s64_case
+
 
 @given(case=layer_case("dense"))
 def test_fully_connected_equals_reference(backend, case):

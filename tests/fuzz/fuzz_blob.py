@@ -45,12 +45,12 @@ with _instrumented():
     import numpy as np
 
     import kwsint
-    from kwsint.engine import backend as _backend
     from kwsint import reference
     from kwsint._kwsint_c import ffi, lib
+    from kwsint.engine import backend as _backend
     from kwsint.engine.blob import HEADER, read_blob
-    from kwsint.errors import FormatError
     from kwsint.engine.model import WEIGHT_STORAGE
+    from kwsint.errors import FormatError
 
 # What the C loader may answer for a malformed blob: a format error, never an argument, backend or memory failure.
 C_FORMAT_ERRORS = {lib.KWS_ERR_TRUNCATED, lib.KWS_ERR_MAGIC, lib.KWS_ERR_VERSION, lib.KWS_ERR_CHECKSUM,

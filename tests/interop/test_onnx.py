@@ -15,10 +15,9 @@ import onnx
 import pytest
 
 from kwsint import reference
-
-from kwsint.train import generate
-from kwsint.interop import onnx_export as ox
 from kwsint.engine.modelspec import Frontend, ModelSpec
+from kwsint.interop import onnx_export as ox
+from kwsint.train import generate
 
 pytestmark = pytest.mark.onnx
 

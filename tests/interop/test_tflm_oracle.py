@@ -14,13 +14,12 @@ import dataclasses
 import numpy as np
 import pytest
 import tflite_micro  # noqa: F401  (the oracle; the test extra installs it)
-from hypothesis import Phase, given, settings
-from hypothesis import strategies as st
+from hypothesis import Phase, given, settings, strategies as st
 
 import kwsint
 from kwsint import ops, reference
-from kwsint.train import generate
 from kwsint.interop import tflite as tfl
+from kwsint.train import generate
 
 from ..strategies import BIAS_LIMIT, MAX_SHIFT, activations, calibrated_params, weight_codes
 

@@ -29,8 +29,8 @@ from wyoming.wake import Detect
 import kwsint
 from kwsint.cli import run, wyoming as cli
 from kwsint.engine.metadata import ModelMetadata
-from kwsint.interop.wyoming_service import (MAX_DATA_BYTES, MAX_HEADER_BYTES, MAX_PAYLOAD_BYTES, WakeWord, WakeWordService,
-                                    load_wake_words, server)
+from kwsint.interop.wyoming_service import (MAX_DATA_BYTES, MAX_HEADER_BYTES, MAX_PAYLOAD_BYTES, WakeWord,
+                                            WakeWordService, load_wake_words, server)
 
 SAMPLES = kwsint.default_model.path("samples")
 READ_TIMEOUT_S = 60  # a reply that never comes fails the test instead of hanging it

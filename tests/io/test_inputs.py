@@ -13,8 +13,7 @@ import kaldi_native_fbank as knf
 import kaldiio
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from kwsint import FormatError
 from kwsint.io.features import FbankOptions, compute_fbank, fbank_chunks

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from kwsint.errors import CheckpointError
 from kwsint.engine.metadata import ModelMetadata
+from kwsint.errors import CheckpointError
 from kwsint.train.qat.checkpoint import load_checkpoint, save_checkpoint
 from kwsint.train.qat.model import KWSNet, NetConfig
 from kwsint.train.qat.train import TrainOptions, train

@@ -10,18 +10,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 import kwsint
 from kwsint import reference
 from kwsint.train.generate import random_model
 from kwsint.train.qat import integer
 from kwsint.train.qat.model import KWSNet, NetConfig, paper_config
-from kwsint.train.qat.quantizers import (
-    SIGMA_T, asymmetric_range, distribution_regularizer, fake_quantize, grid_max, quantize_weights,
-    round_half_away, tanh_uniformity, tanh_weights, weight_codes,
-)
+from kwsint.train.qat.quantizers import (SIGMA_T, asymmetric_range, distribution_regularizer, fake_quantize, grid_max,
+                                         quantize_weights, round_half_away, tanh_uniformity, tanh_weights, weight_codes)
 
 from ..engine.test_model import small_models
 

@@ -9,12 +9,11 @@ import pytest
 import torch
 
 import kwsint
-from kwsint.cli import export as export_cli
-from kwsint.cli import train as train_cli
+from kwsint.cli import export as export_cli, train as train_cli
 from kwsint.data.dataset import save_windows
+from kwsint.data.toydata import make_toy_windows
 from kwsint.engine.metadata import ModelMetadata
 from kwsint.train.qat.checkpoint import load_checkpoint, save_checkpoint
-from kwsint.data.toydata import make_toy_windows
 
 SIZES = "16,24"
 TRAIN = ["--sizes", SIZES, "--batch-size", "64", "--eval-every", "5", "--checkpoint-every", "5", "--no-progress"]

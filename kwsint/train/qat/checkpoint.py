@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ...io.atomic import atomic_writer
-from ...errors import CheckpointError
 from ...engine.metadata import ModelMetadata
+from ...errors import CheckpointError
+from ...io.atomic import atomic_writer
 from .model import STAGES, KWSNet, NetConfig
 
 CHECKPOINT_VERSION = 1

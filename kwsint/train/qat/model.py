@@ -35,14 +35,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import generate
+from ...engine.limits import BIAS_LIMIT
 from ...engine.modelspec import Frontend, Layer, ModelSpec
 from ...engine.reference import dense_multipliers, quantize_multiplier, with_acc16_blocks
+from .. import generate
 from . import integer
-from .quantizers import (
-    SIGMA_T, asymmetric_range, distribution_regularizer, fake_quantize, grid_max, round_half_away, squash, ste,
-    weight_codes,
-)
+from .quantizers import (SIGMA_T, asymmetric_range, distribution_regularizer, fake_quantize, grid_max, round_half_away,
+                         squash, ste, weight_codes)
 
 STAGES = ("float", "stage1", "stage2")
 BN_EPS = 1e-5
@@ -50,7 +49,6 @@ BN_EPS = 1e-5
 RANGE_QUANTILE = 1e-4
 #: Momentum of the moving-average activation ranges during stage-2 training.
 RANGE_MOMENTUM = 0.05
-_BIAS_LIMIT = {8: 2**30, 16: 2**46 - 1}  # what the blob loader accepts
 
 
 def _f32(x: float) -> float:
@@ -382,7 +380,7 @@ class KWSNet(nn.Module):
         c = self.config
         qmin, qmax = self._act_grid()
         bias_dtype = np.int32 if c.act_bits == 8 else np.int64
-        limit = _BIAS_LIMIT[c.act_bits]
+        limit = BIAS_LIMIT[c.act_bits]
         s_in = _f32(float(self.input_clip) / qmax)
         frontend = Frontend(c.window_frames, c.feature_dim, c.frame_stride,
                             self.feature_mean.numpy().astype(np.float32),
