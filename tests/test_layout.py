@@ -1,4 +1,4 @@
-"""The package layout is the architecture (README, "Package layout"): every import points down the layers, and
+"""The package layout is the architecture (README, "Layout"): every import points down the layers, and
 the runtime engine loads and runs with the training, data, evaluation, interop and CLI code absent."""
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ import ast
 import subprocess
 import sys
 from pathlib import Path
-
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "kwsint"

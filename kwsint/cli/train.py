@@ -121,7 +121,9 @@ def _new_model(args: argparse.Namespace, train_features: np.ndarray) -> KWSNet:
     return model
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, steps: common.Progress | None = None) -> int:
+    """Train as ``args`` say; ``steps`` counts the steps done, for the line after Ctrl-C."""
+    steps = steps or common.Progress()
     import torch
 
     from kwsint.train.export import check_windows
@@ -150,13 +152,14 @@ def run(args: argparse.Namespace) -> int:
 
     check_windows(data.features, model.config, "--train")
     check_windows(val.features if val else None, model.config, "--val")
-    progress = None
-    if not args.no_progress:
+    def progress(total: int, initial: int) -> _CountedSteps:
+        steps.total, steps.done = total, initial
+        if args.no_progress:
+            return _CountedSteps(steps, None)
         from tqdm import tqdm
 
-        def progress(total: int, initial: int):
-            return tqdm(total=total, initial=initial, desc=f"{args.stage} {model.config.name}", unit="step",
-                        dynamic_ncols=True)
+        return _CountedSteps(steps, tqdm(total=total, initial=initial, desc=f"{args.stage} {model.config.name}",
+                                         unit="step", dynamic_ncols=True))
 
     history = train(model, data.features, data.labels, options, out=args.output,
                     val=(val.features, val.labels) if val else None, resume=resume, progress=progress)
@@ -166,11 +169,32 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+class _CountedSteps:
+    """train()'s progress bar: counts the steps done, for the line after Ctrl-C, and draws tqdm's ``bar`` if any."""
+
+    def __init__(self, steps: common.Progress, bar) -> None:
+        self.steps, self.bar = steps, bar
+
+    def update(self, n: int) -> None:
+        self.steps.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def set_postfix(self, *args, **kwargs) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(*args, **kwargs)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def main(argv: list[str] | None = None) -> int:
-    return common.run_command(PROG, lambda: _main(argv), needs_torch=True)
+    steps = common.Progress("training steps")
+    return common.run_command(PROG, lambda: _main(argv, steps), steps, needs_torch=True)
 
 
-def _main(argv: list[str] | None) -> int:
+def _main(argv: list[str] | None, steps: common.Progress) -> int:
     # PyTorch's modules are imported in the functions that use them: this module loads without it, so that
     # run_command can say in one line that it is missing.
     args = _parser().parse_args(argv)
@@ -182,7 +206,7 @@ def _main(argv: list[str] | None) -> int:
             common.error(PROG, f"{e}, or --resume to continue it")
             return 1
     try:
-        return run(args)
+        return run(args, steps)
     except (FormatError, ValueError, OSError) as e:
         common.error(PROG, str(e))
         return 1

@@ -38,6 +38,8 @@ def _parser():
     common.add_operating_point(ap, "each model's")
     ap.add_argument("--max-clients", type=int, default=None,
                     help="connections served at once; one more is refused with an error event (default 32)")
+    ap.add_argument("--idle-timeout", type=float, default=None, metavar="SECONDS",
+                    help="close a connection that sends nothing for this long (default 120)")
     ap.add_argument("--backend", default=None, help="the C backend (default: the fastest)")
     ap.add_argument("--debug", action="store_true", help="log every connection and detection")
     return ap
@@ -59,8 +61,11 @@ def _main(argv: list[str] | None) -> int:
         where = wyoming_service.server(args.uri)
         wake_words = wyoming_service.load_wake_words(args.model or [DEFAULT_MODEL], backend=args.backend)
         max_clients = wyoming_service.DEFAULT_MAX_CLIENTS if args.max_clients is None else args.max_clients
+        idle_timeout_s = (wyoming_service.DEFAULT_IDLE_TIMEOUT_S if args.idle_timeout is None
+                          else args.idle_timeout)
         service = wyoming_service.WakeWordService(wake_words, threshold=args.threshold, smoothing_s=args.smoothing,
-                                                  lockout_s=args.lockout, max_clients=max_clients)
+                                                  lockout_s=args.lockout, max_clients=max_clients,
+                                                  idle_timeout_s=idle_timeout_s)
     except (OSError, ValueError) as e:  # FormatError and BackendError are ValueErrors
         common.error(PROG, str(e))
         return 2

@@ -21,8 +21,9 @@ A client's mistake (a malformed event, one over the size bounds below, audio out
 one, an unknown model, an audio format outside SUPPORTED_AUDIO) gets one ``error`` event saying what was
 expected, and the connection closes; the service goes on serving everyone else. What one connection can make
 the service hold is bounded (a header line of MAX_HEADER_BYTES, MAX_DATA_BYTES of data, MAX_PAYLOAD_BYTES of
-payload, its stream's state) and so is the number of connections served at once (``max_clients``); everything a
-connection holds is freed when it ends, however it ends.
+payload, its stream's state) and so is the number of connections served at once (``max_clients``); a connection
+that sends nothing for ``idle_timeout_s`` gets an ``error`` (code ``timeout``) and is closed, so silent clients
+cannot hold every slot; everything a connection holds is freed when it ends, however it ends.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ MAX_DATA_BYTES = 1 << 16
 MAX_PAYLOAD_BYTES = 1 << 20
 """An event's payload (``payload_length``): 32 s of 16 kHz 16-bit mono audio in one chunk."""
 DEFAULT_MAX_CLIENTS = 32
+DEFAULT_IDLE_TIMEOUT_S = 120.0
+"""Seconds a connection may send nothing before it is closed (a streaming client sends audio every few tens of ms)."""
 """Connections served at once unless told otherwise; one more gets an ``error`` (code ``busy``)."""
 SUPPORTED_AUDIO = {"rate": (8000, 192000), "width": (1, 4), "channels": (1, 2)}
 """The audio formats a stream may have: inclusive ranges of samples per second, bytes per sample and channels,
@@ -216,10 +219,11 @@ class WakeWordService:
 
     def __init__(self, wake_words: Sequence[WakeWord], *, threshold: float | None = None,
                  smoothing_s: float | None = None, lockout_s: float | None = None,
-                 max_clients: int = DEFAULT_MAX_CLIENTS):
+                 max_clients: int = DEFAULT_MAX_CLIENTS, idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S):
         """``threshold`` (in [0, 1]), ``smoothing_s`` and ``lockout_s`` (seconds) apply to every model; what is
-        not given is each model's recommended operating point (``Model.listener``). ValueError for a bad value,
-        no wake words, two with one name, or ``max_clients`` < 1."""
+        not given is each model's recommended operating point (``Model.listener``). ``idle_timeout_s`` (> 0,
+        seconds): how long a connection may send nothing. ValueError for a bad value, no wake words, two with one
+        name, ``max_clients`` < 1."""
         if not wake_words:
             raise ValueError("no models to serve")
         names = [w.name for w in wake_words]
@@ -227,6 +231,9 @@ class WakeWordService:
             raise ValueError(f"two models with one name: {names}")
         if max_clients < 1:
             raise ValueError(f"max_clients: expected >= 1, got {max_clients}")
+        if not 0 < idle_timeout_s < float("inf"):
+            raise ValueError(f"idle_timeout_s: expected a number of seconds > 0, got {idle_timeout_s}")
+        self.idle_timeout_s = float(idle_timeout_s)
         self.wake_words = {w.name: w for w in wake_words}
         self.max_clients = max_clients
         self.connections = 0
@@ -306,7 +313,10 @@ class WakeWordHandler(AsyncEventHandler):
             self._is_running = True  # stop() clears it
             try:
                 while self._is_running:
-                    event = await read_event(self.reader)
+                    try:
+                        event = await asyncio.wait_for(read_event(self.reader), service.idle_timeout_s)
+                    except asyncio.TimeoutError:
+                        raise ClientError("timeout", f"nothing received for {service.idle_timeout_s:g} s") from None
                     if event is None or not await self.handle_event(event):
                         break
             finally:

@@ -120,18 +120,34 @@ def test_ctrl_c_in_kwsint_data_synth_counts_the_utterances(tmp_path, capsys, mon
     assert capsys.readouterr().err == "kwsint-data: interrupted after 4 of 10 utterances\n"
 
 
-@pytest.mark.parametrize("prog", ["kwsint-make-model", "kwsint-data", "kwsint-train", "kwsint-export"])
+@pytest.mark.parametrize("progress", ["--no-progress", None])
+def test_ctrl_c_in_kwsint_train_counts_the_steps(progress, tmp_path, capsys, monkeypatch):
+    """Interrupted at step 7 of 12, with a checkpoint every 5 steps: the line counts the steps, and --resume goes
+    on from the checkpoint."""
+    import torch.optim
+
+    toy = tmp_path / "toy.npz"
+    save_windows(toy, make_toy_windows(8, seed=0, speakers=range(2)))
+    real_step, calls = torch.optim.Adam.step, []
+    monkeypatch.setattr(torch.optim.Adam, "step", lambda self, *a: _interrupt() if calls.append(1) or len(calls) == 8
+                        else real_step(self, *a))
+    argv = ["--stage", "float", "--train", str(toy), "-o", str(tmp_path / "c.pt"), "--steps", "12",
+            "--checkpoint-every", "5", "--batch-size", "4", *([progress] if progress else [])]
+    assert CLIS["kwsint-train"].main(argv) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == "kwsint-train: interrupted after 7 of 12 training steps"
+    monkeypatch.setattr(torch.optim.Adam, "step", real_step)
+    assert CLIS["kwsint-train"].main([*argv, "--resume"]) == 0
+
+
+@pytest.mark.parametrize("prog", ["kwsint-make-model", "kwsint-data", "kwsint-export"])
 def test_ctrl_c_in_the_other_clis(prog, tmp_path, capsys, monkeypatch):
     import kwsint.train.qat.checkpoint
-    import kwsint.train.qat.train
 
     toy = tmp_path / "toy.npz"
     save_windows(toy, make_toy_windows(8, seed=0, speakers=range(2)))
     argv, target, name = {
         "kwsint-make-model": (["-o", str(tmp_path / "m.kwsq")], make_model, "paper_model"),
         "kwsint-data": (["toy", str(tmp_path / "d")], data, "make_toy_windows"),
-        "kwsint-train": (["--stage", "float", "--train", str(toy), "-o", str(tmp_path / "c.pt"), "--no-progress"],
-                         kwsint.train.qat.train, "train"),
         "kwsint-export": ([str(default_model.path("M4.pt")), "-o", str(tmp_path / "m.kwsq")], kwsint.train.qat.checkpoint,
                           "load_checkpoint"),
     }[prog]

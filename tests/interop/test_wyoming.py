@@ -26,7 +26,7 @@ from wyoming.info import Describe, Info
 from wyoming.ping import Ping
 from wyoming.wake import Detect
 
-import kwsint
+import kwsint.interop
 from kwsint.cli import run, wyoming as cli
 from kwsint.engine.metadata import ModelMetadata
 from kwsint.interop.wyoming_service import (MAX_DATA_BYTES, MAX_HEADER_BYTES, MAX_PAYLOAD_BYTES, WakeWord,
@@ -401,6 +401,32 @@ def test_connections_past_max_clients_are_refused_until_one_ends(wake_words):
     asyncio.run(go())
 
 
+def test_a_silent_connection_is_closed_and_frees_its_slot(wake_words):
+    """With one slot and a short idle timeout: a client that connects and says nothing gets a timeout error and
+    is closed, a client that keeps talking is not, and the slot serves the next client."""
+    async def go():
+        service, handlers = WakeWordService(wake_words, max_clients=1, idle_timeout_s=0.5), weakref.WeakSet()
+        async with serving(service, handlers) as port:
+            async with AsyncTcpClient("127.0.0.1", port) as talking:
+                for _ in range(4):  # 1.2 s in all, never 0.5 s quiet
+                    await asyncio.sleep(0.3)
+                    assert await _until_pong(talking) == []
+            await _wait_until_freed(service, handlers)
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            try:
+                first = await asyncio.wait_for(async_read_event(reader), READ_TIMEOUT_S)
+                closed = await asyncio.wait_for(async_read_event(reader), READ_TIMEOUT_S)
+            finally:
+                writer.close()
+            await _wait_until_freed(service, handlers)
+            await _still_serving(port)
+            return first, closed
+
+    first, closed = asyncio.run(go())
+    assert (first.type, first.data["code"], first.data["text"]) == ("error", "timeout", "nothing received for 0.5 s")
+    assert closed is None
+
+
 def test_service_options_are_checked_up_front(wake_words):
     with pytest.raises(ValueError, match="threshold"):
         WakeWordService(wake_words, threshold=1.5)
@@ -408,6 +434,9 @@ def test_service_options_are_checked_up_front(wake_words):
         WakeWordService([wake_words[0], wake_words[0]])
     with pytest.raises(ValueError, match="max_clients: expected >= 1, got 0"):
         WakeWordService(wake_words, max_clients=0)
+    for bad in (0, -1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="idle_timeout_s: expected a number of seconds > 0"):
+            WakeWordService(wake_words, idle_timeout_s=bad)
 
 
 # --- the command ----------------------------------------------------------------------------------------------------
@@ -433,6 +462,7 @@ def test_the_default_is_this_machine_only():
     (["--threshold", "1.5"], "threshold"),
     (["--smoothing", "-1"], "smoothing"),
     (["--max-clients", "0"], "max_clients: expected >= 1, got 0"),
+    (["--idle-timeout", "0"], "idle_timeout_s: expected a number of seconds > 0, got 0.0"),
 ])
 def test_bad_arguments_are_one_line(capsys, argv, message):
     code, err = _cli(capsys, *argv)
@@ -461,7 +491,7 @@ def test_without_the_wyoming_package_it_says_what_to_install(capsys, monkeypatch
     for name in [m for m in sys.modules if m == "wyoming" or m.startswith("wyoming.")]:
         monkeypatch.setitem(sys.modules, name, None)  # importing it raises ImportError
     monkeypatch.delitem(sys.modules, "kwsint.interop.wyoming_service")
-    monkeypatch.delattr(kwsint, "wyoming_service")
+    monkeypatch.delattr(kwsint.interop, "wyoming_service")
     code, err = _cli(capsys, "--threshold", "5")  # a service that did start would refuse it (2), not serve
     assert (code, err) == (1, "kwsint-wyoming: error: needs the wyoming package: pip install 'kwsint[wyoming]'\n")
 
