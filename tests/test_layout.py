@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,6 +81,13 @@ def test_the_layer_check_sees_a_wrong_import(tmp_path, monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     assert _imports(bad) == [(1, "kwsint.train.export"), (2, "kwsint.cli.run")]
     assert {_part(t) for _, t in _imports(bad)} - ALLOWED["engine"] == {"train", "cli"}
+
+
+def test_every_package_folder_is_installed():
+    """pyproject.toml lists the packages setuptools installs: a folder left out would be missing after pip install."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {_module(init) for init in PACKAGE.rglob("__init__.py")}
+    assert folders <= listed, f"not in pyproject.toml's packages: {sorted(folders - listed)}"
 
 
 RUNTIME_ONLY = """import sys
