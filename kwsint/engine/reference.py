@@ -616,7 +616,7 @@ def logistic_table(input_scale: float, input_zero_point: int) -> np.ndarray:
 
     For ``v = x - zp_in``: ``v <= -radius`` gives -128, ``v >= radius`` gives 127, otherwise
     ``clamp(RoundingDivideByPOT(logistic(requantize(v, input_multiplier, input_left_shift)), 23) - 128)``
-    with gemmlowp's fixed-point logistic (docs/arithmetic.md 11.5).
+    with gemmlowp's fixed-point logistic (docs/arithmetic.md 11.6).
 
     Raises:
         ValueError: as ``logistic_parameters``.
