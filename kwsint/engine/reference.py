@@ -304,6 +304,360 @@ def run_layer(layer: Layer, x: np.ndarray) -> np.ndarray:
     )
 
 
+# --- streaming graphs (docs/arithmetic.md 11) ---------------------------------------------
+#
+# The ops of a ``kwsint.engine.graph.GraphSpec``, exactly as TFLM's reference kernels compute them. Activations
+# are (frames, channels) arrays of int8 codes: TFLite's [1, frames, 1, channels].
+
+CODE_RANGES: dict[str, tuple[int, int]] = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
+"""The codes of each activation dtype."""
+
+ACTIVATIONS = ("none", "relu", "relu6", "relu_n1_to_1")
+"""TFLite's fused activation functions, by kwsint's names (lower case of the schema's)."""
+
+
+def _round_half_away_scalar(x: float) -> int:
+    """C ``round``: nearest integer, ties away from zero (exact for any finite float)."""
+    a = abs(x)
+    r = math.floor(a)
+    r += 1 if a - r >= 0.5 else 0
+    return int(r if x >= 0 else -r)
+
+
+def activation_range(activation: str, output_scale: float, output_zero_point: int,
+                     dtype: str = "int8") -> tuple[int, int]:
+    """The output clamp TFLM derives from a fused activation (``CalculateActivationRangeQuantized``).
+
+    With ``q(f) = output_zero_point + round_half_away(float32(f) / float32(output_scale))`` (the division in
+    float32, TFLM's ``Quantize``) and ``[qmin, qmax]`` the dtype's codes:
+    ``none`` -> ``[qmin, qmax]``; ``relu`` -> ``[max(qmin, q(0)), qmax]``;
+    ``relu6`` -> ``[max(qmin, q(0)), min(qmax, q(6))]``; ``relu_n1_to_1`` -> ``[max(qmin, q(-1)), min(qmax, q(1))]``.
+
+    Args:
+        activation: one of ``ACTIVATIONS``.
+        output_scale: the output's scale, a positive finite float32 value.
+        output_zero_point: the output's zero point.
+        dtype: "int8", "uint8" or "int16".
+
+    Returns:
+        (act_min, act_max) in output codes.
+
+    Raises:
+        ValueError: an unknown activation or dtype, a bad scale, or a bound whose quotient leaves int32 (TFLM
+            then fails Prepare) or whose sum with the zero point does (undefined behaviour in TFLM).
+    """
+    if dtype not in CODE_RANGES:
+        raise ValueError(f"dtype must be one of {tuple(CODE_RANGES)}, got {dtype!r}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+    scale = np.float32(output_scale)
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"output_scale must be a positive finite float32, got {output_scale!r}")
+    qmin, qmax = CODE_RANGES[dtype]
+    zp = int(output_zero_point)
+
+    def q(f: float) -> int:
+        with np.errstate(over="ignore"):  # an infinite quotient is refused below, as TFLM refuses it
+            quotient = float(np.float32(f) / scale)
+        # TFLM compares the rounded float with float(INT32_MAX) == 2^31, so 2^31 passes its check and then
+        # overflows the cast: refuse it too.
+        r = _round_half_away_scalar(quotient) if math.isfinite(quotient) else None
+        if r is None or not (INT32_MIN <= r <= INT32_MAX and INT32_MIN <= zp + r <= INT32_MAX):
+            raise ValueError(f"{activation}: {f} / {float(scale)!r} + {zp} leaves int32")
+        return zp + r
+
+    if activation == "none":
+        return qmin, qmax
+    if activation == "relu":
+        return max(qmin, q(0.0)), qmax
+    if activation == "relu6":
+        return max(qmin, q(0.0)), min(qmax, q(6.0))
+    return max(qmin, q(-1.0)), min(qmax, q(1.0))
+
+
+PADDINGS = ("valid", "same")
+
+
+def conv_output_frames(input_frames: int, kernel: int, stride: int, dilation: int, padding: str) -> tuple[int, int]:
+    """Output frames and leading padding of a temporal convolution, as TFLM's ``ComputePaddingHeightWidth``.
+
+    With ``e = (kernel - 1) * dilation + 1`` input frames under the kernel: "valid" gives
+    ``(input_frames - e) // stride + 1`` frames and no padding; "same" gives ``ceil(input_frames / stride)``
+    frames, and of the ``total = max((out - 1) * stride + e - input_frames, 0)`` padding frames
+    ``total // 2`` go before the input (the odd one after it).
+
+    Returns:
+        (output_frames, pad_before), output_frames >= 1.
+
+    Raises:
+        ValueError: a size or factor below 1, an unknown padding, or a "valid" kernel longer than the input
+            (TFLM computes no output frame).
+    """
+    if min(input_frames, kernel, stride, dilation) < 1:
+        raise ValueError(f"input frames, kernel, stride and dilation must be >= 1, got "
+                         f"{input_frames}, {kernel}, {stride}, {dilation}")
+    span = (kernel - 1) * dilation + 1
+    if padding == "valid":
+        if input_frames < span:
+            raise ValueError(f"a 'valid' kernel spanning {span} frames needs as many input frames, got {input_frames}")
+        return (input_frames - span) // stride + 1, 0
+    if padding == "same":
+        out = -(-input_frames // stride)
+        return out, max((out - 1) * stride + span - input_frames, 0) // 2
+    raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
+
+
+def conv_windows(x: np.ndarray, kernel: int, stride: int, dilation: int, padding: str,
+                 input_zero_point: int) -> np.ndarray:
+    """The input frames under the kernel at each output frame: (output_frames, kernel, channels) codes.
+
+    Output frame ``t``, tap ``k`` reads input frame ``t * stride - pad_before + k * dilation``. TFLM skips the
+    taps outside the input; here they read the code ``input_zero_point``, whose ``x - zp`` is 0, which adds
+    the same nothing to every accumulator.
+    """
+    x = np.asarray(x)
+    frames, channels = x.shape
+    out, before = conv_output_frames(frames, kernel, stride, dilation, padding)
+    taps = np.arange(out)[:, None] * stride + np.arange(kernel)[None, :] * dilation  # in the padded input
+    after = max(int(taps.max()) + 1 - before - frames, 0)
+    padded = np.concatenate([np.full((before, channels), input_zero_point, x.dtype), x,
+                             np.full((after, channels), input_zero_point, x.dtype)])
+    return padded[taps]
+
+
+def temporal_conv(
+    x: np.ndarray,
+    weights: np.ndarray,
+    bias: np.ndarray,
+    *,
+    stride: int,
+    dilation: int,
+    padding: str,
+    input_zero_point: int,
+    output_zero_point: int,
+    multiplier,
+    shift,
+    act_min: int,
+    act_max: int,
+) -> np.ndarray:
+    """CONV_2D int8 with a K x 1 kernel in time (TFLM ``reference_integer_ops::ConvPerChannel``).
+
+    ``acc[t][c] = sum_{k, i} w[c][k][i] * (x[t * stride - pad + k * dilation][i] - zp_in) + bias[c]`` over the
+    taps inside the input, then 5.1's requantization, ``+ zp_out`` and clamp: FULLY_CONNECTED (5.1) on each
+    window of ``conv_windows``, flattened frame by frame.
+
+    Args:
+        x: int8 (frames, Cin).
+        weights: int8 (Cout, K, Cin).
+        bias: int32 (Cout,).
+        stride, dilation: in frames, >= 1. padding: "valid" or "same".
+        multiplier, shift: (Cout,) arrays, or scalars for one per tensor.
+        act_min, act_max: the fused clamp in output codes.
+
+    Returns:
+        int8 (output_frames, Cout).
+    """
+    w = np.asarray(weights)
+    cout, kernel, cin = w.shape
+    windows = conv_windows(x, kernel, stride, dilation, padding, input_zero_point)
+    return fully_connected(windows.reshape(windows.shape[0], kernel * cin), w.reshape(cout, kernel * cin), bias,
+                           input_zero_point=input_zero_point, output_zero_point=output_zero_point,
+                           multiplier=multiplier, shift=shift, act_min=act_min, act_max=act_max)
+
+
+def depthwise_temporal_conv(
+    x: np.ndarray,
+    weights: np.ndarray,
+    bias: np.ndarray,
+    *,
+    stride: int,
+    dilation: int,
+    padding: str,
+    input_zero_point: int,
+    output_zero_point: int,
+    multiplier,
+    shift,
+    act_min: int,
+    act_max: int,
+) -> np.ndarray:
+    """DEPTHWISE_CONV_2D int8, K x 1 in time, depth multiplier 1 (TFLM
+    ``reference_integer_ops::DepthwiseConvPerChannel``).
+
+    ``acc[t][c] = sum_k w[k][c] * (x[t * stride - pad + k * dilation][c] - zp_in) + bias[c]`` over the taps
+    inside the input, then requantized, ``+ zp_out`` and clamped as 5.1.
+
+    Args:
+        x: int8 (frames, C); weights: int8 (K, C); bias: int32 (C,); the rest as ``temporal_conv``.
+
+    Returns:
+        int8 (output_frames, C).
+    """
+    w = np.asarray(weights, dtype=np.int64)
+    windows = conv_windows(x, w.shape[0], stride, dilation, padding, input_zero_point)
+    acc = ((windows.astype(np.int64) - int(input_zero_point)) * w).sum(axis=1) + np.asarray(bias, dtype=np.int64)
+    return _finish(acc, np.dtype(np.int8), multiplier, shift, output_zero_point, act_min, act_max)
+
+
+# LOGISTIC int8 (TFLM micro/kernels/logistic_common.cc, reference/integer_ops/logistic.h, gemmlowp
+# fixedpoint.h). gemmlowp's FixedPoint<int32, n> values are their raw int32 codes here, held in int64 arrays;
+# "*" of two fixed-point values is SRDHM, "+" and "-" are plain int32 operations (_exact32 checks that they do
+# not overflow, which would be undefined behaviour in TFLM).
+
+LOGISTIC_INPUT_INTEGER_BITS = 4
+"""The logistic's input is Q4.27: 4 integer bits."""
+LOGISTIC_OUTPUT_SCALE = 1.0 / 256
+LOGISTIC_OUTPUT_ZERO_POINT = -128
+
+
+def _exact32(x: np.ndarray) -> np.ndarray:
+    if x.size and (x.min() < INT32_MIN or x.max() > INT32_MAX):
+        raise OverflowError("int32 overflow in gemmlowp's fixed-point logistic (undefined behaviour in TFLM)")
+    return x
+
+
+def _saturating_rounding_multiply_by_pot(x: np.ndarray, exponent: int) -> np.ndarray:
+    """gemmlowp SaturatingRoundingMultiplyByPOT<exponent>: x * 2^exponent, saturated for exponent > 0,
+    RoundingDivideByPOT for exponent < 0."""
+    if exponent <= 0:
+        return rounding_divide_by_pot(x, -exponent)
+    limit = (1 << (31 - exponent)) - 1
+    return np.where(x > limit, INT32_MAX, np.where(x < -limit, INT32_MIN, x << exponent))
+
+
+def _exp_on_interval_between_negative_one_quarter_and_0_excl(a: np.ndarray) -> np.ndarray:
+    """exp(a) for Q0.31 a in [-1/4, 0): a Taylor expansion around -1/8 (fixedpoint.h)."""
+    srdhm = saturating_rounding_doubling_high_mul
+    constant_term = 1895147668  # exp(-1/8)
+    one_third = 715827883
+    x = _exact32(a + (1 << 28))  # a + 1/8
+    x2 = srdhm(x, x)
+    x3 = srdhm(x2, x)
+    x4 = srdhm(x2, x2)
+    x4_over_4 = _saturating_rounding_multiply_by_pot(x4, -2)
+    poly = _saturating_rounding_multiply_by_pot(_exact32(srdhm(_exact32(x4_over_4 + x3), one_third) + x2), -1)
+    return _exact32(constant_term + srdhm(constant_term, _exact32(x + poly)))
+
+
+# exp(-2^e) in Q0.31, for the input bits e = -2..4 above the quarter (fixedpoint.h's barrel shifter).
+_EXP_BARREL = ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308), (2, 39332535), (3, 720401),
+               (4, 242))
+
+
+def _exp_on_negative_values(a: np.ndarray) -> np.ndarray:
+    """exp(a) in Q0.31 for Q4.27 a <= 0 (gemmlowp exp_on_negative_values with 4 integer bits)."""
+    integer_bits = LOGISTIC_INPUT_INTEGER_BITS
+    fractional_bits = 31 - integer_bits
+    quarter = 1 << (fractional_bits - 2)
+    a_mod_quarter_minus_quarter = _exact32((a & (quarter - 1)) - quarter)
+    result = _exp_on_interval_between_negative_one_quarter_and_0_excl(
+        _saturating_rounding_multiply_by_pot(a_mod_quarter_minus_quarter, integer_bits))  # Rescale<0>
+    remainder = _exact32(a_mod_quarter_minus_quarter - a)
+    for exponent, multiplier in _EXP_BARREL:
+        if integer_bits > exponent:
+            bit = (remainder & (1 << (fractional_bits + exponent))) != 0
+            result = np.where(bit, saturating_rounding_doubling_high_mul(result, multiplier), result)
+    # (gemmlowp's clamp of a < -32 to 0 exists only for more than 5 integer bits.)
+    return np.where(a == 0, INT32_MAX, result)
+
+
+def _one_over_one_plus_x_for_x_in_0_1(a: np.ndarray) -> np.ndarray:
+    """1 / (1 + a) in Q0.31 for Q0.31 a in (0, 1): three Newton-Raphson steps in Q2.29."""
+    srdhm = saturating_rounding_doubling_high_mul
+    total = a + INT32_MAX  # RoundingHalfSum(a, One()): (sum + sign) / 2, truncating, in int64
+    total = total + np.where(total >= 0, 1, -1)
+    half_denominator = np.where(total >= 0, total // 2, -((-total) // 2))
+    x = _exact32(1515870810 + srdhm(half_denominator, -1010580540))  # 48/17 - 32/17 * h, Q2.29
+    for _ in range(3):
+        one_minus_half_denominator_times_x = _exact32((1 << 29) - srdhm(half_denominator, x))
+        x = _exact32(x + _saturating_rounding_multiply_by_pot(srdhm(x, one_minus_half_denominator_times_x), 2))
+    return _saturating_rounding_multiply_by_pot(x, 1)  # Rescale<0>(ExactMulByPot<-1>(x))
+
+
+def _fixed_point_logistic(a: np.ndarray) -> np.ndarray:
+    """gemmlowp logistic: Q4.27 a -> Q0.31 1 / (1 + exp(-a)), computed on |a| and mirrored."""
+    a = np.asarray(a, dtype=np.int64)
+    positive = a > 0
+    result_if_positive = _one_over_one_plus_x_for_x_in_0_1(_exp_on_negative_values(-np.where(positive, a, -a)))
+    result_if_negative = _exact32(INT32_MAX - result_if_positive)
+    return np.where(a == 0, 1 << 30, np.where(positive, result_if_positive, result_if_negative))
+
+
+def logistic_parameters(input_scale: float) -> tuple[int, int, int]:
+    """TFLM's LOGISTIC Prepare for int8: ``(input_multiplier, input_left_shift, input_range_radius)``.
+
+    ``(q, input_left_shift) = frexp(double(s_in) * 2^27)``; ``input_multiplier = round_half_away(q * 2^31)``
+    (without QuantizeMultiplier's fix-up of 2^31); ``input_range_radius = floor(15 * 2^27 / 2^input_left_shift)``
+    (``CalculateInputRadius(4, input_left_shift, 31)``).
+
+    Raises:
+        ValueError: a scale that is not a positive finite float32, or one where TFLM's Prepare is undefined
+            behaviour: ``s_in < 2^-28`` (a negative shift: the radius is ``1LL << shift`` and overflows the
+            int cast), ``s_in >= 2^35`` (a shift of 63 or more), or a multiplier rounding to 2^31 (an int32
+            cast out of range; no float32 scale reaches it).
+    """
+    s = np.float32(input_scale)
+    if not (np.isfinite(s) and s > 0):
+        raise ValueError(f"LOGISTIC input scale must be a positive finite float32, got {input_scale!r}")
+    q, shift = math.frexp(float(s) * 2.0 ** (31 - LOGISTIC_INPUT_INTEGER_BITS))
+    if not 0 <= shift <= 62:
+        raise ValueError(f"LOGISTIC input scale {float(s)!r} is outside [2^-28, 2^35): TFLM's input radius is "
+                         f"undefined behaviour there (input_left_shift {shift})")
+    multiplier = _round_half_away_scalar(q * 2.0**31)
+    if multiplier > INT32_MAX:
+        raise ValueError(f"LOGISTIC input scale {float(s)!r}: the input multiplier rounds to 2^31, which TFLM "
+                         "casts to int32 out of range")
+    radius = (((1 << LOGISTIC_INPUT_INTEGER_BITS) - 1) << (31 - LOGISTIC_INPUT_INTEGER_BITS)) >> shift  # exact floor
+    return multiplier, shift, radius
+
+
+def logistic_table(input_scale: float, input_zero_point: int) -> np.ndarray:
+    """LOGISTIC int8 -> int8 (output scale 1/256, zero point -128) of every input code: int8 (256,), entry
+    ``x + 128`` for code ``x``.
+
+    For ``v = x - zp_in``: ``v <= -radius`` gives -128, ``v >= radius`` gives 127, otherwise
+    ``clamp(RoundingDivideByPOT(logistic(requantize(v, input_multiplier, input_left_shift)), 23) - 128)``
+    with gemmlowp's fixed-point logistic (docs/arithmetic.md 11.6).
+
+    Raises:
+        ValueError: as ``logistic_parameters``.
+    """
+    multiplier, shift, radius = logistic_parameters(input_scale)
+    v = np.arange(-128, 128, dtype=np.int64) - int(input_zero_point)
+    inside = (v > -radius) & (v < radius)
+    # |v| < radius = floor(15 * 2^(27 - shift)) makes v * 2^shift < 15 * 2^27: no left shift overflows.
+    q4 = requantize(np.where(inside, v, 0).astype(np.int32), multiplier, shift)
+    y = np.clip(rounding_divide_by_pot(_fixed_point_logistic(q4), 31 - 8) - 128, -128, 127)
+    return np.where(v <= -radius, -128, np.where(v >= radius, 127, y)).astype(np.int8)
+
+
+def logistic(x: np.ndarray, input_scale: float, input_zero_point: int) -> np.ndarray:
+    """LOGISTIC of int8 codes ``x`` (any shape): ``logistic_table`` looked up."""
+    return logistic_table(input_scale, input_zero_point)[np.asarray(x, dtype=np.int64) + 128]
+
+
+def requantize_multiplier(input_scale: float, output_scale: float) -> tuple[int, int]:
+    """QUANTIZE's (multiplier, shift): ``QuantizeMultiplier(double(s_in) / double(s_out))`` of the float32
+    scales (TFLM ``PrepareQuantizeReference``)."""
+    return quantize_multiplier(float(np.float64(np.float32(input_scale)) / np.float64(np.float32(output_scale))))
+
+
+def requantize_codes(x: np.ndarray, *, input_zero_point: int, output_zero_point: int, multiplier: int, shift: int,
+                     dtype: str) -> np.ndarray:
+    """QUANTIZE int8 -> int8 or uint8 (TFLM ``reference_ops::Requantize``):
+    ``clamp(requantize(x - zp_in, multiplier, shift) + zp_out, dtype range)``.
+
+    TFLM's fast path for equal scales and an int8 -> uint8 zero point step of 128 (``x ^ 0x80``) gives the same
+    codes: ``requantize(v, 2^30, 1) == v``.
+
+    Returns:
+        codes of ``dtype`` ("int8" or "uint8"), ``x``'s shape.
+    """
+    lo, hi = CODE_RANGES[dtype]
+    v = (np.asarray(x, dtype=np.int64) - int(input_zero_point)).astype(np.int32)
+    y = _wrap_int32(requantize(v, multiplier, shift) + int(output_zero_point))
+    return np.clip(y, lo, hi).astype(dtype)
+
+
 # --- float32 path (docs/arithmetic.md 10) ------------------------------------------------
 
 F32_LANES = 8

@@ -62,7 +62,7 @@ import math
 import numpy as np
 
 from ..engine.modelspec import Frontend, Layer, ModelSpec
-from ..engine.reference import dense_multipliers
+from ..engine.reference import activation_range as reference_activation_range, dense_multipliers
 
 __all__ = [
     "FUSED_ACTIVATIONS",
@@ -81,9 +81,6 @@ __all__ = [
 #: Fused activation functions TFLM applies to integer FULLY_CONNECTED and
 #: DEPTHWISE_CONV_2D outputs, by their schema names.
 FUSED_ACTIVATIONS = ("NONE", "RELU", "RELU_N1_TO_1", "RELU6")
-
-_INT32_MIN = -(2**31)
-_INT32_MAX = 2**31 - 1
 
 
 # --- lazy imports ------------------------------------------------------------------
@@ -121,35 +118,18 @@ def _f32(x: float, name: str) -> float:
     return v
 
 
-def _round_half_away(x: float) -> int:
-    """C ``round``: nearest integer, ties away from zero (exact for any float)."""
-    a = abs(x)
-    f = math.floor(a)
-    r = f + (1 if a - f >= 0.5 else 0)
-    return int(r if x >= 0 else -r)
-
-
-def _tflm_quantize_scalar(f: float, scale: float, zero_point: int) -> int:
-    """kernel_util.cc ``Quantize``: ``zero_point + (int)TfLiteRound(f / scale)`` in float32."""
-    q = float(np.float32(np.float32(f) / np.float32(scale)))
-    r = _round_half_away(q)
-    if not _INT32_MIN <= r <= _INT32_MAX:
-        raise OverflowError(f"{f} / {scale} overflows int32 (TFLM fails Prepare)")
-    return int(zero_point) + r
-
-
 def activation_range(
     fused_activation: str, *, output_scale: float, output_zero_point: int, act_bits: int
 ) -> tuple[int, int]:
-    """The output clamp TFLM derives from a fused activation (``CalculateActivationRangeQuantized``).
-
-    With ``q(f) = output_zero_point + round_half_away(float32(f) / float32(output_scale))``
-    (float32 division) and ``[qmin, qmax]`` the int8 or int16 range:
+    """The output clamp TFLM derives from a fused activation (``CalculateActivationRangeQuantized``):
+    ``kwsint.reference.activation_range`` under the schema's names.
 
     * ``NONE``         -> ``[qmin, qmax]``
     * ``RELU``         -> ``[max(qmin, q(0)), qmax]`` = ``[max(qmin, zp), qmax]``
     * ``RELU6``        -> ``[max(qmin, q(0)), min(qmax, q(6))]``
     * ``RELU_N1_TO_1`` -> ``[max(qmin, q(-1)), min(qmax, q(1))]``
+
+    with ``q(f) = output_zero_point + round_half_away(float32(f) / float32(output_scale))``.
 
     Args:
         fused_activation: one of ``FUSED_ACTIVATIONS``.
@@ -164,21 +144,12 @@ def activation_range(
         ValueError: unknown activation, or a bound that overflows int32 (TFLM
             then fails to prepare the op).
     """
-    qmin, qmax = _qrange(act_bits)
-    s = _f32(output_scale, "output_scale")
-    zp = int(output_zero_point)
-    try:
-        if fused_activation == "NONE":
-            return qmin, qmax
-        if fused_activation == "RELU":
-            return max(qmin, _tflm_quantize_scalar(0.0, s, zp)), qmax
-        if fused_activation == "RELU6":
-            return max(qmin, _tflm_quantize_scalar(0.0, s, zp)), min(qmax, _tflm_quantize_scalar(6.0, s, zp))
-        if fused_activation == "RELU_N1_TO_1":
-            return max(qmin, _tflm_quantize_scalar(-1.0, s, zp)), min(qmax, _tflm_quantize_scalar(1.0, s, zp))
-    except OverflowError as e:
-        raise ValueError(f"{fused_activation}: {e}") from None
-    raise ValueError(f"fused_activation must be one of {FUSED_ACTIVATIONS}, got {fused_activation!r}")
+    _qrange(act_bits)
+    if fused_activation not in FUSED_ACTIVATIONS:
+        raise ValueError(f"fused_activation must be one of {FUSED_ACTIVATIONS}, got {fused_activation!r}")
+    _f32(output_scale, "output_scale")
+    return reference_activation_range(fused_activation.lower(), output_scale, output_zero_point,
+                                      "int8" if act_bits == 8 else "int16")
 
 
 def fused_activation_for(
