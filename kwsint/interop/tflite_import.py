@@ -27,15 +27,17 @@ the op computes. kwsint refuses more: weight code -128 (kwsint's weight grid is 
 LOGISTIC input scales for which TFLM's own arithmetic is undefined, and every operator, type and attribute
 outside the list above (2-D kernels, depth multipliers other than 1, float or int16 tensors, ...).
 
-Reader: a small bounds-checked reader of the few flatbuffer tables needed, rather than the ``tflite`` package
-(or the schema module inside ``tflite-micro``). Those generated readers do not validate: on corrupt files they
-raise struct.error, TypeError, IndexError or ValueError from deep inside, or return garbage, and a corrupt vector
-length makes a loop over it run for billions of steps. Wrapping them would need a try/except around every access
-*and* our own bound on every vector length, i.e. the same checks as reading the bytes directly, plus a
-dependency. Here every offset and length is checked against the file before it is followed (``_Table``), and the
-vector elements read in all are bounded by a budget proportional to the file size, so any input ends in a
-GraphSpec or a FormatError in time linear in its size; ``kwsint.load`` of a ``.tflite`` needs no extra package.
-tests/interop/test_tflite_import.py checks this reader against the ``tflite`` package on the four models.
+Reader: a small bounds-checked reader of the few flatbuffer tables needed (``_File``, ``_Table``, ``_parse``:
+about 200 lines), rather than the ``tflite`` package (or the schema module inside ``tflite-micro``). Those
+generated readers do not validate: on corrupt files they raise struct.error, TypeError, IndexError or ValueError
+from deep inside, or return garbage, and a corrupt vector length makes a loop over it run for billions of steps.
+Wrapping them would need a try/except around every access *and* our own bound on every vector length, i.e. the
+same checks as reading the bytes directly, plus a dependency (whose ``OperatorCode.BuiltinCode()`` moreover
+answers 0 for codes below 127 in files that leave out ``deprecated_builtin_code``, as model_editor's do). Here
+every offset and length is checked against the file before it is followed, and the vector elements read in all
+are bounded by a budget proportional to the file size, so any input ends in a GraphSpec or a FormatError in time
+linear in its size; reading a ``.tflite`` needs no extra package. tests/interop/test_tflite_import.py checks
+this reader against the ``tflite`` package on the four models.
 """
 
 from __future__ import annotations
@@ -396,7 +398,7 @@ class _Importer:
     def _tensor(self, op: _OpInfo | None, slot: str, index: int, sg: _Subgraph | None = None) -> _TensorInfo:
         sg = sg or self.sg
         if not 0 <= index < len(sg.tensors):
-            self.fail(op, f"expected a tensor index in 0..{len(sg.tensors) - 1}, got {index}", slot, sg=sg)
+            self.fail(op, f"expected a tensor index below {len(sg.tensors)}, got {index}", slot, sg=sg)
         return sg.tensors[index]
 
     def _input(self, op: _OpInfo, k: int) -> _TensorInfo:
