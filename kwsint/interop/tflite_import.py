@@ -46,7 +46,7 @@ import json
 import math
 import os
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NoReturn
 
@@ -350,7 +350,7 @@ def _view(shape: tuple[int, ...]) -> tuple[int, int] | None:
     return None
 
 
-def _f32(x) -> float:
+def _f32(x: float) -> float:
     return float(np.float32(x))
 
 
@@ -424,8 +424,9 @@ class _Importer:
                channels: tuple[int, int] | None = None, zero: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Check a tensor's affine quantization: per tensor, or per channel with ``channels`` = (axis, count);
         finite positive scales, zero points in the type's range (0 when ``zero``). Returns (scales, zps)."""
-        def bad(expected: str) -> None:
+        def bad(expected: str) -> NoReturn:
             self.fail(op, expected, slot, t.index, sg)
+
         if t.scales is None or t.zero_points is None or len(t.scales) == 0:
             bad("expected affine quantization (scale and zero_point), got none")
         if t.custom_quantization:
@@ -447,7 +448,7 @@ class _Importer:
             bad(f"expected zero points {'0' if zero else f'in {lo}..{hi}'}, got {int(z)}")
         return t.scales, t.zero_points
 
-    def _activation_quant(self, op, slot, t, sg=None) -> Quant:
+    def _activation_quant(self, op: _OpInfo | None, slot: str, t: _TensorInfo, sg: _Subgraph | None = None) -> Quant:
         scales, zps = self._quant(op, slot, t, sg)
         return Quant(_f32(scales[0]), int(zps[0]))
 
@@ -1014,10 +1015,7 @@ def read_tflite(model: str | os.PathLike | bytes, *, name: str | None = None,
     data, where = _load(model, name, MAX_TFLITE_BYTES, "a flatbuffer")
     subgraphs, buffers = _parse(data, where)
     graph = _Importer(subgraphs, buffers, where).run()
-    if settings is not None:
-        graph = GraphSpec(graph.tensors, graph.states, graph.ops, graph.input, graph.output,
-                          read_micro_settings(settings))
-    return graph
+    return graph if settings is None else replace(graph, metadata=read_micro_settings(settings))
 
 
 def read_micro_settings(settings: str | os.PathLike | bytes, *, name: str | None = None) -> ModelMetadata:

@@ -28,7 +28,7 @@ from kwsint.errors import FormatError
 from kwsint.interop import tflite_import as ti
 from kwsint.interop.tflite_import import read_micro_settings, read_tflite
 
-from .streaming_graphs import OP, S, T, act, const, logistic_graph, op, q, streaming_graph
+from .streaming_graphs import OP, S, T, act, const, logistic_graph, op, options, q, streaming_graph
 
 MODELS = Path(pymicro_wakeword.__file__).parent / "models"
 
@@ -425,6 +425,15 @@ CASES = {
     "state shape": (_tensor("init_value", shape=(1, 2, 1, 6)),
                     "operator 3 READ_VARIABLE: output 0 (tensor", "expected the shape of the variable's initial "
                     "value [1, 2, 1, 6], got [1, 3, 1, 4]"),
+    "variable read twice": (lambda p: p["main_ops"].insert(4, op(OP.READ_VARIABLE, [p["handle"]],
+                                                                 [act("again", (1, 3, 1, 4), q(0.5, -10))])),
+                            "operator 4 READ_VARIABLE: input 0 (tensor 0 'handle'): expected each variable read once, "
+                            "got a second read of 'state'"),
+    "variable never read": (lambda p: p["init_ops"].extend([
+        op(OP.VAR_HANDLE, [], [h := me.Tensor(shape=(), dtype=T.RESOURCE, name="h2")],
+           options("VarHandleOptions", container="", sharedName="other")),
+        op(OP.ASSIGN_VARIABLE, [h, const("v2", [[1, 2]], np.int8, q(0.5, 0))], [])]),
+        "m.tflite: expected every variable the init subgraph assigns to be read by main, got ['other'] unread"),
     "init computes": (lambda p: p["init_ops"].append(op(OP.LOGISTIC, [p["init_value"]], [act("y", (1, 3, 1, 4),
                                                                                                q(1 / 256, -128))])),
                       "subgraph 1 operator 2 LOGISTIC: expected only VAR_HANDLE and ASSIGN_VARIABLE of constants"),
