@@ -2,7 +2,8 @@
 fixed-time coverage-guided run of every harness.
 
 * Replay: every file of tests/fuzz/corpus/<target>/ and tests/fuzz/regressions/<target>/ goes through the
-  harness's ``check`` (blob, features, checkpoint, wyoming) and, for blobs, through the libFuzzer build of the C loader.
+  harness's ``check`` (blob, features, checkpoint, wyoming, tflite) and, for blobs, through the libFuzzer build
+  of the C loader.
 * Regressions: each bug the fuzzers found, as a named test on its minimized input.
 * Enormous sizes: files that declare huge shapes are refused with FormatError in a subprocess whose address
   space is limited to 1 GiB, so an attempt to allocate what they declare would fail as MemoryError instead.
@@ -25,12 +26,13 @@ import pytest
 
 from kwsint.errors import CheckpointError, FormatError
 
-from .fuzz import fuzz_blob, fuzz_checkpoint, fuzz_features, fuzz_wyoming
+from .fuzz import fuzz_blob, fuzz_checkpoint, fuzz_features, fuzz_tflite, fuzz_wyoming
 from .native_build import build_program
 
 ROOT = Path(__file__).resolve().parent.parent
 FUZZ = ROOT / "tests" / "fuzz"
-HARNESSES = {"blob": fuzz_blob, "features": fuzz_features, "checkpoint": fuzz_checkpoint, "wyoming": fuzz_wyoming}
+HARNESSES = {"blob": fuzz_blob, "features": fuzz_features, "checkpoint": fuzz_checkpoint, "wyoming": fuzz_wyoming,
+             "tflite": fuzz_tflite}
 FUZZ_SECONDS = int(os.environ.get("KWSINT_FUZZ_SECONDS", "30"))
 # libFuzzer's random seed: fixed, so a run that finds a bug finds it again when repeated (KWSINT_FUZZ_SEED=0: a
 # new seed each run, for exploring).
@@ -85,6 +87,12 @@ def test_seeds_are_valid_inputs(tmp_path):
         events = fuzz_wyoming.replies(path.read_bytes())
         errors = [e.data["code"] for e in events if e.type == "error"]
         assert events and (errors if "-bad-" in path.name else not errors), (path, errors)
+    for path in (FUZZ / "corpus" / "tflite").glob("seed-*"):
+        data = path.read_bytes()
+        if path.suffix == ".tflite":
+            fuzz_tflite.check_graph(fuzz_tflite.read_tflite(data, name=path.name))
+        else:
+            assert fuzz_tflite.read_micro_settings(data, name=path.name).probability_cutoff is not None, path
 
 
 @pytest.fixture(scope="module")

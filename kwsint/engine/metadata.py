@@ -5,6 +5,13 @@ lockout, chosen on validation streams), where the training data came from, and
 a version string. The engine never reads them; the tools do: ``kwsint-run``
 uses the operating point unless told otherwise, ``kwsint-info`` shows them.
 Stored as one UTF-8 JSON object with the keys below, every key optional.
+
+A microWakeWord model imported from TFLite (``kwsint.interop.tflite_import``)
+states its own detection settings instead of an operating point: ESPHome's rule
+(the mean of the last ``sliding_window_size`` uint8 outputs against
+``probability_cutoff``) is not kwsint's detector, so they keep microWakeWord's
+names and meaning rather than being squeezed into ``threshold`` and
+``smoothing_s``.
 """
 
 from __future__ import annotations
@@ -19,6 +26,10 @@ MAX_METADATA_BYTES = 16384
 MAX_SMOOTHING_S = 60.0
 MAX_LOCKOUT_S = 3600.0
 _TEXT_LIMITS = {"phrase": 200, "provenance": 4096, "model_version": 100}
+_NUMBER_LIMITS = {"threshold": 1.0, "smoothing_s": MAX_SMOOTHING_S, "lockout_s": MAX_LOCKOUT_S,
+                  "probability_cutoff": 1.0}
+_INTEGER_LIMITS = {"sliding_window_size": 1024, "feature_step_size": 1000}
+MAX_LANGUAGES = 64
 
 
 @dataclass(frozen=True)
@@ -32,6 +43,11 @@ class ModelMetadata:
         lockout_s: recommended time after a detection that cannot fire, seconds, in [0, 3600].
         provenance: free text on the training data and recipe (up to 4096 characters).
         model_version: the model's own version string (up to 100 characters).
+        probability_cutoff: microWakeWord's detection cutoff on the model's output probability, in [0, 1].
+        sliding_window_size: microWakeWord's number of recent outputs averaged for detection, 1..1024.
+        feature_step_size: microWakeWord's feature step in milliseconds, 1..1000.
+        trained_languages: the languages the model was trained on (up to 64 tags of 1..35 printable
+            characters), as microWakeWord states them.
     """
 
     phrase: str | None = None
@@ -40,10 +56,16 @@ class ModelMetadata:
     lockout_s: float | None = None
     provenance: str | None = None
     model_version: str | None = None
+    probability_cutoff: float | None = None
+    sliding_window_size: int | None = None
+    feature_step_size: int | None = None
+    trained_languages: tuple[str, ...] | None = None
 
     def __post_init__(self):
+        if isinstance(self.trained_languages, list):  # JSON gives a list; keep the dataclass hashable
+            object.__setattr__(self, "trained_languages", tuple(self.trained_languages))
         for key, value in asdict(self).items():
-            problem = _problem(key, value)
+            problem = value_problem(key, value)
             if problem:
                 raise ValueError(f"metadata {key}: {problem}")
 
@@ -71,7 +93,7 @@ class ModelMetadata:
         for key, value in obj.items():
             if key not in known:
                 raise error(f"{where}: metadata: unknown key {key!r}; known: {', '.join(known)}")
-            problem = _problem(key, value)
+            problem = value_problem(key, value)
             if problem:
                 raise error(f"{where}: metadata.{key}: {problem}")
         return cls(**obj)
@@ -85,7 +107,7 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not a number")
 
 
-def _problem(key: str, value) -> str | None:
+def value_problem(key: str, value) -> str | None:
     """Why ``value`` cannot be metadata ``key``, or None."""
     if value is None:
         return None
@@ -97,9 +119,20 @@ def _problem(key: str, value) -> str | None:
         if key != "provenance" and any(not c.isprintable() for c in value):
             return "expected printable characters (no newlines or control characters)"
         return None
+    if key == "trained_languages":
+        if not isinstance(value, (list, tuple)) or not 1 <= len(value) <= MAX_LANGUAGES:
+            return f"expected a list of 1..{MAX_LANGUAGES} language tags, got {str(value)[:80]}"
+        for tag in value:
+            if not isinstance(tag, str) or not 1 <= len(tag) <= 35 or any(not c.isprintable() for c in tag):
+                return f"expected language tags of 1..35 printable characters, got {str(tag)[:80]!r}"
+        return None
+    if key in _INTEGER_LIMITS:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _INTEGER_LIMITS[key]:
+            return f"expected an integer in 1..{_INTEGER_LIMITS[key]}, got {value!r}"
+        return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return f"expected a finite number, got {value!r}"
-    top = {"threshold": 1.0, "smoothing_s": MAX_SMOOTHING_S, "lockout_s": MAX_LOCKOUT_S}[key]
+    top = _NUMBER_LIMITS[key]
     if not 0 <= value <= top:
         return f"expected a number in [0, {top:g}], got {value!r}"
     return None

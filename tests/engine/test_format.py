@@ -296,6 +296,15 @@ def test_metadata_round_trips_and_both_loaders_read_it():
     assert kwsint.load(blob).spec.metadata == FULL_METADATA
 
 
+def test_microwakeword_settings_round_trip():
+    meta = ModelMetadata(phrase="Okay Nabu", probability_cutoff=0.85, sliding_window_size=5, feature_step_size=10,
+                         trained_languages=["en", "nl"])
+    assert meta.trained_languages == ("en", "nl")
+    blob = kwsint.write_blob(dataclasses.replace(tiny_spec(), metadata=meta))
+    assert kwsint.read_blob(blob).metadata == meta
+    assert b'"trained_languages":["en","nl"]' in blob
+
+
 def test_a_version_3_blob_reads_with_no_metadata():
     blob = kwsint.write_blob(tiny_spec())
     payload = blob[HEADER.size:-6]  # no metadata record
@@ -319,6 +328,11 @@ def test_a_version_3_blob_reads_with_no_metadata():
     (b'{"phrase": ""}', r"metadata.phrase: expected 1..200 characters, got 0"),
     (b'{"phrase": "hey\\nlumen"}', "metadata.phrase: expected printable characters"),
     (b'{"model_version": 3}', "metadata.model_version: expected a string, got int"),
+    (b'{"probability_cutoff": 1.01}', r"metadata.probability_cutoff: expected a number in \[0, 1\]"),
+    (b'{"sliding_window_size": 5.0}', r"metadata.sliding_window_size: expected an integer in 1..1024, got 5.0"),
+    (b'{"feature_step_size": 0}', r"metadata.feature_step_size: expected an integer in 1..1000, got 0"),
+    (b'{"trained_languages": "en"}', r"metadata.trained_languages: expected a list of 1..64 language tags"),
+    (b'{"trained_languages": ["en", ""]}', r"metadata.trained_languages: expected language tags of 1..35 printable"),
 ])
 def test_bad_metadata_is_named_by_the_python_reader(raw, message):
     bad = _with_metadata(kwsint.write_blob(tiny_spec()), raw)

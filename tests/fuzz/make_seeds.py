@@ -7,14 +7,18 @@ Deterministic.
 Seeds are small valid files of each format: blobs of small random models
 (1..8-bit weights, int8 and int16 activations, per-tensor scales, an int16
 accumulation block, a format-2 blob), .npy/.ark/.scp/.wav feature files,
-checkpoints of a tiny network, and what Wyoming clients send the wake word
-service (valid sessions, and two mistakes, named bad-*). Inputs the fuzzers
-added (named by their SHA-1) are left alone.
+checkpoints of a tiny network, what Wyoming clients send the wake word
+service (valid sessions, and two mistakes, named bad-*), and small streaming
+.tflite graphs with microWakeWord settings files. Inputs the fuzzers added
+(named by their SHA-1) are left alone.
+
+    python tests/fuzz/make_seeds.py tflite    # only the named targets
 """
 
 from __future__ import annotations
 
 import io
+import json
 import struct
 import sys
 import wave
@@ -31,6 +35,9 @@ from wyoming.wake import Detect
 
 import kwsint
 from kwsint.train.generate import random_model
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.interop.streaming_graphs import S, logistic_graph, streaming_graph  # noqa: E402
 from kwsint.train.qat.checkpoint import save_checkpoint
 from kwsint.train.qat.model import KWSNet
 
@@ -163,6 +170,25 @@ def wyoming_seeds() -> dict[str, bytes]:
     return {f"{name}.wyo": data for name, data in seeds.items()}
 
 
+def tflite_seeds() -> dict[str, bytes]:
+    def relu6(p):
+        p["conv_2d"]._fb.builtinOptions.fusedActivationFunction = S.ActivationFunctionType.RELU6
+
+    settings = {"type": "micro", "wake_word": "Hey Toy", "author": "kwsint", "model": "toy.tflite",
+                "trained_languages": ["en"], "version": 2,
+                "micro": {"probability_cutoff": 0.8, "sliding_window_size": 5, "feature_step_size": 10,
+                          "tensor_arena_size": 20000, "minimum_esphome_version": "2024.7.0"}}
+    seeds = {
+        "streaming.tflite": streaming_graph(),
+        "streaming-relu6.tflite": streaming_graph(relu6, seed=1),
+        "logistic.tflite": logistic_graph(),
+        "settings.json": json.dumps(settings).encode(),
+        "settings-minimal.json": json.dumps({k: settings[k] for k in ("type", "version", "micro")}).encode(),
+    }
+    assert sum(map(len, seeds.values())) < 16384, {k: len(v) for k, v in seeds.items()}
+    return seeds
+
+
 def write(target: str, seeds: dict[str, bytes]) -> None:
     folder = CORPUS / target
     folder.mkdir(parents=True, exist_ok=True)
@@ -173,16 +199,19 @@ def write(target: str, seeds: dict[str, bytes]) -> None:
     print(f"{folder}: {len(seeds)} seeds, {sum(map(len, seeds.values()))} bytes")
 
 
-def main() -> None:
+def main(targets: list[str]) -> None:
     import tempfile
 
     torch.manual_seed(0)
-    write("blob", blob_seeds())
-    write("features", feature_seeds())
-    write("wyoming", wyoming_seeds())
-    with tempfile.TemporaryDirectory() as d:
-        write("checkpoint", checkpoint_seeds(Path(d)))
+    targets = targets or ["blob", "features", "wyoming", "checkpoint", "tflite"]
+    for target in targets:
+        if target == "checkpoint":
+            with tempfile.TemporaryDirectory() as d:
+                write("checkpoint", checkpoint_seeds(Path(d)))
+        else:
+            write(target, {"blob": blob_seeds, "features": feature_seeds, "wyoming": wyoming_seeds,
+                           "tflite": tflite_seeds}[target]())
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
