@@ -200,8 +200,17 @@ class GraphSpec:
 # --- validation ----------------------------------------------------------------------------------------------
 
 
+class GraphError(ValueError):
+    """A broken rule of a GraphSpec; ``op`` is the index of the op it was found in, if any (an importer names
+    the operator it came from)."""
+
+    def __init__(self, message: str, op: int | None = None) -> None:
+        super().__init__(message)
+        self.op = op
+
+
 def _fail(where: str, message: str) -> NoReturn:
-    raise ValueError(f"{where}: {message}")
+    raise GraphError(f"{where}: {message}")
 
 
 def _is_int(v) -> bool:
@@ -361,8 +370,8 @@ def validate(spec: GraphSpec) -> None:
     """Check every structural rule of a streaming graph (docs/arithmetic.md 11.1); ``GraphSpec`` calls it.
 
     Raises:
-        ValueError: naming the first broken rule's place (``ops[3] (Conv).weights``, ``tensors[2].quant.scale``,
-            ``states[0].init``, ...) and what was expected.
+        GraphError (a ValueError): naming the first broken rule's place (``ops[3] (Conv).weights``,
+            ``tensors[2].quant.scale``, ``states[0].init``, ...) and what was expected.
     """
     for i, t in enumerate(spec.tensors):
         where = f"tensors[{i}]"
@@ -410,7 +419,10 @@ def validate(spec: GraphSpec) -> None:
                 _fail(f"{where}.state", f"states[{op.state}] is already the window of {windows[op.state]}; each "
                                         "state belongs to one Window")
             windows[op.state] = f"ops[{k}]"
-        _check_op(where, op, spec)
+        try:
+            _check_op(where, op, spec)
+        except GraphError as e:
+            raise GraphError(str(e), op=k) from None
     for i in range(n):
         if i not in written:
             _fail(f"tensors[{i}]", "no op writes it")

@@ -52,8 +52,8 @@ from typing import NoReturn
 
 import numpy as np
 
-from ..engine.graph import (Concat, Conv, DepthwiseConv, FullyConnected, GraphSpec, Logistic, Op, Quant, Quantize,
-                            Slice, State, Tensor, Window)
+from ..engine.graph import (Concat, Conv, DepthwiseConv, FullyConnected, GraphError, GraphSpec, Logistic, Op, Quant,
+                            Quantize, Slice, State, Tensor, Window)
 from ..engine.limits import MAX_DIM
 from ..engine.metadata import ModelMetadata, value_problem
 from ..errors import FormatError
@@ -362,6 +362,7 @@ class _Importer:
         self.sg = subgraphs[0]
         self.tensors: list[Tensor] = []
         self.ops: list[Op] = []
+        self.sources: list[_OpInfo] = []  # the TFLite operator each of ops came from
         self.states: list[State] = []
         self.graph_id: dict[int, int] = {}  # TFLite tensor -> GraphSpec tensor (views share one)
         self.flat: set[int] = set()  # TFLite tensors that are [1, F*C] views (F > 1): FULLY_CONNECTED inputs only
@@ -582,8 +583,16 @@ class _Importer:
         out = self._tensor(None, "main subgraph output", sg.outputs[0])
         if out.index not in self.graph_id or out.index in self.flat or self.graph_id[out.index] == graph_input:
             self.fail(None, "expected an activation written by an operator", "main subgraph output", out.index)
-        return GraphSpec(tuple(self.tensors), tuple(self.states), tuple(self.ops), graph_input,
-                         self.graph_id[out.index])
+        try:
+            return GraphSpec(tuple(self.tensors), tuple(self.states), tuple(self.ops), graph_input,
+                             self.graph_id[out.index])
+        except GraphError as e:  # kwsint's own limits (docs/arithmetic.md 11), beyond TFLM's checks
+            self.fail(None if e.op is None else self.sources[e.op], f"beyond kwsint's limits: {e}")
+
+    def _emit(self, op: _OpInfo, graph_op: Op) -> None:
+        """Append ``graph_op``, made from the TFLite operator ``op`` (named if the graph's checks refuse it)."""
+        self.ops.append(graph_op)
+        self.sources.append(op)
 
     # -- state --
 
@@ -700,7 +709,7 @@ class _Importer:
             ids.append(gid)
         if channels != tensor.channels:
             self.fail(op, f"expected {channels} channels (the inputs'), got {tensor.channels}", "output 0", out.index)
-        self.ops.append(Concat(tuple(ids), self._add(out, tensor)))
+        self._emit(op, Concat(tuple(ids), self._add(out, tensor)))
 
     def _window(self, op: _OpInfo, axis: int) -> None:
         self._counts(op, (2,), (1,))
@@ -719,7 +728,7 @@ class _Importer:
                       out.index)
         self._same_quant(op, "input 1", new, state.quant, "the variable")
         self._same_quant(op, "output 0", out, state.quant, "the variable")
-        self.ops.append(Window(self.state_of[key], gid, self._add(out, tensor)))
+        self._emit(op, Window(self.state_of[key], gid, self._add(out, tensor)))
         self.windows[out.index] = key
 
     def _strided_slice(self, op: _OpInfo) -> None:
@@ -761,7 +770,7 @@ class _Importer:
                               f"variable {_var(key)}, got {frames} frames of {shape[chan]}", "output 0", out.index)
             self.updates[out.index] = key  # not a GraphSpec tensor: the Window op keeps the state's last frames
             return
-        self.ops.append(Slice(gid, frames, ranges[chan][0], shape[chan], self._add(out, tensor)))
+        self._emit(op, Slice(gid, frames, ranges[chan][0], shape[chan], self._add(out, tensor)))
 
     def _is_update(self, op: _OpInfo) -> bool:
         consumers = self.consumers.get(op.outputs[0], [])
@@ -788,7 +797,7 @@ class _Importer:
             if out.shape[:-1] != t.shape[:-1] or len(out.shape) != rank or sizes[k] not in (-1, out.shape[-1]):
                 self.fail(op, f"expected {list(t.shape[:-1]) + [int(sizes[k])]}", f"output {k}", out.index)
             self._same_quant(op, f"output {k}", out, src.quant, "the input")
-            self.ops.append(Slice(gid, src.frames, start, tensor.channels, self._add(out, tensor)))
+            self._emit(op, Slice(gid, src.frames, start, tensor.channels, self._add(out, tensor)))
             start += tensor.channels
         if start != src.channels or list(sizes).count(-1) > 1:
             self.fail(op, f"expected splits that add up to the input's {src.channels} channels, got size_splits "
@@ -886,7 +895,7 @@ class _Importer:
         if list(out.shape) != [1, frames, 1, cout]:
             self.fail(op, f"expected output shape {[1, frames, 1, cout]}", "output 0", out.index)
         lo, hi = self._clamp(op, options.scalar(3, "<b", 0, "fused_activation_function"), tensor)
-        self.ops.append(Conv(gid, np.array(w[:, :, 0, :], np.int8), bias, scales, stride, dilation, padding, lo, hi,
+        self._emit(op, Conv(gid, np.array(w[:, :, 0, :], np.int8), bias, scales, stride, dilation, padding, lo, hi,
                              self._add(out, tensor)))
 
     def _depthwise_conv_2d(self, op: _OpInfo) -> None:
@@ -909,7 +918,7 @@ class _Importer:
         if list(out.shape) != [1, frames, 1, src.channels]:
             self.fail(op, f"expected output shape {[1, frames, 1, src.channels]}", "output 0", out.index)
         lo, hi = self._clamp(op, options.scalar(4, "<b", 0, "fused_activation_function"), tensor)
-        self.ops.append(DepthwiseConv(gid, np.array(w[0, :, 0, :], np.int8), bias, scales, stride, dilation, padding,
+        self._emit(op, DepthwiseConv(gid, np.array(w[0, :, 0, :], np.int8), bias, scales, stride, dilation, padding,
                                       lo, hi, self._add(out, tensor)))
 
     def _fully_connected(self, op: _OpInfo) -> None:
@@ -941,7 +950,7 @@ class _Importer:
                 self.fail(op, f"expected a bias scale within 0.02 output steps of input scale x filter scale "
                               f"({product:.9g}), as TFLM's Prepare requires, got {bias_scale:.9g}", "input 2", b.index)
         lo, hi = self._clamp(op, code, tensor)
-        self.ops.append(FullyConnected(gid, np.array(w, np.int8), bias, scales, lo, hi, self._add(out, tensor)))
+        self._emit(op, FullyConnected(gid, np.array(w, np.int8), bias, scales, lo, hi, self._add(out, tensor)))
 
     def _logistic(self, op: _OpInfo) -> None:
         self._counts(op, (1,), (1,))
@@ -958,14 +967,14 @@ class _Importer:
         if scale < 2.0**-28 or round(q * 2**31) == 2**31:
             self.fail(op, f"expected an input scale >= 2^-28 whose multiplier fits in int32 (TFLM's arithmetic is "
                           f"undefined otherwise), got {scale:.9g}", "input 0", t.index)
-        self.ops.append(Logistic(gid, self._add(out, tensor)))
+        self._emit(op, Logistic(gid, self._add(out, tensor)))
 
     def _quantize(self, op: _OpInfo) -> None:
         self._counts(op, (1,), (1,))
         t, gid = self._read(op, 0)
         out, tensor = self._write(op, 0, dtypes=(INT8, UINT8))
         self._same_shape(op, t, out)
-        self.ops.append(Quantize(gid, self._add(out, tensor)))
+        self._emit(op, Quantize(gid, self._add(out, tensor)))
 
     def _same_shape(self, op: _OpInfo, t: _TensorInfo, out: _TensorInfo) -> None:
         if tuple(out.shape) != tuple(t.shape):
