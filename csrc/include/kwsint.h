@@ -301,6 +301,10 @@ kws_status kws_stream_infer(kws_stream *stream, int32_t *logits, int32_t *poster
 #define KWS_MAX_SHIFT_S16 7                            /* ... int16 activations */
 #define KWS_BIAS_LIMIT_S8 ((int64_t)1 << 30)           /* |bias|, int8 activations */
 #define KWS_BIAS_LIMIT_S16 (((int64_t)1 << 46) - 1)    /* |bias|, int16 activations */
+#define KWS_MAX_GRAPH_TENSORS 1024                     /* tensors of a streaming graph (blob kind 1) */
+#define KWS_MAX_GRAPH_STATES 256                       /* states of a streaming graph */
+#define KWS_MAX_GRAPH_OPS 1024                         /* ops of a streaming graph */
+#define KWS_MAX_TENSOR_CODES 65536                     /* frames x channels of a graph tensor or state */
 
 /* --- detection: steps, smoothing, threshold, lockout (docs/arithmetic.md 8) --- */
 
