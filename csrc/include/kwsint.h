@@ -293,6 +293,30 @@ size_t kws_stream_frames(const kws_stream *stream);
  * window_frames frames have been pushed. */
 kws_status kws_stream_infer(kws_stream *stream, int32_t *logits, int32_t *posterior_q16);
 
+/* --- streaming graphs (blob kind 1: microWakeWord's TFLite models) ------------
+ * A graph model is loaded by kws_model_load like any blob (or by kwsint.load from a
+ * .tflite file through the importer); kws_model_kind tells which it is. The dense
+ * calls (kws_model_infer*, kws_stream_push/infer, detectors) refuse a graph model
+ * with KWS_ERR_ARGUMENT, and kws_stream_invoke refuses a dense one. A stream over a
+ * graph holds every state and tensor of one invoke, allocated at create: an invoke
+ * allocates nothing. kws_stream_reset sets every state code to its zero point, as
+ * TFLM's reset() (a new stream starts from the states' init codes instead). */
+enum { KWS_MODEL_DENSE = 0, KWS_MODEL_GRAPH = 1 };
+int kws_model_kind(const kws_model *model); /* KWS_MODEL_*, -1 for NULL */
+
+typedef struct {
+  size_t input_frames, input_channels;   /* one invoke's int8 input codes */
+  size_t output_frames, output_channels; /* its output codes */
+  int output_uint8;                      /* 1: the output is uint8, 0: int8 */
+  size_t num_tensors, num_states, num_ops;
+  size_t state_bytes;                    /* codes of all states */
+} kws_graph_info;
+
+kws_status kws_model_graph_info(const kws_model *model, kws_graph_info *info);
+/* One invoke: in_len int8 input codes (input_frames x input_channels, frame by frame),
+ * out_len output codes (output_frames x output_channels bytes) into out. */
+kws_status kws_stream_invoke(kws_stream *stream, const int8_t *in, size_t in_len, void *out, size_t out_len);
+
 /* --- limits: every check of them, in C and in Python (kwsint.engine.limits), uses these --- */
 
 #define KWS_MAX_DIM 16384                              /* features of a frame; inputs, outputs of a layer */

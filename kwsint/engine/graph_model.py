@@ -1,0 +1,89 @@
+"""``GraphModel`` and ``GraphStream``: a streaming graph (blob kind 1, or a ``.tflite`` file imported in memory)
+on a C backend, invoke by invoke, as TFLM runs it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._kwsint_c import ffi, lib
+from ..errors import FormatError
+from . import backend as _backend
+from .blob import read_blob
+from .graph import GraphSpec
+
+
+class GraphModel:
+    """A loaded streaming graph: immutable, safe to share between threads; each thread runs its own
+    ``stream()``."""
+
+    def __init__(self, data: bytes, *, backend: str | None = None, source: str = "<bytes>"):
+        spec = read_blob(data, source)
+        if not isinstance(spec, GraphSpec):
+            raise FormatError(f"{source}: model_kind: expected 1 (a streaming graph), got a dense window model")
+        self.spec: GraphSpec = spec
+        self.blob_bytes = len(data)
+        be = _backend.resolve(backend)
+        out = ffi.new("kws_model **")
+        err = ffi.new("kws_load_error *")
+        status = lib.kws_model_load(ffi.from_buffer(data), len(data), be, out, err)
+        if status != lib.KWS_OK:
+            field = ffi.string(err.field).decode() if err.field != ffi.NULL else "?"
+            raise FormatError(f"{source}: {field}: {_backend.STATUS_NAMES.get(status, status)} "
+                              f"(C loader, offset {err.offset})")
+        self._ptr = ffi.gc(out[0], lib.kws_model_free)
+        self.backend: str = _backend.name_of(be)
+        info = ffi.new("kws_graph_info *")
+        lib.kws_model_graph_info(self._ptr, info)
+        self.input_shape = (int(info.input_frames), int(info.input_channels))
+        self.output_shape = (int(info.output_frames), int(info.output_channels))
+        self.output_dtype = np.dtype(np.uint8 if info.output_uint8 else np.int8)
+        self.state_bytes = int(info.state_bytes)
+
+    @property
+    def metadata(self):
+        return self.spec.metadata
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates per invoke."""
+        return self.spec.macs
+
+    def stream(self) -> GraphStream:
+        """A new stream over this model, its states at their init codes."""
+        return GraphStream(self)
+
+
+class GraphStream:
+    """One stream: the graph's states between invokes. Not thread-safe: one per thread."""
+
+    def __init__(self, model: GraphModel):
+        ptr = ffi.new("kws_stream **")
+        status = lib.kws_stream_create(model._ptr, ptr)
+        if status != lib.KWS_OK:
+            raise MemoryError("kws_stream_create failed")
+        self.model = model
+        self._ptr = ffi.gc(ptr[0], lib.kws_stream_free)
+        self._in_len = model.input_shape[0] * model.input_shape[1]
+        self._out = np.empty(model.output_shape, model.output_dtype)
+        self._out_len = self._out.size
+
+    def invoke(self, x: np.ndarray) -> np.ndarray:
+        """Run the graph once on the new frames ``x`` (int8, the input shape (frames, channels)).
+
+        Returns:
+            A new array of the output codes, (frames, channels), uint8 or int8 as the graph's output.
+        """
+        a = np.asarray(x)
+        if a.dtype != np.int8 or a.shape != self.model.input_shape:
+            raise ValueError(f"x: int8 {self.model.input_shape} expected, got {a.dtype} {a.shape}")
+        a = np.ascontiguousarray(a)
+        out = np.empty_like(self._out)
+        status = lib.kws_stream_invoke(self._ptr, ffi.cast("int8_t *", ffi.from_buffer(a)), self._in_len,
+                                       ffi.from_buffer(out), self._out_len)
+        if status != lib.KWS_OK:  # the shapes were checked above
+            raise RuntimeError(f"kws_stream_invoke: status {status}")
+        return out
+
+    def reset(self) -> None:
+        """Every state code := its zero point, as TFLM's ``reset()`` (the init codes are not restored)."""
+        lib.kws_stream_reset(self._ptr)
