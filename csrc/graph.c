@@ -40,6 +40,7 @@ typedef struct {
   size_t num_inputs;
   size_t *inputs;                      /* Concat */
   size_t kernel, stride, dilation, pad_before; /* Conv, DepthwiseConv */
+  int same;                            /* SAME padding: windows at either end may reach past the input */
   size_t depth;                        /* products per output code */
   const kws_dense_kernel *dense;       /* Conv and FullyConnected: the backend's int8 dense kernel */
   uint8_t *weights;                    /* dense: as dense->pack laid them out; depthwise: [K][C] codes */
@@ -296,7 +297,7 @@ static kws_status read_ops(rd *r, kws_graph *g, linear_view *views, uint8_t *wri
       op->stride = le16(f + 4);
       op->dilation = le16(f + 6);
       if (f[8] > 1) return fail(r, KWS_ERR_FIELD, "op.padding", at + 12);
-      op->pad_before = f[8]; /* 1: same; the frames follow once the input is known */
+      op->same = f[8]; /* the frames and padding follow once the input is known */
       if (op->kernel < 1) return fail(r, KWS_ERR_FIELD, "op.kernel", at + 6);
       v->per_channel = f[9];
       v->act_min = (int8_t)f[10];
@@ -378,7 +379,7 @@ static kws_status read_ops(rd *r, kws_graph *g, linear_view *views, uint8_t *wri
       if (op->dilation < 1 || op->dilation > KWS_MAX_DIM) return fail(r, KWS_ERR_FIELD, "op.dilation", at + 10);
       if (op->code == OP_DEPTHWISE && out->channels != x->channels) return fail(r, KWS_ERR_SIZE, "op.out", at + 2);
       size_t span = (op->kernel - 1) * op->dilation + 1, frames, pad = 0;
-      if (op->pad_before == 0) { /* valid */
+      if (!op->same) {
         if (x->frames < span) return fail(r, KWS_ERR_SIZE, "op.input", at + 4);
         frames = (x->frames - span) / op->stride + 1;
       } else { /* same */
@@ -459,9 +460,9 @@ static kws_status prepare_op(kws_graph *g, const kws_backend *be, g_op *op, cons
     for (size_t c = 0; c < n; c++) op->bias[c] = les32(v->bias + 4 * c);
     kws_fold_bias_s32(op->bias, codes, n, k, x->zero_point, op->bias);
     g->weight_bytes += bytes;
-    if (op->code == OP_CONV && (op->pad_before || op->dilation > 1) && k > g->gather_bytes) g->gather_bytes = k;
+    if (op->code == OP_CONV && (op->same || op->dilation > 1) && k > g->gather_bytes) g->gather_bytes = k;
   }
-  if (op->code == OP_DEPTHWISE && op->pad_before && k * n > g->gather_bytes) g->gather_bytes = k * n;
+  if (op->code == OP_DEPTHWISE && op->same && k * n > g->gather_bytes) g->gather_bytes = k * n;
   g->model_bytes += 12 * n;
   g->macs += (uint64_t)(op->code == OP_FC ? 1 : op->frames) * v->count;
   op->params.multiplier = op->multiplier;
@@ -676,7 +677,7 @@ static const int8_t *window_of(const g_op *op, const g_tensor *x, const int8_t *
 static void run_conv(const g_op *op, const g_tensor *x, const g_tensor *y, const int8_t *in, int8_t *out,
                      int8_t *buf) {
   size_t k = op->depth, n = y->channels;
-  if (!op->pad_before && op->dilation == 1 && op->stride == op->kernel) { /* windows back to back: one call */
+  if (!op->same && op->dilation == 1 && op->stride == op->kernel) { /* windows back to back: one call */
     op->dense->run(in, op->frames, k, op->weights, n, &op->epilogue, 0, out);
     return;
   }

@@ -13,6 +13,7 @@ from .engine import ops, reference
 from .engine.backend import backends, compiled_backends
 from .engine.blob import read_blob, save, write_blob
 from .engine.metadata import ModelMetadata
+from .engine.graph_model import GraphModel, GraphStream
 from .engine.model import BatchInference, Detector, DetectorSteps, Inference, Model, Stream, load
 from .engine.modelspec import Frontend, Layer, ModelSpec
 from .errors import BackendError, FormatError
@@ -20,7 +21,8 @@ from .errors import BackendError, FormatError
 __version__ = "0.1.0"
 
 __all__ = [
-    "BackendError", "BatchInference", "Detector", "DetectorSteps", "FormatError", "Frontend", "Inference", "Layer",
+    "BackendError", "BatchInference", "Detector", "DetectorSteps", "FormatError", "Frontend", "GraphModel", "GraphStream",
+    "Inference", "Layer",
     "Model", "ModelMetadata", "ModelSpec", "Stream",
     "backends", "compiled_backends", "default_model", "load", "ops", "read_blob", "reference", "save", "write_blob",
 ]

@@ -507,6 +507,23 @@ def model_names(refs: Sequence[str]) -> list[str]:
     return stems if len(set(stems)) == len(stems) else list(refs)
 
 
+def _is_graph(data: bytes) -> bool:
+    """A TFLite flatbuffer ("TFL3" at offset 4), or a kwsint blob of version 5 and kind 1 (checked by the
+    loaders; anything else goes to Model, whose reader names what is wrong)."""
+    if data[4:8] == b"TFL3":
+        return True
+    return data[:4] == b"KWSQ" and len(data) >= 8 and struct.unpack_from("<HH", data, 4) == (5, 1)
+
+
+def _load_graph(data: bytes, source: str, backend: str | None):
+    from .graph_model import GraphModel
+    if data[4:8] == b"TFL3":
+        from ..interop.tflite_import import read_tflite
+        from .blob import write_blob
+        data = write_blob(read_tflite(data, name=source))
+    return GraphModel(data, backend=backend, source=source)
+
+
 def load(path_or_bytes: str | os.PathLike | bytes, *, backend: str | None = None, weights: str = "auto") -> Model:
     """Load a ``.kwsq`` blob from a path, ``"default:NAME"`` (a shipped model: ``"default:M4"``) or bytes;
     raises FormatError if it is malformed.
@@ -518,11 +535,18 @@ def load(path_or_bytes: str | os.PathLike | bytes, *, backend: str | None = None
     backend's 4-bit layout) and 1-bit layers eight per byte, computed from
     directly (the least memory). The results are the same whatever the choice;
     ``Model.plans()`` shows what each layer got.
+
+    A streaming graph (a blob of kind 1, or a TFLite flatbuffer such as microWakeWord's ``.tflite``, imported in
+    memory by ``kwsint.interop.tflite_import.read_tflite``) loads as a ``GraphModel`` instead, whose ``stream()``
+    invokes it as TFLM does; ``weights`` does not apply to it (its dense layers hold int8 codes).
     """
     if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
-        return Model(bytes(path_or_bytes), backend=backend, weights=weights)
-    if isinstance(path_or_bytes, str) and path_or_bytes.startswith(SHIPPED_PREFIX):
-
-        path_or_bytes = model_path(path_or_bytes)
-    path = Path(path_or_bytes)
-    return Model(path.read_bytes(), backend=backend, source=str(path), weights=weights)
+        data, source = bytes(path_or_bytes), "<bytes>"
+    else:
+        if isinstance(path_or_bytes, str) and path_or_bytes.startswith(SHIPPED_PREFIX):
+            path_or_bytes = model_path(path_or_bytes)
+        path = Path(path_or_bytes)
+        data, source = path.read_bytes(), str(path)
+    if _is_graph(data):
+        return _load_graph(data, source, backend)
+    return Model(data, backend=backend, source=source, weights=weights)
