@@ -21,7 +21,7 @@ from kwsint import FormatError, GraphModel, reference
 from kwsint._kwsint_c import ffi, lib
 from kwsint.engine import backend as kb
 from kwsint.engine.blob import HEADER, read_blob, write_blob
-from kwsint.engine.graph import Conv, DepthwiseConv, FullyConnected, GraphSpec, ReferenceStream
+from kwsint.engine.graph import Concat, Conv, DepthwiseConv, FullyConnected, GraphSpec, ReferenceStream, Window
 
 from .test_graph import (_all_codes, _examples, _logistic_cases, _logistic_graph, _streaming_graph, conv_cases,
                          fully_connected_cases, quantize_cases)
@@ -119,32 +119,61 @@ def _model_inputs(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.concatenate(parts).astype(np.int8)
 
 
+def _prefix(spec: GraphSpec, last: int) -> GraphSpec:
+    """The graph up to ops[last], whose output becomes the graph's: the tensors and states it does not use
+    dropped, the rest renumbered."""
+    ops = spec.ops[:last + 1]
+    kept = sorted({spec.input} | {op.out for op in ops})
+    t = {old: new for new, old in enumerate(kept)}
+    windows = [op.state for op in ops if isinstance(op, Window)]
+    s = {old: new for new, old in enumerate(sorted(windows))}
+
+    def renumber(op):
+        changes = {"out": t[op.out]}
+        if isinstance(op, Concat):
+            changes["inputs"] = tuple(t[i] for i in op.inputs)
+        else:
+            changes["input"] = t[op.input]
+        if isinstance(op, Window):
+            changes["state"] = s[op.state]
+        return dataclasses.replace(op, **changes)
+
+    return GraphSpec(tuple(spec.tensors[i] for i in kept), tuple(spec.states[i] for i in sorted(windows)),
+                     tuple(renumber(op) for op in ops), t[spec.input], t[ops[-1].out])
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_microwakeword_models_on_every_backend(name):
+    """The model's uint8 output, and its int8 logit (the FULLY_CONNECTED's output, which moves far more on these
+    streams), invoke by invoke through resets."""
     path = MODELS / f"{name}.tflite"
     from kwsint.interop.tflite_import import read_tflite
     spec = read_tflite(path)
+    fc = max(k for k, op in enumerate(spec.ops) if isinstance(op, FullyConnected))
+    logit = _prefix(spec, fc)
     xs = _model_inputs(np.random.default_rng(sum(map(ord, name))), INVOKES)
     resets = set(range(INVOKES // 10, INVOKES, INVOKES // 5))  # once in each block
-    ref = ReferenceStream(spec)
-    want = []
+    refs = ReferenceStream(spec), ReferenceStream(logit)
+    want = ([], [])
     for k, x in enumerate(xs):
-        if k in resets:
-            ref.reset()
-        want.append(ref.invoke(x))
-    want = np.stack(want)
-    assert len(np.unique(want)) > 5  # the streams drive the output
-    for be in BACKENDS:
-        model = kwsint.load(path, backend=be)  # the .tflite, imported in memory
-        assert isinstance(model, GraphModel) and model.output_dtype == np.uint8
-        stream = model.stream()
-        got = []
-        for k, x in enumerate(xs):
+        for ref, w in zip(refs, want):
             if k in resets:
-                stream.reset()
-            got.append(stream.invoke(x))
-        mismatches = int((np.stack(got) != want).sum())
-        assert mismatches == 0, f"{name} on {be}: {mismatches} mismatches in {INVOKES} invokes"
+                ref.reset()
+            w.append(ref.invoke(x))
+    want = tuple(np.stack(w) for w in want)
+    assert len(np.unique(want[1])) > 50  # the streams drive the logit
+    for be in BACKENDS:
+        models = kwsint.load(path, backend=be), GraphModel(write_blob(logit), backend=be)  # the .tflite imported
+        assert isinstance(models[0], GraphModel) and models[0].output_dtype == np.uint8
+        for model, w, what in zip(models, want, ("output", "logit")):
+            stream = model.stream()
+            got = []
+            for k, x in enumerate(xs):
+                if k in resets:
+                    stream.reset()
+                got.append(stream.invoke(x))
+            mismatches = int((np.stack(got) != w).sum())
+            assert mismatches == 0, f"{name} on {be}: {mismatches} {what} mismatches in {INVOKES} invokes"
 
 
 # --- the blob of kind 1 -----------------------------------------------------------------------------------------
