@@ -1,4 +1,4 @@
-/* Streaming graphs (blob kind 1, docs/format.md 7; docs/arithmetic.md 11): the loader, which checks every
+/* Streaming graphs (blob kind 1, docs/format.md 10; docs/arithmetic.md 11): the loader, which checks every
  * field and rule kwsint/engine/blob.py's GraphReader and kwsint/engine/graph.py's validate() check, and the
  * invoke. Derived integers (multipliers, shifts, the LOGISTIC and QUANTIZE tables) are never in the file: they
  * are computed here from the scales, as TFLM's Prepare computes them. */
@@ -108,7 +108,7 @@ static float lef32(const uint8_t *p) {
 static int scale_ok(float s) { return isfinite(s) && s > 0.0f; }
 static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
 
-/* Frames x channels of a tensor or state (docs/format.md 7.2). */
+/* Frames x channels of a tensor or state (docs/format.md 10.2). */
 static kws_status check_size(rd *r, size_t frames, size_t channels, size_t at) {
   if (frames < 1 || frames > KWS_MAX_DIM) return fail(r, KWS_ERR_FIELD, "frames", at);
   if (channels < 1 || channels > KWS_MAX_DIM) return fail(r, KWS_ERR_FIELD, "channels", at + 2);

@@ -99,7 +99,7 @@ typedef struct {
   kws_epilogue epilogue;     /* int8 dense layers: points into this layer (and the next, if fused) */
 } kws_layer;
 
-/* A streaming graph as loaded (blob kind 1, docs/format.md 7; csrc/graph.c). */
+/* A streaming graph as loaded (blob kind 1, docs/format.md 10; csrc/graph.c). */
 typedef struct kws_graph kws_graph;
 
 struct kws_model {

@@ -389,7 +389,7 @@ def read_blob(data: bytes, source: str = "<bytes>") -> ModelSpec | GraphSpec:
     return BlobReader(data, source).read()
 
 
-# --- kind 1: the streaming graph (docs/format.md 7) --------------------------------
+# --- kind 1: the streaming graph (docs/format.md 10) --------------------------------
 
 
 GRAPH_HEADER = struct.Struct("<HHHHHH")  # num_tensors, num_states, num_ops, input, output, reserved
@@ -448,8 +448,8 @@ def _linear_arrays(op) -> list[bytes]:
 
 class GraphReader:
     """The kind 1 payload up to the metadata record: a GraphSpec, checked by ``graph.validate`` (every rule of
-    docs/arithmetic.md 11) and by the format's own rules (docs/format.md 7): sizes and counts within the engine's
-    limits, reserved bytes zero, weight codes in [-127, 127]."""
+    docs/arithmetic.md 11) and by the format's own rules (docs/format.md 10): sizes and counts within the engine's
+    limits, reserved bytes zero, weight codes in [-127, 127] (docs/format.md 10)."""
 
     def __init__(self, blob: BlobReader):
         self.b = blob

@@ -517,10 +517,9 @@ def _is_graph(data: bytes) -> bool:
 
 def _load_graph(data: bytes, source: str, backend: str | None):
     from .graph_model import GraphModel
-    if data[4:8] == b"TFL3":
-        from ..interop.tflite_import import read_tflite
-        from .blob import write_blob
-        data = write_blob(read_tflite(data, name=source))
+    if data[4:8] == b"TFL3":  # the importer is interop, above the engine (tests/test_layout.py)
+        raise FormatError(f"{source}: a TFLite flatbuffer, not a kwsint blob: load it with "
+                          "kwsint.interop.tflite_import.load_tflite(), or convert it with kwsint-import")
     return GraphModel(data, backend=backend, source=source)
 
 
@@ -536,9 +535,10 @@ def load(path_or_bytes: str | os.PathLike | bytes, *, backend: str | None = None
     directly (the least memory). The results are the same whatever the choice;
     ``Model.plans()`` shows what each layer got.
 
-    A streaming graph (a blob of kind 1, or a TFLite flatbuffer such as microWakeWord's ``.tflite``, imported in
-    memory by ``kwsint.interop.tflite_import.read_tflite``) loads as a ``GraphModel`` instead, whose ``stream()``
-    invokes it as TFLM does; ``weights`` does not apply to it (its dense layers hold int8 codes).
+    A streaming graph (a blob of kind 1) loads as a ``GraphModel`` instead, whose ``stream()`` invokes it as TFLM
+    does; ``weights`` does not apply to it (its dense layers hold int8 codes). A TFLite flatbuffer (microWakeWord's
+    ``.tflite``) is refused with a FormatError saying how to load it: the importer,
+    ``kwsint.interop.tflite_import.load_tflite``, lives above the engine.
     """
     if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
         data, source = bytes(path_or_bytes), "<bytes>"

@@ -1,5 +1,5 @@
 """Streaming graphs in the C engine (csrc/graph.c): every compiled backend equals ReferenceStream, code for code,
-invoke by invoke, through resets; and the blob of kind 1 (docs/format.md 7) round-trips and is refused alike by the
+invoke by invoke, through resets; and the blob of kind 1 (docs/format.md 10) round-trips and is refused alike by the
 Python and the C loader.
 
 ReferenceStream equals TFLM (tests/engine/test_graph.py, tests/interop/test_microwakeword.py), so equal to it
@@ -30,7 +30,7 @@ BACKENDS = kwsint.compiled_backends()
 
 
 def _narrow(spec: GraphSpec) -> GraphSpec:
-    """The graph with weight code -128 replaced by -127: kwsint's kernels refuse -128 (docs/format.md 7)."""
+    """The graph with weight code -128 replaced by -127: kwsint's kernels refuse -128 (docs/format.md 10)."""
     ops = []
     for op in spec.ops:
         if isinstance(op, (Conv, DepthwiseConv, FullyConnected)):
@@ -147,7 +147,7 @@ def test_microwakeword_models_on_every_backend(name):
     """The model's uint8 output, and its int8 logit (the FULLY_CONNECTED's output, which moves far more on these
     streams), invoke by invoke through resets."""
     path = MODELS / f"{name}.tflite"
-    from kwsint.interop.tflite_import import read_tflite
+    from kwsint.interop.tflite_import import load_tflite, read_tflite
     spec = read_tflite(path)
     fc = max(k for k, op in enumerate(spec.ops) if isinstance(op, FullyConnected))
     logit = _prefix(spec, fc)
@@ -163,7 +163,7 @@ def test_microwakeword_models_on_every_backend(name):
     want = tuple(np.stack(w) for w in want)
     assert len(np.unique(want[1])) > 50  # the streams drive the logit
     for be in BACKENDS:
-        models = kwsint.load(path, backend=be), GraphModel(write_blob(logit), backend=be)  # the .tflite imported
+        models = load_tflite(path, backend=be), GraphModel(write_blob(logit), backend=be)  # imported in memory
         assert isinstance(models[0], GraphModel) and models[0].output_dtype == np.uint8
         for model, w, what in zip(models, want, ("output", "logit")):
             stream = model.stream()
@@ -295,3 +295,16 @@ def test_streams_of_one_model_are_independent():
     fresh = ReferenceStream(spec)
     x = np.zeros((3, 8), np.int8)
     np.testing.assert_array_equal(b.invoke(x), fresh.invoke(x))
+
+
+def test_kwsint_load_runs_a_graph_blob_and_points_a_tflite_file_to_the_importer(tmp_path):
+    spec = _streaming_graph(1)
+    path = tmp_path / "g.kwsq"
+    kwsint.save(spec, path)
+    model = kwsint.load(path)
+    assert isinstance(model, GraphModel) and model.input_shape == (3, 8) and model.output_shape == (1, 4)
+    x = np.arange(24, dtype=np.int8).reshape(3, 8)
+    np.testing.assert_array_equal(model.stream().invoke(x), ReferenceStream(spec).invoke(x))
+    tflite = (MODELS / "hey_jarvis.tflite").read_bytes()
+    with pytest.raises(FormatError, match="a TFLite flatbuffer, not a kwsint blob: load it with"):
+        kwsint.load(tflite)
