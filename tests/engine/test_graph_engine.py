@@ -308,3 +308,23 @@ def test_kwsint_load_runs_a_graph_blob_and_points_a_tflite_file_to_the_importer(
     tflite = (MODELS / "hey_jarvis.tflite").read_bytes()
     with pytest.raises(FormatError, match="a TFLite flatbuffer, not a kwsint blob: load it with"):
         kwsint.load(tflite)
+
+
+def test_threads_share_one_model_each_with_its_own_stream():
+    from concurrent.futures import ThreadPoolExecutor
+    spec = _streaming_graph(1)
+    model = GraphModel(write_blob(spec))
+    rng = np.random.default_rng(5)
+    inputs = [rng.integers(-128, 128, (300, 3, 8)).astype(np.int8) for _ in range(4)]
+    want = []
+    for xs in inputs:
+        ref = ReferenceStream(spec)
+        want.append(np.stack([ref.invoke(x) for x in xs]))
+
+    def run(xs):
+        stream = model.stream()
+        return np.stack([stream.invoke(x) for x in xs])
+
+    with ThreadPoolExecutor(4) as pool:
+        for got, w in zip(pool.map(run, inputs), want):
+            np.testing.assert_array_equal(got, w)
