@@ -11,7 +11,8 @@ each:
   a refusal names a field;
 * ``kwsint.load`` accepts it or raises ``FormatError`` (what it documents);
 * a model that loads runs a zero window, a stream and a detector, with the
-  same logits and posterior as ``kwsint.reference`` computes from the spec.
+  same logits and posterior as ``kwsint.reference`` computes from the spec;
+  a streaming graph (kind 1) invokes as ``ReferenceStream`` does.
 
 Run (atheris, libFuzzer flags; new inputs go to the first corpus folder)::
 
@@ -49,6 +50,8 @@ with _instrumented():
     from kwsint._kwsint_c import ffi, lib
     from kwsint.engine import backend as _backend
     from kwsint.engine.blob import HEADER, read_blob
+    from kwsint.engine.graph import GraphSpec, ReferenceStream
+    from kwsint.engine.graph_model import GraphModel
     from kwsint.engine.model import WEIGHT_STORAGE
     from kwsint.errors import FormatError
 
@@ -101,6 +104,20 @@ def exercise(data: bytes, spec, weights: str) -> None:
     assert (steps.posterior_q16 == int(posterior)).all() and (steps.logits == logits).all()
 
 
+def exercise_graph(data: bytes, spec) -> None:
+    """A streaming graph (kind 1): kwsint.load's GraphModel invokes as ReferenceStream does, from the init
+    codes and after a reset."""
+    model = kwsint.load(data)
+    assert isinstance(model, GraphModel)
+    stream, ref = model.stream(), ReferenceStream(spec)
+    x = np.zeros(model.input_shape, dtype=np.int8)
+    assert np.array_equal(stream.invoke(x), ref.invoke(x))
+    stream.reset()
+    ref.reset()
+    x = np.full(model.input_shape, 127, dtype=np.int8)
+    assert np.array_equal(stream.invoke(x), ref.invoke(x))
+
+
 def check_one(data: bytes) -> None:
     try:
         spec = read_blob(data)
@@ -118,6 +135,9 @@ def check_one(data: bytes) -> None:
         except FormatError:
             return
         raise AssertionError("kwsint.load accepted a blob read_blob refuses")
+    if isinstance(spec, GraphSpec):
+        exercise_graph(data, spec)
+        return
     for weights in WEIGHT_STORAGE:
         exercise(data, spec, weights)
 
