@@ -280,6 +280,13 @@ def test_dense_calls_refuse_a_graph_model_and_invoke_refuses_wrong_sizes():
     assert lib.kws_model_kind(model._ptr) == lib.KWS_MODEL_GRAPH
     with pytest.raises(ValueError, match="int8"):
         stream.invoke(np.zeros((3, 8), np.int16))
+    with pytest.raises(ValueError, match=r"\(3, 8\)"):
+        stream.invoke(np.zeros((8, 3), np.int8))
+    # A non-contiguous view is copied first: the same result as its contiguous copy.
+    view = np.arange(24, dtype=np.int8).reshape(8, 3).T
+    assert not view.flags.c_contiguous
+    a, b = model.stream(), model.stream()
+    np.testing.assert_array_equal(a.invoke(view), b.invoke(np.ascontiguousarray(view)))
 
 
 def test_streams_of_one_model_are_independent():
