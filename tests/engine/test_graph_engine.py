@@ -335,3 +335,18 @@ def test_threads_share_one_model_each_with_its_own_stream():
     with ThreadPoolExecutor(4) as pool:
         for got, w in zip(pool.map(run, inputs), want):
             np.testing.assert_array_equal(got, w)
+
+
+def test_time_invoke_runs_the_invokes_in_c():
+    """time_invoke(x, n) is n + 1 invokes of x (one untimed, which checks the arguments): the state moves on."""
+    spec = _streaming_graph(1)
+    stream = GraphModel(write_blob(spec)).stream()
+    ref = ReferenceStream(spec)
+    x = np.arange(24, dtype=np.int8).reshape(3, 8)
+    assert stream.time_invoke(x, 5) >= 0
+    for _ in range(6):
+        ref.invoke(x)
+    y = np.full((3, 8), -7, np.int8)
+    np.testing.assert_array_equal(stream.invoke(y), ref.invoke(y))
+    with pytest.raises(ValueError, match="repeats"):
+        stream.time_invoke(x, -1)
