@@ -52,6 +52,7 @@ from typing import NoReturn
 
 import numpy as np
 
+from ..engine import reference
 from ..engine.graph import (Concat, Conv, DepthwiseConv, FullyConnected, GraphError, GraphSpec, Logistic, Op, Quant,
                             Quantize, Slice, State, Tensor, Window)
 from ..engine.limits import MAX_DIM
@@ -111,9 +112,9 @@ TENSOR_TYPES = ("FLOAT32 FLOAT16 INT32 UINT8 INT64 STRING BOOL INT16 COMPLEX64 I
                 "RESOURCE VARIANT UINT32 UINT16 INT4 BFLOAT16").split()
 INT32, UINT8, INT8, RESOURCE = 2, 3, 9, 13
 DTYPES = {INT32: np.dtype("<i4"), UINT8: np.dtype("u1"), INT8: np.dtype("i1")}
-CODE_RANGES = {INT8: (-128, 127), UINT8: (0, 255)}
+CODE_RANGES = {INT8: reference.CODE_RANGES["int8"], UINT8: reference.CODE_RANGES["uint8"]}
 ACTIVATIONS = ("NONE", "RELU", "RELU_N1_TO_1", "RELU6", "TANH", "SIGN_BIT")
-PADDINGS = ("same", "valid")  # Padding enum: SAME = 0, VALID = 1
+PADDING_BY_CODE = ("same", "valid")  # the schema's Padding enum: SAME = 0, VALID = 1
 
 
 # --- the flatbuffer reader -------------------------------------------------------------------------------------
@@ -874,7 +875,7 @@ class _Importer:
         if frames < 1:
             self.fail(op, f"expected an input of at least {span} frames for the kernel, got {src.frames}", "input 0",
                       op.inputs[0])
-        return stride_h, dilation_h, PADDINGS[padding], frames
+        return stride_h, dilation_h, PADDING_BY_CODE[padding], frames
 
     def _conv_2d(self, op: _OpInfo) -> None:
         self._counts(op, (2, 3), (1,))
