@@ -139,17 +139,19 @@ typedef struct {
   size_t at;       /* offset of the op */
 } linear_view;
 
-/* Reads and checks a linear op's scales, bias and weights (count codes; depth products per output). */
-static kws_status read_linear(rd *r, linear_view *v, const g_tensor *x, const g_tensor *out, size_t depth) {
+/* Reads and checks a linear op's scales, bias and weights (rows x depth codes; depth products per output). */
+static kws_status read_linear(rd *r, linear_view *v, const g_tensor *x, const g_tensor *out, size_t rows,
+                              size_t depth) {
   kws_status st = KWS_OK;
   if (v->per_channel > 1) return fail(r, KWS_ERR_FIELD, "op.per_channel", v->at);
+  if (depth > KWS_MAX_DIM) return fail(r, KWS_ERR_SIZE, "op.weights", v->at); /* before rows * depth can overflow */
+  v->count = rows * depth;
   size_t n_ws = v->per_channel ? v->n : 1;
   if (!(v->ws = take(r, 4 * n_ws, "op.weight_scale", &st))) return st;
   if (!(v->bias = take(r, 4 * v->n, "op.bias", &st))) return st;
   if (!(v->w = take(r, v->count, "op.weights", &st))) return st;
   for (size_t i = 0; i < v->count; i++)
     if (v->w[i] == 0x80) return fail(r, KWS_ERR_FIELD, "op.weights", (size_t)(v->w - r->data) + i);
-  if (depth > KWS_MAX_DIM) return fail(r, KWS_ERR_SIZE, "op.weights", v->at);
   for (size_t i = 0; i < v->n; i++) {
     int64_t b = les32(v->bias + 4 * i);
     if (b > KWS_BIAS_LIMIT_S8 || b < -KWS_BIAS_LIMIT_S8)
@@ -305,9 +307,9 @@ static kws_status read_ops(rd *r, kws_graph *g, linear_view *views, uint8_t *wri
       if (op->input >= g->num_tensors) return fail(r, KWS_ERR_FIELD, "op.input", at + 4);
       x = &g->tensors[op->input];
       v->n = out->channels;
-      v->count = op->code == OP_DEPTHWISE ? op->kernel * x->channels : out->channels * op->kernel * x->channels;
       op->depth = op->code == OP_DEPTHWISE ? op->kernel : op->kernel * x->channels;
-      if ((st = read_linear(r, v, x, out, op->depth)) != KWS_OK) return st;
+      if ((st = read_linear(r, v, x, out, op->code == OP_DEPTHWISE ? x->channels : v->n, op->depth)) != KWS_OK)
+        return st;
       break;
     case OP_FC:
       if (!(f = take(r, 5, "op", &st))) return st;
@@ -319,8 +321,7 @@ static kws_status read_ops(rd *r, kws_graph *g, linear_view *views, uint8_t *wri
       x = &g->tensors[op->input];
       v->n = out->channels;
       op->depth = x->frames * x->channels;
-      v->count = out->channels * op->depth;
-      if ((st = read_linear(r, v, x, out, op->depth)) != KWS_OK) return st;
+      if ((st = read_linear(r, v, x, out, v->n, op->depth)) != KWS_OK) return st;
       break;
     default: /* OP_LOGISTIC, OP_QUANTIZE */
       if (!(f = take(r, 2, "op", &st))) return st;

@@ -518,8 +518,8 @@ def _is_graph(data: bytes) -> bool:
 def _load_graph(data: bytes, source: str, backend: str | None):
     from .graph_model import GraphModel
     if data[4:8] == b"TFL3":  # the importer is interop, above the engine (tests/test_layout.py)
-        raise FormatError(f"{source}: a TFLite flatbuffer, not a kwsint blob: load it with "
-                          "kwsint.interop.tflite_import.load_tflite(), or convert it with kwsint-import")
+        raise FormatError(f"{source}: a TFLite flatbuffer, not a kwsint blob: load it with kwsint.load(), "
+                          "which imports it, or convert it with kwsint-import")
     return GraphModel(data, backend=backend, source=source)
 
 
@@ -537,8 +537,8 @@ def load(path_or_bytes: str | os.PathLike | bytes, *, backend: str | None = None
 
     A streaming graph (a blob of kind 1) loads as a ``GraphModel`` instead, whose ``stream()`` invokes it as TFLM
     does; ``weights`` does not apply to it (its dense layers hold int8 codes). A TFLite flatbuffer (microWakeWord's
-    ``.tflite``) is refused with a FormatError saying how to load it: the importer,
-    ``kwsint.interop.tflite_import.load_tflite``, lives above the engine.
+    ``.tflite``) is refused here with a FormatError: the importer lives above the engine, and the top-level
+    ``kwsint.load`` routes such a file to it.
     """
     if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
         data, source = bytes(path_or_bytes), "<bytes>"

@@ -304,7 +304,7 @@ def test_streams_of_one_model_are_independent():
     np.testing.assert_array_equal(b.invoke(x), fresh.invoke(x))
 
 
-def test_kwsint_load_runs_a_graph_blob_and_points_a_tflite_file_to_the_importer(tmp_path):
+def test_kwsint_load_runs_a_graph_blob_and_imports_a_tflite_file(tmp_path):
     spec = _streaming_graph(1)
     path = tmp_path / "g.kwsq"
     kwsint.save(spec, path)
@@ -312,9 +312,26 @@ def test_kwsint_load_runs_a_graph_blob_and_points_a_tflite_file_to_the_importer(
     assert isinstance(model, GraphModel) and model.input_shape == (3, 8) and model.output_shape == (1, 4)
     x = np.arange(24, dtype=np.int8).reshape(3, 8)
     np.testing.assert_array_equal(model.stream().invoke(x), ReferenceStream(spec).invoke(x))
+
+    # A .tflite goes through the importer, with the settings of the same name beside it (pymicro-wakeword's layout).
+    from kwsint.interop.tflite_import import read_tflite
     tflite = (MODELS / "hey_jarvis.tflite").read_bytes()
-    with pytest.raises(FormatError, match="a TFLite flatbuffer, not a kwsint blob: load it with"):
-        kwsint.load(tflite)
+    want = read_tflite(MODELS / "hey_jarvis.tflite", settings=MODELS / "hey_jarvis.json")
+    from_file = kwsint.load(MODELS / "hey_jarvis.tflite")
+    assert write_blob(from_file.spec) == write_blob(want) and from_file.metadata.probability_cutoff == 0.97
+    (tmp_path / "m.tflite").write_bytes(tflite)
+    from_bytes, alone = kwsint.load(tflite), kwsint.load(tmp_path / "m.tflite")
+    without_settings = write_blob(dataclasses.replace(want, metadata=from_bytes.spec.metadata))
+    assert write_blob(from_bytes.spec) == write_blob(alone.spec) == without_settings
+    assert from_bytes.metadata.probability_cutoff is None
+    xs = np.random.default_rng(3).integers(-128, 128, (50, 3, 40)).astype(np.int8)
+    streams = from_file.stream(), from_bytes.stream()
+    for x in xs:
+        np.testing.assert_array_equal(*(s.invoke(x) for s in streams))
+
+    # The engine layer alone refuses it, naming the way to load it.
+    with pytest.raises(FormatError, match="a TFLite flatbuffer, not a kwsint blob: load it with kwsint.load()"):
+        kwsint.engine.model.load(tflite)
 
 
 def test_threads_share_one_model_each_with_its_own_stream():
