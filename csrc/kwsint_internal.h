@@ -151,6 +151,7 @@ static inline int32_t kws_requant_s32(int32_t acc, int32_t multiplier, int32_t s
   int32_t shifted = kws_wrap32((uint32_t)acc << left);
   return kws_rounding_divide_by_pot(kws_srdhm(shifted, multiplier), right);
 }
+
 static inline int32_t kws_add_wrap(int32_t a, int32_t b) { return kws_wrap32((uint32_t)a + (uint32_t)b); }
 
 static inline int32_t kws_clamp_to(int32_t v, const kws_requant_params *p) {
@@ -161,14 +162,15 @@ static inline int32_t kws_clamp_to(int32_t v, const kws_requant_params *p) {
 static inline int8_t kws_epilogue_s8(int32_t acc, const kws_epilogue *e, size_t c) {
   const kws_requant_params *p = e->p;
   int32_t v = kws_clamp_to(kws_add_wrap(kws_requant_s32(acc + e->bias[c], p->multiplier[c], p->shift[c]),
-                                    p->output_zero_point), p);
+                                        p->output_zero_point), p);
   if (e->affine_w) { /* |w * v| <= 127 * 128 and the folded bias is a layer's: exact in int32 */
     const kws_requant_params *q = e->affine_p;
     v = kws_clamp_to(kws_add_wrap(kws_requant_s32(e->affine_bias[c] + e->affine_w[c] * v, q->multiplier[c],
-                                              q->shift[c]), q->output_zero_point), q);
+                                                  q->shift[c]), q->output_zero_point), q);
   }
   return (int8_t)v;
 }
+
 /* The kernel a dense layer with int8 activations and `bits`-bit weights runs on. */
 const kws_dense_kernel *kws_plan_dense(const kws_kernels *kk, int bits, kws_weight_storage storage);
 /* Folded biases (see the kernel table): out[o] = bias[o] - zp * sum_i w[o][i]
