@@ -31,14 +31,7 @@ class GraphModel:
         self.spec: GraphSpec = spec
         self.blob_bytes = len(data)
         be = _backend.resolve(backend)
-        out = ffi.new("kws_model **")
-        err = ffi.new("kws_load_error *")
-        status = lib.kws_model_load(ffi.from_buffer(data), len(data), be, out, err)
-        if status != lib.KWS_OK:
-            field = ffi.string(err.field).decode() if err.field != ffi.NULL else "?"
-            raise FormatError(f"{source}: {field}: {_backend.STATUS_NAMES.get(status, status)} "
-                              f"(C loader, offset {err.offset})")
-        self._ptr = ffi.gc(out[0], lib.kws_model_free)
+        self._ptr = _backend.load_model(data, be, source, lib.KWS_WEIGHTS_INT8)
         self.backend: str = _backend.name_of(be)
         info = ffi.new("kws_graph_info *")
         lib.kws_model_graph_info(self._ptr, info)
@@ -66,9 +59,7 @@ class GraphStream:
 
     def __init__(self, model: GraphModel):
         ptr = ffi.new("kws_stream **")
-        status = lib.kws_stream_create(model._ptr, ptr)
-        if status != lib.KWS_OK:
-            raise MemoryError("kws_stream_create failed")
+        _backend.check(lib.kws_stream_create(model._ptr, ptr), "kws_stream_create")
         self.model = model
         self._ptr = ffi.gc(ptr[0], lib.kws_stream_free)
         self._in_shape = model.input_shape
@@ -91,7 +82,7 @@ class GraphStream:
         out = _empty(self._out_shape, self._out_dtype)
         status = _invoke(self._ptr, _from_buffer("int8_t[]", x), self._in_len, _from_buffer(out), self._out_len)
         if status != _OK:  # the shapes were checked above
-            raise RuntimeError(f"kws_stream_invoke: status {status}")
+            _backend.check(status, "kws_stream_invoke")
         return out
 
     def time_invoke(self, x: np.ndarray, repeats: int = 1000) -> int:
@@ -106,8 +97,7 @@ class GraphStream:
         ticks = ffi.new("uint64_t *")
         status = lib.kws_stream_time_invoke(self._ptr, _from_buffer("int8_t[]", a), self._in_len, _from_buffer(out),
                                             self._out_len, repeats, ticks)
-        if status != _OK:
-            raise RuntimeError(f"kws_stream_time_invoke: status {status}")
+        _backend.check(status, "kws_stream_time_invoke")
         return int(ticks[0])
 
     def reset(self) -> None:

@@ -91,14 +91,7 @@ class Model:
         self.format_version: int = struct.unpack_from("<H", data, 4)[0]  # checked by read_blob
         self.weights = weights
         be = _backend.resolve(backend)
-        out = ffi.new("kws_model **")
-        err = ffi.new("kws_load_error *")
-        status = lib.kws_model_load_with(ffi.from_buffer(data), len(data), be, WEIGHT_STORAGE[weights], out, err)
-        if status != lib.KWS_OK:
-            field = ffi.string(err.field).decode() if err.field != ffi.NULL else "?"
-            raise FormatError(f"{source}: {field}: {_backend.STATUS_NAMES.get(status, status)} "
-                              f"(C loader, offset {err.offset})")
-        self._ptr = ffi.gc(out[0], lib.kws_model_free)
+        self._ptr = _backend.load_model(data, be, source, WEIGHT_STORAGE[weights])
         info = ffi.new("kws_model_info *")
         lib.kws_model_get_info(self._ptr, info)
         self._info = info
@@ -145,8 +138,7 @@ class Model:
         status = lib.kws_model_infer_batch_q(self._ptr, ffi.from_buffer(q), n, ffi.from_buffer(scratch),
                                              ffi.cast("int32_t *", ffi.from_buffer(logits)),
                                              ffi.cast("int32_t *", ffi.from_buffer(post)))
-        if status != lib.KWS_OK:
-            raise RuntimeError(f"kws_model_infer_batch_q failed: {_backend.STATUS_NAMES.get(status, status)}")
+        _backend.check(status, "kws_model_infer_batch_q")
         return BatchInference(logits, post)
 
     def infer(self, window: np.ndarray) -> Inference:
@@ -174,7 +166,7 @@ class Model:
                 return r
             if not np.isfinite(window).all():
                 raise ValueError("window: features must be finite (found NaN or Inf)")
-            raise RuntimeError(f"kws_model_infer failed: {_backend.STATUS_NAMES.get(status, status)}")
+            _backend.check(status, "kws_model_infer")
         r = self._run(self._quantized_inputs(window, batched=False))
         return Inference(r.logits[0], int(r.posterior_q16[0]))
 
@@ -216,8 +208,7 @@ class Model:
             q = self._quantized_inputs(a, batched=False)[0]
             status = lib.kws_model_time_infer_q(self._ptr, ffi.from_buffer(q), ffi.from_buffer(scratch), repeats,
                                                 ticks)
-        if status != lib.KWS_OK:
-            raise RuntimeError(f"timing failed: {_backend.STATUS_NAMES.get(status, status)}")
+        _backend.check(status, "kws_model_time_infer")
         return int(ticks[0])
 
     def time_layers(self, window: np.ndarray, repeats: int = 100) -> list[int]:
@@ -233,8 +224,7 @@ class Model:
         ticks = np.zeros(len(self.spec.layers), dtype=np.uint64)
         status = lib.kws_model_time_layers(self._ptr, ffi.from_buffer(q), ffi.from_buffer(scratch), repeats,
                                            ffi.cast("uint64_t *", ffi.from_buffer(ticks)))
-        if status != lib.KWS_OK:
-            raise RuntimeError(f"kws_model_time_layers failed: {_backend.STATUS_NAMES.get(status, status)}")
+        _backend.check(status, "kws_model_time_layers")
         return [int(t) for t in ticks]
 
     def stream(self) -> Stream:
@@ -341,9 +331,7 @@ class Stream:
     def __init__(self, model: Model):
         self.model = model
         out = ffi.new("kws_stream **")
-        status = lib.kws_stream_create(model._ptr, out)
-        if status != lib.KWS_OK:
-            raise MemoryError("kws_stream_create failed")
+        _backend.check(lib.kws_stream_create(model._ptr, out), "kws_stream_create")
         self._ptr = ffi.gc(out[0], lib.kws_stream_free)
         self._logits = np.empty(int(model._info.num_outputs), dtype=np.int32)
         self._post = np.empty(1, dtype=np.int32)
@@ -415,8 +403,7 @@ class Detector:
                                                       threshold_q16=self.threshold_q16, lockout=self.lockout_steps))
         out = ffi.new("kws_detector **")
         status = lib.kws_detector_create(model._ptr, config, out)
-        if status != lib.KWS_OK:
-            raise MemoryError(f"kws_detector_create failed: {_backend.STATUS_NAMES.get(status, status)}")
+        _backend.check(status, "kws_detector_create")
         self._ptr = ffi.gc(out[0], lib.kws_detector_free)
         self.state_bytes: int = int(lib.kws_detector_bytes(model._ptr, config))
         """Bytes this detector allocated: its moving-average ring and its stream."""
@@ -435,9 +422,9 @@ class Detector:
             fired=ffi.cast("uint8_t *", ffi.from_buffer(r.fired))))
         ran = ffi.new("size_t *")
         status = lib.kws_detector_push(self._ptr, ffi.cast("float *", ffi.from_buffer(f)), f.shape[0], out, ran)
-        if status != lib.KWS_OK or ran[0] != n:
-            raise RuntimeError(f"kws_detector_push failed: {_backend.STATUS_NAMES.get(status, status)}, "
-                               f"{ran[0]} of {n} steps")
+        _backend.check(status, "kws_detector_push")
+        if ran[0] != n:
+            raise RuntimeError(f"kws_detector_push: {ran[0]} of {n} steps")
         return r
 
     def reset(self) -> None:
