@@ -10,7 +10,8 @@
 #include "kwsint_internal.h"
 
 #define HEADER_BYTES 16
-#define FORMAT_VERSION 4 /* 3 is read too (no metadata record), and 2 (also its layer byte 3 was reserved, 0) */
+#define FORMAT_VERSION 5 /* 5: a model kind at offset 6 (1: csrc/graph.c); 4 as 5 kind 0; 3 is read too (no
+                            metadata record), and 2 (also its layer byte 3 was reserved, 0) */
 #define MAX_METADATA_BYTES 16384 /* kwsint/engine/metadata.py: the JSON is for tools; the engine only frames it */
 #define FBANK_BYTES 32
 #define NUM_WINDOW_TYPES 6
@@ -61,7 +62,7 @@ static float lef32(const uint8_t *p) {
 }
 
 /* TFLM QuantizeMultiplier; returns 0 if the scale needs a shift above max_shift. */
-static int quantize_multiplier(double scale, int max_shift, int32_t *mult, int32_t *shift) {
+int kws_quantize_multiplier(double scale, int max_shift, int32_t *mult, int32_t *shift) {
   *mult = 0;
   *shift = 0;
   if (!isfinite(scale)) return 0;
@@ -131,7 +132,7 @@ static int acc16_safe(const layer_view *v) {
 /* The multiplier and shift channel i must have, from the layer's scales (docs/arithmetic.md 2). */
 static int derived_multiplier(const layer_view *v, size_t i, int max_shift, int32_t *mult, int32_t *shift) {
   double s_w = (double)lef32(v->weight_scale + 4 * i);
-  return quantize_multiplier((double)v->input_scale * s_w / (double)v->output_scale, max_shift, mult, shift);
+  return kws_quantize_multiplier((double)v->input_scale * s_w / (double)v->output_scale, max_shift, mult, shift);
 }
 
 static kws_status check_layer(cursor *c, const kws_model *m, float prev_scale, int32_t prev_zp,
@@ -319,7 +320,7 @@ static kws_status check_payload(cursor *c, kws_model *m, layer_view *views, cons
   if (last->kind != KWS_LAYER_DENSE) return fail(c, KWS_ERR_FIELD, "layer.kind", last->at);
   if (last->out_size != 2) return fail(c, KWS_ERR_SIZE, "layer.out_size", last->at + 6);
   int32_t pm, ps;
-  if (!quantize_multiplier((double)last->output_scale * 4096.0, 14, &pm, &ps) || pm != m->posterior_multiplier)
+  if (!kws_quantize_multiplier((double)last->output_scale * 4096.0, 14, &pm, &ps) || pm != m->posterior_multiplier)
     return fail(c, KWS_ERR_FIELD, "posterior_multiplier", at + 16);
   if (ps != m->posterior_shift) return fail(c, KWS_ERR_FIELD, "posterior_shift", at + 20);
   if (c->version >= 4) {
@@ -379,12 +380,15 @@ kws_status kws_model_load_with(const void *data, size_t size, const kws_backend 
   if (memcmp(h, "KWSQ", 4) != 0) return fail(&c, KWS_ERR_MAGIC, "magic", 0);
   c.version = le16(h + 4);
   if (c.version < 2 || c.version > FORMAT_VERSION) return fail(&c, KWS_ERR_VERSION, "version", 4);
-  if (le16(h + 6) != 0) return fail(&c, KWS_ERR_FIELD, "reserved", 6);
+  int kind = le16(h + 6);
+  if (c.version < 5 && kind != 0) return fail(&c, KWS_ERR_FIELD, "reserved", 6);
+  if (kind != KWS_MODEL_DENSE && kind != KWS_MODEL_GRAPH) return fail(&c, KWS_ERR_FIELD, "model_kind", 6);
   uint32_t payload_bytes = le32(h + 8);
   if (payload_bytes > size - HEADER_BYTES) return fail(&c, KWS_ERR_TRUNCATED, "payload_bytes", 8);
   if (payload_bytes < size - HEADER_BYTES) return fail(&c, KWS_ERR_SIZE, "payload_bytes", 8);
   if (kws_crc32(c.data + HEADER_BYTES, payload_bytes) != le32(h + 12))
     return fail(&c, KWS_ERR_CHECKSUM, "payload_crc32", 12);
+  if (kind == KWS_MODEL_GRAPH) return kws_graph_load(c.data + HEADER_BYTES, payload_bytes, be, out, err);
 
   kws_model shape;
   memset(&shape, 0, sizeof shape);
@@ -458,4 +462,9 @@ kws_status kws_model_load_with(const void *data, size_t size, const kws_backend 
   return KWS_OK;
 }
 
-void kws_model_free(kws_model *model) { free(model); }
+void kws_model_free(kws_model *model) {
+  if (model && model->graph) kws_graph_free(model->graph);
+  free(model);
+}
+
+int kws_model_kind(const kws_model *model) { return model ? model->kind : -1; }

@@ -58,7 +58,7 @@ static size_t own_bytes(const detector_layout *L) {
 }
 
 size_t kws_detector_bytes(const kws_model *m, const kws_detector_config *c) {
-  if (!m || !config_ok(c)) return 0;
+  if (!m || m->graph || !config_ok(c)) return 0;
   detector_layout L = layout_of(m, c);
   return own_bytes(&L) + kws_stream_bytes(m);
 }
@@ -66,7 +66,7 @@ size_t kws_detector_bytes(const kws_model *m, const kws_detector_config *c) {
 kws_status kws_detector_create(const kws_model *m, const kws_detector_config *c, kws_detector **out) {
   if (!out) return KWS_ERR_ARGUMENT;
   *out = NULL;
-  if (!m || !config_ok(c)) return KWS_ERR_ARGUMENT;
+  if (!m || m->graph || !config_ok(c)) return KWS_ERR_ARGUMENT;
   detector_layout L = layout_of(m, c);
   uint8_t *mem = (uint8_t *)calloc(1, own_bytes(&L));
   if (!mem) return KWS_ERR_NOMEM;

@@ -65,6 +65,10 @@ typedef struct {
   void (*fully_connected_f32)(const float *x, size_t k, const float *w, size_t n, const float *bias,
                               float act_min, float act_max, float *y);
   void (*affine_f32)(const float *x, size_t n, const float *scale, const float *shift, float *y);
+  /* DEPTHWISE_CONV_2D in time, one output frame: y[c] = epilogue(sum_k w[k][c] * x[k * row_stride + c]),
+   * taps rows of c codes, w [taps][c]; the folded bias holds the input zero point (taps <= 16384: exact). */
+  void (*depthwise_s8)(const int8_t *x, size_t row_stride, size_t taps, size_t c, const int8_t *w,
+                       const kws_epilogue *e, int8_t *y);
 } kws_kernels;
 
 struct kws_backend {
@@ -95,8 +99,13 @@ typedef struct {
   kws_epilogue epilogue;     /* int8 dense layers: points into this layer (and the next, if fused) */
 } kws_layer;
 
+/* A streaming graph as loaded (blob kind 1, docs/format.md 10; csrc/graph.c). */
+typedef struct kws_graph kws_graph;
+
 struct kws_model {
   const kws_backend *backend;
+  int kind;         /* KWS_MODEL_DENSE: everything below; KWS_MODEL_GRAPH: graph, and backend */
+  kws_graph *graph; /* owned; NULL for dense models */
   int act_bits;
   kws_weight_storage storage;
   int window_frames, feature_dim, frame_stride;
@@ -113,14 +122,55 @@ struct kws_model {
   uint64_t macs;
 };
 
-/* Scalar arithmetic of docs/arithmetic.md, shared by every backend's tail code. */
-int32_t kws_srdhm(int32_t a, int32_t b);
-int32_t kws_rounding_divide_by_pot(int32_t x, int exponent);
-int32_t kws_requant_s32(int32_t acc, int32_t multiplier, int32_t shift);
+/* Scalar arithmetic of docs/arithmetic.md, shared by every backend's tail code: static inline here (they run
+ * once per output channel, in every epilogue), their one definition. */
 int32_t kws_requant_s64(int64_t acc, int32_t multiplier, int32_t shift);
-int32_t kws_add_wrap(int32_t a, int32_t b); /* a + b modulo 2^32 */
+
+/* int32 arithmetic that wraps modulo 2^32, as the spec requires, without UB. */
+static inline int32_t kws_wrap32(uint32_t u) {
+  return u <= (uint32_t)INT32_MAX ? (int32_t)u : (int32_t)(u - 0x80000000u) + INT32_MIN;
+}
+
+static inline int32_t kws_srdhm(int32_t a, int32_t b) {
+  if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
+  int64_t ab = (int64_t)a * (int64_t)b;
+  int64_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
+  return (int32_t)((ab + nudge) / ((int64_t)1 << 31)); /* C division truncates, as C++ */
+}
+
+static inline int32_t kws_rounding_divide_by_pot(int32_t x, int exponent) {
+  int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
+  int32_t remainder = x & mask;
+  int32_t threshold = (mask >> 1) + (x < 0);
+  return (x >> exponent) + (remainder > threshold);
+}
+
+static inline int32_t kws_requant_s32(int32_t acc, int32_t multiplier, int32_t shift) {
+  int left = shift > 0 ? shift : 0;
+  int right = shift > 0 ? 0 : -shift;
+  int32_t shifted = kws_wrap32((uint32_t)acc << left);
+  return kws_rounding_divide_by_pot(kws_srdhm(shifted, multiplier), right);
+}
+
+static inline int32_t kws_add_wrap(int32_t a, int32_t b) { return kws_wrap32((uint32_t)a + (uint32_t)b); }
+
+static inline int32_t kws_clamp_to(int32_t v, const kws_requant_params *p) {
+  return v < p->act_min ? p->act_min : v > p->act_max ? p->act_max : v;
+}
+
 /* The epilogue of kws_epilogue for one channel c; acc is the sum without the bias. */
-int8_t kws_epilogue_s8(int32_t acc, const kws_epilogue *e, size_t c);
+static inline int8_t kws_epilogue_s8(int32_t acc, const kws_epilogue *e, size_t c) {
+  const kws_requant_params *p = e->p;
+  int32_t v = kws_clamp_to(kws_add_wrap(kws_requant_s32(acc + e->bias[c], p->multiplier[c], p->shift[c]),
+                                        p->output_zero_point), p);
+  if (e->affine_w) { /* |w * v| <= 127 * 128 and the folded bias is a layer's: exact in int32 */
+    const kws_requant_params *q = e->affine_p;
+    v = kws_clamp_to(kws_add_wrap(kws_requant_s32(e->affine_bias[c] + e->affine_w[c] * v, q->multiplier[c],
+                                                  q->shift[c]), q->output_zero_point), q);
+  }
+  return (int8_t)v;
+}
+
 /* The kernel a dense layer with int8 activations and `bits`-bit weights runs on. */
 const kws_dense_kernel *kws_plan_dense(const kws_kernels *kk, int bits, kws_weight_storage storage);
 /* Folded biases (see the kernel table): out[o] = bias[o] - zp * sum_i w[o][i]
@@ -145,6 +195,24 @@ void kws_model_quantize_frame(const kws_model *m, const float *frame, float *tmp
  * model's input vector. */
 void kws_stream_window(const kws_stream *s, void *input);
 uint32_t kws_crc32(const uint8_t *data, size_t n);
+/* TFLM QuantizeMultiplier; returns 0 if the scale needs a shift above max_shift (csrc/blob.c). */
+int kws_quantize_multiplier(double scale, int max_shift, int32_t *mult, int32_t *shift);
+
+/* --- streaming graphs (csrc/graph.c) --- */
+/* Load the kind 1 payload (after the 16-byte header, CRC checked): offsets in err count from the blob's start. */
+kws_status kws_graph_load(const uint8_t *payload, size_t size, const kws_backend *be, kws_model **out,
+                          kws_load_error *err);
+void kws_graph_free(kws_graph *g);
+void kws_graph_get_info(const kws_graph *g, kws_model_info *info);
+/* The per-stream memory of a graph: its tensors and states (codes) and the gather buffer. */
+size_t kws_graph_stream_bytes(const kws_graph *g);
+void kws_graph_stream_init(const kws_graph *g, uint8_t *arena);  /* states := their init codes */
+void kws_graph_stream_reset(const kws_graph *g, uint8_t *arena); /* states := their zero points */
+kws_status kws_graph_invoke(const kws_graph *g, const kws_backend *be, uint8_t *arena, const int8_t *in,
+                            size_t in_len, void *out, size_t out_len);
+kws_status kws_graph_describe(const kws_graph *g, kws_graph_info *info);
+/* LOGISTIC int8 -> int8 of every input code (entry x + 128), as TFLM; 0 for a scale TFLM cannot prepare. */
+int kws_logistic_table(float input_scale, int32_t input_zero_point, int8_t table[256]);
 /* int16 accumulation (docs/arithmetic.md 5.6): claimed blocks are 2^4 .. 2^14 products of a row,
  * and a block is safe if 128 * sum |w| over it (|x| <= 128) fits int16. */
 enum { KWS_ACC16_MIN_LOG2 = 4, KWS_ACC16_MAX_LOG2 = 14 };

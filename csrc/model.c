@@ -14,6 +14,10 @@ static size_t buffer_bytes(const kws_model *m) { return (m->max_width * elem_byt
 void kws_model_get_info(const kws_model *m, kws_model_info *info) {
   memset(info, 0, sizeof *info);
   if (!m) return;
+  if (m->graph) {
+    kws_graph_get_info(m->graph, info);
+    return;
+  }
   info->act_bits = m->act_bits;
   info->num_layers = m->num_layers;
   info->window_frames = m->window_frames;
@@ -29,10 +33,15 @@ void kws_model_get_info(const kws_model *m, kws_model_info *info) {
   info->macs = m->macs;
 }
 
+kws_status kws_model_graph_info(const kws_model *m, kws_graph_info *info) {
+  if (!m || !m->graph || !info) return KWS_ERR_ARGUMENT;
+  return kws_graph_describe(m->graph, info);
+}
+
 const kws_backend *kws_model_backend(const kws_model *m) { return m ? m->backend : NULL; }
 
 kws_status kws_model_layer_plan(const kws_model *m, int layer, kws_layer_plan *plan) {
-  if (!m || !plan || layer < 0 || layer >= m->num_layers) return KWS_ERR_ARGUMENT;
+  if (!m || m->graph || !plan || layer < 0 || layer >= m->num_layers) return KWS_ERR_ARGUMENT;
   const kws_layer *L = &m->layers[layer];
   memset(plan, 0, sizeof *plan);
   plan->weight_bytes = L->weight_bytes;
@@ -100,14 +109,14 @@ static void run_layers(const kws_model *m, const void *inputs, size_t count, voi
 
 static kws_status infer_q(const kws_model *m, const void *input, void *scratch, int32_t *logits,
                           int32_t *posterior_q16, uint64_t *ticks) {
-  if (!m || !input || !scratch || !logits) return KWS_ERR_ARGUMENT;
+  if (!m || m->graph || !input || !scratch || !logits) return KWS_ERR_ARGUMENT;
   run_layers(m, input, 1, scratch, buffer_bytes(m), logits, posterior_q16, ticks);
   return KWS_OK;
 }
 
 kws_status kws_model_infer_batch_q(const kws_model *m, const void *inputs, size_t count, void *scratch,
                                    int32_t *logits, int32_t *posteriors) {
-  if (!m || (count && (!inputs || !scratch || !logits))) return KWS_ERR_ARGUMENT;
+  if (!m || m->graph || (count && (!inputs || !scratch || !logits))) return KWS_ERR_ARGUMENT;
   size_t in_bytes = m->input_size * elem_bytes(m), n = m->layers[m->num_layers - 1].out_size;
   for (size_t done = 0; done < count; done += KWS_BATCH_WINDOWS) {
     size_t c = count - done < KWS_BATCH_WINDOWS ? count - done : KWS_BATCH_WINDOWS;
@@ -124,7 +133,7 @@ kws_status kws_model_infer_q(const kws_model *m, const void *input, void *scratc
 
 kws_status kws_model_time_layers(const kws_model *m, const void *input, void *scratch, uint32_t repeats,
                                  uint64_t *ticks) {
-  if (!m || !ticks) return KWS_ERR_ARGUMENT;
+  if (!m || m->graph || !ticks) return KWS_ERR_ARGUMENT;
   memset(ticks, 0, (size_t)m->num_layers * sizeof *ticks);
   int32_t logits[2], post;
   for (uint32_t r = 0; r < repeats; r++) {
@@ -163,7 +172,7 @@ void kws_model_quantize_frame(const kws_model *m, const float *frame, float *tmp
 }
 
 kws_status kws_model_quantize_window(const kws_model *m, const float *window, void *input) {
-  if (!m || !window || !input) return KWS_ERR_ARGUMENT;
+  if (!m || m->graph || !window || !input) return KWS_ERR_ARGUMENT;
   /* As many selected frames as fit in tmp go to the kernel at once (one at least:
    * feature_dim <= 1024, checked at load), so the SIMD kernels see long vectors. */
   float tmp[1024];
@@ -183,7 +192,7 @@ kws_status kws_model_quantize_window(const kws_model *m, const float *window, vo
 
 kws_status kws_model_infer(const kws_model *m, const float *window, void *scratch, int32_t *logits,
                            int32_t *posterior_q16) {
-  if (!m || !window || !scratch || !logits) return KWS_ERR_ARGUMENT;
+  if (!m || m->graph || !window || !scratch || !logits) return KWS_ERR_ARGUMENT;
   if (!kws_all_finite(window, (size_t)m->window_frames * (size_t)m->feature_dim)) return KWS_ERR_ARGUMENT;
   void *input = (uint8_t *)scratch + 2 * buffer_bytes(m); /* after the arena of infer_q */
   kws_model_quantize_window(m, window, input);

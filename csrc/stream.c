@@ -14,6 +14,7 @@ struct kws_stream {
   uint8_t *input;     /* the model's input vector */
   void *scratch;      /* the model's arena, 8-byte aligned */
   float *tmp;         /* feature_dim floats */
+  uint8_t *arena;     /* graph models: every state and tensor of an invoke (csrc/graph.c) */
 };
 
 /* The one allocation of a stream: its struct, the model's arena, the ring of
@@ -35,8 +36,11 @@ static stream_layout layout_of(const kws_model *m) {
   return s;
 }
 
+static size_t head_bytes(void) { return (sizeof(kws_stream) + 7) & ~(size_t)7; }
+
 size_t kws_stream_bytes(const kws_model *m) {
   if (!m) return 0;
+  if (m->graph) return head_bytes() + kws_graph_stream_bytes(m->graph);
   stream_layout s = layout_of(m);
   return s.head + s.scratch + s.ring + s.input + s.tmp;
 }
@@ -45,6 +49,16 @@ kws_status kws_stream_create(const kws_model *m, kws_stream **out) {
   if (!out) return KWS_ERR_ARGUMENT;
   *out = NULL;
   if (!m) return KWS_ERR_ARGUMENT;
+  if (m->graph) {
+    uint8_t *mem = (uint8_t *)calloc(1, kws_stream_bytes(m));
+    if (!mem) return KWS_ERR_NOMEM;
+    kws_stream *s = (kws_stream *)mem;
+    s->model = m;
+    s->arena = mem + head_bytes();
+    kws_graph_stream_init(m->graph, s->arena);
+    *out = s;
+    return KWS_OK;
+  }
   stream_layout L = layout_of(m);
   uint8_t *mem = (uint8_t *)calloc(1, kws_stream_bytes(m));
   if (!mem) return KWS_ERR_NOMEM;
@@ -63,12 +77,13 @@ void kws_stream_free(kws_stream *s) { free(s); }
 
 void kws_stream_reset(kws_stream *s) {
   if (!s) return;
+  if (s->model->graph) kws_graph_stream_reset(s->model->graph, s->arena);
   s->head = 0;
   s->pushed = 0;
 }
 
 kws_status kws_stream_push(kws_stream *s, const float *frames, size_t n) {
-  if (!s || (n && !frames)) return KWS_ERR_ARGUMENT;
+  if (!s || s->model->graph || (n && !frames)) return KWS_ERR_ARGUMENT;
   const kws_model *m = s->model;
   for (size_t i = 0; i < n; i++) {
     kws_model_quantize_frame(m, frames + i * (size_t)m->feature_dim, s->tmp, s->ring + s->head * s->frame_bytes);
@@ -92,8 +107,13 @@ void kws_stream_window(const kws_stream *s, void *input) {
 }
 
 kws_status kws_stream_infer(kws_stream *s, int32_t *logits, int32_t *posterior_q16) {
-  if (!s || !logits) return KWS_ERR_ARGUMENT;
+  if (!s || s->model->graph || !logits) return KWS_ERR_ARGUMENT;
   if (s->pushed < (size_t)s->model->window_frames) return KWS_ERR_ARGUMENT;
   kws_stream_window(s, s->input);
   return kws_model_infer_q(s->model, s->input, s->scratch, logits, posterior_q16);
+}
+
+kws_status kws_stream_invoke(kws_stream *s, const int8_t *in, size_t in_len, void *out, size_t out_len) {
+  if (!s || !s->model->graph || !in || !out) return KWS_ERR_ARGUMENT;
+  return kws_graph_invoke(s->model->graph, s->model->backend, s->arena, in, in_len, out, out_len);
 }

@@ -30,6 +30,17 @@ kws_status kws_model_time_infer_q(const kws_model *m, const void *input, void *s
   return KWS_OK;
 }
 
+kws_status kws_stream_time_invoke(kws_stream *s, const int8_t *in, size_t in_len, void *out, size_t out_len,
+                                  uint32_t repeats, uint64_t *ticks) {
+  if (!ticks) return KWS_ERR_ARGUMENT;
+  kws_status st = kws_stream_invoke(s, in, in_len, out, out_len); /* checks the arguments once */
+  if (st != KWS_OK) return st;
+  uint64_t start = kws_cycle_counter();
+  for (uint32_t r = 0; r < repeats; r++) kws_stream_invoke(s, in, in_len, out, out_len);
+  *ticks = kws_cycle_counter() - start;
+  return KWS_OK;
+}
+
 kws_status kws_model_time_infer(const kws_model *m, const float *window, void *scratch, uint32_t repeats,
                                 uint64_t *ticks) {
   if (!ticks) return KWS_ERR_ARGUMENT;

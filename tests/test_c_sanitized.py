@@ -37,7 +37,8 @@ ENV = {"ASAN_OPTIONS": "detect_leaks=1", "UBSAN_OPTIONS": "print_stacktrace=1"}
 # threads, and the comparisons with the QAT simulation, TFLM, onnxruntime and the evaluation's streams.
 SANITIZED_SUITES = ["engine/test_ops.py", "engine/test_model.py", "engine/test_acc16.py", "engine/test_float_model.py",
                     "engine/test_detector.py", "engine/test_format.py", "engine/test_concurrency.py",
-                    "engine/test_batched.py", "engine/test_dense_kernels.py", "cli/test_cli.py", "test_default_model.py",
+                    "engine/test_batched.py", "engine/test_dense_kernels.py", "engine/test_graph_engine.py",
+                    "cli/test_cli.py", "cli/test_import_cli.py", "test_default_model.py",
                     "train/test_qat.py", "interop/test_tflm_oracle.py", "interop/test_onnx.py",
                     "evaluation/test_evaluation.py"]
 

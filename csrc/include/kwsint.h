@@ -293,6 +293,34 @@ size_t kws_stream_frames(const kws_stream *stream);
  * window_frames frames have been pushed. */
 kws_status kws_stream_infer(kws_stream *stream, int32_t *logits, int32_t *posterior_q16);
 
+/* --- streaming graphs (blob kind 1: microWakeWord's TFLite models) ------------
+ * A graph model is loaded by kws_model_load like any blob (or by kwsint.load from a
+ * .tflite file through the importer); kws_model_kind tells which it is. The dense
+ * calls (kws_model_infer*, kws_stream_push/infer, detectors) refuse a graph model
+ * with KWS_ERR_ARGUMENT, and kws_stream_invoke refuses a dense one. A stream over a
+ * graph holds every state and tensor of one invoke, allocated at create: an invoke
+ * allocates nothing. kws_stream_reset sets every state code to its zero point, as
+ * TFLM's reset() (a new stream starts from the states' init codes instead). */
+enum { KWS_MODEL_DENSE = 0, KWS_MODEL_GRAPH = 1 };
+int kws_model_kind(const kws_model *model); /* KWS_MODEL_*, -1 for NULL */
+
+typedef struct {
+  size_t input_frames, input_channels;   /* one invoke's int8 input codes */
+  size_t output_frames, output_channels; /* its output codes */
+  int output_uint8;                      /* 1: the output is uint8, 0: int8 */
+  size_t num_tensors, num_states, num_ops;
+  size_t state_bytes;                    /* codes of all states */
+} kws_graph_info;
+
+kws_status kws_model_graph_info(const kws_model *model, kws_graph_info *info);
+/* One invoke: in_len int8 input codes (input_frames x input_channels, frame by frame),
+ * out_len output codes (output_frames x output_channels bytes) into out. */
+kws_status kws_stream_invoke(kws_stream *stream, const int8_t *in, size_t in_len, void *out, size_t out_len);
+/* kws_stream_invoke `repeats` times on the same input (the stream's state moves on each time); the counter
+ * ticks they took in *ticks (kws_cycle_counter; for benchmarks: no Python in the loop). */
+kws_status kws_stream_time_invoke(kws_stream *stream, const int8_t *in, size_t in_len, void *out, size_t out_len,
+                                  uint32_t repeats, uint64_t *ticks);
+
 /* --- limits: every check of them, in C and in Python (kwsint.engine.limits), uses these --- */
 
 #define KWS_MAX_DIM 16384                              /* features of a frame; inputs, outputs of a layer */
@@ -301,6 +329,10 @@ kws_status kws_stream_infer(kws_stream *stream, int32_t *logits, int32_t *poster
 #define KWS_MAX_SHIFT_S16 7                            /* ... int16 activations */
 #define KWS_BIAS_LIMIT_S8 ((int64_t)1 << 30)           /* |bias|, int8 activations */
 #define KWS_BIAS_LIMIT_S16 (((int64_t)1 << 46) - 1)    /* |bias|, int16 activations */
+#define KWS_MAX_GRAPH_TENSORS 1024                     /* tensors of a streaming graph (blob kind 1) */
+#define KWS_MAX_GRAPH_STATES 256                       /* states of a streaming graph */
+#define KWS_MAX_GRAPH_OPS 1024                         /* ops of a streaming graph */
+#define KWS_MAX_TENSOR_CODES 65536                     /* frames x channels of a graph tensor or state */
 
 /* --- detection: steps, smoothing, threshold, lockout (docs/arithmetic.md 8) --- */
 

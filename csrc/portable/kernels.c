@@ -26,4 +26,5 @@ const kws_kernels kws_portable_kernels = {
     .quantize_s16 = kws_portable_quantize_s16,
     .fully_connected_f32 = kws_portable_fully_connected_f32,
     .affine_f32 = kws_portable_affine_f32,
+    .depthwise_s8 = kws_portable_depthwise_s8,
 };

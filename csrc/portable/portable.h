@@ -26,5 +26,7 @@ void kws_portable_quantize_s16(const float *, size_t, float, int32_t, int16_t *)
 void kws_portable_fully_connected_f32(const float *, size_t, const float *, size_t, const float *, float, float,
                                       float *);
 void kws_portable_affine_f32(const float *, size_t, const float *, const float *, float *);
+void kws_portable_depthwise_s8(const int8_t *x, size_t row_stride, size_t taps, size_t c, const int8_t *w,
+                               const kws_epilogue *e, int8_t *y);
 
 #endif

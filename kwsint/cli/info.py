@@ -16,6 +16,7 @@ from pathlib import Path
 
 import kwsint
 from kwsint.cli import common
+from kwsint.engine.graph_model import GraphModel
 from kwsint.engine.model import Model
 from kwsint.errors import BackendError, FormatError
 
@@ -46,6 +47,32 @@ def describe(model: Model, source: str) -> dict:
         model_bytes_in_memory=info["model_bytes_in_memory"],
         stream_bytes=info["stream_bytes"],
     )
+
+
+def describe_graph(model: GraphModel, source: str) -> dict:
+    """What kwsint-info shows of a streaming graph (blob kind 1)."""
+    spec = model.spec
+    ops: dict[str, int] = {}
+    for op in spec.ops:
+        ops[type(op).__name__] = ops.get(type(op).__name__, 0) + 1
+    return dict(model=source, blob_bytes=model.blob_bytes, format_version=5, kind="streaming graph",
+                metadata=spec.metadata.stated(), input=list(model.input_shape), output=list(model.output_shape),
+                output_dtype=model.output_dtype.name, ops=ops, states=len(spec.states),
+                state_bytes=model.state_bytes, macs=spec.macs, backend=model.backend)
+
+
+def graph_as_text(d: dict) -> str:
+    meta = d["metadata"]
+    lines = [
+        f"model        {d['model']} ({d['blob_bytes']:,} bytes, format {d['format_version']}, {d['kind']})",
+        f"phrase       {meta.get('phrase', 'not stated')}",
+        f"input        {d['input'][0]} frames x {d['input'][1]} int8 codes per invoke",
+        f"output       {d['output'][0]} x {d['output'][1]} {d['output_dtype']}",
+        f"ops          {', '.join(f'{n} {k}' for k, n in d['ops'].items())}",
+        f"state        {d['states']} states, {d['state_bytes']:,} B",
+        f"MACs         {d['macs']:,} per invoke (backend {d['backend']})",
+    ]
+    return "\n".join(lines)
 
 
 def _operating_point(meta: dict) -> str:
@@ -116,6 +143,10 @@ def _main(argv: list[str] | None) -> int:
         common.error(PROG, str(e))
         return 1
     source = args.model if args.model.startswith("default:") else str(Path(args.model))
+    if isinstance(model, GraphModel):
+        d = describe_graph(model, source)
+        print(json.dumps(d) if args.json else graph_as_text(d))
+        return 0
     d = describe(model, source)
     print(json.dumps(d) if args.json else as_text(d))
     return 0

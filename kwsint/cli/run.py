@@ -70,7 +70,7 @@ import kwsint
 from kwsint import reference
 from kwsint.cli import common
 from kwsint.engine.listener import MicrophoneError, PcmFrames, microphone
-from kwsint.engine.model import lockout_steps, smoothing_steps
+from kwsint.engine.model import Model, lockout_steps, smoothing_steps
 from kwsint.errors import FormatError, ShortInputWarning
 from kwsint.io.atomic import atomic_writer, temp_dir_beside
 from kwsint.io.inputs import DEFAULT_CHUNK_FRAMES, iter_streams
@@ -435,6 +435,9 @@ def _main(argv: list[str] | None, progress: common.Progress) -> int:
     try:
         inputs = _check_inputs(args)
         model = kwsint.load(args.model, backend=args.backend)
+        if not isinstance(model, Model):  # detection for streaming graphs comes with their front end (issue 18)
+            raise ValueError(f"{args.model}: a streaming graph (blob kind 1): kwsint-run detects with dense window "
+                             "models only so far; run it invoke by invoke with kwsint.load(...).stream()")
         settings = _settings(args, model)
     except (OSError, ValueError) as e:
         common.error(PROG, str(e))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from .._kwsint_c import ffi, lib
-from ..errors import BackendError
+from ..errors import BackendError, FormatError
 
 ENV_VAR = "KWSINT_BACKEND"
 
@@ -20,6 +20,41 @@ STATUS_NAMES = {
     lib.KWS_ERR_NOMEM: "out of memory",
     lib.KWS_ERR_BACKEND: "unusable backend",
 }
+
+
+# The loader's refusals of a blob's bytes (kws_load_error names the field).
+_FORMAT_STATUSES = {lib.KWS_ERR_TRUNCATED, lib.KWS_ERR_MAGIC, lib.KWS_ERR_VERSION, lib.KWS_ERR_CHECKSUM,
+                    lib.KWS_ERR_FIELD, lib.KWS_ERR_SIZE}
+
+
+def check(status: int, what: str) -> None:
+    """Raise the exception a C status other than KWS_OK stands for, the message starting with ``what``:
+    ValueError for an argument out of range, MemoryError, BackendError, FormatError for a refused blob."""
+    if status == lib.KWS_OK:
+        return
+    message = f"{what}: {STATUS_NAMES.get(status, f'status {status}')}"
+    if status == lib.KWS_ERR_ARGUMENT:
+        raise ValueError(message)
+    if status == lib.KWS_ERR_NOMEM:
+        raise MemoryError(message)
+    if status == lib.KWS_ERR_BACKEND:
+        raise BackendError(message)
+    if status in _FORMAT_STATUSES:
+        raise FormatError(message)
+    raise RuntimeError(message)
+
+
+def load_model(data: bytes, be, source: str, storage: int):
+    """The C model of blob ``data`` (``kws_model *``, freed with the returned handle), or FormatError naming
+    ``source``, the field the C loader refused and its offset."""
+    out = ffi.new("kws_model **")
+    err = ffi.new("kws_load_error *")
+    status = lib.kws_model_load_with(ffi.from_buffer(data), len(data), be, storage, out, err)
+    if status in _FORMAT_STATUSES:
+        field = ffi.string(err.field).decode() if err.field != ffi.NULL else "?"
+        raise FormatError(f"{source}: {field}: {STATUS_NAMES[status]} (C loader, offset {err.offset})")
+    check(status, f"{source}: C loader")
+    return ffi.gc(out[0], lib.kws_model_free)
 
 
 def _compiled() -> dict[str, object]:

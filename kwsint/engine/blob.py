@@ -21,17 +21,25 @@ import numpy as np
 from ..errors import FormatError
 from ..io.atomic import write_atomic
 from ..io.features import WINDOW_TYPES, FbankOptions
-from .limits import BIAS_LIMIT, MAX_DIM, MAX_LAYERS, MAX_SHIFT
+from .limits import (BIAS_LIMIT, MAX_DIM, MAX_GRAPH_OPS, MAX_GRAPH_STATES, MAX_GRAPH_TENSORS, MAX_LAYERS,
+                     MAX_SHIFT, MAX_TENSOR_CODES)
 from .metadata import MAX_METADATA_BYTES, ModelMetadata
+from .graph import (Concat, Conv, DepthwiseConv, FullyConnected, GraphError, GraphSpec, Logistic, Quant, Quantize,
+                    Slice, State, Tensor, Window)
 from .modelspec import Frontend, Layer, ModelSpec
 from .reference import (ACC16_MAX, ACC16_MAX_LOG2, ACC16_MIN_LOG2, ACC16_X_MAX, acc16_block_sums, dense_multipliers,
                         quantize_multiplier)
 
 MAGIC = b"KWSQ"
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
+"""Version 5 adds the model kind (header offset 6, reserved before) and kind 1, the streaming graph."""
+DENSE_FORMAT_VERSION = 4
+"""Dense window models (kind 0) are still written as version 4, byte for byte as before: a version 5 kind 0 blob
+would differ only in its version field, and every blob already shipped keeps its bytes."""
 # 3: no metadata record; 2: also the layer header's acc16_block byte was reserved (0)
-READABLE_VERSIONS = (2, 3, 4)
-HEADER = struct.Struct("<4sHHII")  # magic, version, reserved, payload_bytes, payload_crc32
+READABLE_VERSIONS = (2, 3, 4, 5)
+HEADER = struct.Struct("<4sHHII")  # magic, version, model_kind (reserved before 5), payload_bytes, payload_crc32
+KIND_DENSE, KIND_GRAPH = 0, 1
 MODEL_HEADER = struct.Struct("<BBHHHfiii")
 # sample_rate, frame_length_ms, frame_shift_ms, low_freq, high_freq, preemph_coeff, num_mel_bins,
 # window_type, remove_dc_offset, snip_edges, reserved
@@ -75,11 +83,14 @@ def packed_bytes(count: int, bits: int) -> int:
 # --- writer ----------------------------------------------------------------------
 
 
-def write_blob(spec: ModelSpec) -> bytes:
+def write_blob(spec: ModelSpec | GraphSpec) -> bytes:
     """Serialise a model; raises FormatError rather than write a blob no loader accepts.
 
-    The result loads back (``BlobReader``) to an equal ModelSpec.
+    A ModelSpec becomes a version 4 blob, a GraphSpec a version 5 blob of kind 1. The result loads back
+    (``BlobReader``) to an equal spec.
     """
+    if isinstance(spec, GraphSpec):
+        return _write_graph_blob(spec)
     fe = spec.frontend
     out = [
         MODEL_HEADER.pack(
@@ -123,7 +134,7 @@ def write_blob(spec: ModelSpec) -> bytes:
     metadata = spec.metadata.to_json()
     out.append(struct.pack("<I", len(metadata)) + metadata)
     payload = b"".join(out)
-    blob = HEADER.pack(MAGIC, FORMAT_VERSION, 0, len(payload), zlib.crc32(payload)) + payload
+    blob = HEADER.pack(MAGIC, DENSE_FORMAT_VERSION, KIND_DENSE, len(payload), zlib.crc32(payload)) + payload
     read_blob(blob, "<model being written>")
     return blob
 
@@ -134,7 +145,7 @@ def _pack_fbank(o: FbankOptions) -> bytes:
                       int(o.snip_edges), bytes(3))
 
 
-def save(spec: ModelSpec, path: str | Path) -> None:
+def save(spec: ModelSpec | GraphSpec, path: str | Path) -> None:
     """Write a blob atomically: the file appears whole or not at all."""
     write_atomic(path, write_blob(spec))
 
@@ -168,7 +179,7 @@ class BlobReader:
     def _array(self, n: int, dtype: str, field: str) -> np.ndarray:
         return np.frombuffer(self._take(n * np.dtype(dtype).itemsize, field), dtype=dtype)
 
-    def read(self) -> ModelSpec:
+    def read(self) -> ModelSpec | GraphSpec:
         magic, version, reserved, payload_bytes, crc = HEADER.unpack(self._take(HEADER.size, "header"))
         if magic != MAGIC:
             raise self._fail("magic", f"expected {MAGIC!r}, got {magic!r}: not a kwsint model")
@@ -179,8 +190,11 @@ class BlobReader:
             raise self._fail("version", f"unknown format version {version}; this kwsint reads "
                              f"{' and '.join(map(str, READABLE_VERSIONS))}")
         self.version = version
-        if reserved != 0:
+        if version < 5 and reserved != 0:
             raise self._fail("reserved", f"expected 0, got {reserved}")
+        if version >= 5 and reserved not in (KIND_DENSE, KIND_GRAPH):
+            raise self._fail("model_kind", f"expected 0 (dense window model) or 1 (streaming graph), got {reserved}")
+        self.kind = reserved if version >= 5 else KIND_DENSE
         left = len(self.data) - HEADER.size
         if payload_bytes > left:
             raise self._fail("payload_bytes", f"truncated: declares {payload_bytes} bytes, file has {left}")
@@ -189,6 +203,12 @@ class BlobReader:
         actual = zlib.crc32(self.data[HEADER.size :])
         if actual != crc:
             raise self._fail("payload_crc32", f"checksum mismatch (stored {crc:#010x}, computed {actual:#010x})")
+        if self.kind == KIND_GRAPH:
+            spec = GraphReader(self).read()
+            spec_metadata = self._read_metadata()
+            if self.pos != len(self.data):
+                raise self._fail("payload", f"{len(self.data) - self.pos} unexpected bytes after the metadata")
+            return dataclasses.replace(spec, metadata=spec_metadata)
         spec = self._read_payload()
         if version >= 4:
             spec = dataclasses.replace(spec, metadata=self._read_metadata())
@@ -364,6 +384,159 @@ def _scale_ok(s: float) -> bool:
     return math.isfinite(s) and s > 0
 
 
-def read_blob(data: bytes, source: str = "<bytes>") -> ModelSpec:
+def read_blob(data: bytes, source: str = "<bytes>") -> ModelSpec | GraphSpec:
     """Parse and check blob bytes; raises FormatError."""
     return BlobReader(data, source).read()
+
+
+# --- kind 1: the streaming graph (docs/format.md 10) --------------------------------
+
+
+GRAPH_HEADER = struct.Struct("<HHHHHH")  # num_tensors, num_states, num_ops, input, output, reserved
+GRAPH_TENSOR = struct.Struct("<HHfiB3s")  # frames, channels, scale, zero_point, dtype, reserved
+GRAPH_STATE = struct.Struct("<HHfi")  # frames, channels, scale, zero_point; then frames x channels int8 init
+OP_HEADER = struct.Struct("<BBH")  # op code, reserved, out
+WINDOW_OP = struct.Struct("<HH")  # state, input
+SLICE_OP = struct.Struct("<HHHH")  # input, frames, channel_start, channels
+CONV_OP = struct.Struct("<HHHHBBbb")  # input, kernel, stride, dilation, padding, per_channel, act_min, act_max
+FC_OP = struct.Struct("<HBbb")  # input, per_channel, act_min, act_max
+UNARY_OP = struct.Struct("<H")  # input
+TENSOR_DTYPES = {"int8": 1, "uint8": 2}
+OP_CODES = {Window: 1, Slice: 2, Concat: 3, Conv: 4, DepthwiseConv: 5, FullyConnected: 6, Logistic: 7, Quantize: 8}
+PADDING_CODES = {"valid": 0, "same": 1}
+
+
+def _write_graph_blob(spec: GraphSpec) -> bytes:
+    out = [GRAPH_HEADER.pack(len(spec.tensors), len(spec.states), len(spec.ops), spec.input, spec.output, 0)]
+    for t in spec.tensors:
+        out.append(GRAPH_TENSOR.pack(t.frames, t.channels, t.quant.scale, t.quant.zero_point,
+                                     TENSOR_DTYPES[t.dtype], bytes(3)))
+    for s in spec.states:
+        out.append(GRAPH_STATE.pack(s.frames, s.channels, s.quant.scale, s.quant.zero_point))
+        out.append(np.ascontiguousarray(s.init, dtype=np.int8).tobytes())
+    for op in spec.ops:
+        out.append(OP_HEADER.pack(OP_CODES[type(op)], 0, op.out))
+        if isinstance(op, Window):
+            out.append(WINDOW_OP.pack(op.state, op.input))
+        elif isinstance(op, Slice):
+            out.append(SLICE_OP.pack(op.input, op.frames, op.channel_start, op.channels))
+        elif isinstance(op, Concat):
+            out.append(struct.pack(f"<H{len(op.inputs)}H", len(op.inputs), *op.inputs))
+        elif isinstance(op, (Conv, DepthwiseConv)):
+            kernel = op.weights.shape[0] if isinstance(op, DepthwiseConv) else op.weights.shape[1]
+            out.append(CONV_OP.pack(op.input, kernel, op.stride, op.dilation, PADDING_CODES[op.padding],
+                                    int(op.weight_scale.shape != (1,)),
+                                    op.act_min, op.act_max))
+            out.extend(_linear_arrays(op))
+        elif isinstance(op, FullyConnected):
+            out.append(FC_OP.pack(op.input, int(op.weight_scale.shape != (1,)), op.act_min, op.act_max))
+            out.extend(_linear_arrays(op))
+        else:
+            out.append(UNARY_OP.pack(op.input))
+    metadata = spec.metadata.to_json()
+    out.append(struct.pack("<I", len(metadata)) + metadata)
+    payload = b"".join(out)
+    blob = HEADER.pack(MAGIC, FORMAT_VERSION, KIND_GRAPH, len(payload), zlib.crc32(payload)) + payload
+    read_blob(blob, "<model being written>")
+    return blob
+
+
+def _linear_arrays(op) -> list[bytes]:
+    return [np.asarray(op.weight_scale, "<f4").tobytes(), np.asarray(op.bias, "<i4").tobytes(),
+            np.ascontiguousarray(op.weights, dtype=np.int8).tobytes()]
+
+
+class GraphReader:
+    """The kind 1 payload up to the metadata record: a GraphSpec, checked by ``graph.validate`` (every rule of
+    docs/arithmetic.md 11) and by the format's own rules (docs/format.md 10): sizes and counts within the engine's
+    limits, reserved bytes zero, weight codes in [-127, 127] (docs/format.md 10)."""
+
+    def __init__(self, blob: BlobReader):
+        self.b = blob
+
+    def _expect(self, field: str, ok: bool, expected: str) -> None:
+        _expect(self.b, field, ok, expected)
+
+    def read(self) -> GraphSpec:
+        b = self.b
+        n_t, n_s, n_o, inp, outp, reserved = GRAPH_HEADER.unpack(b._take(GRAPH_HEADER.size, "graph header"))
+        self._expect("num_tensors", 2 <= n_t <= MAX_GRAPH_TENSORS, f"2..{MAX_GRAPH_TENSORS}, got {n_t}")
+        self._expect("num_states", n_s <= MAX_GRAPH_STATES, f"0..{MAX_GRAPH_STATES}, got {n_s}")
+        self._expect("num_ops", 1 <= n_o <= MAX_GRAPH_OPS, f"1..{MAX_GRAPH_OPS}, got {n_o}")
+        self._expect("input", inp < n_t, f"a tensor index below {n_t}, got {inp}")
+        self._expect("output", outp < n_t, f"a tensor index below {n_t}, got {outp}")
+        self._expect("graph.reserved", reserved == 0, f"0, got {reserved}")
+        tensors = []
+        for i in range(n_t):
+            frames, channels, scale, zp, dtype, res = GRAPH_TENSOR.unpack(b._take(GRAPH_TENSOR.size, f"tensors[{i}]"))
+            self._expect(f"tensors[{i}].reserved", res == bytes(3), f"3 zero bytes, got {res.hex()}")
+            self._expect(f"tensors[{i}].dtype", dtype in (1, 2), f"1 (int8) or 2 (uint8), got {dtype}")
+            self._size(f"tensors[{i}]", frames, channels)
+            tensors.append(Tensor(frames, channels, Quant(scale, zp), "int8" if dtype == 1 else "uint8"))
+        states = []
+        for i in range(n_s):
+            frames, channels, scale, zp = GRAPH_STATE.unpack(b._take(GRAPH_STATE.size, f"states[{i}]"))
+            self._size(f"states[{i}]", frames, channels)
+            init = b._array(frames * channels, "<i1", f"states[{i}].init").astype(np.int8).reshape(frames, channels)
+            states.append(State(frames, channels, Quant(scale, zp), init))
+        ops = [self._op(k, tensors) for k in range(n_o)]
+        try:
+            return GraphSpec(tuple(tensors), tuple(states), tuple(ops), inp, outp)
+        except GraphError as e:
+            raise b._fail("graph", str(e)) from None
+
+    def _size(self, where: str, frames: int, channels: int) -> None:
+        self._expect(f"{where}.frames", 1 <= frames <= MAX_DIM, f"1..{MAX_DIM}, got {frames}")
+        self._expect(f"{where}.channels", 1 <= channels <= MAX_DIM, f"1..{MAX_DIM}, got {channels}")
+        self._expect(f"{where}.channels", frames * channels <= MAX_TENSOR_CODES,
+                     f"frames x channels <= {MAX_TENSOR_CODES}, got {frames} x {channels}")
+
+    def _tensor(self, where: str, i: int, tensors: list[Tensor]) -> Tensor:
+        self._expect(where, i < len(tensors), f"a tensor index below {len(tensors)}, got {i}")
+        return tensors[i]
+
+    def _op(self, k: int, tensors: list[Tensor]):
+        b = self.b
+        name = f"ops[{k}]"
+        code, reserved, out = OP_HEADER.unpack(b._take(OP_HEADER.size, f"{name} header"))
+        self._expect(f"{name}.code", 1 <= code <= len(OP_CODES), f"1..{len(OP_CODES)}, got {code}")
+        self._expect(f"{name}.reserved", reserved == 0, f"0, got {reserved}")
+        t_out = self._tensor(f"{name}.out", out, tensors)
+        if code == 1:
+            state, x = WINDOW_OP.unpack(b._take(WINDOW_OP.size, name))
+            return Window(state, x, out)
+        if code == 2:
+            return Slice(*SLICE_OP.unpack(b._take(SLICE_OP.size, name)), out)
+        if code == 3:
+            (count,) = struct.unpack("<H", b._take(2, f"{name}.count"))
+            inputs = struct.unpack(f"<{count}H", b._take(2 * count, f"{name}.inputs"))
+            return Concat(tuple(inputs), out)
+        if code in (4, 5):
+            x, kernel, stride, dilation, padding, per_channel, act_min, act_max = CONV_OP.unpack(
+                b._take(CONV_OP.size, name))
+            self._expect(f"{name}.padding", padding in (0, 1), f"0 (valid) or 1 (same), got {padding}")
+            self._expect(f"{name}.kernel", kernel >= 1, f"at least 1, got {kernel}")
+            cin = self._tensor(f"{name}.input", x, tensors).channels
+            shape = (kernel, cin) if code == 5 else (t_out.channels, kernel, cin)
+            ws, bias, w = self._linear(name, per_channel, t_out.channels, shape)
+            cls = DepthwiseConv if code == 5 else Conv
+            return cls(x, w, bias, ws, stride, dilation, ("valid", "same")[padding], act_min, act_max, out)
+        if code == 6:
+            x, per_channel, act_min, act_max = FC_OP.unpack(b._take(FC_OP.size, name))
+            t_in = self._tensor(f"{name}.input", x, tensors)
+            ws, bias, w = self._linear(name, per_channel, t_out.channels, (t_out.channels, t_in.frames * t_in.channels))
+            return FullyConnected(x, w, bias, ws, act_min, act_max, out)
+        (x,) = UNARY_OP.unpack(b._take(UNARY_OP.size, name))
+        return (Logistic if code == 7 else Quantize)(x, out)
+
+    def _linear(self, name: str, per_channel: int, n: int, shape: tuple[int, ...]):
+        b = self.b
+        self._expect(f"{name}.per_channel", per_channel in (0, 1), f"0 or 1, got {per_channel}")
+        ws = b._array(n if per_channel else 1, "<f4", f"{name}.weight_scale").astype(np.float32)
+        bias = b._array(n, "<i4", f"{name}.bias").astype(np.int32)
+        count = int(np.prod(shape))
+        self._expect(f"{name}.weights", count <= MAX_DIM * MAX_DIM, f"at most {MAX_DIM}^2 codes, got {count}")
+        w = b._array(count, "<i1", f"{name}.weights").astype(np.int8).reshape(shape)
+        _expect_all(b, f"{name}.weights", (w == -128).reshape(-1),
+                    "codes in [-127, 127] (kwsint's kernels; TFLite allows -128, none of the known models uses it)")
+        return ws, bias, w

@@ -126,9 +126,10 @@ class FloatModel:
         be = _backend.resolve(backend)
         out = ffi.new("kws_float_model **")
         status = lib.kws_float_model_create(desc, be, out)
-        if status != lib.KWS_OK:
-            raise ValueError(f"float model: {_backend.STATUS_NAMES.get(status, status)} (values must be finite, "
-                             f"sizes 1..{MAX_DIM}, and the last layer 2 outputs)")
+        if status == lib.KWS_ERR_ARGUMENT:
+            raise ValueError(f"float model: {_backend.STATUS_NAMES[status]} (values must be finite, sizes 1..{MAX_DIM}, "
+                             "and the last layer 2 outputs)")
+        _backend.check(status, "kws_float_model_create")
         self._ptr = ffi.gc(out[0], lib.kws_float_model_free)
         self._info = ffi.new("kws_model_info *")
         lib.kws_float_model_get_info(self._ptr, self._info)
@@ -156,8 +157,7 @@ class FloatModel:
         logits = np.empty(int(self._info.num_outputs), dtype=np.float32)
         status = lib.kws_float_model_infer(self._ptr, ffi.cast("float *", ffi.from_buffer(w)), self._scratch(),
                                            ffi.cast("float *", ffi.from_buffer(logits)))
-        if status != lib.KWS_OK:
-            raise RuntimeError(f"kws_float_model_infer failed: {_backend.STATUS_NAMES.get(status, status)}")
+        _backend.check(status, "kws_float_model_infer")
         return logits
 
     def time_inference(self, window: np.ndarray, repeats: int = 100) -> int:
@@ -165,8 +165,7 @@ class FloatModel:
         ticks = ffi.new("uint64_t *")
         status = lib.kws_float_model_time_infer(self._ptr, ffi.cast("float *", ffi.from_buffer(self._window(window))),
                                                 self._scratch(), repeats, ticks)
-        if status != lib.KWS_OK:
-            raise RuntimeError(f"kws_float_model_time_infer failed: {_backend.STATUS_NAMES.get(status, status)}")
+        _backend.check(status, "kws_float_model_time_infer")
         return int(ticks[0])
 
     def time_layers(self, window: np.ndarray, repeats: int = 100) -> list[int]:
@@ -175,8 +174,7 @@ class FloatModel:
         status = lib.kws_float_model_time_layers(self._ptr, ffi.cast("float *", ffi.from_buffer(self._window(window))),
                                                  self._scratch(), repeats,
                                                  ffi.cast("uint64_t *", ffi.from_buffer(ticks)))
-        if status != lib.KWS_OK:
-            raise RuntimeError(f"kws_float_model_time_layers failed: {_backend.STATUS_NAMES.get(status, status)}")
+        _backend.check(status, "kws_float_model_time_layers")
         return [int(t) for t in ticks]
 
     def info(self) -> dict:

@@ -13,3 +13,11 @@ BIAS_LIMIT: dict[int, int] = {8: lib.KWS_BIAS_LIMIT_S8, 16: lib.KWS_BIAS_LIMIT_S
 """|bias| <= BIAS_LIMIT[act_bits]: int32 biases with int8 activations, int64 with int16."""
 MAX_SMOOTHING_STEPS: int = lib.KWS_MAX_SMOOTHING
 """The detector's moving-average window, in steps: 1..MAX_SMOOTHING_STEPS."""
+MAX_GRAPH_TENSORS: int = lib.KWS_MAX_GRAPH_TENSORS
+"""Tensors of a streaming graph (blob kind 1)."""
+MAX_GRAPH_STATES: int = lib.KWS_MAX_GRAPH_STATES
+"""States of a streaming graph."""
+MAX_GRAPH_OPS: int = lib.KWS_MAX_GRAPH_OPS
+"""Ops of a streaming graph."""
+MAX_TENSOR_CODES: int = lib.KWS_MAX_TENSOR_CODES
+"""frames x channels of one tensor or state of a streaming graph."""

@@ -91,14 +91,7 @@ class Model:
         self.format_version: int = struct.unpack_from("<H", data, 4)[0]  # checked by read_blob
         self.weights = weights
         be = _backend.resolve(backend)
-        out = ffi.new("kws_model **")
-        err = ffi.new("kws_load_error *")
-        status = lib.kws_model_load_with(ffi.from_buffer(data), len(data), be, WEIGHT_STORAGE[weights], out, err)
-        if status != lib.KWS_OK:
-            field = ffi.string(err.field).decode() if err.field != ffi.NULL else "?"
-            raise FormatError(f"{source}: {field}: {_backend.STATUS_NAMES.get(status, status)} "
-                              f"(C loader, offset {err.offset})")
-        self._ptr = ffi.gc(out[0], lib.kws_model_free)
+        self._ptr = _backend.load_model(data, be, source, WEIGHT_STORAGE[weights])
         info = ffi.new("kws_model_info *")
         lib.kws_model_get_info(self._ptr, info)
         self._info = info
@@ -145,8 +138,7 @@ class Model:
         status = lib.kws_model_infer_batch_q(self._ptr, ffi.from_buffer(q), n, ffi.from_buffer(scratch),
                                              ffi.cast("int32_t *", ffi.from_buffer(logits)),
                                              ffi.cast("int32_t *", ffi.from_buffer(post)))
-        if status != lib.KWS_OK:
-            raise RuntimeError(f"kws_model_infer_batch_q failed: {_backend.STATUS_NAMES.get(status, status)}")
+        _backend.check(status, "kws_model_infer_batch_q")
         return BatchInference(logits, post)
 
     def infer(self, window: np.ndarray) -> Inference:
@@ -174,7 +166,7 @@ class Model:
                 return r
             if not np.isfinite(window).all():
                 raise ValueError("window: features must be finite (found NaN or Inf)")
-            raise RuntimeError(f"kws_model_infer failed: {_backend.STATUS_NAMES.get(status, status)}")
+            _backend.check(status, "kws_model_infer")
         r = self._run(self._quantized_inputs(window, batched=False))
         return Inference(r.logits[0], int(r.posterior_q16[0]))
 
@@ -216,8 +208,7 @@ class Model:
             q = self._quantized_inputs(a, batched=False)[0]
             status = lib.kws_model_time_infer_q(self._ptr, ffi.from_buffer(q), ffi.from_buffer(scratch), repeats,
                                                 ticks)
-        if status != lib.KWS_OK:
-            raise RuntimeError(f"timing failed: {_backend.STATUS_NAMES.get(status, status)}")
+        _backend.check(status, "kws_model_time_infer")
         return int(ticks[0])
 
     def time_layers(self, window: np.ndarray, repeats: int = 100) -> list[int]:
@@ -233,8 +224,7 @@ class Model:
         ticks = np.zeros(len(self.spec.layers), dtype=np.uint64)
         status = lib.kws_model_time_layers(self._ptr, ffi.from_buffer(q), ffi.from_buffer(scratch), repeats,
                                            ffi.cast("uint64_t *", ffi.from_buffer(ticks)))
-        if status != lib.KWS_OK:
-            raise RuntimeError(f"kws_model_time_layers failed: {_backend.STATUS_NAMES.get(status, status)}")
+        _backend.check(status, "kws_model_time_layers")
         return [int(t) for t in ticks]
 
     def stream(self) -> Stream:
@@ -341,9 +331,7 @@ class Stream:
     def __init__(self, model: Model):
         self.model = model
         out = ffi.new("kws_stream **")
-        status = lib.kws_stream_create(model._ptr, out)
-        if status != lib.KWS_OK:
-            raise MemoryError("kws_stream_create failed")
+        _backend.check(lib.kws_stream_create(model._ptr, out), "kws_stream_create")
         self._ptr = ffi.gc(out[0], lib.kws_stream_free)
         self._logits = np.empty(int(model._info.num_outputs), dtype=np.int32)
         self._post = np.empty(1, dtype=np.int32)
@@ -415,8 +403,7 @@ class Detector:
                                                       threshold_q16=self.threshold_q16, lockout=self.lockout_steps))
         out = ffi.new("kws_detector **")
         status = lib.kws_detector_create(model._ptr, config, out)
-        if status != lib.KWS_OK:
-            raise MemoryError(f"kws_detector_create failed: {_backend.STATUS_NAMES.get(status, status)}")
+        _backend.check(status, "kws_detector_create")
         self._ptr = ffi.gc(out[0], lib.kws_detector_free)
         self.state_bytes: int = int(lib.kws_detector_bytes(model._ptr, config))
         """Bytes this detector allocated: its moving-average ring and its stream."""
@@ -435,9 +422,9 @@ class Detector:
             fired=ffi.cast("uint8_t *", ffi.from_buffer(r.fired))))
         ran = ffi.new("size_t *")
         status = lib.kws_detector_push(self._ptr, ffi.cast("float *", ffi.from_buffer(f)), f.shape[0], out, ran)
-        if status != lib.KWS_OK or ran[0] != n:
-            raise RuntimeError(f"kws_detector_push failed: {_backend.STATUS_NAMES.get(status, status)}, "
-                               f"{ran[0]} of {n} steps")
+        _backend.check(status, "kws_detector_push")
+        if ran[0] != n:
+            raise RuntimeError(f"kws_detector_push: {ran[0]} of {n} steps")
         return r
 
     def reset(self) -> None:
@@ -507,6 +494,22 @@ def model_names(refs: Sequence[str]) -> list[str]:
     return stems if len(set(stems)) == len(stems) else list(refs)
 
 
+def _is_graph(data: bytes) -> bool:
+    """A TFLite flatbuffer ("TFL3" at offset 4), or a kwsint blob of version 5 and kind 1 (checked by the
+    loaders; anything else goes to Model, whose reader names what is wrong)."""
+    if data[4:8] == b"TFL3":
+        return True
+    return data[:4] == b"KWSQ" and len(data) >= 8 and struct.unpack_from("<HH", data, 4) == (5, 1)
+
+
+def _load_graph(data: bytes, source: str, backend: str | None):
+    from .graph_model import GraphModel
+    if data[4:8] == b"TFL3":  # the importer is interop, above the engine (tests/test_layout.py)
+        raise FormatError(f"{source}: a TFLite flatbuffer, not a kwsint blob: load it with kwsint.load(), "
+                          "which imports it, or convert it with kwsint-import")
+    return GraphModel(data, backend=backend, source=source)
+
+
 def load(path_or_bytes: str | os.PathLike | bytes, *, backend: str | None = None, weights: str = "auto") -> Model:
     """Load a ``.kwsq`` blob from a path, ``"default:NAME"`` (a shipped model: ``"default:M4"``) or bytes;
     raises FormatError if it is malformed.
@@ -518,11 +521,19 @@ def load(path_or_bytes: str | os.PathLike | bytes, *, backend: str | None = None
     backend's 4-bit layout) and 1-bit layers eight per byte, computed from
     directly (the least memory). The results are the same whatever the choice;
     ``Model.plans()`` shows what each layer got.
+
+    A streaming graph (a blob of kind 1) loads as a ``GraphModel`` instead, whose ``stream()`` invokes it as TFLM
+    does; ``weights`` does not apply to it (its dense layers hold int8 codes). A TFLite flatbuffer (microWakeWord's
+    ``.tflite``) is refused here with a FormatError: the importer lives above the engine, and the top-level
+    ``kwsint.load`` routes such a file to it.
     """
     if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
-        return Model(bytes(path_or_bytes), backend=backend, weights=weights)
-    if isinstance(path_or_bytes, str) and path_or_bytes.startswith(SHIPPED_PREFIX):
-
-        path_or_bytes = model_path(path_or_bytes)
-    path = Path(path_or_bytes)
-    return Model(path.read_bytes(), backend=backend, source=str(path), weights=weights)
+        data, source = bytes(path_or_bytes), "<bytes>"
+    else:
+        if isinstance(path_or_bytes, str) and path_or_bytes.startswith(SHIPPED_PREFIX):
+            path_or_bytes = model_path(path_or_bytes)
+        path = Path(path_or_bytes)
+        data, source = path.read_bytes(), str(path)
+    if _is_graph(data):
+        return _load_graph(data, source, backend)
+    return Model(data, backend=backend, source=source, weights=weights)

@@ -20,11 +20,6 @@ __all__ = ["FullyConnected", "fully_connected", "affine", "fully_connected_f32",
 
 
 
-def _check(status: int, what: str) -> None:
-    if status != lib.KWS_OK:
-        raise ValueError(f"{what}: {_backend.STATUS_NAMES.get(status, status)}")
-
-
 def _ptr(ctype: str, a: np.ndarray):
     return ffi.cast(ctype, ffi.from_buffer(a))
 
@@ -149,7 +144,7 @@ def fully_connected(
     else:
         st = lib.kws_fully_connected_s16(be, _ptr("int16_t *", xa), batches, k, _ptr("int8_t *", w), n, bptr, p,
                                          _ptr("int16_t *", y))
-    _check(st, "fully_connected")
+    _backend.check(st, "fully_connected")
     return y
 
 
@@ -190,7 +185,7 @@ class FullyConnected:
         out = ffi.new("kws_dense_op **")
         st = lib.kws_dense_op_create(_backend.resolve(backend), k, _ptr("int8_t *", w), n, weight_bits, bptr, p,
                                      acc16_block, WEIGHT_STORAGE[weights_storage], out)
-        _check(st, "FullyConnected")
+        _backend.check(st, "FullyConnected")
         self._op = ffi.gc(out[0], lib.kws_dense_op_free)
         self.shape = (n, k)
         plan = ffi.new("kws_layer_plan *")
@@ -208,7 +203,7 @@ class FullyConnected:
                              f"got {a.dtype} {a.shape}")
         xa = np.ascontiguousarray(x)
         y = np.empty(xa.shape[:-1] + (n,), dtype=np.int8)
-        _check(lib.kws_dense_op_run(self._op, _ptr("int8_t *", xa), xa.size // k, _ptr("int8_t *", y)),
+        _backend.check(lib.kws_dense_op_run(self._op, _ptr("int8_t *", xa), xa.size // k, _ptr("int8_t *", y)),
                "FullyConnected")
         return y
 
@@ -247,7 +242,7 @@ def affine(
     else:
         st = lib.kws_affine_s16(be, _ptr("int16_t *", xa), xa.size // n, n, _ptr("int8_t *", w), bptr, p,
                                 _ptr("int16_t *", y))
-    _check(st, "affine")
+    _backend.check(st, "affine")
     return y
 
 
@@ -289,7 +284,7 @@ def fully_connected_f32(x: np.ndarray, weights: np.ndarray, bias: np.ndarray | N
     st = lib.kws_fully_connected_f32(_backend.resolve(backend), _ptr("float *", xa), xa.size // k, k,
                                      _ptr("float *", w), n, ffi.NULL if b is None else _ptr("float *", b),
                                      act_min, act_max, _ptr("float *", y))
-    _check(st, "fully_connected_f32")
+    _backend.check(st, "fully_connected_f32")
     return y
 
 
@@ -303,7 +298,7 @@ def affine_f32(x: np.ndarray, scale: np.ndarray, shift: np.ndarray, *, backend: 
     y = np.empty_like(xa)
     st = lib.kws_affine_f32(_backend.resolve(backend), _ptr("float *", xa), xa.size // n, n, _ptr("float *", s),
                             _ptr("float *", b), _ptr("float *", y))
-    _check(st, "affine_f32")
+    _backend.check(st, "affine_f32")
     return y
 
 
@@ -330,7 +325,7 @@ def requantize(acc: np.ndarray, multiplier, shift, *, backend: str | None = None
     be = _backend.resolve(backend)
     fn = lib.kws_requantize_s32 if a.dtype == np.int32 else lib.kws_requantize_s64
     ctype = "int32_t *" if a.dtype == np.int32 else "int64_t *"
-    _check(fn(be, _ptr(ctype, a), _ptr("int32_t *", mult), _ptr("int32_t *", sh), a.size, _ptr("int32_t *", out)),
+    _backend.check(fn(be, _ptr(ctype, a), _ptr("int32_t *", mult), _ptr("int32_t *", sh), a.size, _ptr("int32_t *", out)),
            "requantize")
     return out
 
@@ -354,7 +349,7 @@ def quantize(x: np.ndarray, scale: float, zero_point: int, act_bits: int, *, bac
         raise ValueError(f"zero_point: expected {'[-128, 127]' if act_bits == 8 else '0'}, got {zero_point}")
     y = np.empty(xa.shape, dtype=np.int8 if act_bits == 8 else np.int16)
     be = _backend.resolve(backend)
-    _check(lib.kws_quantize(be, _ptr("float *", xa), xa.size, float(s), int(zero_point), act_bits, ffi.from_buffer(y)),
+    _backend.check(lib.kws_quantize(be, _ptr("float *", xa), xa.size, float(s), int(zero_point), act_bits, ffi.from_buffer(y)),
            "quantize")
     return y
 

@@ -1028,6 +1028,21 @@ def read_tflite(model: str | os.PathLike | bytes, *, name: str | None = None,
     return graph if settings is None else replace(graph, metadata=read_micro_settings(settings))
 
 
+def load_tflite(model: str | os.PathLike | bytes, *, settings: str | os.PathLike | bytes | None = None,
+                backend: str | None = None, name: str | None = None):
+    """``read_tflite`` then the C loader: a ``kwsint.GraphModel`` of the ``.tflite`` file, imported in memory
+    (the blob ``kwsint-import`` would write, never written to disk).
+
+    Raises:
+        FormatError: as ``read_tflite``, or a graph kwsint's kernels refuse (weight code -128: docs/format.md 10).
+    """
+    from ..engine.blob import write_blob
+    from ..engine.graph_model import GraphModel
+    spec = read_tflite(model, name=name, settings=settings)
+    source = name or (str(model) if not isinstance(model, (bytes, bytearray, memoryview)) else "<bytes>")
+    return GraphModel(write_blob(spec), backend=backend, source=source)
+
+
 def read_micro_settings(settings: str | os.PathLike | bytes, *, name: str | None = None) -> ModelMetadata:
     """The blob metadata of a microWakeWord model's JSON settings (format version 2, ESPHome's ``micro``).
 

@@ -50,6 +50,7 @@ from wyoming.wake import Detect, Detection, NotDetected
 from .. import __version__
 from ..engine.listener import Listener
 from ..engine.model import Model, load, model_names
+from ..errors import FormatError
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -102,6 +103,9 @@ def load_wake_words(refs: Sequence[str], *, backend: str | None = None) -> list[
     wake_words = []
     for ref, name in zip(refs, model_names(list(refs))):
         model = load(ref, backend=backend)
+        if not isinstance(model, Model):
+            raise FormatError(f"{ref}: a streaming graph (blob kind 1): the Wyoming service runs dense window "
+                              "models only so far")
         wake_words.append(WakeWord(name, model.spec.metadata.phrase or name, model))
     return wake_words
 

@@ -45,6 +45,7 @@ enum {
   OP_FULLY_CONNECTED_F32 = 11,
   OP_AFFINE_F32 = 12,
   OP_DENSE_OP = 13,
+  OP_GRAPH = 14,
   OP_COUNT
 };
 
@@ -252,6 +253,54 @@ static kws_status run_dense_op(reader *r, const kws_backend *be, buffer *out) {
   if (st == KWS_OK) put_i32(out, plan.code_bits), put(out, y, ycount);
   kws_dense_op_free(op);
   free(mult), free(shift), free(w), free(bias), free(x), free(y);
+  return st;
+}
+
+/* A streaming graph (blob kind 1), invoke by invoke. Payload: u32 blob_len, blob, u32 num_resets,
+ * u32 reset_before[num_resets] (invoke indices), u32 num_invokes, u32 in_len, i8 x[num_invokes][in_len].
+ * Output: u32 input_frames, input_channels, output_frames, output_channels, output_uint8, then each invoke's
+ * output codes; a kws_stream_invoke with one input code too few must be refused first. */
+static kws_status run_graph(reader *r, const kws_backend *be, buffer *out) {
+  size_t blob_len = rd_u32(r, "blob_len");
+  const uint8_t *blob = take(r, blob_len, "blob");
+  size_t num_resets = rd_u32(r, "num_resets");
+  uint32_t *resets = (uint32_t *)rd_array(r, num_resets, 4, "reset_before");
+  size_t num_invokes = rd_u32(r, "num_invokes");
+  size_t in_len = rd_u32(r, "in_len");
+  int8_t *x = (int8_t *)rd_array(r, bytes_of(r, num_invokes, in_len, "x"), 1, "x");
+  kws_model *m = NULL;
+  kws_load_error err = {NULL, 0};
+  kws_status st = kws_model_load_with(blob, blob_len, be, KWS_WEIGHTS_INT8, &m, &err);
+  if (st != KWS_OK) {
+    fprintf(stderr, "driver: case %u: kws_model_load_with: status %d at %s (offset %zu)\n", r->case_index, (int)st,
+            err.field ? err.field : "?", err.offset);
+    free(resets), free(x);
+    return st;
+  }
+  kws_graph_info info;
+  kws_stream *s = NULL;
+  st = kws_model_graph_info(m, &info);
+  if (st == KWS_OK && in_len != info.input_frames * info.input_channels)
+    die(r, "in_len", "is not input_frames * input_channels", info.input_frames * info.input_channels);
+  size_t out_len = info.output_frames * info.output_channels;
+  uint8_t *y = (uint8_t *)xmalloc(out_len ? out_len : 1);
+  if (st == KWS_OK) st = kws_stream_create(m, &s);
+  if (st == KWS_OK && kws_stream_invoke(s, x, in_len - 1, y, out_len) != KWS_ERR_ARGUMENT)
+    die(r, "in_len", "one code short was not refused", in_len - 1);
+  buffer o = {NULL, 0, 0};
+  put_u32(&o, (uint32_t)info.input_frames), put_u32(&o, (uint32_t)info.input_channels);
+  put_u32(&o, (uint32_t)info.output_frames), put_u32(&o, (uint32_t)info.output_channels);
+  put_u32(&o, (uint32_t)info.output_uint8);
+  for (size_t i = 0; i < num_invokes && st == KWS_OK; i++) {
+    for (size_t j = 0; j < num_resets; j++)
+      if (resets[j] == i) kws_stream_reset(s);
+    st = kws_stream_invoke(s, x + i * in_len, in_len, y, out_len);
+    put(&o, y, out_len);
+  }
+  if (st == KWS_OK) put(out, o.data, o.size);
+  kws_stream_free(s);
+  kws_model_free(m);
+  free(o.data), free(resets), free(x), free(y);
   return st;
 }
 
@@ -501,7 +550,7 @@ static const char *op_name(uint32_t op) {
   static const char *names[] = {"?",        "requantize_s32", "requantize_s64", "fully_connected_s8",
                                 "fully_connected_s16", "affine_s8", "affine_s16", "quantize",
                                 "posterior",  "model", "detector", "fully_connected_f32", "affine_f32",
-                                "dense_op"};
+                                "dense_op", "graph"};
   return op < sizeof names / sizeof names[0] ? names[op] : "?";
 }
 
@@ -562,6 +611,7 @@ int main(int argc, char **argv) {
         case OP_FULLY_CONNECTED_F32: st = run_layer_f32(&r, be, 1, &out); break;
         case OP_AFFINE_F32: st = run_layer_f32(&r, be, 0, &out); break;
         case OP_DENSE_OP: st = run_dense_op(&r, be, &out); break;
+        case OP_GRAPH: st = run_graph(&r, be, &out); break;
         default: die(&r, "op", "unknown op", op);
       }
       if (r.pos != r.size) die(&r, "payload", "has bytes after the last field", r.size - r.pos);

@@ -22,6 +22,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import kwsint
 from kwsint import reference
+from kwsint.engine.blob import write_blob
+from kwsint.engine.graph import ReferenceStream
 from kwsint.engine.limits import BIAS_LIMIT, MAX_SHIFT
 from kwsint.train.generate import paper_model, random_model
 
@@ -41,12 +43,14 @@ OP_DETECTOR = 10
 OP_FULLY_CONNECTED_F32 = 11
 OP_AFFINE_F32 = 12
 OP_DENSE_OP = 13
+OP_GRAPH = 14
 OP_NAMES = {
     OP_REQUANTIZE_S32: "requantize_s32", OP_REQUANTIZE_S64: "requantize_s64",
     OP_FULLY_CONNECTED_S8: "fully_connected_s8", OP_FULLY_CONNECTED_S16: "fully_connected_s16",
     OP_AFFINE_S8: "affine_s8", OP_AFFINE_S16: "affine_s16", OP_QUANTIZE: "quantize",
     OP_POSTERIOR: "posterior", OP_MODEL: "model", OP_DETECTOR: "detector",
     OP_FULLY_CONNECTED_F32: "fully_connected_f32", OP_AFFINE_F32: "affine_f32", OP_DENSE_OP: "dense_op",
+    OP_GRAPH: "graph",
 }
 KWS_WEIGHTS_PACKED = 1
 KWS_OK, KWS_ERR_ARGUMENT, KWS_ERR_BACKEND = 0, 1, 9
@@ -728,6 +732,46 @@ def detector_cases(rng: np.random.Generator, small: int = 150) -> list[Case]:
     return cases
 
 
+# --- streaming graphs (blob kind 1) ------------------------------------------------------------
+
+
+def _graph_case(spec, inputs: np.ndarray, desc: str, resets: tuple[int, ...] = ()) -> Case:
+    ref = ReferenceStream(spec)
+    x, y = spec.tensors[spec.input], spec.tensors[spec.output]
+    want = [("info", _le([x.frames, x.channels, y.frames, y.channels, int(y.dtype == "uint8")], "<u4"))]
+    for k, xs in enumerate(inputs):
+        if k in resets:
+            ref.reset()
+        want.append((f"invoke {k}", ref.invoke(xs).reshape(-1).view(np.uint8)))
+    blob = write_blob(spec)
+    payload = b"".join([_u32(len(blob)), blob, _u32(len(resets), *resets), _u32(len(inputs), x.frames * x.channels),
+                        inputs.astype(np.int8).tobytes()])
+    return Case(OP_GRAPH, payload, desc, want)
+
+
+def graph_cases(rng: np.random.Generator) -> list[Case]:
+    """Single conv, depthwise, fully connected and quantize ops drawn as tests/engine/test_graph_engine.py draws
+    them, two streaming graphs through resets, and the four microWakeWord models (300 invokes each)."""
+    from ..engine.test_graph import _streaming_graph, conv_cases, fully_connected_cases, quantize_cases
+    from kwsint.interop.tflite_import import read_tflite
+
+    from ..engine.test_graph_engine import MODELS, NAMES, _model_inputs, _narrow
+    cases = []
+    for depthwise in (False, True):
+        for spec, inputs in _collect(conv_cases(depthwise=depthwise), 40):
+            cases.append(_graph_case(_narrow(spec), np.stack(inputs), f"{'depthwise ' * depthwise}conv"))
+    for spec, inputs, _ in _collect(fully_connected_cases(), 30):
+        cases.append(_graph_case(_narrow(spec), np.stack(inputs), "fully connected"))
+    for spec in _collect(quantize_cases(), 10):
+        cases.append(_graph_case(spec, np.arange(-128, 128, dtype=np.int8).reshape(1, 1, 256), "quantize"))
+    for seed in (1, 2):
+        inputs = rng.integers(-128, 128, (120, 3, 8)).astype(np.int8)
+        cases.append(_graph_case(_streaming_graph(seed), inputs, f"streaming graph {seed}", resets=(40, 41, 90)))
+    for name in NAMES:
+        cases.append(_graph_case(read_tflite(MODELS / f"{name}.tflite"), _model_inputs(rng, 300), name, resets=(150,)))
+    return cases
+
+
 def all_cases(seed: int = 20240601) -> list[Case]:
     rng = np.random.default_rng(seed)
     cases = []
@@ -742,6 +786,7 @@ def all_cases(seed: int = 20240601) -> list[Case]:
     cases += model_cases(rng)
     cases += detector_cases(rng)
     cases += invalid_cases()
+    cases += graph_cases(rng)
     return cases
 
 

@@ -4,7 +4,8 @@
  * once as given, and once with payload_bytes and the payload CRC32 rewritten to
  * agree with the bytes, so that mutations reach the field checks instead of
  * stopping at the checksum. Whatever loads runs one inference on a zero window,
- * a stream and a detector; everything is freed (LeakSanitizer checks).
+ * a stream and a detector (a streaming graph: invokes and a reset); everything is
+ * freed (LeakSanitizer checks).
  * Whether the blob loads must not depend on the backend or the storage.
  *
  * Built and run by tests/test_fuzz.py:
@@ -23,6 +24,32 @@ static void set_u32(uint8_t *p, uint32_t v) {
   for (int b = 0; b < 4; b++) p[b] = (uint8_t)(v >> (8 * b));
 }
 
+/* A streaming graph (blob kind 1): two invokes on exact-size buffers, a reset between them, from two streams
+ * that must agree; the dense calls refuse it. */
+static void exercise_graph(const kws_model *m) {
+  kws_graph_info g;
+  if (kws_model_graph_info(m, &g) != KWS_OK) abort();
+  size_t in_len = g.input_frames * g.input_channels, out_len = g.output_frames * g.output_channels;
+  int8_t *in = calloc(in_len, 1);
+  uint8_t *out = malloc(out_len), *out2 = malloc(out_len);
+  kws_stream *a = NULL, *b = NULL;
+  if (kws_stream_create(m, &a) != KWS_OK || kws_stream_create(m, &b) != KWS_OK) abort();
+  if (kws_stream_invoke(a, in, in_len, out, out_len) != KWS_OK) abort();
+  if (kws_stream_invoke(b, in, in_len, out2, out_len) != KWS_OK || memcmp(out, out2, out_len)) abort();
+  kws_stream_reset(a);
+  memset(in, 127, in_len);
+  if (kws_stream_invoke(a, in, in_len, out, out_len) != KWS_OK) abort();
+  if (kws_stream_invoke(a, in, in_len - 1, out, out_len) != KWS_ERR_ARGUMENT) abort();
+  int32_t logits[2], post;
+  if (kws_stream_infer(a, logits, &post) != KWS_ERR_ARGUMENT) abort();
+  if (kws_model_infer_q(m, in, out, logits, &post) != KWS_ERR_ARGUMENT) abort();
+  kws_stream_free(a);
+  kws_stream_free(b);
+  free(out2);
+  free(out);
+  free(in);
+}
+
 /* 1 if the blob loads (and then runs it), 0 if it is refused with a field named. */
 static int exercise(const uint8_t *blob, size_t size, const kws_backend *be, kws_weight_storage storage) {
   kws_model *m = NULL;
@@ -36,6 +63,11 @@ static int exercise(const uint8_t *blob, size_t size, const kws_backend *be, kws
       abort();
     }
     return 0;
+  }
+  if (kws_model_kind(m) == KWS_MODEL_GRAPH) {
+    exercise_graph(m);
+    kws_model_free(m);
+    return 1;
   }
   kws_model_info info;
   kws_model_get_info(m, &info);

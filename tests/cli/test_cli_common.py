@@ -16,13 +16,15 @@ import pytest
 
 import kwsint
 from kwsint import default_model
-from kwsint.cli import data, eval as eval_cli, export, info, make_model, run, train, wyoming as wyoming_cli
+from kwsint.cli import (data, eval as eval_cli, export, import_tflite, info, make_model, run, train,
+                        wyoming as wyoming_cli)
 from kwsint.data.dataset import load_windows, save_windows
 from kwsint.data.toydata import make_toy_windows
 from kwsint.io.atomic import atomic_writer, write_atomic
 
 CLIS = {"kwsint-run": run, "kwsint-make-model": make_model, "kwsint-train": train, "kwsint-export": export,
-        "kwsint-data": data, "kwsint-eval": eval_cli, "kwsint-info": info, "kwsint-wyoming": wyoming_cli}
+        "kwsint-data": data, "kwsint-eval": eval_cli, "kwsint-info": info, "kwsint-wyoming": wyoming_cli,
+        "kwsint-import": import_tflite}
 M4 = default_model.path("M4.kwsq")
 SAMPLES = default_model.path("samples")
 

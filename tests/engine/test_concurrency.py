@@ -114,3 +114,25 @@ def test_shipped_models_share_one_load_across_threads(config):
     for w, g in zip(want, got):
         for a, b in zip(w, g):
             np.testing.assert_array_equal(a, b)
+
+
+def test_graph_streams_on_many_threads_equal_one_thread(backend):
+    """A streaming graph (blob kind 1) shared by THREADS threads, each invoking its own streams, with resets."""
+    from .test_graph import _streaming_graph
+    model = kwsint.load(kwsint.write_blob(_streaming_graph(2)), backend=backend)
+    rng = np.random.default_rng(7)
+    items = [rng.integers(-128, 128, (int(rng.integers(20, 120)), 3, 8)).astype(np.int8) for _ in range(2 * THREADS)]
+
+    def run(xs: np.ndarray) -> np.ndarray:
+        stream = model.stream()
+        out = []
+        for k, x in enumerate(xs):
+            if k == len(xs) // 2:
+                stream.reset()
+            out.append(stream.invoke(x))
+        return np.stack(out)
+
+    want = [run(xs) for xs in items]
+    for _ in range(2):
+        for w, g in zip(want, _run_threads(run, items)):
+            np.testing.assert_array_equal(g, w)

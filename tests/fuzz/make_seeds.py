@@ -66,6 +66,10 @@ def blob_seeds() -> dict[str, bytes]:
     v2[4:6] = struct.pack("<H", 2)
     kwsint.read_blob(bytes(v2))
     blobs["w8-a16-format2"] = bytes(v2)
+    # Kind 1 (format 5): streaming graphs, imported from the small TFLite graphs of the tflite seeds.
+    from kwsint.interop.tflite_import import read_tflite
+    blobs["graph-streaming"] = kwsint.write_blob(read_tflite(streaming_graph()))
+    blobs["graph-logistic"] = kwsint.write_blob(read_tflite(logistic_graph()))
     assert all(len(b) < 2048 for b in blobs.values()), {k: len(b) for k, b in blobs.items()}
     return {f"{name}.kwsq": b for name, b in blobs.items()}
 

@@ -38,23 +38,23 @@ NEON = ("neon-simde", "neon-dotprod-simde")
 PACKED_TAILS = ("3", "31", "32", "33", "63", "64", "65", "87")
 
 MUTATIONS: list[Mutation] = [
-    # --- portable kernels and the scalar arithmetic every backend's tails use (csrc/requantize.c) ---
+    # --- portable kernels and the scalar arithmetic every backend's tails use (csrc/kwsint_internal.h, csrc/requantize.c) ---
     Mutation(
-        "portable-srdhm-nudge", "csrc/requantize.c",
+        "portable-srdhm-nudge", "csrc/kwsint_internal.h",
         "int64_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));",
         "int64_t nudge = 1 << 30;",
         "SRDHM nudges negative products like positive ones, so their ties round toward +inf",
         _ops("test_requantize_s32_equals_reference", "portable"),
     ),
     Mutation(
-        "portable-srdhm-no-saturation", "csrc/requantize.c",
+        "portable-srdhm-no-saturation", "csrc/kwsint_internal.h",
         "  if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;\n",
         "",
         "SRDHM without its one saturating case: INT32_MIN * INT32_MIN comes out INT32_MIN",
         _ops("test_requantize_s32_equals_reference", "portable"),
     ),
     Mutation(
-        "portable-rdbpot-threshold", "csrc/requantize.c",
+        "portable-rdbpot-threshold", "csrc/kwsint_internal.h",
         "int32_t threshold = (mask >> 1) + (x < 0);",
         "int32_t threshold = mask >> 1;",
         "RoundingDivideByPOT rounds negative ties up instead of away from zero",
@@ -69,22 +69,23 @@ MUTATIONS: list[Mutation] = [
         _ops("test_requantize_s64_equals_reference", "portable"),
     ),
     Mutation(
-        "portable-zero-point-saturates", "csrc/requantize.c",
-        "int32_t kws_add_wrap(int32_t a, int32_t b) { return wrap32((uint32_t)a + (uint32_t)b); }",
+        "portable-zero-point-saturates", "csrc/kwsint_internal.h",
+        "int32_t kws_add_wrap(int32_t a, int32_t b) { return kws_wrap32((uint32_t)a + (uint32_t)b); }",
         "int32_t kws_add_wrap(int32_t a, int32_t b) { int64_t s = (int64_t)a + b; "
         "return s > INT32_MAX ? INT32_MAX : s < INT32_MIN ? INT32_MIN : (int32_t)s; }",
         "the output zero point is added with saturation where the spec (and TFLM) wrap",
         _ops("test_fully_connected_equals_reference", "portable") + _ops("test_affine_equals_reference", "portable"),
     ),
     Mutation(
-        "portable-clamp-before-zero-point", "csrc/requantize.c",
-        "v = clamp_to(kws_add_wrap(kws_requant_s32(acc + e->bias[c], p->multiplier[c], p->shift[c]),",
-        "v = clamp_to(kws_add_wrap(clamp_to(kws_requant_s32(acc + e->bias[c], p->multiplier[c], p->shift[c]), p),",
+        "portable-clamp-before-zero-point", "csrc/kwsint_internal.h",
+        "v = kws_clamp_to(kws_add_wrap(kws_requant_s32(acc + e->bias[c], p->multiplier[c], p->shift[c]),",
+        "v = kws_clamp_to(kws_add_wrap(kws_clamp_to(kws_requant_s32(acc + e->bias[c], p->multiplier[c], "
+        "p->shift[c]), p),",
         "the requantized value is clamped before the output zero point is added, not after",
         _ops("test_fully_connected_equals_reference", "portable"),
     ),
     Mutation(
-        "epilogue-affine-dense-multiplier", "csrc/requantize.c",
+        "epilogue-affine-dense-multiplier", "csrc/kwsint_internal.h",
         "kws_requant_s32(e->affine_bias[c] + e->affine_w[c] * v, q->multiplier[c],",
         "kws_requant_s32(e->affine_bias[c] + e->affine_w[c] * v, p->multiplier[c],",
         "the fused affine layer is requantized with the dense layer's multipliers",
@@ -146,6 +147,43 @@ MUTATIONS: list[Mutation] = [
         "int32_t p = lo + (((hi - lo) * (int32_t)frac) >> 8);",
         "the sigmoid interpolation truncates instead of rounding",
         ("tests/engine/test_ops.py::test_posterior_equals_reference",),
+    ),
+    # --- streaming graphs (csrc/graph.c) ---
+    Mutation(
+        "graph-window-keeps-oldest", "csrc/graph.c",
+        "memcpy(state, dst + xb, sb); /* the state keeps the newest frames */",
+        "memcpy(state, dst, sb); /* the state keeps the newest frames */",
+        "a shift register keeps its oldest frames instead of its newest",
+        ("tests/engine/test_graph_engine.py::test_streaming_graph_on_every_backend_from_init_and_through_resets[1]",),
+        ci=True,
+    ),
+    Mutation(
+        "graph-same-pads-after-first", "csrc/graph.c",
+        "pad = need > x->frames ? (need - x->frames) / 2 : 0;",
+        "pad = need > x->frames ? (need - x->frames + 1) / 2 : 0;",
+        "SAME padding puts the odd frame before the input, where TFLM puts it after",
+        ("tests/engine/test_graph_engine.py::test_conv_on_every_backend", "tests/engine/test_graph_engine.py::test_depthwise_conv_on_every_backend"),
+    ),
+    Mutation(
+        "graph-depthwise-fold-sign", "csrc/graph.c",
+        "op->bias[c] = les32(v->bias + 4 * c) - x->zero_point * sum;",
+        "op->bias[c] = les32(v->bias + 4 * c) + x->zero_point * sum;",
+        "the depthwise input zero point is folded into the bias with the wrong sign",
+        ("tests/engine/test_graph_engine.py::test_depthwise_conv_on_every_backend",),
+    ),
+    Mutation(
+        "graph-logistic-radius-open", "csrc/graph.c",
+        "    if (v <= -radius) {",
+        "    if (v < -radius) {",
+        "LOGISTIC computes the input at minus the radius instead of saturating it to -128",
+        ("tests/engine/test_graph_engine.py::test_logistic_table_built_in_c_equals_the_reference_on_every_input",),
+    ),
+    Mutation(
+        "graph-reset-keeps-state", "csrc/stream.c",
+        "  if (s->model->graph) kws_graph_stream_reset(s->model->graph, s->arena);\n",
+        "",
+        "kws_stream_reset leaves a graph's states as they are",
+        ("tests/engine/test_graph_engine.py::test_streaming_graph_on_every_backend_from_init_and_through_resets[1]",),
     ),
     # --- bias folding (csrc/fold_bias.c) ---
     Mutation(

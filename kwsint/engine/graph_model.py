@@ -1,0 +1,105 @@
+"""``GraphModel`` and ``GraphStream``: a streaming graph (blob kind 1, or a ``.tflite`` file imported in memory)
+on a C backend, invoke by invoke, as TFLM runs it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._kwsint_c import ffi, lib
+from ..errors import FormatError
+from . import backend as _backend
+from .blob import read_blob
+from .graph import GraphSpec
+
+
+# What GraphStream.invoke uses, looked up once: at a few microseconds per invoke, Python's lookups count.
+_INT8 = np.dtype(np.int8)
+_empty = np.empty
+_from_buffer = ffi.from_buffer
+_invoke = lib.kws_stream_invoke
+_OK = lib.KWS_OK
+
+
+class GraphModel:
+    """A loaded streaming graph: immutable, safe to share between threads; each thread runs its own
+    ``stream()``."""
+
+    def __init__(self, data: bytes, *, backend: str | None = None, source: str = "<bytes>"):
+        spec = read_blob(data, source)
+        if not isinstance(spec, GraphSpec):
+            raise FormatError(f"{source}: model_kind: expected 1 (a streaming graph), got a dense window model")
+        self.spec: GraphSpec = spec
+        self.blob_bytes = len(data)
+        be = _backend.resolve(backend)
+        self._ptr = _backend.load_model(data, be, source, lib.KWS_WEIGHTS_INT8)
+        self.backend: str = _backend.name_of(be)
+        info = ffi.new("kws_graph_info *")
+        lib.kws_model_graph_info(self._ptr, info)
+        self.input_shape = (int(info.input_frames), int(info.input_channels))
+        self.output_shape = (int(info.output_frames), int(info.output_channels))
+        self.output_dtype = np.dtype(np.uint8 if info.output_uint8 else np.int8)
+        self.state_bytes = int(info.state_bytes)
+
+    @property
+    def metadata(self):
+        return self.spec.metadata
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates per invoke."""
+        return self.spec.macs
+
+    def stream(self) -> GraphStream:
+        """A new stream over this model, its states at their init codes."""
+        return GraphStream(self)
+
+
+class GraphStream:
+    """One stream: the graph's states between invokes. Not thread-safe: one per thread."""
+
+    def __init__(self, model: GraphModel):
+        ptr = ffi.new("kws_stream **")
+        _backend.check(lib.kws_stream_create(model._ptr, ptr), "kws_stream_create")
+        self.model = model
+        self._ptr = ffi.gc(ptr[0], lib.kws_stream_free)
+        self._in_shape = model.input_shape
+        self._in_len = model.input_shape[0] * model.input_shape[1]
+        self._out_shape, self._out_dtype = model.output_shape, model.output_dtype
+        self._out_len = model.output_shape[0] * model.output_shape[1]
+
+    def invoke(self, x: np.ndarray) -> np.ndarray:
+        """Run the graph once on the new frames ``x`` (int8, the input shape (frames, channels)).
+
+        Returns:
+            A new array of the output codes, (frames, channels), uint8 or int8 as the graph's output.
+        """
+        if not (type(x) is np.ndarray and x.dtype == _INT8 and x.shape == self._in_shape  # the common case,
+                and x.flags.c_contiguous):                                              # checked cheaply
+            a = np.asarray(x)
+            if a.dtype != _INT8 or a.shape != self._in_shape:
+                raise ValueError(f"x: int8 {self._in_shape} expected, got {a.dtype} {a.shape}")
+            x = np.ascontiguousarray(a)
+        out = _empty(self._out_shape, self._out_dtype)
+        status = _invoke(self._ptr, _from_buffer("int8_t[]", x), self._in_len, _from_buffer(out), self._out_len)
+        if status != _OK:  # the shapes were checked above
+            _backend.check(status, "kws_stream_invoke")
+        return out
+
+    def time_invoke(self, x: np.ndarray, repeats: int = 1000) -> int:
+        """Counter ticks (``kws_cycle_counter``) of ``repeats`` invokes on ``x`` in C, after one untimed invoke;
+        the stream's state moves on as it would. For benchmarks: no Python in the loop."""
+        a = np.ascontiguousarray(x)
+        if a.dtype != _INT8 or a.shape != self._in_shape:
+            raise ValueError(f"x: int8 {self._in_shape} expected, got {a.dtype} {a.shape}")
+        if not (isinstance(repeats, int) and 0 <= repeats < 2**32):
+            raise ValueError(f"repeats: an integer in [0, 2^32) expected, got {repeats!r}")
+        out = _empty(self._out_shape, self._out_dtype)
+        ticks = ffi.new("uint64_t *")
+        status = lib.kws_stream_time_invoke(self._ptr, _from_buffer("int8_t[]", a), self._in_len, _from_buffer(out),
+                                            self._out_len, repeats, ticks)
+        _backend.check(status, "kws_stream_time_invoke")
+        return int(ticks[0])
+
+    def reset(self) -> None:
+        """Every state code := its zero point, as TFLM's ``reset()`` (the init codes are not restored)."""
+        lib.kws_stream_reset(self._ptr)
