@@ -78,3 +78,10 @@ def long_stream(folder: Path) -> Path:
               (32767 * np.sin(2 * np.pi * 1000 * t)).astype(np.int16), silence(1),
               rng.choice(np.array([-32768, 32767], np.int16), 2 * SAMPLE_RATE), silence(1)]
     return write_wav(path, np.concatenate(parts))
+
+
+def speech_folder(tmp_path_factory) -> Path:
+    """The session's folder of rendered speech (each file is made once, by whichever test needs it first)."""
+    folder = tmp_path_factory.getbasetemp() / "microwakeword_speech"
+    folder.mkdir(exist_ok=True)
+    return folder
