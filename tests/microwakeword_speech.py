@@ -30,10 +30,11 @@ OTHER = (
 
 
 def speak(text: str, voice: str = "en-us", rate: int = 150) -> np.ndarray:
-    """espeak-ng speaking ``text``, resampled by sox to 16 kHz mono int16."""
+    """espeak-ng speaking ``text``, resampled by sox to 16 kHz mono int16 (-R -D: no dither, the same samples
+    every time)."""
     wav = subprocess.run(["espeak-ng", "-v", voice, "-s", str(rate), "--stdout", text], check=True,
                          capture_output=True).stdout
-    raw = subprocess.run(["sox", "-t", "wav", "-", "-t", "raw", "-r", str(SAMPLE_RATE), "-e", "signed", "-b", "16",
+    raw = subprocess.run(["sox", "-R", "-D", "-t", "wav", "-", "-t", "raw", "-r", str(SAMPLE_RATE), "-e", "signed", "-b", "16",
                           "-c", "1", "-"], input=wav, check=True, capture_output=True).stdout
     return np.frombuffer(raw, "<i2")
 
