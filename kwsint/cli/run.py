@@ -86,7 +86,7 @@ from kwsint.cli import common
 from kwsint.engine.graph_detector import GraphDetector, check_esphome_model, quantized_cutoff
 from kwsint.engine.graph_model import GraphModel
 from kwsint.engine.listener import MicrophoneError, PcmFrames, microphone
-from kwsint.engine.model import Model, lockout_steps, smoothing_steps
+from kwsint.engine.model import lockout_steps, smoothing_steps
 from kwsint.errors import FormatError, ShortInputWarning
 from kwsint.io.atomic import atomic_writer, temp_dir_beside
 from kwsint.io.inputs import DEFAULT_CHUNK_FRAMES, iter_streams
