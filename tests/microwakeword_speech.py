@@ -81,6 +81,15 @@ def long_stream(folder: Path) -> Path:
     return write_wav(path, np.concatenate(parts))
 
 
+def long_stream_codes(folder: Path) -> np.ndarray:
+    """The int8 feature codes (frames, 40) of ``long_stream``: pymicro-features and ESPHome's quantizer
+    (7,770 frames, 2,590 invokes of the four models)."""
+    from kwsint.io.inputs import iter_streams
+    from kwsint.io.microfrontend import MICROFRONTEND, quantize_features
+    [(_, chunks)] = iter_streams(long_stream(folder), MICROFRONTEND.num_features, MICROFRONTEND)
+    return quantize_features(np.concatenate(list(chunks)))
+
+
 def speech_folder(tmp_path_factory) -> Path:
     """The session's folder of rendered speech (each file is made once, by whichever test needs it first)."""
     folder = tmp_path_factory.getbasetemp() / "microwakeword_speech"

@@ -18,9 +18,7 @@ from kwsint.engine.blob import write_blob
 from kwsint.engine.graph import ReferenceStream
 from kwsint.engine.graph_detector import MIN_SLICES_BEFORE_DETECTION, GraphDetector, quantized_cutoff
 from kwsint.interop.tflite_import import read_tflite
-from kwsint.io.inputs import iter_streams
-from kwsint.io.microfrontend import MICROFRONTEND, quantize_features
-from tests.microwakeword_speech import long_stream, speech_folder
+from tests.microwakeword_speech import long_stream_codes, speech_folder
 
 pytestmark = pytest.mark.tflm
 
@@ -64,9 +62,7 @@ def test_the_reference_equals_tflm_invoke_by_invoke(name):
 
 @pytest.fixture(scope="module")
 def speech_codes(tmp_path_factory) -> np.ndarray:
-    """The int8 feature codes of tests/microwakeword_speech.long_stream: 7,770 frames (2,590 invokes)."""
-    [(_, chunks)] = iter_streams(long_stream(speech_folder(tmp_path_factory)), 40, MICROFRONTEND)
-    return quantize_features(np.concatenate(list(chunks)))
+    return long_stream_codes(speech_folder(tmp_path_factory))
 
 
 def _esphome_detections(outputs: list[int], frames: int, stride: int, cutoff: int, n: int) -> list[int]:
