@@ -21,10 +21,11 @@ from kwsint import FormatError, GraphModel, reference
 from kwsint._kwsint_c import ffi, lib
 from kwsint.engine import backend as kb
 from kwsint.engine.blob import HEADER, read_blob, write_blob
-from kwsint.engine.graph import Concat, Conv, DepthwiseConv, FullyConnected, GraphSpec, ReferenceStream, Window
+from kwsint.engine.graph import (Concat, Conv, DepthwiseConv, FullyConnected, GraphSpec, Quant, ReferenceStream, Tensor,
+                                 Window)
 
-from .test_graph import (_all_codes, _examples, _logistic_cases, _logistic_graph, _streaming_graph, conv_cases,
-                         fully_connected_cases, quantize_cases)
+from .test_graph import (_all_codes, _bias, _calibrated_weight_scales, _examples, _logistic_cases, _logistic_graph,
+                         _single_op_graph, _streaming_graph, conv_cases, fully_connected_cases, quantize_cases)
 
 BACKENDS = kwsint.compiled_backends()
 
@@ -69,6 +70,43 @@ def test_conv_on_every_backend(case):
 def test_depthwise_conv_on_every_backend(case):
     spec, inputs = case
     _equal_on_every_backend(_narrow(spec), inputs)
+
+
+# Channel counts around the SIMD kernels' blocks (8 on sse4.1, 16 on avx2 and NEON: a last block that overlaps the
+# one before it, and a scalar path below one block) and tap counts odd and even (taps go in pairs).
+DEPTHWISE_CHANNELS = (1, 2, 7, 8, 9, 15, 16, 17, 23, 24, 31, 32, 33, 47, 48, 63, 64, 65, 100)
+DEPTHWISE_TAPS = (1, 2, 3, 4, 5, 8, 13, 21, 25)
+
+
+def _depthwise_graph(rng: np.random.Generator, channels: int, taps: int, dilation: int, zp_in: int,
+                     extreme: bool) -> GraphSpec:
+    """A VALID DepthwiseConv with 3 output frames, per-channel scales calibrated to spread the outputs; extreme:
+    weights -127 and 127 only."""
+    frames = (taps - 1) * dilation + 3
+    weights = (rng.choice(np.array([-127, 127]), (taps, channels)) if extreme else
+               rng.integers(-127, 128, (taps, channels))).astype(np.int8)
+    windows = np.concatenate([reference.conv_windows(rng.integers(-128, 128, (frames, channels)), taps, 1, dilation,
+                                                     "valid", zp_in) for _ in range(4)])
+    sums = ((windows.astype(np.int64) - zp_in) * weights.astype(np.int64)).sum(axis=1)
+    bias = _bias(rng, "centre", sums)
+    s_in, s_out, zp_out = 2.0**-4, 2.0**-3 * 0.75, int(rng.integers(-20, 21))
+    ws = _calibrated_weight_scales(rng, sums + bias, s_in, s_out, zp_out, -128, 127, True, False)
+    op = DepthwiseConv(input=0, weights=weights, bias=bias, weight_scale=ws, stride=1, dilation=dilation,
+                       padding="valid", act_min=-128, act_max=127, out=1)
+    return _single_op_graph(Tensor(frames, channels, Quant(s_in, zp_in)), Tensor(3, channels, Quant(s_out, zp_out)),
+                            op)
+
+
+@pytest.mark.parametrize("channels", DEPTHWISE_CHANNELS)
+def test_depthwise_conv_at_the_kernels_channel_and_tap_boundaries_on_every_backend(channels):
+    rng = np.random.default_rng(channels)
+    for taps in DEPTHWISE_TAPS:
+        for dilation, zp_in, extreme in ((1, -128, True), (1, 127, False), (2, int(rng.integers(-128, 128)), False)):
+            spec = _depthwise_graph(rng, channels, taps, dilation, zp_in, extreme)
+            shape = (spec.tensors[0].frames, channels)
+            inputs = [np.full(shape, -128, np.int8), np.full(shape, 127, np.int8),
+                      rng.choice(np.array([-128, 127], np.int8), shape), rng.integers(-128, 128, shape).astype(np.int8)]
+            _equal_on_every_backend(spec, inputs)
 
 
 @_examples(60)
