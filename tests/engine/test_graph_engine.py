@@ -388,3 +388,28 @@ def test_time_invoke_runs_the_invokes_in_c():
     np.testing.assert_array_equal(stream.invoke(y), ref.invoke(y))
     with pytest.raises(ValueError, match="repeats"):
         stream.time_invoke(x, -1)
+
+
+def test_invoke_many_equals_single_invokes_and_refuses_wrong_lengths():
+    spec = _streaming_graph(2)
+    blob = write_blob(spec)
+    rng = np.random.default_rng(5)
+    x = rng.integers(-128, 128, (40, 3, 8)).astype(np.int8)
+    for be in BACKENDS:
+        model = GraphModel(blob, backend=be)
+        one, many = model.stream(), model.stream()
+        want = np.stack([one.invoke(xi) for xi in x])
+        got = np.concatenate([many.invoke_many(x[:1]), many.invoke_many(x[1:1]), many.invoke_many(x[1:])])
+        assert got.dtype == want.dtype and got.shape == (40,) + model.output_shape
+        np.testing.assert_array_equal(got, want, err_msg=be)
+    stream = GraphModel(blob).stream()
+    with pytest.raises(ValueError, match=r"int8 \(n, 3, 8\)"):
+        stream.invoke_many(x[0])
+    with pytest.raises(ValueError, match=r"int8 \(n, 3, 8\)"):
+        stream.invoke_many(x.astype(np.int16))
+    flat, out = x.reshape(-1), np.zeros(2 * 4, np.uint8)  # two invokes' worth of output (1 x 4 codes each)
+    many = lib.kws_stream_invoke_many
+    for in_len, out_len in ((47, 8), (48, 7), (48, 12), (72, 8), (24, 0)):
+        assert many(stream._ptr, ffi.from_buffer("int8_t[]", flat), in_len, ffi.from_buffer(out),
+                    out_len) == lib.KWS_ERR_ARGUMENT, (in_len, out_len)
+    assert many(stream._ptr, ffi.from_buffer("int8_t[]", flat), 48, ffi.from_buffer(out), 8) == lib.KWS_OK
