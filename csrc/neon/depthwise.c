@@ -2,7 +2,8 @@
  * channels at a time, then the 16-row epilogue of the int8 FULLY_CONNECTED kernels (fc_s8.h).
  *
  * Exactness: taps go in pairs. SMULL and SMLAL form w[k][c] * x[k][c] + w[k+1][c] * x[k+1][c] in an int16
- * lane, |.| <= 2 * 127 * 128 = 32512 < 2^15, exact; SADDW widens it into the channel's int32 accumulator.
+ * lane, |.| <= 2 * 127 * 128 = 32512 < 2^15, exact because weight codes are in [-127, 127] (csrc/graph.c
+ * refuses -128, whose pair could reach 2^15); SADDW widens it into the channel's int32 accumulator.
  * An odd last tap is a single SMULL. The int32 sum is the portable kernel's in another order:
  * |sum| <= 16384 * 127 * 128 < 2^28, so no addition wraps.
  *
