@@ -85,6 +85,24 @@ class GraphStream:
             _backend.check(status, "kws_stream_invoke")
         return out
 
+    def invoke_many(self, x: np.ndarray) -> np.ndarray:
+        """``invoke`` on ``x[0]``, ``x[1]``, ... in turn, in one call into C: ``x`` is int8 (n, frames, channels),
+        n inputs (a feature array of n * frames frames: ``features.reshape(n, frames, channels)``).
+
+        Returns:
+            A new array (n, output frames, output channels) of the n outputs, uint8 or int8 as the graph's output.
+        """
+        a = np.ascontiguousarray(x)
+        if a.dtype != _INT8 or a.ndim != 3 or a.shape[1:] != self._in_shape:
+            raise ValueError(f"x: int8 (n, {self._in_shape[0]}, {self._in_shape[1]}) expected, got {a.dtype} {a.shape}")
+        n = a.shape[0]
+        out = _empty((n,) + self._out_shape, self._out_dtype)
+        status = lib.kws_stream_invoke_many(self._ptr, _from_buffer("int8_t[]", a), n * self._in_len,
+                                            _from_buffer(out), n * self._out_len)
+        if status != _OK:  # the shapes were checked above
+            raise RuntimeError(f"kws_stream_invoke_many: status {status}")
+        return out
+
     def time_invoke(self, x: np.ndarray, repeats: int = 1000) -> int:
         """Counter ticks (``kws_cycle_counter``) of ``repeats`` invokes on ``x`` in C, after one untimed invoke;
         the stream's state moves on as it would. For benchmarks: no Python in the loop."""
