@@ -83,7 +83,7 @@ import numpy as np
 import kwsint
 from kwsint import reference
 from kwsint.cli import common
-from kwsint.engine.graph_detector import GraphDetector, check_esphome_model, quantized_cutoff
+from kwsint.engine.graph_detector import DetectionSettings, GraphDetector, detection_settings, quantized_cutoff
 from kwsint.engine.graph_model import GraphModel
 from kwsint.engine.listener import MicrophoneError, PcmFrames, microphone
 from kwsint.engine.model import lockout_steps, smoothing_steps
@@ -117,16 +117,15 @@ class Settings:
 class GraphSettings:
     """How every worker runs a microWakeWord streaming graph's inputs: ESPHome's rule with these settings."""
 
-    probability_cutoff: float
-    sliding_window_size: int
+    detection: DetectionSettings
     verify: bool
     chunk_frames: int
 
     def summary(self) -> dict:
         """The settings in the summary line."""
-        return {"probability_cutoff": self.probability_cutoff,
-                "quantized_cutoff": quantized_cutoff(self.probability_cutoff),
-                "sliding_window_size": self.sliding_window_size}
+        cutoff = self.detection.probability_cutoff
+        return {"probability_cutoff": cutoff, "quantized_cutoff": quantized_cutoff(cutoff),
+                "sliding_window_size": self.detection.sliding_window_size}
 
 
 # The per-step values --posteriors writes, and their types: one raw file of each per input while it runs.
@@ -303,13 +302,13 @@ def run_graph_input(model: GraphModel, settings: GraphSettings, name: str, emit:
     """``run_input`` for a microWakeWord streaming graph: the input's microfrontend features (a .wav file or live
     ``pcm``) or feature files, quantized as ESPHome does, through a ``GraphDetector`` per stream; the Fired
     events carry the mean of the outputs the rule summed."""
-    n = settings.sliding_window_size
+    cutoff, n = settings.detection.probability_cutoff, settings.detection.sliding_window_size
     live = pcm is not None
     try:
         streams = ([(name, _live_microfrontend_frames(pcm))] if live else
                    iter_streams(name, model.input_shape[1], MICROFRONTEND, settings.chunk_frames))
         for stream, chunks in _reading(streams):
-            det = GraphDetector(model, settings.probability_cutoff, n, verify=settings.verify)
+            det = GraphDetector(model, cutoff, n, verify=settings.verify)
             r = StreamResult(stream)
             interrupted = False
             try:
@@ -450,7 +449,7 @@ def _settings(args: argparse.Namespace, model: kwsint.Model) -> Settings:
 
 
 def _graph_settings(args: argparse.Namespace, model: GraphModel) -> GraphSettings:
-    """ESPHome's settings from the model's metadata (microWakeWord's JSON), --threshold replacing the cutoff;
+    """ESPHome's settings from the model's metadata (``detection_settings``), --threshold replacing the cutoff;
     ValueError naming the option or the field for what does not apply or is missing."""
     for option in ("hop", "smoothing", "lockout", "posteriors"):
         if getattr(args, option) is not None:
@@ -459,28 +458,10 @@ def _graph_settings(args: argparse.Namespace, model: GraphModel) -> GraphSetting
     if args.workers < 1:
         raise ValueError(f"--workers: expected >= 1, got {args.workers}")
     try:
-        check_esphome_model(model)
-    except ValueError as e:
-        raise ValueError(f"{args.model}: {e}") from None
-    meta = model.metadata
-    if args.threshold is not None:
-        try:
-            quantized_cutoff(args.threshold)
-        except ValueError:
-            raise ValueError(f"--threshold: expected a probability cutoff in [0, 1], got {args.threshold}") from None
-    elif meta.probability_cutoff is None:
-        raise ValueError(f"{args.model}: metadata.probability_cutoff: expected microWakeWord's settings "
-                         "(kwsint-import --settings MODEL.json), got none; or give --threshold")
-    if meta.sliding_window_size is None:
-        raise ValueError(f"{args.model}: metadata.sliding_window_size: expected microWakeWord's settings "
-                         "(kwsint-import --settings MODEL.json), got none")
-    step = meta.feature_step_size
-    if step is not None and step != MICROFRONTEND.frame_shift_ms:
-        raise ValueError(f"{args.model}: metadata.feature_step_size: expected {MICROFRONTEND.frame_shift_ms:g} ms "
-                         f"(pymicro-features' frame step), got {step} ms")
-    cutoff = meta.probability_cutoff if args.threshold is None else args.threshold
-    return GraphSettings(probability_cutoff=cutoff, sliding_window_size=meta.sliding_window_size,
-                         verify=args.verify, chunk_frames=args.chunk_frames)
+        detection = detection_settings(model, args.threshold)
+    except ValueError as e:  # "threshold: ..." is the option's, anything else the model's
+        raise ValueError(f"--{e}" if str(e).startswith("threshold:") else f"{args.model}: {e}") from None
+    return GraphSettings(detection=detection, verify=args.verify, chunk_frames=args.chunk_frames)
 
 
 def _load_model(ref: str, backend: str | None) -> kwsint.Model | GraphModel:

@@ -21,6 +21,9 @@ N = ``sliding_window_size`` outputs (zeros at the start). After each frame:
 
 So nothing is detected in the first second (100 frames of 10 ms) of a stream, nor in the second after a
 detection (longer while the outputs stay at or above the cutoff).
+
+``detection_settings`` resolves the cutoff and N from the model's metadata (microWakeWord's JSON settings), a
+threshold replacing the cutoff: kwsint-run, ``GraphListener`` and the Wyoming service share it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..io.microfrontend import MICROFRONTEND
 from .graph import ReferenceStream
 from .graph_model import GraphModel, GraphStream
 
@@ -130,6 +134,47 @@ def check_esphome_model(model: GraphModel) -> None:
     if model.output_dtype != np.uint8 or model.output_shape != (1, 1):
         raise ValueError(f"output: expected one uint8 value (the wake word probability), got "
                          f"{model.output_dtype} {model.output_shape}")
+
+
+@dataclass(frozen=True)
+class DetectionSettings:
+    """ESPHome's detection settings for one model (``detection_settings``).
+
+    Attributes:
+        probability_cutoff: in [0, 1]; the rule compares with ``quantized_cutoff`` of it.
+        sliding_window_size: N, the outputs summed, 1..1024.
+    """
+
+    probability_cutoff: float
+    sliding_window_size: int
+
+
+def detection_settings(model: GraphModel, threshold: float | None = None) -> DetectionSettings:
+    """The settings ESPHome detects ``model``'s wake word with: its metadata's (microWakeWord's JSON settings),
+    ``threshold`` (in [0, 1]) replacing the probability cutoff.
+
+    Raises:
+        ValueError: one line naming what is wrong: the graph (``check_esphome_model``), ``threshold``, or the
+            metadata field that is missing or does not fit (a feature step other than pymicro-features' 10 ms).
+    """
+    check_esphome_model(model)
+    meta = model.metadata
+    if threshold is not None:
+        try:
+            quantized_cutoff(threshold)
+        except ValueError:
+            raise ValueError(f"threshold: expected a probability cutoff in [0, 1], got {threshold}") from None
+    elif meta.probability_cutoff is None:
+        raise ValueError("metadata.probability_cutoff: expected microWakeWord's settings (kwsint-import --settings "
+                         "MODEL.json), got none; or give a threshold")
+    if meta.sliding_window_size is None:
+        raise ValueError("metadata.sliding_window_size: expected microWakeWord's settings (kwsint-import --settings "
+                         "MODEL.json), got none")
+    step = meta.feature_step_size
+    if step is not None and step != MICROFRONTEND.frame_shift_ms:
+        raise ValueError(f"metadata.feature_step_size: expected {MICROFRONTEND.frame_shift_ms:g} ms "
+                         f"(pymicro-features' frame step), got {step} ms")
+    return DetectionSettings(meta.probability_cutoff if threshold is None else threshold, meta.sliding_window_size)
 
 
 class GraphDetector:

@@ -3,6 +3,8 @@ on a C backend, invoke by invoke, as TFLM runs it."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .._kwsint_c import ffi, lib
@@ -10,6 +12,9 @@ from ..errors import FormatError
 from . import backend as _backend
 from .blob import read_blob
 from .graph import GraphSpec
+
+if TYPE_CHECKING:
+    from .listener import GraphListener
 
 
 # What GraphStream.invoke uses, looked up once: at a few microseconds per invoke, Python's lookups count.
@@ -52,6 +57,14 @@ class GraphModel:
     def stream(self) -> GraphStream:
         """A new stream over this model, its states at their init codes."""
         return GraphStream(self)
+
+    def listener(self, threshold: float | None = None) -> GraphListener:
+        """A new detector on raw audio pushed as it arrives (``kwsint.engine.listener.GraphListener``): 16 kHz
+        16-bit mono PCM in, detections by ESPHome's rule with the model's settings out, ``threshold`` (in [0, 1])
+        replacing its probability cutoff. ValueError for metadata that does not say how to detect."""
+        from .listener import GraphListener  # it imports this module
+
+        return GraphListener(self, threshold=threshold)
 
 
 class GraphStream:
