@@ -464,17 +464,6 @@ def _graph_settings(args: argparse.Namespace, model: GraphModel) -> GraphSetting
     return GraphSettings(detection=detection, verify=args.verify, chunk_frames=args.chunk_frames)
 
 
-def _load_model(ref: str, backend: str | None) -> kwsint.Model | GraphModel:
-    """``kwsint.load``, or for a .tflite file the importer, with the JSON settings of the same name beside it
-    when there is one (as pymicro-wakeword ships its models)."""
-    if not ref.lower().endswith(".tflite"):
-        return kwsint.load(ref, backend=backend)
-    from kwsint.interop.tflite_import import load_tflite
-
-    settings = Path(ref).with_suffix(".json")
-    return load_tflite(ref, settings=settings if settings.is_file() else None, backend=backend)
-
-
 def _step_blocks(prefix: Path, start: int, steps: int, fields=STEP_FIELDS):
     """Steps ``start .. start + steps - 1`` of the raw files ``PREFIX.FIELD``: dicts field -> array, up to
     _BLOCK_STEPS steps each."""
@@ -547,7 +536,7 @@ def _main(argv: list[str] | None, progress: common.Progress) -> int:
         common.check_outputs([args.posteriors], args.force)
     try:
         inputs = _check_inputs(args)
-        model = _load_model(args.model, args.backend)
+        model = kwsint.load(args.model, backend=args.backend)
         graph = isinstance(model, GraphModel)
         settings = _graph_settings(args, model) if graph else _settings(args, model)
     except (OSError, ValueError) as e:
