@@ -11,7 +11,7 @@ is in), in turn, ``--repeats`` times, it runs ``kwsint-run MODEL long.wav --no-p
 (``kwsint.cli.run.main`` under ``python -c``, run from that tree) and prints the hours of audio, the child's CPU
 seconds (user + sys, from ``getrusage(RUSAGE_CHILDREN)`` before and after), hours per CPU second, wall seconds,
 detections and the child's peak RSS (VmHWM, as benchmarks/long_run.py reads it). Several trees alternate, so
-that a before and an after meet the same machine noise.
+that a before and an after meet the same machine noise; the last lines give each tree's median CPU seconds.
 
 With ``--profile-minutes M`` (> 0) it first runs each tree's kwsint-run under cProfile on the first M minutes
 of the same audio and prints where the time goes: the wav reader, the front end (``MicroFrontendStream.push``,
@@ -170,6 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         print(f"{r['hours']:>6g} {r['cpu_s']:>8.1f} {r['hours_per_cpu_s']:>11.4f} {r['wall_s']:>7.1f} "
               f"{r['detections']:>10} {r['peak_rss_mib']:>12.1f}  {r['source']}")
+    if args.repeats > 1 or len(sources) > 1:
+        first = None
+        for source in sources:
+            cpu = float(np.median([r["cpu_s"] for r in rows if r["source"] == str(source)]))
+            first = first or cpu
+            print(f"median of {args.repeats}: {cpu:.1f} CPU s, {rows[0]['hours'] / cpu:.4f} hours/CPU s, "
+                  f"{first / cpu:.2f}x the first tree's: {source}")
     print(f"model {args.model}, backend {rows[0]['backend'] if rows else '-'}; CPU s: the child's user + sys; "
           "peak RSS: the child's VmHWM")
     return 0
