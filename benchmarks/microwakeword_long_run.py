@@ -16,8 +16,9 @@ that a before and an after meet the same machine noise; the last lines give each
 With ``--profile-minutes M`` (> 0) it first runs each tree's kwsint-run under cProfile on the first M minutes
 of the same audio and prints where the time goes: the wav reader, the front end (``MicroFrontendStream.push``,
 of which pymicro-features' C call), ESPHome's quantizer, the detector (``GraphDetector.push``, of which the
-invokes: kwsint's C call and its Python wrapper), and the rest (start-up, output). cProfile slows Python
-function calls most, so the Python shares are overstated against the CPU seconds above.
+invokes: kwsint's C call and its Python wrapper), and the rest (start-up, output), in seconds, shares and
+microseconds per 10 ms of audio. cProfile slows Python function calls most, so the Python shares are overstated
+against the CPU seconds above.
 """
 
 from __future__ import annotations
@@ -111,8 +112,9 @@ PARTS = (
 )
 
 
-def profile(source: Path, model: Path, wav: Path, out: Path) -> list[tuple[str, float]]:
-    """kwsint-run from ``source`` on ``wav`` under cProfile: (part, seconds) for PARTS and the total."""
+def profile(source: Path, model: Path, wav: Path, out: Path) -> tuple[list[tuple[str, float]], int]:
+    """kwsint-run from ``source`` on ``wav`` under cProfile: (part, seconds) for PARTS and the total, and the
+    calls into pymicro-features (one per 10 ms of audio)."""
     cmd = [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "kwsint.cli.run", str(model), str(wav),
            "--no-progress"]
     code, _, _, err = run_child(cmd, cwd=source, env=_env(source))
@@ -120,13 +122,16 @@ def profile(source: Path, model: Path, wav: Path, out: Path) -> list[tuple[str, 
         raise SystemExit(f"microwakeword_long_run: profile: exit status {code}: {err.strip()[-2000:]}")
     stats = pstats.Stats(str(out)).stats
     seconds = dict.fromkeys([label for label, _, _ in PARTS], 0.0)
-    for (file, _, name), (_, _, _, cumulative, _) in stats.items():
+    steps = 0
+    for (file, _, name), (_, calls, _, cumulative, _) in stats.items():
         for label, ending, function in PARTS:
             if file.endswith(ending) and name == function:
                 seconds[label] += cumulative
+        if name == PARTS[2][2]:
+            steps = calls
     total = max(cumulative for _, _, _, cumulative, _ in stats.values())
     rest = total - sum(s for label, s in seconds.items() if not label.startswith(" "))
-    return [*seconds.items(), ("the rest (start-up, output)", rest), ("total (the profiled run)", total)]
+    return [*seconds.items(), ("the rest (start-up, output)", rest), ("total (the profiled run)", total)], steps
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,10 +156,10 @@ def main(argv: list[str] | None = None) -> int:
             write_wav(short, args.profile_minutes * 60)
             for source in sources:
                 print(f"cProfile of kwsint-run {args.model.name}, {args.profile_minutes:g} minutes, from {source}:")
-                rows = profile(source, args.model, short, Path(tmp) / "profile.out")
+                rows, steps = profile(source, args.model, short, Path(tmp) / "profile.out")
                 total = rows[-1][1]
                 for label, s in rows:
-                    print(f"  {label:<42} {s:8.2f} s {100 * s / total:5.1f}%")
+                    print(f"  {label:<42} {s:8.2f} s {100 * s / total:5.1f}% {1e6 * s / steps:7.2f} us/10 ms")
             short.unlink()
         wav = Path(tmp) / "long.wav"
         start = time.perf_counter()
