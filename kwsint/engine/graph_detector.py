@@ -81,24 +81,38 @@ class SlidingWindowRule:
         """The sum of the last N outputs."""
         return sum(self._outputs)
 
-    def frame(self, output: int | None) -> int | None:
-        """One feature frame. ``output``: the uint8 output of the invoke this frame completed, None when it ran
-        none. Returns the sum of the last N outputs when the wake word is detected at this frame, else None."""
+    def frames(self, output: int | None, count: int) -> tuple[int, int] | None:
+        """``count`` (>= 1) feature frames in a row, of which only the first may have completed an invoke:
+        ``output`` is that invoke's uint8 output, None when none did. Returns (the frame's offset among them, the
+        sum of the last N outputs) when the wake word is detected at one of them, else None.
+
+        The same as the module docstring's steps frame by frame: between outputs the newest output is fixed, so
+        the counter moves on every frame or on none, and only an output sets the flag a check clears, so at most
+        one check falls in these frames.
+        """
         if output is not None:
             self._newest = (self._newest + 1) % self.window
             self._outputs[self._newest] = output
             self._unchecked = True
-        if self._outputs[self._newest] < self.cutoff:
-            self._cool_off = min(self._cool_off + 1, 0)
-        if not self._unchecked or self._cool_off < 0:
+        counting = self._outputs[self._newest] < self.cutoff  # the counter moves on each of these frames
+        if counting:
+            at = max(-self._cool_off - 1, 0)  # the frame whose step brings the counter to 0
+        else:
+            at = 0 if self._cool_off == 0 else count
+        if not self._unchecked or at >= count:
+            if counting:
+                self._cool_off = min(self._cool_off + count, 0)
             return None
         self._unchecked = False
+        self._cool_off = 0  # as it was at the check, and stays while the newest output is unchanged
         total = self.window_sum
-        if total > self.cutoff * self.window:
-            self._outputs = [0] * self.window
-            self._cool_off = -MIN_SLICES_BEFORE_DETECTION
-            return total
-        return None
+        if total <= self.cutoff * self.window:
+            return None
+        self._outputs = [0] * self.window
+        # the frames after the detection see the zeroed ring: below the cutoff unless it is 0
+        after = count - at - 1 if self.cutoff > 0 else 0
+        self._cool_off = min(-MIN_SLICES_BEFORE_DETECTION + after, 0)
+        return at, total
 
 
 @dataclass(frozen=True)
@@ -180,6 +194,8 @@ def detection_settings(model: GraphModel, threshold: float | None = None) -> Det
 class GraphDetector:
     """ESPHome's streaming inference and detection rule over one stream of a shared ``GraphModel``.
 
+    ``push`` runs the invokes its frames complete in one call into C (``GraphStream.invoke_many``) and the rule
+    once per invoke (``SlidingWindowRule.frames``), not once per frame, so that Python costs little per frame.
     Not thread-safe: one detector per stream; any number may share the model.
     """
 
@@ -219,23 +235,28 @@ class GraphDetector:
         if codes.dtype != np.int8 or codes.ndim != 2 or codes.shape[1] != self.model.input_shape[1]:
             raise ValueError(f"codes: expected int8 (frames, {self.model.input_shape[1]}), got {codes.dtype} "
                              f"{codes.shape}")
-        frames, outputs, sums, detections = [], [], [], []
-        for row in codes:
-            self._input[self._filled] = row
-            self._filled += 1
-            output = None
-            if self._filled == self.stride:
-                self._filled = 0
-                output = int(self._stream.invoke(self._input)[0, 0])
-                if self._reference is not None:
-                    self.mismatches += int(self._reference.invoke(self._input)[0, 0]) != output
-            fired = self.rule.frame(output)
-            if output is not None:
-                frames.append(self.frames)
-                outputs.append(output)
-                sums.append(self.rule.window_sum if fired is None else fired)  # a detection zeroed the ring
+        n, stride, held = len(codes), self.stride, self._filled
+        rows = np.concatenate([self._input[:held], codes])  # the frames of a started invoke first
+        count = len(rows) // stride  # invokes, all in one call into C
+        inputs = rows[: count * stride].reshape(count, *self.model.input_shape)
+        outputs = self._stream.invoke_many(inputs)[:, 0, 0]
+        self._filled = len(rows) - count * stride
+        self._input[: self._filled] = rows[count * stride :]
+        if self._reference is not None:
+            for x, output in zip(inputs, outputs.tolist()):
+                self.mismatches += int(self._reference.invoke(x)[0, 0]) != output
+        # the rule over runs of frames: those before the first invoke's last frame, then from each invoke's last
+        # frame to the next's
+        first = stride - 1 - held  # the offset in codes of the first invoke's last frame
+        ends = range(first, first + stride * count, stride)
+        sums, detections = [], []
+        if first and n and (fired := self.rule.frames(None, min(first, n))) is not None:
+            detections.append((self.frames + fired[0], fired[1]))
+        for at, output in zip(ends, outputs.tolist()):
+            fired = self.rule.frames(output, min(stride, n - at))
+            sums.append(self.rule.window_sum if fired is None else fired[1])  # a detection zeroed the ring
             if fired is not None:
-                detections.append((self.frames, fired))
-            self.frames += 1
-        return GraphSteps(np.array(frames, np.int64), np.array(outputs, np.uint8), np.array(sums, np.int64),
-                          detections)
+                detections.append((self.frames + at + fired[0], fired[1]))
+        frame = self.frames + np.array(ends, np.int64)
+        self.frames += n
+        return GraphSteps(frame, outputs.copy(), np.array(sums, np.int64), detections)

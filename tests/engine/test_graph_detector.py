@@ -15,6 +15,7 @@ from kwsint.engine.blob import write_blob
 from kwsint.engine.graph import Quantize, Quant, Tensor
 from kwsint.engine.graph_detector import GraphDetector, SlidingWindowRule, quantized_cutoff
 from kwsint.interop.tflite_import import read_tflite
+from tests.microwakeword_speech import long_stream_codes, speech_folder
 
 from .test_graph import _single_op_graph
 
@@ -30,9 +31,9 @@ def _run(rule: SlidingWindowRule, outputs: list[int], frames: int | None = None)
     found = []
     for f in range(frames):
         k, last = divmod(f, STRIDE)
-        fired = rule.frame(outputs[k] if last == STRIDE - 1 and k < len(outputs) else None)
+        fired = rule.frames(outputs[k] if last == STRIDE - 1 and k < len(outputs) else None, 1)
         if fired is not None:
-            found.append((f, fired))
+            found.append((f, fired[1]))
     return found
 
 
@@ -82,6 +83,26 @@ def test_after_a_detection_the_ring_is_zeroed_and_the_cool_off_restarts():
     assert found == [(134, 1275), (3 * 94 + 2, 1275)]
 
 
+@pytest.mark.parametrize("cutoff, window", [(216, 5), (10, 1), (0, 1), (128, 3), (254, 2)])
+def test_a_run_of_frames_detects_as_its_frames_one_by_one(cutoff, window):
+    rng = np.random.default_rng(cutoff)
+    values = [None, 0, max(cutoff - 1, 0), cutoff, min(cutoff + 1, 255), 255]
+    runs = [(values[rng.integers(len(values))], int(rng.choice([1, 2, 3, rng.integers(1, 150)])))
+            for _ in range(3000)]
+    whole, single = SlidingWindowRule(cutoff, window), SlidingWindowRule(cutoff, window)
+    frame, found_whole, found_single = 0, [], []
+    for output, count in runs:
+        if (fired := whole.frames(output, count)) is not None:
+            found_whole.append((frame + fired[0], fired[1]))
+        for k in range(count):
+            if (fired := single.frames(output if k == 0 else None, 1)) is not None:
+                found_single.append((frame + k, fired[1]))
+        frame += count
+        assert whole.window_sum == single.window_sum
+    assert found_whole == found_single
+    assert len(found_whole) >= (0 if cutoff == 0 else 10)
+
+
 def test_the_rule_refuses_settings_out_of_range():
     with pytest.raises(ValueError, match="cutoff: expected an integer in 0..255"):
         SlidingWindowRule(256, 5)
@@ -109,6 +130,20 @@ def test_the_detector_invokes_every_stride_frames_and_reports_its_window_sums(na
     assert detector.push(codes[:3]).output.tolist() == want[:1] and detector.frames == 3
     with pytest.raises(ValueError, match=r"codes: expected int8 \(frames, 40\), got float32"):
         detector.push(codes.astype(np.float32))
+
+
+def test_the_detector_gives_the_same_steps_however_the_frames_are_cut(nabu, tmp_path_factory):
+    model = GraphModel(write_blob(nabu))
+    codes = long_stream_codes(speech_folder(tmp_path_factory))
+    whole = GraphDetector(model, 0.85, 5).push(codes)
+    assert len(whole.detections) >= 2
+    detector = GraphDetector(model, 0.85, 5)
+    rng = np.random.default_rng(18)
+    cuts = np.sort(rng.integers(0, len(codes), 300))
+    parts = [detector.push(part) for part in np.split(codes, cuts)]  # pieces of 0, 1, 2, ... frames
+    for field in ("frame", "output", "window_sum"):
+        assert np.array_equal(np.concatenate([getattr(p, field) for p in parts]), getattr(whole, field))
+    assert [d for p in parts for d in p.detections] == whole.detections
 
 
 def test_graphs_esphome_cannot_run_are_refused_in_one_line(nabu):
