@@ -19,11 +19,11 @@ from hypothesis import given
 import kwsint
 from kwsint import FormatError, GraphModel, reference
 from kwsint._kwsint_c import ffi, lib
-from kwsint.engine import backend as kb
 from kwsint.engine.blob import HEADER, read_blob, write_blob
 from kwsint.engine.graph import (Concat, Conv, DepthwiseConv, FullyConnected, GraphSpec, Quant, ReferenceStream, Tensor,
                                  Window)
 
+from .test_format import c_load, refresh_crc
 from .test_graph import (_all_codes, _bias, _calibrated_weight_scales, _examples, _logistic_cases, _logistic_graph,
                          _single_op_graph, _streaming_graph, conv_cases, fully_connected_cases, quantize_cases)
 
@@ -216,18 +216,6 @@ def test_microwakeword_models_on_every_backend(name):
 
 # --- the blob of kind 1 -----------------------------------------------------------------------------------------
 
-
-def refresh_crc(blob: bytes) -> bytes:
-    payload = blob[HEADER.size:]
-    return blob[:12] + struct.pack("<I", zlib.crc32(payload)) + payload
-
-
-def c_load(blob: bytes) -> int:
-    out = ffi.new("kws_model **")
-    status = lib.kws_model_load(ffi.from_buffer(blob), len(blob), kb.resolve("portable"), out, ffi.NULL)
-    if out[0] != ffi.NULL:
-        lib.kws_model_free(out[0])
-    return status
 
 
 def _py_ok(blob: bytes) -> bool:
