@@ -118,11 +118,12 @@ def peak_rss_kib(stderr: str) -> int:
     return int(last[1])
 
 
-def run_child(cmd: list[str]) -> tuple[int, float, str, str]:
-    """Runs ``cmd``; returns (exit status, wall seconds, stdout, stderr)."""
+def run_child(cmd: list[str], **options) -> tuple[int, float, str, str]:
+    """Runs ``cmd`` (``options`` such as cwd and env go to subprocess.run); returns (exit status, wall seconds,
+    stdout, stderr)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        code = subprocess.run(cmd, stdout=out, stderr=err).returncode
+        code = subprocess.run(cmd, stdout=out, stderr=err, **options).returncode
         wall = time.perf_counter() - start
         out.seek(0)
         err.seek(0)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kwsint_internal.h"
+#include "little_endian.h"
 
 #define HEADER_BYTES 16
 #define FORMAT_VERSION 5 /* 5: a model kind at offset 6 (1: csrc/graph.c); 4 as 5 kind 0; 3 is read too (no
@@ -40,25 +41,6 @@ static const uint8_t *take(cursor *c, size_t n, const char *field, kws_status *s
   const uint8_t *p = c->data + c->pos;
   c->pos += n;
   return p;
-}
-
-static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t le32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static int32_t les32(const uint8_t *p) {
-  uint32_t u = le32(p);
-  return u <= (uint32_t)INT32_MAX ? (int32_t)u : (int32_t)(u - 0x80000000u) + INT32_MIN;
-}
-static int64_t les64(const uint8_t *p) {
-  uint64_t u = (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-  return u <= (uint64_t)INT64_MAX ? (int64_t)u : (int64_t)(u - 0x8000000000000000u) + INT64_MIN;
-}
-static float lef32(const uint8_t *p) {
-  uint32_t u = le32(p);
-  float f;
-  memcpy(&f, &u, sizeof f);
-  return f;
 }
 
 /* TFLM QuantizeMultiplier; returns 0 if the scale needs a shift above max_shift. */

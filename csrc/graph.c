@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kwsint_internal.h"
+#include "little_endian.h"
 
 enum {
   OP_WINDOW = 1,
@@ -91,20 +92,6 @@ static const uint8_t *take(rd *r, size_t n, const char *field, kws_status *st) {
   return p;
 }
 
-static size_t le16(const uint8_t *p) { return (size_t)(p[0] | p[1] << 8); }
-static uint32_t le32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static int32_t les32(const uint8_t *p) {
-  uint32_t u = le32(p);
-  return u <= (uint32_t)INT32_MAX ? (int32_t)u : (int32_t)(u - 0x80000000u) + INT32_MIN;
-}
-static float lef32(const uint8_t *p) {
-  uint32_t u = le32(p);
-  float f;
-  memcpy(&f, &u, sizeof f);
-  return f;
-}
 static int scale_ok(float s) { return isfinite(s) && s > 0.0f; }
 static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
 

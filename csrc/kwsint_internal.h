@@ -66,7 +66,9 @@ typedef struct {
                               float act_min, float act_max, float *y);
   void (*affine_f32)(const float *x, size_t n, const float *scale, const float *shift, float *y);
   /* DEPTHWISE_CONV_2D in time, one output frame: y[c] = epilogue(sum_k w[k][c] * x[k * row_stride + c]),
-   * taps rows of c codes, w [taps][c]; the folded bias holds the input zero point (taps <= 16384: exact). */
+   * taps rows of c codes, w [taps][c] codes in [-127, 127] (as the dense kernels': the graph loader refuses -128);
+   * the folded bias holds the input zero point (taps <= 16384: exact).
+   * y never overlaps x or w (a kernel may write an output code twice, with the same value). */
   void (*depthwise_s8)(const int8_t *x, size_t row_stride, size_t taps, size_t c, const int8_t *w,
                        const kws_epilogue *e, int8_t *y);
 } kws_kernels;

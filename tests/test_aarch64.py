@@ -81,6 +81,14 @@ def cases() -> list[vec.Case]:
     return vec.all_cases()
 
 
+@pytest.fixture(scope="session")
+def speech(tmp_path_factory) -> list[vec.Case]:
+    """The four microWakeWord models on about 78 s of espeak-ng speech, noise and tones (2,590 invokes each),
+    through their front end, with the outputs of TFLM's interpreter."""
+    from .microwakeword_speech import long_stream_codes, speech_folder
+    return vec.speech_cases(long_stream_codes(speech_folder(tmp_path_factory)))
+
+
 def _usable(tools, driver, cpu: str) -> dict[str, int]:
     r = _qemu(tools, cpu, driver, "--backends", timeout=60)
     assert r.returncode == 0, r.stderr
@@ -112,3 +120,12 @@ def test_backend_equals_reference(tools, driver, cases, tmp_path, cpu, backend):
     assert r.returncode == 0, f"driver failed under -cpu {cpu} (status {r.returncode}):\n{r.stdout}\n{r.stderr}"
     summary = vec.compare(cases, results.read_bytes(), f"{backend} under qemu -cpu {cpu}")
     print(f"{backend} under -cpu {cpu}: {len(cases)} cases equal the reference in {elapsed:.1f} s ({summary})")
+
+
+@pytest.mark.parametrize("cpu, backend", RUNS, ids=[f"{c}-{b}" for c, b in RUNS])
+def test_microwakeword_models_on_speech_equal_tflm(tools, driver, speech, tmp_path, cpu, backend):
+    vectors, results = tmp_path / "vectors.bin", tmp_path / "results.bin"
+    vectors.write_bytes(vec.write_vectors(speech, backend))
+    r = _qemu(tools, cpu, driver, vectors, results)
+    assert r.returncode == 0, f"driver failed under -cpu {cpu} (status {r.returncode}):\n{r.stdout}\n{r.stderr}"
+    vec.compare(speech, results.read_bytes(), f"{backend} under qemu -cpu {cpu}, against TFLM")

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # The import names of the packages the extras add (pyproject.toml's optional dependencies): the runtime
 # (kwsint.load, kwsint-run on features and audio) must work with none of them.
 EXTRA_MODULES = ("torch", "matplotlib", "tflite_micro", "onnx", "onnxruntime", "ai_edge_litert", "sounddevice",
-                 "wyoming")
+                 "wyoming", "pymicro_features")
 
 RUNTIME_ONLY = """import sys
 for name in {blocked!r}:

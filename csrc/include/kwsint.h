@@ -316,6 +316,10 @@ kws_status kws_model_graph_info(const kws_model *model, kws_graph_info *info);
 /* One invoke: in_len int8 input codes (input_frames x input_channels, frame by frame),
  * out_len output codes (output_frames x output_channels bytes) into out. */
 kws_status kws_stream_invoke(kws_stream *stream, const int8_t *in, size_t in_len, void *out, size_t out_len);
+/* Consecutive invokes on a feature array: in holds n inputs back to back (in_len = n * one input's codes),
+ * out receives their n outputs back to back (out_len = n * one output's codes); n = 0 does nothing. Lengths
+ * that are not such multiples of one invoke's are refused (KWS_ERR_ARGUMENT) before any invoke. */
+kws_status kws_stream_invoke_many(kws_stream *stream, const int8_t *in, size_t in_len, void *out, size_t out_len);
 /* kws_stream_invoke `repeats` times on the same input (the stream's state moves on each time); the counter
  * ticks they took in *ticks (kws_cycle_counter; for benchmarks: no Python in the loop). */
 kws_status kws_stream_time_invoke(kws_stream *stream, const int8_t *in, size_t in_len, void *out, size_t out_len,

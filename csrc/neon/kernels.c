@@ -40,6 +40,7 @@ const kws_kernels kws_neon_kernels = {
     .quantize_s16 = kws_portable_quantize_s16,
     .fully_connected_f32 = kws_neon_fully_connected_f32,
     .affine_f32 = kws_portable_affine_f32,
+    .depthwise_s8 = kws_neon_depthwise_s8,
 };
 
 const kws_kernels kws_neon_dot_kernels = {
@@ -69,5 +70,6 @@ const kws_kernels kws_neon_dot_kernels = {
     .quantize_s16 = kws_portable_quantize_s16,
     .fully_connected_f32 = kws_neon_fully_connected_f32,
     .affine_f32 = kws_portable_affine_f32,
+    .depthwise_s8 = kws_neon_depthwise_s8,
 };
 #endif

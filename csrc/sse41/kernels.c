@@ -31,6 +31,7 @@ const kws_kernels kws_sse41_kernels = {
     .quantize_s16 = kws_portable_quantize_s16,
     .fully_connected_f32 = kws_sse41_fully_connected_f32,
     .affine_f32 = kws_portable_affine_f32,
+    .depthwise_s8 = kws_sse41_depthwise_s8,
 };
 
 KWS_SSE41_END

@@ -45,6 +45,8 @@ void kws_sse41_affine_s8(const int8_t *x, size_t n, const int8_t *w, const int32
                          const kws_requant_params *p, int8_t *y);
 void kws_sse41_affine_s16(const int16_t *x, size_t n, const int8_t *w, const int64_t *bias,
                           const kws_requant_params *p, int16_t *y);
+void kws_sse41_depthwise_s8(const int8_t *x, size_t row_stride, size_t taps, size_t c, const int8_t *w,
+                            const kws_epilogue *e, int8_t *y);
 
 /* SaturatingRoundingDoublingHighMul on 4 lanes: floor((a*b + 2^30) / 2^31)
  * from the exact 64-bit products of pmuldq, as in avx2.h, which gives the

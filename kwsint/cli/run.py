@@ -4,6 +4,7 @@
                [--posteriors out.csv|out.npz [--force]] [--workers N] [--keep-going] [--verify]
     arecord -f S16_LE -r 16000 -c 1 -t raw | kwsint-run model.kwsq -
     kwsint-run model.kwsq --mic
+    kwsint-run okay_nabu.kwsq INPUTS... [--threshold 0.85]      # a microWakeWord model (or its .tflite)
 
 INPUTS are .npy feature arrays (T x feature_dim float32, 10 ms frames), Kaldi
 .ark/.scp feature files (one stream per utterance) or 16-bit mono .wav audio
@@ -30,6 +31,19 @@ the output is written from them at the end, through a temporary file renamed
 over it: memory stays constant however long the input, and the output is
 whole or absent (or as it was), even if the process is killed. An existing
 output is refused without --force.
+
+microWakeWord models (a kind 1 blob from kwsint-import, or the .tflite file
+itself, with the JSON settings of the same name beside it) detect as ESPHome
+does, with the model's own settings: features from pymicro-features (the
+optional extra ``kwsint[microfrontend]``) quantized by ESPHome's formula
+(``kwsint.io.microfrontend``), one invoke per input-tensor's frames, and
+ESPHome's sliding-window rule (``kwsint.engine.graph_detector``): the sum of the
+last sliding_window_size outputs above int(cutoff * 255) times that size,
+after a second of cool-off. --threshold replaces the model's
+probability_cutoff; --hop, --smoothing, --lockout and --posteriors do not apply
+and are refused. Feature files hold float frames of 40 features as
+pymicro-features gives them (uint16 values / 25.6); --verify runs every invoke
+on the numpy reference too (about 4 ms each).
 
 Output: one JSON line per detection ({"file", "time", "posterior"}: the time
 in seconds at the end of the window's newest frame, the smoothed posterior),
@@ -69,11 +83,14 @@ import numpy as np
 import kwsint
 from kwsint import reference
 from kwsint.cli import common
+from kwsint.engine.graph_detector import DetectionSettings, GraphDetector, detection_settings, quantized_cutoff
+from kwsint.engine.graph_model import GraphModel
 from kwsint.engine.listener import MicrophoneError, PcmFrames, microphone
-from kwsint.engine.model import Model, lockout_steps, smoothing_steps
+from kwsint.engine.model import lockout_steps, smoothing_steps
 from kwsint.errors import FormatError, ShortInputWarning
 from kwsint.io.atomic import atomic_writer, temp_dir_beside
 from kwsint.io.inputs import DEFAULT_CHUNK_FRAMES, iter_streams
+from kwsint.io.microfrontend import MICROFRONTEND, MicroFrontendStream, quantize_features, require_pymicro_features
 
 PROG = "kwsint-run"
 T = TypeVar("T")
@@ -90,6 +107,26 @@ class Settings:
     verify: bool
     chunk_frames: int
 
+    def summary(self) -> dict:
+        """The settings in the summary line."""
+        return {"hop": self.hop, "smoothing_steps": self.smoothing_steps, "lockout_steps": self.lockout_steps,
+                "threshold_q16": reference.threshold_q16(self.threshold)}
+
+
+@dataclass(frozen=True)
+class GraphSettings:
+    """How every worker runs a microWakeWord streaming graph's inputs: ESPHome's rule with these settings."""
+
+    detection: DetectionSettings
+    verify: bool
+    chunk_frames: int
+
+    def summary(self) -> dict:
+        """The settings in the summary line."""
+        cutoff = self.detection.probability_cutoff
+        return {"probability_cutoff": cutoff, "quantized_cutoff": quantized_cutoff(cutoff),
+                "sliding_window_size": self.detection.sliding_window_size}
+
 
 # The per-step values --posteriors writes, and their types: one raw file of each per input while it runs.
 STEP_FIELDS = {"frame": np.dtype(np.int64), "posterior_q16": np.dtype(np.int32), "smoothed_q16": np.dtype(np.int32),
@@ -104,8 +141,8 @@ class StreamResult:
     name: str
     frames: int = 0
     steps: int = 0
-    peak_q16: int = 0
-    detections: list = field(default_factory=list)  # (frame, smoothed_q16)
+    peak_posterior: float = 0.0
+    detections: list = field(default_factory=list)  # (frame, posterior)
     mismatches: int = 0
 
 
@@ -132,11 +169,12 @@ _READ_BYTES = 65536  # at most this much of standard input at a time: what one r
 
 @dataclass(frozen=True)
 class Fired:
-    """A detection, reported as soon as its step runs: the newest frame of its window, the smoothed posterior."""
+    """A detection, reported as soon as its step runs: the newest frame of its window, the smoothed posterior (for
+    a streaming graph, the mean of the outputs its rule summed, in [0, 1])."""
 
     stream: str
     frame: int
-    smoothed_q16: int
+    posterior: float
 
 
 @dataclass(frozen=True)
@@ -222,13 +260,13 @@ def run_input(model: kwsint.Model, settings: Settings, name: str, emit: Emit,
                     r.frames += len(chunk)
                     r.steps += len(steps.frame)
                     if len(steps.frame):
-                        r.peak_q16 = max(r.peak_q16, int(steps.smoothed_q16.max()))
+                        r.peak_posterior = max(r.peak_posterior, int(steps.smoothed_q16.max()) / 65536)
                     for k, f in step_files.items():
                         getattr(steps, k).astype(STEP_FIELDS[k], copy=False).tofile(f)
                     fired = steps.fired
                     for f, s in zip(steps.frame[fired], steps.smoothed_q16[fired]):
-                        r.detections.append((int(f), int(s)))
-                        emit(Fired(stream, int(f), int(s)))
+                        r.detections.append((int(f), int(s) / 65536))
+                        emit(Fired(stream, int(f), int(s) / 65536))
             except KeyboardInterrupt:
                 if not live:
                     raise
@@ -249,6 +287,53 @@ def run_input(model: kwsint.Model, settings: Settings, name: str, emit: Emit,
     finally:
         for f in step_files.values():
             f.close()
+
+
+def _live_microfrontend_frames(pcm: Iterable[bytes | np.ndarray]) -> Iterator[np.ndarray]:
+    """The microfrontend's frames of raw audio as it arrives, each piece's as soon as it is read."""
+    frames = MicroFrontendStream()
+    for piece in pcm:
+        if len(chunk := frames.push(piece)):
+            yield chunk
+
+
+def run_graph_input(model: GraphModel, settings: GraphSettings, name: str, emit: Emit,
+                    pcm: Iterable[bytes | np.ndarray] | None = None) -> None:
+    """``run_input`` for a microWakeWord streaming graph: the input's microfrontend features (a .wav file or live
+    ``pcm``) or feature files, quantized as ESPHome does, through a ``GraphDetector`` per stream; the Fired
+    events carry the mean of the outputs the rule summed."""
+    cutoff, n = settings.detection.probability_cutoff, settings.detection.sliding_window_size
+    live = pcm is not None
+    try:
+        streams = ([(name, _live_microfrontend_frames(pcm))] if live else
+                   iter_streams(name, model.input_shape[1], MICROFRONTEND, settings.chunk_frames))
+        for stream, chunks in _reading(streams):
+            det = GraphDetector(model, cutoff, n, verify=settings.verify)
+            r = StreamResult(stream)
+            interrupted = False
+            try:
+                for chunk in _reading(chunks):
+                    if _cancelled.is_set():
+                        return
+                    steps = det.push(quantize_features(chunk))
+                    r.frames += len(chunk)
+                    r.steps += len(steps.frame)
+                    if len(steps.frame):
+                        r.peak_posterior = max(r.peak_posterior, int(steps.window_sum.max()) / (255 * n))
+                    for frame, total in steps.detections:
+                        r.detections.append((frame, total / (255 * n)))
+                        emit(Fired(stream, frame, total / (255 * n)))
+            except KeyboardInterrupt:
+                if not live:
+                    raise
+                interrupted = True  # the end of a live stream: what it has is a whole stream
+            r.mismatches = det.mismatches
+            emit(r)
+            if interrupted:
+                emit(Interrupted())
+                return
+    except _InputError as e:
+        emit(Failed(str(e)))
 
 
 _END = object()  # after a worker's last event in its queue
@@ -300,13 +385,13 @@ class _Printer:
     def __call__(self, event: Event) -> None:
         if isinstance(event, Fired):
             print(json.dumps({"file": event.stream, "time": round((event.frame + 1) * self.frame_s, 3),
-                              "posterior": round(event.smoothed_q16 / 65536, 6)}), flush=True)
+                              "posterior": round(event.posterior, 6)}), flush=True)
         elif isinstance(event, StreamResult):
             r = event
             if r.frames < self.window:
                 warnings.warn(ShortInputWarning(r.name, r.frames, self.window))
             record = {"stream": r.name, "frames": r.frames, "steps": r.steps, "detections": len(r.detections),
-                      "peak_posterior": round(r.peak_q16 / 65536, 6)}
+                      "peak_posterior": round(r.peak_posterior, 6)}
             if self.verify:
                 record["reference_mismatches"] = r.mismatches
             print(json.dumps(record), flush=True)
@@ -319,7 +404,8 @@ class _Printer:
 
 def _parser() -> argparse.ArgumentParser:
     ap = common.new_parser(PROG, __doc__)
-    ap.add_argument("model", help="a .kwsq model blob, or default:NAME for a shipped one (default:M4)")
+    ap.add_argument("model", help="a .kwsq model blob, default:NAME for a shipped one (default:M4), or a microWakeWord "
+                                  ".tflite file (its settings from the .json of the same name beside it)")
     ap.add_argument("inputs", nargs="*", metavar="INPUT",
                     help=".npy, .ark, .scp or .wav files; - reads raw 16-bit mono PCM at the model's sample rate "
                          "from standard input, to its end or Ctrl-C")
@@ -360,6 +446,22 @@ def _settings(args: argparse.Namespace, model: kwsint.Model) -> Settings:
         raise ValueError(f"--{e}") from None  # "--smoothing: ...", "--lockout: ...": the options' names
     return Settings(hop=hop, smoothing_steps=smoothing, threshold=threshold, lockout_steps=lockout,
                     verify=args.verify, chunk_frames=args.chunk_frames)
+
+
+def _graph_settings(args: argparse.Namespace, model: GraphModel) -> GraphSettings:
+    """ESPHome's settings from the model's metadata (``detection_settings``), --threshold replacing the cutoff;
+    ValueError naming the option or the field for what does not apply or is missing."""
+    for option in ("hop", "smoothing", "lockout", "posteriors"):
+        if getattr(args, option) is not None:
+            raise ValueError(f"--{option}: a microWakeWord model detects by ESPHome's rule (its probability cutoff "
+                             f"over a sliding window of outputs); expected no --{option}")
+    if args.workers < 1:
+        raise ValueError(f"--workers: expected >= 1, got {args.workers}")
+    try:
+        detection = detection_settings(model, args.threshold)
+    except ValueError as e:  # "threshold: ..." is the option's, anything else the model's
+        raise ValueError(f"--{e}" if str(e).startswith("threshold:") else f"{args.model}: {e}") from None
+    return GraphSettings(detection=detection, verify=args.verify, chunk_frames=args.chunk_frames)
 
 
 def _step_blocks(prefix: Path, start: int, steps: int, fields=STEP_FIELDS):
@@ -435,19 +537,29 @@ def _main(argv: list[str] | None, progress: common.Progress) -> int:
     try:
         inputs = _check_inputs(args)
         model = kwsint.load(args.model, backend=args.backend)
-        if not isinstance(model, Model):  # detection for streaming graphs comes with their front end (issue 18)
-            raise ValueError(f"{args.model}: a streaming graph (blob kind 1): kwsint-run detects with dense window "
-                             "models only so far; run it invoke by invoke with kwsint.load(...).stream()")
-        settings = _settings(args, model)
+        graph = isinstance(model, GraphModel)
+        settings = _graph_settings(args, model) if graph else _settings(args, model)
     except (OSError, ValueError) as e:
         common.error(PROG, str(e))
         return 2
-    frame_s = model.spec.frontend.fbank.frame_shift_ms / 1000.0
-    window = model.spec.frontend.window_frames
+    if graph:
+        frame_s = MICROFRONTEND.frame_shift_ms / 1000.0
+        window = model.input_shape[0]  # frames per invoke: a shorter input runs none
+        sample_rate = MICROFRONTEND.sample_rate
+        if any(name in (STDIN, MIC) or name.lower().endswith(".wav") for name in inputs):  # checked before any work
+            try:
+                require_pymicro_features()
+            except ImportError as e:
+                common.error(PROG, str(e))
+                return 1
+    else:
+        frame_s = model.spec.frontend.fbank.frame_shift_ms / 1000.0
+        window = model.spec.frontend.window_frames
+        sample_rate = model.spec.frontend.fbank.sample_rate
     live_pcm = {STDIN: stdin_pcm()}  # the live inputs' audio; each is given at most once
     if args.mic:  # checked before any work
         try:
-            live_pcm[MIC] = microphone(model.spec.frontend.fbank.sample_rate)
+            live_pcm[MIC] = microphone(sample_rate)
         except MicrophoneError as e:
             common.error(PROG, f"--mic: {e}")
             return 1
@@ -458,7 +570,11 @@ def _main(argv: list[str] | None, progress: common.Progress) -> int:
     live = [name in live_pcm for name in inputs]
 
     def run_one(i: int, emit: Emit) -> None:
-        run_input(model, settings, inputs[i], emit, str(parts / str(i)) if parts else None, live_pcm.get(inputs[i]))
+        if graph:
+            run_graph_input(model, settings, inputs[i], emit, live_pcm.get(inputs[i]))
+        else:
+            run_input(model, settings, inputs[i], emit, str(parts / str(i)) if parts else None,
+                      live_pcm.get(inputs[i]))
 
     _cancelled.clear()
     streams: list[StreamResult] = []
@@ -493,9 +609,7 @@ def _main(argv: list[str] | None, progress: common.Progress) -> int:
         summary = {"summary": True, "inputs": len(inputs), "failed": failed, "streams": len(streams),
                    "steps": sum(r.steps for r in streams), "detections": sum(len(r.detections) for r in streams),
                    "hours": round(sum(r.frames for r in streams) * frame_s / 3600, 6), "backend": model.backend,
-                   "hop": settings.hop, "smoothing_steps": settings.smoothing_steps,
-                   "lockout_steps": settings.lockout_steps,
-                   "threshold_q16": reference.threshold_q16(settings.threshold)}
+                   **settings.summary()}
         if args.verify:
             summary["reference_mismatches"] = mismatches
         print(json.dumps(summary), flush=True)

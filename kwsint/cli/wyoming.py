@@ -2,14 +2,22 @@
 
     kwsint-wyoming [--uri tcp://127.0.0.1:10400] [--model default:M4 [--model hey_kit.kwsq ...]]
                    [--threshold T] [--smoothing SECONDS] [--lockout SECONDS] [--max-clients N] [--debug]
+    kwsint-wyoming --model okay_nabu.tflite [--model default:M4]     # a microWakeWord model too
 
 Serves the models over the Wyoming protocol (kwsint.interop.wyoming_service), each
-named by its file's stem (default:M4: M4) and announced with the wake phrase
-its blob states, until Ctrl-C or SIGTERM. It listens on 127.0.0.1 unless --uri
+named by its file's stem (default:M4: M4, okay_nabu.tflite: okay_nabu) and
+announced with the wake phrase its metadata states, until Ctrl-C or SIGTERM.
+A microWakeWord model (its .tflite with the .json settings of the same name
+beside it, or its kwsint-import blob) detects as kwsint-run runs it, by
+ESPHome's rule with its own settings (needs pymicro-features: pip install
+'kwsint[microfrontend]'): --threshold replaces its probability cutoff;
+--smoothing and --lockout apply to the window models only, and are refused
+when no window model is served. It listens on 127.0.0.1 unless --uri
 names another address (tcp://0.0.0.0:10400: every interface, so anyone who
 can reach the machine can use it) or a unix:// socket. Needs the wyoming
 package: pip install 'kwsint[wyoming]'. Exit status 0 after SIGTERM, 1 when
-it cannot listen, 2 for bad arguments or an unloadable model, 130 on Ctrl-C.
+it cannot listen or pymicro-features is missing, 2 for bad arguments or an
+unloadable model, 130 on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -33,7 +41,9 @@ def _parser():
     ap.add_argument("--uri", default=DEFAULT_URI,
                     help=f"where to listen: tcp://HOST:PORT or unix://PATH (default {DEFAULT_URI}: this machine only)")
     ap.add_argument("--model", action="append", metavar="MODEL",
-                    help=f"a .kwsq model blob, or default:NAME for a shipped one; repeat for several "
+                    help=f"a .kwsq model blob, default:NAME for a shipped one, or a microWakeWord .tflite (its "
+                         f"settings from the .json beside it; --threshold replaces its probability cutoff, "
+                         f"--smoothing and --lockout apply to window models only); repeat for several "
                          f"(default {DEFAULT_MODEL})")
     common.add_operating_point(ap, "each model's")
     ap.add_argument("--max-clients", type=int, default=None,
@@ -69,6 +79,9 @@ def _main(argv: list[str] | None) -> int:
     except (OSError, ValueError) as e:  # FormatError and BackendError are ValueErrors
         common.error(PROG, str(e))
         return 2
+    except ImportError as e:  # a microWakeWord model's front end, pymicro-features: one line saying what to install
+        common.error(PROG, str(e))
+        return 1
 
     def ready() -> None:
         served = ", ".join(f"{w.name} ({w.phrase!r})" for w in wake_words)

@@ -3,6 +3,8 @@ on a C backend, invoke by invoke, as TFLM runs it."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .._kwsint_c import ffi, lib
@@ -10,6 +12,9 @@ from ..errors import FormatError
 from . import backend as _backend
 from .blob import read_blob
 from .graph import GraphSpec
+
+if TYPE_CHECKING:
+    from .listener import GraphListener
 
 
 # What GraphStream.invoke uses, looked up once: at a few microseconds per invoke, Python's lookups count.
@@ -53,6 +58,14 @@ class GraphModel:
         """A new stream over this model, its states at their init codes."""
         return GraphStream(self)
 
+    def listener(self, threshold: float | None = None) -> GraphListener:
+        """A new detector on raw audio pushed as it arrives (``kwsint.engine.listener.GraphListener``): 16 kHz
+        16-bit mono PCM in, detections by ESPHome's rule with the model's settings out, ``threshold`` (in [0, 1])
+        replacing its probability cutoff. ValueError for metadata that does not say how to detect."""
+        from .listener import GraphListener  # it imports this module
+
+        return GraphListener(self, threshold=threshold)
+
 
 class GraphStream:
     """One stream: the graph's states between invokes. Not thread-safe: one per thread."""
@@ -83,6 +96,24 @@ class GraphStream:
         status = _invoke(self._ptr, _from_buffer("int8_t[]", x), self._in_len, _from_buffer(out), self._out_len)
         if status != _OK:  # the shapes were checked above
             _backend.check(status, "kws_stream_invoke")
+        return out
+
+    def invoke_many(self, x: np.ndarray) -> np.ndarray:
+        """``invoke`` on ``x[0]``, ``x[1]``, ... in turn, in one call into C: ``x`` is int8 (n, frames, channels),
+        n inputs (a feature array of n * frames frames: ``features.reshape(n, frames, channels)``).
+
+        Returns:
+            A new array (n, output frames, output channels) of the n outputs, uint8 or int8 as the graph's output.
+        """
+        a = np.ascontiguousarray(x)
+        if a.dtype != _INT8 or a.ndim != 3 or a.shape[1:] != self._in_shape:
+            raise ValueError(f"x: int8 (n, {self._in_shape[0]}, {self._in_shape[1]}) expected, got {a.dtype} {a.shape}")
+        n = a.shape[0]
+        out = _empty((n,) + self._out_shape, self._out_dtype)
+        status = lib.kws_stream_invoke_many(self._ptr, _from_buffer("int8_t[]", a), n * self._in_len,
+                                            _from_buffer(out), n * self._out_len)
+        if status != _OK:  # the shapes were checked above
+            raise RuntimeError(f"kws_stream_invoke_many: status {status}")
         return out
 
     def time_invoke(self, x: np.ndarray, repeats: int = 1000) -> int:

@@ -12,6 +12,10 @@ The front end (``PcmFrames``) is the model's LFBE settings computed incrementall
 audio gives the same detections as ``kwsint-run`` on a file of it, however the
 audio is cut into chunks. ``kwsint-run MODEL -`` and ``kwsint-run MODEL --mic``
 run their audio through the same front end.
+
+A microWakeWord streaming graph's listener (``GraphModel.listener``, a ``GraphListener``) has the same
+interface: pymicro-features' front end (``MicroFrontendStream``), ESPHome's quantizer and its detection rule
+(``GraphDetector``) with the model's settings (``detection_settings``), as ``kwsint-run`` runs such a model.
 """
 
 from __future__ import annotations
@@ -24,8 +28,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..io.features import FbankOptions, FbankStream
+from ..io.microfrontend import MICROFRONTEND, MicroFrontendStream, quantize_features
+from .graph_detector import GraphDetector, detection_settings
 
 if TYPE_CHECKING:
+    from .graph_model import GraphModel
     from .model import Model
 
 NEEDS_SOUNDDEVICE = "needs sounddevice: pip install 'kwsint[live]'"
@@ -88,6 +95,52 @@ class Listener:
         steps = self.detector.push(frames)
         return [Detection(time=round((int(f) + 1) * self._frame_s, 6), frame=int(f), posterior=int(s) / 65536.0)
                 for f, s in zip(steps.frame[steps.fired], steps.smoothed_q16[steps.fired])]
+
+
+class GraphListener:
+    """``Listener`` for a microWakeWord streaming graph (``GraphModel.listener``): 16 kHz audio through
+    pymicro-features and ESPHome's quantizer into ESPHome's detection rule, the same detections as ``kwsint-run``
+    on a file of the audio, however it is cut.
+
+    A detection's ``time`` is the end of the frame the rule fired at, its ``posterior`` the mean of the outputs
+    it summed, ``sum / (255 * N)``. Not thread-safe: one listener per stream; any number may share the model.
+    """
+
+    def __init__(self, model: GraphModel, *, threshold: float | None = None):
+        """``threshold`` (in [0, 1]) replaces the model's probability cutoff. ValueError (``detection_settings``)
+        for a graph ESPHome cannot run or metadata that does not say how; ImportError (one line) without
+        pymicro-features."""
+        self.model = model
+        self.settings = detection_settings(model, threshold)
+        self.detector = GraphDetector(model, self.settings.probability_cutoff, self.settings.sliding_window_size)
+        self.sample_rate: int = MICROFRONTEND.sample_rate
+        """Samples per second that ``push`` expects."""
+        self._frame_s = MICROFRONTEND.frame_shift_ms / 1000.0
+        self._frames = MicroFrontendStream()
+
+    def push(self, pcm: bytes | bytearray | memoryview | np.ndarray) -> list[Detection]:
+        """Append audio; returns the detections it completed (usually none).
+
+        ``pcm``: raw little-endian 16-bit mono PCM bytes (any length), or a 1-D int16 array, at ``sample_rate``.
+        ValueError for other arrays.
+        """
+        frames = self._frames.push(pcm)
+        if not len(frames):
+            return []
+        n = self.settings.sliding_window_size
+        return [Detection(time=round((frame + 1) * self._frame_s, 6), frame=frame, posterior=total / (255 * n))
+                for frame, total in self.detector.push(quantize_features(frames)).detections]
+
+    def finish(self) -> list[Detection]:
+        """End of the stream. The front end's frames are complete as they come (audio short of a 10 ms step makes
+        none), so there are no more detections: an empty list. The listener then starts afresh."""
+        self.reset()
+        return []
+
+    def reset(self) -> None:
+        """Forget the audio so far: as freshly made (a new stream; times start at 0 again)."""
+        self.detector.reset()
+        self._frames.reset()
 
 
 class PcmFrames:

@@ -8,10 +8,10 @@ Stored as one UTF-8 JSON object with the keys below, every key optional.
 
 A microWakeWord model imported from TFLite (``kwsint.interop.tflite_import``)
 states its own detection settings instead of an operating point: ESPHome's rule
-(the mean of the last ``sliding_window_size`` uint8 outputs against
-``probability_cutoff``) is not kwsint's detector, so they keep microWakeWord's
-names and meaning rather than being squeezed into ``threshold`` and
-``smoothing_s``.
+(the sum of the last ``sliding_window_size`` uint8 outputs against
+``int(probability_cutoff * 255)`` times that size, ``kwsint.engine.graph_detector``)
+is not kwsint's detector, so they keep microWakeWord's names and meaning rather
+than being squeezed into ``threshold`` and ``smoothing_s``.
 """
 
 from __future__ import annotations

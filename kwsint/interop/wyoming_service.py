@@ -1,14 +1,17 @@
 """A Wyoming protocol wake word service: Home Assistant, or any Wyoming client, detects kwsint models' wake
 phrases over a socket, as it does openWakeWord's and microWakeWord's (``kwsint-wyoming`` runs one).
 
-    service = WakeWordService(load_wake_words(["default:M4", "hey_kit.kwsq"]))
+    service = WakeWordService(load_wake_words(["default:M4", "hey_kit.kwsq", "okay_nabu.tflite"]))
     asyncio.run(service.serve(server("tcp://127.0.0.1:10400")))
+
+The models are kwsint's window models and microWakeWord's streaming graphs (a ``.tflite`` with its JSON settings
+beside it, or its kind 1 blob), which detect by ESPHome's rule with their own settings (``GraphListener``).
 
 One connection speaks the protocol's wake domain, with the events of the ``wyoming`` package:
 
 * ``describe`` -> ``info``: one wake program, ``kwsint``, listing every model by name with its wake phrase.
 * ``detect {names}`` selects the models of the streams that follow (no names: all of them).
-* ``audio-start {rate, width, channels}`` starts a stream, with a ``Listener`` per selected model. Its
+* ``audio-start {rate, width, channels}`` starts a stream, with a listener per selected model. Its
   ``audio-chunk`` events (in the start's format) are converted to each model's rate, 16-bit mono, by the
   package's ``AudioChunkConverter`` and pushed; each detection is a ``detection {name, timestamp}`` event, the
   timestamp in milliseconds of audio since the start: kwsint-run's time on the same audio.
@@ -47,10 +50,10 @@ from wyoming.ping import Ping, Pong
 from wyoming.server import AsyncEventHandler, AsyncServer
 from wyoming.wake import Detect, Detection, NotDetected
 
-from .. import __version__
-from ..engine.listener import Listener
-from ..engine.model import Model, load, model_names
-from ..errors import FormatError
+from .. import __version__, load
+from ..engine.graph_model import GraphModel
+from ..engine.listener import GraphListener, Listener
+from ..engine.model import Model, model_names
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -89,23 +92,21 @@ class WakeWord:
     Attributes:
         name: what clients select it by in ``detect`` and what ``detection`` events name.
         phrase: the wake phrase shown to users (the blob's, else the name).
-        model: the loaded model, shared by every connection.
+        model: the loaded model, shared by every connection: a window model, or a microWakeWord streaming graph.
     """
 
     name: str
     phrase: str
-    model: Model
+    model: Model | GraphModel
 
 
 def load_wake_words(refs: Sequence[str], *, backend: str | None = None) -> list[WakeWord]:
-    """Load the models ``refs`` (``.kwsq`` paths or ``default:NAME``), each named by its file's stem or shipped
-    name (the refs whole where two names clash), its phrase the blob's metadata's, else that name."""
+    """Load the models ``refs`` (``.kwsq`` paths, ``default:NAME`` or microWakeWord ``.tflite`` files, as
+    ``kwsint.load`` does), each named by its file's stem or shipped name (the refs whole where two names clash),
+    its phrase the metadata's (a microWakeWord JSON's ``wake_word``), else that name."""
     wake_words = []
     for ref, name in zip(refs, model_names(list(refs))):
         model = load(ref, backend=backend)
-        if not isinstance(model, Model):
-            raise FormatError(f"{ref}: a streaming graph (blob kind 1): the Wyoming service runs dense window "
-                              "models only so far")
         wake_words.append(WakeWord(name, model.spec.metadata.phrase or name, model))
     return wake_words
 
@@ -189,7 +190,7 @@ class _Stream:
     """One audio stream of a connection: its format, a converter per model sample rate, a listener per model."""
 
     audio_format: tuple[int, int, int]
-    listeners: dict[str, Listener]
+    listeners: dict[str, Listener | GraphListener]
     converters: dict[int, AudioChunkConverter] = field(init=False)
     detected: bool = False
 
@@ -224,10 +225,13 @@ class WakeWordService:
     def __init__(self, wake_words: Sequence[WakeWord], *, threshold: float | None = None,
                  smoothing_s: float | None = None, lockout_s: float | None = None,
                  max_clients: int = DEFAULT_MAX_CLIENTS, idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S):
-        """``threshold`` (in [0, 1]), ``smoothing_s`` and ``lockout_s`` (seconds) apply to every model; what is
-        not given is each model's recommended operating point (``Model.listener``). ``idle_timeout_s`` (> 0,
-        seconds): how long a connection may send nothing. ValueError for a bad value, no wake words, two with one
-        name, ``max_clients`` < 1."""
+        """``threshold`` (in [0, 1]) applies to every model: a window model's posterior threshold, a streaming
+        graph's probability cutoff. ``smoothing_s`` and ``lockout_s`` (seconds) apply to the window models only
+        (a graph detects by ESPHome's rule, which has neither): refused when every model is a graph. What is not
+        given is each model's own (``Model.listener``, ``GraphModel.listener``). ``idle_timeout_s`` (> 0,
+        seconds): how long a connection may send nothing. ValueError for a bad value (naming the model whose
+        listener refuses it), no wake words, two with one name, ``max_clients`` < 1; ImportError for a graph
+        without pymicro-features."""
         if not wake_words:
             raise ValueError("no models to serve")
         names = [w.name for w in wake_words]
@@ -242,20 +246,33 @@ class WakeWordService:
         self.max_clients = max_clients
         self.connections = 0
         """Connections being served now."""
-        self._listener_options = dict(threshold=threshold, smoothing_s=smoothing_s, lockout_s=lockout_s)
-        for w in wake_words:  # a bad threshold or duration is refused now, not at the first stream
-            self.listener(w)
+        if all(isinstance(w.model, GraphModel) for w in wake_words):
+            for option, value in (("smoothing_s", smoothing_s), ("lockout_s", lockout_s)):
+                if value is not None:
+                    raise ValueError(f"{option}: expected none: it applies to window models only, and the models "
+                                     f"served ({', '.join(names)}) detect by ESPHome's rule (a probability cutoff "
+                                     "over a sliding window of outputs)")
+        self._threshold = threshold
+        self._durations = dict(smoothing_s=smoothing_s, lockout_s=lockout_s)
+        for w in wake_words:  # a bad threshold, duration or graph setting is refused now, not at the first stream
+            try:
+                self.listener(w)
+            except ValueError as e:
+                raise ValueError(f"{w.name}: {e}") from None
         self.info = Info(wake=[WakeProgram(
             name=PROGRAM, description="kwsint: bit-exact integer wake word detection",
             attribution=Attribution(name="kwsint", url=""), installed=True, version=__version__,
-            models=[WakeModel(name=w.name, description=w.phrase, phrase=w.phrase, installed=True, languages=[],
+            models=[WakeModel(name=w.name, description=w.phrase, phrase=w.phrase, installed=True,
+                              languages=list(w.model.spec.metadata.trained_languages or ()),
                               version=w.model.spec.metadata.model_version, attribution=Attribution(name="", url=""))
                     for w in wake_words])])
         """What ``describe`` answers."""
 
-    def listener(self, wake_word: WakeWord) -> Listener:
-        """A new listener on ``wake_word``'s model with the service's operating point."""
-        return wake_word.model.listener(**self._listener_options)
+    def listener(self, wake_word: WakeWord) -> Listener | GraphListener:
+        """A new listener on ``wake_word``'s model with the service's settings."""
+        if isinstance(wake_word.model, GraphModel):
+            return wake_word.model.listener(self._threshold)
+        return wake_word.model.listener(threshold=self._threshold, **self._durations)
 
     def handler(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> WakeWordHandler:
         """The handler of a new connection."""

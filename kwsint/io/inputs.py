@@ -21,8 +21,10 @@ The suffix (any case) chooses the reader:
   ``/dev/stdin``) and row ranges (``[a:b]``) are refused: a data file
   never runs a command.
 * ``.wav``: 16-bit PCM mono audio at the model's sample rate. LFBE frames are
-  computed with the model's ``FbankOptions`` (``kwsint.io.features``), one second
-  of audio at a time, so memory does not grow with the length of the file.
+  computed with the model's ``FbankOptions`` (``kwsint.io.features``), or for a
+  microWakeWord model the microfrontend's frames (``MicroFrontendOptions``,
+  ``kwsint.io.microfrontend``), one second of audio at a time, so memory does not
+  grow with the length of the file.
 
 Every problem with a file is a ``kwsint.errors.FormatError`` reading
 ``"PATH: FIELD: expected ..., got ..."``. A stream is checked before its first
@@ -48,6 +50,7 @@ from kaldiio.matio import read_kaldi
 
 from ..errors import FormatError
 from .features import FbankOptions, fbank_chunks
+from .microfrontend import MicroFrontendOptions, microfrontend_chunks
 
 DEFAULT_CHUNK_FRAMES = 4096  # 41 s of 10 ms frames; 320 KiB at 20 features
 SUFFIXES = (".npy", ".ark", ".scp", ".wav")
@@ -72,7 +75,7 @@ _WAVE_ERRORS = (wave.Error, EOFError, RuntimeError, ValueError, OSError, struct.
 Stream = tuple[str, Iterator[np.ndarray]]
 
 
-def iter_streams(path: str | os.PathLike, feature_dim: int, fbank: FbankOptions | None = None,
+def iter_streams(path: str | os.PathLike, feature_dim: int, fbank: FbankOptions | MicroFrontendOptions | None = None,
                  chunk_frames: int = DEFAULT_CHUNK_FRAMES) -> Iterator[Stream]:
     """The streams of feature frames in one input file.
 
@@ -81,6 +84,8 @@ def iter_streams(path: str | os.PathLike, feature_dim: int, fbank: FbankOptions 
         feature_dim: features per frame the model expects, >= 1.
         fbank: the model's feature settings (``spec.frontend.fbank``), used for
             .wav input; None means ``FbankOptions(num_mel_bins=feature_dim)``.
+            ``MicroFrontendOptions`` computes a microWakeWord model's features
+            (pymicro-features) instead.
         chunk_frames: frames per chunk, >= 1.
 
     Yields:
@@ -93,12 +98,16 @@ def iter_streams(path: str | os.PathLike, feature_dim: int, fbank: FbankOptions 
     Raises:
         FormatError: the file is missing, unreadable or malformed, or does not
             fit the model (feature_dim, sample rate).
-        ValueError: chunk_frames < 1, or fbank.num_mel_bins != feature_dim.
+        ValueError: chunk_frames < 1, or fbank's features per frame != feature_dim.
     """
     if chunk_frames < 1:
         raise ValueError(f"chunk_frames: expected >= 1, got {chunk_frames}")
     fbank = FbankOptions(num_mel_bins=feature_dim) if fbank is None else fbank
-    if fbank.num_mel_bins != feature_dim:
+    if isinstance(fbank, MicroFrontendOptions):
+        if fbank.num_features != feature_dim:
+            raise ValueError(f"feature_dim: expected the microfrontend's {fbank.num_features} features per frame, "
+                             f"got {feature_dim}")
+    elif fbank.num_mel_bins != feature_dim:
         raise ValueError(f"fbank.num_mel_bins: expected feature_dim ({feature_dim}), got {fbank.num_mel_bins}")
     path = Path(path)
     suffix = path.suffix.lower()
@@ -336,7 +345,7 @@ def _wav_chunks(path: Path, fbank: FbankOptions, chunk_frames: int) -> Iterator[
     return _closing(f, _rebatch(frames, chunk_frames))
 
 
-def _wav_frames(path: Path, f, fbank: FbankOptions) -> Iterator[np.ndarray]:
+def _wav_frames(path: Path, f, fbank: FbankOptions | MicroFrontendOptions) -> Iterator[np.ndarray]:
     try:
         w = wave.open(f)
     except _WAVE_ERRORS as e:
@@ -354,8 +363,11 @@ def _wav_frames(path: Path, f, fbank: FbankOptions) -> Iterator[np.ndarray]:
     if present < samples:
         raise FormatError(f"{path}: data: expected {samples} samples (the header's data size), got {present}: "
                           "the file is truncated")
+    blocks = _samples(path, w, samples, fbank.sample_rate)
+    if isinstance(fbank, MicroFrontendOptions):
+        return microfrontend_chunks(blocks)
     try:
-        return fbank_chunks(_samples(path, w, samples, fbank.sample_rate), fbank)
+        return fbank_chunks(blocks, fbank)
     except ValueError as e:
         raise FormatError(f"{path}: fbank: expected settings that kaldi-native-fbank accepts, got {e}") from None
 

@@ -735,18 +735,38 @@ def detector_cases(rng: np.random.Generator, small: int = 150) -> list[Case]:
 # --- streaming graphs (blob kind 1) ------------------------------------------------------------
 
 
-def _graph_case(spec, inputs: np.ndarray, desc: str, resets: tuple[int, ...] = ()) -> Case:
-    ref = ReferenceStream(spec)
+def _graph_case(spec, inputs: np.ndarray, desc: str, resets: tuple[int, ...] = (), oracle=None) -> Case:
+    """Invokes of ``inputs`` (n, frames, channels), with a reset before each invoke index in ``resets``; the
+    outputs expected are ``oracle``'s (an object with ``invoke`` and ``reset``), ``ReferenceStream``'s by default."""
+    oracle = oracle or ReferenceStream(spec)
     x, y = spec.tensors[spec.input], spec.tensors[spec.output]
     want = [("info", _le([x.frames, x.channels, y.frames, y.channels, int(y.dtype == "uint8")], "<u4"))]
     for k, xs in enumerate(inputs):
         if k in resets:
-            ref.reset()
-        want.append((f"invoke {k}", ref.invoke(xs).reshape(-1).view(np.uint8)))
+            oracle.reset()
+        want.append((f"invoke {k}", np.asarray(oracle.invoke(xs)).reshape(-1).view(np.uint8)))
     blob = write_blob(spec)
     payload = b"".join([_u32(len(blob)), blob, _u32(len(resets), *resets), _u32(len(inputs), x.frames * x.channels),
                         inputs.astype(np.int8).tobytes()])
     return Case(OP_GRAPH, payload, desc, want)
+
+
+def speech_cases(codes: np.ndarray) -> list[Case]:
+    """The four microWakeWord models on the int8 feature codes (frames, 40) of a speech stream, invoke by invoke
+    with a reset half way, against the TFLM interpreter itself."""
+    from kwsint.interop.tflite_import import read_tflite
+
+    from ..engine.test_graph_engine import MODELS, NAMES
+    from ..tflite_builders import TflmStream
+    cases = []
+    for name in NAMES:
+        data = (MODELS / f"{name}.tflite").read_bytes()
+        spec = read_tflite(data, name=name)
+        stride = spec.tensors[spec.input].frames
+        inputs = codes[: len(codes) // stride * stride].reshape(-1, stride, codes.shape[1])
+        cases.append(_graph_case(spec, inputs, f"{name} on speech", resets=(len(inputs) // 2,),
+                                 oracle=TflmStream(data, spec)))
+    return cases
 
 
 def graph_cases(rng: np.random.Generator) -> list[Case]:
@@ -790,4 +810,4 @@ def all_cases(seed: int = 20240601) -> list[Case]:
     return cases
 
 
-__all__ = ["Case", "OP_NAMES", "all_cases", "describe_mismatch", "read_results", "write_vectors", "grid_max"]
+__all__ = ["Case", "OP_NAMES", "all_cases", "speech_cases", "describe_mismatch", "read_results", "write_vectors", "grid_max"]

@@ -49,7 +49,7 @@ def test_import_refuses_a_file_that_is_not_a_model(tmp_path, capsys):
     assert _run(capsys, bad, "-o", tmp_path / "bad.bin")[0] == 2
 
 
-def test_info_describes_a_graph_and_run_refuses_it_in_one_line(tmp_path, capsys):
+def test_info_describes_a_graph_and_run_names_a_missing_input_in_one_line(tmp_path, capsys):
     from kwsint.cli import info, run
     out = tmp_path / "nabu.kwsq"
     assert _run(capsys, MODELS / "okay_nabu.tflite", "--settings", MODELS / "okay_nabu.json", "-o", out)[0] == 0
@@ -57,6 +57,7 @@ def test_info_describes_a_graph_and_run_refuses_it_in_one_line(tmp_path, capsys)
     text = capsys.readouterr().out
     assert code == 0 and "format 5, streaming graph" in text and "36,480 per invoke" in text
     assert "3 frames x 40 int8" in text and "1 x 1 uint8" in text
-    code = run.main([str(out), str(tmp_path / "missing.wav")])
+    missing = tmp_path / "missing.wav"
+    code = run.main([str(out), str(missing), "--no-progress"])
     err = capsys.readouterr().err
-    assert code == 2 and "a streaming graph (blob kind 1)" in err and err.count("\n") == 1
+    assert code == 1 and err.startswith(f"kwsint-run: error: {missing}: file: ") and err.count("\n") == 1

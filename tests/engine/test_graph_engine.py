@@ -19,12 +19,13 @@ from hypothesis import given
 import kwsint
 from kwsint import FormatError, GraphModel, reference
 from kwsint._kwsint_c import ffi, lib
-from kwsint.engine import backend as kb
 from kwsint.engine.blob import HEADER, read_blob, write_blob
-from kwsint.engine.graph import Concat, Conv, DepthwiseConv, FullyConnected, GraphSpec, ReferenceStream, Window
+from kwsint.engine.graph import (Concat, Conv, DepthwiseConv, FullyConnected, GraphSpec, Quant, ReferenceStream, Tensor,
+                                 Window)
 
-from .test_graph import (_all_codes, _examples, _logistic_cases, _logistic_graph, _streaming_graph, conv_cases,
-                         fully_connected_cases, quantize_cases)
+from .test_format import c_load, refresh_crc
+from .test_graph import (_all_codes, _bias, _calibrated_weight_scales, _examples, _logistic_cases, _logistic_graph,
+                         _single_op_graph, _streaming_graph, conv_cases, fully_connected_cases, quantize_cases)
 
 BACKENDS = kwsint.compiled_backends()
 
@@ -69,6 +70,43 @@ def test_conv_on_every_backend(case):
 def test_depthwise_conv_on_every_backend(case):
     spec, inputs = case
     _equal_on_every_backend(_narrow(spec), inputs)
+
+
+# Channel counts around the SIMD kernels' blocks (8 on sse4.1, 16 on avx2 and NEON: a last block that overlaps the
+# one before it, and a scalar path below one block) and tap counts odd and even (taps go in pairs).
+DEPTHWISE_CHANNELS = (1, 2, 7, 8, 9, 15, 16, 17, 23, 24, 31, 32, 33, 47, 48, 63, 64, 65, 100)
+DEPTHWISE_TAPS = (1, 2, 3, 4, 5, 8, 13, 21, 25)
+
+
+def _depthwise_graph(rng: np.random.Generator, channels: int, taps: int, dilation: int, zp_in: int,
+                     extreme: bool) -> GraphSpec:
+    """A VALID DepthwiseConv with 3 output frames, per-channel scales calibrated to spread the outputs; extreme:
+    weights -127 and 127 only."""
+    frames = (taps - 1) * dilation + 3
+    weights = (rng.choice(np.array([-127, 127]), (taps, channels)) if extreme else
+               rng.integers(-127, 128, (taps, channels))).astype(np.int8)
+    windows = np.concatenate([reference.conv_windows(rng.integers(-128, 128, (frames, channels)), taps, 1, dilation,
+                                                     "valid", zp_in) for _ in range(4)])
+    sums = ((windows.astype(np.int64) - zp_in) * weights.astype(np.int64)).sum(axis=1)
+    bias = _bias(rng, "centre", sums)
+    s_in, s_out, zp_out = 2.0**-4, 2.0**-3 * 0.75, int(rng.integers(-20, 21))
+    ws = _calibrated_weight_scales(rng, sums + bias, s_in, s_out, zp_out, -128, 127, True, False)
+    op = DepthwiseConv(input=0, weights=weights, bias=bias, weight_scale=ws, stride=1, dilation=dilation,
+                       padding="valid", act_min=-128, act_max=127, out=1)
+    return _single_op_graph(Tensor(frames, channels, Quant(s_in, zp_in)), Tensor(3, channels, Quant(s_out, zp_out)),
+                            op)
+
+
+@pytest.mark.parametrize("channels", DEPTHWISE_CHANNELS)
+def test_depthwise_conv_at_the_kernels_channel_and_tap_boundaries_on_every_backend(channels):
+    rng = np.random.default_rng(channels)
+    for taps in DEPTHWISE_TAPS:
+        for dilation, zp_in, extreme in ((1, -128, True), (1, 127, False), (2, int(rng.integers(-128, 128)), False)):
+            spec = _depthwise_graph(rng, channels, taps, dilation, zp_in, extreme)
+            shape = (spec.tensors[0].frames, channels)
+            inputs = [np.full(shape, -128, np.int8), np.full(shape, 127, np.int8),
+                      rng.choice(np.array([-128, 127], np.int8), shape), rng.integers(-128, 128, shape).astype(np.int8)]
+            _equal_on_every_backend(spec, inputs)
 
 
 @_examples(60)
@@ -178,18 +216,6 @@ def test_microwakeword_models_on_every_backend(name):
 
 # --- the blob of kind 1 -----------------------------------------------------------------------------------------
 
-
-def refresh_crc(blob: bytes) -> bytes:
-    payload = blob[HEADER.size:]
-    return blob[:12] + struct.pack("<I", zlib.crc32(payload)) + payload
-
-
-def c_load(blob: bytes) -> int:
-    out = ffi.new("kws_model **")
-    status = lib.kws_model_load(ffi.from_buffer(blob), len(blob), kb.resolve("portable"), out, ffi.NULL)
-    if out[0] != ffi.NULL:
-        lib.kws_model_free(out[0])
-    return status
 
 
 def _py_ok(blob: bytes) -> bool:
@@ -367,3 +393,28 @@ def test_time_invoke_runs_the_invokes_in_c():
     np.testing.assert_array_equal(stream.invoke(y), ref.invoke(y))
     with pytest.raises(ValueError, match="repeats"):
         stream.time_invoke(x, -1)
+
+
+def test_invoke_many_equals_single_invokes_and_refuses_wrong_lengths():
+    spec = _streaming_graph(2)
+    blob = write_blob(spec)
+    rng = np.random.default_rng(5)
+    x = rng.integers(-128, 128, (40, 3, 8)).astype(np.int8)
+    for be in BACKENDS:
+        model = GraphModel(blob, backend=be)
+        one, many = model.stream(), model.stream()
+        want = np.stack([one.invoke(xi) for xi in x])
+        got = np.concatenate([many.invoke_many(x[:1]), many.invoke_many(x[1:1]), many.invoke_many(x[1:])])
+        assert got.dtype == want.dtype and got.shape == (40,) + model.output_shape
+        np.testing.assert_array_equal(got, want, err_msg=be)
+    stream = GraphModel(blob).stream()
+    with pytest.raises(ValueError, match=r"int8 \(n, 3, 8\)"):
+        stream.invoke_many(x[0])
+    with pytest.raises(ValueError, match=r"int8 \(n, 3, 8\)"):
+        stream.invoke_many(x.astype(np.int16))
+    flat, out = x.reshape(-1), np.zeros(2 * 4, np.uint8)  # two invokes' worth of output (1 x 4 codes each)
+    many = lib.kws_stream_invoke_many
+    for in_len, out_len in ((47, 8), (48, 7), (48, 12), (72, 8), (24, 0)):
+        assert many(stream._ptr, ffi.from_buffer("int8_t[]", flat), in_len, ffi.from_buffer(out),
+                    out_len) == lib.KWS_ERR_ARGUMENT, (in_len, out_len)
+    assert many(stream._ptr, ffi.from_buffer("int8_t[]", flat), 48, ffi.from_buffer(out), 8) == lib.KWS_OK

@@ -28,9 +28,12 @@ from wyoming.wake import Detect
 
 import kwsint.interop
 from kwsint.cli import run, wyoming as cli
+from kwsint.engine.blob import write_blob
 from kwsint.engine.metadata import ModelMetadata
+from kwsint.interop.tflite_import import read_tflite
 from kwsint.interop.wyoming_service import (MAX_DATA_BYTES, MAX_HEADER_BYTES, MAX_PAYLOAD_BYTES, WakeWord,
                                             WakeWordService, load_wake_words, server)
+from tests.microwakeword_speech import phrase_wav, speech_folder
 
 SAMPLES = kwsint.default_model.path("samples")
 READ_TIMEOUT_S = 60  # a reply that never comes fails the test instead of hanging it
@@ -38,8 +41,8 @@ MODEL_RATE = (16000, 2, 1)
 STEP_MS = 30  # M4: a step every 3 frames of 10 ms
 
 
-def _pcm(name: str) -> bytes:
-    with wave.open(str(SAMPLES / name)) as w:
+def _pcm(name: str | Path) -> bytes:
+    with wave.open(str(SAMPLES / name)) as w:  # an absolute path stays itself
         return w.readframes(w.getnframes())
 
 
@@ -108,9 +111,9 @@ async def _detect(port: int, pcm: bytes, audio_format=MODEL_RATE, names=None, ch
         return await _until_pong(client)
 
 
-def _kwsint_run_ms(capsys, name: str) -> list[int]:
+def _kwsint_run_ms(capsys, name: str | Path, model: str | Path = "default:M4") -> list[int]:
     capsys.readouterr()
-    assert run.main(["default:M4", str(SAMPLES / name), "--no-progress"]) == 0
+    assert run.main([str(model), str(SAMPLES / name), "--no-progress"]) == 0
     lines = map(json.loads, capsys.readouterr().out.splitlines())
     return [round(line["time"] * 1000) for line in lines if "time" in line]
 
@@ -224,6 +227,71 @@ def test_a_stream_restarts_at_audio_start_and_ping_is_answered(wake_words, capsy
     detection, pong = asyncio.run(go())
     assert (detection.type, detection.data["timestamp"]) == ("detection", want)
     assert (pong.type, pong.data["text"]) == ("pong", "hello")
+
+
+# --- microWakeWord models ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def micro(tmp_path_factory) -> tuple[Path, dict[str, Path]]:
+    """okay_nabu.tflite as pymicro-wakeword ships it (okay_nabu.json beside it), and espeak-ng clips."""
+    pymicro_wakeword = pytest.importorskip("pymicro_wakeword")
+    folder = speech_folder(tmp_path_factory)
+    return (Path(pymicro_wakeword.__file__).parent / "models" / "okay_nabu.tflite",
+            {name: phrase_wav(folder, name) for name in ("okay_nabu", "other")})
+
+
+def test_a_microwakeword_model_is_served_beside_a_window_model(micro, capsys):
+    """okay_nabu.tflite and M4 in one service: "okay nabu" gives okay_nabu's detection at kwsint-run's time,
+    other speech gives none."""
+    tflite, clips = micro
+    [want] = _kwsint_run_ms(capsys, clips["okay_nabu"], tflite)
+    service = WakeWordService(load_wake_words([str(tflite), "default:M4"]))
+
+    async def go():
+        async with serving(service) as port:
+            async with AsyncTcpClient("127.0.0.1", port) as client:
+                await client.write_event(Describe().event())
+                info = Info.from_event(await _read(client))
+            return info, [await _detect(port, _pcm(clips[name])) for name in ("okay_nabu", "other")]
+
+    info, (nabu, other) = asyncio.run(go())
+    [nabu_model, m4] = info.wake[0].models
+    assert (nabu_model.name, nabu_model.phrase, m4.name) == ("okay_nabu", "Okay Nabu", "M4")
+    assert "en" in nabu_model.languages  # okay_nabu.json's trained_languages
+    assert _detections(nabu) == [("okay_nabu", want)]
+    assert [e.type for e in other] == ["not-detected"]
+
+
+def test_options_a_microwakeword_model_cannot_take_are_one_line(micro, capsys, tmp_path, monkeypatch):
+    tflite, _ = micro
+    code, err = _cli(capsys, "--model", tflite, "--lockout", "1")
+    assert code == 2 and err == ("kwsint-wyoming: error: lockout_s: expected none: it applies to window models "
+                                 "only, and the models served (okay_nabu) detect by ESPHome's rule (a probability "
+                                 "cutoff over a sliding window of outputs)\n")
+    code, err = _cli(capsys, "--model", tflite, "--model", "default:M4", "--threshold", "1.5")
+    assert code == 2 and err == ("kwsint-wyoming: error: okay_nabu: threshold: expected a probability cutoff in "
+                                 "[0, 1], got 1.5\n")
+    bare = tmp_path / "bare.kwsq"  # imported without its settings
+    bare.write_bytes(write_blob(read_tflite(tflite)))
+    code, err = _cli(capsys, "--model", bare)
+    assert code == 2 and err.startswith("kwsint-wyoming: error: bare: metadata.probability_cutoff: expected ")
+    assert err.count("\n") == 1
+    monkeypatch.setitem(sys.modules, "pymicro_features", None)  # as if the extra were not installed
+    assert _cli(capsys, "--model", tflite) == (1, "kwsint-wyoming: error: needs pymicro-features: pip install "
+                                                  "'kwsint[microfrontend]'\n")
+
+
+def test_smoothing_and_lockout_apply_to_the_window_models_beside_a_microwakeword_model(micro):
+    tflite, _ = micro
+    graph, m4 = load_wake_words([str(tflite), "default:M4"])
+    service = WakeWordService([graph, m4], threshold=0.9, smoothing_s=0.5, lockout_s=3)
+    want = m4.model.detector(threshold=0.9, smoothing_s=0.5, lockout_s=3)
+    got, default = service.listener(m4).detector, m4.model.detector()
+    assert (want.smoothing_steps, want.lockout_steps) != (default.smoothing_steps, default.lockout_steps)
+    assert (got.smoothing_steps, got.lockout_steps, got.threshold_q16) == (want.smoothing_steps,
+                                                                           want.lockout_steps, want.threshold_q16)
+    assert service.listener(graph).settings.probability_cutoff == 0.9  # the threshold replaces the cutoff
 
 
 # --- a client's mistakes -----------------------------------------------------------------------------------

@@ -36,6 +36,8 @@ def _each(file: str, test: str, *params: str) -> tuple[str, ...]:
 
 NEON = ("neon-simde", "neon-dotprod-simde")
 PACKED_TAILS = ("3", "31", "32", "33", "63", "64", "65", "87")
+DW_FILE = "engine/test_graph_engine.py"
+DW_TEST = "test_depthwise_conv_at_the_kernels_channel_and_tap_boundaries_on_every_backend"
 
 MUTATIONS: list[Mutation] = [
     # --- portable kernels and the scalar arithmetic every backend's tails use (csrc/kwsint_internal.h, csrc/requantize.c) ---
@@ -589,6 +591,84 @@ MUTATIONS: list[Mutation] = [
         "if (chunks > 1 && q0 == 0) build_tables(x, k, q0, q1, tab);",
         "K past one 2048-activation chunk looked up in the first chunk's tables",
         _each("engine/test_dense_kernels.py", "test_packed_kernels_across_row_groups", *(f"{b}-17-1" for b in NEON)),
+    ),
+    # --- depthwise kernels (csrc/*/depthwise.c): test_graph_engine's channel-boundary test, by channel count ---
+    Mutation(
+        "portable-depthwise-first-block-params", "csrc/portable/depthwise.c",
+        "y[c0 + i] = kws_epilogue_s8(acc[i], e, c0 + i);",
+        "y[c0 + i] = kws_epilogue_s8(acc[i], e, i);",
+        "every block of 64 channels is requantized with the first block's parameters",
+        _each(DW_FILE, DW_TEST, "65", "100"),
+    ),
+    Mutation(
+        "portable-depthwise-rows-contiguous", "csrc/portable/depthwise.c",
+        "const int8_t *xr = x + k * row_stride + c0, *wr = w + k * c + c0;",
+        "const int8_t *xr = x + k * c + c0, *wr = w + k * c + c0;",
+        "the taps' rows are read back to back, ignoring the row stride of a dilated window",
+        _each(DW_FILE, DW_TEST, "7", "32"),
+    ),
+    Mutation(
+        "avx2-depthwise-odd-tap-dropped", "csrc/avx2/depthwise.c",
+        "    if (k < taps) {\n      const __m256i zero",
+        "    if (k + 1 < taps) {\n      const __m256i zero",
+        "the last tap of an odd tap count is never added",
+        _each(DW_FILE, DW_TEST, "16", "33"),
+    ),
+    Mutation(
+        "avx2-depthwise-halves-unpermuted", "csrc/avx2/depthwise.c",
+        "finish(_mm256_permute2x128_si256(lo, hi, 0x20), _mm256_permute2x128_si256(lo, hi, 0x31), e, c0, BLOCK, y);",
+        "finish(lo, hi, e, c0, BLOCK, y);",
+        "the unpacks' channel order (0-3 and 8-11 in the low accumulator) is taken as 0-7",
+        _each(DW_FILE, DW_TEST, "16", "33"),
+    ),
+    Mutation(
+        "avx2-depthwise-part-first-half-params", "csrc/avx2/depthwise.c",
+        "kws_avx2_epilogue_part(v1, e, c0 + 8, r - 8, y + c0 + 8);",
+        "kws_avx2_epilogue_part(v1, e, c0, r - 8, y + c0 + 8);",
+        "channels 8.. of a partial block (c in 9..15) get the parameters of channels 0..",
+        _each(DW_FILE, DW_TEST, "9", "15"),
+    ),
+    Mutation(
+        "sse41-depthwise-odd-tap-dropped", "csrc/sse41/depthwise.c",
+        "    if (k < taps) {",
+        "    if (k + 1 < taps) {",
+        "the last tap of an odd tap count is never added",
+        _each(DW_FILE, DW_TEST, "8", "17"),
+    ),
+    Mutation(
+        "sse41-depthwise-high-half-params", "csrc/sse41/depthwise.c",
+        "kws_sse41_epilogue4(hi, e, c0 + 4)",
+        "kws_sse41_epilogue4(hi, e, c0)",
+        "channels 4-7 of a block are requantized with the parameters of channels 0-3",
+        _each(DW_FILE, DW_TEST, "8", "17"),
+    ),
+    Mutation(
+        "sse41-depthwise-small-rows-contiguous", "csrc/sse41/depthwise.c",
+        "for (size_t k = 0; k < taps; k++) acc += (int32_t)w[k * c + i] * (int32_t)x[k * row_stride + i];",
+        "for (size_t k = 0; k < taps; k++) acc += (int32_t)w[k * c + i] * (int32_t)x[k * c + i];",
+        "below one block, the taps' rows are read back to back, ignoring a dilated window's row stride",
+        _each(DW_FILE, DW_TEST, "2", "7"),
+    ),
+    Mutation(
+        "neon-depthwise-odd-tap-dropped", "csrc/neon/depthwise.c",
+        "    if (k < taps) {",
+        "    if (k + 1 < taps) {",
+        "the last tap of an odd tap count is never added",
+        _each(DW_FILE, DW_TEST, "16", "33"),
+    ),
+    Mutation(
+        "neon-depthwise-widen-low-twice", "csrc/neon/depthwise.c",
+        "acc[1] = vaddw_high_s16(acc[1], lo);",
+        "acc[1] = vaddw_s16(acc[1], vget_low_s16(lo));",
+        "channels 4-7 of a block accumulate the products of channels 0-3",
+        _each(DW_FILE, DW_TEST, "16", "33"),
+    ),
+    Mutation(
+        "neon-depthwise-small-rows-contiguous", "csrc/neon/depthwise.c",
+        "for (size_t i = 0; i < c; i++) acc[i] += (int32_t)w[k * c + i] * (int32_t)x[k * row_stride + i];",
+        "for (size_t i = 0; i < c; i++) acc[i] += (int32_t)w[k * c + i] * (int32_t)x[k * c + i];",
+        "below one block, the taps' rows are read back to back, ignoring a dilated window's row stride",
+        _each(DW_FILE, DW_TEST, "2", "15"),
     ),
     # --- the C loader (csrc/blob.c) and CRC (csrc/crc32.c) ---
     Mutation(
