@@ -20,15 +20,22 @@ enum {
   OP_QUANTIZE = 8
 };
 
+/* A tensor's codes are frames rows `row` codes apart, channels codes each: materialized in the stream's arena
+ * (row = channels), or a view on another tensor's storage (lay_out). */
 typedef struct {
-  size_t frames, channels, offset; /* offset: of its codes in a stream's arena */
+  size_t frames, channels;
+  size_t offset, row; /* offset: of its codes in a stream's arena when materialized */
+  int view;           /* 1: no storage of its own; an invoke points it into its input's */
   float scale;
   int32_t zero_point;
   int is_uint8;
 } g_tensor;
 
+/* A state lives in its Window's region of region_frames frames: the state's frames, the new frames appended
+ * after them, and slack, so that an invoke advances the window's start instead of shifting the codes. */
 typedef struct {
-  size_t frames, channels, offset;
+  size_t frames, channels;
+  size_t offset, region_frames; /* offset: of the region in a stream's arena */
   float scale;
   int32_t zero_point;
   int8_t *init; /* [frames][channels] */
@@ -38,6 +45,7 @@ typedef struct {
   int code;
   size_t input, out, state;            /* tensor and state indices */
   size_t frames, channel_start, channels; /* Slice */
+  size_t view_delta;                   /* Slice: its first code's offset in its input's codes */
   size_t num_inputs;
   size_t *inputs;                      /* Concat */
   size_t kernel, stride, dilation, pad_before; /* Conv, DepthwiseConv */
@@ -57,7 +65,8 @@ struct kws_graph {
   g_tensor *tensors;
   g_state *states;
   g_op *ops;
-  size_t arena_bytes;  /* per stream: every tensor and state */
+  size_t arena_bytes;  /* per stream: the tensor pointers, the window starts, the regions and tensors */
+  size_t starts;       /* offset in the arena of each state's window start (size_t, in frames) */
   size_t gather_bytes; /* per stream: the largest window a conv gathers (padding, dilation) */
   size_t weight_bytes, model_bytes;
   uint64_t macs;
@@ -464,6 +473,57 @@ static kws_status prepare_op(kws_graph *g, const kws_backend *be, g_op *op, cons
   return KWS_OK;
 }
 
+/* The arena of a stream, once the ops are checked: the pointer to each tensor's codes in the current invoke,
+ * each state's window start, then in op order each Window's region and each tensor with storage of its own.
+ * Views take no bytes: a Window's output is its window in the region (contiguous), and a Slice read only by
+ * DepthwiseConv and Slice ops (which take a row stride), and not the graph's output, points into its input.
+ * The input tensor is read where the caller's codes are. */
+static kws_status lay_out(kws_graph *g) {
+  uint8_t *contiguous = (uint8_t *)calloc(g->num_tensors, 1); /* read by an op that needs row = channels */
+  if (!contiguous) return KWS_ERR_NOMEM;
+  for (size_t k = 0; k < g->num_ops; k++) {
+    const g_op *op = &g->ops[k];
+    if (op->code == OP_CONCAT)
+      for (size_t i = 0; i < op->num_inputs; i++) contiguous[op->inputs[i]] = 1;
+    else if (op->code != OP_DEPTHWISE && op->code != OP_SLICE)
+      contiguous[op->input] = 1;
+  }
+  contiguous[g->output] = 1;
+  size_t arena = align8(g->num_tensors * sizeof(const uint8_t *));
+  g->starts = arena;
+  arena += align8(g->num_states * sizeof(size_t));
+  g->tensors[g->input].row = g->tensors[g->input].channels;
+  for (size_t k = 0; k < g->num_ops; k++) {
+    g_op *op = &g->ops[k];
+    g_tensor *y = &g->tensors[op->out];
+    const g_tensor *x = op->code == OP_CONCAT ? NULL : &g->tensors[op->input];
+    y->row = y->channels;
+    if (op->code == OP_WINDOW) {
+      /* Slack of two windows: the state moves back to the front of the region at most once in
+       * 2 * (state + new frames) / new frames + 1 invokes, under half the new frames' codes per invoke. */
+      g_state *s = &g->states[op->state];
+      s->region_frames = 3 * y->frames;
+      s->offset = arena;
+      arena += align8(s->region_frames * s->channels);
+      y->view = 1;
+      continue;
+    }
+    if (op->code == OP_SLICE) {
+      op->view_delta = (x->frames - op->frames) * x->row + op->channel_start; /* the last frames */
+      if (!contiguous[op->out]) {
+        y->view = 1;
+        y->row = x->row;
+        continue;
+      }
+    }
+    y->offset = arena;
+    arena += align8(y->frames * y->channels);
+  }
+  g->arena_bytes = arena;
+  free(contiguous);
+  return KWS_OK;
+}
+
 void kws_graph_free(kws_graph *g) {
   if (!g) return;
   for (size_t k = 0; g->ops && k < g->num_ops; k++) {
@@ -506,7 +566,6 @@ static kws_status read_graph(rd *r, kws_graph *g, const kws_backend *be) {
     st = fail(r, KWS_ERR_NOMEM, "model", 0);
     goto done;
   }
-  size_t arena = 0;
   for (size_t i = 0; i < g->num_tensors; i++) {
     g_tensor *t = &g->tensors[i];
     size_t at = r->pos;
@@ -523,8 +582,6 @@ static kws_status read_graph(rd *r, kws_graph *g, const kws_backend *be) {
     if (!scale_ok(t->scale)) { st = fail(r, KWS_ERR_FIELD, "tensor.scale", at + 4); goto done; }
     int32_t lo = t->is_uint8 ? 0 : -128, hi = t->is_uint8 ? 255 : 127;
     if (t->zero_point < lo || t->zero_point > hi) { st = fail(r, KWS_ERR_FIELD, "tensor.zero_point", at + 8); goto done; }
-    t->offset = arena;
-    arena += align8(t->frames * t->channels);
   }
   for (size_t i = 0; i < g->num_states; i++) {
     g_state *s = &g->states[i];
@@ -542,8 +599,6 @@ static kws_status read_graph(rd *r, kws_graph *g, const kws_backend *be) {
     if (!init) goto done;
     if (!(s->init = (int8_t *)malloc(s->frames * s->channels))) { st = fail(r, KWS_ERR_NOMEM, "model", 0); goto done; }
     memcpy(s->init, init, s->frames * s->channels);
-    s->offset = arena;
-    arena += align8(s->frames * s->channels);
     g->model_bytes += s->frames * s->channels;
   }
   if (g->tensors[g->input].is_uint8) { st = fail(r, KWS_ERR_FIELD, "input", 6); goto done; }
@@ -565,7 +620,10 @@ static kws_status read_graph(rd *r, kws_graph *g, const kws_backend *be) {
       st = fail(r, st, "model", 0);
       goto done;
     }
-  g->arena_bytes = arena;
+  if ((st = lay_out(g)) != KWS_OK) {
+    st = fail(r, st, "model", 0);
+    goto done;
+  }
   g->model_bytes += sizeof(kws_graph) + g->num_tensors * sizeof(g_tensor) + g->num_states * sizeof(g_state) +
                     g->num_ops * sizeof(g_op) + g->weight_bytes;
 done:
@@ -629,32 +687,40 @@ kws_status kws_graph_describe(const kws_graph *g, kws_graph_info *info) {
 
 size_t kws_graph_stream_bytes(const kws_graph *g) { return g->arena_bytes + align8(g->gather_bytes); }
 
+/* Each state at the front of its region, its window starting there. */
 void kws_graph_stream_init(const kws_graph *g, uint8_t *arena) {
-  for (size_t i = 0; i < g->num_states; i++)
+  size_t *starts = (size_t *)(arena + g->starts);
+  for (size_t i = 0; i < g->num_states; i++) {
     memcpy(arena + g->states[i].offset, g->states[i].init, g->states[i].frames * g->states[i].channels);
+    starts[i] = 0;
+  }
 }
 
 void kws_graph_stream_reset(const kws_graph *g, uint8_t *arena) {
-  for (size_t i = 0; i < g->num_states; i++)
+  size_t *starts = (size_t *)(arena + g->starts);
+  for (size_t i = 0; i < g->num_states; i++) {
     memset(arena + g->states[i].offset, (int)(uint8_t)(int8_t)g->states[i].zero_point,
            g->states[i].frames * g->states[i].channels);
+    starts[i] = 0;
+  }
 }
 
 /* The window of output frame t: `taps` input frames `dilation` apart from t * stride - pad_before. Returns the
- * first row and sets *row_stride, or gathers the rows (the input zero point for padding frames) into buf. */
+ * first row and sets *row_stride, or gathers the rows (the input zero point for padding frames) into buf, c
+ * codes apart. */
 static const int8_t *window_of(const g_op *op, const g_tensor *x, const int8_t *in, size_t t, int8_t *buf,
                                size_t *row_stride) {
   size_t c = x->channels;
   int64_t start = (int64_t)(t * op->stride) - (int64_t)op->pad_before;
   int64_t last = start + (int64_t)((op->kernel - 1) * op->dilation);
   if (start >= 0 && last < (int64_t)x->frames) {
-    *row_stride = op->dilation * c;
-    return in + (size_t)start * c;
+    *row_stride = op->dilation * x->row;
+    return in + (size_t)start * x->row;
   }
   for (size_t k = 0; k < op->kernel; k++) {
     int64_t f = start + (int64_t)(k * op->dilation);
     if (f >= 0 && f < (int64_t)x->frames)
-      memcpy(buf + k * c, in + (size_t)f * c, c);
+      memcpy(buf + k * c, in + (size_t)f * x->row, c);
     else
       memset(buf + k * c, (int)(uint8_t)(int8_t)x->zero_point, c);
   }
@@ -662,6 +728,7 @@ static const int8_t *window_of(const g_op *op, const g_tensor *x, const int8_t *
   return buf;
 }
 
+/* x is contiguous (lay_out): its rows are its channels apart. */
 static void run_conv(const g_op *op, const g_tensor *x, const g_tensor *y, const int8_t *in, int8_t *out,
                      int8_t *buf) {
   size_t k = op->depth, n = y->channels;
@@ -687,33 +754,43 @@ kws_status kws_graph_invoke(const kws_graph *g, const kws_backend *be, uint8_t *
   int8_t *buf = (int8_t *)(arena + g->arena_bytes);
   void (*depthwise)(const int8_t *, size_t, size_t, size_t, const int8_t *, const kws_epilogue *, int8_t *) =
       be->kernels->depthwise_s8 ? be->kernels->depthwise_s8 : kws_portable_kernels.depthwise_s8;
-  memcpy(arena + xin->offset, in, in_len);
+  const uint8_t **codes = (const uint8_t **)arena; /* each tensor's codes in this invoke (lay_out) */
+  size_t *starts = (size_t *)(arena + g->starts);
+  codes[g->input] = (const uint8_t *)in;
   for (size_t k = 0; k < g->num_ops; k++) {
     const g_op *op = &g->ops[k];
     const g_tensor *y = &g->tensors[op->out];
-    uint8_t *dst = arena + y->offset;
+    uint8_t *dst = arena + y->offset; /* views: set below */
     const g_tensor *x = op->code == OP_CONCAT ? NULL : &g->tensors[op->input];
-    const uint8_t *src = x ? arena + x->offset : NULL;
+    const uint8_t *src = x ? codes[op->input] : NULL;
+    codes[op->out] = dst;
     switch (op->code) {
     case OP_WINDOW: {
       const g_state *s = &g->states[op->state];
-      uint8_t *state = arena + s->offset;
-      size_t sb = s->frames * s->channels, xb = x->frames * x->channels;
-      memcpy(dst, state, sb);
-      memcpy(dst + sb, src, xb);
-      memcpy(state, dst + xb, sb); /* the state keeps the newest frames */
+      uint8_t *region = arena + s->offset;
+      size_t c = s->channels, *start = &starts[op->state];
+      if (*start + y->frames > s->region_frames) { /* no room for the new frames: the state to the front */
+        memmove(region, region + *start * c, s->frames * c);
+        *start = 0;
+      }
+      memcpy(region + (*start + s->frames) * c, src, x->frames * c);
+      codes[op->out] = region + *start * c;
+      *start += x->frames; /* the state is the window's newest frames */
       break;
     }
     case OP_SLICE:
+      if (y->view) {
+        codes[op->out] = src + op->view_delta;
+        break;
+      }
       for (size_t f = 0; f < op->frames; f++)
-        memcpy(dst + f * op->channels, src + (x->frames - op->frames + f) * x->channels + op->channel_start,
-               op->channels);
+        memcpy(dst + f * op->channels, src + op->view_delta + f * x->row, op->channels);
       break;
     case OP_CONCAT:
       for (size_t f = 0, at = 0; f < y->frames; f++)
         for (size_t i = 0; i < op->num_inputs; i++) {
           const g_tensor *t = &g->tensors[op->inputs[i]];
-          memcpy(dst + at, arena + t->offset + f * t->channels, t->channels);
+          memcpy(dst + at, codes[op->inputs[i]] + f * t->row, t->channels);
           at += t->channels;
         }
       break;
@@ -735,6 +812,6 @@ kws_status kws_graph_invoke(const kws_graph *g, const kws_backend *be, uint8_t *
       for (size_t i = 0, n = x->frames * x->channels; i < n; i++) dst[i] = (uint8_t)op->table[(int8_t)src[i] + 128];
     }
   }
-  memcpy(out, arena + yout->offset, out_len);
+  memcpy(out, codes[g->output], out_len);
   return KWS_OK;
 }

@@ -285,7 +285,7 @@ void kws_stream_free(kws_stream *stream);
 void kws_stream_reset(kws_stream *stream);
 /* Push n float frames [n][feature_dim]. */
 kws_status kws_stream_push(kws_stream *stream, const float *frames, size_t n);
-/* Bytes one stream over this model allocates (its whole state). */
+/* Bytes one stream over this model allocates (its whole state; a graph's layout: docs/arithmetic.md 11.9). */
 size_t kws_stream_bytes(const kws_model *model);
 /* Frames pushed since the last reset (saturates at SIZE_MAX). */
 size_t kws_stream_frames(const kws_stream *stream);

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 # What GraphStream.invoke uses, looked up once: at a few microseconds per invoke, Python's lookups count.
 _INT8 = np.dtype(np.int8)
+_ndarray = np.ndarray
 _empty = np.empty
 _from_buffer = ffi.from_buffer
 _invoke = lib.kws_stream_invoke
@@ -79,6 +80,8 @@ class GraphStream:
         self._in_len = model.input_shape[0] * model.input_shape[1]
         self._out_shape, self._out_dtype = model.output_shape, model.output_dtype
         self._out_len = model.output_shape[0] * model.output_shape[1]
+        self._y = np.empty(self._out_shape, self._out_dtype)  # invoke's output, copied out
+        self._y_c = _from_buffer(self._y)
 
     def invoke(self, x: np.ndarray) -> np.ndarray:
         """Run the graph once on the new frames ``x`` (int8, the input shape (frames, channels)).
@@ -86,17 +89,24 @@ class GraphStream:
         Returns:
             A new array of the output codes, (frames, channels), uint8 or int8 as the graph's output.
         """
-        if not (type(x) is np.ndarray and x.dtype == _INT8 and x.shape == self._in_shape  # the common case,
-                and x.flags.c_contiguous):                                              # checked cheaply
-            a = np.asarray(x)
-            if a.dtype != _INT8 or a.shape != self._in_shape:
-                raise ValueError(f"x: int8 {self._in_shape} expected, got {a.dtype} {a.shape}")
-            x = np.ascontiguousarray(a)
-        out = _empty(self._out_shape, self._out_dtype)
-        status = _invoke(self._ptr, _from_buffer("int8_t[]", x), self._in_len, _from_buffer(out), self._out_len)
+        # As few Python operations as the checks allow: each costs more right after an invoke, whose
+        # working set has pushed Python's out of the cache. ffi.from_buffer refuses a non-contiguous array.
+        if type(x) is not _ndarray or x.dtype is not _INT8 or x.shape != self._in_shape:
+            x = self._input(x)
+        try:
+            xp = _from_buffer("int8_t[]", x)
+        except ValueError:
+            xp = _from_buffer("int8_t[]", np.ascontiguousarray(x))
+        status = _invoke(self._ptr, xp, self._in_len, self._y_c, self._out_len)
         if status != _OK:  # the shapes were checked above
             _backend.check(status, "kws_stream_invoke")
-        return out
+        return self._y.copy()
+
+    def _input(self, x) -> np.ndarray:
+        a = np.asarray(x)
+        if a.dtype != _INT8 or a.shape != self._in_shape:
+            raise ValueError(f"x: int8 {self._in_shape} expected, got {a.dtype} {a.shape}")
+        return a
 
     def invoke_many(self, x: np.ndarray) -> np.ndarray:
         """``invoke`` on ``x[0]``, ``x[1]``, ... in turn, in one call into C: ``x`` is int8 (n, frames, channels),

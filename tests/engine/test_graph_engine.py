@@ -20,8 +20,8 @@ import kwsint
 from kwsint import FormatError, GraphModel, reference
 from kwsint._kwsint_c import ffi, lib
 from kwsint.engine.blob import HEADER, read_blob, write_blob
-from kwsint.engine.graph import (Concat, Conv, DepthwiseConv, FullyConnected, GraphSpec, Quant, ReferenceStream, Tensor,
-                                 Window)
+from kwsint.engine.graph import (Concat, Conv, DepthwiseConv, FullyConnected, GraphSpec, Quant, ReferenceStream, Slice,
+                                 State, Tensor, Window)
 
 from .test_format import c_load, refresh_crc
 from .test_graph import (_all_codes, _bias, _calibrated_weight_scales, _examples, _logistic_cases, _logistic_graph,
@@ -136,6 +136,56 @@ def test_streaming_graph_on_every_backend_from_init_and_through_resets(seed):
     inputs = [(rng.integers(-128, 128, (3, 8)) if k % 50 < 40 else np.full((3, 8), 127 if k % 2 else -128))
               .astype(np.int8) for k in range(200)]
     _equal_on_every_backend(spec, inputs, resets=(60, 61, 150))
+
+
+def _views_graph(rng: np.random.Generator) -> GraphSpec:
+    """The run-time layouts of csrc/graph.c (docs/arithmetic.md 11.9) with their edge cases: slices that are views
+    (a slice of a slice, the last frames of a channel range) read by DepthwiseConv with SAME padding, dilation
+    and both the gathered and the in-place windows; a slice of a view that is copied (read by Concat); a Window
+    with fewer new frames than state frames and one with more (its region fills every few invokes), a view on
+    it sliced again; a DepthwiseConv on the graph input (read in the caller's buffer); a Conv on a Window."""
+    qa, qd, qe = Quant(0.125, 3), Quant(0.1875, -5), Quant(0.375, 11)
+
+    def linear(n: int, shape: tuple[int, ...]) -> dict:
+        return dict(weights=rng.integers(-127, 128, shape).astype(np.int8),
+                    bias=rng.integers(-3000, 3000, n).astype(np.int32),
+                    weight_scale=(2.0 ** rng.uniform(-8, -6, n)).astype(np.float32))
+
+    def dw(x: int, c: int, k: int, dilation: int, padding: str, out: int) -> DepthwiseConv:
+        return DepthwiseConv(input=x, **linear(c, (k, c)), stride=1, dilation=dilation, padding=padding,
+                             act_min=-128, act_max=127, out=out)
+
+    tensors = (Tensor(2, 6, qa), Tensor(7, 6, qa), Tensor(7, 5, qa), Tensor(6, 3, qa), Tensor(6, 3, qd),
+               Tensor(4, 5, qd), Tensor(2, 5, qa), Tensor(2, 5, qa), Tensor(7, 3, qd), Tensor(3, 2, qd),
+               Tensor(1, 2, qe), Tensor(2, 6, qd), Tensor(3, 4, qe))
+    states = (State(5, 6, qa, rng.integers(-128, 128, (5, 6)).astype(np.int8)),
+              State(1, 3, qd, rng.integers(-128, 128, (1, 3)).astype(np.int8)))
+    ops = (
+        Window(state=0, input=0, out=1),                              # 2 new frames, 5 kept
+        Slice(input=1, frames=7, channel_start=1, channels=5, out=2),
+        Slice(input=2, frames=6, channel_start=1, channels=3, out=3),  # a slice of a slice
+        dw(3, 3, 3, 2, "same", 4),
+        dw(2, 5, 2, 3, "valid", 5),
+        Slice(input=2, frames=2, channel_start=0, channels=5, out=6),  # read by Concat: copied
+        Concat(inputs=(6,), out=7),
+        Window(state=1, input=4, out=8),                              # 6 new frames, 1 kept
+        Slice(input=8, frames=3, channel_start=1, channels=2, out=9),
+        dw(9, 2, 3, 1, "valid", 10),
+        dw(0, 6, 2, 1, "same", 11),
+        Conv(input=8, **linear(4, (4, 3, 3)), stride=2, dilation=1, padding="valid", act_min=-128, act_max=127,
+             out=12),
+    )
+    return GraphSpec(tensors=tensors, states=states, ops=ops, input=0, output=12)
+
+
+def test_slice_views_and_window_regions_equal_the_reference_whichever_tensor_is_the_output():
+    """Each tensor in turn is the graph's output: a slice that is the output is copied, not a view, and the
+    ops before it run as with any other output."""
+    rng = np.random.default_rng(18)
+    spec = _views_graph(rng)
+    inputs = [rng.integers(-128, 128, (2, 6)).astype(np.int8) for _ in range(120)]
+    for out in range(1, len(spec.tensors)):
+        _equal_on_every_backend(dataclasses.replace(spec, output=out), inputs, resets=(40, 41, 97))
 
 
 # --- the four microWakeWord models ---------------------------------------------------------------------------

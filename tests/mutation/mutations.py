@@ -153,11 +153,35 @@ MUTATIONS: list[Mutation] = [
     # --- streaming graphs (csrc/graph.c) ---
     Mutation(
         "graph-window-keeps-oldest", "csrc/graph.c",
-        "memcpy(state, dst + xb, sb); /* the state keeps the newest frames */",
-        "memcpy(state, dst, sb); /* the state keeps the newest frames */",
-        "a shift register keeps its oldest frames instead of its newest",
+        "      *start += x->frames; /* the state is the window's newest frames */\n",
+        "",
+        "a shift register keeps its oldest frames instead of its newest (its window never moves on)",
         ("tests/engine/test_graph_engine.py::test_streaming_graph_on_every_backend_from_init_and_through_resets[1]",),
         ci=True,
+    ),
+    Mutation(
+        "graph-window-wrap-keeps-older-rows", "csrc/graph.c",
+        "memmove(region, region + *start * c, s->frames * c);",
+        "memmove(region, region + (*start - 1) * c, s->frames * c);",
+        "when a Window's region is full, the frames moved to its front start one frame before the state",
+        ("tests/engine/test_graph_engine.py::test_streaming_graph_on_every_backend_from_init_and_through_resets[1]",
+         "tests/engine/test_graph_engine.py::test_slice_views_and_window_regions_equal_the_reference_whichever_tensor_is_the_output"),
+    ),
+    Mutation(
+        "graph-slice-view-first-frames", "csrc/graph.c",
+        "op->view_delta = (x->frames - op->frames) * x->row + op->channel_start; /* the last frames */",
+        "op->view_delta = op->channel_start; /* the last frames */",
+        "a Slice (a view or a copy) takes its input's first frames instead of its last",
+        ("tests/engine/test_graph_engine.py::test_streaming_graph_on_every_backend_from_init_and_through_resets[1]",
+         "tests/engine/test_graph_engine.py::test_slice_views_and_window_regions_equal_the_reference_whichever_tensor_is_the_output"),
+    ),
+    Mutation(
+        "graph-slice-view-own-row", "csrc/graph.c",
+        "        y->row = x->row;\n",
+        "        y->row = y->channels;\n",
+        "a Slice view steps through its input's storage by its own channels instead of its input's row",
+        ("tests/engine/test_graph_engine.py::test_streaming_graph_on_every_backend_from_init_and_through_resets[1]",
+         "tests/engine/test_graph_engine.py::test_slice_views_and_window_regions_equal_the_reference_whichever_tensor_is_the_output"),
     ),
     Mutation(
         "graph-same-pads-after-first", "csrc/graph.c",
