@@ -90,7 +90,7 @@ from kwsint.engine.model import lockout_steps, smoothing_steps
 from kwsint.errors import FormatError, ShortInputWarning
 from kwsint.io.atomic import atomic_writer, temp_dir_beside
 from kwsint.io.inputs import DEFAULT_CHUNK_FRAMES, iter_streams
-from kwsint.io.microfrontend import MICROFRONTEND, MicroFrontendStream, quantize_features, require_pymicro_features
+from kwsint.io.microfrontend import MICROFRONTEND, microfrontend_chunks, quantize_features, require_pymicro_features
 
 PROG = "kwsint-run"
 T = TypeVar("T")
@@ -289,14 +289,6 @@ def run_input(model: kwsint.Model, settings: Settings, name: str, emit: Emit,
             f.close()
 
 
-def _live_microfrontend_frames(pcm: Iterable[bytes | np.ndarray]) -> Iterator[np.ndarray]:
-    """The microfrontend's frames of raw audio as it arrives, each piece's as soon as it is read."""
-    frames = MicroFrontendStream()
-    for piece in pcm:
-        if len(chunk := frames.push(piece)):
-            yield chunk
-
-
 def run_graph_input(model: GraphModel, settings: GraphSettings, name: str, emit: Emit,
                     pcm: Iterable[bytes | np.ndarray] | None = None) -> None:
     """``run_input`` for a microWakeWord streaming graph: the input's microfrontend features (a .wav file or live
@@ -305,7 +297,7 @@ def run_graph_input(model: GraphModel, settings: GraphSettings, name: str, emit:
     cutoff, n = settings.detection.probability_cutoff, settings.detection.sliding_window_size
     live = pcm is not None
     try:
-        streams = ([(name, _live_microfrontend_frames(pcm))] if live else
+        streams = ([(name, microfrontend_chunks(pcm))] if live else
                    iter_streams(name, model.input_shape[1], MICROFRONTEND, settings.chunk_frames))
         for stream, chunks in _reading(streams):
             det = GraphDetector(model, cutoff, n, verify=settings.verify)

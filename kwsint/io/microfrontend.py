@@ -133,8 +133,9 @@ class MicroFrontendStream:
         self._pending = b""
 
 
-def microfrontend_chunks(blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-    """The front end's frames of audio given block by block (1-D int16 arrays at 16 kHz), in constant memory:
+def microfrontend_chunks(blocks: Iterable[bytes | np.ndarray]) -> Iterator[np.ndarray]:
+    """The front end's frames of audio given block by block (1-D int16 arrays, or raw PCM bytes split anywhere, at
+    16 kHz), each block's as soon as it is read, in constant memory:
     float32 (n, 40) arrays, n >= 1. Audio after the last whole 10 ms step completes no frame and is dropped.
 
     Raises:
@@ -143,7 +144,7 @@ def microfrontend_chunks(blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
     return _frames(MicroFrontendStream(), blocks)
 
 
-def _frames(stream: MicroFrontendStream, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+def _frames(stream: MicroFrontendStream, blocks: Iterable[bytes | np.ndarray]) -> Iterator[np.ndarray]:
     for block in blocks:
         frames = stream.push(block)
         if len(frames):
