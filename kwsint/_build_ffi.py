@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from cffi import FFI
+from setuptools import Extension
 
 ROOT = Path(__file__).resolve().parent.parent
 CSRC = ROOT / "csrc"
@@ -66,6 +67,28 @@ def make_ffibuilder(test_backends: bool) -> FFI:
         libraries=["m"],
     )
     return builder
+
+
+def invoke_extension() -> Extension:
+    """The module ``kwsint.engine._invoke`` (kwsint/engine/_invoke.c): ``GraphStream.invoke`` as a C callable. It
+    reaches the engine only through the address of ``kws_stream_invoke`` that cffi gives, so it links no csrc."""
+    import numpy
+
+    return Extension("kwsint.engine._invoke", sources=["kwsint/engine/_invoke.c"],
+                     include_dirs=[str(CSRC.relative_to(ROOT) / "include"), numpy.get_include()],
+                     extra_compile_args=[*C_FLAGS, "-O2"])
+
+
+def build_invoke_extension() -> None:
+    """``invoke_extension`` compiled in place, in the working directory (a copy of the tree); $CFLAGS and
+    $LDFLAGS apply, as to the cffi build."""
+    from setuptools import Distribution
+    from setuptools.command.build_ext import build_ext
+
+    command = build_ext(Distribution({"ext_modules": [invoke_extension()]}))
+    command.inplace = True
+    command.ensure_finalized()
+    command.run()
 
 
 def ffibuilder() -> FFI:

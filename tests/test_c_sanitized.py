@@ -98,8 +98,8 @@ def _instrumented_copy(tree: Path, flags: list[str]) -> Path:
         shutil.copytree(ROOT / part, tree / part, ignore=skip)
     shutil.copy(ROOT / "pyproject.toml", tree)  # pytest's settings and markers
     env = {**os.environ, "CFLAGS": f"{' '.join(flags)} -g -fno-omit-frame-pointer", "LDFLAGS": " ".join(flags)}
-    build = ("import runpy; "
-             "runpy.run_path('kwsint/_build_ffi.py')['make_ffibuilder'](test_backends=True).compile(tmpdir='.')")
+    build = ("import runpy; b = runpy.run_path('kwsint/_build_ffi.py'); "
+             "b['make_ffibuilder'](test_backends=True).compile(tmpdir='.'); b['build_invoke_extension']()")
     r = subprocess.run([sys.executable, "-c", build], cwd=tree, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     return tree

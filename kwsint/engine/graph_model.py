@@ -3,13 +3,15 @@ on a C backend, invoke by invoke, as TFLM runs it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from .._kwsint_c import ffi, lib
 from ..errors import FormatError
 from . import backend as _backend
+from ._invoke import StreamInvoke
 from .blob import read_blob
 from .graph import GraphSpec
 
@@ -17,13 +19,21 @@ if TYPE_CHECKING:
     from .listener import GraphListener
 
 
-# What GraphStream.invoke uses, looked up once: at a few microseconds per invoke, Python's lookups count.
 _INT8 = np.dtype(np.int8)
-_ndarray = np.ndarray
-_empty = np.empty
-_from_buffer = ffi.from_buffer
-_invoke = lib.kws_stream_invoke
-_OK = lib.KWS_OK
+# GraphStream.invoke calls kws_stream_invoke at this address (kwsint/engine/_invoke.c).
+_INVOKE_ADDRESS = int(ffi.cast("uintptr_t", ffi.addressof(lib, "kws_stream_invoke")))
+
+
+def _as_input(shape: tuple[int, int], x) -> np.ndarray:
+    """``x`` as invoke's input: an int8 C-contiguous array of ``shape``, or a ValueError."""
+    a = np.asarray(x)
+    if a.dtype != _INT8 or a.shape != shape:
+        raise ValueError(f"x: int8 {shape} expected, got {a.dtype} {a.shape}")
+    return np.ascontiguousarray(a)
+
+
+def _raise_invoke_status(status: int) -> None:
+    _backend.check(status, "kws_stream_invoke")
 
 
 class GraphModel:
@@ -80,33 +90,17 @@ class GraphStream:
         self._in_len = model.input_shape[0] * model.input_shape[1]
         self._out_shape, self._out_dtype = model.output_shape, model.output_dtype
         self._out_len = model.output_shape[0] * model.output_shape[1]
-        self._y = np.empty(self._out_shape, self._out_dtype)  # invoke's output, copied out
-        self._y_c = _from_buffer(self._y)
+        # The C callable holds the stream and the model (the stream uses the model's weights), not this
+        # object, so no reference cycle keeps a stream alive.
+        self.invoke = StreamInvoke(_INVOKE_ADDRESS, int(ffi.cast("uintptr_t", self._ptr)), (self._ptr, model),
+                                   self._in_shape, self._out_shape, self._out_dtype.num,
+                                   partial(_as_input, self._in_shape), _raise_invoke_status)
 
-    def invoke(self, x: np.ndarray) -> np.ndarray:
-        """Run the graph once on the new frames ``x`` (int8, the input shape (frames, channels)).
-
-        Returns:
-            A new array of the output codes, (frames, channels), uint8 or int8 as the graph's output.
-        """
-        # As few Python operations as the checks allow: each costs more right after an invoke, whose
-        # working set has pushed Python's out of the cache. ffi.from_buffer refuses a non-contiguous array.
-        if type(x) is not _ndarray or x.dtype is not _INT8 or x.shape != self._in_shape:
-            x = self._input(x)
-        try:
-            xp = _from_buffer("int8_t[]", x)
-        except ValueError:
-            xp = _from_buffer("int8_t[]", np.ascontiguousarray(x))
-        status = _invoke(self._ptr, xp, self._in_len, self._y_c, self._out_len)
-        if status != _OK:  # the shapes were checked above
-            _backend.check(status, "kws_stream_invoke")
-        return self._y.copy()
-
-    def _input(self, x) -> np.ndarray:
-        a = np.asarray(x)
-        if a.dtype != _INT8 or a.shape != self._in_shape:
-            raise ValueError(f"x: int8 {self._in_shape} expected, got {a.dtype} {a.shape}")
-        return a
+    invoke: Callable[[np.ndarray], np.ndarray]
+    """``invoke(x)``: runs the graph once on the new frames ``x`` (int8, the input shape (frames, channels));
+    returns a new array of the output codes, (frames, channels), uint8 or int8 as the graph's output. A C
+    callable (``kwsint.engine._invoke.StreamInvoke``): around an invoke of a few microseconds, a Python method
+    would cost as much again. Another array-like is converted, or refused with a ValueError."""
 
     def invoke_many(self, x: np.ndarray) -> np.ndarray:
         """``invoke`` on ``x[0]``, ``x[1]``, ... in turn, in one call into C: ``x`` is int8 (n, frames, channels),
@@ -119,26 +113,22 @@ class GraphStream:
         if a.dtype != _INT8 or a.ndim != 3 or a.shape[1:] != self._in_shape:
             raise ValueError(f"x: int8 (n, {self._in_shape[0]}, {self._in_shape[1]}) expected, got {a.dtype} {a.shape}")
         n = a.shape[0]
-        out = _empty((n,) + self._out_shape, self._out_dtype)
-        status = lib.kws_stream_invoke_many(self._ptr, _from_buffer("int8_t[]", a), n * self._in_len,
-                                            _from_buffer(out), n * self._out_len)
-        if status != _OK:  # the shapes were checked above
-            raise RuntimeError(f"kws_stream_invoke_many: status {status}")
+        out = np.empty((n,) + self._out_shape, self._out_dtype)
+        _backend.check(lib.kws_stream_invoke_many(self._ptr, ffi.from_buffer("int8_t[]", a), n * self._in_len,
+                                                  ffi.from_buffer(out), n * self._out_len), "kws_stream_invoke_many")
         return out
 
     def time_invoke(self, x: np.ndarray, repeats: int = 1000) -> int:
         """Counter ticks (``kws_cycle_counter``) of ``repeats`` invokes on ``x`` in C, after one untimed invoke;
         the stream's state moves on as it would. For benchmarks: no Python in the loop."""
-        a = np.ascontiguousarray(x)
-        if a.dtype != _INT8 or a.shape != self._in_shape:
-            raise ValueError(f"x: int8 {self._in_shape} expected, got {a.dtype} {a.shape}")
+        a = _as_input(self._in_shape, x)
         if not (isinstance(repeats, int) and 0 <= repeats < 2**32):
             raise ValueError(f"repeats: an integer in [0, 2^32) expected, got {repeats!r}")
-        out = _empty(self._out_shape, self._out_dtype)
+        out = np.empty(self._out_shape, self._out_dtype)
         ticks = ffi.new("uint64_t *")
-        status = lib.kws_stream_time_invoke(self._ptr, _from_buffer("int8_t[]", a), self._in_len, _from_buffer(out),
-                                            self._out_len, repeats, ticks)
-        _backend.check(status, "kws_stream_time_invoke")
+        _backend.check(lib.kws_stream_time_invoke(self._ptr, ffi.from_buffer("int8_t[]", a), self._in_len,
+                                                  ffi.from_buffer(out), self._out_len, repeats, ticks),
+                       "kws_stream_time_invoke")
         return int(ticks[0])
 
     def reset(self) -> None:

@@ -8,6 +8,7 @@ here means equal to TFLM."""
 from __future__ import annotations
 
 import dataclasses
+import gc
 import struct
 import zlib
 from pathlib import Path
@@ -19,15 +20,17 @@ from hypothesis import given
 import kwsint
 from kwsint import FormatError, GraphModel, reference
 from kwsint._kwsint_c import ffi, lib
+from kwsint.engine._invoke import StreamInvoke
 from kwsint.engine.blob import HEADER, read_blob, write_blob
 from kwsint.engine.graph import (Concat, Conv, DepthwiseConv, FullyConnected, GraphSpec, Quant, ReferenceStream, Slice,
                                  State, Tensor, Window)
+from kwsint.engine.graph_model import _INVOKE_ADDRESS, _raise_invoke_status
 
 from .test_format import c_load, refresh_crc
 from .test_graph import (_all_codes, _bias, _calibrated_weight_scales, _examples, _logistic_cases, _logistic_graph,
                          _single_op_graph, _streaming_graph, conv_cases, fully_connected_cases, quantize_cases)
 
-BACKENDS = kwsint.compiled_backends()
+BACKENDS = kwsint.backends()  # those this CPU runs
 
 
 def _narrow(spec: GraphSpec) -> GraphSpec:
@@ -363,6 +366,38 @@ def test_dense_calls_refuse_a_graph_model_and_invoke_refuses_wrong_sizes():
     assert not view.flags.c_contiguous
     a, b = model.stream(), model.stream()
     np.testing.assert_array_equal(a.invoke(view), b.invoke(np.ascontiguousarray(view)))
+
+
+def test_invoke_is_a_c_callable_that_keeps_its_stream_alive_and_returns_new_arrays():
+    """GraphStream.invoke (kwsint/engine/_invoke.c): its argument rules, its outputs, its lifetime, and the path
+    of a status other than KWS_OK."""
+    spec = _streaming_graph(2)
+    x = np.arange(24, dtype=np.int8).reshape(3, 8)
+    ref = ReferenceStream(spec)
+    invoke = GraphModel(write_blob(spec)).stream().invoke  # the stream and the model are dropped
+    gc.collect()
+    first, second = invoke(x), invoke(np.asfortranarray(x))  # another layout is copied first
+    np.testing.assert_array_equal(first, ref.invoke(x))
+    np.testing.assert_array_equal(second, ref.invoke(x))
+    assert first is not second and not np.shares_memory(first, second) and first.dtype == np.uint8
+    with pytest.raises(TypeError, match="one positional argument"):
+        invoke(x, x)
+    with pytest.raises(TypeError, match="one positional argument"):
+        invoke(x=x)
+    with pytest.raises(ValueError, match=r"int8 \(3, 8\) expected, got int8 \(4, 8\)"):
+        invoke(np.zeros((4, 8), np.int8))
+    with pytest.raises(ValueError, match="expected, got float64"):
+        invoke(np.zeros((3, 8)))
+    with pytest.raises(ValueError, match="expected, got int64"):  # no silent cast of a list of ints
+        invoke(x.tolist())
+    with pytest.raises(TypeError, match="not initialised"):
+        StreamInvoke.__new__(StreamInvoke)(x)
+    # A C status goes through raise_status: here an input shape the graph does not have (KWS_ERR_ARGUMENT).
+    stream = GraphModel(write_blob(spec)).stream()
+    wrong = StreamInvoke(_INVOKE_ADDRESS, int(ffi.cast("uintptr_t", stream._ptr)), stream._ptr, (2, 8), (1, 4),
+                         np.dtype(np.uint8).num, np.asarray, _raise_invoke_status)
+    with pytest.raises(ValueError, match="kws_stream_invoke"):
+        wrong(np.zeros((2, 8), np.int8))
 
 
 def test_streams_of_one_model_are_independent():

@@ -114,7 +114,7 @@ def test_speech_equals_tflm_and_esphomes_detections_on_every_backend(name, speec
     assert sum(map(len, want_detections)) >= 1  # each model hears its phrase in some voice
     blob = write_blob(spec)
     mismatches = {}
-    for be in kwsint.compiled_backends():
+    for be in kwsint.backends():
         detector = GraphDetector(GraphModel(blob, backend=be), cutoff, n)
         mismatches[be] = 0
         for codes, outputs, fired in zip(segments, want_outputs, want_detections):
@@ -122,4 +122,4 @@ def test_speech_equals_tflm_and_esphomes_detections_on_every_backend(name, speec
             steps = detector.push(codes)
             mismatches[be] += int(np.sum(steps.output != np.array(outputs)))
             assert [frame for frame, _ in steps.detections] == fired, be
-    assert mismatches == dict.fromkeys(kwsint.compiled_backends(), 0)
+    assert mismatches == dict.fromkeys(kwsint.backends(), 0)

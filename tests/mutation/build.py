@@ -143,6 +143,8 @@ def _full_build() -> None:
     if recorded["link"] is None or not recorded["compile"]:
         raise BuildError("the build ran no compile or link command through subprocess.check_call")
     Path(COMMANDS).write_text(json.dumps(recorded, indent=1))
+    # GraphStream.invoke's C callable: no mutation touches it, so it is built once, not recorded.
+    runpy.run_path("kwsint/_build_ffi.py")["build_invoke_extension"]()
 
 
 if __name__ == "__main__":
