@@ -124,12 +124,15 @@ static inline __m256i kws_avx2_requant_s32(__m256i acc, __m256i mult, __m256i sh
 }
 
 /* The int8 epilogue of 8 channels: clamp(requant(acc) + zp_out (wraps), act_min, act_max). */
-static inline __m256i kws_avx2_output_s32(__m256i acc, const kws_requant_params *p, size_t c) {
-  __m256i m = _mm256_loadu_si256((const __m256i *)(p->multiplier + c));
-  __m256i s = _mm256_loadu_si256((const __m256i *)(p->shift + c));
+static inline __m256i kws_avx2_output_s32_of(__m256i acc, __m256i m, __m256i s, const kws_requant_params *p) {
   __m256i v = _mm256_add_epi32(kws_avx2_requant_s32_of(acc, m, s, 1), _mm256_set1_epi32(p->output_zero_point));
   v = _mm256_max_epi32(v, _mm256_set1_epi32(p->act_min));
   return _mm256_min_epi32(v, _mm256_set1_epi32(p->act_max));
+}
+
+static inline __m256i kws_avx2_output_s32(__m256i acc, const kws_requant_params *p, size_t c) {
+  return kws_avx2_output_s32_of(acc, _mm256_loadu_si256((const __m256i *)(p->multiplier + c)),
+                                _mm256_loadu_si256((const __m256i *)(p->shift + c)), p);
 }
 
 /* kws_epilogue on 8 channels c..c+7 from their sums acc (no bias): int32 lanes inside int8. */
@@ -151,11 +154,26 @@ static inline void kws_avx2_store8_s8(int8_t *y, __m256i v) {
 }
 
 /* kws_avx2_epilogue8 on r < 8 channels c..c+r-1 from lanes 0..r-1 of acc, stored to y[0..r-1]:
- * their parameters are copied into 8 lanes, so nothing past channel c + r - 1 is read or written;
- * the other lanes (zero parameters: every shift and multiplier in range) are dropped. */
+ * nothing past channel c + r - 1 is read or written, and the other lanes (zero parameters: every
+ * shift and multiplier in range) are dropped. Without a fused affine layer the parameters are
+ * loaded with vpmaskmovd, which reads lanes 0..r-1 only (the others are zero and cannot fault);
+ * with one, they are copied into 8 lanes. The r codes are stored 4, 2 and 1 at a time: small
+ * layers end in such a block, and a memcpy call per array cost more than their epilogue. */
 static inline void kws_avx2_epilogue_part(__m256i acc, const kws_epilogue *e, size_t c, size_t r, int8_t *y) {
+  int8_t out[8];
+  if (!e->affine_w) {
+    const __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)r), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256i bias = _mm256_maskload_epi32(e->bias + c, lanes);
+    __m256i m = _mm256_maskload_epi32(e->p->multiplier + c, lanes), s = _mm256_maskload_epi32(e->p->shift + c, lanes);
+    kws_avx2_store8_s8(out, kws_avx2_output_s32_of(_mm256_add_epi32(acc, bias), m, s, e->p));
+    size_t i = 0;
+    if (r & 4) memcpy(y, out, 4), i = 4;
+    if (r & 2) memcpy(y + i, out + i, 2), i += 2;
+    if (r & 1) y[i] = out[i];
+    return;
+  }
   int32_t bias[8] = {0}, mult[8] = {0}, shift[8] = {0}, abias[8] = {0}, amult[8] = {0}, ashift[8] = {0};
-  int8_t aw[8] = {0}, out[8];
+  int8_t aw[8] = {0};
   memcpy(bias, e->bias + c, 4 * r);
   memcpy(mult, e->p->multiplier + c, 4 * r);
   memcpy(shift, e->p->shift + c, 4 * r);

@@ -288,10 +288,17 @@ MUTATIONS: list[Mutation] = [
     ),
     Mutation(
         "avx2-epilogue-part-first-bias", "csrc/avx2/avx2.h",
-        "memcpy(bias, e->bias + c, 4 * r);",
-        "memcpy(bias, e->bias, 4 * r);",
+        "__m256i bias = _mm256_maskload_epi32(e->bias + c, lanes);",
+        "__m256i bias = _mm256_maskload_epi32(e->bias, lanes);",
         "the partial block's epilogue takes the biases of the layer's first channels",
         _each("engine/test_dense_kernels.py", "test_int8_kernels_on_every_batch_group", "avx2-0-64-65", "avx2-0-540-87"),
+    ),
+    Mutation(
+        "avx2-epilogue-part-odd-code", "csrc/avx2/avx2.h",
+        "if (r & 1) y[i] = out[i];",
+        "if (r & 1) y[i] = out[0];",
+        "a partial block of an odd number of channels stores its first code as its last",
+        _each("engine/test_dense_kernels.py", "test_int8_kernels_on_every_batch_group", "avx2-0-540-87"),
     ),
     Mutation(
         "avx2-s16-flush-late", "csrc/avx2/fully_connected.c",
