@@ -74,6 +74,8 @@ def eval_rows(eval_path: str, float_checkpoint: str | None = None, backend: str 
     rows = [float_row(float_checkpoint, backend)]
     report = json.loads(Path(eval_path).read_text())
     for m in report["models"]:
+        if m["weight_bits"] == "f32":  # a float baseline: the float32 M0 row above measures it
+            continue
         model = kwsint.load(m["path"], backend=backend)
         rows.append(dict(name=m["name"], model=model, weight_bits=m["weight_bits"], act_bits=m["act_bits"],
                          blob_bytes=model.blob_bytes, rel_fdr=m["at_operating_point"]["relative_fdr_degradation_pct"]))

@@ -139,11 +139,8 @@ static void normalise_window(const kws_float_model *m, const float *window, floa
     for (size_t i = 0; i < f; i++) x[i] = (window[(size_t)fr * f + i] - m->mean[i]) * m->inv_std[i];
 }
 
-/* ticks (if given) gets each layer's counter ticks added. */
-static kws_status infer(const kws_float_model *m, const float *window, void *scratch, float *logits,
-                        uint64_t *ticks) {
-  if (!m || !window || !scratch || !logits) return KWS_ERR_ARGUMENT;
-  if (!kws_all_finite(window, (size_t)m->window_frames * (size_t)m->feature_dim)) return KWS_ERR_ARGUMENT;
+/* One window, already checked for NaN and Inf; ticks (if given) gets each layer's counter ticks added. */
+static void run(const kws_float_model *m, const float *window, void *scratch, float *logits, uint64_t *ticks) {
   float *input = (float *)scratch;
   float *bufs[2] = {input + buffer_floats(m->input_size),
                     input + buffer_floats(m->input_size) + buffer_floats(m->max_width)};
@@ -157,11 +154,32 @@ static kws_status infer(const kws_float_model *m, const float *window, void *scr
     in = bufs[l & 1];
   }
   memcpy(logits, in, m->layers[m->num_layers - 1].out_size * sizeof *logits);
+}
+
+static kws_status infer(const kws_float_model *m, const float *window, void *scratch, float *logits,
+                        uint64_t *ticks) {
+  if (!m || !window || !scratch || !logits) return KWS_ERR_ARGUMENT;
+  if (!kws_all_finite(window, (size_t)m->window_frames * (size_t)m->feature_dim)) return KWS_ERR_ARGUMENT;
+  run(m, window, scratch, logits, ticks);
   return KWS_OK;
 }
 
 kws_status kws_float_model_infer(const kws_float_model *m, const float *window, void *scratch, float *logits) {
   return infer(m, window, scratch, logits, NULL);
+}
+
+kws_status kws_float_model_infer_steps(const kws_float_model *m, const float *frames, size_t num_frames, size_t hop,
+                                       void *scratch, float *logits, size_t capacity, size_t *num_steps) {
+  if (!m || !frames || !scratch || !logits || !num_steps || hop < 1) return KWS_ERR_ARGUMENT;
+  *num_steps = 0;
+  size_t f = (size_t)m->feature_dim, w = (size_t)m->window_frames;
+  if (num_frames > SIZE_MAX / f) return KWS_ERR_ARGUMENT; /* the frames' size would wrap */
+  size_t steps = num_frames < w ? 0 : (num_frames - w) / hop + 1; /* kws_detector's steps */
+  if (steps > capacity || !kws_all_finite(frames, num_frames * f)) return KWS_ERR_ARGUMENT;
+  for (size_t k = 0; k < steps; k++) /* window k starts at frame k * hop: (steps - 1) * hop + w <= num_frames */
+    run(m, frames + k * hop * f, scratch, logits + 2 * k, NULL);
+  *num_steps = steps;
+  return KWS_OK;
 }
 
 kws_status kws_float_model_time_infer(const kws_float_model *m, const float *window, void *scratch,

@@ -46,7 +46,8 @@ def test_evaluated_models_get_their_relative_fdr(report, tmp_path):
     blob = tmp_path / "M4.kwsq"
     blob.write_bytes(kwsint.write_blob(paper_model("M4")))
     ev = tmp_path / "eval.json"
-    ev.write_text(json.dumps({"models": [{"name": "M4", "path": str(blob), "weight_bits": "4", "act_bits": 8,
+    ev.write_text(json.dumps({"models": [{"name": "M0", "path": "default:M0", "weight_bits": "f32", "act_bits": 32},
+                                         {"name": "M4", "path": str(blob), "weight_bits": "4", "act_bits": 8,
                                           "at_operating_point": {"relative_fdr_degradation_pct": 54.1}}]}))
     out = tmp_path / "out"
     assert report.main(["--out", str(out), "--eval", str(ev), "--repeats", "2", "--rounds", "1"]) == 0

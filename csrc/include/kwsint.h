@@ -252,6 +252,16 @@ void kws_float_model_get_info(const kws_float_model *model, kws_model_info *info
  * KWS_ERR_ARGUMENT if the window holds NaN or Inf. */
 kws_status kws_float_model_infer(const kws_float_model *model, const float *window, void *scratch,
                                  float *logits);
+/* The model on the windows a fresh kws_detector with this hop would step at over
+ * num_frames frames [num_frames][feature_dim]: those whose newest frame is
+ * window_frames - 1 + k * hop, k = 0, 1, ..., below num_frames. logits:
+ * [capacity][2], each window's as kws_float_model_infer gives them; *num_steps
+ * gets the windows run (0 when num_frames < window_frames). KWS_ERR_ARGUMENT,
+ * with nothing computed, for hop < 1, capacity below the windows, or a frame
+ * holding NaN or Inf. */
+kws_status kws_float_model_infer_steps(const kws_float_model *model, const float *frames, size_t num_frames,
+                                       size_t hop, void *scratch, float *logits, size_t capacity,
+                                       size_t *num_steps);
 
 /* --- timing ------------------------------------------------------------------ */
 

@@ -1,12 +1,16 @@
 """kwsint-eval: DET curves and relative FDR of models on labelled streams.
 
     kwsint-eval --manifest data.json --models base.kwsq m4.kwsq --out report/ [--threshold 0.5]
+    kwsint-eval --manifest data.json --models default:M0 default:M4 --out report/ --false-per-hour 2 \
+        --select positive:synthesizer=flite --select negative:category=speech,real-speech
 
-The first model is the baseline. Every model runs over every stream of the
-manifest (docs/evaluation.md); the report directory receives det.png (FRR
-against false detections per hour and against FDR), report.md (one row per
-model: bits, size, FDR and false detections per hour at the baseline's FRR,
-relative FDR degradation) and report.json (the same, with every DET point).
+The first model is the baseline; a float-stage training checkpoint (.pt, or
+default:M0) runs in float32 (its reading needs PyTorch). Every model runs over
+every selected stream of the manifest (docs/evaluation.md); the report
+directory receives det.png (FRR against false detections per hour and against
+FDR), report.md (one row per model: bits, size, FDR and false detections per
+hour at the baseline's FRR, relative FDR degradation, with bootstrap intervals;
+then the figures by stream tag) and report.json (the same, with every DET point).
 The markdown is also printed. Without matplotlib the plot is skipped, with a
 note. A stream shorter than one window gets a warning (its spans count as
 missed). Exit status: 0 on success, 2 for bad arguments, 1 when an input is
@@ -25,7 +29,7 @@ from pathlib import Path
 
 from kwsint.cli import common
 from kwsint.engine.model import DEFAULT_LOCKOUT_S, DEFAULT_SMOOTHING_S
-from kwsint.evaluation import evaluate, markdown_report, plot_det
+from kwsint.evaluation import evaluate, markdown_report, parse_selection, plot_det
 from kwsint.io.atomic import write_atomic
 
 PROG = "kwsint-eval"
@@ -43,11 +47,28 @@ def _number(kind, low: float, high: float = float("inf")):
     return parse
 
 
+def _confidence(text: str) -> float:
+    """An argparse type: a float in (0, 1)."""
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: expected a value in (0, 1)")
+    return value
+
+
+def _selection(text: str):
+    """An argparse type: parse_selection's, its ValueError as argparse's one-line error."""
+    try:
+        return parse_selection(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = common.new_parser(PROG, __doc__)
     ap.add_argument("--manifest", type=Path, required=True, help="labelled streams (.json or .jsonl)")
     ap.add_argument("--models", nargs="+", required=True,
-                    help=".kwsq models, or default:NAME for a shipped one; the first is the baseline")
+                    help=".kwsq models or default:NAME for a shipped one, or float-stage checkpoints (.pt, "
+                         "default:M0) run in float32; the first is the baseline")
     ap.add_argument("--out", type=Path, required=True, help="report directory (created if missing)")
     ap.add_argument("--smoothing", type=_number(float, 0), default=DEFAULT_SMOOTHING_S, metavar="SECONDS",
                     help="moving-average window in seconds, rounded to whole steps of each model's hop, at least "
@@ -66,6 +87,16 @@ def _parser() -> argparse.ArgumentParser:
                     help="frames between inferences (default: each model's frame stride)")
     ap.add_argument("--max-thresholds", type=_number(int, 2), default=1000,
                     help="thresholds per DET sweep (default 1000)")
+    ap.add_argument("--select", type=_selection, action="append", default=[],
+                    metavar="SELECTION",
+                    help="[positive:|negative:]KEY=V1[,V2...]: evaluate only the streams whose tag KEY has one of "
+                         "the values; with a kind prefix, it filters only streams of that kind (repeatable: a stream "
+                         "must pass every one that applies)")
+    ap.add_argument("--bootstrap", type=_number(int, 0), default=1000, metavar="N",
+                    help="replicates of the bootstrap confidence intervals over streams (default 1000; 0: none)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the bootstrap's draws (default 0)")
+    ap.add_argument("--confidence", type=_confidence, default=0.95,
+                    help="coverage of the confidence intervals, in (0, 1) (default 0.95)")
     ap.add_argument("--backend", help="engine backend (default: the fastest)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     common.add_force(ap, "existing report files")
@@ -99,7 +130,8 @@ def _main(argv: list[str] | None, progress: common.Progress) -> int:
     try:
         report = evaluate(args.manifest, args.models, smoothing_s=args.smoothing, lockout_s=args.lockout,
                           tolerance_s=args.tolerance, threshold=args.threshold, false_per_hour=args.false_per_hour,
-                          hop=args.hop, max_thresholds=args.max_thresholds, backend=args.backend,
+                          hop=args.hop, max_thresholds=args.max_thresholds, select=args.select,
+                          bootstrap=args.bootstrap, seed=args.seed, confidence=args.confidence, backend=args.backend,
                           progress=_counting(progress, len(args.models), not args.no_progress))
         markdown = markdown_report(report)
         args.out.mkdir(parents=True, exist_ok=True)

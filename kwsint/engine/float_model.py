@@ -160,6 +160,37 @@ class FloatModel:
         _backend.check(status, "kws_float_model_infer")
         return logits
 
+    def infer_steps(self, frames: np.ndarray, hop: int) -> tuple[np.ndarray, np.ndarray]:
+        """Float32 logits of the windows a ``Model.detector(hop)`` would step at over these frames, in one C call.
+
+        Args:
+            frames: raw float frames (T, feature_dim), as pushed to a fresh detector.
+            hop: frames between steps, >= 1.
+
+        Returns ``step_frames`` (int64 (N,), the 0-based index of each window's
+        newest frame: window_frames - 1, then every ``hop`` frames while below T)
+        and ``logits`` (float32 (N, 2), each equal to ``infer`` on that window).
+        """
+        f = np.asarray(frames)
+        if f.dtype.kind != "f" or f.ndim != 2 or f.shape[1] != self.window_shape[1]:
+            raise ValueError(f"frames: expected float shape (T, {self.window_shape[1]}), got {f.dtype} {f.shape}")
+        if isinstance(hop, bool) or not isinstance(hop, (int, np.integer)) or hop < 1:
+            raise ValueError(f"hop: expected an integer >= 1, got {hop!r}")
+        if not np.isfinite(f).all():
+            raise ValueError("frames: features must be finite (found NaN or Inf)")
+        f = np.ascontiguousarray(f, dtype=np.float32)
+        first = self.window_shape[0] - 1
+        step_frames = np.arange(first, f.shape[0], int(hop), dtype=np.int64)
+        logits = np.empty((step_frames.size, int(self._info.num_outputs)), dtype=np.float32)
+        ran = ffi.new("size_t *")
+        status = lib.kws_float_model_infer_steps(self._ptr, ffi.cast("float *", ffi.from_buffer(f)), f.shape[0],
+                                                 int(hop), self._scratch(), ffi.cast("float *", ffi.from_buffer(logits)),
+                                                 step_frames.size, ran)
+        _backend.check(status, "kws_float_model_infer_steps")
+        if ran[0] != step_frames.size:
+            raise RuntimeError(f"kws_float_model_infer_steps: {ran[0]} of {step_frames.size} steps")
+        return step_frames, logits
+
     def time_inference(self, window: np.ndarray, repeats: int = 100) -> int:
         """Counter ticks for ``repeats`` inferences of one raw window, timed in C (as ``Model.time_inference``)."""
         ticks = ffi.new("uint64_t *")

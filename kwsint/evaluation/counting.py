@@ -93,6 +93,80 @@ class Det:
         return np.where(detections > 0, self.false_detections / np.maximum(detections, 1), np.nan)
 
 
+@dataclass(frozen=True)
+class StreamCounts:
+    """Detection counts of one model over a threshold sweep, per stream: detections never cross streams, so the
+    counts of any set of streams (or a weighted resample of them) are sums of rows.
+
+    Attributes:
+        threshold_q16: int64 (K,) Q16 thresholds, ascending.
+        hits, false_detections, duplicates: int32 (S, K), per stream and threshold (as in ``Det``).
+        spans: int64 (S,) wakeword spans of each stream.
+    """
+
+    threshold_q16: np.ndarray
+    hits: np.ndarray
+    false_detections: np.ndarray
+    duplicates: np.ndarray
+    spans: np.ndarray
+
+    def total(self, hours: float) -> Det:
+        """The counts of all streams, with ``hours`` of audio in them."""
+        return Det(self.threshold_q16, self.hits.sum(0, dtype=np.int64), self.false_detections.sum(0, dtype=np.int64),
+                   self.duplicates.sum(0, dtype=np.int64), spans=int(self.spans.sum()), hours=hours)
+
+
+def count_streams(
+    streams: Sequence[LabelledStream],
+    step_frames: Sequence[np.ndarray],
+    smoothed_q16: Sequence[np.ndarray],
+    thresholds_q16: Sequence[int],
+    lockout: int,
+    tolerance_s: float,
+) -> StreamCounts:
+    """Hits, false detections and duplicates of each stream at each threshold (docs/evaluation.md, "Counting").
+
+    Args:
+        streams: the labelled streams.
+        step_frames, smoothed_q16: per stream, the newest frame index of each step
+            and its smoothed Q16 posterior (``reference.smooth_posteriors``).
+        thresholds_q16: Q16 thresholds, ascending.
+        lockout: steps, as in ``reference.detect`` (>= 0).
+        tolerance_s: seconds after a span's end in which a detection still hits it.
+
+    Detections are exactly ``reference.detect(smoothed, T, lockout)`` per
+    stream; all streams are processed at once, placed far enough apart that no
+    lockout reaches from one into the next.
+    """
+    labels, positions, owners = [], [], []
+    first_span = offset = 0
+    dtype = np.int32 if sum(len(sf) for sf in step_frames) + len(streams) * (lockout + 1) < 2**31 else np.int64
+    for i, (stream, sf) in enumerate(zip(streams, step_frames)):
+        lab = span_labels(stream.spans, step_time_s(sf), tolerance_s)
+        labels.append(np.where(lab >= 0, lab + first_span, -1))
+        positions.append(np.arange(offset, offset + len(sf), dtype=dtype))
+        owners.append(np.full(len(sf), i, dtype=np.int64))
+        first_span += len(stream.spans)
+        offset += len(sf) + lockout + 1
+    label = np.concatenate(labels)
+    position = np.concatenate(positions)
+    owner = np.concatenate(owners)  # each step's stream
+    spans = np.array([len(s.spans) for s in streams], dtype=np.int64)
+    span_owner = np.repeat(np.arange(len(streams)), spans)
+    smoothed = np.concatenate([np.asarray(s, dtype=np.int32) for s in smoothed_q16])
+    thresholds = np.asarray(thresholds_q16, dtype=np.int64)
+    n = len(streams)
+    hits, false, dups = (np.zeros((n, thresholds.size), dtype=np.int32) for _ in range(3))
+    for k, threshold in enumerate(thresholds):
+        above = np.flatnonzero(smoothed >= threshold)
+        fired = above[_lockout_chain(position[above], lockout + 1)]
+        true = label[fired] >= 0
+        hits[:, k] = np.bincount(span_owner[np.unique(label[fired[true]])], minlength=n)
+        false[:, k] = np.bincount(owner[fired[~true]], minlength=n)
+        dups[:, k] = np.bincount(owner[fired[true]], minlength=n) - hits[:, k]
+    return StreamCounts(thresholds, hits, false, dups, spans)
+
+
 def count_detections(
     streams: Sequence[LabelledStream],
     step_frames: Sequence[np.ndarray],
@@ -102,43 +176,9 @@ def count_detections(
     tolerance_s: float,
     hours: float,
 ) -> Det:
-    """Hits, false detections and duplicates at each threshold (docs/evaluation.md, "Counting").
-
-    Args:
-        streams: the labelled streams.
-        step_frames, smoothed_q16: per stream, the newest frame index of each step
-            and its smoothed Q16 posterior (``reference.smooth_posteriors``).
-        thresholds_q16: Q16 thresholds, ascending.
-        lockout: steps, as in ``reference.detect`` (>= 0).
-        tolerance_s: seconds after a span's end in which a detection still hits it.
-        hours: audio of all streams, in hours.
-
-    Detections are exactly ``reference.detect(smoothed, T, lockout)`` per
-    stream; all streams are processed at once, placed far enough apart that no
-    lockout reaches from one into the next.
-    """
-    labels, positions = [], []
-    first_span = offset = 0
-    dtype = np.int32 if sum(len(sf) for sf in step_frames) + len(streams) * (lockout + 1) < 2**31 else np.int64
-    for stream, sf in zip(streams, step_frames):
-        lab = span_labels(stream.spans, step_time_s(sf), tolerance_s)
-        labels.append(np.where(lab >= 0, lab + first_span, -1))
-        positions.append(np.arange(offset, offset + len(sf), dtype=dtype))
-        first_span += len(stream.spans)
-        offset += len(sf) + lockout + 1
-    label = np.concatenate(labels)
-    position = np.concatenate(positions)
-    smoothed = np.concatenate([np.asarray(s, dtype=np.int32) for s in smoothed_q16])
-    thresholds = np.asarray(thresholds_q16, dtype=np.int64)
-    hits, false, dups = (np.zeros(thresholds.size, dtype=np.int64) for _ in range(3))
-    for k, threshold in enumerate(thresholds):
-        above = np.flatnonzero(smoothed >= threshold)
-        fired = label[above[_lockout_chain(position[above], lockout + 1)]]
-        true = fired[fired >= 0]
-        hits[k] = np.unique(true).size
-        false[k] = fired.size - true.size
-        dups[k] = true.size - hits[k]
-    return Det(thresholds, hits, false, dups, spans=first_span, hours=hours)
+    """Hits, false detections and duplicates of all streams at each threshold: ``count_streams`` summed over the
+    streams, with ``hours`` of audio in them."""
+    return count_streams(streams, step_frames, smoothed_q16, thresholds_q16, lockout, tolerance_s).total(hours)
 
 
 def sweep_thresholds(smoothed_q16: Sequence[np.ndarray], max_thresholds: int) -> np.ndarray:
@@ -161,16 +201,23 @@ def at_frr(det: Det, frr: float) -> tuple[float, float] | None:
     detections counts; between those, both are linear in FRR. Points without
     detections have no FDR and are left out. None outside the FRR range of the rest.
     """
-    detected = det.hits + det.false_detections > 0
-    hits, inverse = np.unique(det.hits[detected], return_inverse=True)
-    fewest = np.full(hits.size, np.iinfo(np.int64).max)
-    np.minimum.at(fewest, inverse, det.false_detections[detected])
-    hits, fewest = hits[::-1], fewest[::-1]  # ascending FRR
-    levels = (det.spans - hits) / det.spans
-    if hits.size == 0 or not levels[0] - 1e-12 <= frr <= levels[-1] + 1e-12:
+    return curve_at_frr(det.hits, det.false_detections, det.spans, det.hours, frr)
+
+
+def curve_at_frr(hits: np.ndarray, false: np.ndarray, spans: float, hours: float,
+                 frr: float) -> tuple[float, float] | None:
+    """``at_frr`` of a curve given as counts: int64 (K,) hits and false detections of ``spans`` wakeword spans in
+    ``hours`` of audio (a bootstrap replicate's are weighted sums, so ``spans`` and ``hours`` are plain numbers)."""
+    detected = hits + false > 0
+    levels_hits, inverse = np.unique(hits[detected], return_inverse=True)
+    fewest = np.full(levels_hits.size, np.iinfo(np.int64).max)
+    np.minimum.at(fewest, inverse, false[detected])
+    levels_hits, fewest = levels_hits[::-1], fewest[::-1]  # ascending FRR
+    levels = (spans - levels_hits) / spans
+    if levels_hits.size == 0 or not levels[0] - 1e-12 <= frr <= levels[-1] + 1e-12:
         return None
-    return (float(np.interp(frr, levels, fewest / (hits + fewest))),
-            float(np.interp(frr, levels, fewest / det.hours)))
+    return (float(np.interp(frr, levels, fewest / (levels_hits + fewest))),
+            float(np.interp(frr, levels, fewest / hours)))
 
 
 def relative_fdr_pct(fdr: float | None, base_fdr: float | None) -> float | None:

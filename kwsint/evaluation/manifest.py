@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 
@@ -16,7 +19,9 @@ FRAME_SHIFT_S = 0.010
 TIME_EPS_S = 1e-6
 """Times closer than this (seconds) compare equal: a detection exactly on a span boundary is inside it."""
 KINDS = ("positive", "negative")
-_STREAM_FIELDS = {"features", "kind", "spans"}
+_STREAM_FIELDS = {"features", "kind", "spans", "tags"}
+_NAME = re.compile(r"[A-Za-z0-9_.+-]+")
+"""A tag's key or value: letters, digits and ``_.+-`` (what a --select argument can spell)."""
 
 # --- manifest ----------------------------------------------------------------------
 
@@ -31,12 +36,15 @@ class LabelledStream:
         spans: wakeword (start, end) times in seconds from the stream's first frame,
             0 <= start < end, sorted and non-overlapping; empty for negatives.
         where: the manifest entry, for messages (``data.json: streams[3]``).
+        tags: names to values (read-only), e.g. ``{"synthesizer": "flite", "category": "near-miss"}``,
+            for ``select_streams`` and the report's breakdown; empty when the manifest gives none.
     """
 
     features: Path
     kind: str
     spans: tuple[tuple[float, float], ...]
     where: str
+    tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def _number(value, where: str) -> float:
@@ -77,7 +85,20 @@ def _parse_stream(entry, where: str, base: Path) -> LabelledStream:
                               "spans must be sorted and must not overlap")
         spans.append((start, end))
     path = Path(features)
-    return LabelledStream(path if path.is_absolute() else base / path, kind, tuple(spans), where)
+    return LabelledStream(path if path.is_absolute() else base / path, kind, tuple(spans), where,
+                          _parse_tags(entry.get("tags", {}), where))
+
+
+def _parse_tags(raw, where: str) -> Mapping[str, str]:
+    if not isinstance(raw, dict):
+        raise FormatError(f"{where}: tags: expected an object of names to values, got {type(raw).__name__}")
+    for key, value in raw.items():
+        if not _NAME.fullmatch(key):
+            raise FormatError(f"{where}: tags: name {key!r}: expected letters, digits and _.+- (at least one)")
+        if not isinstance(value, str) or not _NAME.fullmatch(value):
+            raise FormatError(f"{where}: tags.{key}: expected a string of letters, digits and _.+- (at least one), "
+                              f"got {value!r}")
+    return MappingProxyType(dict(raw))
 
 
 def read_manifest(path: str | Path) -> list[LabelledStream]:
@@ -115,6 +136,45 @@ def read_manifest(path: str | Path) -> list[LabelledStream]:
     if not any(s.kind == "positive" for s in streams):
         raise FormatError(f"{path}: no positive stream: the false rejection rate needs wakeword spans")
     return streams
+
+
+# --- selecting streams by tag -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Keep the streams whose tag ``key`` has one of ``values``; only those of ``kind`` are filtered, or all
+    streams when ``kind`` is None. ``str()`` gives the ``[KIND:]KEY=V1[,V2...]`` form it was parsed from."""
+
+    kind: str | None
+    key: str
+    values: tuple[str, ...]
+
+    def applies_to(self, stream: LabelledStream) -> bool:
+        return self.kind is None or self.kind == stream.kind
+
+    def keeps(self, stream: LabelledStream) -> bool:
+        return stream.tags.get(self.key) in self.values
+
+    def __str__(self) -> str:
+        return f"{self.kind + ':' if self.kind else ''}{self.key}={','.join(self.values)}"
+
+
+_SELECTION = re.compile(rf"(?:({'|'.join(KINDS)}):)?({_NAME.pattern})=({_NAME.pattern}(?:,{_NAME.pattern})*)")
+
+
+def parse_selection(text: str) -> Selection:
+    """``[positive:|negative:]KEY=V1[,V2...]`` as a Selection; ValueError, one line, otherwise."""
+    m = _SELECTION.fullmatch(text)
+    if not m:
+        raise ValueError(f"{text!r}: expected [positive:|negative:]KEY=VALUE[,VALUE...], names and values of "
+                         "letters, digits and _.+-")
+    return Selection(m[1], m[2], tuple(m[3].split(",")))
+
+
+def select_streams(streams: Sequence[LabelledStream], selections: Sequence[Selection]) -> list[LabelledStream]:
+    """The streams every selection that applies to them keeps (all of them when there is no selection)."""
+    return [s for s in streams if all(sel.keeps(s) for sel in selections if sel.applies_to(s))]
 
 
 def load_features(stream: LabelledStream, feature_dim: int) -> np.ndarray:

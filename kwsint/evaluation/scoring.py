@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -9,37 +10,93 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import default_model
 from ..engine import reference
+from ..engine.float_model import FloatModel, from_net
 from ..engine.model import (DEFAULT_LOCKOUT_S, DEFAULT_SMOOTHING_S, DEFAULT_THRESHOLD, Model, load, lockout_steps,
                             model_names, smoothing_steps)
 from ..errors import ShortInputWarning
-from .counting import Det, at_frr, count_detections, relative_fdr_pct, sweep_thresholds
-from .manifest import FRAME_SHIFT_S, LabelledStream, load_features, read_manifest
+from .bootstrap import interval, operating_point_replicates, resample_weights
+from .breakdown import tag_breakdown
+from .counting import Det, StreamCounts, at_frr, count_streams, relative_fdr_pct, sweep_thresholds
+from .manifest import FRAME_SHIFT_S, LabelledStream, Selection, load_features, parse_selection, read_manifest, \
+    select_streams
+
+FLOAT_MODELS = ("M0",)
+"""The shipped float checkpoints (``default:M0``: ``M0.pt``) that ``load_model`` runs on the float path."""
 
 
-def score_stream(model: Model, frames: np.ndarray, hop: int) -> tuple[np.ndarray, np.ndarray]:
-    """Q16 wakeword posteriors of one stream, through the C streaming detector.
+def load_model(ref: str | Path, *, backend: str | None = None) -> Model | FloatModel:
+    """A model to evaluate: a ``.kwsq`` blob or ``default:NAME`` (``kwsint.engine.model.load``), or a float-stage
+    training checkpoint (``.pt``, ``kwsint.train.qat.checkpoint``; ``default:M0``, the shipped one), run in
+    float32 on the C float path (``FloatModel``). Reading a checkpoint needs PyTorch.
 
-    The model runs every ``hop`` frames once a full window is present. Returns
-    ``step_frames`` (int64, the 0-based index of each step's newest frame) and
-    ``posterior_q16`` (int32 in [0, 65536]), one entry per step. Smoothing and
-    decisions are swept afterwards (``sweep_thresholds``), so the detector's own
-    are not used here.
+    Raises ValueError (FormatError, CheckpointError) for a file that is refused, OSError for one not read.
     """
-    steps = model.detector(hop).push(np.ascontiguousarray(frames, dtype=np.float32))
+    ref = str(ref)
+    name = ref.removeprefix(default_model.SHIPPED_PREFIX)
+    if ref.startswith(default_model.SHIPPED_PREFIX) and name in FLOAT_MODELS:
+        path = default_model.path(f"{name}.pt")
+    elif Path(ref).suffix == ".pt":
+        path = Path(ref)
+    else:
+        return load(ref, backend=backend)
+    if importlib.util.find_spec("torch") is None:
+        raise ValueError(f"{ref}: reading a float checkpoint needs PyTorch: pip install 'kwsint[train]'")
+    from ..train.qat.checkpoint import load_checkpoint  # torch: only for checkpoints
+
+    net = load_checkpoint(path).model
+    if net.stage != "float":
+        raise ValueError(f"{ref}: a {net.stage} checkpoint; the float path runs float-stage ones only (export this "
+                         "one with kwsint-export and evaluate the .kwsq)")
+    return FloatModel(from_net(net), backend=backend)
+
+
+def float_posterior_q16(logits: np.ndarray) -> np.ndarray:
+    """int32 Q16 wakeword posteriors of float (N, 2) (not-wakeword, wakeword) logits: the 2-way softmax's
+    wakeword probability 1 / (1 + exp(l0 - l1)) in float64, rounded to nearest (halves up, as the integer path's
+    table, docs/arithmetic.md 6) and within [0, 65536]."""
+    diff = np.asarray(logits, dtype=np.float64)
+    with np.errstate(over="ignore"):  # exp overflows to inf: the posterior is then 0, as it should be
+        p = 65536.0 / (1.0 + np.exp(diff[:, 0] - diff[:, 1]))
+    return np.clip(np.floor(p + 0.5), 0, 65536).astype(np.int32)
+
+
+def score_stream(model: Model | FloatModel, frames: np.ndarray, hop: int) -> tuple[np.ndarray, np.ndarray]:
+    """Q16 wakeword posteriors of one stream.
+
+    The model runs every ``hop`` frames once a full window is present: through
+    the C streaming detector for an integer model, through
+    ``FloatModel.infer_steps`` (the same steps) and ``float_posterior_q16`` for
+    a float one. Returns ``step_frames`` (int64, the 0-based index of each
+    step's newest frame) and ``posterior_q16`` (int32 in [0, 65536]), one entry
+    per step. Smoothing and decisions are swept afterwards
+    (``sweep_thresholds``), so the detector's own are not used here.
+    """
+    frames = np.ascontiguousarray(frames, dtype=np.float32)
+    if isinstance(model, FloatModel):
+        step_frames, logits = model.infer_steps(frames, hop)
+        return step_frames, float_posterior_q16(logits)
+    steps = model.detector(hop).push(frames)
     return steps.frame, steps.posterior_q16
 
 
-def _dense_bits(info: dict) -> str:
+def _describe(model: Model | FloatModel) -> dict:
+    """The report's weight bits, activation bits and size in bytes: the blob's, or a float model's weights'."""
+    info = model.info()
+    if isinstance(model, FloatModel):
+        return dict(weight_bits="f32", act_bits=32, size_bytes=info["weight_bytes_in_memory"])
     bits = [layer["weight_bits"] for layer in info["layers"] if layer["kind"] == "dense"]
-    return str(bits[0]) if len(set(bits)) == 1 else "/".join(map(str, bits))
+    return dict(weight_bits=str(bits[0]) if len(set(bits)) == 1 else "/".join(map(str, bits)),
+                act_bits=info["act_bits"], size_bytes=info["blob_bytes"])
 
 
-def _evaluate_model(name: str, path: str, model: Model, streams: Sequence[LabelledStream],
+def _evaluate_model(name: str, path: str, model: Model | FloatModel, streams: Sequence[LabelledStream],
                     features: Sequence[np.ndarray], hours: float, extra_threshold: int | None, *, hop: int,
                     smoothing_s: float, lockout_s: float, tolerance_s: float, max_thresholds: int,
-                    progress: Callable | None) -> tuple[Det, dict]:
-    """One model's DET sweep (with ``extra_threshold`` among the thresholds, if given) and its report entry."""
+                    progress: Callable | None) -> tuple[StreamCounts, Det, dict]:
+    """One model's DET sweep (with ``extra_threshold`` among the thresholds, if given), per stream and in all,
+    and its report entry."""
     smoothing, lockout = smoothing_steps(smoothing_s, hop), lockout_steps(lockout_s, hop)
     items = zip(streams, features)
     if progress is not None:
@@ -55,11 +112,10 @@ def _evaluate_model(name: str, path: str, model: Model, streams: Sequence[Labell
     thresholds = sweep_thresholds(smoothed, max_thresholds)
     if extra_threshold is not None:
         thresholds = np.union1d(thresholds, [extra_threshold])
-    det = count_detections(streams, step_frames, smoothed, thresholds, lockout, tolerance_s, hours)
-    info = model.info()
-    return det, dict(
-        name=name, path=path, weight_bits=_dense_bits(info), act_bits=info["act_bits"],
-        blob_bytes=info["blob_bytes"], hop=hop, smoothing_steps=smoothing, lockout_steps=lockout,
+    counts = count_streams(streams, step_frames, smoothed, thresholds, lockout, tolerance_s)
+    det = counts.total(hours)
+    return counts, det, dict(
+        name=name, path=path, **_describe(model), hop=hop, smoothing_steps=smoothing, lockout_steps=lockout,
         steps=int(sum(len(s) for s in step_frames)),
         det=dict(threshold=(det.threshold_q16 / 65536.0).tolist(), threshold_q16=det.threshold_q16.tolist(),
                  frr=det.frr.tolist(), false_per_hour=det.false_per_hour.tolist(),
@@ -67,9 +123,15 @@ def _evaluate_model(name: str, path: str, model: Model, streams: Sequence[Labell
                  false_detections=det.false_detections.tolist(), duplicates=det.duplicates.tolist()))
 
 
+def _matched(det: Det, frr: float) -> int | None:
+    """Index of the highest swept threshold whose FRR is at most ``frr``; None if there is none."""
+    at_most = np.flatnonzero(det.frr <= frr + 1e-12)
+    return int(at_most[-1]) if at_most.size else None
+
+
 def evaluate(
     manifest: str | Path,
-    model_paths: Sequence[str | Path],  # .kwsq files, or default:NAME
+    model_paths: Sequence[str | Path],  # .kwsq files or default:NAME; float checkpoints (.pt) or default:M0
     *,
     smoothing_s: float = DEFAULT_SMOOTHING_S,
     lockout_s: float = DEFAULT_LOCKOUT_S,
@@ -78,12 +140,18 @@ def evaluate(
     false_per_hour: float | None = None,
     hop: int | None = None,
     max_thresholds: int = 1000,
+    select: Sequence[str | Selection] = (),
+    bootstrap: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
     backend: str | None = None,
     progress: Callable | None = None,
 ) -> dict:
     """Evaluate models on a labelled manifest; the first model is the baseline.
 
     Args:
+        model_paths: what ``load_model`` takes: ``.kwsq`` blobs, ``default:NAME``, and float-stage
+            checkpoints (``.pt``, ``default:M0``), which run on the float path.
         smoothing_s: moving-average window in seconds (>= 0), in whole steps of each model's hop
             (``kwsint.engine.model.smoothing_steps``); the default is ``Model.detector``'s and kwsint-run's.
         lockout_s: seconds after a detection in which none fires (>= 0; ``kwsint.engine.model.lockout_steps``).
@@ -93,16 +161,22 @@ def evaluate(
             threshold with at most this many false detections per hour (>= 0).
         hop: frames between steps (default: each model's frame stride).
         max_thresholds: thresholds per DET sweep (>= 2).
+        select: stream selections, ``[positive:|negative:]KEY=V1[,V2...]`` (``parse_selection``): a
+            stream is evaluated when every selection that applies to its kind keeps it (``select_streams``).
+        bootstrap: replicates of the confidence intervals (>= 0; 0: none), drawn with ``seed``;
+            ``confidence`` in (0, 1) is their coverage.
         progress: wraps the iterable of streams, called as
             ``progress(iterable, desc=model name, total=n)`` (tqdm's signature).
 
     A stream shorter than a model's window gives that model no step, so its
     spans count as missed: each such stream gets a ``ShortInputWarning``.
 
-    Returns the report (JSON-ready): data totals, settings, the operating point
-    and per model its bits, size, steps, FDR at the operating point and the DET sweep.
-    Raises FormatError for a bad manifest or feature file, ValueError for bad
-    arguments, OSError for an unreadable model.
+    Returns the report (JSON-ready): data totals, settings, the selections, the
+    operating point, per model its bits, size, steps, figures at the operating
+    point and DET sweep, and the breakdown by tag; with a bootstrap, ``ci``
+    intervals beside the figures. Raises FormatError for a bad manifest or
+    feature file, ValueError for bad arguments or a selection that leaves no
+    positive stream, OSError for an unreadable model.
     """
     if threshold is not None and false_per_hour is not None:
         raise ValueError("give the operating point as a threshold or as false detections per hour, not both")
@@ -112,13 +186,19 @@ def evaluate(
     else:
         op = None
     if (not tolerance_s >= 0 or (hop is not None and hop < 1) or max_thresholds < 2
-            or (false_per_hour is not None and not false_per_hour >= 0)):
-        raise ValueError("need tolerance >= 0, hop >= 1, max_thresholds >= 2 and false_per_hour >= 0")
-    streams = read_manifest(manifest)
+            or (false_per_hour is not None and not false_per_hour >= 0) or bootstrap < 0 or not 0 < confidence < 1):
+        raise ValueError("need tolerance >= 0, hop >= 1, max_thresholds >= 2, false_per_hour >= 0, bootstrap >= 0 "
+                         "and 0 < confidence < 1")
+    selections = [s if isinstance(s, Selection) else parse_selection(s) for s in select]
+    all_streams = read_manifest(manifest)
+    streams = select_streams(all_streams, selections)
+    if not any(s.kind == "positive" for s in streams):
+        raise ValueError(f"{manifest}: no positive stream left by the selection "
+                         f"{' '.join(map(str, selections))}: the false rejection rate needs wakeword spans")
     paths = [str(p) for p in model_paths]  # str: "default:M4" names a shipped model
     if not paths:
         raise ValueError("no models to evaluate")
-    models = [load(p, backend=backend) for p in paths]
+    models = [load_model(p, backend=backend) for p in paths]
     hops = [hop or m.spec.frontend.frame_stride for m in models]
     for h in hops:  # ValueError before the long part
         smoothing_steps(smoothing_s, h)
@@ -127,37 +207,57 @@ def evaluate(
     if len(dims) != 1:
         raise ValueError(f"the models take different feature sizes: {dims}")
     features = [load_features(s, dims[0]) for s in streams]
-    frames = [len(f) for f in features]
+    frames = np.array([len(f) for f in features])
     window = max(m.window_shape[0] for m in models)
     for s, n in zip(streams, frames):
         if n < window:
-            warnings.warn(ShortInputWarning(f"{s.where}: features {s.features}", n, window), stacklevel=2)
+            warnings.warn(ShortInputWarning(f"{s.where}: features {s.features}", int(n), window), stacklevel=2)
 
-    hours = sum(frames) * FRAME_SHIFT_S / 3600.0
+    stream_hours = frames * FRAME_SHIFT_S / 3600.0
+    hours = float(stream_hours.sum())
     options = dict(smoothing_s=smoothing_s, lockout_s=lockout_s, tolerance_s=tolerance_s,
                    max_thresholds=max_thresholds, progress=progress)
-    dets, results = zip(*(_evaluate_model(name, path, model, streams, features, hours, op if i == 0 else None,
-                                          hop=h, **options)
-                          for i, (name, path, model, h) in enumerate(zip(model_names(paths), paths, models, hops))))
+    names = model_names(paths)
+    counts, dets, results = zip(*(_evaluate_model(name, path, model, streams, features, hours,
+                                                  op if i == 0 else None, hop=h, **options)
+                                  for i, (name, path, model, h) in enumerate(zip(names, paths, models, hops))))
     base = dets[0]
     if op is None:
         op = int(base.threshold_q16[np.flatnonzero(base.false_per_hour <= false_per_hour)[0]])
-    op_frr = float(base.frr[np.searchsorted(base.threshold_q16, op)])
+    op_index = int(np.searchsorted(base.threshold_q16, op))
+    op_frr = float(base.frr[op_index])
     base_point = at_frr(base, op_frr)
     base_fdr = base_point[0] if base_point else None
-    for result, det in zip(results, dets):
+    matched = [op_index] + [_matched(det, op_frr) for det in dets[1:]]
+    for result, det, k in zip(results, dets, matched):
         fdr, fph = at_frr(det, op_frr) or (None, None)
-        result["at_operating_point"] = dict(fdr=fdr, false_per_hour=fph,
-                                            relative_fdr_degradation_pct=relative_fdr_pct(fdr, base_fdr))
+        result["at_operating_point"] = dict(
+            fdr=fdr, false_per_hour=fph, relative_fdr_degradation_pct=relative_fdr_pct(fdr, base_fdr),
+            matched_threshold_q16=None if k is None else int(det.threshold_q16[k]))
+    operating_point = dict(model=results[0]["name"], threshold=op / 65536.0, threshold_q16=op, frr=op_frr,
+                           false_per_hour=float(base.false_per_hour[op_index]),
+                           chosen_by="threshold" if false_per_hour is None else "false_per_hour",
+                           false_per_hour_target=false_per_hour)
+    rng = np.random.default_rng(seed)
+    if bootstrap:
+        positive = np.array([s.kind == "positive" for s in streams])
+        weights = resample_weights([np.flatnonzero(positive), np.flatnonzero(~positive)], len(streams), bootstrap,
+                                   rng)
+        replicates, per_model = operating_point_replicates(counts, stream_hours, op_index, weights)
+        operating_point["ci"] = {k: interval(v, confidence) for k, v in replicates.items()}
+        for result, values in zip(results, per_model):
+            result["at_operating_point"]["ci"] = {k: interval(v, confidence) for k, v in values.items()}
     positives = sum(s.kind == "positive" for s in streams)
     return dict(
         manifest=str(manifest),
+        selection=[str(s) for s in selections],
         data=dict(streams=len(streams), positive_streams=positives, negative_streams=len(streams) - positives,
-                  spans=base.spans, hours=hours),
+                  spans=base.spans, hours=hours, manifest_streams=len(all_streams)),
         settings=dict(smoothing_s=smoothing_s, lockout_s=lockout_s, tolerance_s=tolerance_s,
-                      max_thresholds=max_thresholds, backend=models[0].backend),
-        operating_point=dict(model=results[0]["name"], threshold=op / 65536.0, threshold_q16=op, frr=op_frr,
-                             chosen_by="threshold" if false_per_hour is None else "false_per_hour",
-                             false_per_hour_target=false_per_hour),
+                      max_thresholds=max_thresholds, bootstrap=bootstrap, seed=seed, confidence=confidence,
+                      backend=models[0].backend),
+        operating_point=operating_point,
         models=list(results),
+        breakdown=tag_breakdown(streams, counts, names, matched, stream_hours, bootstrap=bootstrap,
+                                confidence=confidence, rng=rng),
     )

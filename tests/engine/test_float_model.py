@@ -9,6 +9,7 @@ from hypothesis import given, strategies as st
 from hypothesis.extra import numpy as hnp
 
 from kwsint import ops, reference
+from kwsint._kwsint_c import ffi, lib
 from kwsint.engine import float_model
 from kwsint.engine.float_model import FloatLayer, FloatModel, FloatSpec
 from kwsint.engine.modelspec import Frontend
@@ -88,6 +89,44 @@ def test_float_model_equals_reference(backend, shape):
     assert info["weight_bytes_in_memory"] == 4 * sum(layer.weights.size for layer in spec.layers)
     biases = 4 * sum(layer.bias.size for layer in spec.layers)
     assert info["model_bytes_in_memory"] >= info["weight_bytes_in_memory"] + biases + 2 * 4 * shape[1]
+
+
+@pytest.mark.parametrize("shape, frames, hop", [((7, 3, 2, [5, 9]), 40, 3), ((81, 20, 3, [16]), 100, 1),
+                                                 ((7, 3, 2, [5]), 7, 5), ((7, 3, 2, [5]), 6, 1)])
+def test_infer_steps_equals_infer_on_each_window(backend, shape, frames, hop):
+    rng = np.random.default_rng(frames)
+    model = FloatModel(_random_spec(rng, *shape), backend=backend)
+    x = rng.normal(0, 3, (frames, shape[1])).astype(np.float32)
+    step_frames, logits = model.infer_steps(x, hop)
+    np.testing.assert_array_equal(step_frames, np.arange(shape[0] - 1, frames, hop))  # a Detector's steps
+    want = np.stack([model.infer(x[f - shape[0] + 1 : f + 1]) for f in step_frames]) if len(step_frames) else \
+        np.empty((0, 2), np.float32)
+    _same_bits(logits, want)
+
+
+def test_infer_steps_checks_every_length():
+    rng = np.random.default_rng(0)
+    model = FloatModel(_random_spec(rng, 7, 3, 2, [5]))
+    x = rng.normal(0, 1, (20, 3)).astype(np.float32)
+    logits, ran = np.zeros((14, 2), np.float32), ffi.new("size_t *")
+    scratch = model._scratch()
+
+    def call(frames, n, hop, capacity):
+        return lib.kws_float_model_infer_steps(model._ptr, ffi.cast("float *", ffi.from_buffer(frames)), n, hop,
+                                               scratch, ffi.cast("float *", ffi.from_buffer(logits)), capacity, ran)
+
+    assert call(x, 20, 1, 14) == lib.KWS_OK and ran[0] == 14
+    assert call(x, 20, 1, 13) == lib.KWS_ERR_ARGUMENT and ran[0] == 0  # capacity below the 14 windows
+    assert call(x, 20, 0, 14) == lib.KWS_ERR_ARGUMENT
+    assert call(x, 2**64 // 3 + 1, 1, 14) == lib.KWS_ERR_ARGUMENT  # frames x feature_dim would wrap
+    x[19, 2] = np.inf
+    assert call(x, 20, 1, 14) == lib.KWS_ERR_ARGUMENT and ran[0] == 0
+    with pytest.raises(ValueError, match="finite"):
+        model.infer_steps(x, 1)
+    with pytest.raises(ValueError, match=r"frames: expected float shape \(T, 3\)"):
+        model.infer_steps(np.zeros((20, 4), np.float32), 1)
+    with pytest.raises(ValueError, match="hop: expected an integer >= 1"):
+        model.infer_steps(np.zeros((20, 3), np.float32), 0)
 
 
 def test_from_net_runs_the_torch_float_model(backend):

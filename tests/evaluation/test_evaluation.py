@@ -6,19 +6,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, strategies as st
 
 import kwsint
 from kwsint import reference
 from kwsint.cli import eval as eval_cli
 from kwsint.engine.model import lockout_steps
-from kwsint.evaluation import (Det, LabelledStream, at_frr, count_detections, load_features, read_manifest,
-                               relative_fdr_pct, score_stream, step_time_s)
+from kwsint.engine.float_model import FloatModel
+from kwsint.evaluation import (Det, LabelledStream, StreamCounts, at_frr, count_detections, count_streams,
+                               float_posterior_q16, interval, load_features, load_model, operating_point_replicates,
+                               parse_selection, read_manifest, relative_fdr_pct, resample_weights, score_stream,
+                               select_streams, step_time_s)
 from kwsint.train.generate import random_model
+from kwsint.train.qat.checkpoint import save_checkpoint
+from kwsint.train.qat.model import KWSNet, NetConfig
 
 
-def _stream(kind="negative", spans=()):
-    return LabelledStream(Path("x.npy"), kind, tuple(spans), "test")
+def _stream(kind="negative", spans=(), tags=None):
+    return LabelledStream(Path("x.npy"), kind, tuple(spans), "test", tags or {})
 
 
 def _count(streams, smoothed, thresholds=(1,), lockout=0, tolerance_s=0.0, hours=1.0):
@@ -127,6 +133,16 @@ def test_counts_equal_the_rules_applied_one_detection_at_a_time(data, lockout, t
     for k, threshold in enumerate(thresholds):
         got = det.hits[k], det.false_detections[k], det.duplicates[k]
         assert got == _naive(spans_cs, smoothed, threshold, lockout, tolerance_cs)
+    # per stream: each row is that stream counted alone, and the rows sum to the totals
+    per = count_streams(streams, [np.arange(len(s)) for s in smoothed], smoothed, thresholds, lockout,
+                        tolerance_cs / 100)
+    for i, (stream, s) in enumerate(zip(streams, smoothed)):
+        alone = _count([stream], [s], thresholds, lockout, tolerance_cs / 100)
+        for name in ("hits", "false_detections", "duplicates"):
+            np.testing.assert_array_equal(getattr(per, name)[i], getattr(alone, name))
+    total = per.total(1.0)
+    for name in ("hits", "false_detections", "duplicates"):
+        np.testing.assert_array_equal(getattr(total, name), getattr(det, name))
 
 
 # --- DET curves ---------------------------------------------------------------------------------
@@ -169,6 +185,70 @@ def test_relative_fdr_at_the_baseline_frr():
     assert at_frr(_det([8, 5, 0, 0], [3, 1, 2, 0]), 1.0) == (1.0, 1.0) and at_frr(_det([8, 0], [3, 0]), 1.0) is None
 
 
+# --- bootstrap intervals ------------------------------------------------------------------------
+
+
+def _counts(hits, false, spans, thresholds=None):
+    """StreamCounts from per-stream rows (S, K)."""
+    hits, false = np.array(hits, np.int32), np.array(false, np.int32)
+    k = hits.shape[1]
+    return StreamCounts(np.arange(k) if thresholds is None else thresholds, hits, false, np.zeros_like(hits),
+                        np.array(spans, np.int64))
+
+
+def test_resample_weights_draw_each_group_apart_and_repeat_with_the_seed():
+    groups = [np.array([0, 2, 3]), np.array([1, 4])]
+    w = resample_weights(groups, 6, 50, np.random.default_rng(7))
+    assert w.shape == (50, 6) and (w[:, [0, 2, 3]].sum(1) == 3).all() and (w[:, [1, 4]].sum(1) == 2).all()
+    assert (w[:, 5] == 0).all() and len({tuple(row) for row in w}) > 1
+    np.testing.assert_array_equal(w, resample_weights(groups, 6, 50, np.random.default_rng(7)))
+    assert interval(np.array([np.nan, np.nan]), 0.9) is None
+    assert interval(np.array([np.nan, *range(101)]), 0.9) == pytest.approx([5.0, 95.0])  # NaN: undefined, left out
+
+
+def test_identical_streams_give_zero_width_intervals():
+    # two positive streams alike, two negative alike: every resample has the same rates
+    base = _counts([[2, 1, 0], [2, 1, 0], [0, 0, 0], [0, 0, 0]], [[3, 1, 0], [3, 1, 0], [4, 2, 0], [4, 2, 0]],
+                   [2, 2, 0, 0])
+    other = _counts([[2, 1, 0], [2, 1, 0], [0, 0, 0], [0, 0, 0]], [[5, 2, 0]] * 2 + [[6, 3, 0]] * 2, [2, 2, 0, 0])
+    hours = np.array([0.5, 0.5, 1.0, 1.0])
+    weights = resample_weights([np.array([0, 1]), np.array([2, 3])], 4, 200, np.random.default_rng(0))
+    operating, models = operating_point_replicates([base, other], hours, 1, weights)
+    assert interval(operating["frr"], 0.95) == [0.5, 0.5]
+    assert interval(operating["false_per_hour"], 0.95) == [2.0, 2.0]  # 6 false in 3 h
+    assert interval(models[0]["fdr"], 0.95) == [0.75, 0.75]  # 6 false, 2 hits at FRR 0.5
+    assert interval(models[1]["relative_fdr_degradation_pct"], 0.95) == pytest.approx([100 * (10 / 12 - 0.75) / 0.75] * 2)
+
+
+def test_intervals_contain_the_point_estimates():
+    rng = np.random.default_rng(3)
+    n_pos, n_neg, levels = 20, 20, np.arange(6) / 6  # thresholds as levels of a random strength in [0, 1)
+    spans = np.r_[rng.integers(1, 4, n_pos), np.zeros(n_neg, int)]
+    # a span is hit, a false detection fires, while the threshold is below its strength
+    hits = np.array([(rng.random(n)[None, :] > levels[:, None]).sum(1) for n in spans])
+    events = rng.poisson(2, n_pos + n_neg)
+    strengths = [rng.random(n) for n in events]
+    false = np.array([(x[None, :] > levels[:, None]).sum(1) for x in strengths])
+    lessened = np.array([(0.8 * x[None, :] > levels[:, None]).sum(1) for x in strengths])
+    counts = [_counts(hits, false, spans), _counts(hits, lessened, spans)]
+    hours = rng.uniform(0.1, 1.0, n_pos + n_neg)
+    weights = resample_weights([np.arange(n_pos), np.arange(n_pos, n_pos + n_neg)], n_pos + n_neg, 500,
+                               np.random.default_rng(0))
+    operating, models = operating_point_replicates(counts, hours, 3, weights)
+    base = counts[0].total(hours.sum())
+    for name, value in (("frr", base.frr[3]), ("false_per_hour", base.false_per_hour[3])):
+        low, high = interval(operating[name], 0.95)
+        assert low < value < high
+    base_fdr = at_frr(base, base.frr[3])[0]
+    for c, m in zip(counts, models):
+        fdr, fph = at_frr(c.total(hours.sum()), base.frr[3])
+        for name, value in (("fdr", fdr), ("false_per_hour", fph)):
+            low, high = interval(m[name], 0.95)
+            assert low < value < high
+    low, high = interval(models[1]["relative_fdr_degradation_pct"], 0.95)
+    assert low < relative_fdr_pct(at_frr(counts[1].total(hours.sum()), base.frr[3])[0], base_fdr) < high < 0
+
+
 # --- manifests ----------------------------------------------------------------------------------
 
 
@@ -205,12 +285,44 @@ POSITIVE = {"features": "p.npy", "kind": "positive", "spans": [[0.5, 1.0]]}
     ([{**POSITIVE, "spans": [[0.5]]}], r"spans\[0\]: expected \[start, end\]"),
     ([{"features": "n.npy", "kind": "negative"}], "no positive stream"),
     (["p.npy"], r"streams\[0\]: expected an object"),
+    ([{**POSITIVE, "tags": ["flite"]}], r"streams\[0\]: tags: expected an object of names to values, got list"),
+    ([{**POSITIVE, "tags": {"syn thesizer": "flite"}}], r"streams\[0\]: tags: name 'syn thesizer': expected letters"),
+    ([{**POSITIVE, "tags": {"": "flite"}}], r"streams\[0\]: tags: name '': expected letters"),
+    ([{**POSITIVE, "tags": {"synthesizer": 3}}], r"streams\[0\]: tags.synthesizer: expected a string .*, got 3"),
+    ([{**POSITIVE, "tags": {"synthesizer": ""}}], r"streams\[0\]: tags.synthesizer: expected a string .*, got ''"),
+    ([{**POSITIVE, "tags": {"category": "near miss"}}], r"tags.category: .*got 'near miss'"),
 ])
 def test_manifest_errors_name_the_entry_and_field(tmp_path, streams, message):
     path = _write_manifest(tmp_path, streams)
     with pytest.raises(kwsint.FormatError, match=message) as e:
         read_manifest(path)
     assert str(path) in str(e.value)
+
+
+def test_tags_are_read_and_streams_selected_by_them(tmp_path):
+    tags = {"synthesizer": "flite", "category": "near-miss.v2+x_1"}
+    got = read_manifest(_write_manifest(tmp_path, [{**POSITIVE, "tags": tags}, POSITIVE]))
+    assert got[0].tags == tags and got[1].tags == {}
+    with pytest.raises(TypeError):
+        got[0].tags["synthesizer"] = "espeak"  # read-only
+    streams = [_stream("positive", [(0, 1)], {"syn": "flite"}), _stream("positive", [(0, 1)], {"syn": "espeak"}),
+               _stream("positive", [(0, 1)]), _stream("negative", (), {"cat": "speech", "syn": "flite"}),
+               _stream("negative", (), {"cat": "music"}), _stream("negative")]
+
+    def kept(*texts):
+        return [i for i, s in enumerate(streams) if s in select_streams(streams, [parse_selection(t) for t in texts])]
+
+    assert kept() == [0, 1, 2, 3, 4, 5]
+    assert kept("positive:syn=flite") == [0, 3, 4, 5]  # negatives untouched
+    assert kept("syn=flite") == [0, 3]  # both kinds; a stream without the key is dropped
+    assert kept("syn=flite,espeak", "negative:cat=speech,real") == [0, 1, 3]
+    assert kept("positive:syn=flite", "positive:syn=espeak") == [3, 4, 5]  # every selection must keep it
+    selection = parse_selection("negative:cat=speech,real-speech")
+    assert (selection.kind, selection.key, selection.values) == ("negative", "cat", ("speech", "real-speech"))
+    assert str(selection) == "negative:cat=speech,real-speech" and str(parse_selection("a=b")) == "a=b"
+    for bad in ("syn", "syn=", "=flite", "syn=a,", "neutral:syn=a", "syn=a b"):
+        with pytest.raises(ValueError, match=r"expected \[positive:\|negative:\]KEY=VALUE"):
+            parse_selection(bad)
 
 
 def test_manifest_file_errors(tmp_path):
@@ -254,15 +366,24 @@ def test_feature_errors_name_the_entry_and_file(tmp_path, array, message):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    """Two tiny random models and a manifest of synthetic streams (3 positive, 3 negative, 2-3 s each)."""
+    """Two tiny random models, a float checkpoint of the same window, and a manifest of synthetic streams
+    (3 positive, 3 negative, 2-3 s each, all tagged but the last)."""
     d = tmp_path_factory.mktemp("eval")
     for name, seed, bits in (("base", 0, 8), ("w4", 1, 4)):
         kwsint.save(random_model((16, 16), weight_bits=bits, seed=seed, window_frames=21), d / f"{name}.kwsq")
+    torch.manual_seed(0)
+    net = KWSNet(NetConfig((16, 16), (8, 8, 8), window_frames=21), "float")
+    with torch.no_grad():  # the streams' feature range, so the posteriors vary
+        net.feature_mean.fill_(-5.0)
+        net.feature_inv_std.fill_(0.4)
+    save_checkpoint(d / "f.pt", net)
+    tags = [{"category": "speech"}, {"synthesizer": "a"}, {"category": "near-miss"}, {"synthesizer": "b"},
+            {"category": "speech"}, {}]
     rng = np.random.default_rng(0)
     streams = []
     for i in range(6):
         frames = rng.normal(-5.0, 2.5, (200 + 50 * i, 20))  # the random models' calibration range
-        entry = {"features": f"s{i}.npy", "kind": "positive" if i % 2 else "negative"}
+        entry = {"features": f"s{i}.npy", "kind": "positive" if i % 2 else "negative", "tags": tags[i]}
         if i % 2:
             entry["spans"] = [[0.5, 0.9], [1.4, 1.8]]
             frames[50:90] += 3.0
@@ -282,6 +403,25 @@ def test_score_stream_equals_the_model_on_each_window(tiny):
     np.testing.assert_array_equal(post, model.infer_batch(windows).posterior_q16)
 
 
+def test_float_scoring_steps_as_the_integer_detector(tiny):
+    float_model = load_model(tiny / "f.pt")
+    assert isinstance(float_model, FloatModel)
+    frames = np.load(tiny / "s1.npy")
+    for hop in (1, 4):
+        step_frames, post = score_stream(float_model, frames, hop)
+        np.testing.assert_array_equal(step_frames, score_stream(kwsint.load(tiny / "base.kwsq"), frames, hop)[0])
+        logits = np.stack([float_model.infer(frames[f - 20 : f + 1]) for f in step_frames])
+        np.testing.assert_array_equal(post, float_posterior_q16(logits))
+        assert len(np.unique(post)) > 10
+    assert score_stream(float_model, frames[:20], 1)[0].size == 0
+
+
+def test_float_posterior_is_the_rounded_softmax():
+    logits = np.array([[0, 0], [0, 1e4], [1e4, 0], [0, np.log(3)], [0.5, -0.25]], np.float32)
+    want = [32768, 65536, 0, 49152, round(65536 / (1 + np.exp(0.75)))]
+    np.testing.assert_array_equal(float_posterior_q16(logits), want)
+
+
 def test_cli_writes_plot_markdown_and_json(tiny, tmp_path, capsys):
     out = tmp_path / "report"
     argv = ["--manifest", str(tiny / "data.json"), "--models", str(tiny / "base.kwsq"), str(tiny / "w4.kwsq"),
@@ -294,9 +434,16 @@ def test_cli_writes_plot_markdown_and_json(tiny, tmp_path, capsys):
     assert [m["name"] for m in report["models"]] == ["base", "w4"]
     assert all(f"| {name} |" in markdown for name in ("base", "w4"))
     assert report["data"] == dict(streams=6, positive_streams=3, negative_streams=3, spans=6,
-                                  hours=pytest.approx((200 + 250 + 300 + 350 + 400 + 450) / 360000))
+                                  hours=pytest.approx((200 + 250 + 300 + 350 + 400 + 450) / 360000), manifest_streams=6)
     base, w4 = report["models"]
-    assert base["weight_bits"] == "8" and w4["weight_bits"] == "4" and w4["blob_bytes"] < base["blob_bytes"]
+    assert base["weight_bits"] == "8" and w4["weight_bits"] == "4" and w4["size_bytes"] < base["size_bytes"]
+    assert base["size_bytes"] == (tiny / "base.kwsq").stat().st_size
+    assert report["settings"]["bootstrap"] == 1000 and report["selection"] == []
+    low, high = report["operating_point"]["ci"]["frr"]
+    assert low <= report["operating_point"]["frr"] <= high
+    assert f"{100 * report['operating_point']['frr']:.2f} [{100 * low:.2f}, {100 * high:.2f}]%" in markdown
+    assert sorted(report["breakdown"]) == ["category", "synthesizer"] and "## By `synthesizer`" in markdown
+    assert [v["value"] for v in report["breakdown"]["category"]] == ["near-miss", "speech"]
     assert report["operating_point"]["threshold_q16"] == reference.threshold_q16(0.3)
     assert base["at_operating_point"]["relative_fdr_degradation_pct"] in (0.0, None)
     assert base["lockout_steps"] == lockout_steps(0.5, 3) and base["det"]["threshold_q16"][-1] > 0
@@ -370,3 +517,56 @@ def test_cli_without_matplotlib_writes_the_reports(tiny, tmp_path, capsys, monke
     assert captured.out == (out / "report.md").read_text()
     assert json.loads((out / "report.json").read_text())["models"][0]["name"] == "base"
     assert sorted(p.name for p in out.iterdir()) == ["report.json", "report.md"]
+
+
+def test_cli_float_baseline_selection_and_breakdown(tiny, tmp_path, capsys):
+    out = tmp_path / "r"
+    argv = ["--manifest", str(tiny / "data.json"), "--models", str(tiny / "f.pt"), str(tiny / "base.kwsq"),
+            "--out", str(out), "--no-progress", "--bootstrap", "200", "--seed", "5", "--confidence", "0.9",
+            "--select", "positive:synthesizer=a,b", "--select", "negative:category=speech"]
+    assert eval_cli.main(argv) == 0
+    report = json.loads((out / "report.json").read_text())
+    markdown = capsys.readouterr().out
+    assert report["selection"] == ["positive:synthesizer=a,b", "negative:category=speech"]
+    assert report["data"]["streams"] == 4 and report["data"]["spans"] == 4 and report["data"]["manifest_streams"] == 6
+    f, base = report["models"]
+    assert (f["name"], f["weight_bits"], f["act_bits"]) == ("f", "f32", 32)
+    assert f["size_bytes"] == 4 * (21 // 3 * 20 * 16 + 16 * 16 + 16 * 2 + 2 * 16)  # dense weights, folded BN scales
+    assert "| f | f32 | 32 |" in markdown and "`positive:synthesizer=a,b`" in markdown
+    assert f["at_operating_point"]["matched_threshold_q16"] == report["operating_point"]["threshold_q16"]
+    for m in report["models"]:
+        for name, ci in m["at_operating_point"]["ci"].items():
+            assert ci is None or ci[0] <= ci[1]
+    synthesizer = report["breakdown"]["synthesizer"]
+    assert [(v["value"], v["positive_streams"], v["negative_streams"]) for v in synthesizer] == [("a", 1, 0), ("b", 1, 0)]
+    assert synthesizer[0]["models"][0]["false_per_hour"] is None and synthesizer[0]["models"][0]["frr"] in (0.0, 0.5, 1.0)
+    speech = report["breakdown"]["category"][0]
+    assert (speech["value"], speech["negative_streams"]) == ("speech", 2)
+    assert speech["negative_hours"] == pytest.approx((200 + 400) / 360000)
+
+    assert eval_cli.main([*argv, "--force"]) == 0  # the same seed, the same intervals
+    assert json.loads((out / "report.json").read_text()) == report
+    capsys.readouterr()
+    assert eval_cli.main([*argv, "--force", "--select", "synthesizer=c"]) == 1
+    assert capsys.readouterr().err == (f"kwsint-eval: error: {tiny / 'data.json'}: no positive stream left by the "
+                                       "selection positive:synthesizer=a,b negative:category=speech synthesizer=c: "
+                                       "the false rejection rate needs wakeword spans\n")
+    for bad, message in ((["--select", "synthesizer"], "argument --select: 'synthesizer': expected "
+                                                       "[positive:|negative:]KEY=VALUE[,VALUE...]"),
+                         (["--confidence", "1"], "argument --confidence: 1: expected a value in (0, 1)")):
+        with pytest.raises(SystemExit) as e:
+            eval_cli.main([*argv, "--force", *bad])
+        err = capsys.readouterr().err.splitlines()
+        assert e.value.code == 2 and message in err[-1]
+
+
+def test_float_checkpoints_need_torch_and_the_float_stage(tiny, tmp_path, capsys, monkeypatch):
+    assert isinstance(load_model("default:M0"), FloatModel)
+    with pytest.raises(ValueError, match="M4.pt: a stage2 checkpoint; the float path runs float-stage ones only"):
+        load_model(kwsint.default_model.path("M4.pt"))
+    monkeypatch.setitem(sys.modules, "torch", None)  # as if not installed
+    argv = ["--manifest", str(tiny / "data.json"), "--models", str(tiny / "f.pt"), "--out", str(tmp_path / "r"),
+            "--no-progress"]
+    assert eval_cli.main(argv) == 1
+    assert capsys.readouterr().err == (f"kwsint-eval: error: {tiny / 'f.pt'}: reading a float checkpoint needs "
+                                       "PyTorch: pip install 'kwsint[train]'\n")
