@@ -2,17 +2,25 @@
 
     kwsint-data toy OUT_DIR [--train N] [--val N] [--test N] [--seed S] [--force]
     kwsint-data synth OUT_DIR [--scale X] [--seed S] [--jobs N] [--splits LIST] [--force] [--no-progress]
+    kwsint-data hold-out DATA_DIR SYNTHESIZER OUT_DIR [--force]
 
 ``toy`` writes OUT_DIR/train.npz, val.npz and test.npz (the format of
 ``kwsint.data.dataset``) of synthetic LFBE-like windows (``kwsint.data.toydata``), the
 splits drawn from disjoint speakers. It prints one JSON line per split.
 
 ``synth`` renders a synthetic spoken corpus for the wake phrase "hey lumen"
-with espeak-ng and sox (``kwsint.data.corpus``, docs/data.md): the same three
-splits of windows cut from LFBE features, plus validation and test streams for
-detection metrics (OUT_DIR/val/ with val-manifest.json, OUT_DIR/test/ with
-manifest.json). ``--splits test`` renders only the test split, the same files
-a full run writes for it. It prints one JSON summary line.
+with espeak-ng, flite and festival, rooms, channels, noise and recorded speech
+(``kwsint.data.corpus``, docs/data.md): the same three splits of windows cut
+from LFBE features, plus validation and test streams for detection metrics
+(OUT_DIR/val/ with val-manifest.json, OUT_DIR/test/ with manifest.json, their
+streams tagged by synthesizer and category). ``--splits test`` renders only the
+test split, the same files a full run writes for it. It prints one JSON summary line.
+
+``hold-out`` writes OUT_DIR/train.npz and val.npz: DATA_DIR's without the
+windows of SYNTHESIZER's voices, to train a model that has never heard it
+(leave-one-synthesizer-out); kwsint-eval then measures it on DATA_DIR's test
+streams of that synthesizer (``--select positive:synthesizer=SYNTHESIZER``).
+It prints one JSON line per split.
 
 Exit status: 0 on success, 2 for bad arguments, 1 when the files cannot be
 written (or exist and --force is not given) or a tool fails, 130 on Ctrl-C.
@@ -29,8 +37,8 @@ from pathlib import Path
 import numpy as np
 
 from kwsint.cli import common
-from kwsint.data.corpus import SPLITS, ToolError, make_corpus
-from kwsint.data.dataset import save_windows
+from kwsint.data.corpus import SPLITS, SYNTHESIZERS, ToolError, hold_out, make_corpus, synthesizer_speakers
+from kwsint.data.dataset import load_windows, save_windows
 from kwsint.data.toydata import make_toy_windows
 
 PROG = "kwsint-data"
@@ -94,6 +102,29 @@ def synth(args: argparse.Namespace, progress: common.Progress) -> int:
     return 0
 
 
+def leave_out(args: argparse.Namespace, progress: common.Progress) -> int:
+    paths = {split: args.out_dir / f"{split}.npz" for split in ("train", "val")}
+    common.check_outputs(paths.values(), args.force, create_folders=True)
+    summary_path = args.data_dir / "corpus.json"
+    try:
+        summary = json.loads(summary_path.read_text())
+        speakers = synthesizer_speakers(summary, args.synthesizer, str(summary_path))
+        for split, path in paths.items():
+            windows = load_windows(args.data_dir / f"{split}.npz")
+            kept = hold_out(windows, speakers)
+            args.out_dir.mkdir(parents=True, exist_ok=True)
+            save_windows(path, kept)
+            print(json.dumps(dict(split=split, file=str(path), held_out=args.synthesizer, windows=len(kept),
+                                  positives=int(kept.labels.sum()), removed=len(windows) - len(kept))), flush=True)
+    except json.JSONDecodeError as e:
+        common.error(PROG, f"{summary_path}: not JSON: {e}")
+        return 1
+    except (OSError, ValueError) as e:  # FormatError is a ValueError
+        common.error(PROG, str(e))
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     progress = common.Progress()
     return common.run_command(PROG, lambda: _main(argv, progress), progress)
@@ -110,8 +141,8 @@ def _main(argv: list[str] | None, progress: common.Progress) -> int:
     toy_ap.add_argument("--seed", type=int, metavar="S", default=0, help="data seed >= 0 (default 0)")
     toy_ap.add_argument("--force", action="store_true", help="overwrite existing split files")
     toy_ap.set_defaults(handler=toy)
-    synth_ap = commands.add_parser("synth", help="espeak-ng speech of a wake phrase, sox-augmented; windows and "
-                                                 "validation and test streams")
+    synth_ap = commands.add_parser("synth", help="synthesised and recorded speech of a wake phrase, augmented; "
+                                                 "windows and validation and test streams")
     synth_ap.add_argument("out_dir", type=Path, metavar="OUT_DIR",
                           help="directory for train/val/test.npz, the val/ and test/ streams, their manifests and "
                                "corpus.json")
@@ -125,6 +156,14 @@ def _main(argv: list[str] | None, progress: common.Progress) -> int:
     synth_ap.add_argument("--force", action="store_true", help="replace an existing corpus in OUT_DIR")
     synth_ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     synth_ap.set_defaults(handler=synth)
+    hold_ap = commands.add_parser("hold-out", help="a corpus's training and validation windows without one "
+                                                   "synthesizer's voices")
+    hold_ap.add_argument("data_dir", type=Path, metavar="DATA_DIR", help="a kwsint-data synth corpus")
+    hold_ap.add_argument("synthesizer", choices=SYNTHESIZERS, metavar="SYNTHESIZER",
+                         help=f"the synthesizer to leave out: {', '.join(SYNTHESIZERS)}")
+    hold_ap.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="directory for train.npz and val.npz")
+    hold_ap.add_argument("--force", action="store_true", help="overwrite existing files")
+    hold_ap.set_defaults(handler=leave_out)
     args = ap.parse_args(argv)
     return args.handler(args, progress)
 

@@ -1,36 +1,40 @@
-"""A synthetic wake word corpus, made offline with espeak-ng and sox.
+"""A synthetic wake word corpus, made offline from several speech synthesizers, rooms, channels and noise.
 
 The wake phrase is ``"hey lumen"`` (``PHRASE``). Every utterance is said by one
-*speaker*, an espeak-ng accent with a voice variant (``en-us+m3``: ACCENTS x
-VARIANTS), who keeps a typical pitch, speaking rate and vocal-tract speed
-across utterances. An utterance is a few segments (the phrase, a confusable, or
-ordinary sentences from a built-in grammar), each synthesised alone by
-espeak-ng at 22050 Hz and trimmed to its audible extent, placed one after
-another with silences between them. One sox command then perturbs the speed,
-resamples to 16 kHz and adds reverberation; noise from sox ``synth`` is mixed
-in at a drawn SNR and the mixture scaled to a drawn peak level.
+*speaker*, a voice of one of the synthesizers (``kwsint.data.synthesizers``:
+espeak-ng, flite, festival), who keeps a typical pitch, speaking rate and
+vocal-tract speed across utterances. An utterance is a few segments (the
+phrase, a confusable, or ordinary sentences from a built-in grammar), each
+synthesised alone and trimmed to its audible extent, placed one after another
+with silences between them. One sox command then perturbs the speed (which
+moves the formants like a longer or shorter vocal tract), resamples to 16 kHz
+and may add sox's reverberation; or the speech is convolved with a generated
+room impulse response. Noise (coloured, or babble of recorded speech) is mixed
+in at a drawn SNR, the mixture goes through a channel (equaliser, telephone
+band with a codec, radio, Ogg Vorbis: ``kwsint.data.augment``) and is scaled to
+a drawn peak level. Real recordings of people (``recorded``) are negatives too.
 
 Because the phrase is its own trimmed segment and everything else is sample
-arithmetic (a speed factor f maps t seconds to t / f), the phrase's time span
-in the final audio is known by construction: it starts and ends with the
-first and last 5 ms frames of the segment whose power is above -40 dB of its
-loudest frame (reverberation adds a tail after the end; the span ends where
-the dry speech ends).
+arithmetic (a speed factor f maps t seconds to t / f; rooms start at their
+direct path; channels do not delay), the phrase's time span in the final audio
+is known by construction: it starts and ends with the first and last 5 ms
+frames of the segment whose power is above -40 dB of its loudest frame
+(reverberation adds a tail after the end; the span ends where the dry speech ends).
 
 ``plan_corpus`` draws every choice from the seed up front; ``render`` turns one
 ``Utterance`` into audio; ``make_corpus`` renders in a process pool and writes
 (see ``make_corpus``) train/val/test windows in the ``kwsint.data.dataset`` format
-plus test streams and a manifest for detection metrics. The same seed and
-scale give the same features, ``.npy`` and ``.wav`` files byte for byte.
+plus validation and test streams and their manifests for detection metrics. The
+same seed and scale give the same features, ``.npy`` and ``.wav`` files byte for byte.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 import signal
-import subprocess
 import wave
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -41,13 +45,17 @@ import numpy as np
 
 from ..io.atomic import refuse_existing, temp_dir_beside
 from ..io.features import FbankOptions, compute_fbank
+from . import augment
+from .augment import CHANNELS, NOISE_COLOURS, SAMPLE_RATE, ToolError, sox
 from .dataset import Windows, save_windows
+from .synthesizers import (RECORDED, SYNTHESIZERS, TRIM_DB, VOICES, WORK_RATE, Segment, check_synthesizers,
+                           read_recording, recorded_clips, synthesize)
 
 PHRASE = "hey lumen"
 """The wake phrase: three syllables, about 0.5-0.8 s, so that it fits an 81-frame window."""
 PHRASE_TEXTS = ("hey lumen", "hey lumen", "hey lumen!", "hey lumen?")
-"""Spellings of the phrase given to espeak-ng: punctuation changes its intonation. (A comma would
-add a pause that makes the phrase longer than a window: median 0.94 s against 0.68 s.)"""
+"""Spellings of the phrase given to the synthesizers: punctuation changes its intonation. (A comma would
+add a pause that makes the phrase longer than a window: median 0.94 s against 0.68 s in espeak-ng.)"""
 CONFUSABLES = (
     # part of the phrase
     "hey", "lumen", "hey loo", "lumen hey",
@@ -59,45 +67,37 @@ CONFUSABLES = (
 )
 """Negatives that share sounds with the phrase; a detector must not fire on them."""
 
-ACCENTS = ("en-gb", "en-us", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd", "en-029",
-           "en-us-nyc")
-"""espeak-ng's English voices (Debian's espeak-ng 1.51; the MBROLA voices are not used)."""
-VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f4", "f5", "klatt", "klatt2",
-            "klatt3", "klatt4", "croak", "adam", "Alex", "Andy", "Annie", "aunty", "belinda", "benjamin", "david",
-            "edward", "grandpa", "john", "linda", "Michael", "quincy", "robert", "steph", "travis", "victor")
-"""espeak-ng voice variants that sound like people (no robots, no whispering)."""
-SPEAKERS = tuple(f"{accent}+{variant}" for accent in ACCENTS for variant in VARIANTS)
-"""All speakers; a speaker's id is its index here."""
-
+SYNTHESIZER_SHARE = {"espeak-ng": 0.5, "flite": 0.25, "festival": 0.25}
+"""Share of the synthesised utterances each synthesizer says (espeak-ng has far more voices)."""
 BASE_POSITIVES = 2000
 """Positive utterances at --scale 1."""
 BASE_NEGATIVES = {"confusable": 1400, "speech": 2200, "noise": 400}
-"""Negative utterances of each kind at --scale 1: a confusable, ordinary speech, noise alone."""
+"""Synthesised negative utterances of each kind at --scale 1: a confusable, ordinary speech, noise alone."""
+BASE_RECORDED = 500
+"""Recorded utterances of each split at --scale 1, at most the split's recordings (RECORDED)."""
+RECORDED_NUMBERS = 1_000_000
+"""Recorded utterances are numbered from this times (split index + 1), after every synthesised one."""
+MAX_RECORDED_SECONDS = 20.0
+"""A longer recording is cut to this."""
 MIN_PER_KIND = 3
 """Every kind has at least this many utterances, so that each split gets one at any scale."""
-SPLIT_SPEAKER_FRACTION = {"val": 0.1, "test": 0.1}
-"""Share of the speakers held out for validation and for test; the rest train."""
+SPLITS = ("train", "val", "test")
+SPLIT_SPEAKER_FRACTION = {"val": 0.1, "test": 0.15}
+"""Share of each synthesizer's voices (at least one) held out for validation and for test; the rest train.
+The utterances of each kind are divided between the splits in the same shares."""
 
-ESPEAK_RATE = 22050
-"""espeak-ng's output sample rate, Hz."""
-SAMPLE_RATE = 16000
-"""The corpus sample rate, Hz (FbankOptions' default)."""
-TRIM_DB = -40.0
-"""A segment starts and ends with its first and last TRIM_FRAME whose power is above this level
-relative to its loudest frame, dB."""
-TRIM_FRAME = ESPEAK_RATE // 200
-"""5 ms of espeak-ng samples."""
 SNRS_DB = (40.0, 30.0, 20.0, 15.0, 10.0, 5.0)
 """Speech-to-noise power ratios, dB; speech power is measured over the speech segments only."""
-NOISE_COLOURS = ("whitenoise", "pinknoise", "brownnoise")
-"""sox synth noise types."""
-NOISE_BANK_SECONDS = 30.0
-"""Length of each synthesised noise; utterances take a slice at a drawn offset."""
-REVERB_PROBABILITY = 0.5
-"""Share of utterances with sox reverb; the others stay dry."""
+NOISES = (*NOISE_COLOURS, "babble-4", "babble-8")
+"""Noise tracks of each split's bank: sox's coloured noise, then babble of 4 and of 8 recorded talkers."""
+BABBLE_CLIPS = 80
+"""Recordings of its split that each babble bank draws its talkers from."""
+ROOM_PROBABILITY = {"none": 0.4, "reverb": 0.2, "rir": 0.4}
+"""How utterances are heard: dry, with sox's reverb, or in a generated room (``augment.room_bank``)."""
+CHANNEL_PROBABILITY = {"none": 0.4, "eq": 0.2, "phone-gsm": 0.1, "phone-amr": 0.1, "radio": 0.1, "vorbis": 0.1}
+"""The channel each utterance is sent through (``augment.apply_channel``)."""
 PEAK_DBFS = (-30.0, -3.0)
 """Range of the utterance's peak level, dB relative to int16 full scale."""
-
 WINDOW_FRAMES = 81
 """Frames in a training window (0.825 s of audio with 25 ms frames every 10 ms)."""
 POSITIVE_END_S = 0.2
@@ -123,40 +123,30 @@ SAMPLE_WAVS = 8
 
 
 @dataclass(frozen=True)
-class Segment:
-    """One espeak-ng call.
-
-    Attributes:
-        text: what is said (letters, spaces and punctuation).
-        rate: speaking rate, words per minute (espeak-ng -s, 80..450).
-        pitch: pitch adjustment (espeak-ng -p, 0..99, 50 is the variant's default).
-        word_gap: extra pause between words, units of 10 ms (espeak-ng -g, >= 0).
-    """
-
-    text: str
-    rate: int
-    pitch: int
-    word_gap: int
-
-
-@dataclass(frozen=True)
 class Utterance:
     """Everything needed to render one utterance, drawn by ``plan_corpus``.
 
     Attributes:
-        kind: "positive" (contains the phrase), "confusable", "speech" or "noise" (no speech).
+        kind: "positive" (contains the phrase), "confusable", "speech", "noise" (no speech) or
+            "recorded" (a real recording of people, RECORDED).
         split: "train", "val" or "test".
-        speaker: index into SPEAKERS.
-        segments: what is said, in order (empty for noise).
+        speaker: index into VOICES; for recorded utterances ``recorded_speaker(split)``.
+        segments: what is said, in order (empty for noise and recorded).
         focus: index of the phrase or confusable segment, or None.
         gaps: seconds of silence before each segment and after the last (len(segments) + 1),
             before speed perturbation; MIN_FOCUS_END_S and MIN_TAIL_S may lengthen the first and last.
-        speed: sox speed factor (about 0.87..1.13): > 1 is faster and higher.
-        reverb: sox reverb (reverberance %, HF damping %, room scale %, wet gain dB), or None.
-        noise: index into NOISE_COLOURS.
+        speed: sox speed factor (about 0.85..1.15): > 1 is faster and higher, voice and formants both.
+        room: "none", "reverb" (sox reverb with ``reverb``'s settings) or "rir" (``room_index``).
+        reverb: sox reverb (reverberance %, HF damping %, room scale %, wet gain dB) for room "reverb".
+        room_index: index into the split's rooms (``augment.room_bank``) for room "rir".
+        channel: one of CHANNELS, with its drawn sox ``channel_effects``.
+        noise: index into NOISES.
         noise_offset: where the noise slice starts, as a fraction of the unused bank, [0, 1).
         snr_db: speech-to-noise ratio, dB (noise utterances: ignored).
         peak_dbfs: peak level of the final audio, dB re int16 full scale.
+        recording: index into ``recorded_clips(split)`` for recorded utterances.
+        number: the utterance's own number, the same whichever splits are planned: its training windows are
+            drawn from it.
     """
 
     kind: str
@@ -166,11 +156,17 @@ class Utterance:
     focus: int | None
     gaps: tuple[float, ...]
     speed: float
+    room: str
     reverb: tuple[float, float, float, float] | None
+    room_index: int | None
+    channel: str
+    channel_effects: tuple[str, ...]
     noise: int
     noise_offset: float
     snr_db: float
     peak_dbfs: float
+    recording: int | None = None
+    number: int = 0
 
 
 @dataclass(frozen=True)
@@ -184,10 +180,6 @@ class Rendered:
 
     audio: np.ndarray
     span: tuple[float, float] | None
-
-
-class ToolError(RuntimeError):
-    """espeak-ng or sox is missing, lacks a voice, or failed."""
 
 
 # --- ordinary speech -------------------------------------------------------------------------------------------
@@ -250,49 +242,97 @@ def _sentence(rng: np.random.Generator) -> str:
 
 
 def split_speakers(seed: int) -> dict[str, list[int]]:
-    """Speaker ids of each split under ``seed``: disjoint, together all of SPEAKERS, each sorted."""
-    order = np.random.default_rng([seed, 0]).permutation(len(SPEAKERS))
-    n_val = round(len(order) * SPLIT_SPEAKER_FRACTION["val"])
-    n_test = round(len(order) * SPLIT_SPEAKER_FRACTION["test"])
-    return {"train": sorted(order[n_val + n_test:].tolist()), "val": sorted(order[:n_val].tolist()),
-            "test": sorted(order[n_val: n_val + n_test].tolist())}
+    """Voice ids (into VOICES) of each split under ``seed``: disjoint, together all of VOICES, each sorted.
+
+    Each synthesizer's voices are divided apart, SPLIT_SPEAKER_FRACTION of them (at least one) to val and to
+    test, so every split hears every synthesizer.
+    """
+    splits: dict[str, list[int]] = {"train": [], "val": [], "test": []}
+    for k, synthesizer in enumerate(SYNTHESIZERS):
+        ids = np.array([i for i, v in enumerate(VOICES) if v.synthesizer == synthesizer])
+        order = ids[np.random.default_rng([seed, 0, k]).permutation(len(ids))]
+        n_val = max(1, round(len(ids) * SPLIT_SPEAKER_FRACTION["val"]))
+        n_test = max(1, round(len(ids) * SPLIT_SPEAKER_FRACTION["test"]))
+        splits["val"] += order[:n_val].tolist()
+        splits["test"] += order[n_val: n_val + n_test].tolist()
+        splits["train"] += order[n_val + n_test:].tolist()
+    return {split: sorted(ids) for split, ids in splits.items()}
+
+
+def recorded_speaker(split: str) -> int:
+    """The speaker id of a split's recorded utterances, after every voice's: the recordings' people are not
+    known one by one, and each split's come from another package (RECORDED)."""
+    return len(VOICES) + SPLITS.index(split)
 
 
 def kind_counts(scale: float) -> dict[str, int]:
-    """Utterances of each kind at ``scale`` (> 0): the base counts scaled, at least MIN_PER_KIND."""
+    """Synthesised utterances of each kind at ``scale`` (> 0): the base counts scaled, at least MIN_PER_KIND."""
     if not scale > 0:
         raise ValueError(f"scale: expected > 0, got {scale}")
     base = {"positive": BASE_POSITIVES, **BASE_NEGATIVES}
     return {kind: max(MIN_PER_KIND, round(n * scale)) for kind, n in base.items()}
 
 
-def plan_corpus(seed: int, scale: float = 1.0) -> list[Utterance]:
-    """Every utterance of the corpus, drawn from ``seed`` (>= 0): the same list for the same arguments.
+def recorded_counts(scale: float, splits: Iterable[str] = SPLITS) -> dict[str, int]:
+    """Recorded utterances of each of ``splits`` at ``scale``: BASE_RECORDED scaled, at least MIN_PER_KIND, at
+    most the split's recordings."""
+    return {split: min(len(recorded_clips(split)), max(MIN_PER_KIND, round(BASE_RECORDED * scale)))
+            for split in splits}
 
-    Each kind's utterances are divided between the splits in their speaker
-    shares (SPLIT_SPEAKER_FRACTION, at least one each), each said by a speaker
-    drawn from its split.
+
+def plan_corpus(seed: int, scale: float = 1.0, splits: Iterable[str] = SPLITS) -> list[Utterance]:
+    """The utterances of ``splits``, drawn from ``seed`` (>= 0): the same list for the same arguments, and each
+    split's utterances the same whichever other splits are asked for.
+
+    Each kind's synthesised utterances are divided between the splits in their
+    speaker shares (SPLIT_SPEAKER_FRACTION, at least one each); each is said by
+    a voice of its split, of a synthesizer drawn by SYNTHESIZER_SHARE. Then each
+    split's recorded utterances (``recorded_counts``), recordings drawn without
+    repeats, from a random stream of the split's own (only the asked splits'
+    recordings need be installed).
     """
+    splits = tuple(splits)
     if seed < 0:
         raise ValueError(f"seed: expected >= 0, got {seed}")
-    splits = split_speakers(seed)
-    voices = {s: _speaker_style(seed, s) for s in range(len(SPEAKERS))}
+    by_synthesizer = {split: {s: [i for i in ids if VOICES[i].synthesizer == s] for s in SYNTHESIZERS}
+                      for split, ids in split_speakers(seed).items()}
+    styles = {s: _speaker_style(seed, s) for s in range(len(VOICES))}
+    share = np.array([SYNTHESIZER_SHARE[s] for s in SYNTHESIZERS])
     rng = np.random.default_rng([seed, 2])
-    plan = []
+    plan, number = [], 0
     for kind, count in kind_counts(scale).items():
         n_val = max(1, round(count * SPLIT_SPEAKER_FRACTION["val"]))
         n_test = max(1, round(count * SPLIT_SPEAKER_FRACTION["test"]))
         for split, n in (("train", count - n_val - n_test), ("val", n_val), ("test", n_test)):
             for _ in range(n):
-                speaker = int(rng.choice(splits[split]))
-                plan.append(_utterance(rng, kind, split, speaker, voices[speaker]))
+                synthesizer = SYNTHESIZERS[rng.choice(len(SYNTHESIZERS), p=share / share.sum())]
+                speaker = int(rng.choice(by_synthesizer[split][synthesizer]))
+                utt = _utterance(rng, kind, split, speaker, styles[speaker])
+                if split in splits:
+                    plan.append(dataclasses.replace(utt, number=number))
+                number += 1
+    for split, n in recorded_counts(scale, splits).items():
+        rng = np.random.default_rng([seed, 4, SPLITS.index(split)])
+        for k, pick in enumerate(rng.permutation(len(recorded_clips(split)))[:n]):
+            plan.append(dataclasses.replace(_utterance(rng, "recorded", split, recorded_speaker(split), (50, 1, 1)),
+                                            recording=int(pick), room="none", reverb=None, room_index=None,
+                                            number=RECORDED_NUMBERS * (SPLITS.index(split) + 1) + k))
     return plan
 
 
 def _speaker_style(seed: int, speaker: int) -> tuple[float, float, float]:
-    """A speaker's typical (pitch 0..99, rate words/minute, speed factor), the same in every split."""
+    """A speaker's typical (espeak-ng pitch 0..99, rate relative to the voice's, speed factor).
+
+    The engines with a handful of voices get a wider speed range: it is what makes their speakers differ.
+    """
     rng = np.random.default_rng([seed, 1, speaker])
-    return float(rng.uniform(25, 75)), float(rng.uniform(140, 195)), float(rng.uniform(0.9, 1.1))
+    speed = (0.9, 1.1) if VOICES[speaker].synthesizer == "espeak-ng" else (0.85, 1.15)
+    return float(rng.uniform(25, 75)), float(rng.uniform(0.8, 1.11)), float(rng.uniform(*speed))
+
+
+def _draw(rng: np.random.Generator, probabilities: dict[str, float]) -> str:
+    names = list(probabilities)
+    return names[rng.choice(len(names), p=np.array(list(probabilities.values())))]
 
 
 def _utterance(rng: np.random.Generator, kind: str, split: str, speaker: int,
@@ -300,11 +340,11 @@ def _utterance(rng: np.random.Generator, kind: str, split: str, speaker: int,
     pitch, rate, speed = style
 
     def segment(text: str) -> Segment:
-        return Segment(text, rate=int(np.clip(rate * np.exp(rng.normal(0.0, 0.08)), 110, 260)),
+        return Segment(text, rate=round(float(np.clip(rate * np.exp(rng.normal(0.0, 0.08)), 0.63, 1.49)), 3),
                        pitch=int(np.clip(pitch + rng.normal(0.0, 6.0), 0, 99)),
                        word_gap=int(rng.integers(1, 4)) if rng.random() < 0.3 else 0)
 
-    if kind == "noise":
+    if kind in ("noise", "recorded"):
         texts, focus = [], None
     elif kind == "speech":
         texts, focus = [_sentence(rng) for _ in range(rng.integers(1, 3))], None
@@ -318,126 +358,119 @@ def _utterance(rng: np.random.Generator, kind: str, split: str, speaker: int,
         gaps = (rng.uniform(0.1, 0.5), *rng.uniform(0.05, 0.4, len(segments) - 1), rng.uniform(0.3, 0.8))
     else:
         gaps = (rng.uniform(1.0, 3.0),)
-    reverb = None
-    if rng.random() < REVERB_PROBABILITY:
-        reverb = (rng.uniform(10, 80), rng.uniform(20, 80), rng.uniform(20, 100), rng.uniform(-6, 0))
+    room = _draw(rng, ROOM_PROBABILITY)
+    reverb = (rng.uniform(10, 80), rng.uniform(20, 80), rng.uniform(20, 100), rng.uniform(-6, 0))
+    room_index = int(rng.integers(augment.ROOMS[split]))
+    channel = _draw(rng, CHANNEL_PROBABILITY)
     return Utterance(kind=kind, split=split, speaker=speaker, segments=segments, focus=focus,
                      gaps=tuple(round(float(g), 3) for g in gaps),
-                     speed=round(float(speed * rng.uniform(0.97, 1.03)), 4),
-                     reverb=None if reverb is None else tuple(round(float(r), 2) for r in reverb),
-                     noise=int(rng.integers(len(NOISE_COLOURS))), noise_offset=float(rng.random()),
+                     speed=round(float(speed * rng.uniform(0.97, 1.03)), 4), room=room,
+                     reverb=tuple(round(float(r), 2) for r in reverb) if room == "reverb" else None,
+                     room_index=room_index if room == "rir" else None,
+                     channel=channel, channel_effects=augment.channel_effects(channel, rng),
+                     noise=int(rng.integers(len(NOISES))), noise_offset=float(rng.random()),
                      snr_db=float(rng.choice(SNRS_DB)), peak_dbfs=round(float(rng.uniform(*PEAK_DBFS)), 2))
 
 
 # --- rendering ---------------------------------------------------------------------------------------------------
 
 
-def check_tools() -> None:
-    """Raise ToolError unless espeak-ng (with every ACCENT and VARIANT) and sox are on PATH."""
-    missing = [tool for tool in ("espeak-ng", "sox") if shutil.which(tool) is None]
-    if missing:
-        raise ToolError(f"{' and '.join(missing)} not found on PATH; install the Debian packages "
-                        "espeak-ng and sox (scripts/setup does, as root)")
-    listed = _run(["espeak-ng", "--voices=en"]).decode() + _run(["espeak-ng", "--voices=variant"]).decode()
-    languages = {line.split()[1] for line in listed.splitlines()[1:] if len(line.split()) > 1}
-    files = {line.split()[4].rsplit("/", 1)[-1] for line in listed.splitlines() if "!v/" in line}
-    absent = [a for a in ACCENTS if a not in languages] + [v for v in VARIANTS if v not in files]
-    if absent:
-        raise ToolError(f"espeak-ng lacks the voices {', '.join(absent)} (expected Debian's espeak-ng 1.51)")
+def check_tools(splits: Iterable[str] = SPLITS) -> None:
+    """Raise ToolError unless every synthesizer and voice, sox, the recordings of ``splits`` and
+    pyroomacoustics are here."""
+    check_synthesizers()
+    for split in splits:
+        recorded_clips(split)
+    try:
+        import pyroomacoustics  # noqa: F401
+    except ImportError as e:
+        raise ToolError("the rooms need pyroomacoustics: pip install 'kwsint[data]'") from e
 
 
-def noise_bank() -> np.ndarray:
-    """(len(NOISE_COLOURS), NOISE_BANK_SECONDS * SAMPLE_RATE) float32 noise from sox synth, unit RMS.
+@dataclass(frozen=True)
+class Banks:
+    """What every utterance of a corpus shares, made once (``make_banks``).
 
-    sox runs with -R (repeatable), so the bank is the same on every call.
+    Attributes:
+        noise: per split, float32 (len(NOISES), NOISE_BANK_SECONDS * SAMPLE_RATE) unit-RMS tracks: the
+            coloured noises, then babble of the split's own recordings.
+        rooms: per split, its rooms (``augment.room_bank``).
     """
-    n = round(NOISE_BANK_SECONDS * SAMPLE_RATE)
-    bank = []
-    for colour in NOISE_COLOURS:
-        raw = _run(["sox", "-R", "-D", "-r", str(SAMPLE_RATE), "-n", "-t", "f32", "-r", str(SAMPLE_RATE), "-c", "1",
-                    "-", "synth", f"{n}s", colour])
-        x = np.frombuffer(raw, dtype="<f4").astype(np.float64)
-        if len(x) != n:
-            raise ToolError(f"sox synth {colour}: expected {n} samples, got {len(x)}")
-        x -= x.mean()
-        bank.append(x / np.sqrt(np.mean(x**2)))
-    return np.stack(bank).astype(np.float32)
+
+    noise: dict[str, np.ndarray]
+    rooms: dict[str, list[augment.Room]]
 
 
-def render(utt: Utterance, noise: np.ndarray) -> Rendered:
-    """Synthesise, perturb and mix one utterance (see the module docstring); ``noise`` is ``noise_bank()``."""
-    pieces, extents, position = [], [], 0
-    for gap, segment in zip(utt.gaps, utt.segments):
-        speech = _espeak(utt.speaker, segment)
-        pieces += [np.zeros(round(gap * ESPEAK_RATE)), speech]
-        position += len(pieces[-2])
-        extents.append((position, position + len(speech)))
-        position += len(speech)
-    pieces.append(np.zeros(round(utt.gaps[-1] * ESPEAK_RATE)))
-    dry = np.concatenate(pieces)
-    if utt.focus is not None:  # lengthen the leading and trailing silences to the minimum
-        end = extents[utt.focus][1]
-        lead = max(0, round((MIN_FOCUS_END_S + utt.gaps[0]) * utt.speed * ESPEAK_RATE) - end)
-        tail = max(0, round(MIN_TAIL_S * utt.speed * ESPEAK_RATE) - (len(dry) - end))
-        dry = np.concatenate([np.zeros(lead), dry, np.zeros(tail)])
-        extents = [(a + lead, b + lead) for a, b in extents]
+def make_banks(seed: int, splits: Iterable[str] = SPLITS) -> Banks:
+    """The noise and rooms of ``splits`` of a corpus drawn from ``seed``: the same on every call."""
+    splits = tuple(splits)
+    colours = augment.noise_bank()
+    noise = {}
+    for k, split in enumerate(SPLITS):
+        if split not in splits:
+            continue
+        clips = recorded_clips(split)
+        rng = np.random.default_rng([seed, 5, k])
+        voices = [read_recording(clips[i]) for i in np.sort(rng.permutation(len(clips))[:BABBLE_CLIPS])]
+        babble = [augment.babble_track(voices, talkers, rng) for talkers in (4, 8)]
+        noise[split] = np.concatenate([colours, np.stack(babble)])
+    return Banks(noise, augment.room_bank(seed, splits))
 
-    effects = ["speed", f"{utt.speed:.4f}", "rate", "-h", str(SAMPLE_RATE)]
-    if utt.reverb is not None:
-        reverberance, damping, room, wet = utt.reverb
-        effects += ["reverb", f"{reverberance:.2f}", f"{damping:.2f}", f"{room:.2f}", "100", "0", f"{wet:.2f}"]
-    # Headroom: sox works in fixed point and clips at full scale; the level is set at the end anyway.
-    raw = _run(["sox", "-R", "-D", "-t", "f32", "-r", str(ESPEAK_RATE), "-c", "1", "-",
-                "-t", "f32", "-r", str(SAMPLE_RATE), "-c", "1", "-", *effects],
-               stdin=(0.25 * dry).astype("<f4").tobytes())
-    processed = np.frombuffer(raw, dtype="<f4").astype(np.float64)
 
-    scale = SAMPLE_RATE / (ESPEAK_RATE * utt.speed)  # input samples -> output samples
-    bank = noise[utt.noise]
+def render(utt: Utterance, banks: Banks) -> Rendered:
+    """Synthesise (or read), perturb and mix one utterance (see the module docstring)."""
+    extents: list[tuple[int, int]] = []
+    if utt.kind == "recorded":
+        recording = read_recording(recorded_clips(utt.split)[utt.recording])
+        processed = recording[: round(MAX_RECORDED_SECONDS * SAMPLE_RATE)]
+        scale = 1.0
+    else:
+        pieces, position = [], 0
+        for gap, segment in zip(utt.gaps, utt.segments):
+            speech = synthesize(VOICES[utt.speaker], segment)
+            pieces += [np.zeros(round(gap * WORK_RATE)), speech]
+            position += len(pieces[-2])
+            extents.append((position, position + len(speech)))
+            position += len(speech)
+        pieces.append(np.zeros(round(utt.gaps[-1] * WORK_RATE)))
+        dry = np.concatenate(pieces)
+        if utt.focus is not None:  # lengthen the leading and trailing silences to the minimum
+            end = extents[utt.focus][1]
+            lead = max(0, round((MIN_FOCUS_END_S + utt.gaps[0]) * utt.speed * WORK_RATE) - end)
+            tail = max(0, round(MIN_TAIL_S * utt.speed * WORK_RATE) - (len(dry) - end))
+            dry = np.concatenate([np.zeros(lead), dry, np.zeros(tail)])
+            extents = [(a + lead, b + lead) for a, b in extents]
+        effects = ["speed", f"{utt.speed:.4f}", "rate", "-h", str(SAMPLE_RATE)]
+        if utt.reverb is not None:
+            reverberance, damping, room, wet = utt.reverb
+            effects += ["reverb", f"{reverberance:.2f}", f"{damping:.2f}", f"{room:.2f}", "100", "0", f"{wet:.2f}"]
+        # Headroom: sox works in fixed point and clips at full scale; the level is set at the end anyway.
+        processed = sox(0.25 * dry, WORK_RATE, effects)
+        if utt.room_index is not None:
+            processed = augment.apply_room(processed, banks.rooms[utt.split][utt.room_index])
+        scale = SAMPLE_RATE / (WORK_RATE * utt.speed)  # input samples -> output samples
+
+    bank = banks.noise[utt.split][utt.noise]
     if len(processed) > len(bank):
         raise ValueError(f"utterance of {len(processed) / SAMPLE_RATE:.1f} s is longer than the noise bank")
     offset = int(utt.noise_offset * (len(bank) - len(processed)))
     slice_ = bank[offset: offset + len(processed)].astype(np.float64)
-    if extents:
-        speech = np.concatenate([processed[round(a * scale): round(b * scale)] for a, b in extents])
+    if utt.kind == "noise":
+        mixed = slice_
+    else:
+        speech = (np.concatenate([processed[round(a * scale): round(b * scale)] for a, b in extents]) if extents
+                  else processed)
         noise_rms = np.sqrt(np.mean(speech**2)) * 10 ** (-utt.snr_db / 20)
         mixed = processed + noise_rms * slice_
-    else:
-        mixed = slice_
+    mixed = augment.apply_channel(mixed, utt.channel, utt.channel_effects)
     peak = 32767 * 10 ** (utt.peak_dbfs / 20)
-    audio = np.round(mixed * (peak / np.max(np.abs(mixed)))).astype(np.int16)
+    audio = np.round(mixed * (peak / max(np.max(np.abs(mixed)), 1e-12))).astype(np.int16)
 
     span = None
     if utt.focus is not None:
         start, end = extents[utt.focus]
         span = (start * scale / SAMPLE_RATE, end * scale / SAMPLE_RATE)
     return Rendered(audio, span)
-
-
-def _espeak(speaker: int, segment: Segment) -> np.ndarray:
-    """float64 samples at ESPEAK_RATE in [-1, 1], trimmed to the frames above TRIM_DB (see there)."""
-    wav = _run(["espeak-ng", "-v", SPEAKERS[speaker], "-s", str(segment.rate), "-p", str(segment.pitch),
-                "-g", str(segment.word_gap), "--stdout", segment.text])
-    # espeak-ng --stdout writes a 44-byte header whose sizes are placeholders: mono 16-bit at 22050 Hz.
-    if wav[:4] != b"RIFF" or wav[36:40] != b"data" or int.from_bytes(wav[24:28], "little") != ESPEAK_RATE:
-        raise ToolError(f"espeak-ng: expected a 16-bit {ESPEAK_RATE} Hz wav on stdout for {segment.text!r}")
-    x = np.frombuffer(wav[44:], dtype="<i2").astype(np.float64) / 32768
-    power = np.mean(x[: len(x) // TRIM_FRAME * TRIM_FRAME].reshape(-1, TRIM_FRAME) ** 2, axis=1)
-    loud = np.flatnonzero(power > np.max(power, initial=0.0) * 10 ** (TRIM_DB / 10))
-    if loud.size == 0:
-        raise ToolError(f"espeak-ng: silence for {segment.text!r} in {SPEAKERS[speaker]}")
-    return x[loud[0] * TRIM_FRAME: (loud[-1] + 1) * TRIM_FRAME]
-
-
-def _run(command: list[str], stdin: bytes | None = None) -> bytes:
-    try:
-        done = subprocess.run(command, input=stdin, capture_output=True, check=False)
-    except OSError as e:
-        raise ToolError(f"{command[0]}: {e}") from e
-    if done.returncode != 0:
-        raise ToolError(f"{' '.join(command[:8])} ...: exit status {done.returncode}: "
-                        f"{done.stderr.decode(errors='replace').strip()}")
-    return done.stdout
 
 
 # --- windows -----------------------------------------------------------------------------------------------------
@@ -488,7 +521,6 @@ def cut_windows(features: np.ndarray, utt: Utterance, span: tuple[float, float] 
 
 # --- the corpus --------------------------------------------------------------------------------------------------
 
-SPLITS = ("train", "val", "test")
 STREAM_SPLITS = ("val", "test")
 """Splits whose utterances are also written as streams: val to choose a threshold, test to measure."""
 
@@ -505,20 +537,21 @@ def manifest_name(split: str) -> str:
     return "manifest.json" if split == "test" else f"{split}-manifest.json"
 
 
-_NOISE: np.ndarray | None = None
+_BANKS: Banks | None = None
 
 
-def _init_worker() -> None:
-    global _NOISE
+def _init_worker(banks: Banks) -> None:
+    global _BANKS
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the pool
-    _NOISE = noise_bank()
+    _BANKS = banks
 
 
-def _render_job(job: tuple[int, Utterance, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple | None]:
-    """(windows, labels, audio, span) of one utterance; windows drawn from [seed, 3, index], audio only for
+def _render_job(job: tuple[int, Utterance]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple | None]:
+    """(windows, labels, audio, span) of one utterance; windows drawn from [seed, 3, its number], audio only for
     the splits written as streams."""
-    seed, utt, index = job
-    rendered = render(utt, _NOISE)
+    seed, utt = job
+    index = utt.number
+    rendered = render(utt, _BANKS)
     features = compute_fbank(rendered.audio)
     windows, labels = cut_windows(features, utt, rendered.span, np.random.default_rng([seed, 3, index]))
     return windows, labels, rendered.audio if utt.split in STREAM_SPLITS else None, rendered.span
@@ -533,12 +566,13 @@ def make_corpus(out_dir: str | Path, *, seed: int = 0, scale: float = 1.0, jobs:
         SPLIT.npz: windows (``kwsint.data.dataset``) with speaker ids.
     and for val and test:
         SPLIT/pos_NNNN.npy: features (T, 20) of each positive utterance;
-        SPLIT/neg_NNNN.npy: negative utterances (confusable, speech, noise)
-            concatenated into streams of at least STREAM_SECONDS (the last may be shorter);
+        SPLIT/neg_NNNN.npy: negative utterances of one category (near-miss, speech, noise, recorded) and
+            one synthesizer concatenated into streams of at least STREAM_SECONDS (the last of each may be
+            shorter);
         test/*.wav: the 16 kHz audio of the first SAMPLE_WAVS positives and the first stream;
-        manifest.json (test), val-manifest.json (val): {"streams": [{"features", "kind", "spans"?}],
+        manifest.json (test), val-manifest.json (val): {"streams": [{"features", "kind", "spans"?, "tags"}],
             "frame_shift"}: paths relative to the manifest, spans [[start_s, end_s]] of the phrase
-            for positives;
+            for positives, tags ``stream_tags``;
     and corpus.json: the settings and sizes.
 
     A split's utterances and windows do not depend on which other splits are rendered. Refuses
@@ -555,14 +589,15 @@ def make_corpus(out_dir: str | Path, *, seed: int = 0, scale: float = 1.0, jobs:
     out = Path(out_dir)
     names = [name for split in splits for name in outputs(split)] + ["corpus.json"]
     refuse_existing([out / name for name in names], force)
-    check_tools()
-    jobs_list = [(seed, utt, i) for i, utt in enumerate(plan_corpus(seed, scale)) if utt.split in splits]
+    check_tools(splits)
+    banks = make_banks(seed, splits)
+    jobs_list = [(seed, utt) for utt in plan_corpus(seed, scale, splits)]
     out.mkdir(parents=True, exist_ok=True)
     # Everything is written to a hidden folder first and moved into place at the end, corpus.json last: a run
     # that fails or is killed while rendering leaves the previous outputs as they were.
     stage = temp_dir_beside(out / "corpus.json")
     try:
-        summary = _render(stage, seed, scale, splits, jobs_list, jobs, progress)
+        summary = _render(stage, seed, scale, splits, banks, jobs_list, jobs, progress)
         for name in names:  # renames only; an old folder goes into the stage, removed with it
             if (out / name).is_dir():
                 os.replace(out / name, stage / f"old.{name}")
@@ -572,31 +607,39 @@ def make_corpus(out_dir: str | Path, *, seed: int = 0, scale: float = 1.0, jobs:
     return summary
 
 
-def _render(out: Path, seed: int, scale: float, splits: tuple[str, ...], jobs_list: list, jobs: int | None,
-            progress: Callable[[Iterable, int], Iterable] | None) -> dict:
+def _render(out: Path, seed: int, scale: float, splits: tuple[str, ...], banks: Banks, jobs_list: list,
+            jobs: int | None, progress: Callable[[Iterable, int], Iterable] | None) -> dict:
     """Render the planned utterances of ``jobs_list`` and write every output of ``splits`` to ``out``."""
     windows = {split: ([], [], []) for split in splits}
-    clips = {split: ([], []) for split in STREAM_SPLITS if split in splits}  # positives (audio, span), negatives
+    clips = {split: ([], []) for split in STREAM_SPLITS if split in splits}  # (audio, span, tags), (audio, tags)
     jobs = jobs or os.cpu_count() or 1
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(banks,)) as pool:
         try:
             results = pool.map(_render_job, jobs_list, chunksize=8)
-            for (_, utt, _), (w, labels, audio, span) in zip(jobs_list, progress(results, len(jobs_list))
+            for (_, utt), (w, labels, audio, span) in zip(jobs_list, progress(results, len(jobs_list))
                                                              if progress else results):
                 features, label_list, speakers = windows[utt.split]
                 features.append(w)
                 label_list.append(labels)
                 speakers.append(np.full(len(labels), utt.speaker, dtype=np.int64))
                 if utt.split in clips and utt.kind == "positive":
-                    clips[utt.split][0].append((audio, span))
+                    clips[utt.split][0].append((audio, span, stream_tags(utt)))
                 elif utt.split in clips:
-                    clips[utt.split][1].append(audio)
+                    clips[utt.split][1].append((audio, stream_tags(utt)))
         except BaseException:  # an interrupt or a failed job: drop the queued work instead of waiting for it
             pool.shutdown(cancel_futures=True)
             raise
 
-    summary = {"phrase": PHRASE, "seed": seed, "scale": scale, "utterances": kind_counts(scale),
-               "speakers": {s: len(ids) for s, ids in split_speakers(seed).items()}, "splits": {}}
+    voices = split_speakers(seed)
+    summary = {"phrase": PHRASE, "seed": seed, "scale": scale,
+               "utterances": {**kind_counts(scale), "recorded": recorded_counts(scale, splits)},
+               "speakers": {s: len(ids) for s, ids in voices.items()},
+               "voices": {split: [str(VOICES[i]) for i in ids] for split, ids in voices.items()},
+               "recorded": {split: {"package": RECORDED[split][0], "speaker": recorded_speaker(split),
+                                    "recordings": len(recorded_clips(split))} for split in splits},
+               "rooms": {split: [{"size_m": r.size_m, "distance_m": r.distance_m, "rt60_s": r.rt60_s}
+                                 for r in rooms] for split, rooms in banks.rooms.items()},
+               "splits": {}}
     for split, (features, labels, speakers) in windows.items():
         w = Windows(np.concatenate(features), np.concatenate(labels), np.concatenate(speakers))
         save_windows(out / f"{split}.npz", w)
@@ -608,33 +651,54 @@ def _render(out: Path, seed: int, scale: float, splits: tuple[str, ...], jobs_li
     return summary
 
 
-def _write_streams(out: Path, split: str, positives: list[tuple[np.ndarray, tuple[float, float]]],
-                   negatives: list[np.ndarray]) -> dict:
+def stream_tags(utt: Utterance) -> dict[str, str]:
+    """The manifest tags of an utterance's stream: its ``synthesizer`` ("recorded" for recordings, "none" for
+    noise) and ``category`` (positive, near-miss, speech, noise, recorded); positives also their
+    ``channel`` and ``room``."""
+    synthesizer = {"recorded": "recorded", "noise": "none"}.get(utt.kind) or VOICES[utt.speaker].synthesizer
+    category = {"confusable": "near-miss"}.get(utt.kind, utt.kind)
+    tags = {"synthesizer": synthesizer, "category": category}
+    if utt.kind == "positive":
+        tags.update(channel=utt.channel, room=utt.room)
+    return tags
+
+
+def _write_streams(out: Path, split: str, positives: list[tuple[np.ndarray, tuple[float, float], dict]],
+                   negatives: list[tuple[np.ndarray, dict]]) -> dict:
     """Write one split's positive clips and negative streams (features; a few wavs for test) and its manifest."""
     (out / split).mkdir()
     wavs = split == "test"
     streams = []
-    for i, (audio, span) in enumerate(positives, 1):
+    for i, (audio, span, tags) in enumerate(positives, 1):
         name = f"{split}/pos_{i:04d}"
         np.save(out / f"{name}.npy", compute_fbank(audio))
         if wavs and i <= SAMPLE_WAVS:
             _write_wav(out / f"{name}.wav", audio)
         streams.append({"features": f"{name}.npy", "kind": "positive",
-                        "spans": [[round(span[0], 4), round(span[1], 4)]]})
-    negative_seconds = 0.0
-    for i, audio in enumerate(_concatenate(negatives), 1):
-        name = f"{split}/neg_{i:04d}"
-        np.save(out / f"{name}.npy", compute_fbank(audio))
-        if wavs and i == 1:
-            _write_wav(out / f"{name}.wav", audio)
-        streams.append({"features": f"{name}.npy", "kind": "negative"})
-        negative_seconds += len(audio) / SAMPLE_RATE
+                        "spans": [[round(span[0], 4), round(span[1], 4)]], "tags": tags})
+    negative_seconds = {}
+    groups = {}  # one group of streams per tag set, in the order they first appear
+    for audio, tags in negatives:
+        groups.setdefault(json.dumps(tags), []).append(audio)
+    i = 0
+    for key, clips in groups.items():
+        tags = json.loads(key)
+        for audio in _concatenate(clips):
+            i += 1
+            name = f"{split}/neg_{i:04d}"
+            np.save(out / f"{name}.npy", compute_fbank(audio))
+            if wavs and i == 1:
+                _write_wav(out / f"{name}.wav", audio)
+            streams.append({"features": f"{name}.npy", "kind": "negative", "tags": tags})
+            category = tags["category"]
+            negative_seconds[category] = negative_seconds.get(category, 0.0) + len(audio) / SAMPLE_RATE
     frame_shift = FbankOptions().frame_shift_ms / 1000
     lines = ",\n".join(" " + json.dumps(stream) for stream in streams)
     (out / manifest_name(split)).write_text(
         f'{{"streams": [\n{lines}\n], "frame_shift": {json.dumps(frame_shift)}}}\n')
     return {"positive_clips": len(positives), "negative_streams": len(streams) - len(positives),
-            "negative_seconds": round(negative_seconds, 1)}
+            "negative_seconds": round(sum(negative_seconds.values()), 1),
+            "negative_seconds_by_category": {k: round(v, 1) for k, v in sorted(negative_seconds.items())}}
 
 
 def _concatenate(clips: Iterable[np.ndarray]) -> Iterable[np.ndarray]:
@@ -656,3 +720,36 @@ def _write_wav(path: Path, audio: np.ndarray) -> None:
         f.setsampwidth(2)
         f.setframerate(SAMPLE_RATE)
         f.writeframes(audio.astype("<i2").tobytes())
+
+
+# --- leave one synthesizer out -----------------------------------------------------------------------------------
+
+
+def synthesizer_speakers(summary: dict, synthesizer: str, where: str = "corpus.json") -> list[int]:
+    """Speaker ids of ``synthesizer``'s voices in a corpus, from its corpus.json ``summary``.
+
+    Raises ValueError naming ``where`` when the summary lists a voice this
+    kwsint does not know (a corpus of another version) or the synthesizer is not one of SYNTHESIZERS.
+    """
+    if synthesizer not in SYNTHESIZERS:
+        raise ValueError(f"synthesizer: expected one of {', '.join(SYNTHESIZERS)}, got {synthesizer!r}")
+    names = {str(v): i for i, v in enumerate(VOICES)}
+    voices = summary.get("voices")
+    if not isinstance(voices, dict):
+        raise ValueError(f"{where}: voices: expected the voices of each split (a corpus of kwsint-data synth)")
+    ids = []
+    for split, listed in voices.items():
+        for name in listed:
+            if name not in names:
+                raise ValueError(f"{where}: voices: {split} lists {name!r}, which this kwsint does not have")
+            if VOICES[names[name]].synthesizer == synthesizer:
+                ids.append(names[name])
+    return sorted(ids)
+
+
+def hold_out(windows: Windows, speakers: list[int]) -> Windows:
+    """``windows`` without those of ``speakers`` (ids); the windows must carry speaker ids."""
+    if windows.speakers is None:
+        raise ValueError("speakers: expected speaker ids with the windows, got none")
+    keep = ~np.isin(windows.speakers, speakers)
+    return Windows(windows.features[keep], windows.labels[keep], windows.speakers[keep])
