@@ -94,7 +94,7 @@ def synth(args: argparse.Namespace, progress: common.Progress) -> int:
     try:
         summary = make_corpus(args.out_dir, seed=args.seed, scale=args.scale, jobs=args.jobs,
                               splits=splits, force=args.force, progress=counted)
-    except (ToolError, OSError) as e:
+    except (ToolError, OSError, ValueError) as e:
         common.error(PROG, str(e))
         return 1
     print(json.dumps({"out_dir": str(args.out_dir), **summary, "seconds": round(time.perf_counter() - start, 1)}),

@@ -15,6 +15,7 @@ recordings of people from Debian packages (docs/data.md, "Recorded speech").
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 import tempfile
@@ -85,7 +86,8 @@ class Segment:
 
 def check_synthesizers() -> None:
     """Raise ToolError unless every engine, with every voice of VOICES, and sox can run."""
-    missing = [tool for tool in ("espeak-ng", "flite", "festival", "sox", "stdbuf") if shutil.which(tool) is None]
+    tools = ("espeak-ng", "flite", "festival", "sox", "soxi", "stdbuf")
+    missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
         raise ToolError(f"{', '.join(missing)} not found on PATH; install the Debian packages espeak-ng, flite, "
                         "festival, festvox-kallpc16k, festvox-kdlpc16k, festvox-us-slt-hts and sox "
@@ -225,14 +227,23 @@ RECORDED = {
 Czech voice actors for training, an English telephone prompt speaker for validation, Dutch voice actors for test."""
 
 
-def recorded_clips(split: str) -> list[Path]:
-    """The recordings of ``split`` (RECORDED), sorted; ToolError naming the package when it is not installed."""
+MIN_RECORDING_S = 0.5
+"""Shorter files are left out: the packages' beeps and tones, and two empty files of fillets-ng-data-nl."""
+
+
+@functools.lru_cache(maxsize=None)
+def recorded_clips(split: str) -> tuple[Path, ...]:
+    """The recordings of ``split`` (RECORDED) that last at least MIN_RECORDING_S, sorted; ToolError naming the
+    package when it is not installed."""
     package, folder, pattern = RECORDED[split]
     clips = sorted(p for p in Path(folder).glob(pattern) if "silence" not in p.parts)
     if not clips:
         raise ToolError(f"no recorded speech in {folder}/{pattern}: install the Debian package {package} "
                         "(scripts/setup does, as root)")
-    return clips
+    seconds = run_tool(["soxi", "-D", *map(str, clips)]).split()
+    if len(seconds) != len(clips):
+        raise ToolError(f"soxi -D: expected the durations of {len(clips)} files in {folder}, got {len(seconds)}")
+    return tuple(clip for clip, s in zip(clips, seconds) if float(s) >= MIN_RECORDING_S)
 
 
 def read_recording(path: Path) -> np.ndarray:

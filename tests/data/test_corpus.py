@@ -227,5 +227,5 @@ def test_bad_arguments_and_missing_tools(tmp_path, monkeypatch, capsys):
     assert "--splits must be some of train,val,test, got test,dev" in capsys.readouterr().err
     monkeypatch.setattr(shutil, "which", lambda name: None)
     assert data.main(["synth", str(tmp_path / "x"), "--no-progress"]) == 1
-    assert "espeak-ng, flite, festival, sox, stdbuf not found on PATH" in capsys.readouterr().err
+    assert "espeak-ng, flite, festival, sox, soxi, stdbuf not found on PATH" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
