@@ -2,7 +2,7 @@
 
     kwsint-eval --manifest data.json --models base.kwsq m4.kwsq --out report/ [--threshold 0.5]
     kwsint-eval --manifest data.json --models default:M0 default:M4 --out report/ --false-per-hour 2 \
-        --select positive:synthesizer=flite --select negative:category=speech,real-speech
+        --select positive:synthesizer=flite --select negative:category=speech,recorded
 
 The first model is the baseline; a float-stage training checkpoint (.pt, or
 default:M0) runs in float32 (its reading needs PyTorch). Every model runs over

@@ -1,7 +1,10 @@
 """The default model shipped with kwsint: the wake phrase "hey lumen".
 
-``scripts/train-default-model`` made every file here from the synthetic corpus
-(``kwsint-data synth``, docs/data.md) and records how in ``card.json``:
+``scripts/train-default-model`` as of commit fd25111 made every file here from
+the synthetic corpus of that time (espeak-ng voices alone) and records how in
+``card.json``. The script now makes a successor from the multi-synthesizer
+corpus (docs/data.md), which is not shipped: at its operating point it misses
+most test phrases, clean ones included ("The default model's successor" there).
 
     M0.pt, M2.pt, M4.pt          weights-only checkpoints: float M0; 2-stage QAT M2 (8-bit weights) and M4 (4-bit)
     M0-int8.kwsq, M2.kwsq, M4.kwsq   their exports; M0 by post-training quantization calibrated on calibration.npz
