@@ -46,10 +46,10 @@ import numpy as np
 from ..io.atomic import refuse_existing, temp_dir_beside
 from ..io.features import FbankOptions, compute_fbank
 from . import augment
-from .augment import CHANNELS, NOISE_COLOURS, SAMPLE_RATE, ToolError, sox
+from .augment import NOISE_COLOURS, SAMPLE_RATE, ToolError, sox
 from .dataset import Windows, save_windows
-from .synthesizers import (RECORDED, SYNTHESIZERS, TRIM_DB, VOICES, WORK_RATE, Segment, check_synthesizers,
-                           read_recording, recorded_clips, synthesize)
+from .synthesizers import (RECORDED, SYNTHESIZERS, VOICES, WORK_RATE, Segment, check_synthesizers, read_recording,
+                           recorded_clips, synthesize)
 
 PHRASE = "hey lumen"
 """The wake phrase: three syllables, about 0.5-0.8 s, so that it fits an 81-frame window."""

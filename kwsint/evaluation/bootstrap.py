@@ -74,5 +74,6 @@ def operating_point_replicates(counts: Sequence[StreamCounts], hours: np.ndarray
         models.append(dict(fdr=np.array([_nan(fdr) for fdr, _ in p]),
                            false_per_hour=np.array([_nan(fph) for _, fph in p]),
                            relative_fdr_degradation_pct=np.array(
-                               [_nan(relative_fdr_pct(fdr, base_fdr)) for (fdr, _), (base_fdr, _) in zip(p, points[0])])))
+                               [_nan(relative_fdr_pct(fdr, base_fdr))
+                                for (fdr, _), (base_fdr, _) in zip(p, points[0])])))
     return operating, models

@@ -61,7 +61,8 @@ def markdown_report(report: dict) -> str:
             for m in v["models"]:
                 lines.append(f"| {v['value']} | {m['name']} | {v['positive_streams']} | {v['spans']} | "
                              f"{_fmt(m['frr'], 2, 100, _ci(m, 'frr'))} | {v['negative_streams']} | "
-                             f"{v['negative_hours']:.3f} | {_fmt(m['false_per_hour'], 2, 1, _ci(m, 'false_per_hour'))} |")
+                             f"{v['negative_hours']:.3f} | "
+                             f"{_fmt(m['false_per_hour'], 2, 1, _ci(m, 'false_per_hour'))} |")
     return "\n".join(lines) + "\n"
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from kwsint.cli import data
-from kwsint.data import corpus
+from kwsint.data import augment, corpus, synthesizers
 from kwsint.data.dataset import load_windows
 
 pytestmark = pytest.mark.corpus
@@ -130,11 +130,11 @@ def test_spans_match_the_audio(banks):
     in a few voices)."""
     for utt in [u for u in corpus.plan_corpus(5, 0.01) if u.kind in ("positive", "confusable")]:
         outside, inside = span_errors(corpus.render(alone(utt), banks))
-        assert outside < corpus.TRIM_DB and inside > corpus.TRIM_DB - 5, (str(corpus.VOICES[utt.speaker]),
+        assert outside < synthesizers.TRIM_DB and inside > synthesizers.TRIM_DB - 5, (str(corpus.VOICES[utt.speaker]),
                                                                          utt.segments[utt.focus], outside, inside)
 
 
-@pytest.mark.parametrize("channel", corpus.CHANNELS[1:])
+@pytest.mark.parametrize("channel", augment.CHANNELS[1:])
 def test_channels_do_not_move_the_speech(banks, channel):
     """Through each channel the phrase stays where it was: in 500-3000 Hz, a band every channel passes, the
     channel's output correlates best with its input within one 10 ms frame. (The codecs' phase changes can put
@@ -149,7 +149,7 @@ def test_channels_do_not_move_the_speech(banks, channel):
 
     for utt in [u for u in corpus.plan_corpus(5, 0.01) if u.kind in ("positive", "confusable")][::3]:
         dry = corpus.render(alone(utt), banks).audio
-        sent = corpus.render(alone(utt, channel=channel, channel_effects=corpus.augment.channel_effects(channel, rng)),
+        sent = corpus.render(alone(utt, channel=channel, channel_effects=augment.channel_effects(channel, rng)),
                              banks).audio
         size = 1 << (2 * len(dry)).bit_length()
         xcorr = np.fft.irfft(band(sent, size) * np.conj(band(dry, size)), size)
@@ -165,7 +165,7 @@ def test_a_room_starts_at_its_direct_path(banks):
     utt = next(u for u in corpus.plan_corpus(5, 0.01) if u.kind == "positive")
     rendered = corpus.render(alone(utt, room="rir", room_index=0), banks)
     x = rendered.audio.astype(np.float64)
-    onset = np.flatnonzero(np.abs(x) > np.abs(x).max() * 10 ** (corpus.TRIM_DB / 20))[0] / corpus.SAMPLE_RATE
+    onset = np.flatnonzero(np.abs(x) > np.abs(x).max() * 10 ** (synthesizers.TRIM_DB / 20))[0] / corpus.SAMPLE_RATE
     assert abs(onset - rendered.span[0]) < 0.01
 
 
