@@ -107,7 +107,11 @@ def leave_out(args: argparse.Namespace, progress: common.Progress) -> int:
     common.check_outputs(paths.values(), args.force, create_folders=True)
     summary_path = args.data_dir / "corpus.json"
     try:
-        summary = json.loads(summary_path.read_text())
+        try:
+            summary = json.loads(summary_path.read_text())
+        except OSError as e:
+            raise OSError(f"{summary_path}: expected the corpus.json of a kwsint-data synth corpus, got "
+                          f"{e.strerror}") from e
         speakers = synthesizer_speakers(summary, args.synthesizer, str(summary_path))
         for split, path in paths.items():
             windows = load_windows(args.data_dir / f"{split}.npz")
