@@ -74,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--lambda-sigma", type=float, default=d.lambda_sigma, help="weight-spread regulariser weight")
     t.add_argument("--lambda-mu", type=float, default=d.lambda_mu, help="weight-mean regulariser weight")
     t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--augment", action="store_true",
+                   help="warp the mel axis (VTLP) and mask a band and a span of each training window (SpecAugment)")
     t.add_argument("--eval-every", type=int, default=d.eval_every)
     t.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
     ap.add_argument("--threads", type=int, help="torch CPU threads")
@@ -138,7 +140,7 @@ def run(args: argparse.Namespace, steps: common.Progress | None = None) -> int:
     options = TrainOptions(steps=args.steps, batch_size=args.batch_size, lr=lr, lr_final=args.lr_final,
                            final_fraction=args.final_fraction, lambda_sigma=args.lambda_sigma,
                            lambda_mu=args.lambda_mu, seed=args.seed, eval_every=args.eval_every,
-                           checkpoint_every=args.checkpoint_every)
+                           checkpoint_every=args.checkpoint_every, augment=args.augment)
     resume = None
     if args.resume:
         ck = load_checkpoint(args.output)

@@ -228,3 +228,24 @@ def test_a_dead_unit_does_not_flatten_the_batch_norm_grid():
     real_bias = affine.bias[0] * np.float64(affine.input_scale) * np.float64(affine.weight_scale[0])
     # ... and still gives beta
     assert abs(real_bias - (-1.0)) <= np.float64(affine.input_scale) * affine.weight_scale[0]
+
+
+def test_augmented_windows_are_warped_masked_and_repeatable():
+    from kwsint.train.qat.augment import MAX_MASKED_BINS, MAX_MASKED_FRAMES, augment_windows
+
+    x = torch.arange(20, dtype=torch.float32).repeat(64, 81, 1) + torch.randn(64, 81, 20)
+    a = augment_windows(x, torch.Generator().manual_seed(3))
+    assert a.shape == x.shape and a.dtype == x.dtype
+    assert torch.equal(a, augment_windows(x, torch.Generator().manual_seed(3)))
+    assert not torch.equal(a, augment_windows(x, torch.Generator().manual_seed(4)))
+    # the warp stretches the bin axis by one factor per window in [0.85, 1.15]: a ramp's bin b reads b * factor
+    # (bins 1..16 are never clamped at the top); the cells that do not are masked, all holding one value, and
+    # they form at most one band of bins and one span of frames
+    ramp = torch.arange(20, dtype=torch.float32).repeat(8, 81, 1)
+    for w in augment_windows(ramp, torch.Generator().manual_seed(5)):
+        cells = w[:, 1:17]
+        factor = (cells / torch.arange(1, 17)).median()
+        assert 0.85 - 1e-5 <= factor <= 1.15 + 1e-5
+        off = (cells - factor * torch.arange(1, 17)).abs() > 1e-4
+        assert not off.any() or cells[off].unique().numel() == 1
+        assert off.all(dim=0).sum() <= MAX_MASKED_BINS and off.all(dim=1).sum() <= MAX_MASKED_FRAMES

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .augment import augment_windows
 from .checkpoint import save_checkpoint
 from .model import KWSNet
 
@@ -39,6 +40,8 @@ class TrainOptions:
         seed: initialisation and data order.
         eval_every: steps between validation passes (and at the end).
         checkpoint_every: steps between checkpoints (and at the end).
+        augment: warp and mask each training batch (``augment.augment_windows``), drawn from ``seed`` and
+            the step.
     """
 
     steps: int = 2000
@@ -51,6 +54,7 @@ class TrainOptions:
     seed: int = 0
     eval_every: int = 500
     checkpoint_every: int = 500
+    augment: bool = False
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.eval_every < 1 or self.checkpoint_every < 1:
@@ -147,7 +151,10 @@ def train(
             idx = order[pos * options.batch_size : (pos + 1) * options.batch_size]
             for g in opt.param_groups:
                 g["lr"] = options.lr_at(step)
-            logits = model(feats[idx])
+            batch = feats[idx]
+            if options.augment:
+                batch = augment_windows(batch, torch.Generator().manual_seed(options.seed * 1_000_003 + step))
+            logits = model(batch)
             ce = F.cross_entropy(logits, labs[idx])
             loss = ce + model.regularizer(options.lambda_sigma, options.lambda_mu)
             opt.zero_grad(set_to_none=True)
