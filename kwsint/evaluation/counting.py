@@ -167,20 +167,6 @@ def count_streams(
     return StreamCounts(thresholds, hits, false, dups, spans)
 
 
-def count_detections(
-    streams: Sequence[LabelledStream],
-    step_frames: Sequence[np.ndarray],
-    smoothed_q16: Sequence[np.ndarray],
-    thresholds_q16: Sequence[int],
-    lockout: int,
-    tolerance_s: float,
-    hours: float,
-) -> Det:
-    """Hits, false detections and duplicates of all streams at each threshold: ``count_streams`` summed over the
-    streams, with ``hours`` of audio in them."""
-    return count_streams(streams, step_frames, smoothed_q16, thresholds_q16, lockout, tolerance_s).total(hours)
-
-
 def sweep_thresholds(smoothed_q16: Sequence[np.ndarray], max_thresholds: int) -> np.ndarray:
     """Q16 thresholds of a DET sweep, ascending: every distinct smoothed value when there are fewer than
     ``max_thresholds``, else ``max_thresholds - 1`` of them evenly spaced in rank; then one above the largest

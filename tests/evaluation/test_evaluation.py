@@ -14,7 +14,7 @@ from kwsint import reference
 from kwsint.cli import eval as eval_cli
 from kwsint.engine.model import lockout_steps
 from kwsint.engine.float_model import FloatModel
-from kwsint.evaluation import (Det, LabelledStream, StreamCounts, at_frr, count_detections, count_streams,
+from kwsint.evaluation import (Det, LabelledStream, StreamCounts, at_frr, count_streams,
                                float_posterior_q16, interval, load_features, load_model, operating_point_replicates,
                                parse_selection, read_manifest, relative_fdr_pct, resample_weights, score_stream,
                                select_streams, step_time_s)
@@ -30,8 +30,8 @@ def _stream(kind="negative", spans=(), tags=None):
 def _count(streams, smoothed, thresholds=(1,), lockout=0, tolerance_s=0.0, hours=1.0):
     """Counts for hand-made Q16 sequences with one step per 10 ms frame: step i ends at (i + 1) * 10 ms."""
     step_frames = [np.arange(len(s)) for s in smoothed]
-    return count_detections(streams, step_frames, [np.asarray(s) for s in smoothed], thresholds, lockout,
-                            tolerance_s, hours)
+    return count_streams(streams, step_frames, [np.asarray(s) for s in smoothed], thresholds, lockout,
+                         tolerance_s).total(hours)
 
 
 def _at(*times_cs, length):
