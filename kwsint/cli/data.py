@@ -37,7 +37,8 @@ from pathlib import Path
 import numpy as np
 
 from kwsint.cli import common
-from kwsint.data.corpus import SPLITS, SYNTHESIZERS, ToolError, hold_out, make_corpus, synthesizer_speakers
+from kwsint.data.augment import ToolError
+from kwsint.data.corpus import SPLITS, SYNTHESIZERS, hold_out, make_corpus, synthesizer_speakers
 from kwsint.data.dataset import load_windows, save_windows
 from kwsint.data.toydata import make_toy_windows
 

@@ -125,12 +125,18 @@ class Room:
     rt60_s: float
 
 
-def room_bank(seed: int, splits: Iterable[str] = tuple(ROOMS)) -> dict[str, list[Room]]:
-    """ROOMS[split] rooms for each of ``splits``, drawn from ``seed``: a split's rooms are the same on every call."""
+def pyroomacoustics():
+    """The pyroomacoustics module; ToolError saying what to install when it is missing."""
     try:
         import pyroomacoustics as pra
     except ImportError as e:
         raise ToolError("the rooms need pyroomacoustics: pip install 'kwsint[data]'") from e
+    return pra
+
+
+def room_bank(seed: int, splits: Iterable[str] = tuple(ROOMS)) -> dict[str, list[Room]]:
+    """ROOMS[split] rooms for each of ``splits``, drawn from ``seed``: a split's rooms are the same on every call."""
+    pra = pyroomacoustics()
     bank: dict[str, list[Room]] = {}
     for k, (split, count) in enumerate(ROOMS.items()):
         if split not in splits:

@@ -46,7 +46,7 @@ import numpy as np
 from ..io.atomic import refuse_existing, temp_dir_beside
 from ..io.features import FbankOptions, compute_fbank
 from . import augment
-from .augment import NOISE_COLOURS, SAMPLE_RATE, ToolError, sox
+from .augment import NOISE_COLOURS, SAMPLE_RATE, sox
 from .dataset import Windows, save_windows
 from .synthesizers import (RECORDED, SYNTHESIZERS, VOICES, WORK_RATE, Segment, check_synthesizers, read_recording,
                            recorded_clips, synthesize)
@@ -381,10 +381,7 @@ def check_tools(splits: Iterable[str] = SPLITS) -> None:
     check_synthesizers()
     for split in splits:
         recorded_clips(split)
-    try:
-        import pyroomacoustics  # noqa: F401
-    except ImportError as e:
-        raise ToolError("the rooms need pyroomacoustics: pip install 'kwsint[data]'") from e
+    augment.pyroomacoustics()
 
 
 @dataclass(frozen=True)

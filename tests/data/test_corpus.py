@@ -28,7 +28,7 @@ SPLITS = ("train", "val", "test")
 def tools():
     try:
         corpus.check_tools()
-    except corpus.ToolError as e:
+    except augment.ToolError as e:
         pytest.skip(f"corpus tests need the synthesizers, sox, recordings and pyroomacoustics (scripts/setup): {e}")
 
 
