@@ -122,6 +122,7 @@ class Festival:
         except OSError as e:
             raise ToolError(f"festival: {e}") from e
         self._dir = tempfile.TemporaryDirectory(prefix="kwsint-festival-")
+        self._voices: set[str] | None = None
 
     def _call(self, scheme: str) -> str:
         """Everything festival prints while running ``scheme``."""
@@ -145,12 +146,17 @@ class Festival:
 
     def say(self, voice: str, text: str, rate: float) -> tuple[np.ndarray, int]:
         """(int16 samples, sample rate) of ``voice`` saying ``text`` at ``rate`` times its own speed."""
+        if self._voices is None:
+            self._voices = set(self.voices())
+        if voice not in self._voices:  # festival would go on in the voice it had
+            raise ToolError(f"festival: no voice {voice!r} (it has {', '.join(sorted(self._voices))})")
         path = Path(self._dir.name) / "say.wav"
         if voice.endswith("_hts"):  # HTS voices ignore Duration_Stretch: hts_engine's own speed control
             speed = f"(set! hts_engine_params (append hts_engine_params '((\"-r\" {rate:.4f}))))"
         else:
             speed = f"(Parameter.set 'Duration_Stretch {1 / rate:.4f})"
         quoted = text.replace("\\", "").replace('"', "")
+        path.unlink(missing_ok=True)  # festival reports a failure only on stderr: no file, not the last one
         self._call(f"(voice_{voice}){speed}(utt.save.wave (utt.synth (Utterance Text \"{quoted}\")) \"{path}\" 'riff)")
         return _read_wav(path)
 
