@@ -14,7 +14,8 @@ with espeak-ng, flite and festival, rooms, channels, noise and recorded speech
 from LFBE features, plus validation and test streams for detection metrics
 (OUT_DIR/val/ with val-manifest.json, OUT_DIR/test/ with manifest.json, their
 streams tagged by synthesizer and category). ``--splits test`` renders only the
-test split, the same files a full run writes for it. It prints one JSON summary line.
+test split, the same files a full run writes for it. It prints one JSON summary line
+(corpus.json, the same with each split's voices and rooms listed).
 
 ``hold-out`` writes OUT_DIR/train.npz and val.npz: DATA_DIR's without the
 windows of SYNTHESIZER's voices, to train a model that has never heard it
@@ -98,8 +99,9 @@ def synth(args: argparse.Namespace, progress: common.Progress) -> int:
     except (ToolError, OSError, ValueError) as e:
         common.error(PROG, str(e))
         return 1
-    print(json.dumps({"out_dir": str(args.out_dir), **summary, "seconds": round(time.perf_counter() - start, 1)}),
-          flush=True)
+    listed = ("voices", "rooms")  # hundreds of entries: corpus.json has them
+    print(json.dumps({"out_dir": str(args.out_dir), **{k: v for k, v in summary.items() if k not in listed},
+                      "seconds": round(time.perf_counter() - start, 1)}), flush=True)
     return 0
 
 
