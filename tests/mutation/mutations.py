@@ -832,6 +832,20 @@ MUTATIONS: list[Mutation] = [
         ("tests/engine/test_reference.py",) + _ops("test_fully_connected_equals_reference", "portable"),
     ),
     Mutation(
+        "float-steps-count", "csrc/float_model.c",
+        "size_t steps = num_frames < w ? 0 : (num_frames - w) / hop + 1;",
+        "size_t steps = num_frames < w ? 0 : (num_frames - w) / hop;",
+        "kws_float_model_infer_steps drops the last window a detector would step at",
+        ("tests/engine/test_float_model.py",),
+    ),
+    Mutation(
+        "float-steps-capacity", "csrc/float_model.c",
+        "if (steps > capacity || !kws_all_finite(frames, num_frames * f)) return KWS_ERR_ARGUMENT;",
+        "if (steps > capacity + 1 || !kws_all_finite(frames, num_frames * f)) return KWS_ERR_ARGUMENT;",
+        "kws_float_model_infer_steps writes one window of logits past the caller's capacity",
+        ("tests/engine/test_float_model.py::test_infer_steps_checks_every_length",),
+    ),
+    Mutation(
         "ref-lockout-inclusive", "kwsint/engine/reference.py",
         "if last is None or t - last > lockout:",
         "if last is None or t - last >= lockout:",
