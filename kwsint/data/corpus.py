@@ -2,8 +2,9 @@
 
 The wake phrase is ``"hey lumen"`` (``PHRASE``). Every utterance is said by one
 *speaker*, a voice of one of the synthesizers (``kwsint.data.synthesizers``:
-espeak-ng, flite, festival), who keeps a typical pitch, speaking rate and
-vocal-tract speed across utterances. An utterance is a few segments (the
+espeak-ng, flite, festival), who keeps a typical speaking rate across
+utterances; each utterance draws its own pitch and vocal-tract speed, so a
+voice is heard as many speakers. An utterance is a few segments (the
 phrase, a confusable, or ordinary sentences from a built-in grammar), each
 synthesised alone and trimmed to its audible extent, placed one after another
 with silences between them. One sox command then perturbs the speed (which
@@ -96,6 +97,9 @@ ROOM_PROBABILITY = {"none": 0.4, "reverb": 0.2, "rir": 0.4}
 """How utterances are heard: dry, with sox's reverb, or in a generated room (``augment.room_bank``)."""
 CHANNEL_PROBABILITY = {"none": 0.4, "eq": 0.2, "phone-gsm": 0.1, "phone-amr": 0.1, "radio": 0.1, "vorbis": 0.1}
 """The channel each utterance is sent through (``augment.apply_channel``)."""
+PITCH_SHIFT_CENTS = 400.0
+"""Utterances of the engines with few voices (flite, festival) have their pitch shifted by up to this much,
+either way (a third of an octave), independently of their speed factor."""
 PEAK_DBFS = (-30.0, -3.0)
 """Range of the utterance's peak level, dB relative to int16 full scale."""
 WINDOW_FRAMES = 81
@@ -296,7 +300,7 @@ def plan_corpus(seed: int, scale: float = 1.0, splits: Iterable[str] = SPLITS) -
         raise ValueError(f"seed: expected >= 0, got {seed}")
     by_synthesizer = {split: {s: [i for i in ids if VOICES[i].synthesizer == s] for s in SYNTHESIZERS}
                       for split, ids in split_speakers(seed).items()}
-    styles = {s: _speaker_style(seed, s) for s in range(len(VOICES))}
+    rates = {s: _speaker_rate(seed, s) for s in range(len(VOICES))}
     share = np.array([SYNTHESIZER_SHARE[s] for s in SYNTHESIZERS])
     rng = np.random.default_rng([seed, 2])
     plan, number = [], 0
@@ -307,27 +311,35 @@ def plan_corpus(seed: int, scale: float = 1.0, splits: Iterable[str] = SPLITS) -
             for _ in range(n):
                 synthesizer = SYNTHESIZERS[rng.choice(len(SYNTHESIZERS), p=share / share.sum())]
                 speaker = int(rng.choice(by_synthesizer[split][synthesizer]))
-                utt = _utterance(rng, kind, split, speaker, styles[speaker])
+                utt = _utterance(rng, kind, split, speaker, rates[speaker])
                 if split in splits:
                     plan.append(dataclasses.replace(utt, number=number))
                 number += 1
     for split, n in recorded_counts(scale, splits).items():
         rng = np.random.default_rng([seed, 4, SPLITS.index(split)])
         for k, pick in enumerate(rng.permutation(len(recorded_clips(split)))[:n]):
-            plan.append(dataclasses.replace(_utterance(rng, "recorded", split, recorded_speaker(split), (50, 1, 1)),
+            plan.append(dataclasses.replace(_utterance(rng, "recorded", split, recorded_speaker(split), 1.0),
                                             recording=int(pick), room="none", reverb=None, room_index=None,
                                             number=RECORDED_NUMBERS * (SPLITS.index(split) + 1) + k))
     return plan
 
 
-def _speaker_style(seed: int, speaker: int) -> tuple[float, float, float]:
-    """A speaker's typical (espeak-ng pitch 0..99, rate relative to the voice's, speed factor).
+def _speaker_rate(seed: int, speaker: int) -> float:
+    """A speaker's typical speaking rate, relative to its voice's."""
+    return float(np.random.default_rng([seed, 1, speaker]).uniform(0.8, 1.11))
 
-    The engines with a handful of voices get a wider speed range: it is what makes their speakers differ.
+
+def _voice_change(rng: np.random.Generator, speaker: int) -> tuple[int, float, float]:
+    """One utterance's (espeak-ng pitch 0..99, speed factor, pitch shift in cents).
+
+    Drawn afresh for every utterance, so that each voice is heard as many speakers: the speed factor moves
+    formants and pitch together (a longer or shorter vocal tract), the pitch shift moves the pitch alone.
+    espeak-ng has its own pitch control and hundreds of voices; the other engines, with a handful of voices,
+    get a wider speed range and sox's pitch shift.
     """
-    rng = np.random.default_rng([seed, 1, speaker])
-    speed = (0.9, 1.1) if VOICES[speaker].synthesizer == "espeak-ng" else (0.85, 1.15)
-    return float(rng.uniform(25, 75)), float(rng.uniform(0.8, 1.11)), float(rng.uniform(*speed))
+    if VOICES[speaker].synthesizer == "espeak-ng":
+        return int(rng.integers(25, 76)), float(rng.uniform(0.9, 1.1)), 0.0
+    return 50, float(rng.uniform(0.85, 1.15)), float(rng.uniform(-PITCH_SHIFT_CENTS, PITCH_SHIFT_CENTS))
 
 
 def _draw(rng: np.random.Generator, probabilities: dict[str, float]) -> str:
@@ -335,13 +347,12 @@ def _draw(rng: np.random.Generator, probabilities: dict[str, float]) -> str:
     return names[rng.choice(len(names), p=np.array(list(probabilities.values())))]
 
 
-def _utterance(rng: np.random.Generator, kind: str, split: str, speaker: int,
-               style: tuple[float, float, float]) -> Utterance:
-    pitch, rate, speed = style
+def _utterance(rng: np.random.Generator, kind: str, split: str, speaker: int, rate: float) -> Utterance:
+    pitch, speed, pitch_cents = _voice_change(rng, speaker) if speaker < len(VOICES) else (50, 1.0, 0.0)
 
     def segment(text: str) -> Segment:
         return Segment(text, rate=round(float(np.clip(rate * np.exp(rng.normal(0.0, 0.08)), 0.63, 1.49)), 3),
-                       pitch=int(np.clip(pitch + rng.normal(0.0, 6.0), 0, 99)),
+                       pitch=int(np.clip(pitch + rng.normal(0.0, 6.0), 0, 99)), pitch_cents=round(pitch_cents, 1),
                        word_gap=int(rng.integers(1, 4)) if rng.random() < 0.3 else 0)
 
     if kind in ("noise", "recorded"):
@@ -364,7 +375,7 @@ def _utterance(rng: np.random.Generator, kind: str, split: str, speaker: int,
     channel = _draw(rng, CHANNEL_PROBABILITY)
     return Utterance(kind=kind, split=split, speaker=speaker, segments=segments, focus=focus,
                      gaps=tuple(round(float(g), 3) for g in gaps),
-                     speed=round(float(speed * rng.uniform(0.97, 1.03)), 4), room=room,
+                     speed=round(speed, 4), room=room,
                      reverb=tuple(round(float(r), 2) for r in reverb) if room == "reverb" else None,
                      room_index=room_index if room == "rir" else None,
                      channel=channel, channel_effects=augment.channel_effects(channel, rng),

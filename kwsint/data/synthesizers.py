@@ -76,12 +76,15 @@ class Segment:
         rate: speaking rate relative to the voice's own, about 0.6..1.5 (espeak-ng: x 175 words per minute).
         pitch: espeak-ng's pitch (-p, 0..99, 50 is the variant's own); the other engines keep their voice's.
         word_gap: espeak-ng's extra pause between words (-g), units of 10 ms (>= 0); ignored by the others.
+        pitch_cents: a pitch shift of the engine's output by sox (its duration kept), cents; for the engines
+            without a pitch control of their own.
     """
 
     text: str
     rate: float
     pitch: int = 50
     word_gap: int = 0
+    pitch_cents: float = 0.0
 
 
 def check_synthesizers() -> None:
@@ -198,8 +201,11 @@ def synthesize(voice: Voice, segment: Segment) -> np.ndarray:
     else:
         raise ValueError(f"voice: unknown synthesizer {voice.synthesizer!r}")
     x = samples.astype(np.float64) / 32768
-    if rate != WORK_RATE:
-        x = sox(x, rate, ["rate", "-h", str(WORK_RATE)], rate_out=WORK_RATE)
+    # Shifted before trimming, so the trimmed extent is that of the shifted speech (sox's pitch effect moves
+    # the onset by about 10 ms).
+    effects = ["pitch", f"{segment.pitch_cents:.1f}"] if segment.pitch_cents else []
+    if rate != WORK_RATE or effects:
+        x = sox(x, rate, [*effects, "rate", "-h", str(WORK_RATE)], rate_out=WORK_RATE)
     return _trim(x, f"{voice} saying {segment.text!r}")
 
 
