@@ -39,7 +39,7 @@ import numpy as np
 
 from kwsint.cli import common
 from kwsint.data.augment import ToolError
-from kwsint.data.corpus import SPLITS, SYNTHESIZERS, hold_out, make_corpus, synthesizer_speakers
+from kwsint.data.corpus import SPLITS, SYNTHESIZERS, TEST_ONLY, hold_out, make_corpus, synthesizer_speakers
 from kwsint.data.dataset import load_windows, save_windows
 from kwsint.data.toydata import make_toy_windows
 
@@ -166,8 +166,9 @@ def _main(argv: list[str] | None, progress: common.Progress) -> int:
     hold_ap = commands.add_parser("hold-out", help="a corpus's training and validation windows without one "
                                                    "synthesizer's voices")
     hold_ap.add_argument("data_dir", type=Path, metavar="DATA_DIR", help="a kwsint-data synth corpus")
-    hold_ap.add_argument("synthesizer", choices=SYNTHESIZERS, metavar="SYNTHESIZER",
-                         help=f"the synthesizer to leave out: {', '.join(SYNTHESIZERS)}")
+    trained = [s for s in SYNTHESIZERS if s not in TEST_ONLY]
+    hold_ap.add_argument("synthesizer", choices=trained, metavar="SYNTHESIZER",
+                         help=f"the synthesizer to leave out: {', '.join(trained)} (the others are heard in test only)")
     hold_ap.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="directory for train.npz and val.npz")
     hold_ap.add_argument("--force", action="store_true", help="overwrite existing files")
     hold_ap.set_defaults(handler=leave_out)

@@ -68,8 +68,12 @@ CONFUSABLES = (
 )
 """Negatives that share sounds with the phrase; a detector must not fire on them."""
 
-SYNTHESIZER_SHARE = {"espeak-ng": 0.5, "flite": 0.25, "festival": 0.25}
-"""Share of the synthesised utterances each synthesizer says (espeak-ng has far more voices)."""
+SYNTHESIZER_SHARE = {"espeak-ng": 0.4, "flite": 0.2, "festival": 0.2, "piper": 0.2}
+"""Share of the synthesised utterances each synthesizer says (espeak-ng has far more voices); in train and
+val, those of TEST_ONLY are left out and the rest keep their proportions."""
+TEST_ONLY = ("piper",)
+"""Synthesizers with a single voice, which cannot be split by speaker: heard in the test split only, so every
+model meets them unheard."""
 BASE_POSITIVES = 2000
 """Positive utterances at --scale 1."""
 BASE_NEGATIVES = {"confusable": 1400, "speech": 2200, "noise": 400}
@@ -249,11 +253,14 @@ def split_speakers(seed: int) -> dict[str, list[int]]:
     """Voice ids (into VOICES) of each split under ``seed``: disjoint, together all of VOICES, each sorted.
 
     Each synthesizer's voices are divided apart, SPLIT_SPEAKER_FRACTION of them (at least one) to val and to
-    test, so every split hears every synthesizer.
+    test, so every split hears every synthesizer; the voices of TEST_ONLY synthesizers all go to test.
     """
     splits: dict[str, list[int]] = {"train": [], "val": [], "test": []}
     for k, synthesizer in enumerate(SYNTHESIZERS):
         ids = np.array([i for i, v in enumerate(VOICES) if v.synthesizer == synthesizer])
+        if synthesizer in TEST_ONLY:
+            splits["test"] += ids.tolist()
+            continue
         order = ids[np.random.default_rng([seed, 0, k]).permutation(len(ids))]
         n_val = max(1, round(len(ids) * SPLIT_SPEAKER_FRACTION["val"]))
         n_test = max(1, round(len(ids) * SPLIT_SPEAKER_FRACTION["test"]))
@@ -292,8 +299,9 @@ def plan_corpus(seed: int, scale: float = 1.0, splits: Iterable[str] = SPLITS) -
     speaker shares (SPLIT_SPEAKER_FRACTION, at least one each); each is said by
     a voice of its split, of a synthesizer drawn by SYNTHESIZER_SHARE. Then each
     split's recorded utterances (``recorded_counts``), recordings drawn without
-    repeats, from a random stream of the split's own (only the asked splits'
-    recordings need be installed).
+    repeats. Each split draws from random streams of its own, so that what one
+    split holds (a new synthesizer in test) does not change the others, and
+    only the asked splits' recordings need be installed.
     """
     splits = tuple(splits)
     if seed < 0:
@@ -301,19 +309,23 @@ def plan_corpus(seed: int, scale: float = 1.0, splits: Iterable[str] = SPLITS) -
     by_synthesizer = {split: {s: [i for i in ids if VOICES[i].synthesizer == s] for s in SYNTHESIZERS}
                       for split, ids in split_speakers(seed).items()}
     rates = {s: _speaker_rate(seed, s) for s in range(len(VOICES))}
-    share = np.array([SYNTHESIZER_SHARE[s] for s in SYNTHESIZERS])
-    rng = np.random.default_rng([seed, 2])
+    shares = {split: np.array([0.0 if s in TEST_ONLY and split != "test" else SYNTHESIZER_SHARE[s]
+                               for s in SYNTHESIZERS]) for split in SPLITS}
+    rngs = {split: np.random.default_rng([seed, 2, k]) for k, split in enumerate(SPLITS)}
     plan, number = [], 0
     for kind, count in kind_counts(scale).items():
         n_val = max(1, round(count * SPLIT_SPEAKER_FRACTION["val"]))
         n_test = max(1, round(count * SPLIT_SPEAKER_FRACTION["test"]))
         for split, n in (("train", count - n_val - n_test), ("val", n_val), ("test", n_test)):
+            if split not in splits:
+                number += n
+                continue
+            rng, share = rngs[split], shares[split]
             for _ in range(n):
                 synthesizer = SYNTHESIZERS[rng.choice(len(SYNTHESIZERS), p=share / share.sum())]
                 speaker = int(rng.choice(by_synthesizer[split][synthesizer]))
                 utt = _utterance(rng, kind, split, speaker, rates[speaker])
-                if split in splits:
-                    plan.append(dataclasses.replace(utt, number=number))
+                plan.append(dataclasses.replace(utt, number=number))
                 number += 1
     for split, n in recorded_counts(scale, splits).items():
         rng = np.random.default_rng([seed, 4, SPLITS.index(split)])

