@@ -128,11 +128,21 @@ def alone(utt: corpus.Utterance, **changes) -> corpus.Utterance:
                                **{**dry, **changes})
 
 
+def focus_utterances(per_synthesizer: int) -> list[corpus.Utterance]:
+    """The first ``per_synthesizer`` phrase or confusable utterances of each synthesizer in a small plan."""
+    chosen: dict[str, list[corpus.Utterance]] = {s: [] for s in corpus.SYNTHESIZERS}
+    for u in corpus.plan_corpus(5, 0.2):
+        if u.kind in ("positive", "confusable") and len(chosen[corpus.VOICES[u.speaker].synthesizer]) < per_synthesizer:
+            chosen[corpus.VOICES[u.speaker].synthesizer].append(u)
+    assert all(len(us) == per_synthesizer for us in chosen.values())
+    return [u for us in chosen.values() for u in us]
+
+
 def test_spans_match_the_audio(banks):
-    """The phrase alone (no room, no channel, 80 dB SNR, drawn voices and speeds): nothing louder than -40 dB
-    outside its span, and something within 50 ms inside each end (flat tails at -40..-44 dB last up to 50 ms
-    in a few voices)."""
-    for utt in [u for u in corpus.plan_corpus(5, 0.01) if u.kind in ("positive", "confusable")]:
+    """The phrase alone (no room, no channel, 80 dB SNR, drawn voices, speeds and pitch shifts), of every
+    synthesizer: nothing louder than -40 dB outside its span, and something within 50 ms inside each end (flat
+    tails at -40..-44 dB last up to 50 ms in a few voices)."""
+    for utt in focus_utterances(8):
         outside, inside = span_errors(corpus.render(alone(utt), banks))
         assert outside < synthesizers.TRIM_DB and inside > synthesizers.TRIM_DB - 5, (str(corpus.VOICES[utt.speaker]),
                                                                          utt.segments[utt.focus], outside, inside)
@@ -151,7 +161,7 @@ def test_channels_do_not_move_the_speech(banks, channel):
         hz = np.fft.rfftfreq(size, 1 / corpus.SAMPLE_RATE)
         return np.where((hz >= 500) & (hz <= 3000), spectrum, 0)
 
-    for utt in [u for u in corpus.plan_corpus(5, 0.01) if u.kind in ("positive", "confusable")][::3]:
+    for utt in focus_utterances(3):
         dry = corpus.render(alone(utt), banks).audio
         sent = corpus.render(alone(utt, channel=channel, channel_effects=augment.channel_effects(channel, rng)),
                              banks).audio
@@ -221,6 +231,30 @@ def test_hold_out_leaves_one_synthesizer_out(built, tmp_path, capsys):
 def test_the_plan_is_a_function_of_the_seed():
     a, b = corpus.plan_corpus(3, 0.01), corpus.plan_corpus(4, 0.01)
     assert a == corpus.plan_corpus(3, 0.01) and a != b
+
+
+def test_what_test_holds_does_not_change_train_and_val(monkeypatch):
+    """Each split draws from its own streams: more of a test-only synthesizer changes the test split alone."""
+    before = corpus.plan_corpus(3, 0.05)
+    monkeypatch.setitem(corpus.SYNTHESIZER_SHARE, corpus.TEST_ONLY[0], 0.6)
+    after = corpus.plan_corpus(3, 0.05)
+    for split in SPLITS:
+        same = [u for u in before if u.split == split] == [u for u in after if u.split == split]
+        assert same == (split != "test"), split
+
+
+def test_each_utterance_draws_its_own_voice_change():
+    """A voice is heard as many speakers: its utterances differ in speed (all engines) and pitch shift (those
+    without a pitch control of their own)."""
+    plan = [u for u in corpus.plan_corpus(3, 0.2) if u.segments]
+    for synthesizer in corpus.SYNTHESIZERS:
+        speaker = max({u.speaker for u in plan if corpus.VOICES[u.speaker].synthesizer == synthesizer},
+                      key=lambda s: sum(u.speaker == s for u in plan))
+        said = [u for u in plan if u.speaker == speaker]
+        assert len(said) > 5 and len({u.speed for u in said}) > len(said) // 2, synthesizer
+        cents = {u.segments[0].pitch_cents for u in said}
+        assert (cents == {0.0}) == (synthesizer == "espeak-ng"), synthesizer
+        assert synthesizer == "espeak-ng" or max(map(abs, cents)) <= corpus.PITCH_SHIFT_CENTS
 
 
 def test_bad_arguments_and_missing_tools(tmp_path, monkeypatch, capsys):
