@@ -15,7 +15,7 @@ for each synthesizer S, a float M0 trained without it (without-S/M0.pt). Writes 
 * samples/: the first SAMPLE_POSITIVES clean positive test clips (SNR >= SAMPLE_MIN_SNR_DB, dry, no channel;
   features, and the first as .wav) and the first clean ordinary-speech test utterances joined to
   NEGATIVE_SECONDS (features; the first NEGATIVE_WAV_SECONDS as .wav), with manifest.json. Chosen by these
-  rules, not by what the models do;
+  rules, not by what the models do; card.json records each model's detections in them;
 * card.json and card.md: corpus and training settings, sizes; validation figures at each model's operating
   point; on the test streams, the paper's comparison against the float M0 at its operating point (relative
   FDR with bootstrap intervals, and the breakdown by synthesizer and category), and the held-out-synthesizer
@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from kwsint.cli import export as export_cli
+from kwsint.cli import run as run_cli
 from kwsint.data import corpus
 from kwsint.data.dataset import Windows, load_windows, save_windows
 from kwsint.engine.metadata import ModelMetadata
@@ -67,6 +68,16 @@ def export(checkpoint: Path, out: Path, calibration: Path, samples: Path) -> Non
     with contextlib.redirect_stdout(io.StringIO()):
         if export_cli.main(argv) != 0:
             raise SystemExit(f"kwsint-export {' '.join(argv)} failed")
+
+
+def sample_detections(samples: Path, blob: Path) -> dict[str, int]:
+    """Per sample file, the detections kwsint-run makes in it with ``blob`` at its recommended operating point."""
+    inputs = sorted(str(p) for p in samples.iterdir() if p.suffix in (".npy", ".wav"))
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        if run_cli.main([str(blob), *inputs, "--no-progress"]) != 0:
+            raise SystemExit(f"kwsint-run {blob} on {samples} failed")
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    return {Path(line["stream"]).name: line["detections"] for line in lines if "stream" in line}
 
 
 def write_wav(path: Path, audio: np.ndarray) -> None:
@@ -204,6 +215,8 @@ def main(work: Path, dest: Path) -> None:
     card["test_comparison"] = comparison(test, dest, float_threshold)
     card["held_out_synthesizers"] = held_out_synthesizers(work, test)
     write_samples(data, dest / "samples")
+    for name in CONFIGS.values():
+        card["models"][name]["samples"] = sample_detections(dest / "samples", dest / f"{name}.kwsq")
     markdown = card["test_comparison"].pop("markdown").replace(f"{work}/", "WORK_DIR/")
     (dest / "card.json").write_text(json.dumps(card, indent=1) + "\n")
     (dest / "card.md").write_text(card_markdown(card, markdown))
@@ -240,6 +253,16 @@ def card_markdown(card: dict, comparison_markdown: str) -> str:
         cell = [_num(fph[k]["value"], fph[k]["ci"]) if k in fph else "n/a"
                 for k in ("speech", "recorded", "near-miss", "noise")]
         lines.append(f"| {name} | {t['threshold']:.4f} | {_pct(t['frr'], t['frr_ci'])} | " + " | ".join(cell) + " |")
+    samples = [m["samples"] for m in card["models"].values()]
+    positives = sorted(k for k in samples[0] if k.startswith("positive"))
+    lines += ["", "## The shipped samples", "",
+              "Detections by `kwsint-run` at each model's operating point in samples/ (clean test clips, chosen "
+              "by a rule, not by what the models do: build_default_model.py).", "",
+              "| model | " + " | ".join(positives) + " | speech (negative_1.npy) |",
+              "|---|" + "---:|" * (len(positives) + 1)]
+    for name, m in card["models"].items():
+        lines.append(f"| {name} | " + " | ".join(str(m["samples"][k]) for k in positives)
+                     + f" | {m['samples']['negative_1.npy']} |")
     lines += ["", "## Synthesizers held out of training", "",
               f"FRR on each synthesizer's test phrases at {TARGET_FALSE_PER_HOUR:g} false detections per hour of "
               "ordinary speech, for a float M0 trained without that synthesizer (held out) and for the one "

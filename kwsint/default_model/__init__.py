@@ -1,16 +1,18 @@
 """The default model shipped with kwsint: the wake phrase "hey lumen".
 
-``scripts/train-default-model`` as of commit fd25111 made every file here from
-the synthetic corpus of that time (espeak-ng voices alone) and records how in
-``card.json``. The script now makes a successor from the multi-synthesizer
-corpus (docs/data.md), which is not shipped: at its operating point it misses
-most test phrases, clean ones included ("The default model's successor" there).
+``scripts/train-default-model`` made every file here from the synthetic corpus
+of docs/data.md (espeak-ng, flite and festival voices, each utterance with its
+own pitch and vocal-tract speed, rooms, channels, noise, recorded people) and
+records how in ``card.json``; ``card.md`` states its figures, those on
+synthesizers held out of training included (docs/data.md, "What models learn
+from it").
 
     M0.pt, M2.pt, M4.pt          weights-only checkpoints: float M0; 2-stage QAT M2 (8-bit weights) and M4 (4-bit)
     M0-int8.kwsq, M2.kwsq, M4.kwsq   their exports; M0 by post-training quantization calibrated on calibration.npz
     calibration.npz              training windows (kwsint.data.dataset format) for M0's calibration
-    card.json                    corpus and training settings, sizes, and per model its validation FRR and
-                                 false detections per hour at threshold 0.5 and at 10 false detections per hour
+    card.json, card.md           corpus and training settings, sizes; per model its operating point (also in
+                                 its metadata), its validation and test figures there with intervals, and its
+                                 detections in the samples; the held-out-synthesizer table
     samples/                     clean test clips of speakers the models never saw: three with the phrase, and
                                  ordinary speech; LFBE features (.npy), audio (.wav), and manifest.json with
                                  the phrase's time spans (kwsint-eval's format)
