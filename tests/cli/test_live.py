@@ -22,7 +22,7 @@ from kwsint.cli import run
 from kwsint.engine.listener import microphone
 
 M4 = str(default_model.path("M4.kwsq"))
-CLIP = default_model.path("samples/positive_1.wav")  # one detection, at 3.6 s of its 4.28 s
+CLIP = default_model.path("samples/positive_1.wav")  # one detection, at 3.21 s of its 5.25 s
 SPEECH = default_model.path("samples/negative_1.wav")
 GUARD_S = 60  # only so that a missing line fails the test instead of hanging it; not a timing check
 
@@ -110,9 +110,9 @@ def test_a_files_detection_is_printed_before_its_stream_ends(monkeypatch, capsys
     monkeypatch.setattr(run, "iter_streams", watched)
     out = io.StringIO()
     monkeypatch.setattr(sys, "stdout", out)
-    assert run.main([M4, str(CLIP), "--no-progress", "--chunk-frames", "100"]) == 0  # detection: frame 359
+    assert run.main([M4, str(CLIP), "--no-progress", "--chunk-frames", "100"]) == 0  # detection: frame 320
     detection = out.getvalue().splitlines()[0]
-    assert '"time": 3.6' in detection and detection in printed_at_chunk[4] and detection not in printed_at_chunk[3]
+    assert '"time": 3.21' in detection and detection in printed_at_chunk[4] and detection not in printed_at_chunk[3]
 
 
 def test_stdin_with_verify_posteriors_and_workers(tmp_path, monkeypatch, capsys):
