@@ -58,8 +58,11 @@ def _child(*args: str) -> subprocess.Popen:
     flushes send a line. The pipes are unbuffered on this side: a line read is all that was taken from the pipe,
     so that select() tells whether the next one has come."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    # Ctrl-C as a user's shell delivers it: a test runner's worker may ignore SIGINT, and a Python started with it
+    # ignored keeps ignoring it.
     return subprocess.Popen([sys.executable, "-m", "kwsint.cli.run", M4, *args, "--no-progress"], bufsize=0,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def test_stdin_gives_the_files_lines_each_flushed_as_it_happens(capsys):
