@@ -18,6 +18,7 @@ import wave
 import weakref
 from pathlib import Path
 
+import numpy as np
 import pytest
 from wyoming.audio import AudioChunk, AudioChunkConverter, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
@@ -33,7 +34,7 @@ from kwsint.engine.metadata import ModelMetadata
 from kwsint.interop.tflite_import import read_tflite
 from kwsint.interop.wyoming_service import (MAX_DATA_BYTES, MAX_HEADER_BYTES, MAX_PAYLOAD_BYTES, WakeWord,
                                             WakeWordService, load_wake_words, server)
-from tests.microwakeword_speech import phrase_wav, speech_folder
+from tests.microwakeword_speech import phrase_wav, speech_folder, write_wav
 
 SAMPLES = kwsint.default_model.path("samples")
 READ_TIMEOUT_S = 60  # a reply that never comes fails the test instead of hanging it
@@ -152,13 +153,7 @@ def test_describe_lists_every_model_with_its_phrase(tmp_path):
 def test_detections_at_kwsint_runs_times(wake_words, capsys, audio_format, tmp_path):
     """The positive sample twice in one stream: a detection event for each, at kwsint-run's times in ms on the
     same audio. 32-bit samples convert back to 16-bit without loss: the same detections exactly."""
-    twice = tmp_path / "twice.wav"
-    with wave.open(str(twice), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(MODEL_RATE[0])
-        w.writeframes(POSITIVE * 2)
-    want = _kwsint_run_ms(capsys, twice)
+    want = _kwsint_run_ms(capsys, write_wav(tmp_path / "twice.wav", np.frombuffer(POSITIVE * 2, "<i2")))
     assert len(want) == 2
 
     async def go():
@@ -174,13 +169,8 @@ def test_converted_audio_detects_where_kwsint_run_does_on_it(wake_words, capsys,
     exactly where kwsint-run does on the audio converted there and back. (On the original the detection can move:
     8 kHz 8-bit audio moved it two steps with M4.)"""
     there = AudioChunkConverter(*audio_format).convert(AudioChunk(*MODEL_RATE, POSITIVE))
-    back = tmp_path / "back.wav"
-    with wave.open(str(back), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(MODEL_RATE[0])
-        w.writeframes(AudioChunkConverter(*MODEL_RATE).convert(there).audio)
-    want = _kwsint_run_ms(capsys, back)
+    back = np.frombuffer(AudioChunkConverter(*MODEL_RATE).convert(there).audio, "<i2")
+    want = _kwsint_run_ms(capsys, write_wav(tmp_path / "back.wav", back))
 
     async def go():
         async with serving(WakeWordService(wake_words)) as port:
