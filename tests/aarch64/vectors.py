@@ -757,7 +757,7 @@ def speech_cases(codes: np.ndarray) -> list[Case]:
     from kwsint.interop.tflite_import import read_tflite
 
     from ..engine.test_graph_engine import MODELS, NAMES
-    from ..tflite_builders import TflmStream
+    from kwsint.interop.tflite_graph import TflmStream
     cases = []
     for name in NAMES:
         data = (MODELS / f"{name}.tflite").read_bytes()

@@ -1,7 +1,7 @@
 """Streaming graphs (docs/arithmetic.md 11): kwsint.reference's ops and ReferenceStream against the TFLM
 interpreter, and the structural rules ``validate`` enforces.
 
-The TFLM tests build each case as a GraphSpec, write it as a .tflite with tests/tflite_builders.py (model_editor)
+The TFLM tests build each case as a GraphSpec, write it as a .tflite with kwsint.interop.tflite_graph (model_editor)
 and require TFLM's integers to equal ReferenceStream's, invoke by invoke. TFLM derives every multiplier and clamp
 from the float scales in the file, so the derivations are under test too.
 """
@@ -27,8 +27,8 @@ def _examples(n: int):
 
 
 def _builders():
-    """tests/tflite_builders.py, imported where TFLM is needed (it imports tflite_micro)."""
-    from .. import tflite_builders
+    """kwsint.interop.tflite_graph, imported where TFLM is needed."""
+    from kwsint.interop import tflite_graph as tflite_builders
     return tflite_builders
 
 

@@ -1,4 +1,4 @@
-"""TFLite flatbuffers of streaming graphs for tests, and TFLM running them invoke by invoke.
+"""TFLite flatbuffers of streaming graphs, and TFLM running them invoke by invoke.
 
 ``graph_to_tflite(spec)`` writes a ``kwsint.engine.graph.GraphSpec`` as the kind of file microWakeWord ships:
 a ``main`` subgraph and, when the graph has states, an init subgraph that ``CALL_ONCE`` runs on the first
@@ -22,27 +22,30 @@ Activations are [1, frames, 1, channels] (``input_rank3=True`` makes the graph i
 and RESHAPEs it, as the shipped models do). TFLM derives every multiplier, shift and clamp from the float
 scales written here, so a model and a GraphSpec agree only if both follow the spec.
 
-``TflmStream`` is the TFLM interpreter on such a model with ``ReferenceStream``'s interface. The importer's
-tests (kwsint.interop) use both to make .tflite files whose GraphSpec is known.
+``TflmStream`` is the TFLM interpreter on such a model with ``ReferenceStream``'s interface. kwsint-export writes
+the streaming convolutional models with ``graph_to_tflite`` and checks them with ``TflmStream``; the importer's
+tests use both to make .tflite files whose GraphSpec is known. ``tflite_micro`` is imported when first used.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from tflite_micro import runtime
-from tflite_micro.tensorflow.lite.micro.compression import model_editor as me
-from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as S
 
-from kwsint import reference
-from kwsint.interop.tflite import _fast_compiler  # packs constant buffers in one copy: weights build fast
-from kwsint.engine.graph import (Concat, Conv, DepthwiseConv, FullyConnected, GraphSpec, Logistic, Quantize,
-                                 Slice, Window)
+from ..engine import reference
+from ..engine.graph import (Concat, Conv, DepthwiseConv, FullyConnected, GraphSpec, Logistic, Quantize, Slice,
+                            Window)
+from .tflite import _fast_compiler, _tflm  # _fast_compiler packs constant buffers in one copy: weights build fast
 
-BuiltinOperator = S.BuiltinOperator
-_DTYPES = {"int8": S.TensorType.INT8, "uint8": S.TensorType.UINT8}
-_ACTIVATION_CODES = {"none": S.ActivationFunctionType.NONE, "relu": S.ActivationFunctionType.RELU,
-                     "relu6": S.ActivationFunctionType.RELU6,
-                     "relu_n1_to_1": S.ActivationFunctionType.RELU_N1_TO_1}
+__all__ = ["TflmStream", "fused_activation", "graph_to_tflite"]
+
+
+me = S = runtime = None  # tflite_micro's model_editor, schema and runtime, imported on first use (_load)
+
+
+def _load() -> None:
+    global me, S, runtime
+    if S is None:
+        me, S, runtime = _tflm()
 
 
 def fused_activation(act_min: int, act_max: int, output_scale: float, output_zero_point: int) -> str:
@@ -83,7 +86,7 @@ def _var_handle(sg, name: str):
     opts = S.VarHandleOptionsT()
     opts.container = ""
     opts.sharedName = name
-    _op(sg, BuiltinOperator.VAR_HANDLE, [], [handle], S.BuiltinOptions.VarHandleOptions, opts)
+    _op(sg, S.BuiltinOperator.VAR_HANDLE, [], [handle], S.BuiltinOptions.VarHandleOptions, opts)
     return handle
 
 
@@ -92,7 +95,7 @@ def _strided_slice(sg, x, out, begin, end, begin_mask: int, end_mask: int, name:
                            for v, n in ((begin, "begin"), (end, "end"), ([1] * len(begin), "strides")))
     opts = S.StridedSliceOptionsT()
     opts.beginMask, opts.endMask = begin_mask, end_mask
-    _op(sg, BuiltinOperator.STRIDED_SLICE, [x, begin, end, strides], [out], S.BuiltinOptions.StridedSliceOptions,
+    _op(sg, S.BuiltinOperator.STRIDED_SLICE, [x, begin, end, strides], [out], S.BuiltinOptions.StridedSliceOptions,
         opts)
 
 
@@ -100,14 +103,14 @@ def _concatenation(sg, inputs, out, axis: int):
     opts = S.ConcatenationOptionsT()
     opts.axis = axis
     opts.fusedActivationFunction = S.ActivationFunctionType.NONE
-    _op(sg, BuiltinOperator.CONCATENATION, inputs, [out], S.BuiltinOptions.ConcatenationOptions, opts)
+    _op(sg, S.BuiltinOperator.CONCATENATION, inputs, [out], S.BuiltinOptions.ConcatenationOptions, opts)
 
 
 def _reshape(sg, x, shape, name: str):
     y = sg.add_tensor(shape=tuple(shape), dtype=x.dtype, quantization=x.quantization, name=name)
     opts = S.ReshapeOptionsT()
     opts.newShape = list(shape)
-    _op(sg, BuiltinOperator.RESHAPE, [x, _const(sg, np.asarray(shape, np.int32), f"{name}/shape")], [y],
+    _op(sg, S.BuiltinOperator.RESHAPE, [x, _const(sg, np.asarray(shape, np.int32), f"{name}/shape")], [y],
         S.BuiltinOptions.ReshapeOptions, opts)
     return y
 
@@ -133,14 +136,15 @@ def graph_to_tflite(spec: GraphSpec, *, input_rank3: bool = False, fc_reshape: b
         ValueError: a clamp no fused activation gives, or (``fc_reshape``) a [1, N] FC output read by an op
             other than LOGISTIC, QUANTIZE or FULLY_CONNECTED.
     """
-    model = me.Model(description="kwsint test graph")
+    _load()
+    model = me.Model(description="kwsint streaming graph")
     main = model.add_subgraph(name="main")
     tensors: dict[int, object] = {}
 
     def tensor(i: int, shape=None):
         if i not in tensors:
             t = spec.tensors[i]
-            tensors[i] = main.add_tensor(shape=shape or (1, t.frames, 1, t.channels), dtype=_DTYPES[t.dtype],
+            tensors[i] = main.add_tensor(shape=shape or (1, t.frames, 1, t.channels), dtype=getattr(S.TensorType, t.dtype.upper()),
                                          quantization=_quant(t.quant.scale, t.quant.zero_point), name=f"t{i}")
         return tensors[i]
 
@@ -162,10 +166,10 @@ def graph_to_tflite(spec: GraphSpec, *, input_rank3: bool = False, fc_reshape: b
         init = model.add_subgraph(name="init")
         opts = S.CallOnceOptionsT()
         opts.initSubgraphIndex = 1
-        _op(main, BuiltinOperator.CALL_ONCE, [], [], S.BuiltinOptions.CallOnceOptions, opts)
+        _op(main, S.BuiltinOperator.CALL_ONCE, [], [], S.BuiltinOptions.CallOnceOptions, opts)
         for k, state in enumerate(spec.states):
             q = _quant(state.quant.scale, state.quant.zero_point)
-            _op(init, BuiltinOperator.ASSIGN_VARIABLE,
+            _op(init, S.BuiltinOperator.ASSIGN_VARIABLE,
                 [_var_handle(init, f"state{k}"), _const(init, state.init.reshape(1, state.frames, 1, state.channels),
                                                         f"state{k}/init", q)], [])
         for k, state in enumerate(spec.states):
@@ -173,7 +177,7 @@ def graph_to_tflite(spec: GraphSpec, *, input_rank3: bool = False, fc_reshape: b
             reads.append(main.add_tensor(shape=(1, state.frames, 1, state.channels), dtype=S.TensorType.INT8,
                                          quantization=_quant(state.quant.scale, state.quant.zero_point),
                                          name=f"state{k}/read"))
-            _op(main, BuiltinOperator.READ_VARIABLE, [handles[k]], [reads[k]])
+            _op(main, S.BuiltinOperator.READ_VARIABLE, [handles[k]], [reads[k]])
 
     for k, op in enumerate(spec.ops):
         name = f"op{k}"
@@ -184,7 +188,7 @@ def graph_to_tflite(spec: GraphSpec, *, input_rank3: bool = False, fc_reshape: b
             kept = main.add_tensor(shape=(1, state.frames, 1, state.channels), dtype=S.TensorType.INT8,
                                    quantization=window.quantization, name=f"{name}/kept")
             _strided_slice(main, window, kept, [0, -state.frames, 0, 0], [0, 0, 0, 0], 0b1101, 0b1111, name)
-            _op(main, BuiltinOperator.ASSIGN_VARIABLE, [handles[op.state], kept], [])
+            _op(main, S.BuiltinOperator.ASSIGN_VARIABLE, [handles[op.state], kept], [])
         elif isinstance(op, Slice):
             x, t = spec.tensors[op.input], spec.tensors[op.out]
             if channel_slices == "split_v" and op.channels < x.channels:
@@ -198,7 +202,7 @@ def graph_to_tflite(spec: GraphSpec, *, input_rank3: bool = False, fc_reshape: b
                     parts[parts.index(kept)] = kept = four_d(op.out)
                 opts = S.SplitVOptionsT()
                 opts.numSplits = len(sizes)
-                _op(main, BuiltinOperator.SPLIT_V, [four_d(op.input), _const(main, np.asarray(sizes, np.int32),
+                _op(main, S.BuiltinOperator.SPLIT_V, [four_d(op.input), _const(main, np.asarray(sizes, np.int32),
                     f"{name}/sizes"), _const(main, np.asarray(3, np.int32), f"{name}/axis")], parts,
                     S.BuiltinOptions.SplitVOptions, opts)
                 if op.frames < x.frames:
@@ -220,10 +224,10 @@ def graph_to_tflite(spec: GraphSpec, *, input_rank3: bool = False, fc_reshape: b
             opts.padding = S.Padding.SAME if op.padding == "same" else S.Padding.VALID
             opts.strideH, opts.strideW = op.stride, 1
             opts.dilationHFactor, opts.dilationWFactor = op.dilation, 1
-            opts.fusedActivationFunction = _ACTIVATION_CODES[act]
+            opts.fusedActivationFunction = getattr(S.ActivationFunctionType, act.upper())
             if depthwise:
                 opts.depthMultiplier = 1
-            _op(main, BuiltinOperator.DEPTHWISE_CONV_2D if depthwise else BuiltinOperator.CONV_2D,
+            _op(main, S.BuiltinOperator.DEPTHWISE_CONV_2D if depthwise else S.BuiltinOperator.CONV_2D,
                 [four_d(op.input), w, b], [four_d(op.out)],
                 S.BuiltinOptions.DepthwiseConv2DOptions if depthwise else S.BuiltinOptions.Conv2DOptions, opts)
         elif isinstance(op, FullyConnected):
@@ -237,13 +241,13 @@ def graph_to_tflite(spec: GraphSpec, *, input_rank3: bool = False, fc_reshape: b
             else:
                 inp, y = tensor(op.input), four_d(op.out)
             opts = S.FullyConnectedOptionsT()
-            opts.fusedActivationFunction = _ACTIVATION_CODES[act]
+            opts.fusedActivationFunction = getattr(S.ActivationFunctionType, act.upper())
             opts.keepNumDims = False
-            _op(main, BuiltinOperator.FULLY_CONNECTED, [inp, w, b], [y], S.BuiltinOptions.FullyConnectedOptions,
+            _op(main, S.BuiltinOperator.FULLY_CONNECTED, [inp, w, b], [y], S.BuiltinOptions.FullyConnectedOptions,
                 opts)
         elif isinstance(op, (Logistic, Quantize)):
             y = tensor(op.out, tuple(tensor(op.input).shape))
-            _op(main, BuiltinOperator.LOGISTIC if isinstance(op, Logistic) else BuiltinOperator.QUANTIZE,
+            _op(main, S.BuiltinOperator.LOGISTIC if isinstance(op, Logistic) else S.BuiltinOperator.QUANTIZE,
                 [tensor(op.input)], [y])
         else:
             raise ValueError(f"ops[{k}]: {type(op).__name__} has no TFLite form here")
@@ -260,6 +264,7 @@ class TflmStream:
 
     def __init__(self, model: bytes, spec: GraphSpec, *, preserve_all_tensors: bool = False) -> None:
         """``preserve_all_tensors``: keep every tensor of ``main`` readable after an invoke (``tensor``)."""
+        _load()
         self.spec = spec
         activation_bytes = sum(t.frames * t.channels for t in spec.tensors) + sum(
             s.frames * s.channels for s in spec.states)
