@@ -144,7 +144,8 @@ def graph_to_tflite(spec: GraphSpec, *, input_rank3: bool = False, fc_reshape: b
     def tensor(i: int, shape=None):
         if i not in tensors:
             t = spec.tensors[i]
-            tensors[i] = main.add_tensor(shape=shape or (1, t.frames, 1, t.channels), dtype=getattr(S.TensorType, t.dtype.upper()),
+            tensors[i] = main.add_tensor(shape=shape or (1, t.frames, 1, t.channels),
+                                         dtype=getattr(S.TensorType, t.dtype.upper()),
                                          quantization=_quant(t.quant.scale, t.quant.zero_point), name=f"t{i}")
         return tensors[i]
 
