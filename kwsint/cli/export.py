@@ -3,6 +3,7 @@
     kwsint-export m4.pt -o m4.kwsq
     kwsint-export m0.pt -o m0-int8.kwsq --weight-bits 8 --calibration train.npz
     kwsint-export m4.pt -o m4.tflite --samples test.npz
+    kwsint-export conv4.pt -o conv4.tflite --samples test-mf.npz
 
 The format follows the output's suffix (.kwsq, .tflite or .onnx); --format
 names it where the suffix does not (or with no -o: the checkpoint's name with
@@ -14,7 +15,11 @@ replaced by its option where one is given (--phrase, --threshold, --smoothing,
 --lockout, --provenance, --model-version). Float and stage-1 checkpoints need --calibration
 windows (post-training quantization of what they did not learn). The report
 lists every layer and checks the engine against the checkpoint's integer
-simulation on sample windows; --json prints it as JSON. Needs PyTorch.
+simulation on sample windows; --json prints it as JSON. A conv checkpoint
+(kwsint-train --arch conv) becomes a streaming graph (.kwsq or .tflite, as
+microWakeWord's models), and the report counts the windows on which the
+engine's stream, the checkpoint's simulation and the TFLM interpreter's stream
+give the same output. Needs PyTorch.
 Exit status 0, 2 for bad arguments, 1 when the checkpoint or windows are
 refused or the output cannot be written or exists (without --force), 130 on
 Ctrl-C.
@@ -128,14 +133,33 @@ def run(args: argparse.Namespace, fmt: str, out: Path) -> int:
     calibration = load_windows_many(args.calibration).features if args.calibration else None
     labelled = load_windows_many(args.samples) if args.samples else None
     samples, labels = (labelled.features, labelled.labels) if labelled else (None, None)
+    metadata = _metadata(args, ck.metadata)
+    if ck.model.arch == "conv":
+        return _run_conv(args, fmt, out, ck.model, config, calibration, samples, labels, metadata)
     result = export(ck.model, config, calibration=calibration, samples=samples, labels=labels,
-                    backend=args.backend, source=str(args.checkpoint), metadata=_metadata(args, ck.metadata))
+                    backend=args.backend, source=str(args.checkpoint), metadata=metadata)
     report = result.report | {"format": fmt, "output": str(out)}
     data = result.blob
     if fmt != "kwsq":
         data, check = _interop(fmt, result)
         report["tflm" if fmt == "tflite" else "onnxruntime"] = check
         report["output_bytes"] = len(data)
+    write_atomic(out, data)
+    print(json.dumps(report) if args.json else format_report(report))
+    return 0
+
+
+def _run_conv(args, fmt, out, model, config, calibration, samples, labels, metadata) -> int:
+    """``run`` for a conv checkpoint: its streaming graph as .kwsq or .tflite, checked against TFLM."""
+    from kwsint.train.graph_export import export_graph, format_report
+
+    if fmt == "onnx":
+        raise ValueError(f"{args.checkpoint}: a conv model exports as .kwsq or .tflite (a streaming graph), not .onnx")
+    result = export_graph(model, config, calibration=calibration, samples=samples, labels=labels,
+                          backend=args.backend, source=str(args.checkpoint), metadata=metadata)
+    report = result.report | {"format": fmt, "output": str(out)}
+    data = result.tflite if fmt == "tflite" else result.blob
+    report["output_bytes"] = len(data)
     write_atomic(out, data)
     print(json.dumps(report) if args.json else format_report(report))
     return 0

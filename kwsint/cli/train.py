@@ -3,10 +3,15 @@
     kwsint-train --stage float  --config M0 --train train.npz --val val.npz -o m0.pt
     kwsint-train --stage stage1 --config M4 --train train.npz --val val.npz -o m4-s1.pt
     kwsint-train --stage stage2 --init m4-s1.pt --train train.npz --val val.npz -o m4.pt
+    kwsint-train --arch conv --stage stage1 --config conv-s --weight-bits 4 --lambda-cos 0.1 \
+        --train train-mf.npz -o conv4-s1.pt
 
-Stage 1 quantizes the dense weights as q_z(tanh(W)); stage 2 starts from a
+Stage 1 quantizes the weights as q_z(tanh(W)); stage 2 starts from a
 stage-1 checkpoint, calibrates the input and activation ranges on the training
-windows and fine-tunes with every tensor on its integer grid. Training data:
+windows and fine-tunes with every tensor on its integer grid. --arch dense (the
+default) trains the 2022 paper's feed-forward models (M0..M6) on kwsint's
+features; --arch conv the streaming temporal-conv models (conv-s, conv-m) on
+microfrontend features, as microWakeWord deploys them. Training data:
 ``.npz`` files of labelled windows (``kwsint-data``). ``--resume`` continues an
 interrupted run from its checkpoint, exactly. Needs PyTorch. Exit status 0, 2
 for bad arguments, 1 when an input is refused or the checkpoint cannot be
@@ -30,6 +35,7 @@ from kwsint.errors import FormatError
 from kwsint.io.atomic import OutputExistsError, refuse_existing
 
 if TYPE_CHECKING:
+    from kwsint.train.qat.conv import ConvNet
     from kwsint.train.qat.model import KWSNet
 
 PROG = "kwsint-train"
@@ -54,7 +60,10 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--train", nargs="+", required=True, type=Path, metavar="NPZ", help="training windows")
     ap.add_argument("--val", nargs="+", type=Path, metavar="NPZ", help="validation windows")
     ap.add_argument("-o", "--output", required=True, type=Path, help="checkpoint to write (.pt)")
-    ap.add_argument("--config", default=None, help="paper configuration M0..M6 (default M2; stage 2: the --init's)")
+    ap.add_argument("--arch", choices=("dense", "conv"), help="model family (default dense; stage 2: the --init's)")
+    ap.add_argument("--config", default=None,
+                    help="dense: paper configuration M0..M6 (default M2); conv: conv-s or conv-m (default conv-s); "
+                         "stage 2: the --init's")
     ap.add_argument("--sizes", type=_sizes, help="custom hidden layer sizes, e.g. 64,128,64")
     ap.add_argument("--relu-clip", type=float, help="clipped-ReLU ceiling (default 6)")
     ap.add_argument("--per-tensor", action="store_true",
@@ -73,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--final-fraction", type=float, default=d.final_fraction)
     t.add_argument("--lambda-sigma", type=float, default=d.lambda_sigma, help="weight-spread regulariser weight")
     t.add_argument("--lambda-mu", type=float, default=d.lambda_mu, help="weight-mean regulariser weight")
+    t.add_argument("--lambda-cos", type=float, default=d.lambda_cos,
+                   help="absolute cosine regulariser weight, pulls tanh(W) onto its grid (stages 1 and 2)")
     t.add_argument("--seed", type=int, default=d.seed)
     t.add_argument("--augment", action="store_true",
                    help="warp the mel axis (VTLP) and mask a band and a span of each training window (SpecAugment)")
@@ -83,11 +94,12 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _new_model(args: argparse.Namespace, train_features: np.ndarray) -> KWSNet:
+def _new_model(args: argparse.Namespace, train_features: np.ndarray) -> KWSNet | ConvNet:
     import torch
 
     from kwsint.train.export import check_windows
     from kwsint.train.qat.checkpoint import load_checkpoint
+    from kwsint.train.qat.conv import ConvConfig, ConvNet, conv_config
     from kwsint.train.qat.model import KWSNet, NetConfig, paper_config
     from kwsint.train.qat.train import start_stage2
 
@@ -100,23 +112,34 @@ def _new_model(args: argparse.Namespace, train_features: np.ndarray) -> KWSNet:
         ck = load_checkpoint(args.init)
         if ck.model.stage != "stage1":
             raise ValueError(f"{args.init}: stage 2 starts from a stage-1 checkpoint, this one is {ck.model.stage}")
-        model = KWSNet(apply_bit_options(ck.model.config, args), "stage1")
+        if args.arch not in (None, ck.model.arch):
+            raise ValueError(f"--arch {args.arch}: {args.init} is a {ck.model.arch} model")
+        model = type(ck.model)(apply_bit_options(ck.model.config, args), "stage1")
         model.load_state_dict(ck.model.state_dict())
         check_windows(train_features, model.config, "--train")
         start_stage2(model, train_features)
         return model
     if args.init is not None:
         raise ValueError("--init applies to --stage stage2 only")
-    base = paper_config(args.config or "M2")
-    if args.sizes:
-        base = NetConfig(args.sizes, (base.weight_bits[0],) * (len(args.sizes) + 1), base.act_bits, name="custom")
-    if args.relu_clip is not None or args.per_tensor:
-        d = base.to_dict()
-        d["relu_clip"] = base.relu_clip if args.relu_clip is None else args.relu_clip
-        d["per_channel"] = not args.per_tensor
-        base = NetConfig.from_dict(d)
-    config = apply_bit_options(base, args)
-    model = KWSNet(config, args.stage)
+    if args.arch == "conv":
+        if args.sizes or args.per_tensor:
+            raise ValueError("--sizes and --per-tensor apply to --arch dense; the conv shapes are presets (--config)")
+        base = conv_config(args.config or "conv-s")
+        if args.relu_clip is not None:
+            base = ConvConfig.from_dict(base.to_dict() | {"relu_clip": args.relu_clip})
+        config = apply_bit_options(base, args)
+        model = ConvNet(config, args.stage)
+    else:
+        base = paper_config(args.config or "M2")
+        if args.sizes:
+            base = NetConfig(args.sizes, (base.weight_bits[0],) * (len(args.sizes) + 1), base.act_bits, name="custom")
+        if args.relu_clip is not None or args.per_tensor:
+            d = base.to_dict()
+            d["relu_clip"] = base.relu_clip if args.relu_clip is None else args.relu_clip
+            d["per_channel"] = not args.per_tensor
+            base = NetConfig.from_dict(d)
+        config = apply_bit_options(base, args)
+        model = KWSNet(config, args.stage)
     check_windows(train_features, config, "--train")
     model.reset_weights(torch.Generator().manual_seed(args.seed))
     model.set_normalization(train_features)
@@ -139,7 +162,8 @@ def run(args: argparse.Namespace, steps: common.Progress | None = None) -> int:
     lr = args.lr if args.lr is not None else DEFAULT_LR[args.stage]
     options = TrainOptions(steps=args.steps, batch_size=args.batch_size, lr=lr, lr_final=args.lr_final,
                            final_fraction=args.final_fraction, lambda_sigma=args.lambda_sigma,
-                           lambda_mu=args.lambda_mu, seed=args.seed, eval_every=args.eval_every,
+                           lambda_mu=args.lambda_mu, lambda_cos=args.lambda_cos, seed=args.seed,
+                           eval_every=args.eval_every,
                            checkpoint_every=args.checkpoint_every, augment=args.augment)
     resume = None
     if args.resume:

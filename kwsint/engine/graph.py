@@ -38,7 +38,8 @@ from .reference import PADDINGS
 
 __all__ = [
     "Concat", "Conv", "DepthwiseConv", "FullyConnected", "GraphSpec", "Logistic", "Op", "PADDINGS", "Quant",
-    "Quantize", "ReferenceStream", "Slice", "State", "Tensor", "Window", "op_multipliers", "validate",
+    "Quantize", "ReferenceStream", "Slice", "State", "Tensor", "Window", "op_multipliers", "receptive_field",
+    "run_windows", "validate",
 ]
 
 
@@ -531,3 +532,101 @@ class ReferenceStream:
                                                      dilation=op.dilation, padding=op.padding, **common)
         # FullyConnected: the input flattened frame by frame is one row of frames * channels codes.
         return reference.fully_connected(values[op.input].reshape(1, -1), op.weights, op.bias, **common)
+
+
+# --- whole windows at once ------------------------------------------------------------------------------------
+
+
+def receptive_field(spec: GraphSpec) -> int:
+    """Input frames that one invoke's output depends on, once every state holds frames computed from real input
+    (``run_windows``). ValueError for a "same" convolution, whose padded edge has no streaming meaning here."""
+    need = {spec.output: spec.tensors[spec.output].frames}
+    for op in reversed(spec.ops):
+        if op.out not in need:
+            continue
+        n = need[op.out]
+        if isinstance(op, (Conv, DepthwiseConv)):
+            if op.padding != "valid":
+                raise ValueError(f"{type(op).__name__} with {op.padding!r} padding: only 'valid' convolutions "
+                                 "stream as whole windows")
+            kernel = op.weights.shape[0] if isinstance(op, DepthwiseConv) else op.weights.shape[1]
+            n = (n - 1) * op.stride + (kernel - 1) * op.dilation + 1
+        elif isinstance(op, FullyConnected):
+            n = spec.tensors[op.input].frames
+        for i in (op.inputs if isinstance(op, Concat) else (op.input,)):
+            need[i] = max(need.get(i, 0), n)
+    return need[spec.input]
+
+
+def _exact_dot(x: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(..., K) int64 times (N, K) int8 -> (..., N) int64, through float64 BLAS: every product is at most
+    255 * 128 and K at most MAX_DIM, so every partial sum is an integer below 2^53, which float64 holds
+    exactly."""
+    return (x.astype(np.float64) @ weights.astype(np.float64).T).astype(np.int64)
+
+
+def run_windows(spec: GraphSpec, codes: np.ndarray) -> dict[int, np.ndarray]:
+    """The graph on whole windows of input frames, all at once: what a stream's invoke computes once its states
+    hold frames computed from real input (the stream's newest input frame being the window's last).
+
+    Each tensor is computed over the whole window instead of invoke by invoke: a ``Window`` passes its input on
+    (the frames its state would hold are the window's earlier frames), a ``Slice`` keeps its channels, a strided
+    convolution aligns its output frames with the window's end, and a ``FullyConnected`` reads the last frames
+    its input tensor holds. The integers are ``kwsint.reference``'s: the same as ``ReferenceStream`` (tested).
+
+    Args:
+        codes: int8 (B, frames, channels) windows of input codes, frames >= ``receptive_field(spec)``.
+
+    Returns:
+        The codes of every tensor by id: (B, frames, channels) arrays, the output's with the output tensor's
+        frames.
+    """
+    inp = spec.tensors[spec.input]
+    codes = np.asarray(codes)
+    rf = receptive_field(spec)
+    if codes.dtype != np.int8 or codes.ndim != 3 or codes.shape[2] != inp.channels or codes.shape[1] < rf:
+        raise ValueError(f"codes: int8 (windows, >= {rf} frames, {inp.channels}) expected, got {codes.dtype} "
+                         f"{codes.shape}")
+    values = {spec.input: codes}
+    for op in spec.ops:
+        values[op.out] = _run_whole(spec, op, values)
+    out = spec.tensors[spec.output].frames
+    values[spec.output] = values[spec.output][:, -out:]
+    return values
+
+
+def _run_whole(spec: GraphSpec, op: Op, values: dict[int, np.ndarray]) -> np.ndarray:
+    tensors = spec.tensors
+    if isinstance(op, Window):
+        return values[op.input]
+    if isinstance(op, Slice):
+        return values[op.input][:, :, op.channel_start:op.channel_start + op.channels]
+    if isinstance(op, Concat):
+        frames = min(values[i].shape[1] for i in op.inputs)
+        return np.concatenate([values[i][:, values[i].shape[1] - frames:] for i in op.inputs], axis=2)
+    x = values[op.input]
+    if isinstance(op, Logistic):
+        q = tensors[op.input].quant
+        return reference.logistic_table(q.scale, q.zero_point)[x.astype(np.int64) + 128]
+    x_q, out = tensors[op.input].quant, tensors[op.out]
+    if isinstance(op, Quantize):
+        m, s = reference.requantize_multiplier(x_q.scale, out.quant.scale)
+        return reference.requantize_codes(x, input_zero_point=x_q.zero_point, output_zero_point=out.quant.zero_point,
+                                          multiplier=m, shift=s, dtype=out.dtype)
+    mult, shift = op_multipliers(spec, op)
+    xs = x.astype(np.int64) - x_q.zero_point
+    if isinstance(op, FullyConnected):
+        frames = tensors[op.input].frames
+        acc = _exact_dot(xs[:, -frames:].reshape(len(x), 1, -1), op.weights)
+    else:
+        kernel = op.weights.shape[0] if isinstance(op, DepthwiseConv) else op.weights.shape[1]
+        span = (kernel - 1) * op.dilation + 1
+        xs = xs[:, (xs.shape[1] - span) % op.stride:]  # the last output frame ends at the window's last frame
+        starts = np.arange(0, xs.shape[1] - span + 1, op.stride)
+        taps = xs[:, starts[:, None] + op.dilation * np.arange(kernel)[None, :]]  # (B, frames, K, C)
+        if isinstance(op, DepthwiseConv):
+            acc = np.einsum("btkc,kc->btc", taps.astype(np.float64), op.weights.astype(np.float64)).astype(np.int64)
+        else:
+            acc = _exact_dot(taps.reshape(*taps.shape[:2], -1), op.weights.reshape(len(op.weights), -1))
+    return reference._finish(acc + op.bias.astype(np.int64), np.dtype(np.int8), mult, shift, out.quant.zero_point,
+                             op.act_min, op.act_max)

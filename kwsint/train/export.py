@@ -24,6 +24,7 @@ from ..engine import blob
 from ..engine.metadata import ModelMetadata
 from ..engine.model import Model
 from ..engine.modelspec import ModelSpec
+from .qat.conv import ConvConfig
 from .qat.model import KWSNet, NetConfig
 
 METHODS = {
@@ -64,10 +65,18 @@ def prepare(model: KWSNet, config: NetConfig, calibration: np.ndarray | None) ->
     return out
 
 
-def check_windows(windows: np.ndarray | None, config: NetConfig, name: str) -> None:
-    """ValueError naming ``name`` unless ``windows`` (if given) are (N, window_frames, feature_dim)."""
+def check_windows(windows: np.ndarray | None, config: NetConfig | ConvConfig, name: str) -> None:
+    """ValueError naming ``name`` unless ``windows`` (if given) are (N, window_frames, feature_dim); a conv
+    model reads the last window_frames frames of longer windows too."""
     want = (config.window_frames, config.feature_dim)
-    if windows is not None and tuple(windows.shape[1:]) != want:
+    if windows is None:
+        return
+    if isinstance(config, ConvConfig):
+        if windows.ndim != 3 or windows.shape[1] < want[0] or windows.shape[2] != want[1]:
+            raise ValueError(f"{name}: windows of at least {want[0]} frames of {want[1]} microfrontend features "
+                             f"expected by the model, got {' x '.join(map(str, windows.shape[1:]))}")
+        return
+    if tuple(windows.shape[1:]) != want:
         raise ValueError(f"{name}: windows of {want[0]} x {want[1]} features expected by the model, "
                          f"got {' x '.join(map(str, windows.shape[1:]))}")
 

@@ -3,7 +3,8 @@
 A checkpoint is a ``torch.save`` of a dict of tensors and plain containers::
 
     {"kwsint_checkpoint": 1, "stage": "float" | "stage1" | "stage2",
-     "config": NetConfig.to_dict(), "model": KWSNet.state_dict(),
+     "arch": "conv",            # only for a ConvNet; absent for the dense family (KWSNet)
+     "config": NetConfig.to_dict() or ConvConfig.to_dict(), "model": the model's state_dict(),
      "train": {...},            # optional: step, optimizer state, history
      "metadata": {...}}         # optional: ModelMetadata.stated(), what kwsint-export puts in the blob
 
@@ -28,6 +29,7 @@ import torch
 from ...engine.metadata import ModelMetadata
 from ...errors import CheckpointError
 from ...io.atomic import atomic_writer
+from .conv import ConvConfig, ConvNet
 from .model import STAGES, KWSNet, NetConfig
 
 CHECKPOINT_VERSION = 1
@@ -37,18 +39,20 @@ CHECKPOINT_VERSION = 1
 class Checkpoint:
     """A loaded checkpoint: the model (on the CPU) and, if saved, its training state."""
 
-    model: KWSNet
+    model: KWSNet | ConvNet
     train: dict | None
     source: str
     metadata: ModelMetadata = ModelMetadata()
 
 
-def save_checkpoint(path: str | os.PathLike, model: KWSNet, train: dict | None = None,
+def save_checkpoint(path: str | os.PathLike, model: KWSNet | ConvNet, train: dict | None = None,
                     metadata: ModelMetadata | None = None) -> None:
     """Write a checkpoint atomically: a temporary file in the same folder, then a rename. ``metadata`` (the wake
     phrase, the recommended operating point, ...) goes into every blob kwsint-export makes of it."""
     data = {"kwsint_checkpoint": CHECKPOINT_VERSION, "stage": model.stage, "config": model.config.to_dict(),
             "model": model.state_dict()}
+    if model.arch != "dense":
+        data["arch"] = model.arch
     if train is not None:
         data["train"] = train
     if metadata is not None and metadata.stated():
@@ -95,15 +99,15 @@ def _read(path: str | os.PathLike, source: str):
         raise CheckpointError(f"{source}: not a readable PyTorch checkpoint ({type(e).__name__}: {e})") from None
 
 
-def _config(source: str, raw) -> NetConfig:
+def _config(source: str, raw, kind: type = NetConfig) -> NetConfig | ConvConfig:
     if not isinstance(raw, dict):
         raise _fail(source, "config", f"expected a dict, got {type(raw).__name__}")
-    want = set(NetConfig.__dataclass_fields__)
+    want = set(kind.__dataclass_fields__)
     missing, extra = sorted(want - set(raw)), sorted(set(raw) - want)
     if missing or extra:
         raise _fail(source, "config", f"expected the fields {sorted(want)}; missing {missing}, unexpected {extra}")
     try:
-        return NetConfig.from_dict(raw)
+        return kind.from_dict(raw)
     except (TypeError, ValueError) as e:
         raise _fail(source, "config", str(e)) from None
 
@@ -113,7 +117,7 @@ def _config(source: str, raw) -> NetConfig:
 _UNHELD_WEIGHTS = 1 << 20
 
 
-def _check_size(source: str, state, cfg: NetConfig) -> None:
+def _check_size(source: str, state, cfg: NetConfig | ConvConfig) -> None:
     """Refuses, before the model is built, a configuration whose dense weights the file does not hold: a few
     bytes of configuration can declare GiBs of weights, and a tensor saved as a view (stride 0) can declare
     billions of values over a 4-byte storage."""
@@ -126,14 +130,17 @@ def _check_size(source: str, state, cfg: NetConfig) -> None:
                 raise _fail(source, f"model.{k}", f"expected a tensor that holds its {t.numel()} values, got a view "
                                                   f"of {t.untyped_storage().nbytes()} bytes")
             held += t.numel()
-    sizes = (cfg.input_size, *cfg.sizes, 2)
-    declared = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    if isinstance(cfg, ConvConfig):
+        declared = cfg.macs  # each weight is used once per invoke
+    else:
+        sizes = (cfg.input_size, *cfg.sizes, 2)
+        declared = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     if declared > max(held, _UNHELD_WEIGHTS):
         raise _fail(source, "model", f"expected the {declared} dense weights of the configuration, got tensors of "
                                      f"{held} values in all")
 
 
-def _check_state(source: str, state, model: KWSNet) -> None:
+def _check_state(source: str, state, model: KWSNet | ConvNet) -> None:
     if not isinstance(state, dict):
         raise _fail(source, "model", f"expected a state dict, got {type(state).__name__}")
     want = model.state_dict()
@@ -158,6 +165,8 @@ def _check_state(source: str, state, model: KWSNet) -> None:
                 raise _fail(source, f"model.{k}", f"expected finite values, got {int(bad.sum())} NaN/Inf")
         elif t.dtype != ref.dtype:
             raise _fail(source, f"model.{k}", f"expected {ref.dtype}, got {t.dtype}")
+    if isinstance(model, ConvNet):
+        return
     for i in range(len(model.norms)):
         if (state[f"norms.{i}.running_var"] < 0).any():
             raise _fail(source, f"model.norms.{i}.running_var", "expected variances >= 0")
@@ -165,10 +174,12 @@ def _check_state(source: str, state, model: KWSNet) -> None:
         raise _fail(source, "model.feature_inv_std", "expected positive values")
 
 
-def _check_ranges(source: str, model: KWSNet) -> None:
-    if not model.calibrated:
+def _check_ranges(source: str, model: KWSNet | ConvNet) -> None:
+    if isinstance(model, ConvNet) and not model.calibrated:
+        raise _fail(source, "model.logit_range", "expected low < high in a stage-2 checkpoint (the calibrated range)")
+    if isinstance(model, KWSNet) and not model.calibrated:
         raise _fail(source, "model.input_clip", "expected > 0 in a stage-2 checkpoint (the calibrated input clip)")
-    for name in ("bn_range", "logit_range"):
+    for name in ("dw_range", "logit_range") if isinstance(model, ConvNet) else ("bn_range", "logit_range"):
         r = getattr(model, name).reshape(-1, 2)
         if (r[:, 0] > r[:, 1]).any():
             raise _fail(source, f"model.{name}", "expected low <= high for every range")
@@ -178,8 +189,8 @@ def load_checkpoint(path: str | os.PathLike, *, config: NetConfig | None = None)
     """Load and check a checkpoint.
 
     Args:
-        path: a file written by ``save_checkpoint`` (or ``kwsint-train``), or a
-            bare ``KWSNet.state_dict()`` when ``config`` is given.
+        path: a file written by ``save_checkpoint`` (or ``kwsint-train``), of either family (its ``arch``), or
+            a bare ``KWSNet.state_dict()`` when ``config`` is given.
         config: the configuration of a bare state dict (ignored otherwise).
 
     Raises:
@@ -200,7 +211,11 @@ def load_checkpoint(path: str | os.PathLike, *, config: NetConfig | None = None)
         stage = data["stage"]
         if stage not in STAGES:
             raise _fail(source, "stage", f"expected one of {', '.join(STAGES)}, got {stage!r}")
-        cfg, state, train = _config(source, data["config"]), data["model"], data.get("train")
+        arch = data.get("arch", "dense")
+        if arch not in ("dense", "conv"):
+            raise _fail(source, "arch", f"expected dense or conv, got {arch!r}")
+        cfg = _config(source, data["config"], ConvConfig if arch == "conv" else NetConfig)
+        state, train = data["model"], data.get("train")
         metadata = ModelMetadata.from_dict(data.get("metadata", {}), source, CheckpointError)
     elif config is not None:
         stage, cfg, state, train, metadata = "float", config, data, None, ModelMetadata()
@@ -208,7 +223,7 @@ def load_checkpoint(path: str | os.PathLike, *, config: NetConfig | None = None)
         raise _fail(source, "kwsint_checkpoint", "missing: not a kwsint checkpoint (a bare state dict needs "
                                                  "its configuration, e.g. --config M2)")
     _check_size(source, state, cfg)
-    model = KWSNet(cfg, stage)
+    model = ConvNet(cfg, stage) if isinstance(cfg, ConvConfig) else KWSNet(cfg, stage)
     _check_state(source, state, model)
     model.load_state_dict(state)
     if stage == "stage2":

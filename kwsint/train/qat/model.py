@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ...engine.limits import BIAS_LIMIT
@@ -40,8 +41,8 @@ from ...engine.modelspec import Frontend, Layer, ModelSpec
 from ...engine.reference import dense_multipliers, quantize_multiplier, with_acc16_blocks
 from .. import generate
 from . import integer
-from .quantizers import (SIGMA_T, asymmetric_range, distribution_regularizer, fake_quantize, grid_max, round_half_away,
-                         squash, ste, weight_codes)
+from .quantizers import (SIGMA_T, asymmetric_range, distribution_regularizer, fake_quantize, grid_max, grid_penalty,
+                         round_half_away, squash, ste, weight_codes)
 
 STAGES = ("float", "stage1", "stage2")
 BN_EPS = 1e-5
@@ -138,6 +139,21 @@ class NetConfig:
         return NetConfig.from_dict(d)
 
 
+def observe_range(buf: torch.Tensor, x: torch.Tensor, observe: str | None) -> None:
+    """Track the (low, high) quantile range of ``x`` in ``buf``: ``"set"`` replaces it, ``"ema"`` moves it by
+    RANGE_MOMENTUM, None leaves it."""
+    if observe is None:
+        return
+    x = x.detach().reshape(-1).double()
+    if x.numel() > 1 << 22:
+        x = x[torch.linspace(0, x.numel() - 1, 1 << 22, dtype=torch.int64)]
+    rng = torch.stack([torch.quantile(x, RANGE_QUANTILE), torch.quantile(x, 1 - RANGE_QUANTILE)]).to(buf.dtype)
+    if observe == "set":
+        buf.copy_(rng)
+    else:
+        buf.mul_(1 - RANGE_MOMENTUM).add_(RANGE_MOMENTUM * rng)
+
+
 def paper_config(name: str) -> NetConfig:
     """The paper's configurations by name: M0 (the float baseline, exported at 8 bits) .. M6."""
     if name == "M0":
@@ -170,6 +186,8 @@ class KWSNet(nn.Module):
     Output: float logits (B, 2); in stage 2 evaluation mode, the integer model's
     logits dequantized (``integer_logits`` gives the integers).
     """
+
+    arch = "dense"
 
     def __init__(self, config: NetConfig, stage: str = "float"):
         super().__init__()
@@ -283,16 +301,7 @@ class KWSNet(nn.Module):
         return _f32(self.config.relu_clip / qmax), 0
 
     def _observe(self, buf: torch.Tensor, x: torch.Tensor, observe: str | None) -> None:
-        if observe is None:
-            return
-        x = x.detach().reshape(-1).double()
-        if x.numel() > 1 << 22:
-            x = x[torch.linspace(0, x.numel() - 1, 1 << 22, dtype=torch.int64)]
-        rng = torch.stack([torch.quantile(x, RANGE_QUANTILE), torch.quantile(x, 1 - RANGE_QUANTILE)]).to(buf.dtype)
-        if observe == "set":
-            buf.copy_(rng)
-        else:
-            buf.mul_(1 - RANGE_MOMENTUM).add_(RANGE_MOMENTUM * rng)
+        observe_range(buf, x, observe)
 
     def _bn_affine(self, i: int) -> tuple[torch.Tensor, torch.Tensor, float]:
         """Batch norm i as the integer affine's real parameters: (a codes, b, grid scale of a).
@@ -360,11 +369,24 @@ class KWSNet(nn.Module):
         self.input_clip.fill_(float(max(clip, 1e-3)))
         self._forward_fake_quant(windows, observe="set")
 
-    def regularizer(self, lambda_sigma: float, lambda_mu: float) -> torch.Tensor:
-        """The stage-1 distribution regulariser summed over dense layers (0 for float)."""
+    def regularizer(self, lambda_sigma: float, lambda_mu: float, lambda_cos: float = 0.0) -> torch.Tensor:
+        """Stages 1 and 2: the distribution regulariser on W plus ``lambda_cos`` times the absolute cosine
+        regulariser on tanh(W)'s grid (``quantizers.grid_penalty``), summed over dense layers (0 for float)."""
         if self.stage == "float":
             return torch.zeros(())
-        return sum(distribution_regularizer(d.weight, SIGMA_T, lambda_sigma, lambda_mu) for d in self.dense)
+        return sum(distribution_regularizer(d.weight, SIGMA_T, lambda_sigma, lambda_mu)
+                   + lambda_cos * grid_penalty(d.weight, self.config.weight_bits[i], self.config.per_channel)
+                   for i, d in enumerate(self.dense))
+
+    @staticmethod
+    def loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the two logits (not-wakeword, wakeword)."""
+        return F.cross_entropy(logits, labels)
+
+    @staticmethod
+    def decisions(logits: torch.Tensor) -> torch.Tensor:
+        """1 where the model says wakeword (logit 1 above logit 0)."""
+        return logits.argmax(dim=1)
 
     @torch.no_grad()
     def to_spec(self) -> ModelSpec:

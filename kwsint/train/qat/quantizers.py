@@ -86,6 +86,26 @@ def distribution_regularizer(w: torch.Tensor, sigma_t: float, lambda_sigma: floa
     return lambda_sigma * (sigma - sigma_t) ** 2 + lambda_mu * w.mean() ** 2
 
 
+def cosine_regularizer(u: torch.Tensor) -> torch.Tensor:
+    """The absolute cosine regulariser on grid units: mean(1 - |cos(pi * u)|) over ``u = w / delta``.
+
+    It is 0 where every value sits on the grid (an integer u) and 1 halfway between grid points; its gradient,
+    d/du = pi * sin(pi * u) * sign(cos(pi * u)), is about pi^2 * (u - n) near the integer n, a pull toward the
+    nearest grid point that vanishes on it (docs/qat.md).
+    """
+    return (1 - torch.cos(torch.pi * u).abs()).mean()
+
+
+def grid_penalty(w: torch.Tensor, bits: int, per_row: bool = True) -> torch.Tensor:
+    """``cosine_regularizer`` of tanh(W) in units of its grid step (per row of a (N, K) matrix, or one step for the
+    whole matrix), as ``tanh_weights`` quantizes it; 0 for 1-bit weights, whose codes are signs, not a grid."""
+    if bits == 1:
+        return torch.zeros((), dtype=w.dtype)
+    src = squash(w)
+    peak = src.detach().abs().amax(dim=1, keepdim=True) if per_row else src.detach().abs().amax()
+    return cosine_regularizer(src * grid_max(bits) / peak.clamp_min(1e-30))
+
+
 def fake_quantize(x: torch.Tensor, scale: torch.Tensor | float, zero_point: int, qmin: int, qmax: int) -> torch.Tensor:
     """Real values on the activation grid: ``(clamp(round(x / s) + zp) - zp) * s``.
 
@@ -124,6 +144,6 @@ def asymmetric_range(lo: float, hi: float, act_bits: int) -> tuple[float, int]:
 
 
 __all__ = [
-    "SIGMA_T", "asymmetric_range", "distribution_regularizer", "fake_quantize", "grid_max",
+    "SIGMA_T", "asymmetric_range", "cosine_regularizer", "distribution_regularizer", "grid_penalty", "fake_quantize", "grid_max",
     "quantize_weights", "round_half_away", "ste", "tanh_uniformity", "tanh_weights", "weight_codes",
 ]

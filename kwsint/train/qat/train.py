@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .augment import augment_windows
 from .checkpoint import save_checkpoint
+from .conv import ConvNet
 from .model import KWSNet
 
 #: Windows used to calibrate the stage-2 ranges when stage 2 starts.
@@ -37,6 +37,7 @@ class TrainOptions:
             paper lowers it at the end of stage 1 for 1-bit models); None keeps ``lr``.
         final_fraction: share of steps, in (0, 1), run at ``lr_final``.
         lambda_sigma, lambda_mu: weights of the stage-1/2 distribution regulariser.
+        lambda_cos: weight of the stage-1/2 absolute cosine regulariser (``quantizers.grid_penalty``).
         seed: initialisation and data order.
         eval_every: steps between validation passes (and at the end).
         checkpoint_every: steps between checkpoints (and at the end).
@@ -51,6 +52,7 @@ class TrainOptions:
     final_fraction: float = 0.1
     lambda_sigma: float = 1.0
     lambda_mu: float = 1.0
+    lambda_cos: float = 0.0
     seed: int = 0
     eval_every: int = 500
     checkpoint_every: int = 500
@@ -75,7 +77,7 @@ def _epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model: KWSNet, features: np.ndarray, labels: np.ndarray, batch_size: int = 2048) -> dict:
+def evaluate(model: KWSNet | ConvNet, features: np.ndarray, labels: np.ndarray, batch_size: int = 2048) -> dict:
     """Cross-entropy and accuracy of the model in evaluation mode (stage 2: the integer model)."""
     was_training = model.training
     model.eval()
@@ -84,21 +86,21 @@ def evaluate(model: KWSNet, features: np.ndarray, labels: np.ndarray, batch_size
         x = torch.from_numpy(features[i : i + batch_size])
         y = torch.from_numpy(labels[i : i + batch_size])
         logits = model(x)
-        loss += float(F.cross_entropy(logits, y, reduction="sum"))
-        correct += int((logits.argmax(dim=1) == y).sum())
+        loss += float(model.loss(logits, y)) * len(y)
+        correct += int((model.decisions(logits) == y).sum())
     model.train(was_training)
     n = max(len(labels), 1)
     return {"loss": loss / n, "accuracy": correct / n}
 
 
-def start_stage2(model: KWSNet, features: np.ndarray) -> None:
+def start_stage2(model: KWSNet | ConvNet, features: np.ndarray) -> None:
     """Turns a stage-1 model into stage 2: frozen batch-norm statistics, calibrated ranges."""
     model.stage = "stage2"
     model.calibrate(torch.from_numpy(features[:CALIBRATION_WINDOWS]))
 
 
 def train(
-    model: KWSNet,
+    model: KWSNet | ConvNet,
     features: np.ndarray,
     labels: np.ndarray,
     options: TrainOptions,
@@ -111,8 +113,9 @@ def train(
     """Trains ``model`` in its stage for ``options.steps`` updates, checkpointing to ``out``.
 
     Args:
-        model: a KWSNet (a stage-2 model must already be calibrated).
-        features: float32 (N, window_frames, feature_dim) raw windows.
+        model: a KWSNet or ConvNet (a stage-2 model must already be calibrated).
+        features: float32 (N, window_frames, feature_dim) raw windows (a ConvNet reads the last frames of longer
+            ones).
         labels: int64 (N,) in {0, 1}.
         out: checkpoint path, rewritten atomically every ``checkpoint_every`` steps and at the end.
         val: optional validation (features, labels).
@@ -155,8 +158,8 @@ def train(
             if options.augment:
                 batch = augment_windows(batch, torch.Generator().manual_seed(options.seed * 1_000_003 + step))
             logits = model(batch)
-            ce = F.cross_entropy(logits, labs[idx])
-            loss = ce + model.regularizer(options.lambda_sigma, options.lambda_mu)
+            ce = model.loss(logits, labs[idx])
+            loss = ce + model.regularizer(options.lambda_sigma, options.lambda_mu, options.lambda_cos)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

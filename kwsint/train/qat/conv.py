@@ -1,0 +1,437 @@
+"""Streaming temporal-convolution KWS models and their fixed-point QAT (the 2023 paper), in PyTorch.
+
+The architecture is the one microWakeWord deploys (``../shared/notes/streaming-conv-models.md``): microfrontend
+feature frames (40 channels every 10 ms, ESPHome's int8 codes) go through
+
+    a strided temporal conv (kernel ``first_kernel`` frames, stride ``stride``) + clipped ReLU,
+    blocks of a depthwise temporal conv (kernel K, no activation) + a 1x1 conv + clipped ReLU,
+    a dense head on the last ``head_frames`` frames -> one logit -> LOGISTIC -> uint8 probability.
+
+It is trained on whole windows (``receptive_field`` frames, the last of longer windows), which gives exactly the
+output a stream computes at the invoke whose newest frame is the window's last (``kwsint.engine.graph.run_windows``;
+tested against the streamed graph). ``to_graph()`` writes the streaming ``GraphSpec`` that kwsint's engine and TFLM
+run (shift-register states between invokes).
+
+Stages are those of the dense family (``model.STAGES``):
+
+* ``"float"``: float weights ``gain * W``; exported by post-training quantization.
+* ``"stage1"``: weights ``gain * q_z(tanh(W))`` with the STE, pulled to N(0, SIGMA_T^2) by the distribution
+  regulariser and onto the grid by the absolute cosine regulariser (``quantizers.cosine_regularizer``).
+* ``"stage2"``: every tensor the engine holds on its grid: the input (exactly, ESPHome's codes), weights, biases,
+  every activation; in evaluation mode the model runs the integer graph itself, so its logits are the engine's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...engine.graph import (Conv, DepthwiseConv, FullyConnected, GraphSpec, Logistic, Quant, Quantize, State,
+                             Tensor, Window, run_windows)
+from ...engine.graph_detector import FEATURES_PER_FRAME, INPUT_SCALE, INPUT_ZERO_POINT
+from ...engine.limits import BIAS_LIMIT
+from ...engine.reference import LOGISTIC_OUTPUT_SCALE, LOGISTIC_OUTPUT_ZERO_POINT
+from ...io.microfrontend import quantize_features
+from .model import SIGMA_T, STAGES, Dense, asymmetric_range, observe_range
+from .quantizers import (distribution_regularizer, fake_quantize, grid_penalty, round_half_away, squash, ste,
+                         weight_codes)
+
+ARCH = "conv"
+
+
+def _f32(x: float) -> float:
+    return float(np.float32(x))
+
+
+@dataclass(frozen=True)
+class ConvConfig:
+    """Shape and weight bits of a streaming conv model.
+
+    Attributes:
+        blocks: (depthwise kernel in frames after the stride, 1x1 output channels) of each block.
+        weight_bits: bits of each linear op's weights, 1..8, in order: the first conv, then the depthwise and
+            the 1x1 conv of each block, then the head (2 + 2 * len(blocks) entries).
+        first_channels: output channels of the first conv.
+        first_kernel: its kernel, in feature frames (>= stride).
+        stride: its stride: feature frames per invoke (ESPHome feeds 3, 30 ms).
+        head_frames: frames of the last block's output the dense head reads.
+        feature_dim: features per frame (the microfrontend's 40).
+        relu_clip: upper end of the clipped ReLUs, real units (their int8 grid is relu_clip / 255, zero point
+            -128).
+        name: a label, e.g. "conv-s".
+    """
+
+    blocks: tuple[tuple[int, int], ...]
+    weight_bits: tuple[int, ...]
+    first_channels: int = 32
+    first_kernel: int = 5
+    stride: int = 3
+    head_frames: int = 1
+    feature_dim: int = FEATURES_PER_FRAME
+    relu_clip: float = 6.0
+    name: str = field(default="")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "blocks", tuple((int(k), int(c)) for k, c in self.blocks))
+        object.__setattr__(self, "weight_bits", tuple(int(b) for b in self.weight_bits))
+        problems = self.problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def problems(self) -> list[str]:
+        """What is wrong with this configuration (empty when valid), as "field: expected ..., got ..."."""
+        p = []
+        if not 1 <= len(self.blocks) <= 16 or any(not (1 <= k <= 64 and 1 <= c <= 1024) for k, c in self.blocks):
+            p.append(f"blocks: expected 1..16 (kernel 1..64, channels 1..1024), got {list(self.blocks)}")
+        if len(self.weight_bits) != 2 + 2 * len(self.blocks):
+            p.append(f"weight_bits: expected {2 + 2 * len(self.blocks)} entries (first conv, depthwise and 1x1 "
+                     f"per block, head), got {len(self.weight_bits)}")
+        if any(not 1 <= b <= 8 for b in self.weight_bits):
+            p.append(f"weight_bits: expected 1..8, got {list(self.weight_bits)}")
+        if not 1 <= self.first_channels <= 1024:
+            p.append(f"first_channels: expected 1..1024, got {self.first_channels}")
+        if not 1 <= self.stride <= self.first_kernel <= 64:
+            p.append(f"first_kernel, stride: expected 1 <= stride <= first_kernel <= 64, got {self.first_kernel}, "
+                     f"{self.stride}")
+        if not 1 <= self.head_frames <= 64:
+            p.append(f"head_frames: expected 1..64, got {self.head_frames}")
+        if not 1 <= self.feature_dim <= 1024:
+            p.append(f"feature_dim: expected 1..1024, got {self.feature_dim}")
+        if not (np.isfinite(self.relu_clip) and 0 < self.relu_clip <= 1e4):
+            p.append(f"relu_clip: expected a positive finite value, got {self.relu_clip}")
+        return p
+
+    @property
+    def act_bits(self) -> int:
+        """Activation bits: 8 (the streaming graphs are int8 throughout)."""
+        return 8
+
+    @property
+    def strided_frames(self) -> int:
+        """Frames after the first conv that one output depends on."""
+        return 1 + sum(k - 1 for k, _ in self.blocks) + self.head_frames - 1
+
+    @property
+    def window_frames(self) -> int:
+        """The receptive field in feature frames: the window the model reads."""
+        return self.first_kernel + self.stride * (self.strided_frames - 1)
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates per invoke (one output every ``stride`` feature frames)."""
+        total, channels = self.first_kernel * self.feature_dim * self.first_channels, self.first_channels
+        for kernel, out in self.blocks:
+            total += kernel * channels + channels * out
+            channels = out
+        return total + self.head_frames * channels
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["blocks"], d["weight_bits"] = [list(b) for b in self.blocks], list(self.weight_bits)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ConvConfig:
+        return cls(**d)
+
+    def with_bits(self, weight_bits=None, act_bits=None, param_bits=None) -> ConvConfig:
+        """A copy with other weight bits (an int for every op or a per-op sequence). ``act_bits`` may only be 8;
+        ``param_bits`` does not apply (there is no batch norm)."""
+        if act_bits not in (None, 8):
+            raise ValueError(f"act bits: the conv models are int8 throughout, got {act_bits}")
+        if param_bits is not None:
+            raise ValueError("param bits: the conv models have no batch-norm affine")
+        d = self.to_dict()
+        if weight_bits is not None:
+            d["weight_bits"] = [weight_bits] * len(self.weight_bits) if isinstance(weight_bits, int) else weight_bits
+        return ConvConfig.from_dict(d)
+
+
+CONV_PRESETS = {
+    "conv-s": dict(first_channels=32, blocks=((5, 32), (7, 48), (9, 64), (11, 64))),
+    "conv-m": dict(first_channels=48, blocks=((5, 64), (7, 64), (9, 96), (11, 96), (13, 96))),
+}
+"""Preset shapes by name: about 18k and 44k MACs per invoke (microWakeWord's models have 21k-36k)."""
+
+
+def conv_config(name: str, weight_bits: int = 8) -> ConvConfig:
+    """A preset of ``CONV_PRESETS`` by name, every op at ``weight_bits``."""
+    if name not in CONV_PRESETS:
+        raise ValueError(f"unknown conv config {name!r}; choose from {', '.join(CONV_PRESETS)}")
+    shape = CONV_PRESETS[name]
+    return ConvConfig(weight_bits=(weight_bits,) * (2 + 2 * len(shape["blocks"])), name=name, **shape)
+
+
+def feature_codes(windows: torch.Tensor) -> torch.Tensor:
+    """ESPHome's int8 input codes (int64) of float microfrontend features (uint16 values / 25.6), any shape."""
+    return torch.from_numpy(quantize_features(windows.detach().cpu().numpy()).astype(np.int64))
+
+
+class ConvNet(nn.Module):
+    """The streaming conv model of one ``ConvConfig`` in one of ``STAGES``.
+
+    Input: float windows (B, frames >= window_frames, feature_dim) of microfrontend features.
+    Output: float logits (B,); in stage 2 evaluation mode, the integer graph's logit dequantized.
+    """
+
+    arch = ARCH
+
+    def __init__(self, config: ConvConfig, stage: str = "float"):
+        super().__init__()
+        if stage not in STAGES:
+            raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
+        self.config = config
+        self.stage = stage
+        c = config
+        ops = [Dense(c.first_kernel * c.feature_dim, c.first_channels, True)]
+        channels = c.first_channels
+        for kernel, out in c.blocks:
+            ops += [Dense(kernel, channels, True), Dense(channels, out, True)]
+            channels = out
+        ops.append(Dense(c.head_frames * channels, 1, True))
+        self.ops = nn.ModuleList(ops)
+        # Stage-2 state: the observed real ranges of each depthwise output and of the logit; zero until calibrated.
+        self.register_buffer("dw_range", torch.zeros(len(c.blocks), 2))
+        self.register_buffer("logit_range", torch.zeros(2))
+        self.reset_weights(torch.Generator().manual_seed(0))
+
+    # --- set-up -------------------------------------------------------------------------
+
+    def reset_weights(self, generator: torch.Generator) -> None:
+        """Initialise weights for this stage: Kaiming-uniform (float) or N(0, SIGMA_T^2) (QAT)."""
+        with torch.no_grad():
+            for i, d in enumerate(self.ops):
+                fan_in = d.weight.shape[1]
+                if self.stage == "float":
+                    bound = np.sqrt(6.0 / fan_in)
+                    d.weight.uniform_(-bound, bound, generator=generator)
+                    d.gain.fill_(1.0)
+                else:
+                    d.weight.normal_(0.0, SIGMA_T, generator=generator)
+                    rms = float(squash(d.weight).pow(2).mean().sqrt().clamp_min(1e-3))
+                    d.gain.fill_(float(np.sqrt(2.0 / fan_in)) / rms)
+                d.bias.zero_()
+
+    def set_normalization(self, features: np.ndarray) -> None:
+        """Nothing to set: the input is ESPHome's fixed int8 grid (kept for the dense family's interface)."""
+
+    @property
+    def calibrated(self) -> bool:
+        return bool(self.logit_range[1] > self.logit_range[0])
+
+    # --- forward ------------------------------------------------------------------------
+
+    def input_codes(self, windows: torch.Tensor) -> torch.Tensor:
+        """The last ``window_frames`` frames of float windows as int8 input codes (int64 (B, frames, features))."""
+        c = self.config
+        if windows.ndim != 3 or windows.shape[1] < c.window_frames or windows.shape[2] != c.feature_dim:
+            raise ValueError(f"windows: (N, >= {c.window_frames} frames, {c.feature_dim} features) expected by the "
+                             f"model, got {tuple(windows.shape)}")
+        return feature_codes(windows[:, windows.shape[1] - c.window_frames:])
+
+    def quantized_weight(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Op i's weights (rows, fan-in) on their per-row grid with the STE gradient, and the scale (rows,)."""
+        d = self.ops[i]
+        src = d.weight if self.stage == "float" else squash(d.weight)
+        codes, grid_scale = weight_codes(src, self.config.weight_bits[i])
+        w = d.gain[:, None] * ste(src, codes * grid_scale[:, None])
+        return w, (d.gain.detach().abs() * grid_scale).clamp_min(1e-30)
+
+    def _weight(self, i: int) -> torch.Tensor:
+        d = self.ops[i]
+        return d.gain[:, None] * d.weight if self.stage == "float" else self.quantized_weight(i)[0]
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        if self.stage == "stage2":
+            if not self.training:
+                spec, logit = self.to_graph(), self._logit_tensor()
+                codes = self.integer_outputs(windows, spec)[logit]
+                q = spec.tensors[logit].quant
+                return torch.from_numpy((codes[:, -1, 0].astype(np.float32) - q.zero_point) * np.float32(q.scale))
+            return self._forward_fake_quant(windows, observe="ema")
+        x = (self.input_codes(windows) - INPUT_ZERO_POINT).to(torch.float32) * INPUT_SCALE
+        return self._run(x, [self._weight(i) for i in range(len(self.ops))], [d.bias for d in self.ops], None, None)
+
+    def _run(self, x, weights, biases, act, observe) -> torch.Tensor:
+        """The layers on real input (B, frames, features); ``act(kind, i, h, observe)`` quantizes each activation
+        (stage 2) or is None (float ReLU clip only)."""
+        c = self.config
+        clip = c.relu_clip
+
+        def relu(h, i):
+            h = h.clamp(0.0, clip)
+            return act("relu", i, h, observe) if act else h
+
+        taps = x.unfold(1, c.first_kernel, c.stride).transpose(2, 3)  # (B, T', K, F)
+        h = relu(taps.reshape(*taps.shape[:2], -1) @ weights[0].T + biases[0], 0)
+        for b in range(len(c.blocks)):
+            dw, pw = 1 + 2 * b, 2 + 2 * b
+            h = (h.unfold(1, c.blocks[b][0], 1) * weights[dw]).sum(-1) + biases[dw]  # (B, T', C, K) -> (B, T', C)
+            if act:
+                h = act("dw", b, h, observe)
+            h = relu(h @ weights[pw].T + biases[pw], pw)
+        head = len(self.ops) - 1
+        z = h[:, h.shape[1] - c.head_frames:].reshape(len(h), -1) @ weights[head].T + biases[head]
+        if act:
+            z = act("logit", 0, z, observe)
+        return z[:, 0]
+
+    def _relu_grid(self) -> tuple[float, int]:
+        return _f32(self.config.relu_clip / 255), -128
+
+    def _forward_fake_quant(self, windows: torch.Tensor, observe: str | None) -> torch.Tensor:
+        """Stage 2: every tensor on the integer graph's grid, gradients by the STE."""
+        x = (self.input_codes(windows) - INPUT_ZERO_POINT).to(torch.float32) * INPUT_SCALE
+        weights, biases = [], []
+        scales = self._input_scales()
+        for i, d in enumerate(self.ops):
+            w, ws = self.quantized_weight(i)
+            step = scales[i] * ws
+            weights.append(w)
+            biases.append(ste(d.bias, round_half_away(d.bias / step) * step))
+
+        def act(kind, i, h, observe):
+            if kind == "relu":
+                s, zp = self._relu_grid()
+            else:
+                buf = self.dw_range[i] if kind == "dw" else self.logit_range
+                observe_range(buf, h, observe)
+                s, zp = asymmetric_range(*buf.tolist(), 8)
+            return fake_quantize(h, s, zp, -128, 127)
+
+        return self._run(x, weights, biases, act, observe)
+
+    def _input_scales(self) -> list[float]:
+        """The input scale of each op, as the graph holds it (float32 values)."""
+        relu, _ = self._relu_grid()
+        scales = [_f32(INPUT_SCALE)]
+        for b in range(len(self.config.blocks)):
+            scales += [relu, asymmetric_range(*self.dw_range[b].tolist(), 8)[0]]
+        return scales + [relu]
+
+    def integer_outputs(self, windows: torch.Tensor, spec: GraphSpec | None = None) -> dict[int, np.ndarray]:
+        """Every tensor of the integer graph on float windows (``run_windows``): what the engine computes."""
+        spec = spec or self.to_graph()
+        return run_windows(spec, self.input_codes(windows).numpy().astype(np.int8))
+
+    def _logit_tensor(self) -> int:
+        """The id of the logit tensor in ``to_graph()`` (the input of its Logistic)."""
+        return next(op.input for op in self.to_graph().ops if isinstance(op, Logistic))
+
+    # --- training -----------------------------------------------------------------------
+
+    @staticmethod
+    def loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Binary cross-entropy of the wakeword logit."""
+        return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+
+    @staticmethod
+    def decisions(logits: torch.Tensor) -> torch.Tensor:
+        """1 where the model says wakeword (logit > 0, probability > 0.5)."""
+        return (logits > 0).to(torch.int64)
+
+    @torch.no_grad()
+    def calibrate(self, windows: torch.Tensor) -> None:
+        """Sets every activation range from float windows (B, frames, features), op by op through the quantized
+        model, so each range sees the rounding of the ops before it."""
+        self._forward_fake_quant(windows, observe="set")
+
+    def regularizer(self, lambda_sigma: float, lambda_mu: float, lambda_cos: float = 0.0) -> torch.Tensor:
+        """Stages 1 and 2: the distribution regulariser on W plus ``lambda_cos`` times the absolute cosine
+        regulariser on tanh(W)'s grid (``quantizers.grid_penalty``), summed over ops (0 for float)."""
+        if self.stage == "float":
+            return torch.zeros(())
+        return sum(distribution_regularizer(d.weight, SIGMA_T, lambda_sigma, lambda_mu)
+                   + lambda_cos * grid_penalty(d.weight, self.config.weight_bits[i]) for i, d in enumerate(self.ops))
+
+    # --- the integer graph --------------------------------------------------------------
+
+    @torch.no_grad()
+    def to_graph(self) -> GraphSpec:
+        """The streaming graph: what ``kwsint.write_blob`` stores, kwsint's engine runs and TFLM runs.
+
+        Float weights are quantized linearly per channel (post-training quantization), QAT weights as
+        q_z(tanh(W)); the gain folds into the per-channel scale (its sign into the codes). Requires calibrated
+        ranges (``calibrate``, or a stage-2 model).
+        """
+        if not self.calibrated:
+            raise ValueError("the model has no activation ranges: calibrate it (or train stage 2) first")
+        c = self.config
+        g = _GraphBuilder()
+        relu = Quant(*self._relu_grid())
+        x = g.input(c.stride, c.feature_dim, Quant(_f32(INPUT_SCALE), INPUT_ZERO_POINT))
+        scales = self._input_scales()
+        h = g.window(x, c.first_kernel - c.stride)
+        codes, ws, bias = self._op_codes(0, scales[0])
+        h = g.op(Conv, h, 1, c.first_channels, relu, weights=codes.reshape(c.first_channels, c.first_kernel, -1),
+                 bias=bias, weight_scale=ws, stride=c.stride, dilation=1, padding="valid", act_min=-128, act_max=127)
+        channels = c.first_channels
+        for b, (kernel, out) in enumerate(c.blocks):
+            dw, pw = 1 + 2 * b, 2 + 2 * b
+            s, zp = asymmetric_range(*self.dw_range[b].tolist(), 8)
+            codes, ws, bias = self._op_codes(dw, scales[dw])
+            h = g.op(DepthwiseConv, g.window(h, kernel - 1), 1, channels, Quant(s, zp), weights=codes.T.copy(),
+                     bias=bias, weight_scale=ws, stride=1, dilation=1, padding="valid", act_min=-128, act_max=127)
+            codes, ws, bias = self._op_codes(pw, scales[pw])
+            h = g.op(Conv, h, 1, out, relu, weights=codes.reshape(out, 1, channels), bias=bias, weight_scale=ws,
+                     stride=1, dilation=1, padding="valid", act_min=-128, act_max=127)
+            channels = out
+        s, zp = asymmetric_range(*self.logit_range.tolist(), 8)
+        codes, ws, bias = self._op_codes(len(self.ops) - 1, scales[-1])
+        logit = g.op(FullyConnected, g.window(h, c.head_frames - 1), 1, 1, Quant(s, zp), weights=codes, bias=bias,
+                     weight_scale=ws, act_min=-128, act_max=127)
+        p = g.op(Logistic, logit, 1, 1, Quant(LOGISTIC_OUTPUT_SCALE, LOGISTIC_OUTPUT_ZERO_POINT))
+        out = g.op(Quantize, p, 1, 1, Quant(LOGISTIC_OUTPUT_SCALE, 0), dtype="uint8")
+        return g.spec(out)
+
+    def _op_codes(self, i: int, input_scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(int8 codes (rows, fan-in), float32 scales (rows,), int32 bias (rows,)) of op i."""
+        d = self.ops[i]
+        src = d.weight if self.stage == "float" else squash(d.weight)
+        codes, grid_scale = weight_codes(src, self.config.weight_bits[i])
+        codes = codes * torch.where(d.gain < 0, -1.0, 1.0)[:, None]
+        ws = (d.gain.abs() * grid_scale).clamp_min(1e-30).numpy().astype(np.float32)
+        step = np.float64(np.float32(input_scale)) * ws.astype(np.float64)
+        limit = BIAS_LIMIT[8]
+        bias = np.clip(round_half_away(torch.from_numpy(d.bias.double().numpy() / step)).numpy(), -limit, limit)
+        return codes.numpy().astype(np.int8), ws, bias.astype(np.int32)
+
+
+class _GraphBuilder:
+    """Appends tensors, states and ops of a chain graph."""
+
+    def __init__(self) -> None:
+        self.tensors: list[Tensor] = []
+        self.states: list[State] = []
+        self.ops: list = []
+
+    def _tensor(self, frames: int, channels: int, quant: Quant, dtype: str = "int8") -> int:
+        self.tensors.append(Tensor(frames, channels, quant, dtype))
+        return len(self.tensors) - 1
+
+    def input(self, frames: int, channels: int, quant: Quant) -> int:
+        self.first = self._tensor(frames, channels, quant)
+        return self.first
+
+    def window(self, x: int, frames: int) -> int:
+        """``x`` preceded by a state of its last ``frames`` frames (x itself when frames is 0)."""
+        if frames == 0:
+            return x
+        t = self.tensors[x]
+        self.states.append(State(frames, t.channels, t.quant, np.full((frames, t.channels), t.quant.zero_point,
+                                                                      np.int8)))
+        out = self._tensor(frames + t.frames, t.channels, t.quant)
+        self.ops.append(Window(state=len(self.states) - 1, input=x, out=out))
+        return out
+
+    def op(self, kind, x: int, frames: int, channels: int, quant: Quant, dtype: str = "int8", **fields) -> int:
+        out = self._tensor(frames, channels, quant, dtype)
+        self.ops.append(kind(input=x, out=out, **fields))
+        return out
+
+    def spec(self, output: int) -> GraphSpec:
+        return GraphSpec(tuple(self.tensors), tuple(self.states), tuple(self.ops), self.first, output)

@@ -1,0 +1,195 @@
+"""The streaming conv models (kwsint.train.qat.conv): whole-window simulation against the streamed graph (numpy
+reference, C engine), the cosine regulariser, checkpoints, and kwsint-train / kwsint-export end to end with
+TFLM."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import kwsint
+from kwsint.cli import export as export_cli, train as train_cli
+from kwsint.data.dataset import Windows, save_windows
+from kwsint.data.toydata import make_toy_windows
+from kwsint.engine.graph import Conv, GraphSpec, ReferenceStream, receptive_field, run_windows
+from kwsint.engine.graph_model import GraphModel
+from kwsint.errors import CheckpointError
+from kwsint.train.graph_export import stream_inputs, stream_outputs
+from kwsint.train.qat.checkpoint import load_checkpoint, save_checkpoint
+from kwsint.train.qat.conv import ConvConfig, ConvNet, conv_config
+from kwsint.train.qat.quantizers import cosine_regularizer, grid_penalty
+
+SHAPES = {
+    "conv-s": conv_config("conv-s"),
+    # no first-conv state (kernel == stride), a 1-frame depthwise kernel (no state), a 2-frame head, 3-bit weights
+    "edges": ConvConfig(blocks=((1, 8), (4, 12)), weight_bits=(3, 2, 8, 4, 5, 6), first_channels=8, first_kernel=3,
+                        stride=3, head_frames=2),
+    "odd": ConvConfig(blocks=((3, 6),), weight_bits=(8, 8, 8, 8), first_channels=5, first_kernel=7, stride=2,
+                      feature_dim=40),
+}
+
+
+def _features(rng: np.random.Generator, n: int, frames: int) -> np.ndarray:
+    """Microfrontend-like windows: feature values (uint16 / 25.6) over the int8 codes' whole range and beyond."""
+    x = rng.uniform(0, 28, (n, frames, 40))
+    x[rng.random(x.shape) < 0.05] = 0.0
+    return x.astype(np.float32)
+
+
+def _model(config: ConvConfig, stage: str, seed: int) -> tuple[ConvNet, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    model = ConvNet(config, stage)
+    model.reset_weights(torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        for d in model.ops:
+            d.bias.normal_(0, 0.3, generator=torch.Generator().manual_seed(seed + 1))
+    windows = _features(rng, 48, config.window_frames + 4)
+    model.calibrate(torch.from_numpy(windows))
+    model.eval()
+    return model, windows
+
+
+@pytest.mark.parametrize("stage", ["float", "stage2"])
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_whole_windows_equal_the_streamed_graph(shape, stage):
+    """run_windows (what training evaluates) == ReferenceStream and the C engine, invoke by invoke, on every
+    window: the model is trained in its streaming-equivalent form."""
+    config = SHAPES[shape]
+    model, windows = _model(config, stage, seed=len(shape))
+    spec = model.to_graph()
+    assert receptive_field(spec) == config.window_frames
+    codes = model.input_codes(torch.from_numpy(windows)).numpy().astype(np.int8)
+    sim = run_windows(spec, codes)[spec.output][:, -1, 0].astype(np.int64)
+    engine = GraphModel(kwsint.write_blob(spec))
+    assert np.array_equal(stream_outputs(lambda: ReferenceStream(spec), spec, codes), sim)
+    assert np.array_equal(stream_outputs(engine.stream, spec, codes), sim)
+    assert len(np.unique(sim)) > 3, "a constant output would test nothing"
+    for extra in range(1, config.stride + 1):  # earlier frames change nothing, whatever the stride's phase
+        earlier = np.random.default_rng(extra).integers(-128, 128, (len(codes), extra, 40)).astype(np.int8)
+        longer = run_windows(spec, np.concatenate([earlier, codes], axis=1))
+        assert np.array_equal(longer[spec.output][:, -1, 0], sim)
+    # a stream that goes on: its output at each invoke is the whole-window result of the frames before it
+    stream = engine.stream()
+    long = np.concatenate(list(codes))[: 3 * config.window_frames]
+    x = stream_inputs(spec, long)
+    step = config.stride
+    outs = stream.invoke_many(x)[:, 0, 0]
+    ends = np.arange(1, len(x) + 1) * step
+    ready = ends >= config.window_frames
+    flat = x.reshape(-1, 40)
+    wins = np.stack([flat[e - config.window_frames: e] for e in ends[ready]])
+    assert np.array_equal(outs[ready], run_windows(spec, wins)[spec.output][:, -1, 0])
+
+
+def test_stage2_evaluation_is_the_integer_graph():
+    model, windows = _model(SHAPES["edges"], "stage2", seed=5)
+    x = torch.from_numpy(windows)
+    spec = model.to_graph()
+    logit = next(op.input for op in spec.ops if type(op).__name__ == "Logistic")
+    q = spec.tensors[logit].quant
+    codes = model.integer_outputs(x)[logit][:, -1, 0]
+    assert torch.equal(model(x), torch.from_numpy((codes.astype(np.float32) - q.zero_point) * np.float32(q.scale)))
+
+
+def test_run_windows_refuses_short_windows_and_same_padding():
+    model, windows = _model(SHAPES["odd"], "float", seed=3)
+    spec = model.to_graph()
+    with pytest.raises(ValueError, match="frames"):
+        run_windows(spec, np.zeros((2, receptive_field(spec) - 1, 40), np.int8))
+    ops = tuple(Conv(**{**op.__dict__, "padding": "same"}) if isinstance(op, Conv) and op.weights.shape[1] == 1
+                else op for op in spec.ops)  # a 1x1 conv keeps its frames with "same" padding
+    same = GraphSpec(spec.tensors, spec.states, ops, spec.input, spec.output)
+    with pytest.raises(ValueError, match="'valid' convolutions"):
+        receptive_field(same)
+
+
+def test_cosine_regulariser_and_its_gradient():
+    u = torch.tensor([0.0, 1.0, -3.0, 0.5, 2.5, 0.2, 0.8, -1.3], dtype=torch.float64, requires_grad=True)
+    each = 1 - torch.cos(torch.pi * u).abs()
+    assert torch.allclose(each[:5], torch.tensor([0.0, 0.0, 0.0, 1.0, 1.0], dtype=torch.float64), atol=1e-12)
+    cosine_regularizer(u).backward()
+    d = u.detach()
+    formula = torch.pi * torch.sin(torch.pi * d) * torch.sign(torch.cos(torch.pi * d)) / len(d)
+    assert torch.allclose(u.grad[[0, 1, 2, 5, 6, 7]], formula[[0, 1, 2, 5, 6, 7]])
+    # descending the gradient moves each value toward its nearest integer
+    assert (u.grad[[5, 6, 7]].sign() == torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64)).all()
+    w = torch.randn(6, 20, generator=torch.Generator().manual_seed(0))
+    assert float(grid_penalty(w, 1)) == 0.0 and 0.2 < float(grid_penalty(w, 4)) < 0.8
+
+
+def test_checkpoint_keeps_the_family(tmp_path):
+    model, _ = _model(SHAPES["edges"], "stage2", seed=7)
+    save_checkpoint(tmp_path / "c.pt", model)
+    back = load_checkpoint(tmp_path / "c.pt").model
+    assert isinstance(back, ConvNet) and back.config == model.config and back.stage == "stage2"
+    assert kwsint.write_blob(back.to_graph()) == kwsint.write_blob(model.to_graph())
+    data = torch.load(tmp_path / "c.pt", weights_only=True)
+    data["arch"] = "transformer"
+    torch.save(data, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="arch: expected dense or conv"):
+        load_checkpoint(tmp_path / "bad.pt")
+    data["arch"] = "conv"
+    data["config"]["blocks"] = [[0, 8]]
+    torch.save(data, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="config: blocks"):
+        load_checkpoint(tmp_path / "bad.pt")
+
+
+def _mf_windows(n: int, seed: int, speakers) -> Windows:
+    """Toy windows with 40 features, mapped onto the microfrontend's value range."""
+    w = make_toy_windows(n, seed=seed, speakers=speakers, window_frames=81,
+                         feature_dim=40)
+    f = np.clip((w.features + 12.0) * 1.1, 0, 27).astype(np.float32)
+    return Windows(f, w.labels, w.speakers)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    d = tmp_path_factory.mktemp("conv")
+    save_windows(d / "train.npz", _mf_windows(192, 1, range(6)))
+    save_windows(d / "val.npz", _mf_windows(48, 2, range(6, 8)))
+    data = ["--train", str(d / "train.npz"), "--val", str(d / "val.npz"), "--arch", "conv", "--batch-size", "32",
+            "--eval-every", "4", "--checkpoint-every", "4", "--no-progress"]
+    assert train_cli.main(["--stage", "stage1", "--config", "conv-s", *data, "-o", str(d / "big.pt"), "--steps",
+                           "1"]) == 1  # conv-s reads more frames than these windows hold
+    return d
+
+
+def test_train_and_export_a_conv_model(trained, tmp_path, capsys, monkeypatch):
+    """kwsint-train --arch conv through stage 2, kwsint-export to .kwsq and .tflite: simulation, engine and TFLM
+    agree on every window, and kwsint-import reads the .tflite back to the same graph."""
+    d = trained
+    monkeypatch.setattr("kwsint.train.qat.conv.CONV_PRESETS", {"edges": {
+        k: v for k, v in SHAPES["edges"].to_dict().items() if k not in ("weight_bits", "name")}})
+    common = ["--train", str(d / "train.npz"), "--val", str(d / "val.npz"), "--batch-size", "32", "--eval-every",
+              "4", "--checkpoint-every", "4", "--no-progress"]
+    assert train_cli.main(["--arch", "conv", "--config", "edges", "--stage", "stage1", "--weight-bits", "4",
+                           "--lambda-cos", "0.5", *common, "-o", str(tmp_path / "s1.pt"), "--steps", "8"]) == 0
+    assert train_cli.main(["--stage", "stage2", "--init", str(tmp_path / "s1.pt"), *common,
+                           "-o", str(tmp_path / "s2.pt"), "--steps", "4"]) == 0
+    s2 = load_checkpoint(tmp_path / "s2.pt").model
+    assert isinstance(s2, ConvNet) and s2.config.weight_bits == (4,) * 6
+    reports = {}
+    for suffix in ("kwsq", "tflite"):
+        capsys.readouterr()
+        assert export_cli.main([str(tmp_path / "s2.pt"), "-o", str(tmp_path / f"m.{suffix}"), "--samples",
+                                str(d / "val.npz"), "--threshold", "0.7", "--json"]) == 0
+        reports[suffix] = json.loads(capsys.readouterr().out)
+    for r in reports.values():
+        assert r["agreement"]["windows"] == 48
+        assert r["agreement"]["engine_equal_simulation"] == 48 and r["tflm"]["bit_exact"] == 48
+        assert r["metadata"]["probability_cutoff"] == 0.7 and r["metadata"]["sliding_window_size"] == 5
+    blob = (tmp_path / "m.kwsq").read_bytes()
+    imported = kwsint.load(tmp_path / "m.tflite")  # kwsint-import's reader: the shipped models' TFLite form
+    assert imported.macs == GraphModel(blob).macs == SHAPES["edges"].macs
+    spec = kwsint.read_blob(blob)
+    x = stream_inputs(spec, np.random.default_rng(0).integers(-128, 128, (60, 40)).astype(np.int8))
+    assert np.array_equal(imported.stream().invoke_many(x), GraphModel(blob).stream().invoke_many(x))
+    capsys.readouterr()
+    assert export_cli.main([str(tmp_path / "s2.pt"), "-o", str(tmp_path / "m.onnx")]) == 1
+    assert "not .onnx" in capsys.readouterr().err
+    assert export_cli.main([str(tmp_path / "s2.pt"), "-o", str(tmp_path / "x.kwsq"), "--smoothing", "1"]) == 1
+    assert "--smoothing: a conv model" in capsys.readouterr().err
