@@ -151,14 +151,24 @@ def run(args: argparse.Namespace, fmt: str, out: Path) -> int:
 
 def _run_conv(args, fmt, out, model, config, calibration, samples, labels, metadata) -> int:
     """``run`` for a conv checkpoint: its streaming graph as .kwsq or .tflite, checked against TFLM."""
-    from kwsint.train.graph_export import export_graph, format_report
+    from kwsint.interop.tflite_graph import TflmStream, graph_to_tflite
+    from kwsint.train.graph_export import export_graph, format_report, stream_outputs
 
     if fmt == "onnx":
         raise ValueError(f"{args.checkpoint}: a conv model exports as .kwsq or .tflite (a streaming graph), not .onnx")
     result = export_graph(model, config, calibration=calibration, samples=samples, labels=labels,
                           backend=args.backend, source=str(args.checkpoint), metadata=metadata)
     report = result.report | {"format": fmt, "output": str(out)}
-    data = result.tflite if fmt == "tflite" else result.blob
+    tflite = graph_to_tflite(result.spec, input_rank3=True, fc_reshape=True)  # the shipped models' form
+    interpreter = TflmStream(tflite, result.spec)
+
+    def fresh_stream() -> TflmStream:
+        interpreter.reset()
+        return interpreter
+
+    tflm = stream_outputs(fresh_stream, result.spec, result.codes)
+    report["tflm"] = {"windows": len(tflm), "bit_exact": int((tflm == result.outputs).sum())}
+    data = tflite if fmt == "tflite" else result.blob
     report["output_bytes"] = len(data)
     write_atomic(out, data)
     print(json.dumps(report) if args.json else format_report(report))

@@ -1,11 +1,9 @@
 """Conv checkpoint -> streaming graph (.kwsq, .tflite), with the report a user checks before shipping it.
 
-``export_graph`` turns a ``ConvNet`` into its ``GraphSpec`` at the requested weight bits and checks three
-computations of it against each other on every sample window, each window run as a stream from its start:
-
-* the checkpoint's integer simulation (``ConvNet.integer_outputs``: the whole window at once);
-* kwsint's C engine, invoke by invoke (``GraphModel``);
-* the TFLM interpreter on the .tflite file, invoke by invoke (``kwsint.interop.tflite_graph``).
+``export_graph`` turns a ``ConvNet`` into its ``GraphSpec`` at the requested weight bits and checks the
+checkpoint's integer simulation (``ConvNet.integer_outputs``: the whole window at once) against kwsint's C engine
+run invoke by invoke (``GraphModel``), each window a stream from its start; kwsint-export adds the TFLM
+interpreter on the .tflite file (``kwsint.interop.tflite_graph``) the same way, with ``stream_outputs``.
 
 A window is fed from ``window_frames`` before its end, preceded by as many frames of code -128 (the states'
 zero point, silence) as make a whole number of invokes; its last invoke's output is compared.
@@ -45,7 +43,6 @@ class GraphExport:
     report: dict
     codes: np.ndarray
     outputs: np.ndarray
-    tflite: bytes | None = None
 
 
 #: ESPHome's detection rule averages this many outputs unless the model's settings say otherwise (microWakeWord's
@@ -125,7 +122,7 @@ def op_report(spec: GraphSpec, bits: tuple[int, ...]) -> list[dict]:
 
 def export_graph(model: ConvNet, config: ConvConfig, *, calibration: np.ndarray | None = None,
                  samples: np.ndarray | None = None, labels: np.ndarray | None = None, backend: str | None = None,
-                 source: str = "", metadata: ModelMetadata = ModelMetadata(), tflm: bool = True) -> GraphExport:
+                 source: str = "", metadata: ModelMetadata = ModelMetadata()) -> GraphExport:
     """The streaming graph of a conv checkpoint at ``config``'s bits, checked as the module docstring says.
 
     Args:
@@ -135,7 +132,6 @@ def export_graph(model: ConvNet, config: ConvConfig, *, calibration: np.ndarray 
         samples: windows for the checks; default the calibration windows, else ``SYNTHETIC_WINDOWS`` synthetic.
         labels: 0/1 labels of ``samples``, to report the integer model's accuracy (output >= 128 is wakeword).
         backend: the engine backend (default: the fastest).
-        tflm: also write the .tflite file and run TFLM on every window (needs ``kwsint[interop]``).
     """
     for name, w in (("calibration", calibration), ("samples", samples)):
         check_windows(w, config, name)
@@ -172,20 +168,7 @@ def export_graph(model: ConvNet, config: ConvConfig, *, calibration: np.ndarray 
                   weight_bytes=sum(r["weights"] for r in op_report(spec, config.weight_bits)), macs=spec.macs,
                   window_frames=config.window_frames, state_bytes=sum(s.frames * s.channels for s in spec.states),
                   metadata=metadata.stated(), agreement=check)
-    tflite = None
-    if tflm:
-        from ..interop.tflite_graph import TflmStream, graph_to_tflite
-
-        tflite = graph_to_tflite(spec, input_rank3=True, fc_reshape=True)  # the shipped models' form
-        interpreter = TflmStream(tflite, spec)
-
-        def fresh():
-            interpreter.reset()
-            return interpreter
-
-        t = stream_outputs(fresh, spec, codes)
-        report["tflm"] = dict(windows=len(t), bit_exact=int((t == got).sum()))
-    return GraphExport(spec, data, report, codes, got, tflite)
+    return GraphExport(spec, data, report, codes, got)
 
 
 def format_report(report: dict) -> str:

@@ -144,6 +144,6 @@ def asymmetric_range(lo: float, hi: float, act_bits: int) -> tuple[float, int]:
 
 
 __all__ = [
-    "SIGMA_T", "asymmetric_range", "cosine_regularizer", "distribution_regularizer", "grid_penalty", "fake_quantize", "grid_max",
-    "quantize_weights", "round_half_away", "ste", "tanh_uniformity", "tanh_weights", "weight_codes",
+    "SIGMA_T", "asymmetric_range", "cosine_regularizer", "distribution_regularizer", "fake_quantize", "grid_max",
+    "grid_penalty", "quantize_weights", "round_half_away", "ste", "tanh_uniformity", "tanh_weights", "weight_codes",
 ]
