@@ -17,7 +17,8 @@ streams tagged by synthesizer and category). ``--splits test`` renders only the
 test split, the same files a full run writes for it. It prints one JSON summary line
 (corpus.json, the same with each split's voices and rooms listed).
 
-``hold-out`` writes OUT_DIR/train.npz and val.npz: DATA_DIR's without the
+``hold-out`` writes OUT_DIR/train.npz and val.npz (and train-mf.npz and
+val-mf.npz, the microfrontend windows, where DATA_DIR has them): DATA_DIR's without the
 windows of SYNTHESIZER's voices, to train a model that has never heard it
 (leave-one-synthesizer-out); kwsint-eval then measures it on DATA_DIR's test
 streams of that synthesizer (``--select positive:synthesizer=SYNTHESIZER``).
@@ -39,7 +40,8 @@ import numpy as np
 
 from kwsint.cli import common
 from kwsint.data.augment import ToolError
-from kwsint.data.corpus import SPLITS, SYNTHESIZERS, TEST_ONLY, hold_out, make_corpus, synthesizer_speakers
+from kwsint.data.corpus import (SPLITS, SYNTHESIZERS, TEST_ONLY, hold_out, make_corpus, microfrontend_name,
+                                synthesizer_speakers)
 from kwsint.data.dataset import load_windows, save_windows
 from kwsint.data.toydata import make_toy_windows
 
@@ -106,7 +108,9 @@ def synth(args: argparse.Namespace, progress: common.Progress) -> int:
 
 
 def leave_out(args: argparse.Namespace, progress: common.Progress) -> int:
-    paths = {split: args.out_dir / f"{split}.npz" for split in ("train", "val")}
+    names = [name for split in ("train", "val") for name in (f"{split}.npz", microfrontend_name(split))
+             if name.endswith(f"{split}.npz") or (args.data_dir / name).is_file()]
+    paths = {name: args.out_dir / name for name in names}
     common.check_outputs(paths.values(), args.force, create_folders=True)
     summary_path = args.data_dir / "corpus.json"
     try:
@@ -116,11 +120,12 @@ def leave_out(args: argparse.Namespace, progress: common.Progress) -> int:
             raise OSError(f"{summary_path}: expected the corpus.json of a kwsint-data synth corpus, got "
                           f"{e.strerror}") from e
         speakers = synthesizer_speakers(summary, args.synthesizer, str(summary_path))
-        for split, path in paths.items():
-            windows = load_windows(args.data_dir / f"{split}.npz")
+        for name, path in paths.items():
+            windows = load_windows(args.data_dir / name)
             kept = hold_out(windows, speakers)
             args.out_dir.mkdir(parents=True, exist_ok=True)
             save_windows(path, kept)
+            split = name.split(".")[0].removesuffix("-mf")
             print(json.dumps(dict(split=split, file=str(path), held_out=args.synthesizer, windows=len(kept),
                                   positives=int(kept.labels.sum()), removed=len(windows) - len(kept))), flush=True)
     except json.JSONDecodeError as e:

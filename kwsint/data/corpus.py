@@ -46,6 +46,7 @@ import numpy as np
 
 from ..io.atomic import refuse_existing, temp_dir_beside
 from ..io.features import FbankOptions, compute_fbank
+from ..io.microfrontend import MicroFrontendStream, require_pymicro_features
 from . import augment
 from .augment import NOISE_COLOURS, SAMPLE_RATE, sox
 from .dataset import Windows, save_windows
@@ -108,6 +109,9 @@ PEAK_DBFS = (-30.0, -3.0)
 """Range of the utterance's peak level, dB relative to int16 full scale."""
 WINDOW_FRAMES = 81
 """Frames in a training window (0.825 s of audio with 25 ms frames every 10 ms)."""
+MICROFRONTEND_WINDOW_FRAMES = 125
+"""Frames in a microfrontend window (1.27 s of audio with 30 ms frames every 10 ms): the receptive field of the
+largest conv preset (``kwsint.train.qat.conv.CONV_PRESETS``); a smaller model reads the last frames."""
 POSITIVE_END_S = 0.2
 """A positive window ends 0 to this many seconds after the phrase ends."""
 POSITIVE_START_S = 0.1
@@ -399,12 +403,16 @@ def _utterance(rng: np.random.Generator, kind: str, split: str, speaker: int, ra
 
 
 def check_tools(splits: Iterable[str] = SPLITS) -> None:
-    """Raise ToolError unless every synthesizer and voice, sox, the recordings of ``splits`` and
-    pyroomacoustics are here."""
+    """Raise ToolError unless every synthesizer and voice, sox, the recordings of ``splits``,
+    pyroomacoustics and pymicro-features are here."""
     check_synthesizers()
     for split in splits:
         recorded_clips(split)
     augment.pyroomacoustics()
+    try:
+        require_pymicro_features()
+    except ImportError as e:
+        raise augment.ToolError(str(e)) from None
 
 
 @dataclass(frozen=True)
@@ -496,9 +504,9 @@ def render(utt: Utterance, banks: Banks) -> Rendered:
 # --- windows -----------------------------------------------------------------------------------------------------
 
 
-def cut_windows(features: np.ndarray, utt: Utterance, span: tuple[float, float] | None,
-                rng: np.random.Generator, options: FbankOptions = FbankOptions()) -> tuple[np.ndarray, np.ndarray]:
-    """Labelled WINDOW_FRAMES-frame windows of one utterance's (T, bins) features.
+def choose_windows(frames: int, utt: Utterance, span: tuple[float, float] | None, rng: np.random.Generator,
+                   options: FbankOptions = FbankOptions()) -> list[tuple[int, int]]:
+    """(end frame, label) of the labelled windows of an utterance of ``frames`` fbank frames (``cut_windows``).
 
     A window's end time is the end of its last frame. Positive utterances give
     three positives ending 0..POSITIVE_END_S after the phrase and starting no
@@ -508,13 +516,10 @@ def cut_windows(features: np.ndarray, utt: Utterance, span: tuple[float, float] 
     it. Confusables give six negatives ending anywhere from 0.1 s into the
     confusable to AFTER_GUARD_S after it (every step a streaming detector
     sees it at) and one anywhere; speech and noise give three anywhere.
-    Windows that do not fit are left out.
-
-    Returns:
-        float32 (N, WINDOW_FRAMES, bins) windows and int64 (N,) labels.
+    Windows that do not fit are left out. The end frame is exclusive.
     """
     shift, length = options.frame_shift_ms / 1000, options.frame_length_ms / 1000
-    ends = np.arange(WINDOW_FRAMES, len(features) + 1)  # exclusive end frame of each possible window
+    ends = np.arange(WINDOW_FRAMES, frames + 1)  # exclusive end frame of each possible window
     end_s = (ends - 1) * shift + length
     start_s = (ends - WINDOW_FRAMES) * shift
 
@@ -534,9 +539,36 @@ def cut_windows(features: np.ndarray, utt: Utterance, span: tuple[float, float] 
         chosen = draw((end_s >= start + 0.1) & (end_s <= end + AFTER_GUARD_S), 6, 0) + draw(anywhere, 1, 0)
     else:
         chosen = draw(anywhere, 3, 0)
-    windows = np.stack([features[e - WINDOW_FRAMES: e] for e, _ in chosen]) if chosen else \
-        np.zeros((0, WINDOW_FRAMES, features.shape[1]), np.float32)
-    return windows.astype(np.float32), np.array([label for _, label in chosen], dtype=np.int64)
+    return chosen
+
+
+def cut_windows(features: np.ndarray, utt: Utterance, span: tuple[float, float] | None,
+                rng: np.random.Generator, options: FbankOptions = FbankOptions()) -> tuple[np.ndarray, np.ndarray]:
+    """Labelled WINDOW_FRAMES-frame windows of one utterance's (T, bins) features (``choose_windows``).
+
+    Returns:
+        float32 (N, WINDOW_FRAMES, bins) windows and int64 (N,) labels.
+    """
+    chosen = choose_windows(len(features), utt, span, rng, options)
+    return _stack(features, chosen, WINDOW_FRAMES), np.array([label for _, label in chosen], dtype=np.int64)
+
+
+def _stack(features: np.ndarray, chosen: list[tuple[int, int]], frames: int) -> np.ndarray:
+    """float32 (N, frames, bins) windows of ``features`` ending at each chosen (exclusive) end frame; a window
+    that reaches before the first frame starts with frames of zeros (a stream's start: silence for the
+    microfrontend, whose features are non-negative)."""
+    out = np.zeros((len(chosen), frames, features.shape[1]), np.float32)
+    for i, (end, _) in enumerate(chosen):
+        piece = features[max(0, end - frames): end]
+        out[i, frames - len(piece):] = piece
+    return out
+
+
+def cut_microfrontend_windows(features: np.ndarray, chosen: list[tuple[int, int]]) -> np.ndarray:
+    """MICROFRONTEND_WINDOW_FRAMES-frame windows of one utterance's (T, 40) microfrontend features ending where
+    the fbank windows ``chosen`` end: microfrontend frame j ends 30 ms after sample j * 160, fbank frame j 25 ms
+    after it, so the same exclusive end frame ends 5 ms later (the microfrontend has one frame fewer at most)."""
+    return _stack(features, [(min(end, len(features)), label) for end, label in chosen], MICROFRONTEND_WINDOW_FRAMES)
 
 
 # --- the corpus --------------------------------------------------------------------------------------------------
@@ -548,8 +580,13 @@ STREAM_SPLITS = ("val", "test")
 def outputs(split: str) -> tuple[str, ...]:
     """The files and directories ``make_corpus`` writes for one split."""
     if split not in STREAM_SPLITS:
-        return (f"{split}.npz",)
-    return f"{split}.npz", manifest_name(split), split
+        return f"{split}.npz", microfrontend_name(split)
+    return f"{split}.npz", microfrontend_name(split), manifest_name(split), split
+
+
+def microfrontend_name(split: str) -> str:
+    """The microfrontend windows of a split (the conv models' training data): SPLIT-mf.npz."""
+    return f"{split}-mf.npz"
 
 
 def manifest_name(split: str) -> str:
@@ -566,15 +603,24 @@ def _init_worker(banks: Banks) -> None:
     _BANKS = banks
 
 
-def _render_job(job: tuple[int, Utterance]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple | None]:
-    """(windows, labels, audio, span) of one utterance; windows drawn from [seed, 3, its number], audio only for
-    the splits written as streams."""
+def microfrontend_features(audio: np.ndarray) -> np.ndarray:
+    """float32 (T, 40) microfrontend features of int16 audio from its start (pymicro-features)."""
+    return MicroFrontendStream().push(audio)
+
+
+def _render_job(job: tuple[int, Utterance]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None,
+                                                      tuple | None]:
+    """(fbank windows, microfrontend windows, labels, audio, span) of one utterance; windows drawn from
+    [seed, 3, its number], audio only for the splits written as streams."""
     seed, utt = job
     index = utt.number
     rendered = render(utt, _BANKS)
     features = compute_fbank(rendered.audio)
-    windows, labels = cut_windows(features, utt, rendered.span, np.random.default_rng([seed, 3, index]))
-    return windows, labels, rendered.audio if utt.split in STREAM_SPLITS else None, rendered.span
+    chosen = choose_windows(len(features), utt, rendered.span, np.random.default_rng([seed, 3, index]))
+    labels = np.array([label for _, label in chosen], dtype=np.int64)
+    windows = _stack(features, chosen, WINDOW_FRAMES)
+    mf_windows = cut_microfrontend_windows(microfrontend_features(rendered.audio), chosen)
+    return windows, mf_windows, labels, rendered.audio if utt.split in STREAM_SPLITS else None, rendered.span
 
 
 def make_corpus(out_dir: str | Path, *, seed: int = 0, scale: float = 1.0, jobs: int | None = None,
@@ -584,13 +630,17 @@ def make_corpus(out_dir: str | Path, *, seed: int = 0, scale: float = 1.0, jobs:
 
     Writes, for each split in ``splits``:
         SPLIT.npz: windows (``kwsint.data.dataset``) with speaker ids.
+        SPLIT-mf.npz: the same windows (labels, speakers) of microfrontend features, MICROFRONTEND_WINDOW_FRAMES
+            frames ending with them (``cut_microfrontend_windows``).
     and for val and test:
-        SPLIT/pos_NNNN.npy: features (T, 20) of each positive utterance;
+        SPLIT/pos_NNNN.npy: features (T, 20) of each positive utterance, and SPLIT/pos_NNNN.mf.npy its
+            microfrontend features (T', 40); the same for negatives;
         SPLIT/neg_NNNN.npy: negative utterances of one category (near-miss, speech, noise, recorded) and
             one synthesizer concatenated into streams of at least STREAM_SECONDS (the last of each may be
             shorter);
         test/*.wav: the 16 kHz audio of the first SAMPLE_WAVS positives and the first stream;
-        manifest.json (test), val-manifest.json (val): {"streams": [{"features", "kind", "spans"?, "tags"}],
+        manifest.json (test), val-manifest.json (val): {"streams": [{"features", "microfrontend", "kind",
+            "spans"?, "tags"}],
             "frame_shift"}: paths relative to the manifest, spans [[start_s, end_s]] of the phrase
             for positives, tags ``stream_tags``;
     and corpus.json: the settings and sizes.
@@ -630,16 +680,17 @@ def make_corpus(out_dir: str | Path, *, seed: int = 0, scale: float = 1.0, jobs:
 def _render(out: Path, seed: int, scale: float, splits: tuple[str, ...], banks: Banks, jobs_list: list,
             jobs: int | None, progress: Callable[[Iterable, int], Iterable] | None) -> dict:
     """Render the planned utterances of ``jobs_list`` and write every output of ``splits`` to ``out``."""
-    windows = {split: ([], [], []) for split in splits}
+    windows = {split: ([], [], [], []) for split in splits}  # fbank windows, labels, speakers, microfrontend
     clips = {split: ([], []) for split in STREAM_SPLITS if split in splits}  # (audio, span, tags), (audio, tags)
     jobs = jobs or os.cpu_count() or 1
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(banks,)) as pool:
         try:
             results = pool.map(_render_job, jobs_list, chunksize=8)
-            for (_, utt), (w, labels, audio, span) in zip(jobs_list, progress(results, len(jobs_list))
-                                                             if progress else results):
-                features, label_list, speakers = windows[utt.split]
+            for (_, utt), (w, mf, labels, audio, span) in zip(jobs_list, progress(results, len(jobs_list))
+                                                                 if progress else results):
+                features, label_list, speakers, mf_features = windows[utt.split]
                 features.append(w)
+                mf_features.append(mf)
                 label_list.append(labels)
                 speakers.append(np.full(len(labels), utt.speaker, dtype=np.int64))
                 if utt.split in clips and utt.kind == "positive":
@@ -660,9 +711,10 @@ def _render(out: Path, seed: int, scale: float, splits: tuple[str, ...], banks: 
                "rooms": {split: [{"size_m": r.size_m, "distance_m": r.distance_m, "rt60_s": r.rt60_s}
                                  for r in rooms] for split, rooms in banks.rooms.items()},
                "splits": {}}
-    for split, (features, labels, speakers) in windows.items():
+    for split, (features, labels, speakers, mf_features) in windows.items():
         w = Windows(np.concatenate(features), np.concatenate(labels), np.concatenate(speakers))
         save_windows(out / f"{split}.npz", w)
+        save_windows(out / microfrontend_name(split), Windows(np.concatenate(mf_features), w.labels, w.speakers))
         summary["splits"][split] = {"windows": len(w), "positives": int(w.labels.sum()),
                                     "speakers": len(np.unique(w.speakers))}
     for split, (positives, negatives) in clips.items():
@@ -692,9 +744,10 @@ def _write_streams(out: Path, split: str, positives: list[tuple[np.ndarray, tupl
     for i, (audio, span, tags) in enumerate(positives, 1):
         name = f"{split}/pos_{i:04d}"
         np.save(out / f"{name}.npy", compute_fbank(audio))
+        np.save(out / f"{name}.mf.npy", microfrontend_features(audio))
         if wavs and i <= SAMPLE_WAVS:
             _write_wav(out / f"{name}.wav", audio)
-        streams.append({"features": f"{name}.npy", "kind": "positive",
+        streams.append({"features": f"{name}.npy", "microfrontend": f"{name}.mf.npy", "kind": "positive",
                         "spans": [[round(span[0], 4), round(span[1], 4)]], "tags": tags})
     negative_seconds = {}
     groups = {}  # one group of streams per tag set, in the order they first appear
@@ -707,9 +760,11 @@ def _write_streams(out: Path, split: str, positives: list[tuple[np.ndarray, tupl
             i += 1
             name = f"{split}/neg_{i:04d}"
             np.save(out / f"{name}.npy", compute_fbank(audio))
+            np.save(out / f"{name}.mf.npy", microfrontend_features(audio))
             if wavs and i == 1:
                 _write_wav(out / f"{name}.wav", audio)
-            streams.append({"features": f"{name}.npy", "kind": "negative", "tags": tags})
+            streams.append({"features": f"{name}.npy", "microfrontend": f"{name}.mf.npy", "kind": "negative",
+                            "tags": tags})
             category = tags["category"]
             negative_seconds[category] = negative_seconds.get(category, 0.0) + len(audio) / SAMPLE_RATE
     frame_shift = FbankOptions().frame_shift_ms / 1000

@@ -19,7 +19,7 @@ FRAME_SHIFT_S = 0.010
 TIME_EPS_S = 1e-6
 """Times closer than this (seconds) compare equal: a detection exactly on a span boundary is inside it."""
 KINDS = ("positive", "negative")
-_STREAM_FIELDS = {"features", "kind", "spans", "tags"}
+_STREAM_FIELDS = {"features", "microfrontend", "kind", "spans", "tags"}
 _NAME = re.compile(r"[A-Za-z0-9_.+-]+")
 """A tag's key or value: letters, digits and ``_.+-`` (what a --select argument can spell)."""
 
@@ -38,6 +38,8 @@ class LabelledStream:
         where: the manifest entry, for messages (``data.json: streams[3]``).
         tags: names to values (read-only), e.g. ``{"synthesizer": "flite", "category": "near-miss"}``,
             for ``select_streams`` and the report's breakdown; empty when the manifest gives none.
+        microfrontend: path of the same audio's float32 (T', 40) microfrontend features (pymicro-features'
+            values), which streaming graphs read; None when the manifest gives none.
     """
 
     features: Path
@@ -45,6 +47,7 @@ class LabelledStream:
     spans: tuple[tuple[float, float], ...]
     where: str
     tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    microfrontend: Path | None = None
 
 
 def _number(value, where: str) -> float:
@@ -84,9 +87,15 @@ def _parse_stream(entry, where: str, base: Path) -> LabelledStream:
             raise FormatError(f"{at}: starts at {start} s, before the previous span ends ({spans[-1][1]} s); "
                               "spans must be sorted and must not overlap")
         spans.append((start, end))
-    path = Path(features)
-    return LabelledStream(path if path.is_absolute() else base / path, kind, tuple(spans), where,
-                          _parse_tags(entry.get("tags", {}), where))
+    mf = entry.get("microfrontend")
+    if mf is not None and (not isinstance(mf, str) or not mf):
+        raise FormatError(f"{where}: microfrontend: expected the path of a .npy file, got {mf!r}")
+
+    def resolve(p: str) -> Path:
+        return Path(p) if Path(p).is_absolute() else base / p
+
+    return LabelledStream(resolve(features), kind, tuple(spans), where, _parse_tags(entry.get("tags", {}), where),
+                          None if mf is None else resolve(mf))
 
 
 def _parse_tags(raw, where: str) -> Mapping[str, str]:
@@ -177,14 +186,19 @@ def select_streams(streams: Sequence[LabelledStream], selections: Sequence[Selec
     return [s for s in streams if all(sel.keeps(s) for sel in selections if sel.applies_to(s))]
 
 
-def load_features(stream: LabelledStream, feature_dim: int) -> np.ndarray:
-    """The stream's (T, feature_dim) float32 frames; FormatError naming the entry and the file otherwise.
+def load_features(stream: LabelledStream, feature_dim: int, microfrontend: bool = False) -> np.ndarray:
+    """The stream's (T, feature_dim) float32 frames (``microfrontend``: those of its microfrontend file);
+    FormatError naming the entry and the file otherwise.
 
     Also checks that every span ends within the stream (T frames last T * 10 ms).
     """
-    where = f"{stream.where}: features {stream.features}"
+    if microfrontend and stream.microfrontend is None:
+        raise FormatError(f"{stream.where}: microfrontend: missing; a streaming graph reads microfrontend features "
+                          "(kwsint-data synth writes them)")
+    path = stream.microfrontend if microfrontend else stream.features
+    where = f"{stream.where}: {'microfrontend' if microfrontend else 'features'} {path}"
     try:
-        a = np.load(stream.features, allow_pickle=False)
+        a = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
         raise FormatError(f"{where}: cannot read as .npy: {e}") from e
     if a.ndim != 2 or a.shape[1] != feature_dim or a.dtype.kind != "f":

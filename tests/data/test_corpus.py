@@ -58,6 +58,10 @@ def test_windows_have_the_model_shape_and_both_labels(built):
         assert w.features.shape[1:] == (corpus.WINDOW_FRAMES, 20)
         assert np.isfinite(w.features).all()
         assert set(np.unique(w.labels)) == {0, 1}, split
+        mf = load_windows(built / corpus.microfrontend_name(split))  # the same windows through the microfrontend
+        assert mf.features.shape == (len(w), corpus.MICROFRONTEND_WINDOW_FRAMES, 40)
+        assert np.array_equal(mf.labels, w.labels) and np.array_equal(mf.speakers, w.speakers)
+        assert (mf.features >= 0).all() and (mf.features.max(axis=(1, 2)) > 0).mean() > 0.9
 
 
 def test_splits_have_disjoint_speakers(built):
@@ -89,14 +93,19 @@ def test_manifest_spans_lie_inside_the_clips(built, name):
         assert frames.dtype == np.float32 and frames.ndim == 2 and frames.shape[1] == 20
         assert frames.shape[0] >= corpus.WINDOW_FRAMES and np.isfinite(frames).all()
         seconds = (frames.shape[0] - 1) * 0.01 + 0.025
+        mf = np.load(built / stream["microfrontend"])  # the same audio through the microfrontend (30 ms frames)
+        assert mf.dtype == np.float32 and mf.shape[1] == 40 and frames.shape[0] - 1 <= mf.shape[0] <= frames.shape[0]
+        assert (mf >= 0).all()
+        assert np.abs(mf * 25.6 - np.rint(mf * 25.6)).max() < 1e-3  # uint16 values / 25.6
         if stream["kind"] == "positive":
-            assert set(stream) == {"features", "kind", "spans", "tags"}
+            assert set(stream) == {"features", "microfrontend", "kind", "spans", "tags"}
             assert set(stream["tags"]) == {"synthesizer", "category", "channel", "room"}
             [(start, end)] = stream["spans"]
             assert 0.1 <= start < end <= seconds - corpus.MIN_TAIL_S + 0.02
             assert end >= corpus.MIN_FOCUS_END_S
         else:
-            assert set(stream) == {"features", "kind", "tags"} and stream["tags"]["category"] != "positive"
+            assert set(stream) == {"features", "microfrontend", "kind", "tags"}
+            assert stream["tags"]["category"] != "positive"
     categories = {s["tags"]["category"] for s in manifest["streams"]}
     assert categories == {"positive", "near-miss", "speech", "noise", "recorded"}
 
@@ -203,7 +212,7 @@ def test_one_split_alone_gives_the_same_files(built, tmp_path):
     only = tmp_path / "only"
     assert data.main(["synth", str(only), "--scale", SCALE, "--seed", "3", "--no-progress", "--splits", "test"]) == 0
     files = sorted(p.relative_to(only) for p in only.rglob("*") if p.is_file())
-    assert {p.parts[0] for p in files} == {"test.npz", "manifest.json", "corpus.json", "test"}
+    assert {p.parts[0] for p in files} == {"test.npz", "test-mf.npz", "manifest.json", "corpus.json", "test"}
     for name in files:
         if name.name != "corpus.json":
             assert (built / name).read_bytes() == (only / name).read_bytes(), name
@@ -214,10 +223,10 @@ def test_hold_out_leaves_one_synthesizer_out(built, tmp_path, capsys):
     out = tmp_path / "no-flite"
     assert data.main(["hold-out", str(built), "flite", str(out)]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [line["split"] for line in lines] == ["train", "val"]
+    assert [line["split"] for line in lines] == ["train", "train", "val", "val"]
     flite = {i for i, v in enumerate(corpus.VOICES) if v.synthesizer == "flite"}
-    for split in ("train", "val"):
-        before, after = load_windows(built / f"{split}.npz"), load_windows(out / f"{split}.npz")
+    for name in ("train.npz", "train-mf.npz", "val.npz", "val-mf.npz"):
+        before, after = load_windows(built / name), load_windows(out / name)
         assert set(before.speakers.tolist()) & flite and not set(after.speakers.tolist()) & flite
         assert len(after) == int(np.sum(~np.isin(before.speakers, list(flite))))
     assert data.main(["hold-out", str(built), "flite", str(out)]) == 1
