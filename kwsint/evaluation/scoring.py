@@ -26,7 +26,63 @@ FLOAT_MODELS = ("M0",)
 """The shipped float checkpoints (``default:M0``: ``M0.pt``) that ``load_model`` runs on the float path."""
 
 
-def load_model(ref: str | Path, *, backend: str | None = None) -> Model | FloatModel:
+class StreamingScorer:
+    """A streaming conv model on a stream of microfrontend features: a streaming graph (``GraphModel``, a kind-1
+    blob: kwsint-export of a conv checkpoint, or kwsint-import of a microWakeWord model) run invoke by invoke in
+    C, or a float conv checkpoint run on the same whole windows in PyTorch.
+
+    Steps are the invokes: one every ``hop`` (the input tensor's frames) feature frames, from the stream's start,
+    once the first ``window`` frames (the receptive field) are in; the posterior is the uint8 probability times
+    256 (Q16). ESPHome's own detection rule (kwsint-run) is not used here: smoothing, lockout and thresholds are
+    swept as for every model, so conv and dense models are counted alike (docs/evaluation.md).
+    """
+
+    def __init__(self, model, source: str) -> None:
+        from ..engine.graph import receptive_field
+        from ..engine.graph_model import GraphModel
+
+        self.graph = model if isinstance(model, GraphModel) else None
+        self.net = None if self.graph else model
+        if self.graph:
+            spec = self.graph.spec
+            self.hop, self.window = spec.tensors[spec.input].frames, receptive_field(spec)
+            self.backend = self.graph.backend
+        else:
+            self.hop, self.window, self.backend = model.config.stride, model.config.window_frames, "float32 (torch)"
+        self.window_shape = (self.window, 40)
+        self.source = source
+
+    def score(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(step_frames, posterior_q16) of one stream's float (T, 40) microfrontend features."""
+        from ..io.microfrontend import quantize_features
+
+        n = len(features) // self.hop
+        ends = np.arange(n) * self.hop + self.hop - 1  # each invoke's newest frame
+        ready = ends >= self.window - 1
+        if self.graph is not None:
+            codes = quantize_features(features[: n * self.hop]).reshape(n, self.hop, features.shape[1])
+            out = self.graph.stream().invoke_many(codes).reshape(n).astype(np.int32) if n else np.zeros(0, np.int32)
+            return ends[ready].astype(np.int64), out[ready] * 256
+        import torch
+
+        windows = np.stack([features[e - self.window + 1: e + 1] for e in ends[ready]]) if ready.any() else \
+            np.zeros((0, self.window, 40), np.float32)
+        with torch.no_grad():
+            logits = np.concatenate([self.net(torch.from_numpy(windows[i: i + 4096])).numpy().astype(np.float64)
+                                     for i in range(0, len(windows), 4096)] or [np.zeros(0)])
+        with np.errstate(over="ignore"):
+            p = 65536.0 / (1.0 + np.exp(-logits))
+        return ends[ready].astype(np.int64), np.clip(np.floor(p + 0.5), 0, 65536).astype(np.int32)
+
+    def describe(self) -> dict:
+        if self.graph is None:
+            return dict(weight_bits="f32", act_bits=32, size_bytes=4 * sum(p.numel() for p in self.net.parameters()))
+        bits = sorted({int(np.abs(op.weights.astype(np.int64)).max()).bit_length() + 1
+                       for op in self.graph.spec.ops if hasattr(op, "weights")})
+        return dict(weight_bits="/".join(map(str, bits)), act_bits=8, size_bytes=self.graph.blob_bytes)
+
+
+def load_model(ref: str | Path, *, backend: str | None = None) -> Model | FloatModel | StreamingScorer:
     """A model to evaluate: a ``.kwsq`` blob or ``default:NAME`` (``kwsint.engine.model.load``), or a float-stage
     training checkpoint (``.pt``, ``kwsint.train.qat.checkpoint``; ``default:M0``, the shipped one), run in
     float32 on the C float path (``FloatModel``). Reading a checkpoint needs PyTorch.
@@ -40,12 +96,16 @@ def load_model(ref: str | Path, *, backend: str | None = None) -> Model | FloatM
     elif Path(ref).suffix == ".pt":
         path = Path(ref)
     else:
-        return load(ref, backend=backend)
+        model = load(ref, backend=backend)
+        return model if isinstance(model, Model) else StreamingScorer(model, ref)
     if importlib.util.find_spec("torch") is None:
         raise ValueError(f"{ref}: reading a float checkpoint needs PyTorch: pip install 'kwsint[train]'")
     from ..train.qat.checkpoint import load_checkpoint  # torch: only for checkpoints
 
     net = load_checkpoint(path).model
+    if net.arch == "conv" and net.stage == "float":
+        net.eval()
+        return StreamingScorer(net, ref)
     if net.stage != "float":
         raise ValueError(f"{ref}: a {net.stage} checkpoint; the float path runs float-stage ones only (export this "
                          "one with kwsint-export and evaluate the .kwsq)")
@@ -74,6 +134,8 @@ def score_stream(model: Model | FloatModel, frames: np.ndarray, hop: int) -> tup
     (``sweep_thresholds``), so the detector's own are not used here.
     """
     frames = np.ascontiguousarray(frames, dtype=np.float32)
+    if isinstance(model, StreamingScorer):
+        return model.score(frames)
     if isinstance(model, FloatModel):
         step_frames, logits = model.infer_steps(frames, hop)
         return step_frames, float_posterior_q16(logits)
@@ -83,6 +145,8 @@ def score_stream(model: Model | FloatModel, frames: np.ndarray, hop: int) -> tup
 
 def _describe(model: Model | FloatModel) -> dict:
     """The report's weight bits, activation bits and size in bytes: the blob's, or a float model's weights'."""
+    if isinstance(model, StreamingScorer):
+        return model.describe()
     info = model.info()
     if isinstance(model, FloatModel):
         return dict(weight_bits="f32", act_bits=32, size_bytes=info["weight_bytes_in_memory"])
@@ -199,28 +263,36 @@ def evaluate(
     if not paths:
         raise ValueError("no models to evaluate")
     models = [load_model(p, backend=backend) for p in paths]
-    hops = [hop or m.spec.frontend.frame_stride for m in models]
+    streaming = [isinstance(m, StreamingScorer) for m in models]
+    if hop is not None and any(streaming):
+        raise ValueError("hop: a streaming conv model steps once per invoke (its input frames); hop applies to the "
+                         "dense models only")
+    hops = [m.hop if s else hop or m.spec.frontend.frame_stride for m, s in zip(models, streaming)]
     for h in hops:  # ValueError before the long part
         smoothing_steps(smoothing_s, h)
         lockout_steps(lockout_s, h)
-    dims = sorted({m.window_shape[1] for m in models})
-    if len(dims) != 1:
+    dims = sorted({m.window_shape[1] for m, s in zip(models, streaming) if not s})
+    if len(dims) > 1:
         raise ValueError(f"the models take different feature sizes: {dims}")
-    features = [load_features(s, dims[0]) for s in streams]
+    # fbank features for the dense models, microfrontend features for the streaming ones (each loaded once)
+    kinds = {s: [load_features(st, 40 if s else dims[0], microfrontend=s) for st in streams] for s in set(streaming)}
+    features = kinds[streaming[0]]  # the baseline's, which give the hours
     frames = np.array([len(f) for f in features])
-    window = max(m.window_shape[0] for m in models)
-    for s, n in zip(streams, frames):
-        if n < window:
-            warnings.warn(ShortInputWarning(f"{s.where}: features {s.features}", int(n), window), stacklevel=2)
+    for s, model in zip(streaming, models):
+        for st, f in zip(streams, kinds[s]):
+            if len(f) < model.window_shape[0]:
+                warnings.warn(ShortInputWarning(f"{st.where}: features {st.features}", len(f), model.window_shape[0]),
+                              stacklevel=2)
 
     stream_hours = frames * FRAME_SHIFT_S / 3600.0
     hours = float(stream_hours.sum())
     options = dict(smoothing_s=smoothing_s, lockout_s=lockout_s, tolerance_s=tolerance_s,
                    max_thresholds=max_thresholds, progress=progress)
     names = model_names(paths)
-    counts, dets, results = zip(*(_evaluate_model(name, path, model, streams, features, hours,
+    counts, dets, results = zip(*(_evaluate_model(name, path, model, streams, kinds[s], hours,
                                                   op if i == 0 else None, hop=h, **options)
-                                  for i, (name, path, model, h) in enumerate(zip(names, paths, models, hops))))
+                                  for i, (name, path, model, h, s) in enumerate(zip(names, paths, models, hops,
+                                                                                    streaming))))
     base = dets[0]
     if op is None:
         op = int(base.threshold_q16[np.flatnonzero(base.false_per_hour <= false_per_hour)[0]])

@@ -17,6 +17,7 @@ from kwsint.data.toydata import make_toy_windows
 from kwsint.engine.graph import Conv, GraphSpec, ReferenceStream, receptive_field, run_windows
 from kwsint.engine.graph_model import GraphModel
 from kwsint.errors import CheckpointError
+from kwsint.io.microfrontend import quantize_features
 from kwsint.train.graph_export import stream_inputs, stream_outputs
 from kwsint.train.qat.checkpoint import load_checkpoint, save_checkpoint
 from kwsint.train.qat.conv import ConvConfig, ConvNet, conv_config
@@ -193,3 +194,43 @@ def test_train_and_export_a_conv_model(trained, tmp_path, capsys, monkeypatch):
     assert "not .onnx" in capsys.readouterr().err
     assert export_cli.main([str(tmp_path / "s2.pt"), "-o", str(tmp_path / "x.kwsq"), "--smoothing", "1"]) == 1
     assert "--smoothing: a conv model" in capsys.readouterr().err
+
+
+def test_kwsint_eval_scores_conv_models_invoke_by_invoke(tmp_path):
+    """kwsint-eval's steps of a graph are its invokes once the receptive field is in, each posterior the uint8
+    output times 256; a float conv checkpoint is scored on the same steps; dense and conv models share a report."""
+    from kwsint.evaluation.scoring import StreamingScorer, evaluate, load_model
+
+    model, _ = _model(SHAPES["odd"], "float", seed=11)
+    save_checkpoint(tmp_path / "f.pt", model)
+    kwsint.save(model.to_graph(), tmp_path / "g.kwsq")
+    rng = np.random.default_rng(4)
+    streams = []
+    for i in range(3):
+        mf = _features(rng, 1, 150 + 7 * i)[0]
+        fbank = rng.standard_normal((len(mf) + 1, 20)).astype(np.float32)
+        np.save(tmp_path / f"s{i}.mf.npy", mf)
+        np.save(tmp_path / f"s{i}.npy", fbank)
+        streams.append({"features": f"s{i}.npy", "microfrontend": f"s{i}.mf.npy", "kind": "positive",
+                        "spans": [[0.5, 1.0]]})
+    (tmp_path / "m.json").write_text(json.dumps({"streams": streams}))
+    graph = load_model(tmp_path / "g.kwsq")
+    assert isinstance(graph, StreamingScorer) and graph.window == SHAPES["odd"].window_frames
+    mf = np.load(tmp_path / "s2.mf.npy")
+    frames, q16 = graph.score(mf)
+    spec = model.to_graph()
+    ref = ReferenceStream(spec)
+    x = quantize_features(mf[: len(mf) // 2 * 2]).reshape(-1, 2, 40)
+    outs = np.array([ref.invoke(v)[0, 0] for v in x], np.int32)
+    ends = np.arange(len(x)) * 2 + 1
+    keep = ends >= graph.window - 1
+    assert np.array_equal(frames, ends[keep]) and np.array_equal(q16, outs[keep] * 256)
+    float_frames, float_q16 = load_model(tmp_path / "f.pt").score(mf)
+    assert np.array_equal(float_frames, frames) and float_q16.min() >= 0 and float_q16.max() <= 65536
+    report = evaluate(tmp_path / "m.json", [str(tmp_path / "f.pt"), str(tmp_path / "g.kwsq"), "default:M2"],
+                      bootstrap=0)
+    steps = sum(len(graph.score(np.load(tmp_path / f"s{i}.mf.npy"))[0]) for i in range(3))
+    assert [m["steps"] for m in report["models"]] == [steps, steps, report["models"][2]["steps"]]
+    assert report["models"][2]["steps"] > 0  # the dense model ran on the fbank features
+    with pytest.raises(ValueError, match="hop"):
+        evaluate(tmp_path / "m.json", [str(tmp_path / "g.kwsq")], hop=2, bootstrap=0)
