@@ -66,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
                          "stage 2: the --init's")
     ap.add_argument("--sizes", type=_sizes, help="custom hidden layer sizes, e.g. 64,128,64")
     ap.add_argument("--relu-clip", type=float, help="clipped-ReLU ceiling (default 6)")
+    ap.add_argument("--pow2-scales", action="store_true",
+                    help="conv: every scale a power of two, requantization by shifts (pure Q-format)")
     ap.add_argument("--per-tensor", action="store_true",
                     help="one weight grid and gain per dense layer instead of per channel (TFLite INT4 needs it)")
     add_bit_options(ap)
@@ -106,9 +108,9 @@ def _new_model(args: argparse.Namespace, train_features: np.ndarray) -> KWSNet |
     if args.stage == "stage2":
         if args.init is None:
             raise ValueError("--stage stage2 needs --init STAGE1.pt")
-        if args.config or args.sizes or args.relu_clip is not None or args.per_tensor:
-            raise ValueError("--stage stage2 takes its shape from --init; --config, --sizes, --relu-clip and "
-                             "--per-tensor do not apply")
+        if args.config or args.sizes or args.relu_clip is not None or args.per_tensor or args.pow2_scales:
+            raise ValueError("--stage stage2 takes its shape from --init; --config, --sizes, --relu-clip, "
+                             "--per-tensor and --pow2-scales do not apply")
         ck = load_checkpoint(args.init)
         if ck.model.stage != "stage1":
             raise ValueError(f"{args.init}: stage 2 starts from a stage-1 checkpoint, this one is {ck.model.stage}")
@@ -125,11 +127,14 @@ def _new_model(args: argparse.Namespace, train_features: np.ndarray) -> KWSNet |
         if args.sizes or args.per_tensor:
             raise ValueError("--sizes and --per-tensor apply to --arch dense; the conv shapes are presets (--config)")
         base = conv_config(args.config or "conv-s")
-        if args.relu_clip is not None:
-            base = ConvConfig.from_dict(base.to_dict() | {"relu_clip": args.relu_clip})
+        if args.relu_clip is not None or args.pow2_scales:
+            base = ConvConfig.from_dict(base.to_dict() | {"pow2_scales": args.pow2_scales} | (
+                {} if args.relu_clip is None else {"relu_clip": args.relu_clip}))
         config = apply_bit_options(base, args)
         model = ConvNet(config, args.stage)
     else:
+        if args.pow2_scales:
+            raise ValueError("--pow2-scales applies to --arch conv")
         base = paper_config(args.config or "M2")
         if args.sizes:
             base = NetConfig(args.sizes, (base.weight_bits[0],) * (len(args.sizes) + 1), base.act_bits, name="custom")

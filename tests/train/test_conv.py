@@ -30,6 +30,7 @@ SHAPES = {
                         stride=3, head_frames=2),
     "odd": ConvConfig(blocks=((3, 6),), weight_bits=(8, 8, 8, 8), first_channels=5, first_kernel=7, stride=2,
                       feature_dim=40),
+    "pow2": ConvConfig(blocks=((5, 16), (3, 8)), weight_bits=(8, 4, 4, 8, 2, 1), first_channels=12, pow2_scales=True),
 }
 
 
@@ -83,6 +84,32 @@ def test_whole_windows_equal_the_streamed_graph(shape, stage):
     flat = x.reshape(-1, 40)
     wins = np.stack([flat[e - config.window_frames: e] for e in ends[ready]])
     assert np.array_equal(outs[ready], run_windows(spec, wins)[spec.output][:, -1, 0])
+
+
+@pytest.mark.parametrize("stage", ["float", "stage2"])
+def test_pow2_scales_requantize_by_shifts(stage):
+    """Every scale a power of two: each op's multiplier is 2^30 (a shift) except the first conv's, whose input
+    scale is ESPHome's 26/255; TFLM agrees on every window."""
+    from kwsint.engine.graph import op_multipliers
+    from kwsint.interop.tflite_graph import TflmStream, graph_to_tflite
+
+    model, windows = _model(SHAPES["pow2"], stage, seed=9)
+    spec = model.to_graph()
+    linear = [op for op in spec.ops if hasattr(op, "weights")]
+    for op in linear[1:]:
+        mult, _ = op_multipliers(spec, op)
+        assert (mult == 2**30).all()
+        assert all(float(s) == 2.0 ** np.round(np.log2(float(s))) for s in op.weight_scale)
+    assert (op_multipliers(spec, linear[0])[0] != 2**30).any()
+    codes = model.input_codes(torch.from_numpy(windows)).numpy().astype(np.int8)
+    sim = run_windows(spec, codes)[spec.output][:, -1, 0].astype(np.int64)
+    tflm = TflmStream(graph_to_tflite(spec, input_rank3=True, fc_reshape=True), spec)
+
+    def fresh():
+        tflm.reset()
+        return tflm
+
+    assert np.array_equal(stream_outputs(fresh, spec, codes), sim) and len(np.unique(sim)) > 3
 
 
 def test_stage2_evaluation_is_the_integer_graph():

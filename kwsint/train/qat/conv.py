@@ -37,8 +37,8 @@ from ...engine.limits import BIAS_LIMIT
 from ...engine.reference import LOGISTIC_OUTPUT_SCALE, LOGISTIC_OUTPUT_ZERO_POINT
 from ...io.microfrontend import quantize_features
 from .model import SIGMA_T, STAGES, Dense, asymmetric_range, observe_range
-from .quantizers import (distribution_regularizer, fake_quantize, grid_penalty, round_half_away, squash, ste,
-                         weight_codes)
+from .quantizers import (distribution_regularizer, fake_quantize, grid_max, grid_penalty, round_half_away, squash,
+                         ste, weight_codes)
 
 ARCH = "conv"
 
@@ -62,6 +62,8 @@ class ConvConfig:
         feature_dim: features per frame (the microfrontend's 40).
         relu_clip: upper end of the clipped ReLUs, real units (their int8 grid is relu_clip / 255, zero point
             -128).
+        pow2_scales: every weight and activation scale a power of two (pure Q-format), so that every
+            requantization but the first conv's is a shift (multiplier 2^30): the input scale is ESPHome's 26/255.
         name: a label, e.g. "conv-s".
     """
 
@@ -73,6 +75,7 @@ class ConvConfig:
     head_frames: int = 1
     feature_dim: int = FEATURES_PER_FRAME
     relu_clip: float = 6.0
+    pow2_scales: bool = False
     name: str = field(default="")
 
     def __post_init__(self) -> None:
@@ -103,6 +106,8 @@ class ConvConfig:
             p.append(f"feature_dim: expected 1..1024, got {self.feature_dim}")
         if not (np.isfinite(self.relu_clip) and 0 < self.relu_clip <= 1e4):
             p.append(f"relu_clip: expected a positive finite value, got {self.relu_clip}")
+        if not isinstance(self.pow2_scales, bool):
+            p.append(f"pow2_scales: expected true or false, got {self.pow2_scales!r}")
         return p
 
     @property
@@ -164,6 +169,11 @@ def conv_config(name: str, weight_bits: int = 8) -> ConvConfig:
         raise ValueError(f"unknown conv config {name!r}; choose from {', '.join(CONV_PRESETS)}")
     shape = CONV_PRESETS[name]
     return ConvConfig(weight_bits=(weight_bits,) * (2 + 2 * len(shape["blocks"])), name=name, **shape)
+
+
+def pow2_at_least(x: torch.Tensor) -> torch.Tensor:
+    """The smallest power of two >= each value of ``x`` (> 0), exactly (float32 powers of two)."""
+    return torch.pow(2.0, torch.ceil(torch.log2(x.double().clamp_min(2.0**-100)))).to(torch.float32)
 
 
 def feature_codes(windows: torch.Tensor) -> torch.Tensor:
@@ -234,12 +244,27 @@ class ConvNet(nn.Module):
         return feature_codes(windows[:, windows.shape[1] - c.window_frames:])
 
     def quantized_weight(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Op i's weights (rows, fan-in) on their per-row grid with the STE gradient, and the scale (rows,)."""
+        """Op i's weights (rows, fan-in) on their per-row grid with the STE gradient, and the scale (rows,).
+
+        The grid is symmetric per row, on W (float stage: post-training quantization) or on tanh(W) (QAT); the
+        gain multiplies both, so the scale of the codes is |gain| * grid scale. With ``pow2_scales`` the scale
+        is the smallest power of two that keeps the row's largest weight on the grid.
+        """
         d = self.ops[i]
         src = d.weight if self.stage == "float" else squash(d.weight)
-        codes, grid_scale = weight_codes(src, self.config.weight_bits[i])
-        w = d.gain[:, None] * ste(src, codes * grid_scale[:, None])
-        return w, (d.gain.detach().abs() * grid_scale).clamp_min(1e-30)
+        bits = self.config.weight_bits[i]
+        if not self.config.pow2_scales:
+            codes, grid_scale = weight_codes(src, bits)
+            w = d.gain[:, None] * ste(src, codes * grid_scale[:, None])
+            return w, (d.gain.detach().abs() * grid_scale).clamp_min(1e-30)
+        real = d.gain[:, None] * src
+        _, natural = weight_codes(real, bits)
+        scale = pow2_at_least(natural)
+        q = grid_max(bits)
+        codes = round_half_away(real.detach() / scale[:, None]).clamp(-q, q)
+        if bits == 1:
+            codes = torch.where(real.detach() >= 0, 1.0, -1.0)
+        return ste(real, codes * scale[:, None]), scale
 
     def _weight(self, i: int) -> torch.Tensor:
         d = self.ops[i]
@@ -281,7 +306,19 @@ class ConvNet(nn.Module):
         return z[:, 0]
 
     def _relu_grid(self) -> tuple[float, int]:
-        return _f32(self.config.relu_clip / 255), -128
+        """(scale, zero point) of a clipped-ReLU output: [0, relu_clip] over the int8 codes."""
+        s = self.config.relu_clip / 255
+        return (float(pow2_at_least(torch.tensor(s))) if self.config.pow2_scales else _f32(s)), -128
+
+    def _range_grid(self, lo: float, hi: float) -> tuple[float, int]:
+        """(scale, zero point) of an observed range [lo, hi] (``asymmetric_range``; with ``pow2_scales`` the
+        scale is rounded up to a power of two and the zero point follows)."""
+        scale, zp = asymmetric_range(lo, hi, 8)
+        if not self.config.pow2_scales:
+            return scale, zp
+        scale = float(pow2_at_least(torch.tensor(scale)))
+        lo = min(lo, 0.0)
+        return scale, int(round_half_away(torch.tensor(-128 - lo / scale, dtype=torch.float64)).clamp(-128, 127))
 
     def _forward_fake_quant(self, windows: torch.Tensor, observe: str | None) -> torch.Tensor:
         """Stage 2: every tensor on the integer graph's grid, gradients by the STE."""
@@ -300,7 +337,7 @@ class ConvNet(nn.Module):
             else:
                 buf = self.dw_range[i] if kind == "dw" else self.logit_range
                 observe_range(buf, h, observe)
-                s, zp = asymmetric_range(*buf.tolist(), 8)
+                s, zp = self._range_grid(*buf.tolist())
             return fake_quantize(h, s, zp, -128, 127)
 
         return self._run(x, weights, biases, act, observe)
@@ -310,7 +347,7 @@ class ConvNet(nn.Module):
         relu, _ = self._relu_grid()
         scales = [_f32(INPUT_SCALE)]
         for b in range(len(self.config.blocks)):
-            scales += [relu, asymmetric_range(*self.dw_range[b].tolist(), 8)[0]]
+            scales += [relu, self._range_grid(*self.dw_range[b].tolist())[0]]
         return scales + [relu]
 
     def integer_outputs(self, windows: torch.Tensor, spec: GraphSpec | None = None) -> dict[int, np.ndarray]:
@@ -372,7 +409,7 @@ class ConvNet(nn.Module):
         channels = c.first_channels
         for b, (kernel, out) in enumerate(c.blocks):
             dw, pw = 1 + 2 * b, 2 + 2 * b
-            s, zp = asymmetric_range(*self.dw_range[b].tolist(), 8)
+            s, zp = self._range_grid(*self.dw_range[b].tolist())
             codes, ws, bias = self._op_codes(dw, scales[dw])
             h = g.op(DepthwiseConv, g.window(h, kernel - 1), 1, channels, Quant(s, zp), weights=codes.T.copy(),
                      bias=bias, weight_scale=ws, stride=1, dilation=1, padding="valid", act_min=-128, act_max=127)
@@ -380,7 +417,7 @@ class ConvNet(nn.Module):
             h = g.op(Conv, h, 1, out, relu, weights=codes.reshape(out, 1, channels), bias=bias, weight_scale=ws,
                      stride=1, dilation=1, padding="valid", act_min=-128, act_max=127)
             channels = out
-        s, zp = asymmetric_range(*self.logit_range.tolist(), 8)
+        s, zp = self._range_grid(*self.logit_range.tolist())
         codes, ws, bias = self._op_codes(len(self.ops) - 1, scales[-1])
         logit = g.op(FullyConnected, g.window(h, c.head_frames - 1), 1, 1, Quant(s, zp), weights=codes, bias=bias,
                      weight_scale=ws, act_min=-128, act_max=127)
@@ -391,10 +428,9 @@ class ConvNet(nn.Module):
     def _op_codes(self, i: int, input_scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(int8 codes (rows, fan-in), float32 scales (rows,), int32 bias (rows,)) of op i."""
         d = self.ops[i]
-        src = d.weight if self.stage == "float" else squash(d.weight)
-        codes, grid_scale = weight_codes(src, self.config.weight_bits[i])
-        codes = codes * torch.where(d.gain < 0, -1.0, 1.0)[:, None]
-        ws = (d.gain.abs() * grid_scale).clamp_min(1e-30).numpy().astype(np.float32)
+        w, scale = self.quantized_weight(i)
+        ws = scale.numpy().astype(np.float32)
+        codes = round_half_away(w.double() / torch.from_numpy(ws.astype(np.float64))[:, None])
         step = np.float64(np.float32(input_scale)) * ws.astype(np.float64)
         limit = BIAS_LIMIT[8]
         bias = np.clip(round_half_away(torch.from_numpy(d.bias.double().numpy() / step)).numpy(), -limit, limit)
