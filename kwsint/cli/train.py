@@ -52,6 +52,15 @@ def _sizes(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated layer sizes, got {text!r}") from None
 
 
+def _ops(text: str) -> tuple[int, ...] | str:
+    if text == "all":
+        return text
+    try:
+        return tuple(int(s) for s in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'all' or comma-separated op indices, got {text!r}") from None
+
+
 def _parser() -> argparse.ArgumentParser:
     from kwsint.train.qat.train import TrainOptions  # PyTorch code, imported here: see _main
 
@@ -68,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--relu-clip", type=float, help="clipped-ReLU ceiling (default 6)")
     ap.add_argument("--pow2-scales", action="store_true",
                     help="conv: every scale a power of two, requantization by shifts (pure Q-format)")
+    ap.add_argument("--acc16-ops", type=_ops, metavar="all|I,J,...",
+                    help="conv: linear ops (0 = first conv) trained under the accumulator bound that makes int16 "
+                         "accumulation provably exact (sum |w| <= 255 per row)")
     ap.add_argument("--per-tensor", action="store_true",
                     help="one weight grid and gain per dense layer instead of per channel (TFLite INT4 needs it)")
     add_bit_options(ap)
@@ -108,9 +120,10 @@ def _new_model(args: argparse.Namespace, train_features: np.ndarray) -> KWSNet |
     if args.stage == "stage2":
         if args.init is None:
             raise ValueError("--stage stage2 needs --init STAGE1.pt")
-        if args.config or args.sizes or args.relu_clip is not None or args.per_tensor or args.pow2_scales:
+        if (args.config or args.sizes or args.relu_clip is not None or args.per_tensor or args.pow2_scales
+                or args.acc16_ops):
             raise ValueError("--stage stage2 takes its shape from --init; --config, --sizes, --relu-clip, "
-                             "--per-tensor and --pow2-scales do not apply")
+                             "--per-tensor, --pow2-scales and --acc16-ops do not apply")
         ck = load_checkpoint(args.init)
         if ck.model.stage != "stage1":
             raise ValueError(f"{args.init}: stage 2 starts from a stage-1 checkpoint, this one is {ck.model.stage}")
@@ -127,14 +140,17 @@ def _new_model(args: argparse.Namespace, train_features: np.ndarray) -> KWSNet |
         if args.sizes or args.per_tensor:
             raise ValueError("--sizes and --per-tensor apply to --arch dense; the conv shapes are presets (--config)")
         base = conv_config(args.config or "conv-s")
-        if args.relu_clip is not None or args.pow2_scales:
-            base = ConvConfig.from_dict(base.to_dict() | {"pow2_scales": args.pow2_scales} | (
-                {} if args.relu_clip is None else {"relu_clip": args.relu_clip}))
+        changes = {"pow2_scales": args.pow2_scales}
+        if args.relu_clip is not None:
+            changes["relu_clip"] = args.relu_clip
+        if args.acc16_ops:
+            changes["acc16_ops"] = range(len(base.weight_bits)) if args.acc16_ops == "all" else args.acc16_ops
+        base = ConvConfig.from_dict(base.to_dict() | changes)
         config = apply_bit_options(base, args)
         model = ConvNet(config, args.stage)
     else:
-        if args.pow2_scales:
-            raise ValueError("--pow2-scales applies to --arch conv")
+        if args.pow2_scales or args.acc16_ops:
+            raise ValueError("--pow2-scales and --acc16-ops apply to --arch conv")
         base = paper_config(args.config or "M2")
         if args.sizes:
             base = NetConfig(args.sizes, (base.weight_bits[0],) * (len(args.sizes) + 1), base.act_bits, name="custom")

@@ -39,7 +39,7 @@ from .reference import PADDINGS
 __all__ = [
     "Concat", "Conv", "DepthwiseConv", "FullyConnected", "GraphSpec", "Logistic", "Op", "PADDINGS", "Quant",
     "Quantize", "ReferenceStream", "Slice", "State", "Tensor", "Window", "op_multipliers", "receptive_field",
-    "run_windows", "validate",
+    "acc16_proven", "run_windows", "validate",
 ]
 
 
@@ -532,6 +532,18 @@ class ReferenceStream:
                                                      dilation=op.dilation, padding=op.padding, **common)
         # FullyConnected: the input flattened frame by frame is one row of frames * channels codes.
         return reference.fully_connected(values[op.input].reshape(1, -1), op.weights, op.bias, **common)
+
+
+# --- int16 accumulation ---------------------------------------------------------------------------------------
+
+
+def acc16_proven(op: Conv | DepthwiseConv | FullyConnected) -> bool:
+    """Whether every partial sum of an op's products w * x, over any of its rows, stays inside int16 for every
+    int8 input x (zero point folded into the bias, |x| <= 128): ``128 * sum |w| <= 32767`` for every output
+    channel's weights (docs/arithmetic.md 5.6 with the whole row as one block)."""
+    w = np.abs(op.weights.astype(np.int64))
+    rows = w.sum(axis=0) if isinstance(op, DepthwiseConv) else w.reshape(len(w), -1).sum(axis=1)
+    return bool(reference.ACC16_X_MAX * rows.max() <= reference.ACC16_MAX)
 
 
 # --- whole windows at once ------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..engine import blob
-from ..engine.graph import Conv, DepthwiseConv, FullyConnected, GraphSpec, op_multipliers
+from ..engine.graph import Conv, DepthwiseConv, FullyConnected, GraphSpec, acc16_proven, op_multipliers
 from ..engine.graph_model import GraphModel
 from ..engine.metadata import ModelMetadata
 from .export import SYNTHETIC_WINDOWS, check_windows
@@ -104,7 +104,8 @@ def stream_outputs(stream_factory, spec: GraphSpec, codes: np.ndarray) -> np.nda
 
 
 def op_report(spec: GraphSpec, bits: tuple[int, ...]) -> list[dict]:
-    """Per linear op: kind, kernel, channels, bits, weight scales and requantization shifts."""
+    """Per linear op: kind, kernel, channels, bits, weight scales, requantization shifts, and whether int16
+    accumulation is proven safe for it (``acc16_proven``)."""
     rows = []
     linear = [op for op in spec.ops if isinstance(op, (Conv, DepthwiseConv, FullyConnected))]
     for i, (op, b) in enumerate(zip(linear, bits)):
@@ -116,7 +117,8 @@ def op_report(spec: GraphSpec, bits: tuple[int, ...]) -> list[dict]:
         _, shift = op_multipliers(spec, op)
         rows.append(dict(index=i, kind=kind, kernel=int(kernel), in_channels=x.channels, out_channels=out.channels,
                          weight_bits=b, weight_scale=[float(op.weight_scale.min()), float(op.weight_scale.max())],
-                         shift=[int(shift.min()), int(shift.max())], weights=int(op.weights.size)))
+                         shift=[int(shift.min()), int(shift.max())], weights=int(op.weights.size),
+                         acc16=acc16_proven(op)))
     return rows
 
 
@@ -182,11 +184,12 @@ def format_report(report: dict) -> str:
     if report.get("trained_weight_bits"):
         lines.append(f"note: trained with weight bits {report['trained_weight_bits']}, re-quantized at export")
     lines.append(f"{'op':>3} {'kind':5} {'kernel':>6} {'in':>5} {'out':>5} {'bits':>4} {'weight scale':>21} "
-                 f"{'shift':>9} {'weights':>8}")
+                 f"{'shift':>9} {'weights':>8} {'int16 acc':>9}")
     for r in report["layers"]:
         lines.append(f"{r['index']:>3} {r['kind']:5} {r['kernel']:>6} {r['in_channels']:>5} {r['out_channels']:>5} "
                      f"{r['weight_bits']:>4} {r['weight_scale'][0]:>10.3g}..{r['weight_scale'][1]:<9.3g} "
-                     f"{r['shift'][0]:>4}..{r['shift'][1]:<3} {r['weights']:>8}")
+                     f"{r['shift'][0]:>4}..{r['shift'][1]:<3} {r['weights']:>8} "
+                     f"{'proven' if r['acc16'] else '-':>9}")
     lines.append(f"model: {report['blob_bytes']} bytes ({report['weight_bytes']} weights), {report['macs']} MACs "
                  f"per invoke, {report['state_bytes']} bytes of state, reads {report['window_frames']} frames "
                  f"({report['window_frames'] / 100:g} s)")

@@ -261,3 +261,24 @@ def test_kwsint_eval_scores_conv_models_invoke_by_invoke(tmp_path):
     assert report["models"][2]["steps"] > 0  # the dense model ran on the fbank features
     with pytest.raises(ValueError, match="hop"):
         evaluate(tmp_path / "m.json", [str(tmp_path / "g.kwsq")], hop=2, bootstrap=0)
+
+
+@pytest.mark.parametrize("pow2", [False, True])
+def test_accumulator_bound_makes_int16_accumulation_provable(pow2):
+    """acc16_ops: every row of those ops has 128 * sum |w| <= 32767 by construction, in every stage, so the
+    exporter proves int16 accumulation for them; without the bound the same ops are not provable."""
+    from kwsint.engine.graph import acc16_proven
+
+    base = conv_config("conv-s").with_bits(weight_bits=[8, 4, 4, 4, 8, 4, 4, 4, 4, 8])
+    bound = ConvConfig.from_dict(base.to_dict() | {"acc16_ops": list(range(10)), "pow2_scales": pow2})
+    free = ConvConfig.from_dict(base.to_dict() | {"pow2_scales": pow2})
+    for stage in ("float", "stage1", "stage2"):
+        provable = {}
+        for name, config in (("bound", bound), ("free", free)):
+            model, windows = _model(config, stage, seed=2)
+            spec = model.to_graph()
+            provable[name] = [acc16_proven(op) for op in spec.ops if hasattr(op, "weights")]
+        assert all(provable["bound"]), stage
+        assert not provable["free"][0] and not provable["free"][4], stage  # 8-bit first conv and wide 1x1
+    with pytest.raises(ValueError, match="acc16_ops"):
+        ConvConfig.from_dict(base.to_dict() | {"acc16_ops": [10]})

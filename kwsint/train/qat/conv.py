@@ -34,13 +34,15 @@ from ...engine.graph import (Conv, DepthwiseConv, FullyConnected, GraphSpec, Log
                              Tensor, Window, run_windows)
 from ...engine.graph_detector import FEATURES_PER_FRAME, INPUT_SCALE, INPUT_ZERO_POINT
 from ...engine.limits import BIAS_LIMIT
-from ...engine.reference import LOGISTIC_OUTPUT_SCALE, LOGISTIC_OUTPUT_ZERO_POINT
+from ...engine.reference import ACC16_MAX, ACC16_X_MAX, LOGISTIC_OUTPUT_SCALE, LOGISTIC_OUTPUT_ZERO_POINT
 from ...io.microfrontend import quantize_features
 from .model import SIGMA_T, STAGES, Dense, asymmetric_range, observe_range
 from .quantizers import (distribution_regularizer, fake_quantize, grid_max, grid_penalty, round_half_away, squash,
                          ste, weight_codes)
 
 ARCH = "conv"
+ACC16_L1 = ACC16_MAX // ACC16_X_MAX
+"""The accumulator bound on each row's integer weights: sum |w| <= 255, since 128 * 255 <= 32767 < 128 * 256."""
 
 
 def _f32(x: float) -> float:
@@ -64,6 +66,9 @@ class ConvConfig:
             -128).
         pow2_scales: every weight and activation scale a power of two (pure Q-format), so that every
             requantization but the first conv's is a shift (multiplier 2^30): the input scale is ESPHome's 26/255.
+        acc16_ops: indices of the linear ops (as in ``weight_bits``) trained under the accumulator bound
+            (``ACC16_L1``): every row's integer weights have sum |w| <= 255, so every partial sum of w * x over
+            int8 codes stays inside int16 whatever the input (docs/arithmetic.md 5.6, whole rows).
         name: a label, e.g. "conv-s".
     """
 
@@ -76,10 +81,12 @@ class ConvConfig:
     feature_dim: int = FEATURES_PER_FRAME
     relu_clip: float = 6.0
     pow2_scales: bool = False
+    acc16_ops: tuple[int, ...] = ()
     name: str = field(default="")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "blocks", tuple((int(k), int(c)) for k, c in self.blocks))
+        object.__setattr__(self, "acc16_ops", tuple(sorted({int(i) for i in self.acc16_ops})))
         object.__setattr__(self, "weight_bits", tuple(int(b) for b in self.weight_bits))
         problems = self.problems()
         if problems:
@@ -108,6 +115,8 @@ class ConvConfig:
             p.append(f"relu_clip: expected a positive finite value, got {self.relu_clip}")
         if not isinstance(self.pow2_scales, bool):
             p.append(f"pow2_scales: expected true or false, got {self.pow2_scales!r}")
+        if any(not 0 <= i < 2 + 2 * len(self.blocks) for i in self.acc16_ops):
+            p.append(f"acc16_ops: expected op indices 0..{1 + 2 * len(self.blocks)}, got {list(self.acc16_ops)}")
         return p
 
     @property
@@ -137,6 +146,7 @@ class ConvConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["blocks"], d["weight_bits"] = [list(b) for b in self.blocks], list(self.weight_bits)
+        d["acc16_ops"] = list(self.acc16_ops)
         return d
 
     @classmethod
@@ -169,6 +179,24 @@ def conv_config(name: str, weight_bits: int = 8) -> ConvConfig:
         raise ValueError(f"unknown conv config {name!r}; choose from {', '.join(CONV_PRESETS)}")
     shape = CONV_PRESETS[name]
     return ConvConfig(weight_bits=(weight_bits,) * (2 + 2 * len(shape["blocks"])), name=name, **shape)
+
+
+def _within_l1(r: torch.Tensor, codes: torch.Tensor, scale: torch.Tensor, q: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of ``codes`` whose sum |codes| exceeds ACC16_L1 rounded toward zero instead (in float64), which keeps
+    sum |codes| <= sum |r| / scale <= ACC16_L1; a row that a last-bit rounding of the division still leaves over
+    gets a scale larger by 2^-20 (never a power of two: dividing by one is exact). The bound is checked, never
+    assumed."""
+    for _ in range(4):
+        over = codes.abs().sum(dim=1) > ACC16_L1
+        if not bool(over.any()):
+            return codes, scale
+        trunc = torch.trunc(r.double() / scale.double()[:, None]).clamp(-q, q).to(codes.dtype)
+        codes = torch.where(over[:, None], trunc, codes)
+        still = codes.abs().sum(dim=1) > ACC16_L1
+        scale = torch.where(still, scale * (1 + 2.0**-20), scale)
+    if bool((codes.abs().sum(dim=1) > ACC16_L1).any()):
+        raise ArithmeticError("accumulator bound: a row's codes exceed ACC16_L1 after rounding toward zero")
+    return codes, scale
 
 
 def pow2_at_least(x: torch.Tensor) -> torch.Tensor:
@@ -248,22 +276,32 @@ class ConvNet(nn.Module):
 
         The grid is symmetric per row, on W (float stage: post-training quantization) or on tanh(W) (QAT); the
         gain multiplies both, so the scale of the codes is |gain| * grid scale. With ``pow2_scales`` the scale
-        is the smallest power of two that keeps the row's largest weight on the grid.
+        is the smallest power of two that keeps the row's largest weight on the grid. An op of ``acc16_ops``
+        also takes a scale of at least sum |w| / ACC16_L1 and, in a row where rounding to nearest would still
+        leave sum |codes| > ACC16_L1, rounds toward zero, which cannot (A2Q's rule), so the bound holds for
+        every row by construction.
         """
         d = self.ops[i]
         src = d.weight if self.stage == "float" else squash(d.weight)
         bits = self.config.weight_bits[i]
-        if not self.config.pow2_scales:
+        acc16 = i in self.config.acc16_ops
+        if not (self.config.pow2_scales or acc16):
             codes, grid_scale = weight_codes(src, bits)
             w = d.gain[:, None] * ste(src, codes * grid_scale[:, None])
             return w, (d.gain.detach().abs() * grid_scale).clamp_min(1e-30)
         real = d.gain[:, None] * src
-        _, natural = weight_codes(real, bits)
-        scale = pow2_at_least(natural)
+        r = real.detach()
+        _, scale = weight_codes(r, bits)
+        if acc16:
+            scale = torch.maximum(scale, r.abs().sum(dim=1) / ACC16_L1)
+        if self.config.pow2_scales:
+            scale = pow2_at_least(scale)
         q = grid_max(bits)
-        codes = round_half_away(real.detach() / scale[:, None]).clamp(-q, q)
+        codes = round_half_away(r / scale[:, None]).clamp(-q, q)
         if bits == 1:
-            codes = torch.where(real.detach() >= 0, 1.0, -1.0)
+            codes = torch.where(r >= 0, 1.0, -1.0)
+        elif acc16:
+            codes, scale = _within_l1(r, codes, scale, q)
         return ste(real, codes * scale[:, None]), scale
 
     def _weight(self, i: int) -> torch.Tensor:
