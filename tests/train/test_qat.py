@@ -249,3 +249,14 @@ def test_augmented_windows_are_warped_masked_and_repeatable():
         off = (cells - factor * torch.arange(1, 17)).abs() > 1e-4
         assert not off.any() or cells[off].unique().numel() == 1
         assert off.all(dim=0).sum() <= MAX_MASKED_BINS and off.all(dim=1).sum() <= MAX_MASKED_FRAMES
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 1000, 50_001])
+def test_quantile_is_torch_quantile_bit_for_bit(n):
+    from kwsint.train.qat.model import RANGE_QUANTILE, quantile
+
+    g = torch.Generator().manual_seed(n)
+    for decimals in (0, 1, 6):  # rounded values: ties at the ranks
+        x = (torch.randn(n, generator=g, dtype=torch.float64) * 5).round(decimals=decimals)
+        for q in (0.0, RANGE_QUANTILE, 0.5, 1 - RANGE_QUANTILE, 1.0):
+            assert torch.equal(quantile(x, q), torch.quantile(x, q))
