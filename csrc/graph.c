@@ -52,6 +52,10 @@ typedef struct {
   int same;                            /* SAME padding: windows at either end may reach past the input */
   size_t depth;                        /* products per output code */
   const kws_dense_kernel *dense;       /* Conv and FullyConnected: the backend's int8 dense kernel */
+  int acc16_log2;                      /* Conv and FullyConnected: the int16 block (whole rows) proven safe, or 0 */
+  int runs_acc16;                      /* 1: the kernel chosen sums in int16 (kws_graph_info.acc16_ops) */
+  void (*depthwise)(const int8_t *, size_t, size_t, size_t, const int8_t *, const kws_epilogue *, int8_t *);
+                                       /* DepthwiseConv: its kernel, int16 sums where proven safe */
   uint8_t *weights;                    /* dense: as dense->pack laid them out; depthwise: [K][C] codes */
   int32_t *bias;                       /* folded with the input zero point */
   int32_t *multiplier, *shift;
@@ -442,6 +446,12 @@ static kws_status prepare_op(kws_graph *g, const kws_backend *be, g_op *op, cons
     op->weights = (uint8_t *)malloc(v->count);
     if (!op->weights) return KWS_ERR_NOMEM;
     memcpy(op->weights, codes, v->count);
+    const kws_kernels *kk = be->kernels;
+    op->depthwise = kk->depthwise_s8 ? kk->depthwise_s8 : kws_portable_kernels.depthwise_s8;
+    if (kk->depthwise_s8_acc16 && kws_depthwise_acc16_safe(codes, op->kernel, n)) { /* docs/arithmetic.md 11.4 */
+      op->depthwise = kk->depthwise_s8_acc16;
+      op->runs_acc16 = 1;
+    }
     for (size_t c = 0; c < n; c++) {
       int32_t sum = 0;
       for (size_t t = 0; t < op->kernel; t++) sum += codes[t * n + c];
@@ -454,6 +464,12 @@ static kws_status prepare_op(kws_graph *g, const kws_backend *be, g_op *op, cons
     op->weights = (uint8_t *)calloc(1, bytes ? bytes : 1);
     if (!op->weights) return KWS_ERR_NOMEM;
     op->dense->pack(codes, k, n, op->weights);
+    /* int16 accumulation of whole rows where every row's 128 * sum |w| <= 32767 (docs/arithmetic.md 5.6 with
+     * one block per row; the kernel uses it where its own smallest block allows) */
+    int log2 = op->dense->acc16 > KWS_ACC16_MIN_LOG2 ? op->dense->acc16 : KWS_ACC16_MIN_LOG2;
+    while (((size_t)1 << log2) < k) log2++; /* a block of at least the row: its sum is the row's */
+    op->acc16_log2 = log2 <= KWS_ACC16_MAX_LOG2 && kws_acc16_safe(codes, n, k, log2) ? log2 : 0;
+    op->runs_acc16 = op->dense->acc16 && op->acc16_log2 >= op->dense->acc16;
     for (size_t c = 0; c < n; c++) op->bias[c] = les32(v->bias + 4 * c);
     kws_fold_bias_s32(op->bias, codes, n, k, x->zero_point, op->bias);
     g->weight_bytes += bytes;
@@ -680,6 +696,7 @@ kws_status kws_graph_describe(const kws_graph *g, kws_graph_info *info) {
   info->num_states = g->num_states;
   info->num_ops = g->num_ops;
   for (size_t i = 0; i < g->num_states; i++) info->state_bytes += g->states[i].frames * g->states[i].channels;
+  for (size_t i = 0; i < g->num_ops; i++) info->acc16_ops += (size_t)g->ops[i].runs_acc16;
   return KWS_OK;
 }
 
@@ -733,7 +750,7 @@ static void run_conv(const g_op *op, const g_tensor *x, const g_tensor *y, const
                      int8_t *buf) {
   size_t k = op->depth, n = y->channels;
   if (!op->same && op->dilation == 1 && op->stride == op->kernel) { /* windows back to back: one call */
-    op->dense->run(in, op->frames, k, op->weights, n, &op->epilogue, 0, out);
+    op->dense->run(in, op->frames, k, op->weights, n, &op->epilogue, op->acc16_log2, out);
     return;
   }
   for (size_t t = 0; t < op->frames; t++) {
@@ -743,7 +760,7 @@ static void run_conv(const g_op *op, const g_tensor *x, const g_tensor *y, const
       for (size_t j = 0; j < op->kernel; j++) memcpy(buf + j * x->channels, w + j * row_stride, x->channels);
       w = buf;
     }
-    op->dense->run(w, 1, k, op->weights, n, &op->epilogue, 0, out + t * n);
+    op->dense->run(w, 1, k, op->weights, n, &op->epilogue, op->acc16_log2, out + t * n);
   }
 }
 
@@ -752,8 +769,6 @@ kws_status kws_graph_invoke(const kws_graph *g, const kws_backend *be, uint8_t *
   const g_tensor *xin = &g->tensors[g->input], *yout = &g->tensors[g->output];
   if (in_len != xin->frames * xin->channels || out_len != yout->frames * yout->channels) return KWS_ERR_ARGUMENT;
   int8_t *buf = (int8_t *)(arena + g->arena_bytes);
-  void (*depthwise)(const int8_t *, size_t, size_t, size_t, const int8_t *, const kws_epilogue *, int8_t *) =
-      be->kernels->depthwise_s8 ? be->kernels->depthwise_s8 : kws_portable_kernels.depthwise_s8;
   const uint8_t **codes = (const uint8_t **)arena; /* each tensor's codes in this invoke (lay_out) */
   size_t *starts = (size_t *)(arena + g->starts);
   codes[g->input] = (const uint8_t *)in;
@@ -801,12 +816,13 @@ kws_status kws_graph_invoke(const kws_graph *g, const kws_backend *be, uint8_t *
       for (size_t t = 0; t < op->frames; t++) {
         size_t row_stride;
         const int8_t *w = window_of(op, x, (const int8_t *)src, t, buf, &row_stride);
-        depthwise(w, row_stride, op->kernel, y->channels, (const int8_t *)op->weights, &op->epilogue,
+        op->depthwise(w, row_stride, op->kernel, y->channels, (const int8_t *)op->weights, &op->epilogue,
                   (int8_t *)dst + t * y->channels);
       }
       break;
     case OP_FC:
-      op->dense->run((const int8_t *)src, 1, op->depth, op->weights, y->channels, &op->epilogue, 0, (int8_t *)dst);
+      op->dense->run((const int8_t *)src, 1, op->depth, op->weights, y->channels, &op->epilogue, op->acc16_log2,
+                     (int8_t *)dst);
       break;
     default: /* OP_LOGISTIC, OP_QUANTIZE */
       for (size_t i = 0, n = x->frames * x->channels; i < n; i++) dst[i] = (uint8_t)op->table[(int8_t)src[i] + 128];

@@ -71,6 +71,11 @@ typedef struct {
    * y never overlaps x or w (a kernel may write an output code twice, with the same value). */
   void (*depthwise_s8)(const int8_t *x, size_t row_stride, size_t taps, size_t c, const int8_t *w,
                        const kws_epilogue *e, int8_t *y);
+  /* depthwise_s8 with every channel's sum kept in an int16 lane: only for weights whose every channel has
+   * 128 * sum_k |w[k][c]| <= 32767 (kws_depthwise_acc16_safe, docs/arithmetic.md 11.4), where no partial
+   * sum of any order leaves int16. The same results; NULL: depthwise_s8 serves. */
+  void (*depthwise_s8_acc16)(const int8_t *x, size_t row_stride, size_t taps, size_t c, const int8_t *w,
+                             const kws_epilogue *e, int8_t *y);
 } kws_kernels;
 
 struct kws_backend {
@@ -221,5 +226,7 @@ enum { KWS_ACC16_MIN_LOG2 = 4, KWS_ACC16_MAX_LOG2 = 14 };
 static inline int kws_acc16_block_ok(int32_t abs_sum) { return 128 * abs_sum <= 32767; }
 /* 1 if every aligned block of 2^log2_block products of every row of w [n][k] is safe. */
 int kws_acc16_safe(const int8_t *w, size_t n, size_t k, int log2_block);
+/* 1 if depthwise weights [taps][c] have 128 * sum_k |w[k][c]| <= 32767 for every channel c. */
+int kws_depthwise_acc16_safe(const int8_t *w, size_t taps, size_t c);
 
 #endif

@@ -84,6 +84,15 @@ int kws_acc16_safe(const int8_t *w, size_t n, size_t k, int log2_block) {
   return 1;
 }
 
+int kws_depthwise_acc16_safe(const int8_t *w, size_t taps, size_t c) {
+  for (size_t i = 0; i < c; i++) {
+    int32_t sum = 0; /* at most 16384 * 127 */
+    for (size_t k = 0; k < taps; k++) sum += w[k * c + i] < 0 ? -w[k * c + i] : w[k * c + i];
+    if (!kws_acc16_block_ok(sum)) return 0;
+  }
+  return 1;
+}
+
 struct kws_dense_op {
   const kws_dense_kernel *kernel;
   size_t k, n;
@@ -186,6 +195,30 @@ kws_status kws_fully_connected_s8_acc16(const kws_backend *be, const int8_t *x, 
                                         const kws_requant_params *p, int log2_block, int8_t *y) {
   if (log2_block == 0) return KWS_ERR_ARGUMENT;
   return fully_connected_s8(be, x, batches, k, w, n, bias, p, log2_block, y);
+}
+
+kws_status kws_depthwise_s8(const kws_backend *be, const int8_t *x, size_t taps, size_t c, const int8_t *w,
+                            const int32_t *bias, const kws_requant_params *p, int acc16, int8_t *y) {
+  const kws_kernels *kk = kernels_of(be);
+  if (!kk) return KWS_ERR_BACKEND;
+  if (!dims_ok(1, taps, c) || !x || !w || !y || !params_ok(p, c, 8)) return KWS_ERR_ARGUMENT;
+  if (!weights_ok(w, taps * c) || !bias32_ok(bias, c) || (acc16 && !kws_depthwise_acc16_safe(w, taps, c)))
+    return KWS_ERR_ARGUMENT;
+  int32_t *folded = (int32_t *)malloc(c * sizeof *folded);
+  if (!folded) return KWS_ERR_NOMEM;
+  for (size_t i = 0; i < c; i++) {
+    int32_t sum = 0;
+    for (size_t k = 0; k < taps; k++) sum += w[k * c + i];
+    folded[i] = (bias ? bias[i] : 0) - p->input_zero_point * sum;
+  }
+  kws_epilogue e = {folded, p, NULL, NULL, NULL};
+  void (*run)(const int8_t *, size_t, size_t, size_t, const int8_t *, const kws_epilogue *, int8_t *) =
+      acc16 && kk->depthwise_s8_acc16 ? kk->depthwise_s8_acc16
+      : kk->depthwise_s8              ? kk->depthwise_s8
+                                      : kws_portable_kernels.depthwise_s8;
+  run(x, c, taps, c, w, &e, y);
+  free(folded);
+  return KWS_OK;
 }
 
 kws_status kws_fully_connected_s16(const kws_backend *be, const int16_t *x, size_t batches, size_t k,

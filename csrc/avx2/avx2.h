@@ -50,6 +50,8 @@ void kws_avx2_affine_s16(const int16_t *x, size_t n, const int8_t *w, const int6
                          const kws_requant_params *p, int16_t *y);
 void kws_avx2_depthwise_s8(const int8_t *x, size_t row_stride, size_t taps, size_t c, const int8_t *w,
                            const kws_epilogue *e, int8_t *y);
+void kws_avx2_depthwise_s8_acc16(const int8_t *x, size_t row_stride, size_t taps, size_t c, const int8_t *w,
+                                 const kws_epilogue *e, int8_t *y);
 
 /* The avx2 table's entries that the avx-vnni and avx512-vnni tables share (kernels.c of each):
  * every op but int8 dense layers, and the packed slots with each backend's own beats_s8. */
@@ -66,7 +68,7 @@ void kws_avx2_depthwise_s8(const int8_t *x, size_t row_stride, size_t taps, size
   .fully_connected_s16 = kws_avx2_fully_connected_s16, .affine_s8 = kws_avx2_affine_s8,          \
   .affine_s16 = kws_avx2_affine_s16, .quantize_s8 = kws_avx2_quantize_s8,                        \
   .quantize_s16 = kws_avx2_quantize_s16, .fully_connected_f32 = kws_avx2_fully_connected_f32,    \
-  .depthwise_s8 = kws_avx2_depthwise_s8,                                                         \
+  .depthwise_s8 = kws_avx2_depthwise_s8, .depthwise_s8_acc16 = kws_avx2_depthwise_s8_acc16,        \
   .affine_f32 = kws_portable_affine_f32 /* the elementwise float32 affine stays portable */
 
 /* SaturatingRoundingDoublingHighMul on 8 lanes (docs/arithmetic.md 3.1).

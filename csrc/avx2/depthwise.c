@@ -62,5 +62,25 @@ void kws_avx2_depthwise_s8(const int8_t *x, size_t row_stride, size_t taps, size
   }
 }
 
+/* int16 sums (kws_kernels.depthwise_s8_acc16): per tap one vpmullw of the sign-extended codes
+ * (|w * x| <= 127 * 128 fits int16 exactly) and one vpaddw, 16 channels a vector; the int16 sum of every
+ * channel is exact because its weights have 128 * sum_k |w| <= 32767 (checked at load), so no partial sum
+ * leaves int16. Widened to int32 once, for the epilogue. */
+void kws_avx2_depthwise_s8_acc16(const int8_t *x, size_t row_stride, size_t taps, size_t c, const int8_t *w,
+                                 const kws_epilogue *e, int8_t *y) {
+  if (c < BLOCK) {
+    kws_avx2_depthwise_s8(x, row_stride, taps, c, w, e, y);
+    return;
+  }
+  for (size_t b = 0; b < c; b += BLOCK) {
+    size_t c0 = b + BLOCK <= c ? b : c - BLOCK;
+    __m256i acc = _mm256_setzero_si256();
+    for (size_t k = 0; k < taps; k++)
+      acc = _mm256_add_epi16(acc, _mm256_mullo_epi16(codes16(x + k * row_stride + c0), codes16(w + k * c + c0)));
+    finish(_mm256_cvtepi16_epi32(_mm256_castsi256_si128(acc)), _mm256_cvtepi16_epi32(_mm256_extracti128_si256(acc, 1)),
+           e, c0, BLOCK, y);
+  }
+}
+
 KWS_AVX2_END
 #endif

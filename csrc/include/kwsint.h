@@ -80,6 +80,13 @@ kws_status kws_fully_connected_s8(const kws_backend *be, const int8_t *x, size_t
 kws_status kws_fully_connected_s8_acc16(const kws_backend *be, const int8_t *x, size_t batches, size_t k,
                                         const int8_t *w, size_t n, const int32_t *bias,
                                         const kws_requant_params *p, int log2_block, int8_t *y);
+/* DEPTHWISE_CONV_2D in time, one output frame (docs/arithmetic.md 11.4):
+ * y[c] = clamp(requant(sum_k w[k][c] * (x[k][c] - zp_in) + bias[c]) + zp_out), x and w [taps][c], w codes in
+ * [-127, 127], taps and c in [1, 16384], |bias| <= 2^30, bias may be NULL. acc16 1: accumulate in int16 (the
+ * kernel a graph op runs on when its weights allow it: 128 * sum_k |w[k][c]| <= 32767 for every c, else
+ * KWS_ERR_ARGUMENT); the same results. */
+kws_status kws_depthwise_s8(const kws_backend *be, const int8_t *x, size_t taps, size_t c, const int8_t *w,
+                            const int32_t *bias, const kws_requant_params *p, int acc16, int8_t *y);
 /* How the dense weights of int8-activation models are held in memory, and so
  * which kernel runs each layer (chosen once per layer, at load).
  * INT8: one int8 code each, in the backend's int8 layout.
@@ -320,6 +327,8 @@ typedef struct {
   int output_uint8;                      /* 1: the output is uint8, 0: int8 */
   size_t num_tensors, num_states, num_ops;
   size_t state_bytes;                    /* codes of all states */
+  size_t acc16_ops;                      /* convolutions and FULLY_CONNECTEDs that run int16 sums: their weights
+                                            allow it (docs/arithmetic.md 11.4) and the backend has the kernel */
 } kws_graph_info;
 
 kws_status kws_model_graph_info(const kws_model *model, kws_graph_info *info);

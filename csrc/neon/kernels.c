@@ -41,6 +41,7 @@ const kws_kernels kws_neon_kernels = {
     .fully_connected_f32 = kws_neon_fully_connected_f32,
     .affine_f32 = kws_portable_affine_f32,
     .depthwise_s8 = kws_neon_depthwise_s8,
+    .depthwise_s8_acc16 = kws_neon_depthwise_s8_acc16,
 };
 
 const kws_kernels kws_neon_dot_kernels = {
@@ -71,5 +72,6 @@ const kws_kernels kws_neon_dot_kernels = {
     .fully_connected_f32 = kws_neon_fully_connected_f32,
     .affine_f32 = kws_portable_affine_f32,
     .depthwise_s8 = kws_neon_depthwise_s8,
+    .depthwise_s8_acc16 = kws_neon_depthwise_s8_acc16,
 };
 #endif

@@ -35,5 +35,7 @@ void kws_neon_affine_s16(const int16_t *x, size_t n, const int8_t *w, const int6
                          const kws_requant_params *p, int16_t *y);
 void kws_neon_depthwise_s8(const int8_t *x, size_t row_stride, size_t taps, size_t c, const int8_t *w,
                            const kws_epilogue *e, int8_t *y);
+void kws_neon_depthwise_s8_acc16(const int8_t *x, size_t row_stride, size_t taps, size_t c, const int8_t *w,
+                                 const kws_epilogue *e, int8_t *y);
 
 #endif

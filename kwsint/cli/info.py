@@ -58,7 +58,7 @@ def describe_graph(model: GraphModel, source: str) -> dict:
     return dict(model=source, blob_bytes=model.blob_bytes, format_version=5, kind="streaming graph",
                 metadata=spec.metadata.stated(), input=list(model.input_shape), output=list(model.output_shape),
                 output_dtype=model.output_dtype.name, ops=ops, states=len(spec.states),
-                state_bytes=model.state_bytes, macs=spec.macs, backend=model.backend)
+                state_bytes=model.state_bytes, macs=spec.macs, backend=model.backend, acc16_ops=model.acc16_ops)
 
 
 def graph_as_text(d: dict) -> str:
@@ -70,7 +70,8 @@ def graph_as_text(d: dict) -> str:
         f"output       {d['output'][0]} x {d['output'][1]} {d['output_dtype']}",
         f"ops          {', '.join(f'{n} {k}' for k, n in d['ops'].items())}",
         f"state        {d['states']} states, {d['state_bytes']:,} B",
-        f"MACs         {d['macs']:,} per invoke (backend {d['backend']})",
+        f"MACs         {d['macs']:,} per invoke (backend {d['backend']}; {d['acc16_ops']} of the linear ops "
+        "sum in int16)",
     ]
     return "\n".join(lines)
 

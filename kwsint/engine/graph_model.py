@@ -55,6 +55,8 @@ class GraphModel:
         self.output_shape = (int(info.output_frames), int(info.output_channels))
         self.output_dtype = np.dtype(np.uint8 if info.output_uint8 else np.int8)
         self.state_bytes = int(info.state_bytes)
+        self.acc16_ops = int(info.acc16_ops)
+        """Convolutions and FULLY_CONNECTEDs that sum in int16 on this backend (docs/arithmetic.md 11.4)."""
 
     @property
     def metadata(self):

@@ -15,7 +15,7 @@ from .limits import BIAS_LIMIT, MAX_DIM
 from .model import WEIGHT_STORAGE
 from .reference import ACC16_MAX_LOG2, ACC16_MIN_LOG2, acc16_safe, quantize_multiplier
 
-__all__ = ["FullyConnected", "fully_connected", "affine", "fully_connected_f32", "affine_f32", "requantize", "quantize", "posterior_q16",
+__all__ = ["FullyConnected", "depthwise", "fully_connected", "affine", "fully_connected_f32", "affine_f32", "requantize", "quantize", "posterior_q16",
            "quantize_multiplier"]
 
 
@@ -145,6 +145,49 @@ def fully_connected(
         st = lib.kws_fully_connected_s16(be, _ptr("int16_t *", xa), batches, k, _ptr("int8_t *", w), n, bptr, p,
                                          _ptr("int16_t *", y))
     _backend.check(st, "fully_connected")
+    return y
+
+
+def depthwise(
+    x: np.ndarray,
+    weights: np.ndarray,
+    bias: np.ndarray | None,
+    *,
+    input_zero_point: int,
+    output_zero_point: int,
+    multiplier,
+    shift,
+    act_min: int,
+    act_max: int,
+    acc16: bool = False,
+    backend: str | None = None,
+) -> np.ndarray:
+    """One output frame of DEPTHWISE_CONV_2D in time (docs/arithmetic.md 11.4), int8.
+
+    Args:
+        x: int8 (taps, C) input codes; weights: int8 (taps, C), codes in [-127, 127]; 1 <= taps, C <= 16384.
+        bias: (C,) with |bias| <= 2^30, or None; the rest as ``fully_connected``'s.
+        acc16: accumulate in int16, as a graph op whose weights allow it runs (every channel
+            128 * sum_k |w[k][c]| <= 32767, ``kwsint.engine.graph.acc16_proven``; ValueError otherwise).
+
+    Returns:
+        int8 (C,).
+    """
+    xa = _activations(x, "x")
+    w = _weights(weights, "(taps, C)", 2)
+    if xa.dtype != np.int8 or xa.shape != w.shape or not (1 <= w.shape[0] <= MAX_DIM and 1 <= w.shape[1] <= MAX_DIM):
+        raise ValueError(f"x and weights: int8 (taps, C) of one shape, 1..{MAX_DIM} each, got {xa.dtype} {xa.shape} "
+                         f"and {w.shape}")
+    taps, c = w.shape
+    if acc16 and 128 * np.abs(w.astype(np.int64)).sum(axis=0).max() > 32767:
+        raise ValueError("acc16: these weights do not keep every channel's sum inside int16 "
+                         "(128 * sum |w| <= 32767, docs/arithmetic.md 11.4)")
+    p, keep = _params(c, 8, input_zero_point, output_zero_point, multiplier, shift, act_min, act_max)
+    b, bptr = _bias(bias, c, 8)
+    y = np.empty(c, dtype=np.int8)
+    st = lib.kws_depthwise_s8(_backend.resolve(backend), _ptr("int8_t *", xa), taps, c, _ptr("int8_t *", w), bptr,
+                              p, int(acc16), _ptr("int8_t *", y))
+    _backend.check(st, "depthwise")
     return y
 
 
