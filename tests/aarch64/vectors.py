@@ -771,15 +771,21 @@ def speech_cases(codes: np.ndarray) -> list[Case]:
 
 def graph_cases(rng: np.random.Generator) -> list[Case]:
     """Single conv, depthwise, fully connected and quantize ops drawn as tests/engine/test_graph_engine.py draws
-    them, two streaming graphs through resets, and the four microWakeWord models (300 invokes each)."""
+    them, depthwise ops at the int16 bound, two streaming graphs through resets, and the four microWakeWord models
+    (300 invokes each)."""
     from ..engine.test_graph import _streaming_graph, conv_cases, fully_connected_cases, quantize_cases
     from kwsint.interop.tflite_import import read_tflite
 
-    from ..engine.test_graph_engine import MODELS, NAMES, _model_inputs, _narrow
+    from ..engine.test_graph_engine import MODELS, NAMES, _model_inputs, _narrow, depthwise_bound_graph
     cases = []
     for depthwise in (False, True):
         for spec, inputs in _collect(conv_cases(depthwise=depthwise), 40):
             cases.append(_graph_case(_narrow(spec), np.stack(inputs), f"{'depthwise ' * depthwise}conv"))
+    for channels, taps, past in ((16, 3, False), (33, 9, False), (64, 21, False), (17, 5, True)):
+        spec = depthwise_bound_graph(rng, channels, taps, past)  # int16 sums at their bound (past: int32)
+        x = np.stack([np.full((spec.tensors[0].frames, channels), v, np.int8) for v in (-128, 127)]
+                     + [rng.integers(-128, 128, (spec.tensors[0].frames, channels)).astype(np.int8)])
+        cases.append(_graph_case(spec, x, f"depthwise int16 sums at the bound{' + 1' * past}"))
     for spec, inputs, _ in _collect(fully_connected_cases(), 30):
         cases.append(_graph_case(_narrow(spec), np.stack(inputs), "fully connected"))
     for spec in _collect(quantize_cases(), 10):

@@ -112,24 +112,28 @@ def test_depthwise_conv_at_the_kernels_channel_and_tap_boundaries_on_every_backe
             _equal_on_every_backend(spec, inputs)
 
 
+def depthwise_bound_graph(rng: np.random.Generator, channels: int, taps: int, past: bool) -> GraphSpec:
+    """A depthwise graph whose every channel has 128 * sum |w| = 32640, one sign per channel (the most int16
+    sums allow, docs/arithmetic.md 11.4); ``past``: one unit more in channel 0. taps >= 3."""
+    spec = _depthwise_graph(rng, channels, taps, 1, int(rng.integers(-128, 128)), False)
+    magnitudes = np.zeros((taps, channels), np.int64)
+    magnitudes[0], magnitudes[1], magnitudes[2] = 127, 127, 1
+    magnitudes = magnitudes[rng.permuted(np.tile(np.arange(taps)[:, None], (1, channels)), axis=0),
+                            np.arange(channels)]
+    if past:
+        magnitudes[np.flatnonzero(magnitudes[:, 0] == 1)[0], 0] = 2
+    weights = (magnitudes * rng.choice([-1, 1], channels)).astype(np.int8)
+    return dataclasses.replace(spec, ops=(dataclasses.replace(spec.ops[0], weights=weights),))
+
+
 @pytest.mark.parametrize("channels", (16, 17, 33, 64))
 @pytest.mark.parametrize("past", [False, True])
 def test_depthwise_int16_sums_at_the_bound_on_every_backend(channels, past):
-    """Weights with 128 * sum |w| = 32640 in every channel, one sign per channel (the most int16 sums allow,
-    docs/arithmetic.md 11.4), run the int16 kernel where a backend has one; one unit past the bound in one
-    channel, the int32 kernel. Both equal the reference, inputs -128 and 127 included."""
+    """At the bound the int16 kernel runs where a backend has one; one unit past it, the int32 kernel. Both
+    equal the reference, inputs -128 and 127 included."""
     rng = np.random.default_rng(channels + past)
     for taps in (3, 5, 9, 21):
-        spec = _depthwise_graph(rng, channels, taps, 1, int(rng.integers(-128, 128)), False)
-        magnitudes = np.zeros((taps, channels), np.int64)
-        magnitudes[0], magnitudes[1], magnitudes[2] = 127, 127, 1
-        magnitudes = magnitudes[rng.permuted(np.tile(np.arange(taps)[:, None], (1, channels)), axis=0),
-                                np.arange(channels)]
-        if past:
-            magnitudes[np.flatnonzero(magnitudes[:, 0] == 1)[0], 0] = 2
-        weights = (magnitudes * rng.choice([-1, 1], channels)).astype(np.int8)
-        op = dataclasses.replace(spec.ops[0], weights=weights)
-        spec = dataclasses.replace(spec, ops=(op,))
+        spec = depthwise_bound_graph(rng, channels, taps, past)
         shape = (spec.tensors[0].frames, channels)
         inputs = [np.full(shape, -128, np.int8), np.full(shape, 127, np.int8),
                   rng.choice(np.array([-128, 127], np.int8), shape), rng.integers(-128, 128, shape).astype(np.int8)]
