@@ -15,8 +15,8 @@ from .limits import BIAS_LIMIT, MAX_DIM
 from .model import WEIGHT_STORAGE
 from .reference import ACC16_MAX_LOG2, ACC16_MIN_LOG2, acc16_safe, quantize_multiplier
 
-__all__ = ["FullyConnected", "depthwise", "fully_connected", "affine", "fully_connected_f32", "affine_f32", "requantize", "quantize", "posterior_q16",
-           "quantize_multiplier"]
+__all__ = ["FullyConnected", "affine", "affine_f32", "depthwise", "fully_connected", "fully_connected_f32",
+           "posterior_q16", "quantize", "quantize_multiplier", "requantize"]
 
 
 
