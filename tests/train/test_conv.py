@@ -294,3 +294,5 @@ def test_accumulator_bound_makes_int16_accumulation_provable(pow2):
             assert np.array_equal(stream_outputs(engine.stream, spec, codes), sim), be
     with pytest.raises(ValueError, match="acc16_ops"):
         ConvConfig.from_dict(base.to_dict() | {"acc16_ops": [10]})
+    with pytest.raises(ValueError, match="1-bit weights"):  # 300 codes of +-1 per row cannot sum to 255
+        ConvConfig(blocks=((3, 8),), weight_bits=(8, 8, 1, 8), first_channels=300, acc16_ops=(2,))

@@ -117,7 +117,21 @@ class ConvConfig:
             p.append(f"pow2_scales: expected true or false, got {self.pow2_scales!r}")
         if any(not 0 <= i < 2 + 2 * len(self.blocks) for i in self.acc16_ops):
             p.append(f"acc16_ops: expected op indices 0..{1 + 2 * len(self.blocks)}, got {list(self.acc16_ops)}")
+        elif not p:
+            ones = [i for i in self.acc16_ops if self.weight_bits[i] == 1 and self.fan_ins[i] > ACC16_L1]
+            if ones:
+                p.append(f"acc16_ops: ops {ones} have 1-bit weights (every code +-1) and more than {ACC16_L1} "
+                         "weights per row, which the bound cannot hold")
         return p
+
+    @property
+    def fan_ins(self) -> tuple[int, ...]:
+        """Weights per output channel of each linear op, in ``weight_bits``' order."""
+        fans, channels = [self.first_kernel * self.feature_dim], self.first_channels
+        for kernel, out in self.blocks:
+            fans += [kernel, channels]
+            channels = out
+        return (*fans, self.head_frames * channels)
 
     @property
     def act_bits(self) -> int:
@@ -225,13 +239,11 @@ class ConvNet(nn.Module):
         self.config = config
         self.stage = stage
         c = config
-        ops = [Dense(c.first_kernel * c.feature_dim, c.first_channels, True)]
-        channels = c.first_channels
-        for kernel, out in c.blocks:
-            ops += [Dense(kernel, channels, True), Dense(channels, out, True)]
+        rows, channels = [c.first_channels], c.first_channels  # output channels of each op
+        for _, out in c.blocks:
+            rows += [channels, out]
             channels = out
-        ops.append(Dense(c.head_frames * channels, 1, True))
-        self.ops = nn.ModuleList(ops)
+        self.ops = nn.ModuleList(Dense(fan_in, n, True) for fan_in, n in zip(c.fan_ins, [*rows, 1]))
         # Stage-2 state: the observed real ranges of each depthwise output and of the logit; zero until calibrated.
         self.register_buffer("dw_range", torch.zeros(len(c.blocks), 2))
         self.register_buffer("logit_range", torch.zeros(2))
@@ -242,7 +254,7 @@ class ConvNet(nn.Module):
     def reset_weights(self, generator: torch.Generator) -> None:
         """Initialise weights for this stage: Kaiming-uniform (float) or N(0, SIGMA_T^2) (QAT)."""
         with torch.no_grad():
-            for i, d in enumerate(self.ops):
+            for d in self.ops:
                 fan_in = d.weight.shape[1]
                 if self.stage == "float":
                     bound = np.sqrt(6.0 / fan_in)
