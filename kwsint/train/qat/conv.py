@@ -36,7 +36,7 @@ from ...engine.graph_detector import FEATURES_PER_FRAME, INPUT_SCALE, INPUT_ZERO
 from ...engine.limits import BIAS_LIMIT
 from ...engine.reference import ACC16_MAX, ACC16_X_MAX, LOGISTIC_OUTPUT_SCALE, LOGISTIC_OUTPUT_ZERO_POINT
 from ...io.microfrontend import quantize_features
-from .model import SIGMA_T, STAGES, Dense, asymmetric_range, observe_range
+from .model import SIGMA_T, STAGES, Dense, asymmetric_range, init_weights, observe_range
 from .quantizers import (distribution_regularizer, fake_quantize, grid_max, grid_penalty, round_half_away, squash,
                          ste, weight_codes)
 
@@ -252,19 +252,8 @@ class ConvNet(nn.Module):
     # --- set-up -------------------------------------------------------------------------
 
     def reset_weights(self, generator: torch.Generator) -> None:
-        """Initialise weights for this stage: Kaiming-uniform (float) or N(0, SIGMA_T^2) (QAT)."""
-        with torch.no_grad():
-            for d in self.ops:
-                fan_in = d.weight.shape[1]
-                if self.stage == "float":
-                    bound = np.sqrt(6.0 / fan_in)
-                    d.weight.uniform_(-bound, bound, generator=generator)
-                    d.gain.fill_(1.0)
-                else:
-                    d.weight.normal_(0.0, SIGMA_T, generator=generator)
-                    rms = float(squash(d.weight).pow(2).mean().sqrt().clamp_min(1e-3))
-                    d.gain.fill_(float(np.sqrt(2.0 / fan_in)) / rms)
-                d.bias.zero_()
+        """Initialise weights for this stage (``model.init_weights``)."""
+        init_weights(self.ops, self.stage, generator)
 
     def set_normalization(self, features: np.ndarray) -> None:
         """Nothing to set: the input is ESPHome's fixed int8 grid (kept for the dense family's interface)."""

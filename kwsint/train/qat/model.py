@@ -29,6 +29,7 @@ grids and scales, so training sees what the engine will compute.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -189,6 +190,25 @@ class Dense(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_size))
 
 
+def init_weights(layers: Iterable[Dense], stage: str, generator: torch.Generator) -> None:
+    """Initialise each layer for its stage: Kaiming-uniform weights and gain 1 (float), or W from
+    N(0, SIGMA_T^2) with a gain that gives the squashed weights a pre-activation spread of about 1 (QAT);
+    biases 0."""
+    with torch.no_grad():
+        for d in layers:
+            fan_in = d.weight.shape[1]
+            if stage == "float":
+                bound = np.sqrt(6.0 / fan_in)
+                d.weight.uniform_(-bound, bound, generator=generator)
+                d.gain.fill_(1.0)
+            else:
+                d.weight.normal_(0.0, SIGMA_T, generator=generator)
+                # tanh(W) has an RMS of ~0.58: scale so pre-activations start with unit-ish spread.
+                rms = float(squash(d.weight).pow(2).mean().sqrt().clamp_min(1e-3))
+                d.gain.fill_(float(np.sqrt(2.0 / fan_in)) / rms)
+            d.bias.zero_()
+
+
 class KWSNet(nn.Module):
     """The KWS model of one ``NetConfig`` in one of ``STAGES``.
 
@@ -221,20 +241,8 @@ class KWSNet(nn.Module):
     # --- set-up -------------------------------------------------------------------------
 
     def reset_weights(self, generator: torch.Generator) -> None:
-        """Initialise weights for this stage: Kaiming-uniform (float) or N(0, SIGMA_T^2) (QAT)."""
-        with torch.no_grad():
-            for d in self.dense:
-                fan_in = d.weight.shape[1]
-                if self.stage == "float":
-                    bound = np.sqrt(6.0 / fan_in)
-                    d.weight.uniform_(-bound, bound, generator=generator)
-                    d.gain.fill_(1.0)
-                else:
-                    d.weight.normal_(0.0, SIGMA_T, generator=generator)
-                    # tanh(W) has an RMS of ~0.58: scale so pre-activations start with unit-ish spread.
-                    rms = float(squash(d.weight).pow(2).mean().sqrt().clamp_min(1e-3))
-                    d.gain.fill_(float(np.sqrt(2.0 / fan_in)) / rms)
-                d.bias.zero_()
+        """Initialise weights for this stage (``init_weights``)."""
+        init_weights(self.dense, self.stage, generator)
 
     def set_normalization(self, features: np.ndarray) -> None:
         """Global mean/variance normalisation from training features (..., feature_dim), float32."""
