@@ -358,3 +358,15 @@ def test_what_runs_per_weights_policy():
     # M6 (1-bit): the table build is per input vector, once per layer with K <= 2048
     steps = project.breakdown(*project.paper_layers("M6"), "neon", "cortex-a53", weights="packed")
     assert all(r["kind"] == "s1" and r["pieces"]["tables"] > 0 for r in steps if r["shape"].startswith("dense"))
+
+
+def test_depthwise_tap_loops_on_the_compiled_kernels():
+    """The projection costs the NEON depthwise kernels' tap loops as they are compiled: two taps an iteration in
+    both, int32 sums widened by SADDW, int16 sums in four SMLAL chains and never widened in the loop."""
+    loops = project.depthwise_loops()
+    mnemonics = {name: [line.split()[0] for line in code.splitlines()] for name, code in loops.items()}
+    assert mnemonics["int32"].count("saddw") + mnemonics["int32"].count("saddw2") == 4
+    assert mnemonics["int16"].count("smlal") + mnemonics["int16"].count("smlal2") == 4
+    assert not [m for m in mnemonics["int16"] if m.startswith(("saddw", "sxtl", "smull"))]
+    for cpu in ("cortex-a53", "cortex-a72"):
+        assert project.mca_cycles(loops["int16"], cpu) > 0 and project.mca_cycles(loops["int32"], cpu) > 0

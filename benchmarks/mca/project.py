@@ -1045,6 +1045,32 @@ def main_acc16() -> None:
     print("(blocks: the dense layers' int16 blocks in products, - = int32)")
 
 
+def depthwise_loops() -> dict[str, str]:
+    """The tap loops of the two NEON depthwise kernels (csrc/neon/depthwise.c) as assembly: int32 sums (two taps
+    per iteration: 2 SMULL, 2 SMLAL, 4 SADDW) and int16 sums (two taps: 4 SMLAL into two pairs of int16 lanes)."""
+    functions = _compile("depthwise.c")
+    out = {}
+    for name, smlal2, mix in (("int32", 1, (("smull2", 1), ("saddw2", 2))),
+                              ("int16", 2, (("smull2", 0), ("saddw2", 0)))):
+        f = functions[f"kws_neon_depthwise_s8{'_acc16' if name == 'int16' else ''}"]
+        loops = _hot_loops(f, "smlal2", smlal2, mix, variants=True)
+        if len(loops) != 1:
+            raise ExtractionError(f"{f.name}: expected one tap loop holding SMLAL2, found {len(loops)}")
+        i, j = loops[0]
+        out[name] = "\n".join(f.instructions(i, j))
+    return out
+
+
+def main_depthwise(cpus: Sequence[str]) -> None:
+    loops = depthwise_loops()
+    print(f"neon depthwise, cycles per tap of 16 channels ({mca_tool()}, {MCA_ITERATIONS} iterations back to back)")
+    print(f"{'cpu':<11} {'int32':>7} {'int16':>7} {'ratio':>6}")
+    for cpu in cpus:
+        i32, i16 = mca_cycles(loops["int32"], cpu) / 2, mca_cycles(loops["int16"], cpu) / 2
+        print(f"{cpu:<11} {i32:7.2f} {i16:7.2f} {i32 / i16:6.2f}")
+    print("(the tap loops alone, two taps an iteration in both; the epilogue, the same in both, is not in them)")
+
+
 def main_breakdown(config: str, backend: str, cpu: str, weights: str) -> None:
     layers, act_bits = paper_layers(config)
     rows = breakdown(layers, act_bits, backend, cpu, weights)
@@ -1079,6 +1105,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                              f"(default {NEON_ACC16_MIN_BLOCK}, as the kernel does; 16 honours every claim)")
     parser.add_argument("--weights", choices=(*WEIGHTS, "all"), default="all",
                         help="the weights policy the model is loaded with (default: all three)")
+    parser.add_argument("--depthwise", action="store_true",
+                        help="the neon depthwise kernels' tap loops, int32 against int16 sums, per core")
     parser.add_argument("--cpu", choices=CPUS, action="append", help="cores to project (default: all)")
     parser.add_argument("--config", choices=tuple(CONFIGS), action="append", help="configurations (default: all)")
     parser.add_argument("--breakdown", choices=tuple(CONFIGS),
@@ -1090,6 +1118,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     weights = WEIGHTS if args.weights == "all" else (args.weights,)
     if args.acc16:
         main_acc16()
+        return
+    if args.depthwise:
+        main_depthwise(cpus)
         return
     if args.breakdown:
         main_breakdown(args.breakdown, args.backend, cpus[0], weights[0])

@@ -57,7 +57,7 @@ void kws_neon_depthwise_s8(const int8_t *x, size_t row_stride, size_t taps, size
 }
 
 /* int16 sums (kws_kernels.depthwise_s8_acc16): per tap one SMLAL and one SMLAL2 into int16 lanes, 16 channels
- * (against two of them and two SADDW per tap above); every channel's int16 sum is exact because its weights
+ * (against two of them and two SADDW per tap above), two taps per iteration; every channel's int16 sum is exact because its weights
  * have 128 * sum_k |w| <= 32767 (checked at load), so no partial sum leaves int16. Widened once. */
 void kws_neon_depthwise_s8_acc16(const int8_t *x, size_t row_stride, size_t taps, size_t c, const int8_t *w,
                                  const kws_epilogue *e, int8_t *y) {
@@ -69,12 +69,26 @@ void kws_neon_depthwise_s8_acc16(const int8_t *x, size_t row_stride, size_t taps
   kws_neon_fc_out_params(e, out);
   for (size_t b = 0; b < c; b += BLOCK) {
     size_t c0 = b + BLOCK <= c ? b : c - BLOCK;
-    int16x8_t lo = vdupq_n_s16(0), hi = vdupq_n_s16(0);
-    for (size_t k = 0; k < taps; k++) {
+    /* even and odd taps in separate lanes: two independent SMLAL chains per half, so an in-order core is not
+     * held by one accumulator's latency; each is a subset sum of the channel (|.| <= 32640), and so is their
+     * sum */
+    int16x8_t lo = vdupq_n_s16(0), hi = vdupq_n_s16(0), lo1 = vdupq_n_s16(0), hi1 = vdupq_n_s16(0);
+    size_t k = 0;
+    for (; k + 2 <= taps; k += 2) {
+      int8x16_t xa = vld1q_s8(x + k * row_stride + c0), wa = vld1q_s8(w + k * c + c0);
+      int8x16_t xb = vld1q_s8(x + (k + 1) * row_stride + c0), wb = vld1q_s8(w + (k + 1) * c + c0);
+      lo = vmlal_s8(lo, vget_low_s8(xa), vget_low_s8(wa));
+      hi = vmlal_high_s8(hi, xa, wa);
+      lo1 = vmlal_s8(lo1, vget_low_s8(xb), vget_low_s8(wb));
+      hi1 = vmlal_high_s8(hi1, xb, wb);
+    }
+    if (k < taps) {
       int8x16_t xa = vld1q_s8(x + k * row_stride + c0), wa = vld1q_s8(w + k * c + c0);
       lo = vmlal_s8(lo, vget_low_s8(xa), vget_low_s8(wa));
       hi = vmlal_high_s8(hi, xa, wa);
     }
+    lo = vaddq_s16(lo, lo1);
+    hi = vaddq_s16(hi, hi1);
     int32x4_t s[4] = {vmovl_s16(vget_low_s16(lo)), vmovl_high_s16(lo), vmovl_s16(vget_low_s16(hi)),
                       vmovl_high_s16(hi)};
     kws_neon_fc_s8_finish16(s, e, out, c0, BLOCK, y);
