@@ -114,15 +114,18 @@ def test_depthwise_conv_at_the_kernels_channel_and_tap_boundaries_on_every_backe
 
 def depthwise_bound_graph(rng: np.random.Generator, channels: int, taps: int, past: bool) -> GraphSpec:
     """A depthwise graph whose every channel has 128 * sum |w| = 32640, one sign per channel (the most int16
-    sums allow, docs/arithmetic.md 11.4); ``past``: one unit more in channel 0. taps >= 3."""
+    sums allow, docs/arithmetic.md 11.4); ``past``: one unit more in channel 0, whose weights are negative.
+    taps >= 3."""
     spec = _depthwise_graph(rng, channels, taps, 1, int(rng.integers(-128, 128)), False)
     magnitudes = np.zeros((taps, channels), np.int64)
     magnitudes[0], magnitudes[1], magnitudes[2] = 127, 127, 1
     magnitudes = magnitudes[rng.permuted(np.tile(np.arange(taps)[:, None], (1, channels)), axis=0),
                             np.arange(channels)]
-    if past:
+    signs = rng.choice([-1, 1], channels)
+    if past:  # channel 0 negative: against x = -128 its sum, +32768, leaves int16
         magnitudes[np.flatnonzero(magnitudes[:, 0] == 1)[0], 0] = 2
-    weights = (magnitudes * rng.choice([-1, 1], channels)).astype(np.int8)
+        signs[0] = -1
+    weights = (magnitudes * signs).astype(np.int8)
     return dataclasses.replace(spec, ops=(dataclasses.replace(spec.ops[0], weights=weights),))
 
 

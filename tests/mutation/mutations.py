@@ -38,6 +38,7 @@ NEON = ("neon-simde", "neon-dotprod-simde")
 PACKED_TAILS = ("3", "31", "32", "33", "63", "64", "65", "87")
 DW_FILE = "engine/test_graph_engine.py"
 DW_TEST = "test_depthwise_conv_at_the_kernels_channel_and_tap_boundaries_on_every_backend"
+DW16_TEST = "test_depthwise_int16_sums_at_the_bound_on_every_backend"
 
 MUTATIONS: list[Mutation] = [
     # --- portable kernels and the scalar arithmetic every backend's tails use (csrc/kwsint_internal.h, csrc/requantize.c) ---
@@ -682,8 +683,10 @@ MUTATIONS: list[Mutation] = [
     ),
     Mutation(
         "neon-depthwise-odd-tap-dropped", "csrc/neon/depthwise.c",
-        "    if (k < taps) {",
-        "    if (k + 1 < taps) {",
+        "    if (k < taps) {\n      int8x16_t xa = vld1q_s8(x + k * row_stride + c0), wa = vld1q_s8(w + k * c + c0);\n"
+        "      widen_add(",
+        "    if (k + 1 < taps) {\n      int8x16_t xa = vld1q_s8(x + k * row_stride + c0), wa = vld1q_s8(w + k * c + c0);\n"
+        "      widen_add(",
         "the last tap of an odd tap count is never added",
         _each(DW_FILE, DW_TEST, "16", "33"),
     ),
@@ -700,6 +703,48 @@ MUTATIONS: list[Mutation] = [
         "for (size_t i = 0; i < c; i++) acc[i] += (int32_t)w[k * c + i] * (int32_t)x[k * c + i];",
         "below one block, the taps' rows are read back to back, ignoring a dilated window's row stride",
         _each(DW_FILE, DW_TEST, "2", "15"),
+    ),
+    # --- int16 depthwise sums (csrc/*/depthwise.c, ..._acc16) and the graph loader's choice of them (csrc/graph.c):
+    # test_graph_engine's test at the bound (and one past it) ---
+    Mutation(
+        "avx2-depthwise16-high-half-lost", "csrc/avx2/depthwise.c",
+        "_mm256_cvtepi16_epi32(_mm256_extracti128_si256(acc, 1))",
+        "_mm256_cvtepi16_epi32(_mm256_castsi256_si128(acc))",
+        "channels 8-15 of an int16 block are given the sums of channels 0-7",
+        _each(DW_FILE, DW16_TEST, "False-16", "False-33"),
+        ci=True,
+    ),
+    Mutation(
+        "neon-depthwise16-odd-tap-dropped", "csrc/neon/depthwise.c",
+        "    if (k < taps) {\n      int8x16_t xa = vld1q_s8(x + k * row_stride + c0), wa = vld1q_s8(w + k * c + c0);\n"
+        "      lo = vmlal_s8(",
+        "    if (k + 1 < taps) {\n      int8x16_t xa = vld1q_s8(x + k * row_stride + c0), wa = vld1q_s8(w + k * c + c0);\n"
+        "      lo = vmlal_s8(",
+        "the last tap of an odd tap count is never added to the int16 sums",
+        _each(DW_FILE, DW16_TEST, "False-16", "False-33"),
+    ),
+    Mutation(
+        "neon-depthwise16-odd-chain-dropped", "csrc/neon/depthwise.c",
+        "    hi = vaddq_s16(hi, hi1);\n",
+        "",
+        "the odd taps' int16 sums of channels 8-15 are never added in",
+        _each(DW_FILE, DW16_TEST, "False-16", "False-33"),
+    ),
+    Mutation(
+        "graph-depthwise16-unproven", "csrc/graph.c",
+        "if (kk->depthwise_s8_acc16 && kws_depthwise_acc16_safe(codes, op->kernel, n)) {",
+        "if (kk->depthwise_s8_acc16) {",
+        "the loader runs every depthwise op on int16 sums, proven or not: one past the bound, a sum wraps",
+        _each(DW_FILE, DW16_TEST, "True-16", "True-33"),
+        ci=True,
+    ),
+    Mutation(
+        "graph-dense16-unproven", "csrc/graph.c",
+        "op->acc16_log2 = log2 <= KWS_ACC16_MAX_LOG2 && kws_acc16_safe(codes, n, k, log2) ? log2 : 0;",
+        "op->acc16_log2 = log2 <= KWS_ACC16_MAX_LOG2 ? log2 : 0;",
+        "the loader runs every conv and FULLY_CONNECTED on int16 row sums, proven or not",
+        ("tests/engine/test_graph_engine.py::test_conv_on_every_backend",
+         "tests/engine/test_graph_engine.py::test_fully_connected_on_every_backend"),
     ),
     # --- the C loader (csrc/blob.c) and CRC (csrc/crc32.c) ---
     Mutation(
