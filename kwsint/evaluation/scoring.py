@@ -77,9 +77,10 @@ class StreamingScorer:
     def describe(self) -> dict:
         if self.graph is None:
             return dict(weight_bits="f32", act_bits=32, size_bytes=4 * sum(p.numel() for p in self.net.parameters()))
-        bits = sorted({int(np.abs(op.weights.astype(np.int64)).max()).bit_length() + 1
-                       for op in self.graph.spec.ops if hasattr(op, "weights")})
-        return dict(weight_bits="/".join(map(str, bits)), act_bits=8, size_bytes=self.graph.blob_bytes)
+        # a graph blob holds int8 codes, not the bits they were trained at: the width its widest code needs
+        bits = max(int(np.abs(op.weights.astype(np.int64)).max()).bit_length() + 1
+                   for op in self.graph.spec.ops if hasattr(op, "weights"))
+        return dict(weight_bits=str(bits), act_bits=8, size_bytes=self.graph.blob_bytes)
 
 
 def load_model(ref: str | Path, *, backend: str | None = None) -> Model | FloatModel | StreamingScorer:
