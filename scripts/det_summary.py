@@ -19,8 +19,9 @@ LEVELS = (0.5, 1, 2, 5, 10, 20)
 
 
 def summary(report: dict) -> str:
-    lines = [f"{report['manifest']}: {report['data']['hours']:.2f} h, operating point {report['operating_point']['model']}"
-             f" at {report['operating_point']['false_per_hour']:.2f} false/h",
+    op = report["operating_point"]
+    lines = [f"{report['manifest']}: {report['data']['hours']:.2f} h, operating point {op['model']} at "
+             f"{op['false_per_hour']:.2f} false/h",
              f"{'model':<22} " + " ".join(f"{f'FRR@{n:g}/h':>9}" for n in LEVELS) + f" {'rel. FDR (%)':>24}"]
     for m in report["models"]:
         fph, frr = np.array(m["det"]["false_per_hour"]), np.array(m["det"]["frr"])
@@ -28,9 +29,9 @@ def summary(report: dict) -> str:
         for n in LEVELS:
             ok = np.flatnonzero(fph <= n)
             cells.append(f"{100 * frr[ok].min():9.1f}" if ok.size else f"{'-':>9}")
-        op = m["at_operating_point"]
-        rel = op["relative_fdr_degradation_pct"]
-        ci = op.get("ci", {}).get("relative_fdr_degradation_pct")
+        at = m["at_operating_point"]
+        rel = at["relative_fdr_degradation_pct"]
+        ci = at.get("ci", {}).get("relative_fdr_degradation_pct")
         text = "-" if rel is None else f"{rel:+.1f}" + (f" [{ci[0]:+.1f}, {ci[1]:+.1f}]" if ci else "")
         lines.append(f"{m['name']:<22} " + " ".join(cells) + f" {text:>24}")
     return "\n".join(lines)
