@@ -45,15 +45,19 @@ class StreamingScorer:
         self.net = None if self.graph else model
         if self.graph:
             spec = self.graph.spec
+            out = spec.tensors[spec.output]
+            if (out.dtype, out.frames, out.channels) != ("uint8", 1, 1):
+                raise ValueError(f"{source}: output: expected one uint8 probability per invoke (a wake word model), "
+                                 f"got {out.frames} x {out.channels} {out.dtype}")
             self.hop, self.window = spec.tensors[spec.input].frames, receptive_field(spec)
-            self.backend = self.graph.backend
+            self.backend, features = self.graph.backend, spec.tensors[spec.input].channels
         else:
             self.hop, self.window, self.backend = model.config.stride, model.config.window_frames, "float32 (torch)"
-        self.window_shape = (self.window, 40)
-        self.source = source
+            features = model.config.feature_dim
+        self.window_shape = (self.window, features)
 
     def score(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(step_frames, posterior_q16) of one stream's float (T, 40) microfrontend features."""
+        """(step_frames, posterior_q16) of one stream's float (T, features) microfrontend features."""
         from ..io.microfrontend import quantize_features
 
         n = len(features) // self.hop
@@ -66,7 +70,7 @@ class StreamingScorer:
         import torch
 
         windows = np.stack([features[e - self.window + 1: e + 1] for e in ends[ready]]) if ready.any() else \
-            np.zeros((0, self.window, 40), np.float32)
+            np.zeros((0, *self.window_shape), np.float32)
         with torch.no_grad():
             logits = np.concatenate([self.net(torch.from_numpy(windows[i: i + 4096])).numpy().astype(np.float64)
                                      for i in range(0, len(windows), 4096)] or [np.zeros(0)])
@@ -276,7 +280,11 @@ def evaluate(
     if len(dims) > 1:
         raise ValueError(f"the models take different feature sizes: {dims}")
     # fbank features for the dense models, microfrontend features for the streaming ones (each loaded once)
-    kinds = {s: [load_features(st, 40 if s else dims[0], microfrontend=s) for st in streams] for s in set(streaming)}
+    mf_dims = sorted({m.window_shape[1] for m, s in zip(models, streaming) if s})
+    if len(mf_dims) > 1:
+        raise ValueError(f"the streaming models take different feature sizes: {mf_dims}")
+    kinds = {s: [load_features(st, mf_dims[0] if s else dims[0], microfrontend=s) for st in streams]
+             for s in set(streaming)}
     features = kinds[streaming[0]]  # the baseline's, which give the hours
     frames = np.array([len(f) for f in features])
     for s, model in zip(streaming, models):

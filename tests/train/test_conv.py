@@ -261,6 +261,11 @@ def test_kwsint_eval_scores_conv_models_invoke_by_invoke(tmp_path):
     assert report["models"][2]["steps"] > 0  # the dense model ran on the fbank features
     with pytest.raises(ValueError, match="hop"):
         evaluate(tmp_path / "m.json", [str(tmp_path / "g.kwsq")], hop=2, bootstrap=0)
+    logistic = spec.ops[-2]  # a graph that ends at the LOGISTIC's int8 codes is not a probability per invoke
+    cut = GraphSpec(spec.tensors[: logistic.out + 1], spec.states, spec.ops[:-1], spec.input, logistic.out)
+    kwsint.save(cut, tmp_path / "int8.kwsq")
+    with pytest.raises(ValueError, match="expected one uint8 probability"):
+        load_model(tmp_path / "int8.kwsq")
 
 
 @pytest.mark.parametrize("pow2", [False, True])
