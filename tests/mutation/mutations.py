@@ -685,7 +685,8 @@ MUTATIONS: list[Mutation] = [
         "neon-depthwise-odd-tap-dropped", "csrc/neon/depthwise.c",
         "    if (k < taps) {\n      int8x16_t xa = vld1q_s8(x + k * row_stride + c0), wa = vld1q_s8(w + k * c + c0);\n"
         "      widen_add(",
-        "    if (k + 1 < taps) {\n      int8x16_t xa = vld1q_s8(x + k * row_stride + c0), wa = vld1q_s8(w + k * c + c0);\n"
+        "    if (k + 1 < taps) {\n"
+        "      int8x16_t xa = vld1q_s8(x + k * row_stride + c0), wa = vld1q_s8(w + k * c + c0);\n"
         "      widen_add(",
         "the last tap of an odd tap count is never added",
         _each(DW_FILE, DW_TEST, "16", "33"),
@@ -718,7 +719,8 @@ MUTATIONS: list[Mutation] = [
         "neon-depthwise16-odd-tap-dropped", "csrc/neon/depthwise.c",
         "    if (k < taps) {\n      int8x16_t xa = vld1q_s8(x + k * row_stride + c0), wa = vld1q_s8(w + k * c + c0);\n"
         "      lo = vmlal_s8(",
-        "    if (k + 1 < taps) {\n      int8x16_t xa = vld1q_s8(x + k * row_stride + c0), wa = vld1q_s8(w + k * c + c0);\n"
+        "    if (k + 1 < taps) {\n"
+        "      int8x16_t xa = vld1q_s8(x + k * row_stride + c0), wa = vld1q_s8(w + k * c + c0);\n"
         "      lo = vmlal_s8(",
         "the last tap of an odd tap count is never added to the int16 sums",
         _each(DW_FILE, DW16_TEST, "False-16", "False-33"),
