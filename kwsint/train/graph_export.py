@@ -163,11 +163,11 @@ def export_graph(model: ConvNet, config: ConvConfig, *, calibration: np.ndarray 
             float_logits = q(x).numpy()
         check["decisions_equal_to_float_model"] = round(float(((float_logits > 0) == (sim >= 128)).mean()), 6)
     trained = list(model.config.weight_bits)
+    layers = op_report(spec, config.weight_bits)
     report = dict(source=source, arch="conv", stage=model.stage, method=CONV_METHODS[model.stage],
                   config=config.to_dict(), trained_weight_bits=trained if model.stage != "float" and
                   trained != list(config.weight_bits) else None,
-                  layers=op_report(spec, config.weight_bits), blob_bytes=len(data),
-                  weight_bytes=sum(r["weights"] for r in op_report(spec, config.weight_bits)), macs=spec.macs,
+                  layers=layers, blob_bytes=len(data), weight_bytes=sum(r["weights"] for r in layers), macs=spec.macs,
                   window_frames=config.window_frames, state_bytes=sum(s.frames * s.channels for s in spec.states),
                   metadata=metadata.stated(), agreement=check)
     return GraphExport(spec, data, report, codes, got)

@@ -37,8 +37,8 @@ from ...engine.limits import BIAS_LIMIT
 from ...engine.reference import ACC16_MAX, ACC16_X_MAX, LOGISTIC_OUTPUT_SCALE, LOGISTIC_OUTPUT_ZERO_POINT
 from ...io.microfrontend import quantize_features
 from .model import SIGMA_T, STAGES, Dense, asymmetric_range, init_weights, observe_range
-from .quantizers import (distribution_regularizer, fake_quantize, grid_max, grid_penalty, round_half_away, squash,
-                         ste, weight_codes)
+from .quantizers import (distribution_regularizer, fake_quantize, grid_max, grid_penalty, on_gained_grid,
+                         round_half_away, squash, ste, weight_codes)
 
 ARCH = "conv"
 ACC16_L1 = ACC16_MAX // ACC16_X_MAX
@@ -223,6 +223,11 @@ def feature_codes(windows: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(quantize_features(windows.detach().cpu().numpy()).astype(np.int64))
 
 
+def _logit_tensor(spec: GraphSpec) -> int:
+    """The id of the logit tensor of a conv model's graph (the input of its Logistic)."""
+    return next(op.input for op in spec.ops if isinstance(op, Logistic))
+
+
 class ConvNet(nn.Module):
     """The streaming conv model of one ``ConvConfig`` in one of ``STAGES``.
 
@@ -287,9 +292,7 @@ class ConvNet(nn.Module):
         bits = self.config.weight_bits[i]
         acc16 = i in self.config.acc16_ops
         if not (self.config.pow2_scales or acc16):
-            codes, grid_scale = weight_codes(src, bits)
-            w = d.gain[:, None] * ste(src, codes * grid_scale[:, None])
-            return w, (d.gain.detach().abs() * grid_scale).clamp_min(1e-30)
+            return on_gained_grid(src, d.gain, *weight_codes(src, bits))
         real = d.gain[:, None] * src
         r = real.detach()
         _, scale = weight_codes(r, bits)
@@ -312,7 +315,8 @@ class ConvNet(nn.Module):
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
         if self.stage == "stage2":
             if not self.training:
-                spec, logit = self.to_graph(), self._logit_tensor()
+                spec = self.to_graph()
+                logit = _logit_tensor(spec)
                 codes = self.integer_outputs(windows, spec)[logit]
                 q = spec.tensors[logit].quant
                 return torch.from_numpy((codes[:, -1, 0].astype(np.float32) - q.zero_point) * np.float32(q.scale))
@@ -393,10 +397,6 @@ class ConvNet(nn.Module):
         """Every tensor of the integer graph on float windows (``run_windows``): what the engine computes."""
         spec = spec or self.to_graph()
         return run_windows(spec, self.input_codes(windows).numpy().astype(np.int8))
-
-    def _logit_tensor(self) -> int:
-        """The id of the logit tensor in ``to_graph()`` (the input of its Logistic)."""
-        return next(op.input for op in self.to_graph().ops if isinstance(op, Logistic))
 
     # --- training -----------------------------------------------------------------------
 

@@ -43,7 +43,7 @@ from ...engine.reference import dense_multipliers, quantize_multiplier, with_acc
 from .. import generate
 from . import integer
 from .quantizers import (SIGMA_T, asymmetric_range, distribution_regularizer, fake_quantize, grid_max, grid_penalty,
-                         round_half_away, squash, ste, weight_codes)
+                         on_gained_grid, round_half_away, squash, ste, weight_codes)
 
 STAGES = ("float", "stage1", "stage2")
 BN_EPS = 1e-5
@@ -270,9 +270,8 @@ class KWSNet(nn.Module):
         """
         d = self.dense[i]
         src = d.weight if self.stage == "float" else squash(d.weight)
-        codes, grid_scale = self._codes(src, i)
-        w = d.gain[:, None] * ste(src, codes * grid_scale[:, None])
-        return w, (d.gain.detach().abs() * grid_scale).clamp_min(1e-30).expand(src.shape[0])
+        w, scale = on_gained_grid(src, d.gain, *self._codes(src, i))
+        return w, scale.expand(src.shape[0])
 
     def _codes(self, src: torch.Tensor, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         """weight_codes per row, or over the whole matrix (scale of shape (1,)) for per-layer grids."""

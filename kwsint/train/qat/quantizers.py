@@ -65,6 +65,14 @@ def quantize_weights(w: torch.Tensor, bits: int) -> torch.Tensor:
     return ste(w, codes * scale[:, None])
 
 
+def on_gained_grid(src: torch.Tensor, gain: torch.Tensor, codes: torch.Tensor,
+                   grid_scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weights (N, K) ``gain * codes * grid_scale`` with the STE gradient of ``src`` (and the gain's), and the
+    scale of the codes, ``|gain| * grid_scale`` (the gain's sign goes into the codes at export)."""
+    w = gain[:, None] * ste(src, codes * grid_scale[:, None])
+    return w, (gain.detach().abs() * grid_scale).clamp_min(1e-30)
+
+
 def squash(w: torch.Tensor) -> torch.Tensor:
     """tanh(W) in W's dtype, computed in float64 and rounded once. A float32 tanh runs MKL's vector math,
     whose last bit depends on the CPU's instruction set (AVX-512 and AVX2 differ in about 1.5% of a
@@ -145,5 +153,6 @@ def asymmetric_range(lo: float, hi: float, act_bits: int) -> tuple[float, int]:
 
 __all__ = [
     "SIGMA_T", "asymmetric_range", "cosine_regularizer", "distribution_regularizer", "fake_quantize", "grid_max",
-    "grid_penalty", "quantize_weights", "round_half_away", "ste", "tanh_uniformity", "tanh_weights", "weight_codes",
+    "grid_penalty", "on_gained_grid", "quantize_weights", "round_half_away", "ste", "tanh_uniformity",
+    "tanh_weights", "weight_codes",
 ]
