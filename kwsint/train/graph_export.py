@@ -203,6 +203,10 @@ def format_report(report: dict) -> str:
     if "tflm" in report:
         t = report["tflm"]
         lines.append(f"TFLM interpreter (streamed) == engine: {t['bit_exact']}/{t['windows']} windows")
+    if report.get("format") == "tflite":
+        lines.append("note: a .tflite holds no detection settings: kwsint-run and ESPHome read them from "
+                     "microWakeWord's JSON beside it (not written: its tensor_arena_size is the device's); the "
+                     ".kwsq carries them")
     if "accuracy" in a:
         lines.append(f"integer model accuracy on the labelled samples: {100 * a['accuracy']:.2f}%")
     if "decisions_equal_to_float_model" in a:
