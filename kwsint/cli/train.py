@@ -10,7 +10,8 @@ Stage 1 quantizes the weights as q_z(tanh(W)); stage 2 starts from a
 stage-1 checkpoint, calibrates the input and activation ranges on the training
 windows and fine-tunes with every tensor on its integer grid. --arch dense (the
 default) trains the 2022 paper's feed-forward models (M0..M6) on kwsint's
-features; --arch conv the streaming temporal-conv models (conv-s, conv-m) on
+features; --arch conv the streaming temporal-conv models (conv-s, conv-m, conv-mix or
+any shape: --blocks, or --config FILE.json) on
 microfrontend features, as microWakeWord deploys them. Training data:
 ``.npz`` files of labelled windows (``kwsint-data``). ``--resume`` continues an
 interrupted run from its checkpoint, exactly. Needs PyTorch. Exit status 0, 2
@@ -35,7 +36,7 @@ from kwsint.errors import FormatError
 from kwsint.io.atomic import OutputExistsError, refuse_existing
 
 if TYPE_CHECKING:
-    from kwsint.train.qat.conv import ConvNet
+    from kwsint.train.qat.conv import ConvConfig, ConvNet
     from kwsint.train.qat.model import KWSNet
 
 PROG = "kwsint-train"
@@ -61,6 +62,44 @@ def _ops(text: str) -> tuple[int, ...] | str:
         raise argparse.ArgumentTypeError(f"expected 'all' or comma-separated op indices, got {text!r}") from None
 
 
+def _blocks(text: str) -> tuple[tuple[int | tuple[int, ...], int], ...]:
+    try:
+        blocks = []
+        for block in text.split(","):
+            kernels, channels = block.split(":")
+            ks = tuple(int(k) for k in kernels.split("+"))
+            blocks.append((ks[0] if len(ks) == 1 else ks, int(channels)))
+        return tuple(blocks)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated KERNEL:CHANNELS blocks (KERNEL may be K1+K2 for "
+                                         f"a MixConv block), e.g. 5:32,7+11:48, got {text!r}") from None
+
+
+def _conv_base(config: str) -> ConvConfig:
+    """A conv preset by name, or a ConvConfig JSON file (its fields; ``weight_bits`` defaults to 8 everywhere)."""
+    from kwsint.train.qat.conv import ConvConfig, conv_config
+
+    if not config.endswith(".json"):
+        return conv_config(config)
+    try:
+        d = json.loads(Path(config).read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"--config {config}: cannot read a JSON ConvConfig ({e})") from None
+    fields = set(ConvConfig.__dataclass_fields__)
+    if not isinstance(d, dict) or "blocks" not in d:
+        raise ValueError(f"--config {config}: expected a JSON object with 'blocks' (and any other ConvConfig field)")
+    if set(d) - fields:
+        raise ValueError(f"--config {config}: unknown field(s) {', '.join(sorted(set(d) - fields))}; expected "
+                         f"{', '.join(sorted(fields))}")
+    blocks = d["blocks"]
+    d.setdefault("weight_bits", [8] * (2 + 2 * len(blocks)) if isinstance(blocks, list) else [])
+    d.setdefault("name", Path(config).stem)
+    try:
+        return ConvConfig.from_dict(d)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"--config {config}: {e}") from None
+
+
 def _parser() -> argparse.ArgumentParser:
     from kwsint.train.qat.train import TrainOptions  # PyTorch code, imported here: see _main
 
@@ -71,9 +110,12 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("-o", "--output", required=True, type=Path, help="checkpoint to write (.pt)")
     ap.add_argument("--arch", choices=("dense", "conv"), help="model family (default dense; stage 2: the --init's)")
     ap.add_argument("--config", default=None,
-                    help="dense: paper configuration M0..M6 (default M2); conv: conv-s or conv-m (default conv-s); "
-                         "stage 2: the --init's")
-    ap.add_argument("--sizes", type=_sizes, help="custom hidden layer sizes, e.g. 64,128,64")
+                    help="dense: paper configuration M0..M6 (default M2); conv: conv-s, conv-m, conv-mix (default "
+                         "conv-s) or a JSON file of ConvConfig's fields; stage 2: the --init's")
+    ap.add_argument("--sizes", type=_sizes, help="dense: custom hidden layer sizes, e.g. 64,128,64")
+    ap.add_argument("--blocks", type=_blocks, metavar="K:C,...",
+                    help="conv: custom blocks, depthwise kernel (frames) : 1x1 channels each, K1+K2 for a MixConv "
+                         "block, e.g. 5:32,7+11:48,9+15:64")
     ap.add_argument("--relu-clip", type=float, help="clipped-ReLU ceiling (default 6)")
     ap.add_argument("--pow2-scales", action="store_true",
                     help="conv: every scale a power of two, requantization by shifts (pure Q-format)")
@@ -113,16 +155,16 @@ def _new_model(args: argparse.Namespace, train_features: np.ndarray) -> KWSNet |
 
     from kwsint.train.export import check_windows
     from kwsint.train.qat.checkpoint import load_checkpoint
-    from kwsint.train.qat.conv import ConvConfig, ConvNet, conv_config
+    from kwsint.train.qat.conv import ConvConfig, ConvNet
     from kwsint.train.qat.model import KWSNet, NetConfig, paper_config
     from kwsint.train.qat.train import start_stage2
 
     if args.stage == "stage2":
         if args.init is None:
             raise ValueError("--stage stage2 needs --init STAGE1.pt")
-        if (args.config or args.sizes or args.relu_clip is not None or args.per_tensor or args.pow2_scales
-                or args.acc16_ops):
-            raise ValueError("--stage stage2 takes its shape from --init; --config, --sizes, --relu-clip, "
+        if (args.config or args.sizes or args.blocks or args.relu_clip is not None or args.per_tensor
+                or args.pow2_scales or args.acc16_ops):
+            raise ValueError("--stage stage2 takes its shape from --init; --config, --sizes, --blocks, --relu-clip, "
                              "--per-tensor, --pow2-scales and --acc16-ops do not apply")
         ck = load_checkpoint(args.init)
         if ck.model.stage != "stage1":
@@ -138,9 +180,12 @@ def _new_model(args: argparse.Namespace, train_features: np.ndarray) -> KWSNet |
         raise ValueError("--init applies to --stage stage2 only")
     if args.arch == "conv":
         if args.sizes or args.per_tensor:
-            raise ValueError("--sizes and --per-tensor apply to --arch dense; the conv shapes are presets (--config)")
-        base = conv_config(args.config or "conv-s")
+            raise ValueError("--sizes and --per-tensor apply to --arch dense; conv shapes: --config, --blocks")
+        base = _conv_base(args.config or "conv-s")
         changes = {"pow2_scales": args.pow2_scales}
+        if args.blocks:
+            changes |= {"blocks": args.blocks, "weight_bits": [base.weight_bits[0]] * (2 + 2 * len(args.blocks)),
+                        "name": "custom"}
         if args.relu_clip is not None:
             changes["relu_clip"] = args.relu_clip
         if args.acc16_ops:
@@ -149,8 +194,8 @@ def _new_model(args: argparse.Namespace, train_features: np.ndarray) -> KWSNet |
         config = apply_bit_options(base, args)
         model = ConvNet(config, args.stage)
     else:
-        if args.pow2_scales or args.acc16_ops:
-            raise ValueError("--pow2-scales and --acc16-ops apply to --arch conv")
+        if args.pow2_scales or args.acc16_ops or args.blocks:
+            raise ValueError("--pow2-scales, --acc16-ops and --blocks apply to --arch conv")
         base = paper_config(args.config or "M2")
         if args.sizes:
             base = NetConfig(args.sizes, (base.weight_bits[0],) * (len(args.sizes) + 1), base.act_bits, name="custom")

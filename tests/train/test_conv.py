@@ -5,6 +5,7 @@ TFLM."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -31,6 +32,9 @@ SHAPES = {
     "odd": ConvConfig(blocks=((3, 6),), weight_bits=(8, 8, 8, 8), first_channels=5, first_kernel=7, stride=2,
                       feature_dim=40),
     "pow2": ConvConfig(blocks=((5, 16), (3, 8)), weight_bits=(8, 4, 4, 8, 2, 1), first_channels=12, pow2_scales=True),
+    # MixConv blocks: three uneven groups (5, 3, 3 channels) with a 1-frame kernel among them, then two groups
+    "mix": ConvConfig(blocks=((4, 11), ((3, 1, 6), 10), ((7, 4), 8)), weight_bits=(8, 4, 8, 3, 8, 4, 8, 8),
+                      first_channels=10),
 }
 
 
@@ -110,6 +114,42 @@ def test_pow2_scales_requantize_by_shifts(stage):
         return tflm
 
     assert np.array_equal(stream_outputs(fresh, spec, codes), sim) and len(np.unique(sim)) > 3
+
+
+def test_mixconv_blocks_split_their_channels_and_run_exactly_in_tflm():
+    """A MixConv block is one shift register, then per group a slice of its last K frames and channels, a
+    depthwise conv and, for the block, a concatenation; the graph's MACs are the config's; TFLM agrees on every
+    window; a group's unused taps (before its kernel) are not weights: they change neither the outputs nor the
+    regularisers."""
+    from kwsint.engine.graph import Concat, Slice
+    from kwsint.interop.tflite_graph import TflmStream, graph_to_tflite
+
+    config = SHAPES["mix"]
+    model, windows = _model(config, "stage2", seed=13)
+    spec = model.to_graph()
+    slices = [op for op in spec.ops if isinstance(op, Slice)]
+    assert [(op.frames, op.channel_start, op.channels) for op in slices] == [
+        (3, 0, 5), (1, 5, 3), (6, 8, 3), (7, 0, 5), (4, 5, 5)]
+    assert sum(isinstance(op, Concat) for op in spec.ops) == 2
+    assert GraphModel(kwsint.write_blob(spec)).macs == config.macs
+    codes = model.input_codes(torch.from_numpy(windows)).numpy().astype(np.int8)
+    sim = run_windows(spec, codes)[spec.output][:, -1, 0].astype(np.int64)
+    tflm = TflmStream(graph_to_tflite(spec, input_rank3=True, fc_reshape=True), spec)
+
+    def fresh():
+        tflm.reset()
+        return tflm
+
+    assert np.array_equal(stream_outputs(fresh, spec, codes), sim) and len(np.unique(sim)) > 3
+
+    s1, _ = _model(config, "stage1", seed=13)
+    x = torch.from_numpy(windows)
+    before, reg = s1(x), s1.regularizer(1.0, 1.0, 0.1)
+    mask = s1.tap_masks[3]
+    assert mask.sum() == 5 * 3 + 3 * 1 + 3 * 6 and set(s1.tap_masks) == {3, 5}
+    with torch.no_grad():
+        s1.ops[3].weight.add_((1 - mask) * 5.0)
+    assert torch.equal(s1(x), before) and torch.equal(s1.regularizer(1.0, 1.0, 0.1), reg)
 
 
 def test_stage2_evaluation_is_the_integer_graph():
@@ -221,6 +261,30 @@ def test_train_and_export_a_conv_model(trained, tmp_path, capsys, monkeypatch):
     assert "not .onnx" in capsys.readouterr().err
     assert export_cli.main([str(tmp_path / "s2.pt"), "-o", str(tmp_path / "x.kwsq"), "--smoothing", "1"]) == 1
     assert "--smoothing: a conv model" in capsys.readouterr().err
+
+
+def test_custom_conv_shapes_from_the_command_line(trained, tmp_path, capsys):
+    """--blocks (MixConv blocks as K1+K2) and --config FILE.json give any ConvConfig; a wrong one is one line
+    naming the file and the field."""
+    common = ["--train", str(trained / "train.npz"), "--arch", "conv", "--stage", "float", "--steps", "1",
+              "--no-progress", "--force"]
+    assert train_cli.main([*common, "--blocks", "3+5:6,2:4", "--weight-bits", "4", "-o", str(tmp_path / "a.pt")]) == 0
+    config = load_checkpoint(tmp_path / "a.pt").model.config
+    assert config.blocks == (((3, 5), 6), (2, 4)) and config.weight_bits == (4,) * 6
+    shape = {"blocks": [[[3, 5], 6], [2, 4]], "first_channels": 7, "stride": 2, "head_frames": 2}
+    (tmp_path / "shape.json").write_text(json.dumps(shape))
+    assert train_cli.main([*common, "--config", str(tmp_path / "shape.json"), "-o", str(tmp_path / "b.pt")]) == 0
+    config = load_checkpoint(tmp_path / "b.pt").model.config
+    assert (config.first_channels, config.stride, config.head_frames, config.name) == (7, 2, 2, "shape")
+    capsys.readouterr()
+    for bad, field in (({**shape, "first_chanels": 7}, "unknown field.*first_chanels"),
+                       ({"blocks": [[[3, 0], 6]]}, "blocks: expected"),
+                       ({"blocks": [[[3, 5], 6]], "first_channels": 1}, "one input channel per kernel")):
+        (tmp_path / "bad.json").write_text(json.dumps(bad))
+        assert train_cli.main([*common, "--config", str(tmp_path / "bad.json"), "-o", str(tmp_path / "c.pt")]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "bad.json" in err and re.search(field, err), err
+    assert not (tmp_path / "c.pt").exists()
 
 
 def test_kwsint_eval_scores_conv_models_invoke_by_invoke(tmp_path):

@@ -5,6 +5,7 @@ feature frames (40 channels every 10 ms, ESPHome's int8 codes) go through
 
     a strided temporal conv (kernel ``first_kernel`` frames, stride ``stride``) + clipped ReLU,
     blocks of a depthwise temporal conv (kernel K, no activation) + a 1x1 conv + clipped ReLU,
+        (a MixConv block splits the depthwise conv's channels into groups with kernels K1, K2, ...),
     a dense head on the last ``head_frames`` frames -> one logit -> LOGISTIC -> uint8 probability.
 
 It is trained on whole windows (``receptive_field`` frames, the last of longer windows), which gives exactly the
@@ -30,8 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...engine.graph import (Conv, DepthwiseConv, FullyConnected, GraphSpec, Logistic, Quant, Quantize, State,
-                             Tensor, Window, run_windows)
+from ...engine.graph import (Concat, Conv, DepthwiseConv, FullyConnected, GraphSpec, Logistic, Quant, Quantize,
+                             Slice, State, Tensor, Window, run_windows)
 from ...engine.graph_detector import FEATURES_PER_FRAME, INPUT_SCALE, INPUT_ZERO_POINT
 from ...engine.limits import BIAS_LIMIT
 from ...engine.reference import ACC16_MAX, ACC16_X_MAX, LOGISTIC_OUTPUT_SCALE, LOGISTIC_OUTPUT_ZERO_POINT
@@ -54,7 +55,9 @@ class ConvConfig:
     """Shape and weight bits of a streaming conv model.
 
     Attributes:
-        blocks: (depthwise kernel in frames after the stride, 1x1 output channels) of each block.
+        blocks: (depthwise kernel in frames after the stride, 1x1 output channels) of each block. A kernel may
+            be a tuple of kernels (a MixConv block, as microWakeWord's): the block's input channels are split
+            into that many groups (``mix_groups``), each with its own kernel.
         weight_bits: bits of each linear op's weights, 1..8, in order: the first conv, then the depthwise and
             the 1x1 conv of each block, then the head (2 + 2 * len(blocks) entries).
         first_channels: output channels of the first conv.
@@ -85,7 +88,11 @@ class ConvConfig:
     name: str = field(default="")
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "blocks", tuple((int(k), int(c)) for k, c in self.blocks))
+        try:
+            object.__setattr__(self, "blocks", tuple((_kernel(k), int(c)) for k, c in self.blocks))
+        except (TypeError, ValueError):
+            raise ValueError(f"blocks: expected (kernel or kernels, channels) pairs of integers, got {self.blocks!r}"
+                             ) from None
         object.__setattr__(self, "acc16_ops", tuple(sorted({int(i) for i in self.acc16_ops})))
         object.__setattr__(self, "weight_bits", tuple(int(b) for b in self.weight_bits))
         problems = self.problems()
@@ -95,8 +102,10 @@ class ConvConfig:
     def problems(self) -> list[str]:
         """What is wrong with this configuration (empty when valid), as "field: expected ..., got ..."."""
         p = []
-        if not 1 <= len(self.blocks) <= 16 or any(not (1 <= k <= 64 and 1 <= c <= 1024) for k, c in self.blocks):
-            p.append(f"blocks: expected 1..16 (kernel 1..64, channels 1..1024), got {list(self.blocks)}")
+        if not 1 <= len(self.blocks) <= 16 or any(not (all(1 <= k <= 64 for k in kernels(b)) and 1 <= b[1] <= 1024
+                                                       and len(kernels(b)) <= 8) for b in self.blocks):
+            p.append(f"blocks: expected 1..16 (kernel 1..64 or up to 8 kernels, channels 1..1024), got "
+                     f"{list(self.blocks)}")
         if len(self.weight_bits) != 2 + 2 * len(self.blocks):
             p.append(f"weight_bits: expected {2 + 2 * len(self.blocks)} entries (first conv, depthwise and 1x1 "
                      f"per block, head), got {len(self.weight_bits)}")
@@ -117,7 +126,14 @@ class ConvConfig:
             p.append(f"pow2_scales: expected true or false, got {self.pow2_scales!r}")
         if any(not 0 <= i < 2 + 2 * len(self.blocks) for i in self.acc16_ops):
             p.append(f"acc16_ops: expected op indices 0..{1 + 2 * len(self.blocks)}, got {list(self.acc16_ops)}")
-        elif not p:
+        if p:
+            return p
+        inputs = (self.first_channels, *(c for _, c in self.blocks[:-1]))
+        split = [b for b, n in zip(self.blocks, inputs) if len(kernels(b)) > n]
+        if split:
+            p.append(f"blocks: a MixConv block needs at least one input channel per kernel, got {split} on "
+                     f"{list(inputs)} input channels")
+        else:
             ones = [i for i in self.acc16_ops if self.weight_bits[i] == 1 and self.fan_ins[i] > ACC16_L1]
             if ones:
                 p.append(f"acc16_ops: ops {ones} have 1-bit weights (every code +-1) and more than {ACC16_L1} "
@@ -128,9 +144,9 @@ class ConvConfig:
     def fan_ins(self) -> tuple[int, ...]:
         """Weights per output channel of each linear op, in ``weight_bits``' order."""
         fans, channels = [self.first_kernel * self.feature_dim], self.first_channels
-        for kernel, out in self.blocks:
-            fans += [kernel, channels]
-            channels = out
+        for b in self.blocks:
+            fans += [max(kernels(b)), channels]
+            channels = b[1]
         return (*fans, self.head_frames * channels)
 
     @property
@@ -141,7 +157,7 @@ class ConvConfig:
     @property
     def strided_frames(self) -> int:
         """Frames after the first conv that one output depends on."""
-        return 1 + sum(k - 1 for k, _ in self.blocks) + self.head_frames - 1
+        return 1 + sum(max(kernels(b)) - 1 for b in self.blocks) + self.head_frames - 1
 
     @property
     def window_frames(self) -> int:
@@ -152,14 +168,15 @@ class ConvConfig:
     def macs(self) -> int:
         """Multiply-accumulates per invoke (one output every ``stride`` feature frames)."""
         total, channels = self.first_kernel * self.feature_dim * self.first_channels, self.first_channels
-        for kernel, out in self.blocks:
-            total += kernel * channels + channels * out
-            channels = out
+        for b in self.blocks:
+            total += sum(k * n for k, n in zip(kernels(b), mix_groups(channels, len(kernels(b))))) + channels * b[1]
+            channels = b[1]
         return total + self.head_frames * channels
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["blocks"], d["weight_bits"] = [list(b) for b in self.blocks], list(self.weight_bits)
+        d["blocks"] = [[list(k) if isinstance(k, tuple) else k, c] for k, c in self.blocks]
+        d["weight_bits"] = list(self.weight_bits)
         d["acc16_ops"] = list(self.acc16_ops)
         return d
 
@@ -180,11 +197,34 @@ class ConvConfig:
         return ConvConfig.from_dict(d)
 
 
+def _kernel(k) -> int | tuple[int, ...]:
+    """A block's kernel as stored: an int, or a tuple of two or more (a MixConv block)."""
+    if isinstance(k, (list, tuple)):
+        ks = tuple(int(x) for x in k)
+        return ks[0] if len(ks) == 1 else ks
+    return int(k)
+
+
+def kernels(block: tuple) -> tuple[int, ...]:
+    """The depthwise kernels of a block (one per channel group)."""
+    return block[0] if isinstance(block[0], tuple) else (block[0],)
+
+
+def mix_groups(channels: int, groups: int) -> list[int]:
+    """The channels of each group of a MixConv block, as microWakeWord splits them: equal parts, the remainder
+    to the first."""
+    split = [channels // groups] * groups
+    split[0] += channels - sum(split)
+    return split
+
+
 CONV_PRESETS = {
     "conv-s": dict(first_channels=32, blocks=((5, 32), (7, 48), (9, 64), (11, 64))),
     "conv-m": dict(first_channels=48, blocks=((5, 64), (7, 64), (9, 96), (11, 96), (13, 96))),
+    "conv-mix": dict(first_channels=32, blocks=((5, 32), ((7, 11), 48), ((9, 15), 64), (11, 64))),
 }
-"""Preset shapes by name: about 18k and 44k MACs per invoke (microWakeWord's models have 21k-36k)."""
+"""Preset shapes by name: about 18k, 44k and 18k MACs per invoke (microWakeWord's models have 21k-36k);
+conv-mix has okay_nabu's two MixConv blocks (kernels 7 and 11, 9 and 15)."""
 
 
 def conv_config(name: str, weight_bits: int = 8) -> ConvConfig:
@@ -211,6 +251,17 @@ def _within_l1(r: torch.Tensor, codes: torch.Tensor, scale: torch.Tensor, q: int
     if bool((codes.abs().sum(dim=1) > ACC16_L1).any()):
         raise ArithmeticError("accumulator bound: a row's codes exceed ACC16_L1 after rounding toward zero")
     return codes, scale
+
+
+def _tap_mask(block: tuple, channels: int) -> torch.Tensor:
+    """(channels, largest kernel) ones on the taps each MixConv group uses: the last ``k`` of its rows."""
+    ks = kernels(block)
+    mask = torch.zeros(channels, max(ks))
+    start = 0
+    for k, n in zip(ks, mix_groups(channels, len(ks))):
+        mask[start:start + n, max(ks) - k:] = 1.0
+        start += n
+    return mask
 
 
 def pow2_at_least(x: torch.Tensor) -> torch.Tensor:
@@ -249,6 +300,10 @@ class ConvNet(nn.Module):
             rows += [channels, out]
             channels = out
         self.ops = nn.ModuleList(Dense(fan_in, n, True) for fan_in, n in zip(c.fan_ins, [*rows, 1]))
+        # A MixConv block's depthwise op holds (channels, largest kernel) weights; a group with a shorter kernel
+        # uses only the last taps of its rows (the newest frames), the others are masked to zero.
+        self.tap_masks = {1 + 2 * b: _tap_mask(block, channels) for b, (block, channels)
+                          in enumerate(zip(c.blocks, rows[1::2])) if len(kernels(block)) > 1}
         # Stage-2 state: the observed real ranges of each depthwise output and of the logit; zero until calibrated.
         self.register_buffer("dw_range", torch.zeros(len(c.blocks), 2))
         self.register_buffer("logit_range", torch.zeros(2))
@@ -288,7 +343,7 @@ class ConvNet(nn.Module):
         every row by construction.
         """
         d = self.ops[i]
-        src = d.weight if self.stage == "float" else squash(d.weight)
+        src = self._masked(i, d.weight if self.stage == "float" else squash(d.weight))
         bits = self.config.weight_bits[i]
         acc16 = i in self.config.acc16_ops
         if not (self.config.pow2_scales or acc16):
@@ -308,9 +363,12 @@ class ConvNet(nn.Module):
             codes, scale = _within_l1(r, codes, scale, q)
         return ste(real, codes * scale[:, None]), scale
 
+    def _masked(self, i: int, w: torch.Tensor) -> torch.Tensor:
+        return w * self.tap_masks[i] if i in self.tap_masks else w
+
     def _weight(self, i: int) -> torch.Tensor:
         d = self.ops[i]
-        return d.gain[:, None] * d.weight if self.stage == "float" else self.quantized_weight(i)[0]
+        return d.gain[:, None] * self._masked(i, d.weight) if self.stage == "float" else self.quantized_weight(i)[0]
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
         if self.stage == "stage2":
@@ -338,7 +396,7 @@ class ConvNet(nn.Module):
         h = relu(taps.reshape(*taps.shape[:2], -1) @ weights[0].T + biases[0], 0)
         for b in range(len(c.blocks)):
             dw, pw = 1 + 2 * b, 2 + 2 * b
-            h = (h.unfold(1, c.blocks[b][0], 1) * weights[dw]).sum(-1) + biases[dw]  # (B, T', C, K) -> (B, T', C)
+            h = (h.unfold(1, weights[dw].shape[1], 1) * weights[dw]).sum(-1) + biases[dw]  # (B, T', C, K) -> (B, T', C)
             if act:
                 h = act("dw", b, h, observe)
             h = relu(h @ weights[pw].T + biases[pw], pw)
@@ -421,8 +479,17 @@ class ConvNet(nn.Module):
         regulariser on tanh(W)'s grid (``quantizers.grid_penalty``), summed over ops (0 for float)."""
         if self.stage == "float":
             return torch.zeros(())
-        return sum(distribution_regularizer(d.weight, SIGMA_T, lambda_sigma, lambda_mu)
-                   + lambda_cos * grid_penalty(d.weight, self.config.weight_bits[i]) for i, d in enumerate(self.ops))
+        total = torch.zeros(())
+        for i, d in enumerate(self.ops):
+            bits = self.config.weight_bits[i]
+            if i in self.tap_masks:  # over a MixConv op's used weights only, as if its groups were one op
+                used = self.tap_masks[i].bool()
+                total = total + (distribution_regularizer(d.weight[used], SIGMA_T, lambda_sigma, lambda_mu)
+                                 + lambda_cos * grid_penalty(d.weight * used, bits) * (used.numel() / used.sum()))
+            else:
+                total = total + (distribution_regularizer(d.weight, SIGMA_T, lambda_sigma, lambda_mu)
+                                 + lambda_cos * grid_penalty(d.weight, bits))
+        return total
 
     # --- the integer graph --------------------------------------------------------------
 
@@ -446,12 +513,21 @@ class ConvNet(nn.Module):
         h = g.op(Conv, h, 1, c.first_channels, relu, weights=codes.reshape(c.first_channels, c.first_kernel, -1),
                  bias=bias, weight_scale=ws, stride=c.stride, dilation=1, padding="valid", act_min=-128, act_max=127)
         channels = c.first_channels
-        for b, (kernel, out) in enumerate(c.blocks):
+        for b, block in enumerate(c.blocks):
             dw, pw = 1 + 2 * b, 2 + 2 * b
-            s, zp = self._range_grid(*self.dw_range[b].tolist())
+            out, ks = block[1], kernels(block)
+            quant = Quant(*self._range_grid(*self.dw_range[b].tolist()))
             codes, ws, bias = self._op_codes(dw, scales[dw])
-            h = g.op(DepthwiseConv, g.window(h, kernel - 1), 1, channels, Quant(s, zp), weights=codes.T.copy(),
-                     bias=bias, weight_scale=ws, stride=1, dilation=1, padding="valid", act_min=-128, act_max=127)
+            h = g.window(h, max(ks) - 1)
+            parts, start = [], 0
+            for k, n in zip(ks, mix_groups(channels, len(ks))):  # one group, or a MixConv block's SPLIT_V
+                rows = slice(start, start + n)
+                x = h if len(ks) == 1 else g.slice(h, k, start, n)
+                parts.append(g.op(DepthwiseConv, x, 1, n, quant, weights=codes[rows, codes.shape[1] - k:].T.copy(),
+                                  bias=bias[rows], weight_scale=ws[rows], stride=1, dilation=1, padding="valid",
+                                  act_min=-128, act_max=127))
+                start += n
+            h = parts[0] if len(parts) == 1 else g.concat(parts)
             codes, ws, bias = self._op_codes(pw, scales[pw])
             h = g.op(Conv, h, 1, out, relu, weights=codes.reshape(out, 1, channels), bias=bias, weight_scale=ws,
                      stride=1, dilation=1, padding="valid", act_min=-128, act_max=127)
@@ -506,6 +582,19 @@ class _GraphBuilder:
     def op(self, kind, x: int, frames: int, channels: int, quant: Quant, dtype: str = "int8", **fields) -> int:
         out = self._tensor(frames, channels, quant, dtype)
         self.ops.append(kind(input=x, out=out, **fields))
+        return out
+
+    def slice(self, x: int, frames: int, start: int, channels: int) -> int:
+        """The last ``frames`` frames and channels [start, start + channels) of ``x``."""
+        out = self._tensor(frames, channels, self.tensors[x].quant)
+        self.ops.append(Slice(input=x, frames=frames, channel_start=start, channels=channels, out=out))
+        return out
+
+    def concat(self, parts: list[int]) -> int:
+        """``parts`` side by side along channels (they share frames and quantization)."""
+        t = self.tensors[parts[0]]
+        out = self._tensor(t.frames, sum(self.tensors[i].channels for i in parts), t.quant)
+        self.ops.append(Concat(inputs=tuple(parts), out=out))
         return out
 
     def spec(self, output: int) -> GraphSpec:
