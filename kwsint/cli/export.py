@@ -72,14 +72,24 @@ def _parser() -> argparse.ArgumentParser:
     meta.add_argument("--lockout", type=float, metavar="SECONDS", help="recommended lockout after a detection")
     meta.add_argument("--provenance", help="training data and recipe, free text")
     meta.add_argument("--model-version", help="the model's version string")
+    meta.add_argument("--languages", type=_languages, metavar="TAG,...",
+                      help="languages the model was trained on, e.g. en (microWakeWord's trained_languages)")
+    meta.add_argument("--author", default="",
+                      help="conv .tflite: the author in the microWakeWord settings file beside it")
     return ap
+
+
+def _languages(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(","))
 
 
 def _metadata(args: argparse.Namespace, stated: ModelMetadata) -> ModelMetadata:
     """The checkpoint's metadata with each item given on the command line replaced; ValueError names the option."""
     given = {"phrase": args.phrase, "threshold": args.threshold, "smoothing_s": args.smoothing,
-             "lockout_s": args.lockout, "provenance": args.provenance, "model_version": args.model_version}
-    option = {"smoothing_s": "smoothing", "lockout_s": "lockout", "model_version": "model-version"}
+             "lockout_s": args.lockout, "provenance": args.provenance, "model_version": args.model_version,
+             "trained_languages": args.languages}
+    option = {"smoothing_s": "smoothing", "lockout_s": "lockout", "model_version": "model-version",
+              "trained_languages": "languages"}
     merged = stated.stated()
     for key, value in given.items():
         if value is not None:
@@ -134,6 +144,8 @@ def run(args: argparse.Namespace, fmt: str, out: Path) -> int:
     labelled = load_windows_many(args.samples) if args.samples else None
     samples, labels = (labelled.features, labelled.labels) if labelled else (None, None)
     metadata = _metadata(args, ck.metadata)
+    if args.author and not (ck.model.arch == "conv" and fmt == "tflite"):
+        raise ValueError("--author: only a conv model's .tflite has a settings file (microWakeWord's JSON) to hold it")
     if ck.model.arch == "conv":
         return _run_conv(args, fmt, out, ck.model, config, calibration, samples, labels, metadata)
     result = export(ck.model, config, calibration=calibration, samples=samples, labels=labels,
@@ -151,8 +163,8 @@ def run(args: argparse.Namespace, fmt: str, out: Path) -> int:
 
 def _run_conv(args, fmt, out, model, config, calibration, samples, labels, metadata) -> int:
     """``run`` for a conv checkpoint: its streaming graph as .kwsq or .tflite, checked against TFLM."""
-    from kwsint.interop.tflite_graph import TflmStream, graph_to_tflite
-    from kwsint.train.graph_export import export_graph, format_report, stream_outputs
+    from kwsint.interop.tflite_graph import TflmStream, graph_to_tflite, tflm_arena_bytes
+    from kwsint.train.graph_export import export_graph, format_report, micro_settings, stream_outputs
 
     if fmt == "onnx":
         raise ValueError(f"{args.checkpoint}: a conv model exports as .kwsq or .tflite (a streaming graph), not .onnx")
@@ -170,7 +182,16 @@ def _run_conv(args, fmt, out, model, config, calibration, samples, labels, metad
     report["tflm"] = {"windows": len(tflm), "bit_exact": int((tflm == result.outputs).sum())}
     data = tflite if fmt == "tflite" else result.blob
     report["output_bytes"] = len(data)
+    settings = None
+    if fmt == "tflite":
+        settings, missing = micro_settings(result.spec.metadata, out.name, args.author, tflm_arena_bytes(tflite))
+        report["settings"] = ({"output": str(out.with_suffix(".json")), "tensor_arena_size":
+                               settings["micro"]["tensor_arena_size"]} if settings else {"missing": missing})
+        if settings:
+            common.check_outputs([out.with_suffix(".json")], args.force)
     write_atomic(out, data)
+    if settings:
+        write_atomic(out.with_suffix(".json"), (json.dumps(settings, indent=2) + "\n").encode())
     print(json.dumps(report) if args.json else format_report(report))
     return 0
 

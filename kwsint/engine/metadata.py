@@ -103,6 +103,18 @@ class ModelMetadata:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
+def describe(stated: dict) -> str:
+    """One line of stated metadata (``ModelMetadata.stated()`` or its JSON form) for a report; provenance, free
+    text of any length, only as "(and provenance)"."""
+    def value(v) -> str:
+        if isinstance(v, str):
+            return repr(v)
+        return ",".join(v) if isinstance(v, (list, tuple)) else f"{v:g}"
+
+    text = ", ".join(f"{k} {value(v)}" for k, v in stated.items() if k != "provenance") or "none stated"
+    return text + (" (and provenance)" if "provenance" in stated else "")
+
+
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not a number")
 

@@ -22,12 +22,20 @@ Activations are [1, frames, 1, channels] (``input_rank3=True`` makes the graph i
 and RESHAPEs it, as the shipped models do). TFLM derives every multiplier, shift and clamp from the float
 scales written here, so a model and a GraphSpec agree only if both follow the spec.
 
-``TflmStream`` is the TFLM interpreter on such a model with ``ReferenceStream``'s interface. kwsint-export writes
-the streaming convolutional models with ``graph_to_tflite`` and checks them with ``TflmStream``; the importer's
-tests use both to make .tflite files whose GraphSpec is known. ``tflite_micro`` is imported when first used.
+``TflmStream`` is the TFLM interpreter on such a model with ``ReferenceStream``'s interface, and
+``tflm_arena_bytes`` the arena TFLM allocates for it. kwsint-export writes the streaming convolutional models with
+``graph_to_tflite``, checks them with ``TflmStream`` and states the arena in their microWakeWord settings; the
+importer's tests use both to make .tflite files whose GraphSpec is known. ``tflite_micro`` is imported when first
+used.
 """
 
 from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -36,7 +44,7 @@ from ..engine.graph import (Concat, Conv, DepthwiseConv, FullyConnected, GraphSp
                             Window)
 from .tflite import _fast_compiler, _tflm  # _fast_compiler packs constant buffers in one copy: weights build fast
 
-__all__ = ["TflmStream", "fused_activation", "graph_to_tflite"]
+__all__ = ["TflmStream", "fused_activation", "graph_to_tflite", "tflm_arena_bytes"]
 
 
 me = S = runtime = None  # tflite_micro's model_editor, schema and runtime, imported on first use (_load)
@@ -290,3 +298,30 @@ class TflmStream:
     def reset(self) -> None:
         """TFLM's ``reset()``: every resource variable := its zero point (the init subgraph does not run again)."""
         self.interpreter.reset()
+
+
+_ARENA_SCRIPT = """
+import sys
+from tflite_micro.python.tflite_micro import runtime
+runtime.Interpreter.from_bytes(open(sys.argv[1], "rb").read()).print_allocations()
+"""
+
+
+def tflm_arena_bytes(model: bytes) -> int:
+    """The bytes of tensor arena TFLM allocates for ``model`` (its recording allocator's total: tensors, the
+    resource variables, the ops' persistent buffers), with its reference kernels on this host.
+
+    A device build's optimized kernels (ESP-NN on ESPHome's ESP32s) may need scratch space on top, and a 32-bit
+    target's structures are smaller. TFLM prints the figure from C, so it runs in a child process whose output
+    is read here. RuntimeError if TFLM does not load the model.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.tflite"
+        path.write_bytes(model)
+        run = subprocess.run([sys.executable, "-c", _ARENA_SCRIPT, str(path)], capture_output=True, text=True,
+                             timeout=120)
+    found = re.search(r"Arena allocation total (\d+) bytes", run.stdout + run.stderr)
+    if run.returncode != 0 or found is None:
+        raise RuntimeError(f"TFLM did not report an arena for the model (exit {run.returncode}): "
+                           f"{(run.stderr or run.stdout).strip()[-300:]}")
+    return int(found.group(1))

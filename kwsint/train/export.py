@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..engine import blob
-from ..engine.metadata import ModelMetadata
+from ..engine.metadata import ModelMetadata, describe
 from ..engine.model import Model
 from ..engine.modelspec import ModelSpec
 from .qat.conv import ConvConfig
@@ -198,10 +198,7 @@ def format_report(report: dict) -> str:
             f"{r['weight_scale'][0]:>10.3g}..{r['weight_scale'][1]:<9.3g} {r['shift'][0]:>4}..{r['shift'][1]:<3} "
             f"{r['entropy_bits']:>5.2f}/{r['max_entropy_bits']:<5.2f} {r['weight_bytes']:>7}")
     lines.append(f"model: {report['blob_bytes']} bytes ({report['weight_bytes']} of weights), {report['macs']} MACs")
-    stated = {k: v for k, v in report["metadata"].items() if k != "provenance"}
-    lines.append("metadata: " + (", ".join(f"{k} {v!r}" if isinstance(v, str) else f"{k} {v:g}"
-                                           for k, v in stated.items()) or "none stated")
-                 + (" (and provenance)" if "provenance" in report["metadata"] else ""))
+    lines.append("metadata: " + describe(report["metadata"]))
     a = report["agreement"]
     lines.append(f"engine ({a['backend']}) == checkpoint simulation: {a['bit_exact']}/{a['windows']} windows "
                  f"bit-exact ({a['windows_from']})")

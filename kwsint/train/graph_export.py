@@ -20,7 +20,7 @@ import torch
 from ..engine import blob
 from ..engine.graph import Conv, DepthwiseConv, FullyConnected, GraphSpec, acc16_proven, op_multipliers
 from ..engine.graph_model import GraphModel
-from ..engine.metadata import ModelMetadata
+from ..engine.metadata import ModelMetadata, describe
 from .export import SYNTHETIC_WINDOWS, check_windows
 from .qat.conv import ConvConfig, ConvNet
 
@@ -64,6 +64,31 @@ def graph_metadata(metadata: ModelMetadata) -> ModelMetadata:
     stated.setdefault("sliding_window_size", SLIDING_WINDOW_SIZE)
     stated.setdefault("feature_step_size", 10)
     return ModelMetadata(**stated)
+
+
+MINIMUM_ESPHOME_VERSION = "2024.7.0"
+"""The first ESPHome that reads version 2 settings (the shipped models state it too)."""
+
+
+def micro_settings(metadata: ModelMetadata, model_file: str, author: str,
+                   arena_bytes: int) -> tuple[dict | None, list[str]]:
+    """microWakeWord's settings file (version 2, the fields ESPHome's schema requires) for a .tflite named
+    ``model_file``, or None and the metadata items it lacks (phrase, threshold, languages).
+
+    ``arena_bytes`` becomes ``tensor_arena_size``: what TFLM allocates on this host
+    (``tflite_graph.tflm_arena_bytes``); ESPHome's ESP-NN kernels may need scratch space on top.
+    """
+    needs = {"phrase": metadata.phrase, "threshold": metadata.probability_cutoff,
+             "languages": metadata.trained_languages}
+    missing = [k for k, v in needs.items() if v is None]
+    if missing:
+        return None, missing
+    return {"type": "micro", "wake_word": metadata.phrase, "author": author, "model": model_file,
+            "trained_languages": list(metadata.trained_languages), "version": 2,
+            "micro": {"probability_cutoff": metadata.probability_cutoff,
+                      "feature_step_size": metadata.feature_step_size,
+                      "sliding_window_size": metadata.sliding_window_size, "tensor_arena_size": arena_bytes,
+                      "minimum_esphome_version": MINIMUM_ESPHOME_VERSION}}, []
 
 
 def prepare(model: ConvNet, config: ConvConfig, calibration: np.ndarray | None) -> ConvNet:
@@ -193,20 +218,20 @@ def format_report(report: dict) -> str:
     lines.append(f"model: {report['blob_bytes']} bytes ({report['weight_bytes']} weights), {report['macs']} MACs "
                  f"per invoke, {report['state_bytes']} bytes of state, reads {report['window_frames']} frames "
                  f"({report['window_frames'] / 100:g} s)")
-    stated = {k: v for k, v in report["metadata"].items() if k != "provenance"}
-    lines.append("metadata: " + (", ".join(f"{k} {v!r}" if isinstance(v, str) else f"{k} {v:g}"
-                                           for k, v in stated.items()) or "none stated")
-                 + (" (and provenance)" if "provenance" in report["metadata"] else ""))
+    lines.append("metadata: " + describe(report["metadata"]))
     a = report["agreement"]
     lines.append(f"engine ({a['backend']}, streamed) == checkpoint simulation: {a['engine_equal_simulation']}/"
                  f"{a['windows']} windows ({a['windows_from']})")
     if "tflm" in report:
         t = report["tflm"]
         lines.append(f"TFLM interpreter (streamed) == engine: {t['bit_exact']}/{t['windows']} windows")
-    if report.get("format") == "tflite":
-        lines.append("note: a .tflite holds no detection settings: kwsint-run and ESPHome read them from "
-                     "microWakeWord's JSON beside it (not written: its tensor_arena_size is the device's); the "
-                     ".kwsq carries them")
+    if "settings" in report and "output" in report["settings"]:
+        lines.append(f"settings: {report['settings']['output']} (microWakeWord's JSON, read by ESPHome and "
+                     f"kwsint-run): tensor_arena_size {report['settings']['tensor_arena_size']} bytes, what TFLM's "
+                     "reference kernels allocate on this host; ESPHome's ESP-NN kernels may need more")
+    elif "settings" in report:
+        lines.append("note: no settings file written beside the .tflite (kwsint-run and ESPHome read the detection "
+                     "settings from it): it needs " + ", ".join(f"--{k}" for k in report["settings"]["missing"]))
     if "accuracy" in a:
         lines.append(f"integer model accuracy on the labelled samples: {100 * a['accuracy']:.2f}%")
     if "decisions_equal_to_float_model" in a:

@@ -18,6 +18,7 @@ from kwsint.data.toydata import make_toy_windows
 from kwsint.engine.graph import Conv, GraphSpec, ReferenceStream, receptive_field, run_windows
 from kwsint.engine.graph_model import GraphModel
 from kwsint.errors import CheckpointError
+from kwsint.interop.tflite_graph import tflm_arena_bytes
 from kwsint.io.microfrontend import quantize_features
 from kwsint.train.graph_export import stream_inputs, stream_outputs
 from kwsint.train.qat.checkpoint import load_checkpoint, save_checkpoint
@@ -243,13 +244,36 @@ def test_train_and_export_a_conv_model(trained, tmp_path, capsys, monkeypatch):
     reports = {}
     for suffix in ("kwsq", "tflite"):
         capsys.readouterr()
-        assert export_cli.main([str(tmp_path / "s2.pt"), "-o", str(tmp_path / f"m.{suffix}"), "--samples",
-                                str(d / "val.npz"), "--threshold", "0.7", "--json"]) == 0
+        assert export_cli.main([str(tmp_path / "s2.pt"), "-o",
+                                str(tmp_path / f"m.{suffix}"), "--samples", str(d / "val.npz"), "--threshold", "0.7",
+                                "--phrase", "hey toy", "--languages", "en,de", "--json",
+                                *(["--author", "tests"] if suffix == "tflite" else [])]) == 0
         reports[suffix] = json.loads(capsys.readouterr().out)
     for r in reports.values():
         assert r["agreement"]["windows"] == 48
         assert r["agreement"]["engine_equal_simulation"] == 48 and r["tflm"]["bit_exact"] == 48
         assert r["metadata"]["probability_cutoff"] == 0.7 and r["metadata"]["sliding_window_size"] == 5
+    # microWakeWord's settings beside the .tflite, with the arena TFLM allocates for it; kwsint reads them back
+    tflite = (tmp_path / "m.tflite").read_bytes()
+    settings = json.loads((tmp_path / "m.json").read_text())
+    assert settings == {"type": "micro", "wake_word": "hey toy", "author": "tests", "model": "m.tflite",
+                        "trained_languages": ["en", "de"], "version": 2, "micro": {
+                            "probability_cutoff": 0.7, "feature_step_size": 10, "sliding_window_size": 5,
+                            "tensor_arena_size": tflm_arena_bytes(tflite), "minimum_esphome_version": "2024.7.0"}}
+    assert reports["tflite"]["settings"]["tensor_arena_size"] > len(tflite) // 4
+    meta = kwsint.load(tmp_path / "m.tflite").metadata
+    assert (meta.phrase, meta.probability_cutoff, meta.trained_languages) == ("hey toy", 0.7, ("en", "de"))
+    capsys.readouterr()
+    assert export_cli.main([str(tmp_path / "s2.pt"), "-o", str(tmp_path / "n.tflite"), "--threshold", "0.7"]) == 0
+    assert "needs --phrase, --languages" in capsys.readouterr().out and not (tmp_path / "n.json").exists()
+    (tmp_path / "n.json").write_text("{}")
+    assert export_cli.main([str(tmp_path / "s2.pt"), "-o", str(tmp_path / "n.tflite"), "--force", "--threshold",
+                            "0.7", "--phrase", "x", "--languages", "en"]) == 0  # --force: both files
+    assert json.loads((tmp_path / "n.json").read_text())["wake_word"] == "x"
+    (tmp_path / "o.json").write_text("{}")
+    assert export_cli.main([str(tmp_path / "s2.pt"), "-o", str(tmp_path / "o.tflite"), "--threshold", "0.7",
+                            "--phrase", "x", "--languages", "en"]) == 1
+    assert "o.json" in capsys.readouterr().err and not (tmp_path / "o.tflite").exists()
     blob = (tmp_path / "m.kwsq").read_bytes()
     imported = kwsint.load(tmp_path / "m.tflite")  # kwsint-import's reader: the shipped models' TFLite form
     assert imported.macs == GraphModel(blob).macs == SHAPES["edges"].macs
