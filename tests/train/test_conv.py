@@ -151,6 +151,8 @@ def test_mixconv_blocks_split_their_channels_and_run_exactly_in_tflm():
     with torch.no_grad():
         s1.ops[3].weight.add_((1 - mask) * 5.0)
     assert torch.equal(s1(x), before) and torch.equal(s1.regularizer(1.0, 1.0, 0.1), reg)
+    with pytest.raises(ValueError, match=r"MixConv depthwise ops \[3\] need 2..8 bits"):
+        config.with_bits(weight_bits=[8, 4, 8, 1, 8, 4, 8, 8])
 
 
 def test_stage2_evaluation_is_the_integer_graph():

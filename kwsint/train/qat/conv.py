@@ -130,9 +130,13 @@ class ConvConfig:
             return p
         inputs = (self.first_channels, *(c for _, c in self.blocks[:-1]))
         split = [b for b, n in zip(self.blocks, inputs) if len(kernels(b)) > n]
+        binary = [1 + 2 * b for b, block in enumerate(self.blocks)
+                  if len(kernels(block)) > 1 and self.weight_bits[1 + 2 * b] == 1]
         if split:
             p.append(f"blocks: a MixConv block needs at least one input channel per kernel, got {split} on "
                      f"{list(inputs)} input channels")
+        elif binary:  # 1-bit codes are signs: a group's unused taps would become +-1, not 0
+            p.append(f"weight_bits: MixConv depthwise ops {binary} need 2..8 bits, got 1")
         else:
             ones = [i for i in self.acc16_ops if self.weight_bits[i] == 1 and self.fan_ins[i] > ACC16_L1]
             if ones:
