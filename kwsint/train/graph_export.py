@@ -128,12 +128,16 @@ def stream_outputs(stream_factory, spec: GraphSpec, codes: np.ndarray) -> np.nda
     return out
 
 
-def op_report(spec: GraphSpec, bits: tuple[int, ...]) -> list[dict]:
-    """Per linear op: kind, kernel, channels, bits, weight scales, requantization shifts, and whether int16
-    accumulation is proven safe for it (``acc16_proven``)."""
+def op_report(spec: GraphSpec, config: ConvConfig) -> list[dict]:
+    """Per linear op of the graph: the config's op index (``weight_bits``' order: a MixConv block's groups share
+    theirs), kind, kernel, channels, bits, weight scales, requantization shifts, and whether int16 accumulation is
+    proven safe for it (``acc16_proven``)."""
     rows = []
     linear = [op for op in spec.ops if isinstance(op, (Conv, DepthwiseConv, FullyConnected))]
-    for i, (op, b) in enumerate(zip(linear, bits)):
+    if len(linear) != len(config.graph_ops):
+        raise ValueError(f"graph: {len(linear)} linear ops, the config has {len(config.graph_ops)}")
+    for i, op in zip(config.graph_ops, linear):
+        b = config.weight_bits[i]
         x, out = spec.tensors[op.input], spec.tensors[op.out]
         kind = {Conv: "conv", DepthwiseConv: "dw", FullyConnected: "dense"}[type(op)]
         kernel = op.weights.shape[1] if isinstance(op, Conv) else op.weights.shape[0] if kind == "dw" else x.frames
@@ -188,7 +192,7 @@ def export_graph(model: ConvNet, config: ConvConfig, *, calibration: np.ndarray 
             float_logits = q(x).numpy()
         check["decisions_equal_to_float_model"] = round(float(((float_logits > 0) == (sim >= 128)).mean()), 6)
     trained = list(model.config.weight_bits)
-    layers = op_report(spec, config.weight_bits)
+    layers = op_report(spec, config)
     report = dict(source=source, arch="conv", stage=model.stage, method=CONV_METHODS[model.stage],
                   config=config.to_dict(), trained_weight_bits=trained if model.stage != "float" and
                   trained != list(config.weight_bits) else None,

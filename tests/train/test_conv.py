@@ -20,7 +20,7 @@ from kwsint.engine.graph_model import GraphModel
 from kwsint.errors import CheckpointError
 from kwsint.interop.tflite_graph import tflm_arena_bytes
 from kwsint.io.microfrontend import quantize_features
-from kwsint.train.graph_export import stream_inputs, stream_outputs
+from kwsint.train.graph_export import op_report, stream_inputs, stream_outputs
 from kwsint.train.qat.checkpoint import load_checkpoint, save_checkpoint
 from kwsint.train.qat.conv import ConvConfig, ConvNet, conv_config
 from kwsint.train.qat.quantizers import cosine_regularizer, grid_penalty
@@ -133,6 +133,11 @@ def test_mixconv_blocks_split_their_channels_and_run_exactly_in_tflm():
         (3, 0, 5), (1, 5, 3), (6, 8, 3), (7, 0, 5), (4, 5, 5)]
     assert sum(isinstance(op, Concat) for op in spec.ops) == 2
     assert GraphModel(kwsint.write_blob(spec)).macs == config.macs
+    rows = op_report(spec, config)  # the export report: every graph op, under its config op's index and bits
+    assert [(r["index"], r["kernel"], r["weight_bits"]) for r in rows] == [
+        (0, 5, 8), (1, 4, 4), (2, 1, 8), (3, 3, 3), (3, 1, 3), (3, 6, 3), (4, 1, 8), (5, 7, 4), (5, 4, 4), (6, 1, 8),
+        (7, 1, 8)]
+    assert sum(r["weights"] for r in rows) == sum(op.weights.size for op in spec.ops if hasattr(op, "weights"))
     codes = model.input_codes(torch.from_numpy(windows)).numpy().astype(np.int8)
     sim = run_windows(spec, codes)[spec.output][:, -1, 0].astype(np.int64)
     tflm = TflmStream(graph_to_tflite(spec, input_rank3=True, fc_reshape=True), spec)

@@ -154,6 +154,15 @@ class ConvConfig:
         return (*fans, self.head_frames * channels)
 
     @property
+    def graph_ops(self) -> tuple[int, ...]:
+        """The op index (``weight_bits``' order) of each linear op of the streaming graph, in graph order: a
+        MixConv block's depthwise op is one graph op per group."""
+        ops = [0]
+        for b, block in enumerate(self.blocks):
+            ops += [1 + 2 * b] * len(kernels(block)) + [2 + 2 * b]
+        return (*ops, 1 + 2 * len(self.blocks))
+
+    @property
     def act_bits(self) -> int:
         """Activation bits: 8 (the streaming graphs are int8 throughout)."""
         return 8
