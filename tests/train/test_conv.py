@@ -91,21 +91,10 @@ def test_whole_windows_equal_the_streamed_graph(shape, stage):
     assert np.array_equal(outs[ready], run_windows(spec, wins)[spec.output][:, -1, 0])
 
 
-@pytest.mark.parametrize("stage", ["float", "stage2"])
-def test_pow2_scales_requantize_by_shifts(stage):
-    """Every scale a power of two: each op's multiplier is 2^30 (a shift) except the first conv's, whose input
-    scale is ESPHome's 26/255; TFLM agrees on every window."""
-    from kwsint.engine.graph import op_multipliers
+def _assert_tflm_equals_simulation(model: ConvNet, spec: GraphSpec, windows: np.ndarray) -> None:
+    """The exported .tflite, streamed in TFLM from each window's start, gives the simulation's output."""
     from kwsint.interop.tflite_graph import TflmStream, graph_to_tflite
 
-    model, windows = _model(SHAPES["pow2"], stage, seed=9)
-    spec = model.to_graph()
-    linear = [op for op in spec.ops if hasattr(op, "weights")]
-    for op in linear[1:]:
-        mult, _ = op_multipliers(spec, op)
-        assert (mult == 2**30).all()
-        assert all(float(s) == 2.0 ** np.round(np.log2(float(s))) for s in op.weight_scale)
-    assert (op_multipliers(spec, linear[0])[0] != 2**30).any()
     codes = model.input_codes(torch.from_numpy(windows)).numpy().astype(np.int8)
     sim = run_windows(spec, codes)[spec.output][:, -1, 0].astype(np.int64)
     tflm = TflmStream(graph_to_tflite(spec, input_rank3=True, fc_reshape=True), spec)
@@ -117,13 +106,29 @@ def test_pow2_scales_requantize_by_shifts(stage):
     assert np.array_equal(stream_outputs(fresh, spec, codes), sim) and len(np.unique(sim)) > 3
 
 
+@pytest.mark.parametrize("stage", ["float", "stage2"])
+def test_pow2_scales_requantize_by_shifts(stage):
+    """Every scale a power of two: each op's multiplier is 2^30 (a shift) except the first conv's, whose input
+    scale is ESPHome's 26/255; TFLM agrees on every window."""
+    from kwsint.engine.graph import op_multipliers
+
+    model, windows = _model(SHAPES["pow2"], stage, seed=9)
+    spec = model.to_graph()
+    linear = [op for op in spec.ops if hasattr(op, "weights")]
+    for op in linear[1:]:
+        mult, _ = op_multipliers(spec, op)
+        assert (mult == 2**30).all()
+        assert all(float(s) == 2.0 ** np.round(np.log2(float(s))) for s in op.weight_scale)
+    assert (op_multipliers(spec, linear[0])[0] != 2**30).any()
+    _assert_tflm_equals_simulation(model, spec, windows)
+
+
 def test_mixconv_blocks_split_their_channels_and_run_exactly_in_tflm():
     """A MixConv block is one shift register, then per group a slice of its last K frames and channels, a
     depthwise conv and, for the block, a concatenation; the graph's MACs are the config's; TFLM agrees on every
     window; a group's unused taps (before its kernel) are not weights: they change neither the outputs nor the
     regularisers."""
     from kwsint.engine.graph import Concat, Slice
-    from kwsint.interop.tflite_graph import TflmStream, graph_to_tflite
 
     config = SHAPES["mix"]
     model, windows = _model(config, "stage2", seed=13)
@@ -138,15 +143,7 @@ def test_mixconv_blocks_split_their_channels_and_run_exactly_in_tflm():
         (0, 5, 8), (1, 4, 4), (2, 1, 8), (3, 3, 3), (3, 1, 3), (3, 6, 3), (4, 1, 8), (5, 7, 4), (5, 4, 4), (6, 1, 8),
         (7, 1, 8)]
     assert sum(r["weights"] for r in rows) == sum(op.weights.size for op in spec.ops if hasattr(op, "weights"))
-    codes = model.input_codes(torch.from_numpy(windows)).numpy().astype(np.int8)
-    sim = run_windows(spec, codes)[spec.output][:, -1, 0].astype(np.int64)
-    tflm = TflmStream(graph_to_tflite(spec, input_rank3=True, fc_reshape=True), spec)
-
-    def fresh():
-        tflm.reset()
-        return tflm
-
-    assert np.array_equal(stream_outputs(fresh, spec, codes), sim) and len(np.unique(sim)) > 3
+    _assert_tflm_equals_simulation(model, spec, windows)
 
     s1, _ = _model(config, "stage1", seed=13)
     x = torch.from_numpy(windows)
