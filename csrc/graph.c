@@ -764,8 +764,8 @@ static void run_conv(const g_op *op, const g_tensor *x, const g_tensor *y, const
   }
 }
 
-kws_status kws_graph_invoke(const kws_graph *g, const kws_backend *be, uint8_t *arena, const int8_t *in,
-                            size_t in_len, void *out, size_t out_len) {
+kws_status kws_graph_invoke(const kws_graph *g, uint8_t *arena, const int8_t *in, size_t in_len, void *out,
+                            size_t out_len) {
   const g_tensor *xin = &g->tensors[g->input], *yout = &g->tensors[g->output];
   if (in_len != xin->frames * xin->channels || out_len != yout->frames * yout->channels) return KWS_ERR_ARGUMENT;
   int8_t *buf = (int8_t *)(arena + g->arena_bytes);

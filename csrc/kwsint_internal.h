@@ -215,8 +215,8 @@ void kws_graph_get_info(const kws_graph *g, kws_model_info *info);
 size_t kws_graph_stream_bytes(const kws_graph *g);
 void kws_graph_stream_init(const kws_graph *g, uint8_t *arena);  /* states := their init codes */
 void kws_graph_stream_reset(const kws_graph *g, uint8_t *arena); /* states := their zero points */
-kws_status kws_graph_invoke(const kws_graph *g, const kws_backend *be, uint8_t *arena, const int8_t *in,
-                            size_t in_len, void *out, size_t out_len);
+kws_status kws_graph_invoke(const kws_graph *g, uint8_t *arena, const int8_t *in, size_t in_len, void *out,
+                            size_t out_len); /* the kernels were chosen at load */
 kws_status kws_graph_describe(const kws_graph *g, kws_graph_info *info);
 /* LOGISTIC int8 -> int8 of every input code (entry x + 128), as TFLM; 0 for a scale TFLM cannot prepare. */
 int kws_logistic_table(float input_scale, int32_t input_zero_point, int8_t table[256]);

@@ -115,7 +115,7 @@ kws_status kws_stream_infer(kws_stream *s, int32_t *logits, int32_t *posterior_q
 
 kws_status kws_stream_invoke(kws_stream *s, const int8_t *in, size_t in_len, void *out, size_t out_len) {
   if (!s || !s->model->graph || !in || !out) return KWS_ERR_ARGUMENT;
-  return kws_graph_invoke(s->model->graph, s->model->backend, s->arena, in, in_len, out, out_len);
+  return kws_graph_invoke(s->model->graph, s->arena, in, in_len, out, out_len);
 }
 
 kws_status kws_stream_invoke_many(kws_stream *s, const int8_t *in, size_t in_len, void *out, size_t out_len) {
@@ -125,7 +125,7 @@ kws_status kws_stream_invoke_many(kws_stream *s, const int8_t *in, size_t in_len
   size_t n = in_len / one_in; /* both sizes >= 1: the loader checked every tensor */
   if (in_len % one_in || out_len % one_out || out_len / one_out != n) return KWS_ERR_ARGUMENT;
   for (size_t i = 0; i < n; i++)
-    kws_graph_invoke(s->model->graph, s->model->backend, s->arena, in + i * one_in, one_in,
+    kws_graph_invoke(s->model->graph, s->arena, in + i * one_in, one_in,
                      (uint8_t *)out + i * one_out, one_out); /* the sizes it checks are right: KWS_OK */
   return KWS_OK;
 }

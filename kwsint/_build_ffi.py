@@ -21,9 +21,24 @@ HEADER = CSRC / "include" / "kwsint.h"
 INCLUDE_DIRS = (CSRC / "include", CSRC)
 SIMDE_HEADER = Path("/usr/include/simde/arm/neon.h")
 TEST_BACKENDS_ENV = "KWSINT_TEST_BACKENDS"
-C_FLAGS = ("-std=c11", "-fno-fast-math", "-ffp-contract=off")
-"""Every build of csrc (this one, the native test programs, the cross builds): fast math and fused multiply-adds
-would round the float path differently (docs/arithmetic.md 10)."""
+SOURCES_MK = CSRC / "sources.mk"
+
+
+def _make_variables(path: Path) -> dict[str, list[str]]:
+    """The ``NAME = words`` assignments of a make fragment (comments and backslash continuations allowed)."""
+    text = re.sub(r"\\\n", " ", path.read_text())
+    out = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0]
+        if "=" in line:
+            name, value = line.split("=", 1)
+            out[name.strip()] = value.split()
+    return out
+
+
+_BUILD = _make_variables(SOURCES_MK)
+C_FLAGS = tuple(_BUILD["KWS_CFLAGS"])
+"""Every build of csrc (this one, the native test programs, the cross builds, csrc/Makefile): csrc/sources.mk."""
 
 
 def _cdef_from_header(text: str) -> str:
@@ -36,9 +51,9 @@ def _cdef_from_header(text: str) -> str:
 
 
 def c_sources() -> list[Path]:
-    """Every C file of the engine: ISA directories guard themselves with #if, so other architectures compile
-    them to nothing."""
-    return sorted(CSRC.rglob("*.c"))
+    """The engine's C files (csrc/sources.mk, which csrc/Makefile builds too): ISA directories guard themselves
+    with #if, so other architectures compile them to nothing."""
+    return [CSRC / name for name in _BUILD["KWS_SOURCES"]]
 
 
 def _defines(test_backends: bool) -> list[tuple[str, str]]:

@@ -1,0 +1,108 @@
+"""The C engine built alone (csrc/Makefile, scripts/build-c-lib), for the host and the devices.
+
+One source list (csrc/sources.mk) for the library and the Python extension; the host library installed and linked
+through its pkg-config file, statically and as a shared library; the cross builds for aarch64 and 32-bit ARM Linux,
+whose programs run under qemu, and for Cortex-M4 and M7, linked against newlib (built, not run). Every program is
+tests/c/link_check.c, and prints what the Python engine computes on the same window.
+
+Needs the cross compilers and qemu that ``scripts/setup test`` installs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import kwsint
+from kwsint._build_ffi import CSRC, c_sources
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAM = ROOT / "tests" / "c" / "link_check.c"
+BLOB = ROOT / "kwsint" / "default_model" / "M2.kwsq"
+
+# target: (compiler, flags of csrc/Makefile's target, qemu command or None, the backend it picks there)
+TARGETS = {
+    "aarch64": ("aarch64-linux-gnu-gcc", [], ["qemu-aarch64", "-cpu", "cortex-a53"], "neon"),
+    "armv7": ("arm-linux-gnueabihf-gcc", ["-march=armv7-a", "-mfpu=neon-vfpv4", "-mfloat-abi=hard"],
+              ["qemu-arm", "-cpu", "cortex-a7"], "portable"),
+    "cortex-m4": ("arm-none-eabi-gcc", ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16",
+                                        "--specs=nosys.specs"], None, None),
+    "cortex-m7": ("arm-none-eabi-gcc", ["-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16",
+                                        "--specs=nosys.specs"], None, None),
+}
+
+
+def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, **kwargs)
+    assert r.returncode == 0, f"{' '.join(map(str, cmd))}\n{r.stdout}\n{r.stderr}"
+    return r
+
+
+def _build(target: str, build: Path, *make_args: str) -> None:
+    _run(["make", "-s", "-C", str(CSRC), f"TARGET={target}", f"BUILD={build}", f"-j{os.cpu_count() or 1}",
+          *make_args])
+
+
+@pytest.fixture(scope="module")
+def expected() -> list[str]:
+    """The Python engine's logits and posterior on link_check's window."""
+    model = kwsint.load(BLOB)
+    frames, dim = model.window_shape
+    window = ((np.arange(frames * dim) * 37 % 101 - 50) / 8.0).astype(np.float32).reshape(frames, dim)
+    r = model.infer(window)
+    return [str(int(v)) for v in (*r.logits, r.posterior_q16)]
+
+
+def test_one_source_list_for_the_library_and_the_extension():
+    assert sorted(c_sources()) == sorted(CSRC.rglob("*.c")), "csrc/sources.mk must list every .c file under csrc"
+
+
+def test_host_library_installs_and_links_through_pkg_config(tmp_path, expected):
+    build, root = tmp_path / "build", tmp_path / "root"
+    _build("host", build, "install", f"DESTDIR={root}", "PREFIX=/usr")
+    lib = root / "usr" / "lib"
+    assert {p.name for p in lib.iterdir()} >= {"libkwsint.a", "libkwsint.so", "libkwsint.so.0", "pkgconfig"}
+    assert (root / "usr" / "include" / "kwsint.h").read_bytes() == (CSRC / "include" / "kwsint.h").read_bytes()
+    env = {**os.environ, "PKG_CONFIG_PATH": str(lib / "pkgconfig")}
+
+    def pkg_config(*args: str) -> list[str]:
+        return _run(["pkg-config", "--define-prefix", *args, "kwsint"], env=env).stdout.split()
+
+    assert pkg_config("--modversion") == [kwsint.__version__]
+    best = kwsint.load(BLOB).backend
+    for linkage, libs, run_env in (("static", pkg_config("--static", "--libs"), None),
+                                   ("shared", pkg_config("--libs"), {**os.environ, "LD_LIBRARY_PATH": str(lib)})):
+        exe = tmp_path / f"link_check_{linkage}"
+        _run(["gcc", "-std=c11", "-O2", *(["-static"] if linkage == "static" else []), *pkg_config("--cflags"),
+              str(PROGRAM), *libs, "-o", str(exe)])
+        out = _run([str(exe), str(BLOB)], env=run_env).stdout.split()
+        assert out == [best, *expected], linkage
+    shared = _run(["ldd", str(tmp_path / "link_check_shared")], env={**os.environ, "LD_LIBRARY_PATH": str(lib)})
+    assert str(lib / "libkwsint.so.0") in shared.stdout
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_cross_build(target, tmp_path, expected):
+    """The library for a device: built by the Makefile with the target's own backends, linked into a program; on
+    the Linux targets the program runs under qemu and prints the Python engine's numbers."""
+    cc, flags, qemu, backend = TARGETS[target]
+    missing = [tool for tool in (cc, qemu[0] if qemu else None) if tool and shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"{target} needs {', '.join(missing)} (scripts/setup test installs them)")
+    build = tmp_path / "build"
+    _build(target, build)
+    assert (build / "libkwsint.so.0").exists() == (qemu is not None)  # a shared library where there is an OS
+    exe = tmp_path / "link_check"
+    _run([cc, "-std=c11", "-O2", *flags, *([] if qemu is None else ["-static"]), f"-I{CSRC / 'include'}",
+          str(PROGRAM), str(build / "libkwsint.a"), "-lm", "-o", str(exe)])
+    readelf = _run([cc.replace("gcc", "readelf"), "-h", "-A", str(exe)]).stdout
+    assert ("AArch64" if target == "aarch64" else "ARM") in readelf
+    if qemu is None:
+        assert 'Tag_CPU_name: "7E-M"' in readelf  # Armv7E-M: the Cortex-M4 and M7 instruction set
+        return
+    assert _run([*qemu, str(exe), str(BLOB)]).stdout.split() == [backend, *expected]
