@@ -43,6 +43,10 @@ static const kws_backend backends[] = {
 #if defined(__aarch64__)
     {"neon-dotprod", cpu_dotprod, &kws_neon_dot_kernels},
     {"neon", always_usable, &kws_neon_kernels},
+#elif defined(__arm__) && defined(__ARM_NEON)
+    /* 32-bit Arm built with NEON (-mfpu=neon...): the compiler may use NEON anywhere, so the library as a
+     * whole needs it and so does this backend. */
+    {"neon", always_usable, &kws_neon_kernels},
 #endif
 #if defined(__x86_64__) || defined(__i386__)
     {"avx512-vnni", cpu_avx512vnni, &kws_avx512_kernels},

@@ -87,7 +87,8 @@ struct kws_backend {
 /* One table per backend; each is defined in its ISA's directory. */
 extern const kws_kernels kws_portable_kernels;
 extern const kws_kernels kws_avx512_kernels, kws_avxvnni_kernels, kws_avx2_kernels, kws_sse41_kernels; /* x86 */
-extern const kws_kernels kws_neon_kernels, kws_neon_dot_kernels; /* aarch64, or x86 through SIMDe */
+extern const kws_kernels kws_neon_kernels;     /* aarch64, 32-bit Arm NEON, or x86 through SIMDe */
+extern const kws_kernels kws_neon_dot_kernels; /* aarch64, or x86 through SIMDe */
 
 /* A layer as loaded: its plan (the kernel chosen for it once, at load) and its arrays. */
 typedef struct {

@@ -93,7 +93,7 @@ class _SkipPolicy:
 
 # The files that take longest (minutes each: sanitizer builds and replays, qemu, valgrind, mutation builds,
 # fuzzing, a fresh install), run first, so that with one worker per core (scripts/test) they do not start last.
-LONGEST_FIRST = ("test_c_sanitized.py", "test_valgrind.py", "test_aarch64.py", "test_mutation.py", "test_fuzz.py",
+LONGEST_FIRST = ("test_c_sanitized.py", "test_valgrind.py", "test_arm.py", "test_mutation.py", "test_fuzz.py",
                  "test_install.py", "test_tflm_oracle.py")
 
 

@@ -8,7 +8,7 @@
 A projection from LLVM's scheduling models, not a measurement on Arm hardware:
 
 1. The NEON kernels (csrc/neon/*.c) are compiled with aarch64-linux-gnu-gcc -O2 -S, with the
-   flags of the project's qemu cross build (tests/test_aarch64.py).
+   flags of the project's qemu cross build (tests/test_arm.py).
 2. The hot loops are cut out of the real kernels' assembly (a loop is a branch back to a label of
    the same function, recognised by its instruction mix): the int8 K loop (8 rows x 16 K:
    SMULL/SMLAL2/SADALP; SDOT on neon-dotprod: 4 rows x 16 K), the int16-block K loop (8 rows x 16 K) and its block flush
@@ -80,7 +80,7 @@ from kwsint._build_ffi import C_FLAGS, INCLUDE_DIRS
 ROOT = Path(__file__).resolve().parents[2]
 NEON = ROOT / "csrc" / "neon"
 CC = "aarch64-linux-gnu-gcc"
-# The flags of the qemu cross build (tests/test_aarch64.py), so these are the instructions
+# The flags of the qemu cross build (tests/test_arm.py), so these are the instructions
 # that run there. The SDOT files get ARMv8.2 + dotprod from their own `#pragma GCC target`,
 # as in that build.
 CFLAGS = (*C_FLAGS, "-O2", *(f"-I{d}" for d in INCLUDE_DIRS), f"-I{NEON}")

@@ -1,6 +1,6 @@
 /* Per-channel affine (DEPTHWISE_CONV_2D 1x1) for NEON, int8 and 16x8. Bit-exact with
  * csrc/portable/affine.c. */
-#if defined(__aarch64__) || defined(KWS_NEON_SIMDE)
+#if defined(__ARM_NEON) || defined(KWS_NEON_SIMDE)
 #include "epilogue.h"
 #include "kernels.h"
 

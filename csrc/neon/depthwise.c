@@ -11,7 +11,7 @@
  * overlapping the block before it; the overlapped channels get the same inputs, so they are written again
  * with the same codes (y never overlaps x), and no load reaches past a row. With c < 16 the sums are
  * formed in scalar code and the epilogue reads the parameters of the c channels only. */
-#if defined(__aarch64__) || defined(KWS_NEON_SIMDE)
+#if defined(__ARM_NEON) || defined(KWS_NEON_SIMDE)
 #include "fc_s8.h"
 #include "kernels.h"
 

@@ -1,6 +1,6 @@
 /* FULLY_CONNECTED for ARMv8.0 NEON: int8 (SMULL/SMLAL2/SADALP) and 16x8 (SMLAL into
  * int32, flushed to int64). Bit-exact with csrc/portable/fully_connected.c. */
-#if defined(__aarch64__) || defined(KWS_NEON_SIMDE)
+#if defined(__ARM_NEON) || defined(KWS_NEON_SIMDE)
 #include "fc_s8.h"
 #include "kernels.h"
 

@@ -4,7 +4,10 @@
  * 9 (lanes 0-3 and 4-7), each vmulq_f32 then vaddq_f32: never vfmaq_f32, whose
  * single rounding would give other bits. A K tail of r < 8 elements is added
  * lane by lane in C, into the lane i mod 8 it belongs to. The lanes are then
- * added in the spec's tree: (lo + hi), then (s0+s2, s1+s3), then their sum. */
+ * added in the spec's tree: (lo + hi), then (s0+s2, s1+s3), then their sum.
+ *
+ * AArch64 only: 32-bit Arm NEON arithmetic flushes subnormals to zero (the Advanced SIMD standard FPSCR
+ * value), so its sums would differ from IEEE float32's; the armv7 neon backend keeps the portable kernel. */
 #if defined(__aarch64__) || defined(KWS_NEON_SIMDE)
 #include "neon.h"
 #include "kernels.h"

@@ -23,7 +23,7 @@
  * 16-bit lanes stay within 128 * 240 = 30720 and -16384..14336; per chunk the lanes go
  * into int32 as 16 * Sh + Sl, |S| <= 16384 * 128. Tables for one chunk (2048 K) take
  * 16 KB of stack; a layer with a longer K rebuilds them for each panel. */
-#if defined(__aarch64__) || defined(KWS_NEON_SIMDE)
+#if defined(__ARM_NEON) || defined(KWS_NEON_SIMDE)
 #include "fc_s8.h"
 #include "kernels.h"
 

@@ -13,7 +13,7 @@
  * passes, the second skipped for 8 rows or fewer) sharing one epilogue,
  * kws_neon_fc_s8_finish16. One accumulator per row rather than one each for the low and
  * high codes keeps the pass within the registers. */
-#if defined(__aarch64__) || defined(KWS_NEON_SIMDE)
+#if defined(__ARM_NEON) || defined(KWS_NEON_SIMDE)
 #include "kernels.h"
 #include "s4.h"
 

@@ -5,10 +5,19 @@
  * affine stay portable. The packed kernels' beats_s8 rests on LLVM's scheduling models
  * (llvm-mca on their compiled K loops against the int8 ones: a projection, no Arm core
  * was measured). int8 weights are row-major; the packed layouts are in s4.h and
- * fully_connected_s1.c. */
-#if defined(__aarch64__) || defined(KWS_NEON_SIMDE)
+ * fully_connected_s1.c.
+ *
+ * 32-bit Arm (ARMv7-A NEON, __arm__) has the neon table without its float32 kernel (fully_connected_f32.c
+ * says why: that slot holds the portable kernel) and no dot product table. */
+#if defined(__ARM_NEON) || defined(KWS_NEON_SIMDE)
 #include "../portable/portable.h"
 #include "kernels.h"
+
+#if defined(__aarch64__) || defined(KWS_NEON_SIMDE)
+#define NEON_F32 kws_neon_fully_connected_f32
+#else
+#define NEON_F32 kws_portable_fully_connected_f32
+#endif
 
 const kws_kernels kws_neon_kernels = {
     .requantize_s32 = kws_neon_requantize_s32,
@@ -38,12 +47,13 @@ const kws_kernels kws_neon_kernels = {
     .affine_s16 = kws_neon_affine_s16,
     .quantize_s8 = kws_portable_quantize_s8,
     .quantize_s16 = kws_portable_quantize_s16,
-    .fully_connected_f32 = kws_neon_fully_connected_f32,
+    .fully_connected_f32 = NEON_F32,
     .affine_f32 = kws_portable_affine_f32,
     .depthwise_s8 = kws_neon_depthwise_s8,
     .depthwise_s8_acc16 = kws_neon_depthwise_s8_acc16,
 };
 
+#if defined(__aarch64__) || defined(KWS_NEON_SIMDE)
 const kws_kernels kws_neon_dot_kernels = {
     .requantize_s32 = kws_neon_requantize_s32,
     .requantize_s64 = kws_neon_requantize_s64,
@@ -74,4 +84,5 @@ const kws_kernels kws_neon_dot_kernels = {
     .depthwise_s8 = kws_neon_depthwise_s8,
     .depthwise_s8_acc16 = kws_neon_depthwise_s8_acc16,
 };
+#endif
 #endif

@@ -1,20 +1,25 @@
-/* NEON intrinsics: the real arm_neon.h on aarch64, SIMDe's implementation of
- * the same intrinsics elsewhere (the neon-simde backends, for testing). */
+/* NEON intrinsics: the real arm_neon.h on aarch64 and on 32-bit Arm with NEON
+ * (ARMv7-A, with the AArch64-only intrinsics the kernels use written for it in
+ * a32.h), SIMDe's implementation of the same intrinsics elsewhere (the
+ * neon-simde backends, for testing). */
 #ifndef KWSINT_NEON_H
 #define KWSINT_NEON_H
 
 #if defined(__aarch64__)
 #include <arm_neon.h>
+#elif defined(__arm__) && defined(__ARM_NEON)
+#include <arm_neon.h>
+#include "a32.h"
 #elif defined(KWS_NEON_SIMDE)
 #define SIMDE_ENABLE_NATIVE_ALIASES
 #include <simde/arm/neon.h>
 #else
-#error "csrc/neon needs aarch64 or SIMDe (KWS_NEON_SIMDE)"
+#error "csrc/neon needs NEON (aarch64, or 32-bit Arm with -mfpu=neon) or SIMDe (KWS_NEON_SIMDE)"
 #endif
 
 #include "../kwsint_internal.h"
 
-#if !defined(__aarch64__)
+#if defined(KWS_NEON_SIMDE) && !defined(__ARM_NEON)
 /* SIMDe (0.7.4, Debian's libsimde-dev) emulates three of the intrinsics the
  * kernels rely on differently from the hardware (Arm ARM pseudocode):
  *  - vqrdmulhq_s32 computes (2ab + 2^31) >> 32 without saturating, so

@@ -1,7 +1,7 @@
 /* Requantization of accumulator arrays for NEON (kwsint.ops.requantize), int32 and
  * int64. Bit-exact with csrc/requantize.c; the lane arithmetic and why it is exact are
  * in epilogue.h. */
-#if defined(__aarch64__) || defined(KWS_NEON_SIMDE)
+#if defined(__ARM_NEON) || defined(KWS_NEON_SIMDE)
 #include "epilogue.h"
 #include "kernels.h"
 

@@ -1,6 +1,6 @@
 /* Runs test vectors through kwsint's public C API and writes every output.
  *
- * Built for aarch64 and run under qemu-aarch64 by tests/test_aarch64.py, which
+ * Built for aarch64 and 32-bit Arm and run under qemu by tests/test_arm.py, which
  * writes the vectors from kwsint.engine.reference and compares the results with it.
  *
  *   driver --backends             print "<name> <usable 0|1>" per compiled backend,
