@@ -29,7 +29,7 @@ BLOB = ROOT / "kwsint" / "default_model" / "M2.kwsq"
 TARGETS = {
     "aarch64": ("aarch64-linux-gnu-gcc", [], ["qemu-aarch64", "-cpu", "cortex-a53"], "neon"),
     "armv7": ("arm-linux-gnueabihf-gcc", ["-march=armv7-a", "-mfpu=neon-vfpv4", "-mfloat-abi=hard"],
-              ["qemu-arm", "-cpu", "cortex-a7"], "portable"),
+              ["qemu-arm", "-cpu", "cortex-a7"], "neon"),
     "cortex-m4": ("arm-none-eabi-gcc", ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16",
                                         "--specs=nosys.specs"], None, None),
     "cortex-m7": ("arm-none-eabi-gcc", ["-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16",

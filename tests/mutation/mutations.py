@@ -892,6 +892,21 @@ MUTATIONS: list[Mutation] = [
         "kws_float_model_infer_steps writes one window of logits past the caller's capacity",
         ("tests/engine/test_float_model.py::test_infer_steps_checks_every_length",),
     ),
+    # --- the AArch32 forms of AArch64-only intrinsics (csrc/neon/a32.h), on real 32-bit Arm code under qemu ---
+    Mutation(
+        "a32-paddq-order", "csrc/neon/a32.h",
+        "return vcombine_s32(vpadd_s32(vget_low_s32(a), vget_high_s32(a)), vpadd_s32(vget_low_s32(b), vget_high_s32(b)));",
+        "return vcombine_s32(vpadd_s32(vget_low_s32(b), vget_high_s32(b)), vpadd_s32(vget_low_s32(a), vget_high_s32(a)));",
+        "ADDP's AArch32 form puts b's pair sums before a's",
+        ("tests/test_arm.py::test_backend_equals_reference[armv7-cortex-a7-neon]",),
+    ),
+    Mutation(
+        "a32-tbl-halves", "csrc/neon/a32.h",
+        "int8x8x2_t tab = {{vget_low_s8(t), vget_high_s8(t)}};",
+        "int8x8x2_t tab = {{vget_high_s8(t), vget_low_s8(t)}};",
+        "TBL's AArch32 form swaps the table's halves: index i reads entry i ^ 8",
+        ("tests/test_arm.py::test_backend_equals_reference[armv7-cortex-a7-neon]",),
+    ),
     Mutation(
         "ref-lockout-inclusive", "kwsint/engine/reference.py",
         "if last is None or t - last > lockout:",
