@@ -1,6 +1,7 @@
 /* A program built against the C library alone (csrc/Makefile: libkwsint.a or .so, kwsint.h, kwsint.pc), for
  * tests/test_c_library.py: loads a dense model's blob, runs one window whose features are ((i * 37) % 101 - 50) / 8
- * (exact in float32) on the fastest backend this CPU has, and prints the backend, both logits and the posterior.
+ * (exact in float32) on the fastest backend this CPU has, and prints the backend, both logits and the posterior,
+ * then the memory it used: the loaded model's bytes and the scratch arena's (what kws_model_infer needs).
  * Usage: link_check BLOB */
 #include <stdint.h>
 #include <stdio.h>
@@ -43,6 +44,7 @@ int main(int argc, char **argv) {
   if (st != KWS_OK) return 1;
   printf("%s %ld %ld %ld\n", kws_backend_name(kws_model_backend(model)), (long)logits[0], (long)logits[1],
          (long)posterior);
+  printf("bytes %lu %lu\n", (unsigned long)info.model_bytes, (unsigned long)(info.scratch_bytes + info.input_bytes));
   free(window);
   free(scratch);
   kws_model_free(model);
