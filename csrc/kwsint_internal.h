@@ -3,6 +3,7 @@
 #define KWSINT_INTERNAL_H
 
 #include "kwsint.h"
+#include "kwsint_bench.h"
 
 /* The end of an int8 dense layer for output channel c, from its sum acc (no bias):
  *   v = clamp(requant(acc + bias[c]) + zp_out)

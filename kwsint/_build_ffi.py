@@ -18,6 +18,7 @@ from setuptools import Extension
 ROOT = Path(__file__).resolve().parent.parent
 CSRC = ROOT / "csrc"
 HEADER = CSRC / "include" / "kwsint.h"
+BENCH_HEADER = CSRC / "include" / "kwsint_bench.h"  # the benchmarks' timing loops, beside the product API
 INCLUDE_DIRS = (CSRC / "include", CSRC)
 SIMDE_HEADER = Path("/usr/include/simde/arm/neon.h")
 TEST_BACKENDS_ENV = "KWSINT_TEST_BACKENDS"
@@ -71,10 +72,10 @@ def make_ffibuilder(test_backends: bool) -> FFI:
     """The extension ``kwsint._kwsint_c``: every backend for this architecture, plus the test-only
     SIMDe backends if ``test_backends``."""
     builder = FFI()
-    builder.cdef(_cdef_from_header(HEADER.read_text()))
+    builder.cdef(_cdef_from_header(HEADER.read_text()) + _cdef_from_header(BENCH_HEADER.read_text()))
     builder.set_source(
         "kwsint._kwsint_c",
-        '#include "kwsint.h"',
+        '#include "kwsint.h"\n#include "kwsint_bench.h"',
         sources=[str(p.relative_to(ROOT)) for p in c_sources()],
         include_dirs=[str(d) for d in INCLUDE_DIRS],
         define_macros=_defines(test_backends),

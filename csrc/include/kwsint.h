@@ -3,7 +3,7 @@
  * The arithmetic is specified in docs/arithmetic.md and the blob format in
  * docs/format.md. A loaded model is immutable: any number of threads may run
  * it at once, each with its own kws_stream (or scratch arena). No function
- * keeps global mutable state.
+ * keeps global mutable state. The benchmarks' timing loops are in kwsint_bench.h.
  */
 #ifndef KWSINT_H
 #define KWSINT_H
@@ -270,29 +270,6 @@ kws_status kws_float_model_infer_steps(const kws_float_model *model, const float
                                        size_t hop, void *scratch, float *logits, size_t capacity,
                                        size_t *num_steps);
 
-/* --- timing ------------------------------------------------------------------ */
-
-/* A free-running counter: the time-stamp counter (rdtsc, constant rate, not
- * core clock cycles) on x86, the virtual counter (cntvct_el0) on aarch64, 0
- * elsewhere. For benchmarks. */
-uint64_t kws_cycle_counter(void);
-
-/* Run kws_model_infer_q `repeats` times on one input and return the counter
- * ticks they took in *ticks (for benchmarks: no Python in the loop). */
-kws_status kws_model_time_infer_q(const kws_model *model, const void *input, void *scratch, uint32_t repeats,
-                                  uint64_t *ticks);
-/* The same loops over kws_model_infer and kws_float_model_infer (a raw window). */
-kws_status kws_model_time_infer(const kws_model *model, const float *window, void *scratch, uint32_t repeats,
-                                uint64_t *ticks);
-kws_status kws_float_model_time_infer(const kws_float_model *model, const float *window, void *scratch,
-                                      uint32_t repeats, uint64_t *ticks);
-/* Counter ticks per layer, summed over `repeats` inferences: ticks[num_layers]
- * (two counter reads per layer; each read costs some ticks). */
-kws_status kws_model_time_layers(const kws_model *model, const void *input, void *scratch, uint32_t repeats,
-                                 uint64_t *ticks);
-kws_status kws_float_model_time_layers(const kws_float_model *model, const float *window, void *scratch,
-                                       uint32_t repeats, uint64_t *ticks);
-
 /* --- streams: per-stream state over a shared model ------------------------- */
 
 /* A stream keeps the last window_frames quantized frames in a ring buffer and
@@ -339,10 +316,6 @@ kws_status kws_stream_invoke(kws_stream *stream, const int8_t *in, size_t in_len
  * out receives their n outputs back to back (out_len = n * one output's codes); n = 0 does nothing. Lengths
  * that are not such multiples of one invoke's are refused (KWS_ERR_ARGUMENT) before any invoke. */
 kws_status kws_stream_invoke_many(kws_stream *stream, const int8_t *in, size_t in_len, void *out, size_t out_len);
-/* kws_stream_invoke `repeats` times on the same input (the stream's state moves on each time); the counter
- * ticks they took in *ticks (kws_cycle_counter; for benchmarks: no Python in the loop). */
-kws_status kws_stream_time_invoke(kws_stream *stream, const int8_t *in, size_t in_len, void *out, size_t out_len,
-                                  uint32_t repeats, uint64_t *ticks);
 
 /* --- limits: every check of them, in C and in Python (kwsint.engine.limits), uses these --- */
 
