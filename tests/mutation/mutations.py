@@ -908,6 +908,13 @@ MUTATIONS: list[Mutation] = [
         ("tests/test_arm.py::test_backend_equals_reference[armv7-cortex-a7-neon]",),
     ),
     Mutation(
+        "a32-addv-drops-lane", "csrc/neon/a32.h",
+        "  int32x2_t s = vpadd_s32(vget_low_s32(a), vget_high_s32(a));",
+        "  int32x2_t s = vpadd_s32(vget_low_s32(a), vget_low_s32(a));",
+        "ADDV's AArch32 form sums the low half twice and never the high lanes",
+        ("tests/test_arm.py::test_backend_equals_reference[armv7-cortex-a7-neon]",),
+    ),
+    Mutation(
         "ref-lockout-inclusive", "kwsint/engine/reference.py",
         "if last is None or t - last > lockout:",
         "if last is None or t - last >= lockout:",
