@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from kwsint._build_ffi import C_FLAGS, INCLUDE_DIRS, SIMDE_HEADER, c_sources
+from kwsint._build_ffi import C_FLAGS, CSRC, INCLUDE_DIRS, SIMDE_HEADER, c_sources
+
+
+def arch_flags(target: str) -> list[str]:
+    """csrc/Makefile's code generation flags for ``target`` (host, aarch64, armv7, cortex-m4, cortex-m7): the one
+    home of each target's flags, for the programs the tests build against the library."""
+    r = subprocess.run(["make", "-s", "-C", str(CSRC), f"TARGET={target}", "arch-flags"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.split()
 
 
 def build_program(out: Path, main_source: Path, flags: list[str], compiler: str = "gcc") -> Path:

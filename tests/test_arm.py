@@ -2,8 +2,8 @@
 (neon, portable).
 
 The whole C library and tests/aarch64/driver.c are cross-compiled, statically, with aarch64-linux-gnu-gcc and
-arm-linux-gnueabihf-gcc (csrc/Makefile's armv7 flags: ARMv7-A, NEON, hard float); tests/aarch64/vectors.py writes
-several thousand cases (hypothesis-drawn, seeded numpy sweeps and explicit edge cases) with the outputs
+arm-linux-gnueabihf-gcc (with csrc/Makefile's target flags; armv7: ARMv7-A, NEON, hard float);
+tests/aarch64/vectors.py writes several thousand cases (hypothesis-drawn, seeded numpy sweeps and explicit edge cases) with the outputs
 kwsint.reference gives; the driver runs them through the public C API under qemu, and every output must equal
 the reference: zero mismatches.
 
@@ -28,6 +28,7 @@ import pytest
 from kwsint._build_ffi import C_FLAGS, INCLUDE_DIRS, c_sources
 
 from .aarch64 import vectors as vec
+from .native_build import arch_flags
 
 ROOT = Path(__file__).resolve().parent.parent
 DRIVER = ROOT / "tests" / "aarch64" / "driver.c"
@@ -36,7 +37,7 @@ DRIVER = ROOT / "tests" / "aarch64" / "driver.c"
 @dataclass(frozen=True)
 class Arch:
     cc: str
-    flags: tuple[str, ...]
+    target: str  # csrc/Makefile's TARGET, whose flags the driver is built with
     qemus: tuple[str, ...]
     packages: str
     runs: tuple[tuple[str, str], ...]  # (qemu -cpu, backend): every backend on a CPU that can run it
@@ -44,12 +45,12 @@ class Arch:
 
 
 ARCHS = {
-    "aarch64": Arch("aarch64-linux-gnu-gcc", (), ("qemu-aarch64", "qemu-aarch64-static"),
+    "aarch64": Arch("aarch64-linux-gnu-gcc", "aarch64", ("qemu-aarch64", "qemu-aarch64-static"),
                     "gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user",
                     (("cortex-a53", "portable"), ("cortex-a53", "neon"), ("max", "neon-dotprod"), ("max", "neon")),
                     (("cortex-a53", "portable"), ("cortex-a53", "neon"), ("max", "neon-dotprod"), ("max", "neon"))),
-    "armv7": Arch("arm-linux-gnueabihf-gcc", ("-march=armv7-a", "-mfpu=neon-vfpv4", "-mfloat-abi=hard"),
-                  ("qemu-arm", "qemu-arm-static"), "gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user",
+    "armv7": Arch("arm-linux-gnueabihf-gcc", "armv7", ("qemu-arm", "qemu-arm-static"),
+                  "gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user",
                   (("cortex-a7", "portable"), ("cortex-a7", "neon"), ("cortex-a15", "neon")),
                   (("cortex-a7", "neon"),)),
 }
@@ -80,8 +81,8 @@ def _tools_for(arch: str, tmp_path_factory) -> dict[str, str]:
     # The cross compiler without the cross C library cannot link anything.
     hello = tmp_path_factory.mktemp(f"{arch}-probe") / "hello.c"
     hello.write_text("#include <stdio.h>\nint main(void) { puts(\"ok\"); return 0; }\n")
-    r = subprocess.run([cc, *a.flags, "-static", str(hello), "-o", str(hello.with_suffix(""))], capture_output=True,
-                       text=True)
+    r = subprocess.run([cc, *arch_flags(a.target), "-static", str(hello), "-o", str(hello.with_suffix(""))],
+                       capture_output=True, text=True)
     if r.returncode != 0:
         lines = r.stderr.splitlines() or ["(no message)"]
         first_error = next((line for line in lines if "error" in line), lines[0])
@@ -94,7 +95,7 @@ def _driver_for(arch: str, tmp_path_factory) -> Path:
     if arch not in _drivers:
         tools = _tools_for(arch, tmp_path_factory)
         out = tmp_path_factory.mktemp(arch) / "driver"
-        cmd = [tools["cc"], *C_FLAGS, *ARCHS[arch].flags, "-O2", "-static", "-Wall", "-Wextra",
+        cmd = [tools["cc"], *C_FLAGS, *arch_flags(ARCHS[arch].target), "-O2", "-static", "-Wall", "-Wextra",
                *(f"-I{d}" for d in INCLUDE_DIRS), *map(str, c_sources()), str(DRIVER), "-lm", "-o", str(out)]
         r = subprocess.run(cmd, capture_output=True, text=True)
         assert r.returncode == 0, f"cross-compiling the library and driver failed:\n{' '.join(cmd)}\n{r.stderr}"

@@ -21,19 +21,18 @@ import pytest
 import kwsint
 from kwsint._build_ffi import CSRC, c_sources
 
+from .native_build import arch_flags
+
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = ROOT / "tests" / "c" / "link_check.c"
 BLOB = ROOT / "kwsint" / "default_model" / "M2.kwsq"
 
-# target: (compiler, flags of csrc/Makefile's target, qemu command or None, the backend it picks there)
+# target: (compiler, link flags besides csrc/Makefile's target flags, qemu command or None, the backend it picks)
 TARGETS = {
     "aarch64": ("aarch64-linux-gnu-gcc", [], ["qemu-aarch64", "-cpu", "cortex-a53"], "neon"),
-    "armv7": ("arm-linux-gnueabihf-gcc", ["-march=armv7-a", "-mfpu=neon-vfpv4", "-mfloat-abi=hard"],
-              ["qemu-arm", "-cpu", "cortex-a7"], "neon"),
-    "cortex-m4": ("arm-none-eabi-gcc", ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16",
-                                        "--specs=nosys.specs"], None, None),
-    "cortex-m7": ("arm-none-eabi-gcc", ["-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16",
-                                        "--specs=nosys.specs"], None, None),
+    "armv7": ("arm-linux-gnueabihf-gcc", [], ["qemu-arm", "-cpu", "cortex-a7"], "neon"),
+    "cortex-m4": ("arm-none-eabi-gcc", ["--specs=nosys.specs"], None, None),
+    "cortex-m7": ("arm-none-eabi-gcc", ["--specs=nosys.specs"], None, None),
 }
 
 
@@ -108,7 +107,8 @@ def test_cross_build(target, tmp_path, expected):
     _build(target, build)
     assert (build / "libkwsint.so.0").exists() == (qemu is not None)  # a shared library where there is an OS
     exe = tmp_path / "link_check"
-    _run([cc, "-std=c11", "-O2", *flags, *([] if qemu is None else ["-static"]), f"-I{CSRC / 'include'}",
+    _run([cc, "-std=c11", "-O2", *arch_flags(target), *flags, *([] if qemu is None else ["-static"]),
+          f"-I{CSRC / 'include'}",
           str(PROGRAM), str(build / "libkwsint.a"), "-lm", "-o", str(exe)])
     readelf = _run([cc.replace("gcc", "readelf"), "-h", "-A", str(exe)]).stdout
     assert ("AArch64" if target == "aarch64" else "ARM") in readelf
