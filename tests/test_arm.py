@@ -3,9 +3,9 @@
 
 The whole C library and tests/aarch64/driver.c are cross-compiled, statically, with aarch64-linux-gnu-gcc and
 arm-linux-gnueabihf-gcc (with csrc/Makefile's target flags; armv7: ARMv7-A, NEON, hard float);
-tests/aarch64/vectors.py writes several thousand cases (hypothesis-drawn, seeded numpy sweeps and explicit edge cases) with the outputs
-kwsint.reference gives; the driver runs them through the public C API under qemu, and every output must equal
-the reference: zero mismatches.
+tests/aarch64/vectors.py writes several thousand cases (hypothesis-drawn, seeded numpy sweeps and explicit
+edge cases) with the outputs kwsint.reference gives; the driver runs them through the public C API under qemu,
+and every output must equal the reference: zero mismatches.
 
 aarch64: ``-cpu cortex-a53`` is ARMv8.0 (no dot product instructions): neon and portable run there, and
 neon-dotprod must be refused. ``-cpu max`` has every extension: neon-dotprod and neon run there.
