@@ -65,7 +65,6 @@ int kws_quantize_multiplier(double scale, int max_shift, int32_t *mult, int32_t 
 
 static int scale_ok(float s) { return isfinite(s) && s > 0.0f; }
 
-static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
 
 /* Reads one b-bit code (LSB-first bitstream); returns 0 for a code outside the grid. */
 static int unpack_code(const uint8_t *bytes, size_t index, int bits, int8_t *out) {
@@ -230,22 +229,42 @@ static kws_status check_fbank(cursor *c, int feature_dim) {
   return KWS_OK;
 }
 
-/* The kernel of an int8 dense layer (NULL for other layers), chosen once from the
- * backend, the layer's bits and the storage choice. */
-static const kws_dense_kernel *plan_of(const kws_model *m, const layer_view *v) {
-  if (v->kind != KWS_LAYER_DENSE || m->act_bits != 8) return NULL;
-  return kws_plan_dense(m->backend->kernels, v->bits, m->storage);
+/* 1 if the layer's weights are read where they lie in the blob: loaded in place, 8-bit codes (row-major
+ * int8 in the blob, which every kernel that reads codes and the int16 and affine kernels take as they are). */
+static int in_place(const kws_model *m, const layer_view *v) {
+  return (m->load_flags & KWS_LOAD_IN_PLACE) && v->bits == 8;
 }
 
-/* Bytes of the layer's weights in memory. */
-static size_t held_weight_bytes(const kws_model *m, const layer_view *v) {
+/* The kernel of an int8 dense layer (NULL for other layers), chosen once from the
+ * backend, the layer's bits and the storage choice; in place, one that reads the codes. */
+static const kws_dense_kernel *plan_of(const kws_model *m, const layer_view *v) {
+  if (v->kind != KWS_LAYER_DENSE || m->act_bits != 8) return NULL;
+  const kws_dense_kernel *dk = kws_plan_dense(m->backend->kernels, v->bits, m->storage);
+  return in_place(m, v) && !dk->reads_codes ? &kws_portable_kernels.dense_s8 : dk;
+}
+
+/* Bytes of the layer's weights as its kernel reads them (in place: in the blob, the codes themselves). */
+static size_t weight_bytes(const kws_model *m, const layer_view *v) {
   const kws_dense_kernel *dk = plan_of(m, v);
   return dk ? dk->packed_bytes(v->in_size, v->out_size) : v->count;
 }
 
-/* Checks the whole payload into m (scalars only) and views; returns the bytes to allocate. */
+/* Bytes of them the model holds in its own memory. */
+static size_t held_weight_bytes(const kws_model *m, const layer_view *v) {
+  return in_place(m, v) ? 0 : weight_bytes(m, v);
+}
+
+/* Bytes of row-major codes the load unpacks a layer into before packing them (0: it packs from the blob's
+ * 8-bit codes, or unpacks straight into a layout that is the codes). */
+static size_t codes_bytes(const kws_model *m, const layer_view *v) {
+  const kws_dense_kernel *dk = plan_of(m, v);
+  return dk && v->bits != 8 && !dk->reads_codes ? v->count : 0;
+}
+
+/* Checks the whole payload into m (scalars only) and views; returns the bytes the model keeps and those its
+ * load needs besides, for the largest layer's codes. */
 static kws_status check_payload(cursor *c, kws_model *m, layer_view *views, const uint8_t **mean,
-                                const uint8_t **inv_std, size_t *alloc_bytes) {
+                                const uint8_t **inv_std, size_t *model_bytes, size_t *codes_tmp) {
   kws_status st = KWS_OK;
   size_t at = c->pos;
   const uint8_t *h = take(c, 24, "model header", &st);
@@ -280,7 +299,8 @@ static kws_status check_payload(cursor *c, kws_model *m, layer_view *views, cons
     if (!isfinite(lef32(*inv_std + 4 * i)))
       return fail(c, KWS_ERR_FIELD, "inv_std", (size_t)(*inv_std - c->data) + 4 * i);
 
-  size_t bytes = align8(sizeof(kws_model)) + 2 * align8(4 * (size_t)m->feature_dim);
+  *codes_tmp = 0;
+  size_t bytes = kws_align8(sizeof(kws_model)) + 2 * kws_align8(4 * (size_t)m->feature_dim);
   float prev_scale = m->input_scale;
   int32_t prev_zp = m->input_zero_point;
   size_t prev_size = m->input_size, max_width = m->input_size;
@@ -294,9 +314,10 @@ static kws_status check_payload(cursor *c, kws_model *m, layer_view *views, cons
     prev_size = v->out_size;
     if (v->out_size > max_width) max_width = v->out_size;
     size_t n = v->out_size;
-    bytes += align8(held_weight_bytes(m, v)) + align8(n * (m->act_bits == 8 ? 4 : 8)) + 2 * align8(4 * n);
-    m->weight_bytes += held_weight_bytes(m, v);
+    bytes += kws_align8(held_weight_bytes(m, v)) + kws_align8(n * (m->act_bits == 8 ? 4 : 8)) + 2 * kws_align8(4 * n);
+    m->weight_bytes += weight_bytes(m, v);
     m->macs += v->count;
+    if (codes_bytes(m, v) > *codes_tmp) *codes_tmp = codes_bytes(m, v);
   }
   layer_view *last = &views[m->num_layers - 1];
   if (last->kind != KWS_LAYER_DENSE) return fail(c, KWS_ERR_FIELD, "layer.kind", last->at);
@@ -313,7 +334,7 @@ static kws_status check_payload(cursor *c, kws_model *m, layer_view *views, cons
   }
   if (c->pos != c->size) return fail(c, KWS_ERR_SIZE, "payload", c->pos);
   m->max_width = max_width;
-  m->model_bytes = *alloc_bytes = bytes;
+  m->model_bytes = *model_bytes = bytes;
   return KWS_OK;
 }
 
@@ -337,67 +358,15 @@ static void link_epilogues(kws_model *m) {
   }
 }
 
-static void *carve(uint8_t **p, size_t n) {
-  void *r = *p;
-  *p += align8(n);
-  return r;
-}
-
-kws_status kws_model_load(const void *data, size_t size, const kws_backend *be, kws_model **out,
-                          kws_load_error *err) {
-  return kws_model_load_with(data, size, be, KWS_WEIGHTS_AUTO, out, err);
-}
-
-kws_status kws_model_load_with(const void *data, size_t size, const kws_backend *be, kws_weight_storage storage,
-                               kws_model **out, kws_load_error *err) {
-  if (out) *out = NULL;
-  cursor c = {(const uint8_t *)data, size, 0, err, 0};
-  if (!out || (!data && size)) return fail(&c, KWS_ERR_ARGUMENT, "data", 0);
-  if (storage != KWS_WEIGHTS_INT8 && storage != KWS_WEIGHTS_PACKED && storage != KWS_WEIGHTS_AUTO)
-    return fail(&c, KWS_ERR_ARGUMENT, "storage", 0);
-  if (!be || !be->usable()) return fail(&c, KWS_ERR_BACKEND, "backend", 0);
-  kws_status st = KWS_OK;
-  const uint8_t *h = take(&c, HEADER_BYTES, "header", &st);
-  if (!h) return st;
-  if (memcmp(h, "KWSQ", 4) != 0) return fail(&c, KWS_ERR_MAGIC, "magic", 0);
-  c.version = le16(h + 4);
-  if (c.version < 2 || c.version > FORMAT_VERSION) return fail(&c, KWS_ERR_VERSION, "version", 4);
-  int kind = le16(h + 6);
-  if (c.version < 5 && kind != 0) return fail(&c, KWS_ERR_FIELD, "reserved", 6);
-  if (kind != KWS_MODEL_DENSE && kind != KWS_MODEL_GRAPH) return fail(&c, KWS_ERR_FIELD, "model_kind", 6);
-  uint32_t payload_bytes = le32(h + 8);
-  if (payload_bytes > size - HEADER_BYTES) return fail(&c, KWS_ERR_TRUNCATED, "payload_bytes", 8);
-  if (payload_bytes < size - HEADER_BYTES) return fail(&c, KWS_ERR_SIZE, "payload_bytes", 8);
-  if (kws_crc32(c.data + HEADER_BYTES, payload_bytes) != le32(h + 12))
-    return fail(&c, KWS_ERR_CHECKSUM, "payload_crc32", 12);
-  if (kind == KWS_MODEL_GRAPH) return kws_graph_load(c.data + HEADER_BYTES, payload_bytes, be, out, err);
-
-  kws_model shape;
-  memset(&shape, 0, sizeof shape);
-  shape.backend = be;
-  shape.storage = storage;
-  layer_view views[KWS_MAX_LAYERS];
-  const uint8_t *mean, *inv_std;
-  size_t bytes;
-  if ((st = check_payload(&c, &shape, views, &mean, &inv_std, &bytes)) != KWS_OK) return st;
-
-  /* Row-major codes of the largest dense int8 layer, to fold the bias and pack from. */
-  size_t codes_bytes = 0;
-  for (int l = 0; l < shape.num_layers; l++)
-    if (plan_of(&shape, &views[l]) && views[l].count > codes_bytes) codes_bytes = views[l].count;
-  uint8_t *mem = (uint8_t *)calloc(1, bytes);
-  int8_t *codes = codes_bytes ? (int8_t *)malloc(codes_bytes) : NULL;
-  if (!mem || (codes_bytes && !codes)) {
-    free(mem);
-    return fail(&c, KWS_ERR_NOMEM, "model", 0);
-  }
-  uint8_t *p = mem;
-  kws_model *m = (kws_model *)carve(&p, sizeof(kws_model));
-  *m = shape;
-  m->backend = be;
+/* Builds the checked model from its views in mem (model_bytes, zeroed); codes: codes_tmp bytes. */
+static kws_model *build(const kws_model *shape, const layer_view *views, const uint8_t *mean,
+                        const uint8_t *inv_std, uint8_t *mem, int8_t *codes) {
+  kws_arena a = {mem, 0, shape->model_bytes};
+  kws_model *m = (kws_model *)kws_carve(&a, sizeof(kws_model));
+  *m = *shape;
   size_t fd = (size_t)m->feature_dim;
-  m->mean = (float *)carve(&p, 4 * fd);
-  m->inv_std = (float *)carve(&p, 4 * fd);
+  m->mean = (float *)kws_carve(&a, 4 * fd);
+  m->inv_std = (float *)kws_carve(&a, 4 * fd);
   for (size_t i = 0; i < fd; i++) {
     m->mean[i] = lef32(mean + 4 * i);
     m->inv_std[i] = lef32(inv_std + 4 * i);
@@ -411,22 +380,31 @@ kws_status kws_model_load_with(const void *data, size_t size, const kws_backend 
     L->acc16_log2 = v->acc16;
     L->in_size = v->in_size;
     L->out_size = n;
-    L->weight_bytes = held_weight_bytes(m, v);
-    L->weights = (int8_t *)carve(&p, L->weight_bytes);
+    L->weight_bytes = weight_bytes(m, v);
     L->dense = plan_of(m, v);
-    int8_t *w = L->dense ? codes : L->weights;
-    for (size_t i = 0; i < v->count; i++) unpack_code(v->weights, i, v->bits, &w[i]);
-    if (L->dense) L->dense->pack(w, v->in_size, n, (uint8_t *)L->weights);
+    /* w: the layer's row-major codes, where they are or where they are unpacked to */
+    const int8_t *w;
+    if (in_place(m, v)) {
+      w = L->weights = (const int8_t *)v->weights;
+    } else {
+      int8_t *held = (int8_t *)kws_carve(&a, held_weight_bytes(m, v));
+      int8_t *unpacked = v->bits == 8 ? NULL : L->dense && !L->dense->reads_codes ? codes : held;
+      for (size_t i = 0; unpacked && i < v->count; i++) unpack_code(v->weights, i, v->bits, &unpacked[i]);
+      w = unpacked ? unpacked : (const int8_t *)v->weights; /* 8-bit codes are the blob's bytes */
+      if (L->dense) L->dense->pack(w, v->in_size, n, (uint8_t *)held);
+      else if (!unpacked) memcpy(held, w, v->count);
+      L->weights = held;
+    }
     if (m->act_bits == 8) {
-      L->bias32 = (int32_t *)carve(&p, 4 * n);
+      L->bias32 = (int32_t *)kws_carve(&a, 4 * n);
       for (size_t i = 0; i < n; i++) L->bias32[i] = les32(v->bias + 4 * i);
       kws_fold_bias_s32(L->bias32, w, n, v->count / n, v->in_zp, L->bias32);
     } else {
-      L->bias64 = (int64_t *)carve(&p, 8 * n);
+      L->bias64 = (int64_t *)kws_carve(&a, 8 * n);
       for (size_t i = 0; i < n; i++) L->bias64[i] = les64(v->bias + 8 * i);
     }
-    L->multiplier = (int32_t *)carve(&p, 4 * n);
-    L->shift = (int32_t *)carve(&p, 4 * n);
+    L->multiplier = (int32_t *)kws_carve(&a, 4 * n);
+    L->shift = (int32_t *)kws_carve(&a, 4 * n);
     for (size_t i = 0; i < n; i++) {
       L->multiplier[i] = les32(v->multiplier + 4 * i);
       L->shift[i] = les32(v->shift + 4 * i);
@@ -438,15 +416,125 @@ kws_status kws_model_load_with(const void *data, size_t size, const kws_backend 
     L->params.act_min = v->act_min;
     L->params.act_max = v->act_max;
   }
-  free(codes);
   link_epilogues(m);
-  *out = m;
+  return m;
+}
+
+/* A checked blob: its kind, and for a dense model its views and the bytes its load takes. */
+typedef struct {
+  int kind;
+  const uint8_t *payload;
+  size_t payload_bytes;
+  kws_model shape; /* dense: the scalars */
+  layer_view views[KWS_MAX_LAYERS];
+  const uint8_t *mean, *inv_std;
+  size_t codes_tmp;
+} checked_blob;
+
+/* Checks the header, and a dense model's whole payload (a graph's is checked by its loader). */
+static kws_status check_blob(const void *data, size_t size, const kws_backend *be, kws_weight_storage storage,
+                             unsigned flags, kws_load_error *err, checked_blob *b) {
+  cursor c = {(const uint8_t *)data, size, 0, err, 0};
+  if (!data && size) return fail(&c, KWS_ERR_ARGUMENT, "data", 0);
+  if (storage != KWS_WEIGHTS_INT8 && storage != KWS_WEIGHTS_PACKED && storage != KWS_WEIGHTS_AUTO)
+    return fail(&c, KWS_ERR_ARGUMENT, "storage", 0);
+  if (flags & ~(unsigned)KWS_LOAD_IN_PLACE) return fail(&c, KWS_ERR_ARGUMENT, "flags", 0);
+  if (!be || !be->usable()) return fail(&c, KWS_ERR_BACKEND, "backend", 0);
+  kws_status st = KWS_OK;
+  const uint8_t *h = take(&c, HEADER_BYTES, "header", &st);
+  if (!h) return st;
+  if (memcmp(h, "KWSQ", 4) != 0) return fail(&c, KWS_ERR_MAGIC, "magic", 0);
+  c.version = le16(h + 4);
+  if (c.version < 2 || c.version > FORMAT_VERSION) return fail(&c, KWS_ERR_VERSION, "version", 4);
+  b->kind = le16(h + 6);
+  if (c.version < 5 && b->kind != 0) return fail(&c, KWS_ERR_FIELD, "reserved", 6);
+  if (b->kind != KWS_MODEL_DENSE && b->kind != KWS_MODEL_GRAPH) return fail(&c, KWS_ERR_FIELD, "model_kind", 6);
+  uint32_t payload_bytes = le32(h + 8);
+  if (payload_bytes > size - HEADER_BYTES) return fail(&c, KWS_ERR_TRUNCATED, "payload_bytes", 8);
+  if (payload_bytes < size - HEADER_BYTES) return fail(&c, KWS_ERR_SIZE, "payload_bytes", 8);
+  if (kws_crc32(c.data + HEADER_BYTES, payload_bytes) != le32(h + 12))
+    return fail(&c, KWS_ERR_CHECKSUM, "payload_crc32", 12);
+  b->payload = c.data + HEADER_BYTES;
+  b->payload_bytes = payload_bytes;
+  if (b->kind == KWS_MODEL_GRAPH) return KWS_OK;
+  memset(&b->shape, 0, sizeof b->shape);
+  b->shape.backend = be;
+  b->shape.storage = storage;
+  b->shape.load_flags = flags;
+  size_t model_bytes;
+  return check_payload(&c, &b->shape, b->views, &b->mean, &b->inv_std, &model_bytes, &b->codes_tmp);
+}
+
+kws_status kws_model_arena_bytes(const void *data, size_t size, const kws_backend *be, kws_weight_storage storage,
+                                 unsigned flags, size_t *bytes, kws_load_error *err) {
+  if (!bytes) return KWS_ERR_ARGUMENT;
+  *bytes = 0;
+  checked_blob b;
+  kws_status st = check_blob(data, size, be, storage, flags, err, &b);
+  if (st != KWS_OK) return st;
+  if (b.kind == KWS_MODEL_GRAPH)
+    return kws_graph_load(b.payload, b.payload_bytes, be, flags, NULL, 0, bytes, NULL, err);
+  *bytes = b.shape.model_bytes + b.codes_tmp;
+  return KWS_OK;
+}
+
+kws_status kws_model_load_into(const void *data, size_t size, const kws_backend *be, kws_weight_storage storage,
+                               unsigned flags, void *arena, size_t arena_bytes, kws_model **out,
+                               kws_load_error *err) {
+  cursor c = {NULL, 0, 0, err, 0};
+  if (out) *out = NULL;
+  if (!out || !arena || (uintptr_t)arena % 8) return fail(&c, KWS_ERR_ARGUMENT, "arena", 0);
+  checked_blob b;
+  kws_status st = check_blob(data, size, be, storage, flags, err, &b);
+  if (st != KWS_OK) return st;
+  if (b.kind == KWS_MODEL_GRAPH) {
+    size_t need;
+    return kws_graph_load(b.payload, b.payload_bytes, be, flags, arena, arena_bytes, &need, out, err);
+  }
+  size_t need = b.shape.model_bytes + b.codes_tmp;
+  if (arena_bytes < need) return fail(&c, KWS_ERR_NOMEM, "arena", 0);
+  *out = build(&b.shape, b.views, b.mean, b.inv_std, (uint8_t *)arena, (int8_t *)arena + b.shape.model_bytes);
+  return KWS_OK;
+}
+
+kws_status kws_model_load(const void *data, size_t size, const kws_backend *be, kws_model **out,
+                          kws_load_error *err) {
+  return kws_model_load_with(data, size, be, KWS_WEIGHTS_AUTO, out, err);
+}
+
+kws_status kws_model_load_with(const void *data, size_t size, const kws_backend *be, kws_weight_storage storage,
+                               kws_model **out, kws_load_error *err) {
+  cursor c = {NULL, 0, 0, err, 0};
+  if (!out) return fail(&c, KWS_ERR_ARGUMENT, "data", 0);
+  *out = NULL;
+  checked_blob b;
+  kws_status st = check_blob(data, size, be, storage, 0, err, &b);
+  if (st != KWS_OK) return st;
+  uint8_t *mem;
+  if (b.kind == KWS_MODEL_GRAPH) { /* the graph's check runs twice: once to size the block, once to fill it */
+    size_t need;
+    if ((st = kws_graph_load(b.payload, b.payload_bytes, be, 0, NULL, 0, &need, NULL, err)) != KWS_OK) return st;
+    if (!(mem = (uint8_t *)malloc(need))) return fail(&c, KWS_ERR_NOMEM, "model", 0);
+    if ((st = kws_graph_load(b.payload, b.payload_bytes, be, 0, mem, need, &need, out, err)) != KWS_OK) {
+      free(mem);
+      return st;
+    }
+  } else { /* the codes are unpacked apart, so the block keeps only the model */
+    mem = (uint8_t *)malloc(b.shape.model_bytes);
+    int8_t *codes = b.codes_tmp ? (int8_t *)malloc(b.codes_tmp) : NULL;
+    if (!mem || (b.codes_tmp && !codes)) {
+      free(mem);
+      return fail(&c, KWS_ERR_NOMEM, "model", 0);
+    }
+    *out = build(&b.shape, b.views, b.mean, b.inv_std, mem, codes);
+    free(codes);
+  }
+  (*out)->owned = 1;
   return KWS_OK;
 }
 
 void kws_model_free(kws_model *model) {
-  if (model && model->graph) kws_graph_free(model->graph);
-  free(model);
+  if (model && model->owned) free(model); /* the model starts its block */
 }
 
 int kws_model_kind(const kws_model *model) { return model ? model->kind : -1; }

@@ -9,7 +9,8 @@
 
 struct kws_detector {
   const kws_model *model;
-  kws_stream *stream;
+  int owned;          /* 1: kws_detector_create allocated it; 0: the caller's memory */
+  kws_stream *stream; /* in the same memory, before the smoothing ring */
   kws_detector_config config;
   uint64_t frames; /* pushed since reset */
   int count;       /* posteriors in the ring, at most smoothing */
@@ -31,24 +32,23 @@ static int config_ok(const kws_detector_config *c) {
          c->threshold_q16 <= 65536 && c->lockout >= 0;
 }
 
-/* The detector's own allocation (its stream has another): the struct, then the batch
- * arena, inputs, step frames, logits, posteriors and smoothing ring, each 8-byte aligned. */
+/* The detector's memory: the struct, then the batch arena, inputs, step frames, logits,
+ * posteriors, each 8-byte aligned, then its stream and the smoothing ring. */
 typedef struct {
   size_t head, scratch, inputs, frames, logits, posteriors, ring;
 } detector_layout;
 
-static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
 
 static detector_layout layout_of(const kws_model *m, const kws_detector_config *c) {
   kws_model_info info;
   kws_model_get_info(m, &info);
   detector_layout L;
-  L.head = align8(sizeof(kws_detector));
+  L.head = kws_align8(sizeof(kws_detector));
   L.scratch = info.batch_scratch_bytes;
-  L.inputs = align8(KWS_BATCH_WINDOWS * info.input_size * (size_t)(m->act_bits / 8));
+  L.inputs = kws_align8(KWS_BATCH_WINDOWS * info.input_size * (size_t)(m->act_bits / 8));
   L.frames = KWS_BATCH_WINDOWS * sizeof(uint64_t);
   L.logits = KWS_BATCH_WINDOWS * 2 * sizeof(int32_t);
-  L.posteriors = align8(KWS_BATCH_WINDOWS * sizeof(int32_t));
+  L.posteriors = kws_align8(KWS_BATCH_WINDOWS * sizeof(int32_t));
   L.ring = (size_t)c->smoothing * sizeof(int32_t); /* last: no padding after it */
   return L;
 }
@@ -63,36 +63,44 @@ size_t kws_detector_bytes(const kws_model *m, const kws_detector_config *c) {
   return own_bytes(&L) + kws_stream_bytes(m);
 }
 
-kws_status kws_detector_create(const kws_model *m, const kws_detector_config *c, kws_detector **out) {
+kws_status kws_detector_init(const kws_model *m, const kws_detector_config *c, void *mem, size_t bytes,
+                             kws_detector **out) {
   if (!out) return KWS_ERR_ARGUMENT;
   *out = NULL;
-  if (!m || m->graph || !config_ok(c)) return KWS_ERR_ARGUMENT;
+  if (!m || m->graph || !config_ok(c) || !mem || (uintptr_t)mem % 8 || bytes < kws_detector_bytes(m, c))
+    return KWS_ERR_ARGUMENT;
   detector_layout L = layout_of(m, c);
-  uint8_t *mem = (uint8_t *)calloc(1, own_bytes(&L));
-  if (!mem) return KWS_ERR_NOMEM;
-  kws_detector *d = (kws_detector *)mem;
-  d->scratch = mem += L.head;
-  d->inputs = mem += L.scratch;
-  d->step_frames = (uint64_t *)(mem += L.inputs);
-  d->logits = (int32_t *)(mem += L.frames);
-  d->posteriors = (int32_t *)(mem += L.logits);
-  d->ring = (int32_t *)(mem += L.posteriors);
+  uint8_t *p = (uint8_t *)mem;
+  memset(p, 0, kws_detector_bytes(m, c));
+  kws_detector *d = (kws_detector *)p;
+  d->scratch = p += L.head;
+  d->inputs = p += L.scratch;
+  d->step_frames = (uint64_t *)(p += L.inputs);
+  d->logits = (int32_t *)(p += L.frames);
+  d->posteriors = (int32_t *)(p += L.logits);
+  kws_stream_init(m, p += L.posteriors, kws_stream_bytes(m), &d->stream); /* 8-byte aligned, fits: KWS_OK */
+  d->ring = (int32_t *)(p + kws_stream_bytes(m)); /* a stream's bytes are a multiple of 4 */
   d->input_bytes = m->input_size * (size_t)(m->act_bits / 8);
-  kws_status st = kws_stream_create(m, &d->stream);
-  if (st != KWS_OK) {
-    free(d);
-    return st;
-  }
   d->model = m;
   d->config = *c;
   *out = d;
   return KWS_OK;
 }
 
+kws_status kws_detector_create(const kws_model *m, const kws_detector_config *c, kws_detector **out) {
+  if (!out) return KWS_ERR_ARGUMENT;
+  *out = NULL;
+  if (!m || m->graph || !config_ok(c)) return KWS_ERR_ARGUMENT;
+  size_t bytes = kws_detector_bytes(m, c);
+  void *mem = malloc(bytes);
+  if (!mem) return KWS_ERR_NOMEM;
+  kws_detector_init(m, c, mem, bytes, out); /* its arguments are right: KWS_OK */
+  (*out)->owned = 1;
+  return KWS_OK;
+}
+
 void kws_detector_free(kws_detector *d) {
-  if (!d) return;
-  kws_stream_free(d->stream);
-  free(d);
+  if (d && d->owned) free(d); /* its stream is in the same block */
 }
 
 void kws_detector_reset(kws_detector *d) {

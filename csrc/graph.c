@@ -38,7 +38,7 @@ typedef struct {
   size_t offset, region_frames; /* offset: of the region in a stream's arena */
   float scale;
   int32_t zero_point;
-  int8_t *init; /* [frames][channels] */
+  const int8_t *init; /* [frames][channels]: the blob's (in place) or a copy */
 } g_state;
 
 typedef struct {
@@ -47,7 +47,7 @@ typedef struct {
   size_t frames, channel_start, channels; /* Slice */
   size_t view_delta;                   /* Slice: its first code's offset in its input's codes */
   size_t num_inputs;
-  size_t *inputs;                      /* Concat */
+  size_t *inputs;                      /* Concat: set once the graph is checked */
   size_t kernel, stride, dilation, pad_before; /* Conv, DepthwiseConv */
   int same;                            /* SAME padding: windows at either end may reach past the input */
   size_t depth;                        /* products per output code */
@@ -56,7 +56,8 @@ typedef struct {
   int runs_acc16;                      /* 1: the kernel chosen sums in int16 (kws_graph_info.acc16_ops) */
   void (*depthwise)(const int8_t *, size_t, size_t, size_t, const int8_t *, const kws_epilogue *, int8_t *);
                                        /* DepthwiseConv: its kernel, int16 sums where proven safe */
-  uint8_t *weights;                    /* dense: as dense->pack laid them out; depthwise: [K][C] codes */
+  const uint8_t *weights;              /* dense: as dense->pack laid them out; depthwise: [K][C] codes;
+                                          in place: the blob's codes */
   int32_t *bias;                       /* folded with the input zero point */
   int32_t *multiplier, *shift;
   kws_requant_params params;
@@ -106,7 +107,6 @@ static const uint8_t *take(rd *r, size_t n, const char *field, kws_status *st) {
 }
 
 static int scale_ok(float s) { return isfinite(s) && s > 0.0f; }
-static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
 
 /* Frames x channels of a tensor or state (docs/format.md 10.2). */
 static kws_status check_size(rd *r, size_t frames, size_t channels, size_t at) {
@@ -131,11 +131,12 @@ static int linear_multipliers(float s_in, const uint8_t *ws, size_t n_ws, float 
   return 1;
 }
 
-/* A linear op's arrays as they sit in the blob. */
+/* An op's arrays as they sit in the blob: a linear op's, or a Concat's inputs. */
 typedef struct {
   int per_channel, act_min, act_max;
   size_t n, count; /* output channels, weight codes */
   const uint8_t *ws, *bias, *w;
+  const uint8_t *inputs; /* Concat: num_inputs u16 */
   size_t at;       /* offset of the op */
 } linear_view;
 
@@ -286,10 +287,7 @@ static kws_status read_ops(rd *r, kws_graph *g, linear_view *views, uint8_t *wri
     case OP_CONCAT:
       if (!(f = take(r, 2, "op.count", &st))) return st;
       op->num_inputs = le16(f);
-      if (!(f = take(r, 2 * op->num_inputs, "op.inputs", &st))) return st;
-      op->inputs = (size_t *)calloc(op->num_inputs ? op->num_inputs : 1, sizeof(size_t));
-      if (!op->inputs) return fail(r, KWS_ERR_NOMEM, "model", 0);
-      for (size_t i = 0; i < op->num_inputs; i++) op->inputs[i] = le16(f + 2 * i);
+      if (!(v->inputs = take(r, 2 * op->num_inputs, "op.inputs", &st))) return st;
       break;
     case OP_CONV:
     case OP_DEPTHWISE:
@@ -331,7 +329,7 @@ static kws_status read_ops(rd *r, kws_graph *g, linear_view *views, uint8_t *wri
     /* graph.validate(): inputs written before, the output written once, each state one window. */
     size_t n_in = op->code == OP_CONCAT ? op->num_inputs : 1;
     for (size_t i = 0; i < n_in; i++) {
-      size_t t = op->code == OP_CONCAT ? op->inputs[i] : op->input;
+      size_t t = op->code == OP_CONCAT ? le16(v->inputs + 2 * i) : op->input;
       if (t >= g->num_tensors || !written[t]) return fail(r, KWS_ERR_FIELD, "op.input", at + 4);
       if (g->tensors[t].is_uint8) return fail(r, KWS_ERR_FIELD, "op.input", at + 4);
     }
@@ -366,7 +364,7 @@ static kws_status read_ops(rd *r, kws_graph *g, linear_view *views, uint8_t *wri
       if (op->num_inputs < 1) return fail(r, KWS_ERR_FIELD, "op.inputs", at + 4);
       size_t sum = 0;
       for (size_t i = 0; i < op->num_inputs; i++) {
-        const g_tensor *t = &g->tensors[op->inputs[i]];
+        const g_tensor *t = &g->tensors[le16(v->inputs + 2 * i)];
         if (t->frames != out->frames || !same_quant(t->scale, t->zero_point, out->scale, out->zero_point))
           return fail(r, KWS_ERR_FIELD, "op.inputs", at + 6 + 2 * i);
         sum += t->channels;
@@ -417,12 +415,34 @@ static kws_status read_ops(rd *r, kws_graph *g, linear_view *views, uint8_t *wri
   return KWS_OK;
 }
 
-/* Builds op k's run-time arrays from its checked view. */
-static kws_status prepare_op(kws_graph *g, const kws_backend *be, g_op *op, const linear_view *v) {
+/* The kernel of a Conv or FullyConnected: the backend's int8 dense kernel; in place, one that reads the codes. */
+static const kws_dense_kernel *dense_kernel(const kws_backend *be, unsigned flags) {
+  const kws_dense_kernel *dk = kws_plan_dense(be->kernels, 8, KWS_WEIGHTS_INT8);
+  return (flags & KWS_LOAD_IN_PLACE) && !dk->reads_codes ? &kws_portable_kernels.dense_s8 : dk;
+}
+
+/* Bytes op k's run-time arrays take in the arena: what prepare_op carves. */
+static size_t op_bytes(const g_op *op, const linear_view *v, const kws_backend *be, unsigned flags) {
+  if (op->code == OP_CONCAT) return kws_align8(op->num_inputs * sizeof(size_t));
+  if (op->code != OP_CONV && op->code != OP_DEPTHWISE && op->code != OP_FC) return 0;
+  size_t held = flags & KWS_LOAD_IN_PLACE ? 0
+                : op->code == OP_DEPTHWISE ? v->count
+                                           : dense_kernel(be, flags)->packed_bytes(op->depth, v->n);
+  return 3 * kws_align8(4 * v->n) + kws_align8(held);
+}
+
+/* Builds op k's run-time arrays from its checked view, carved from a (op_bytes of them: they fit). */
+static void prepare_op(kws_graph *g, const kws_backend *be, unsigned flags, kws_arena *a, g_op *op,
+                       const linear_view *v) {
+  if (op->code == OP_CONCAT) {
+    op->inputs = (size_t *)kws_carve(a, op->num_inputs * sizeof(size_t));
+    for (size_t i = 0; i < op->num_inputs; i++) op->inputs[i] = le16(v->inputs + 2 * i);
+    return;
+  }
   const g_tensor *x = &g->tensors[op->input], *out = &g->tensors[op->out];
   if (op->code == OP_LOGISTIC) {
     kws_logistic_table(x->scale, x->zero_point, op->table); /* succeeds: checked */
-    return KWS_OK;
+    return;
   }
   if (op->code == OP_QUANTIZE) {
     int32_t m, s, lo = out->is_uint8 ? 0 : -128, hi = out->is_uint8 ? 255 : 127;
@@ -432,20 +452,24 @@ static kws_status prepare_op(kws_graph *g, const kws_backend *be, g_op *op, cons
       y = y < lo ? lo : y > hi ? hi : y;
       op->table[c + 128] = (int8_t)(uint8_t)y; /* a uint8 code's bits */
     }
-    return KWS_OK;
+    return;
   }
-  if (op->code != OP_CONV && op->code != OP_DEPTHWISE && op->code != OP_FC) return KWS_OK;
+  if (op->code != OP_CONV && op->code != OP_DEPTHWISE && op->code != OP_FC) return;
   size_t n = v->n, k = op->depth;
-  op->bias = (int32_t *)malloc(4 * n);
-  op->multiplier = (int32_t *)malloc(4 * n);
-  op->shift = (int32_t *)malloc(4 * n);
-  if (!op->bias || !op->multiplier || !op->shift) return KWS_ERR_NOMEM;
+  int in_place = (flags & KWS_LOAD_IN_PLACE) != 0;
+  op->bias = (int32_t *)kws_carve(a, 4 * n);
+  op->multiplier = (int32_t *)kws_carve(a, 4 * n);
+  op->shift = (int32_t *)kws_carve(a, 4 * n);
   linear_multipliers(x->scale, v->ws, v->per_channel ? n : 1, out->scale, n, op->multiplier, op->shift);
   const int8_t *codes = (const int8_t *)v->w;
   if (op->code == OP_DEPTHWISE) { /* codes [K][C]: bias[c] - zp * sum_k w[k][c] */
-    op->weights = (uint8_t *)malloc(v->count);
-    if (!op->weights) return KWS_ERR_NOMEM;
-    memcpy(op->weights, codes, v->count);
+    if (in_place) {
+      op->weights = v->w;
+    } else {
+      uint8_t *held = (uint8_t *)kws_carve(a, v->count);
+      memcpy(held, codes, v->count);
+      op->weights = held;
+    }
     const kws_kernels *kk = be->kernels;
     op->depthwise = kk->depthwise_s8 ? kk->depthwise_s8 : kws_portable_kernels.depthwise_s8;
     if (kk->depthwise_s8_acc16 && kws_depthwise_acc16_safe(codes, op->kernel, n)) { /* docs/arithmetic.md 11.4 */
@@ -459,11 +483,15 @@ static kws_status prepare_op(kws_graph *g, const kws_backend *be, g_op *op, cons
     }
     g->weight_bytes += v->count;
   } else { /* Conv's [Cout][K][Cin] and FullyConnected's [N][frames * C] are dense rows of k codes */
-    op->dense = kws_plan_dense(be->kernels, 8, KWS_WEIGHTS_INT8);
+    op->dense = dense_kernel(be, flags);
     size_t bytes = op->dense->packed_bytes(k, n);
-    op->weights = (uint8_t *)calloc(1, bytes ? bytes : 1);
-    if (!op->weights) return KWS_ERR_NOMEM;
-    op->dense->pack(codes, k, n, op->weights);
+    if (in_place) {
+      op->weights = v->w; /* the kernel reads the codes: its layout is theirs */
+    } else {
+      uint8_t *held = (uint8_t *)kws_carve(a, bytes);
+      op->dense->pack(codes, k, n, held);
+      op->weights = held;
+    }
     /* int16 accumulation of whole rows where every row's 128 * sum |w| <= 32767 (docs/arithmetic.md 5.6 with
      * one block per row; the kernel uses it where its own smallest block allows) */
     int log2 = op->dense->acc16 > KWS_ACC16_MIN_LOG2 ? op->dense->acc16 : KWS_ACC16_MIN_LOG2;
@@ -476,7 +504,6 @@ static kws_status prepare_op(kws_graph *g, const kws_backend *be, g_op *op, cons
     if (op->code == OP_CONV && (op->same || op->dilation > 1) && k > g->gather_bytes) g->gather_bytes = k;
   }
   if (op->code == OP_DEPTHWISE && op->same && k * n > g->gather_bytes) g->gather_bytes = k * n;
-  g->model_bytes += 12 * n;
   g->macs += (uint64_t)(op->code == OP_FC ? 1 : op->frames) * v->count;
   op->params.multiplier = op->multiplier;
   op->params.shift = op->shift;
@@ -486,7 +513,6 @@ static kws_status prepare_op(kws_graph *g, const kws_backend *be, g_op *op, cons
   op->params.act_max = v->act_max;
   op->epilogue.bias = op->bias;
   op->epilogue.p = &op->params;
-  return KWS_OK;
 }
 
 /* The arena of a stream, once the ops are checked: the pointer to each tensor's codes in the current invoke,
@@ -494,9 +520,7 @@ static kws_status prepare_op(kws_graph *g, const kws_backend *be, g_op *op, cons
  * Views take no bytes: a Window's output is its window in the region (contiguous), and a Slice read only by
  * DepthwiseConv and Slice ops (which take a row stride), and not the graph's output, points into its input.
  * The input tensor is read where the caller's codes are. */
-static kws_status lay_out(kws_graph *g) {
-  uint8_t *contiguous = (uint8_t *)calloc(g->num_tensors, 1); /* read by an op that needs row = channels */
-  if (!contiguous) return KWS_ERR_NOMEM;
+static void lay_out(kws_graph *g, uint8_t *contiguous /* [num_tensors], zeroed */) {
   for (size_t k = 0; k < g->num_ops; k++) {
     const g_op *op = &g->ops[k];
     if (op->code == OP_CONCAT)
@@ -505,9 +529,9 @@ static kws_status lay_out(kws_graph *g) {
       contiguous[op->input] = 1;
   }
   contiguous[g->output] = 1;
-  size_t arena = align8(g->num_tensors * sizeof(const uint8_t *));
+  size_t arena = kws_align8(g->num_tensors * sizeof(const uint8_t *));
   g->starts = arena;
-  arena += align8(g->num_states * sizeof(size_t));
+  arena += kws_align8(g->num_states * sizeof(size_t));
   g->tensors[g->input].row = g->tensors[g->input].channels;
   for (size_t k = 0; k < g->num_ops; k++) {
     g_op *op = &g->ops[k];
@@ -520,7 +544,7 @@ static kws_status lay_out(kws_graph *g) {
       g_state *s = &g->states[op->state];
       s->region_frames = 3 * y->frames;
       s->offset = arena;
-      arena += align8(s->region_frames * s->channels);
+      arena += kws_align8(s->region_frames * s->channels);
       y->view = 1;
       continue;
     }
@@ -533,31 +557,13 @@ static kws_status lay_out(kws_graph *g) {
       }
     }
     y->offset = arena;
-    arena += align8(y->frames * y->channels);
+    arena += kws_align8(y->frames * y->channels);
   }
   g->arena_bytes = arena;
-  free(contiguous);
-  return KWS_OK;
 }
 
-void kws_graph_free(kws_graph *g) {
-  if (!g) return;
-  for (size_t k = 0; g->ops && k < g->num_ops; k++) {
-    g_op *op = &g->ops[k];
-    free(op->inputs);
-    free(op->weights);
-    free(op->bias);
-    free(op->multiplier);
-    free(op->shift);
-  }
-  for (size_t i = 0; g->states && i < g->num_states; i++) free(g->states[i].init);
-  free(g->ops);
-  free(g->states);
-  free(g->tensors);
-  free(g);
-}
-
-static kws_status read_graph(rd *r, kws_graph *g, const kws_backend *be) {
+/* The graph header's counts and tensor indices, checked, into g. */
+static kws_status read_header(rd *r, kws_graph *g) {
   kws_status st = KWS_OK;
   const uint8_t *h = take(r, 12, "graph header", &st);
   if (!h) return st;
@@ -572,104 +578,123 @@ static kws_status read_graph(rd *r, kws_graph *g, const kws_backend *be) {
   if (g->input >= g->num_tensors) return fail(r, KWS_ERR_FIELD, "input", 6);
   if (g->output >= g->num_tensors) return fail(r, KWS_ERR_FIELD, "output", 8);
   if (le16(h + 10)) return fail(r, KWS_ERR_FIELD, "graph.reserved", 10);
-  g->tensors = (g_tensor *)calloc(g->num_tensors, sizeof(g_tensor));
-  g->states = (g_state *)calloc(g->num_states ? g->num_states : 1, sizeof(g_state));
-  g->ops = (g_op *)calloc(g->num_ops, sizeof(g_op));
-  linear_view *views = (linear_view *)calloc(g->num_ops, sizeof(linear_view));
-  uint8_t *written = (uint8_t *)calloc(g->num_tensors, 1);
-  uint8_t *windowed = (uint8_t *)calloc(g->num_states ? g->num_states : 1, 1);
-  if (!g->tensors || !g->states || !g->ops || !views || !written || !windowed) {
-    st = fail(r, KWS_ERR_NOMEM, "model", 0);
-    goto done;
-  }
+  return KWS_OK;
+}
+
+/* The tensors, states, ops and metadata after the header, checked into g's tables; nothing is allocated:
+ * a state's init and an op's arrays are viewed where they lie. */
+static kws_status read_graph(rd *r, kws_graph *g, linear_view *views, uint8_t *written, uint8_t *windowed) {
+  kws_status st = KWS_OK;
   for (size_t i = 0; i < g->num_tensors; i++) {
     g_tensor *t = &g->tensors[i];
     size_t at = r->pos;
     const uint8_t *f = take(r, 16, "tensor", &st);
-    if (!f) goto done;
+    if (!f) return st;
     t->frames = le16(f);
     t->channels = le16(f + 2);
     t->scale = lef32(f + 4);
     t->zero_point = les32(f + 8);
-    if (f[13] || f[14] || f[15]) { st = fail(r, KWS_ERR_FIELD, "tensor.reserved", at + 13); goto done; }
-    if (f[12] != 1 && f[12] != 2) { st = fail(r, KWS_ERR_FIELD, "tensor.dtype", at + 12); goto done; }
+    if (f[13] || f[14] || f[15]) return fail(r, KWS_ERR_FIELD, "tensor.reserved", at + 13);
+    if (f[12] != 1 && f[12] != 2) return fail(r, KWS_ERR_FIELD, "tensor.dtype", at + 12);
     t->is_uint8 = f[12] == 2;
-    if ((st = check_size(r, t->frames, t->channels, at)) != KWS_OK) goto done;
-    if (!scale_ok(t->scale)) { st = fail(r, KWS_ERR_FIELD, "tensor.scale", at + 4); goto done; }
+    if ((st = check_size(r, t->frames, t->channels, at)) != KWS_OK) return st;
+    if (!scale_ok(t->scale)) return fail(r, KWS_ERR_FIELD, "tensor.scale", at + 4);
     int32_t lo = t->is_uint8 ? 0 : -128, hi = t->is_uint8 ? 255 : 127;
-    if (t->zero_point < lo || t->zero_point > hi) { st = fail(r, KWS_ERR_FIELD, "tensor.zero_point", at + 8); goto done; }
+    if (t->zero_point < lo || t->zero_point > hi) return fail(r, KWS_ERR_FIELD, "tensor.zero_point", at + 8);
   }
   for (size_t i = 0; i < g->num_states; i++) {
     g_state *s = &g->states[i];
     size_t at = r->pos;
     const uint8_t *f = take(r, 12, "state", &st);
-    if (!f) goto done;
+    if (!f) return st;
     s->frames = le16(f);
     s->channels = le16(f + 2);
     s->scale = lef32(f + 4);
     s->zero_point = les32(f + 8);
-    if ((st = check_size(r, s->frames, s->channels, at)) != KWS_OK) goto done;
-    if (!scale_ok(s->scale)) { st = fail(r, KWS_ERR_FIELD, "state.scale", at + 4); goto done; }
-    if (s->zero_point < -128 || s->zero_point > 127) { st = fail(r, KWS_ERR_FIELD, "state.zero_point", at + 8); goto done; }
-    const uint8_t *init = take(r, s->frames * s->channels, "state.init", &st);
-    if (!init) goto done;
-    if (!(s->init = (int8_t *)malloc(s->frames * s->channels))) { st = fail(r, KWS_ERR_NOMEM, "model", 0); goto done; }
-    memcpy(s->init, init, s->frames * s->channels);
-    g->model_bytes += s->frames * s->channels;
+    if ((st = check_size(r, s->frames, s->channels, at)) != KWS_OK) return st;
+    if (!scale_ok(s->scale)) return fail(r, KWS_ERR_FIELD, "state.scale", at + 4);
+    if (s->zero_point < -128 || s->zero_point > 127) return fail(r, KWS_ERR_FIELD, "state.zero_point", at + 8);
+    if (!(s->init = (const int8_t *)take(r, s->frames * s->channels, "state.init", &st))) return st;
   }
-  if (g->tensors[g->input].is_uint8) { st = fail(r, KWS_ERR_FIELD, "input", 6); goto done; }
-  if (g->output == g->input) { st = fail(r, KWS_ERR_FIELD, "output", 8); goto done; }
+  if (g->tensors[g->input].is_uint8) return fail(r, KWS_ERR_FIELD, "input", 6);
+  if (g->output == g->input) return fail(r, KWS_ERR_FIELD, "output", 8);
   written[g->input] = 1;
-  if ((st = read_ops(r, g, views, written, windowed)) != KWS_OK) goto done;
+  if ((st = read_ops(r, g, views, written, windowed)) != KWS_OK) return st;
   for (size_t i = 0; i < g->num_tensors; i++)
-    if (!written[i]) { st = fail(r, KWS_ERR_FIELD, "tensor", 12 + 16 * i); goto done; }
+    if (!written[i]) return fail(r, KWS_ERR_FIELD, "tensor", 12 + 16 * i);
   for (size_t i = 0; i < g->num_states; i++)
-    if (!windowed[i]) { st = fail(r, KWS_ERR_FIELD, "state", 0); goto done; }
+    if (!windowed[i]) return fail(r, KWS_ERR_FIELD, "state", 0);
   const uint8_t *len = take(r, 4, "metadata_bytes", &st);
-  if (!len) goto done;
-  if (le32(len) > MAX_METADATA_BYTES) { st = fail(r, KWS_ERR_SIZE, "metadata_bytes", r->pos - 4); goto done; }
-  if (!take(r, le32(len), "metadata", &st)) goto done;
-  if (r->pos != r->size) { st = fail(r, KWS_ERR_SIZE, "payload", r->pos); goto done; }
-  /* Everything checked: the run-time arrays. */
-  for (size_t k = 0; k < g->num_ops; k++)
-    if ((st = prepare_op(g, be, &g->ops[k], &views[k])) != KWS_OK) {
-      st = fail(r, st, "model", 0);
-      goto done;
-    }
-  if ((st = lay_out(g)) != KWS_OK) {
-    st = fail(r, st, "model", 0);
-    goto done;
-  }
-  g->model_bytes += sizeof(kws_graph) + g->num_tensors * sizeof(g_tensor) + g->num_states * sizeof(g_state) +
-                    g->num_ops * sizeof(g_op) + g->weight_bytes;
-done:
-  free(views);
-  free(written);
-  free(windowed);
-  return st;
+  if (!len) return st;
+  if (le32(len) > MAX_METADATA_BYTES) return fail(r, KWS_ERR_SIZE, "metadata_bytes", r->pos - 4);
+  if (!take(r, le32(len), "metadata", &st)) return st;
+  if (r->pos != r->size) return fail(r, KWS_ERR_SIZE, "payload", r->pos);
+  return KWS_OK;
 }
 
-kws_status kws_graph_load(const uint8_t *payload, size_t size, const kws_backend *be, kws_model **out,
-                          kws_load_error *err) {
+/* The tables a graph's load carves first, and the load's temporaries (carved from the arena's top end),
+ * from the header's counts. */
+static size_t tables_bytes(const kws_graph *c) {
+  return kws_align8(sizeof(kws_model)) + kws_align8(sizeof(kws_graph)) +
+         kws_align8(c->num_tensors * sizeof(g_tensor)) + kws_align8(c->num_states * sizeof(g_state)) +
+         kws_align8(c->num_ops * sizeof(g_op));
+}
+static size_t temps_bytes(const kws_graph *c) {
+  return kws_align8(c->num_ops * sizeof(linear_view)) + 2 * kws_align8(c->num_tensors) + kws_align8(c->num_states);
+}
+
+kws_status kws_graph_load(const uint8_t *payload, size_t size, const kws_backend *be, unsigned flags, void *arena,
+                          size_t arena_bytes, size_t *need, kws_model **out, kws_load_error *err) {
   rd r = {payload, size, 0, err};
-  kws_model *m = (kws_model *)calloc(1, sizeof(kws_model));
-  kws_graph *g = (kws_graph *)calloc(1, sizeof(kws_graph));
-  if (!m || !g) {
-    free(m);
-    free(g);
-    return fail(&r, KWS_ERR_NOMEM, "model", 0);
+  kws_graph counts;
+  memset(&counts, 0, sizeof counts);
+  kws_status st = read_header(&r, &counts);
+  if (st != KWS_OK) return st;
+  size_t tables = tables_bytes(&counts), temps = temps_bytes(&counts);
+  uint8_t *mem = (uint8_t *)arena, *borrowed = NULL;
+  if (!arena) { /* the size only: the check's tables borrow the heap */
+    if (!(mem = borrowed = (uint8_t *)malloc(tables + temps))) return fail(&r, KWS_ERR_NOMEM, "model", 0);
+    arena_bytes = tables + temps;
   }
-  kws_status st = read_graph(&r, g, be);
-  if (st != KWS_OK) {
-    kws_graph_free(g);
-    free(m);
-    return st;
+  if (arena_bytes < tables + temps) return fail(&r, KWS_ERR_NOMEM, "arena", 0);
+  size_t top = (arena_bytes - temps) & ~(size_t)7; /* the temporaries' start: 8-byte aligned, below the end */
+  kws_arena low = {mem, 0, top}, high = {mem + top, 0, temps};
+  kws_model *m = (kws_model *)kws_carve(&low, sizeof(kws_model));
+  kws_graph *g = (kws_graph *)kws_carve(&low, sizeof(kws_graph));
+  *g = counts;
+  g->tensors = (g_tensor *)kws_carve(&low, g->num_tensors * sizeof(g_tensor));
+  g->states = (g_state *)kws_carve(&low, g->num_states * sizeof(g_state));
+  g->ops = (g_op *)kws_carve(&low, g->num_ops * sizeof(g_op));
+  linear_view *views = (linear_view *)kws_carve(&high, g->num_ops * sizeof(linear_view));
+  uint8_t *written = (uint8_t *)kws_carve(&high, g->num_tensors);
+  uint8_t *contiguous = (uint8_t *)kws_carve(&high, g->num_tensors);
+  uint8_t *windowed = (uint8_t *)kws_carve(&high, g->num_states);
+  st = read_graph(&r, g, views, written, windowed);
+  size_t variable = 0;
+  for (size_t k = 0; st == KWS_OK && k < g->num_ops; k++) variable += op_bytes(&g->ops[k], &views[k], be, flags);
+  for (size_t i = 0; st == KWS_OK && i < g->num_states && !(flags & KWS_LOAD_IN_PLACE); i++)
+    variable += kws_align8(g->states[i].frames * g->states[i].channels);
+  free(borrowed);
+  if (st != KWS_OK) return st;
+  *need = tables + variable + temps;
+  if (!arena) return KWS_OK;
+  if (arena_bytes < *need) return fail(&r, KWS_ERR_NOMEM, "arena", 0);
+  /* Everything checked and it fits: the run-time arrays. */
+  for (size_t k = 0; k < g->num_ops; k++) prepare_op(g, be, flags, &low, &g->ops[k], &views[k]);
+  for (size_t i = 0; i < g->num_states && !(flags & KWS_LOAD_IN_PLACE); i++) {
+    g_state *s = &g->states[i];
+    int8_t *copy = (int8_t *)kws_carve(&low, s->frames * s->channels);
+    memcpy(copy, s->init, s->frames * s->channels);
+    s->init = copy;
   }
+  lay_out(g, contiguous);
+  g->model_bytes = low.used;
   m->backend = be;
+  m->load_flags = flags;
   m->kind = KWS_MODEL_GRAPH;
   m->graph = g;
   m->act_bits = 8;
-  m->model_bytes = g->model_bytes + sizeof(kws_model);
+  m->model_bytes = g->model_bytes;
   *out = m;
   return KWS_OK;
 }
@@ -702,7 +727,7 @@ kws_status kws_graph_describe(const kws_graph *g, kws_graph_info *info) {
 
 /* --- streams and invokes ----------------------------------------------------------------------------------- */
 
-size_t kws_graph_stream_bytes(const kws_graph *g) { return g->arena_bytes + align8(g->gather_bytes); }
+size_t kws_graph_stream_bytes(const kws_graph *g) { return g->arena_bytes + kws_align8(g->gather_bytes); }
 
 /* Each state at the front of its region, its window starting there. */
 void kws_graph_stream_init(const kws_graph *g, uint8_t *arena) {

@@ -2,6 +2,8 @@
 #ifndef KWSINT_INTERNAL_H
 #define KWSINT_INTERNAL_H
 
+#include <string.h>
+
 #include "kwsint.h"
 #include "kwsint_bench.h"
 
@@ -41,6 +43,8 @@ typedef struct {
   int acc16;          /* the smallest proven block (log2 products) run sums in int16 over; 0: never */
   int beats_s8;       /* dense_s4 and dense_s1: faster than the backend's dense_s8 on the paper's
                          layer shapes (benchmarks/README.md), so weights="auto" picks it */
+  int reads_codes;    /* 1: the layout is the row-major int8 codes themselves (pack copies them), so a
+                         model loaded in place reads a blob's 8-bit weights where they lie */
 } kws_dense_kernel;
 
 /* One kernel table per backend, filled with designated initializers: an
@@ -100,7 +104,8 @@ typedef struct {
   const kws_dense_kernel *dense; /* int8 dense layers: the kernel that runs them */
   int fused;       /* KWS_FUSED_*: how this layer's epilogue and the next layer's relate */
   size_t weight_bytes; /* as held */
-  int8_t *weights;  /* dense: as dense->pack laid them out (int16 models: [out][in]); affine: [out] */
+  const int8_t *weights; /* dense: as dense->pack laid them out (int16 models: [out][in]); affine: [out]; in
+                           place: the blob's codes */
   int32_t *bias32;  /* int8 activations, folded with the input zero point */
   int64_t *bias64;  /* int16 activations */
   int32_t *multiplier, *shift;
@@ -113,6 +118,8 @@ typedef struct kws_graph kws_graph;
 
 struct kws_model {
   const kws_backend *backend;
+  unsigned load_flags; /* KWS_LOAD_* */
+  int owned;           /* 1: kws_model_load allocated the block the model starts; 0: the caller's arena */
   int kind;         /* KWS_MODEL_DENSE: everything below; KWS_MODEL_GRAPH: graph, and backend */
   kws_graph *graph; /* owned; NULL for dense models */
   int act_bits;
@@ -127,7 +134,7 @@ struct kws_model {
   kws_layer layers[KWS_MAX_LAYERS];
   size_t max_width; /* widest activation vector */
   size_t weight_bytes;
-  size_t model_bytes; /* the one allocation holding everything above */
+  size_t model_bytes; /* the one block holding everything above (what the load carved of it) */
   uint64_t macs;
 };
 
@@ -207,11 +214,28 @@ uint32_t kws_crc32(const uint8_t *data, size_t n);
 /* TFLM QuantizeMultiplier; returns 0 if the scale needs a shift above max_shift (csrc/blob.c). */
 int kws_quantize_multiplier(double scale, int max_shift, int32_t *mult, int32_t *shift);
 
+/* A bump allocator over one block, 8-byte aligned: the loaders carve every array of a model from it. */
+typedef struct {
+  uint8_t *base;
+  size_t used, size;
+} kws_arena;
+static inline size_t kws_align8(size_t n) { return (n + 7) & ~(size_t)7; }
+/* n bytes, zeroed; NULL if the block has no room for them. */
+static inline void *kws_carve(kws_arena *a, size_t n) {
+  size_t need = kws_align8(n);
+  if (!a->base || need > a->size - a->used) return NULL;
+  uint8_t *p = a->base + a->used;
+  a->used += need;
+  memset(p, 0, need);
+  return p;
+}
+
 /* --- streaming graphs (csrc/graph.c) --- */
-/* Load the kind 1 payload (after the 16-byte header, CRC checked): offsets in err count from the blob's start. */
-kws_status kws_graph_load(const uint8_t *payload, size_t size, const kws_backend *be, kws_model **out,
-                          kws_load_error *err);
-void kws_graph_free(kws_graph *g);
+/* The kind 1 payload (after the 16-byte header, CRC checked) into arena (arena_bytes, 8-byte aligned); with
+ * arena NULL, only checks it and sets *need to the arena bytes the load takes (exactly). Offsets in err count
+ * from the blob's start; KWS_ERR_NOMEM with field "arena" when arena_bytes is below that. */
+kws_status kws_graph_load(const uint8_t *payload, size_t size, const kws_backend *be, unsigned flags, void *arena,
+                          size_t arena_bytes, size_t *need, kws_model **out, kws_load_error *err);
 void kws_graph_get_info(const kws_graph *g, kws_model_info *info);
 /* The per-stream memory of a graph: its tensors and states (codes) and the gather buffer. */
 size_t kws_graph_stream_bytes(const kws_graph *g);

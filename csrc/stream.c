@@ -7,6 +7,7 @@
 
 struct kws_stream {
   const kws_model *model;
+  int owned;          /* 1: kws_stream_create allocated it; 0: the caller's memory */
   size_t frame_bytes; /* one quantized frame */
   size_t head;        /* ring slot the next frame goes to */
   size_t pushed;      /* frames since reset, saturating */
@@ -45,35 +46,43 @@ size_t kws_stream_bytes(const kws_model *m) {
   return s.head + s.scratch + s.ring + s.input + s.tmp;
 }
 
-kws_status kws_stream_create(const kws_model *m, kws_stream **out) {
+kws_status kws_stream_init(const kws_model *m, void *mem, size_t bytes, kws_stream **out) {
   if (!out) return KWS_ERR_ARGUMENT;
   *out = NULL;
-  if (!m) return KWS_ERR_ARGUMENT;
-  if (m->graph) {
-    uint8_t *mem = (uint8_t *)calloc(1, kws_stream_bytes(m));
-    if (!mem) return KWS_ERR_NOMEM;
-    kws_stream *s = (kws_stream *)mem;
-    s->model = m;
-    s->arena = mem + head_bytes();
-    kws_graph_stream_init(m->graph, s->arena);
-    *out = s;
-    return KWS_OK;
-  }
-  stream_layout L = layout_of(m);
-  uint8_t *mem = (uint8_t *)calloc(1, kws_stream_bytes(m));
-  if (!mem) return KWS_ERR_NOMEM;
-  kws_stream *s = (kws_stream *)mem;
+  if (!m || !mem || (uintptr_t)mem % 8 || bytes < kws_stream_bytes(m)) return KWS_ERR_ARGUMENT;
+  uint8_t *p = (uint8_t *)mem;
+  memset(p, 0, kws_stream_bytes(m));
+  kws_stream *s = (kws_stream *)p;
   s->model = m;
-  s->frame_bytes = L.frame_bytes;
-  s->scratch = mem + L.head;
-  s->ring = mem + L.head + L.scratch;
-  s->input = s->ring + L.ring;
-  s->tmp = (float *)(s->input + L.input);
+  if (m->graph) {
+    s->arena = p + head_bytes();
+    kws_graph_stream_init(m->graph, s->arena);
+  } else {
+    stream_layout L = layout_of(m);
+    s->frame_bytes = L.frame_bytes;
+    s->scratch = p + L.head;
+    s->ring = p + L.head + L.scratch;
+    s->input = s->ring + L.ring;
+    s->tmp = (float *)(s->input + L.input);
+  }
   *out = s;
   return KWS_OK;
 }
 
-void kws_stream_free(kws_stream *s) { free(s); }
+kws_status kws_stream_create(const kws_model *m, kws_stream **out) {
+  if (!out) return KWS_ERR_ARGUMENT;
+  *out = NULL;
+  if (!m) return KWS_ERR_ARGUMENT;
+  void *mem = malloc(kws_stream_bytes(m)); /* malloc aligns for any type: 8 bytes at least */
+  if (!mem) return KWS_ERR_NOMEM;
+  kws_stream_init(m, mem, kws_stream_bytes(m), out); /* its arguments are right: KWS_OK */
+  (*out)->owned = 1;
+  return KWS_OK;
+}
+
+void kws_stream_free(kws_stream *s) {
+  if (s && s->owned) free(s);
+}
 
 void kws_stream_reset(kws_stream *s) {
   if (!s) return;

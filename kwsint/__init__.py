@@ -26,7 +26,7 @@ __version__ = "0.1.0"
 
 
 def load(path_or_bytes: str | os.PathLike | bytes, *, backend: str | None = None,
-         weights: str = "auto") -> Model | GraphModel:
+         weights: str = "auto", memory: str = "copy") -> Model | GraphModel:
     """Load a model: a ``.kwsq`` blob (a path, ``"default:NAME"`` or bytes; see ``kwsint.engine.model.load``), or
     a TFLite flatbuffer such as microWakeWord's ``.tflite``, imported in memory as ``kwsint-import`` would, with
     the JSON settings of the same name beside it (``okay_nabu.json`` for ``okay_nabu.tflite``) when there are some.
@@ -36,10 +36,10 @@ def load(path_or_bytes: str | os.PathLike | bytes, *, backend: str | None = None
     """
     tflite = _tflite_source(path_or_bytes)
     if tflite is None:
-        return _engine_load(path_or_bytes, backend=backend, weights=weights)
+        return _engine_load(path_or_bytes, backend=backend, weights=weights, memory=memory)
     from .interop.tflite_import import load_tflite  # interop is optional at run time (tests/test_layout.py)
     model, settings = tflite
-    return load_tflite(model, settings=settings, backend=backend)
+    return load_tflite(model, settings=settings, backend=backend, memory=memory)
 
 
 def _tflite_source(path_or_bytes: str | os.PathLike | bytes) -> tuple[Path | bytes, Path | None] | None:

@@ -159,9 +159,9 @@ kws_status kws_affine_f32(const kws_backend *be, const float *x, size_t batches,
 
 /* --- models ---------------------------------------------------------------- */
 
-/* Parse and check a blob; the model owns copies of everything it needs, so the
- * caller may free `data` afterwards. On failure *out is NULL and err (if given)
- * names the field. */
+/* Parse and check a blob; the model owns copies of everything it needs, in one
+ * allocation, so the caller may free `data` afterwards. On failure *out is NULL and
+ * err (if given) names the field. */
 kws_status kws_model_load(const void *data, size_t size, const kws_backend *be, kws_model **out,
                           kws_load_error *err);
 void kws_model_free(kws_model *model);
@@ -170,6 +170,31 @@ void kws_model_free(kws_model *model);
 /* kws_model_load with a weight storage choice (kws_model_load uses AUTO). */
 kws_status kws_model_load_with(const void *data, size_t size, const kws_backend *be, kws_weight_storage storage,
                                kws_model **out, kws_load_error *err);
+
+/* Loading into the caller's memory, and in place. kws_model_load_into allocates nothing: the model is built
+ * in the caller's arena. With KWS_LOAD_IN_PLACE it reads the blob's weights where they lie (in flash, or a
+ * memory map): 8-bit weights of dense models, every weight of a streaming graph, and a graph's initial
+ * states; the blob must then stay unchanged for as long as the model is used. Weights of other widths are
+ * unpacked into the arena, as are the per-channel arrays (folded biases, multipliers, shifts). In place,
+ * int8 dense layers run on the backend's kernel where it reads row-major codes (neon, neon-dotprod,
+ * sse4.1, portable) and on the portable kernel where the backend packs them its own way (avx2, avx-vnni,
+ * avx512-vnni); kws_model_layer_plan names it. The format needs no alignment: the kernels read weights
+ * byte-wise or with unaligned loads. */
+enum { KWS_LOAD_IN_PLACE = 1 };
+
+/* The arena bytes kws_model_load_into takes for this blob, backend, storage and flags, exactly. Checks the
+ * whole blob as kws_model_load does, with the same errors. Allocates nothing for a dense model; for a
+ * streaming graph it borrows heap memory for the graph's tables while it checks. */
+kws_status kws_model_arena_bytes(const void *data, size_t size, const kws_backend *be, kws_weight_storage storage,
+                                 unsigned flags, size_t *bytes, kws_load_error *err);
+/* Load into arena (8-byte aligned, arena_bytes at least kws_model_arena_bytes, else KWS_ERR_NOMEM with err
+ * field "arena"); allocates nothing. The model then lives in the arena's first info.model_bytes bytes; the
+ * rest served the load only (row-major codes to pack from, a graph's tables while they were checked). The
+ * caller owns the arena: kws_model_free does nothing on such a model, and the arena may be reused once the
+ * model and its streams are no longer used. */
+kws_status kws_model_load_into(const void *data, size_t size, const kws_backend *be, kws_weight_storage storage,
+                               unsigned flags, void *arena, size_t arena_bytes, kws_model **out,
+                               kws_load_error *err);
 
 typedef struct {
   int act_bits;          /* 8 or 16 */
@@ -281,6 +306,9 @@ void kws_stream_reset(kws_stream *stream);
 kws_status kws_stream_push(kws_stream *stream, const float *frames, size_t n);
 /* Bytes one stream over this model allocates (its whole state; a graph's layout: docs/arithmetic.md 11.9). */
 size_t kws_stream_bytes(const kws_model *model);
+/* A stream in the caller's memory (mem: kws_stream_bytes(model) bytes, 8-byte aligned); allocates nothing.
+ * kws_stream_free does nothing on it. */
+kws_status kws_stream_init(const kws_model *model, void *mem, size_t bytes, kws_stream **out);
 /* Frames pushed since the last reset (saturates at SIZE_MAX). */
 size_t kws_stream_frames(const kws_stream *stream);
 /* Run the model on the newest full window; KWS_ERR_ARGUMENT until
@@ -362,6 +390,10 @@ kws_status kws_detector_create(const kws_model *model, const kws_detector_config
 void kws_detector_free(kws_detector *detector);
 /* Bytes one detector with this config allocates, its stream included (0 for a bad config). */
 size_t kws_detector_bytes(const kws_model *model, const kws_detector_config *config);
+/* A detector (its stream included) in the caller's memory (mem: kws_detector_bytes bytes, 8-byte aligned);
+ * allocates nothing. kws_detector_free does nothing on it. */
+kws_status kws_detector_init(const kws_model *model, const kws_detector_config *config, void *mem, size_t bytes,
+                             kws_detector **out);
 /* Forget frames, posteriors and lockout: as freshly created. */
 void kws_detector_reset(kws_detector *detector);
 /* Steps a push of n frames would run now: at most ceil(n / hop). */

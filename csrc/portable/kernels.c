@@ -8,6 +8,7 @@ const kws_kernels kws_portable_kernels = {
                  .code_bits = 8,
                  .packed_bytes = kws_portable_rows_s8_bytes,
                  .pack = kws_portable_pack_rows_s8,
+                 .reads_codes = 1,
                  .run = kws_portable_fully_connected_s8},
     .dense_s4 = {.name = "portable 4-bit nibble rows",
                  .code_bits = 4,

@@ -44,17 +44,36 @@ def check(status: int, what: str) -> None:
     raise RuntimeError(message)
 
 
-def load_model(data: bytes, be, source: str, storage: int):
-    """The C model of blob ``data`` (``kws_model *``, freed with the returned handle), or FormatError naming
-    ``source``, the field the C loader refused and its offset."""
+MEMORY = ("copy", "arena", "in_place")
+"""How a model is loaded (Model.memory): "copy", kws_model_load's one allocation, which copies what the model
+needs; "arena", kws_model_load_into an arena of kws_model_arena_bytes (allocated here); "in_place", the same
+with KWS_LOAD_IN_PLACE: int8 weights are read where they lie in the blob."""
+
+
+def load_model(data: bytes, be, source: str, storage: int, memory: str = "copy"):
+    """The C model of blob ``data`` (``kws_model *``, freed with the returned handle, which keeps the arena and
+    ``data`` alive), or FormatError naming ``source``, the field the C loader refused and its offset."""
+    if memory not in MEMORY:
+        raise ValueError(f"memory: expected one of {', '.join(MEMORY)}, got {memory!r}")
     out = ffi.new("kws_model **")
     err = ffi.new("kws_load_error *")
-    status = lib.kws_model_load_with(ffi.from_buffer(data), len(data), be, storage, out, err)
+    blob = ffi.from_buffer(data)
+    if memory == "copy":
+        status = lib.kws_model_load_with(blob, len(data), be, storage, out, err)
+    else:
+        flags = lib.KWS_LOAD_IN_PLACE if memory == "in_place" else 0
+        need = ffi.new("size_t *")
+        status = lib.kws_model_arena_bytes(blob, len(data), be, storage, flags, need, err)
+        if status == lib.KWS_OK:
+            arena = ffi.new("uint64_t[]", (need[0] + 7) // 8)  # 8-byte aligned
+            status = lib.kws_model_load_into(blob, len(data), be, storage, flags, arena, need[0], out, err)
     if status in _FORMAT_STATUSES:
         field = ffi.string(err.field).decode() if err.field != ffi.NULL else "?"
         raise FormatError(f"{source}: {field}: {STATUS_NAMES[status]} (C loader, offset {err.offset})")
     check(status, f"{source}: C loader")
-    return ffi.gc(out[0], lib.kws_model_free)
+    if memory == "copy":
+        return ffi.gc(out[0], lib.kws_model_free)
+    return ffi.gc(out[0], lambda _model, keep=(arena, blob, data): None)  # the arena and the blob outlive it
 
 
 def _compiled() -> dict[str, object]:

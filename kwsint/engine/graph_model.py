@@ -40,14 +40,15 @@ class GraphModel:
     """A loaded streaming graph: immutable, safe to share between threads; each thread runs its own
     ``stream()``."""
 
-    def __init__(self, data: bytes, *, backend: str | None = None, source: str = "<bytes>"):
+    def __init__(self, data: bytes, *, backend: str | None = None, source: str = "<bytes>", memory: str = "copy"):
         spec = read_blob(data, source)
         if not isinstance(spec, GraphSpec):
             raise FormatError(f"{source}: model_kind: expected 1 (a streaming graph), got a dense window model")
         self.spec: GraphSpec = spec
         self.blob_bytes = len(data)
         be = _backend.resolve(backend)
-        self._ptr = _backend.load_model(data, be, source, lib.KWS_WEIGHTS_INT8)
+        self._ptr = _backend.load_model(data, be, source, lib.KWS_WEIGHTS_INT8, memory)
+        self.memory = memory
         self.backend: str = _backend.name_of(be)
         info = ffi.new("kws_graph_info *")
         lib.kws_model_graph_info(self._ptr, info)

@@ -83,7 +83,8 @@ class BatchInference:
 class Model:
     """A loaded model: immutable, safe to share between threads."""
 
-    def __init__(self, data: bytes, *, backend: str | None = None, source: str = "<bytes>", weights: str = "auto"):
+    def __init__(self, data: bytes, *, backend: str | None = None, source: str = "<bytes>", weights: str = "auto",
+                 memory: str = "copy"):
         if weights not in WEIGHT_STORAGE:
             raise ValueError(f"weights: expected one of {', '.join(WEIGHT_STORAGE)}, got {weights!r}")
         self.spec: ModelSpec = read_blob(data, source)
@@ -91,7 +92,8 @@ class Model:
         self.format_version: int = struct.unpack_from("<H", data, 4)[0]  # checked by read_blob
         self.weights = weights
         be = _backend.resolve(backend)
-        self._ptr = _backend.load_model(data, be, source, WEIGHT_STORAGE[weights])
+        self._ptr = _backend.load_model(data, be, source, WEIGHT_STORAGE[weights], memory)
+        self.memory = memory
         info = ffi.new("kws_model_info *")
         lib.kws_model_get_info(self._ptr, info)
         self._info = info
@@ -305,6 +307,7 @@ class Model:
         return dict(
             backend=self.backend,
             weights=self.weights,
+            memory=self.memory,
             act_bits=self.spec.act_bits,
             window=self.window_shape,
             frame_stride=self.spec.frontend.frame_stride,
@@ -502,15 +505,16 @@ def _is_graph(data: bytes) -> bool:
     return data[:4] == b"KWSQ" and len(data) >= 8 and struct.unpack_from("<HH", data, 4) == (5, 1)
 
 
-def _load_graph(data: bytes, source: str, backend: str | None):
+def _load_graph(data: bytes, source: str, backend: str | None, memory: str):
     from .graph_model import GraphModel
     if data[4:8] == b"TFL3":  # the importer is interop, above the engine (tests/test_layout.py)
         raise FormatError(f"{source}: a TFLite flatbuffer, not a kwsint blob: load it with kwsint.load(), "
                           "which imports it, or convert it with kwsint-import")
-    return GraphModel(data, backend=backend, source=source)
+    return GraphModel(data, backend=backend, source=source, memory=memory)
 
 
-def load(path_or_bytes: str | os.PathLike | bytes, *, backend: str | None = None, weights: str = "auto") -> Model:
+def load(path_or_bytes: str | os.PathLike | bytes, *, backend: str | None = None, weights: str = "auto",
+         memory: str = "copy") -> Model:
     """Load a ``.kwsq`` blob from a path, ``"default:NAME"`` (a shipped model: ``"default:M4"``) or bytes;
     raises FormatError if it is malformed.
 
@@ -521,6 +525,11 @@ def load(path_or_bytes: str | os.PathLike | bytes, *, backend: str | None = None
     backend's 4-bit layout) and 1-bit layers eight per byte, computed from
     directly (the least memory). The results are the same whatever the choice;
     ``Model.plans()`` shows what each layer got.
+
+    memory: "copy" (the default) copies what the model needs into one allocation; "arena" builds it in an
+    arena sized by the C query (kws_model_load_into, which a device's caller gives its own memory);
+    "in_place" also reads int8 weights where they lie in the blob (KWS_LOAD_IN_PLACE, docs/c-api.md). The
+    results are the same whatever the choice.
 
     A streaming graph (a blob of kind 1) loads as a ``GraphModel`` instead, whose ``stream()`` invokes it as TFLM
     does; ``weights`` does not apply to it (its dense layers hold int8 codes). A TFLite flatbuffer (microWakeWord's
@@ -535,5 +544,5 @@ def load(path_or_bytes: str | os.PathLike | bytes, *, backend: str | None = None
         path = Path(path_or_bytes)
         data, source = path.read_bytes(), str(path)
     if _is_graph(data):
-        return _load_graph(data, source, backend)
-    return Model(data, backend=backend, source=source, weights=weights)
+        return _load_graph(data, source, backend, memory)
+    return Model(data, backend=backend, source=source, weights=weights, memory=memory)

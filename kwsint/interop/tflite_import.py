@@ -1029,7 +1029,7 @@ def read_tflite(model: str | os.PathLike | bytes, *, name: str | None = None,
 
 
 def load_tflite(model: str | os.PathLike | bytes, *, settings: str | os.PathLike | bytes | None = None,
-                backend: str | None = None, name: str | None = None):
+                backend: str | None = None, name: str | None = None, memory: str = "copy"):
     """``read_tflite`` then the C loader: a ``kwsint.GraphModel`` of the ``.tflite`` file, imported in memory
     (the blob ``kwsint-import`` would write, never written to disk).
 
@@ -1040,7 +1040,7 @@ def load_tflite(model: str | os.PathLike | bytes, *, settings: str | os.PathLike
     from ..engine.graph_model import GraphModel
     spec = read_tflite(model, name=name, settings=settings)
     source = name or (str(model) if not isinstance(model, (bytes, bytearray, memoryview)) else "<bytes>")
-    return GraphModel(write_blob(spec), backend=backend, source=source)
+    return GraphModel(write_blob(spec), backend=backend, source=source, memory=memory)
 
 
 def read_micro_settings(settings: str | os.PathLike | bytes, *, name: str | None = None) -> ModelMetadata:

@@ -21,6 +21,7 @@ import kwsint
 from kwsint import FormatError, GraphModel, reference
 from kwsint._kwsint_c import ffi, lib
 from kwsint.engine._invoke import StreamInvoke
+from kwsint.engine.backend import MEMORY
 from kwsint.engine.blob import HEADER, read_blob, write_blob
 from kwsint.engine.graph import (Concat, Conv, DepthwiseConv, FullyConnected, GraphSpec, Quant, ReferenceStream, Slice,
                                  State, Tensor, Window)
@@ -44,6 +45,9 @@ def _narrow(spec: GraphSpec) -> GraphSpec:
 
 
 def _equal_on_every_backend(spec: GraphSpec, inputs: list[np.ndarray], resets=()) -> None:
+    """Every backend's stream equals the reference's. Each backend loads the model one of the ways
+    (kwsint.engine.backend.MEMORY), which one turning with the number of inputs: across a test's examples every
+    backend runs models copied, in an arena and in place."""
     blob = write_blob(spec)
     ref = ReferenceStream(spec)
     want = []
@@ -51,8 +55,8 @@ def _equal_on_every_backend(spec: GraphSpec, inputs: list[np.ndarray], resets=()
         if k in resets:
             ref.reset()
         want.append(ref.invoke(x))
-    for be in BACKENDS:
-        stream = GraphModel(blob, backend=be).stream()
+    for i, be in enumerate(BACKENDS):
+        stream = GraphModel(blob, backend=be, memory=MEMORY[(i + len(inputs)) % len(MEMORY)]).stream()
         for k, x in enumerate(inputs):
             if k in resets:
                 stream.reset()

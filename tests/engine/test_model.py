@@ -6,6 +6,7 @@ from hypothesis import given, strategies as st
 
 import kwsint
 from kwsint import reference
+from kwsint.engine.backend import MEMORY
 from kwsint.train.generate import paper_model, random_model
 
 
@@ -27,9 +28,10 @@ def _windows(spec, n, seed):
     return rng.normal(-5.0, 3.0, (n, fe.window_frames, fe.feature_dim)).astype(np.float32)
 
 
-@given(spec=small_models(), seed=st.integers(0, 2**32 - 1), weights=st.sampled_from(["auto", "int8", "packed"]))
-def test_random_models_equal_reference(backend, spec, seed, weights):
-    model = kwsint.load(kwsint.write_blob(spec), backend=backend, weights=weights)
+@given(spec=small_models(), seed=st.integers(0, 2**32 - 1), weights=st.sampled_from(["auto", "int8", "packed"]),
+       memory=st.sampled_from(MEMORY))
+def test_random_models_equal_reference(backend, spec, seed, weights, memory):
+    model = kwsint.load(kwsint.write_blob(spec), backend=backend, weights=weights, memory=memory)
     windows = _windows(spec, 4, seed)
     logits, post = reference.forward(spec, windows)
     got = model.infer_batch(windows)
