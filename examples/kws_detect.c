@@ -137,11 +137,25 @@ static const char *header_value(const char *header, const char *key) {
   return *p == ':' ? p + 1 + strspn(p + 1, " ") : NULL;
 }
 
+/* Up to n bytes of header text for an error message, non-printable bytes as \xNN: the message stays one line. */
+static const char *excerpt(const char *s, size_t n) {
+  static char out[4 * 24 + 1];
+  char *o = out;
+  if (n > 24) n = 24;
+  for (size_t i = 0; i < n && s[i]; i++) {
+    unsigned char c = (unsigned char)s[i];
+    o += c >= 0x20 && c < 0x7f ? sprintf(o, "%c", c) : sprintf(o, "\\x%02x", c);
+  }
+  *o = 0;
+  return out;
+}
+
 static uint64_t parse_dim(const char **p, const char *path) {
   char *end;
   errno = 0;
   unsigned long long v = strtoull(*p, &end, 10);
-  if (end == *p || errno || **p == '-') fail(1, "%s: shape: expected (frames, features), got %.20s", path, *p);
+  if (end == *p || errno || **p == '-')
+    fail(1, "%s: shape: expected (frames, features), got %s", path, excerpt(*p, 20));
   *p = end + strspn(end, " ");
   return v;
 }
@@ -173,11 +187,12 @@ static features open_features(const char *path, size_t dim) {
   header[header_len] = 0;
   const char *v = header_value(header, "'descr'");
   if (!v || (strncmp(v, "'<f4'", 5) != 0))
-    fail(1, "%s: descr: expected '<f4' (little-endian float32), got %.8s", path, v ? v : "none");
+    fail(1, "%s: descr: expected '<f4' (little-endian float32), got %s", path, v ? excerpt(v, 8) : "none");
   v = header_value(header, "'fortran_order'");
-  if (!v || strncmp(v, "False", 5) != 0) fail(1, "%s: fortran_order: expected False, got %.5s", path, v ? v : "none");
+  if (!v || strncmp(v, "False", 5) != 0)
+    fail(1, "%s: fortran_order: expected False, got %s", path, v ? excerpt(v, 5) : "none");
   v = header_value(header, "'shape'");
-  if (!v || *v != '(') fail(1, "%s: shape: expected (frames, features), got %.20s", path, v ? v : "none");
+  if (!v || *v != '(') fail(1, "%s: shape: expected (frames, features), got %s", path, v ? excerpt(v, 20) : "none");
   v++;
   ft.frames = parse_dim(&v, path);
   if (*v++ != ',') fail(1, "%s: shape: expected (frames, features), got a 1-D array", path);

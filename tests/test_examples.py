@@ -1,7 +1,8 @@
 """examples/kws_detect.c, the example program of the C library: built by csrc/Makefile's example target for the host,
 aarch64 and armv7 (statically linked, run under qemu), it prints kwsint-run's JSON lines byte for byte on the
 shipped default model with a feature file it detects in, and on a microWakeWord model (okay_nabu, imported) with the
-microfrontend features of the tests' 78 s of espeak-ng speech, noise and tones (tests/microwakeword_speech.py). A bad feature file is one line and exit status 1.
+microfrontend features of the tests' 78 s of espeak-ng speech, noise and tones (tests/microwakeword_speech.py). A
+bad feature file is one line and exit status 1.
 
 Needs the cross compilers and qemu, pymicro-wakeword, espeak-ng and sox that ``scripts/setup test`` installs.
 """
