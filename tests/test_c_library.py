@@ -57,12 +57,15 @@ def expected() -> list[str]:
     return [str(int(v)) for v in (*r.logits, r.posterior_q16)]
 
 
-def _results(stdout: str) -> tuple[list[str], list[int]]:
-    """link_check's output: (backend, logits and posterior), (model bytes, scratch bytes)."""
-    first, second = stdout.splitlines()
+def _results(stdout: str) -> tuple[list[str], list[int], list[str]]:
+    """link_check's output: (backend, logits and posterior), (model bytes, scratch bytes), and loaded in place
+    (arena bytes, model bytes, logits and posterior)."""
+    first, second, third = stdout.splitlines()
     name, *sizes = second.split()
     assert name == "bytes"
-    return first.split(), [int(v) for v in sizes]
+    name, *in_place = third.split()
+    assert name == "in_place"
+    return first.split(), [int(v) for v in sizes], in_place
 
 
 def test_one_source_list_for_the_library_and_the_extension():
@@ -87,10 +90,12 @@ def test_host_library_installs_and_links_through_pkg_config(tmp_path, expected):
         exe = tmp_path / f"link_check_{linkage}"
         _run(["gcc", "-std=c11", "-O2", *(["-static"] if linkage == "static" else []), *pkg_config("--cflags"),
               str(PROGRAM), *libs, "-o", str(exe)])
-        out, sizes = _results(_run([str(exe), str(BLOB)], env=run_env).stdout)
-        assert out == [best, *expected], linkage
+        out, sizes, in_place = _results(_run([str(exe), str(BLOB)], env=run_env).stdout)
+        assert out == [best, *expected] and in_place[2:] == expected, linkage
         info = kwsint.load(BLOB).info()  # the memory the C program reports is the Python engine's
         assert sizes == [info["model_bytes_in_memory"], info["scratch_bytes"] + (info["input_size"] + 7) // 8 * 8]
+        info = kwsint.load(BLOB, memory="in_place").info()
+        assert [int(v) for v in in_place[:2]] == [info["arena_bytes"], info["model_bytes_in_memory"]]
     shared = _run(["ldd", str(tmp_path / "link_check_shared")], env={**os.environ, "LD_LIBRARY_PATH": str(lib)})
     assert str(lib / "libkwsint.so.0") in shared.stdout
 
@@ -115,5 +120,6 @@ def test_cross_build(target, tmp_path, expected):
     if qemu is None:
         assert 'Tag_CPU_name: "7E-M"' in readelf  # Armv7E-M: the Cortex-M4 and M7 instruction set
         return
-    out, sizes = _results(_run([*qemu, str(exe), str(BLOB)]).stdout)
-    assert out == [backend, *expected] and all(n > 0 for n in sizes)
+    out, sizes, in_place = _results(_run([*qemu, str(exe), str(BLOB)]).stdout)
+    assert out == [backend, *expected] and in_place[2:] == expected
+    assert all(n > 0 for n in sizes) and 0 < int(in_place[1]) < sizes[0]  # in place, the model holds no weights

@@ -52,7 +52,8 @@ with KWS_LOAD_IN_PLACE: int8 weights are read where they lie in the blob."""
 
 def load_model(data: bytes, be, source: str, storage: int, memory: str = "copy"):
     """The C model of blob ``data`` (``kws_model *``, freed with the returned handle, which keeps the arena and
-    ``data`` alive), or FormatError naming ``source``, the field the C loader refused and its offset."""
+    ``data`` alive) and the bytes of its arena (None for "copy"), or FormatError naming ``source``, the field the
+    C loader refused and its offset."""
     if memory not in MEMORY:
         raise ValueError(f"memory: expected one of {', '.join(MEMORY)}, got {memory!r}")
     out = ffi.new("kws_model **")
@@ -72,8 +73,8 @@ def load_model(data: bytes, be, source: str, storage: int, memory: str = "copy")
         raise FormatError(f"{source}: {field}: {STATUS_NAMES[status]} (C loader, offset {err.offset})")
     check(status, f"{source}: C loader")
     if memory == "copy":
-        return ffi.gc(out[0], lib.kws_model_free)
-    return ffi.gc(out[0], lambda _model, keep=(arena, blob, data): None)  # the arena and the blob outlive it
+        return ffi.gc(out[0], lib.kws_model_free), None
+    return ffi.gc(out[0], lambda _model, keep=(arena, blob, data): None), need[0]  # the arena and blob outlive it
 
 
 def _compiled() -> dict[str, object]:

@@ -47,7 +47,7 @@ class GraphModel:
         self.spec: GraphSpec = spec
         self.blob_bytes = len(data)
         be = _backend.resolve(backend)
-        self._ptr = _backend.load_model(data, be, source, lib.KWS_WEIGHTS_INT8, memory)
+        self._ptr, self.arena_bytes = _backend.load_model(data, be, source, lib.KWS_WEIGHTS_INT8, memory)
         self.memory = memory
         self.backend: str = _backend.name_of(be)
         info = ffi.new("kws_graph_info *")

@@ -92,7 +92,7 @@ class Model:
         self.format_version: int = struct.unpack_from("<H", data, 4)[0]  # checked by read_blob
         self.weights = weights
         be = _backend.resolve(backend)
-        self._ptr = _backend.load_model(data, be, source, WEIGHT_STORAGE[weights], memory)
+        self._ptr, self.arena_bytes = _backend.load_model(data, be, source, WEIGHT_STORAGE[weights], memory)
         self.memory = memory
         info = ffi.new("kws_model_info *")
         lib.kws_model_get_info(self._ptr, info)
@@ -308,6 +308,7 @@ class Model:
             backend=self.backend,
             weights=self.weights,
             memory=self.memory,
+            arena_bytes=self.arena_bytes,
             act_bits=self.spec.act_bits,
             window=self.window_shape,
             frame_stride=self.spec.frontend.frame_stride,
