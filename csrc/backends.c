@@ -29,12 +29,30 @@ static int cpu_sse41(void) {
 }
 #endif
 
-#if defined(__aarch64__)
+/* Whether the CPU has the ARMv8.2 dot product (SDOT), asked the way the OS answers. */
+#if defined(__aarch64__) && defined(__linux__) /* Linux and Android (bionic has getauxval since API 18) */
 #include <sys/auxv.h>
 #ifndef HWCAP_ASIMDDP
 #define HWCAP_ASIMDDP (1 << 20)
 #endif
 static int cpu_dotprod(void) { return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0; }
+#elif defined(__aarch64__) && defined(__APPLE__) /* macOS, iOS: the kernel's hw.optional sysctls */
+#include <sys/sysctl.h>
+static int sysctl_flag(const char *name) {
+  int value = 0;
+  size_t size = sizeof value;
+  return sysctlbyname(name, &value, &size, NULL, 0) == 0 && value != 0;
+}
+/* FEAT_DotProd is Apple's documented name (macOS 12, iOS 15 on); releases before had only armv8_2_dotprod. */
+static int cpu_dotprod(void) {
+  return sysctl_flag("hw.optional.arm.FEAT_DotProd") || sysctl_flag("hw.optional.armv8_2_dotprod");
+}
+#elif defined(__aarch64__) /* no way to ask: the dot product only where the compiler was told the target has it */
+#if defined(__ARM_FEATURE_DOTPROD)
+static int cpu_dotprod(void) { return 1; }
+#else
+static int cpu_dotprod(void) { return 0; }
+#endif
 #endif
 
 static int always_usable(void) { return 1; }

@@ -3,7 +3,8 @@
 One source list (csrc/sources.mk) for the library and the Python extension; the host library installed and linked
 through its pkg-config file, statically and as a shared library; the cross builds for aarch64 and 32-bit ARM Linux,
 whose programs run under qemu, and for Cortex-M4 and M7, linked against newlib (built, not run). Every program is
-tests/c/link_check.c, and prints what the Python engine computes on the same window.
+tests/c/link_check.c, and prints what the Python engine computes on the same window. Apple arm64 and bare-metal
+aarch64 are compile-checked only (clang).
 
 Needs the cross compilers and qemu that ``scripts/setup test`` installs.
 """
@@ -123,3 +124,57 @@ def test_cross_build(target, tmp_path, expected):
     out, sizes, in_place = _results(_run([*qemu, str(exe), str(BLOB)]).stdout)
     assert out == [backend, *expected] and in_place[2:] == expected
     assert all(n > 0 for n in sizes) and 0 < int(in_place[1]) < sizes[0]  # in place, the model holds no weights
+
+
+# Targets with no OS of ours to run on, compile-checked with clang: an Apple arm64 (macOS, iOS), whose CPU features
+# come from sysctlbyname, and a bare-metal aarch64, which has no way to ask and so trusts what the compiler targets.
+# No Apple SDK can be installed here, so the C library's declarations come from newlib's headers (standard C: the
+# same prototypes as Apple's libc) and <sys/sysctl.h> is a one-line stand-in with Apple's prototype of
+# sysctlbyname. What this checks: every source compiles for the target (-Werror) and backends.c takes that
+# target's branch; not that Apple's own headers accept it, nor that the result links or runs.
+NEWLIB_INCLUDE = Path("/usr/lib/arm-none-eabi/include")  # Debian's libnewlib-arm-none-eabi
+SYSCTL_STUB = "#include <stddef.h>\nint sysctlbyname(const char *, void *, size_t *, void *, size_t);\n"
+
+
+def _clang_objects(target: str, tmp_path: Path, sources: list[Path], *flags: str) -> dict[str, bytes]:
+    missing = [need for need, ok in (("clang", shutil.which("clang")), (str(NEWLIB_INCLUDE), NEWLIB_INCLUDE.is_dir()))
+               if not ok]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (scripts/setup test installs them)")
+    stub = tmp_path / "stub"
+    (stub / "sys").mkdir(parents=True, exist_ok=True)
+    (stub / "sys" / "sysctl.h").write_text(SYSCTL_STUB)
+    objects = {}
+    for src in sources:
+        obj = tmp_path / f"{target}-{src.relative_to(CSRC).as_posix().replace('/', '-')}.o"
+        _run(["clang", f"--target={target}", "-nostdlibinc", "-isystem", str(NEWLIB_INCLUDE), "-isystem", str(stub),
+              "-std=c11", "-fno-fast-math", "-ffp-contract=off", "-O2", "-Wall", "-Wextra", "-Werror", *flags,
+              f"-I{CSRC / 'include'}", f"-I{CSRC}", "-c", str(src), "-o", str(obj)])
+        objects[src.name] = obj.read_bytes()
+    return objects
+
+
+def test_apple_arm64_compiles_and_asks_sysctl(tmp_path):
+    """macOS on Apple silicon: clang's default CPU there (apple-m1) has the dot product, which clang 14's arm_neon.h
+    needs to declare vdotq_s32 at all (see docs/c-api.md)."""
+    objects = _clang_objects("arm64-apple-macos11", tmp_path, sorted(c_sources()))
+    assert all(data[:4] == b"\xcf\xfa\xed\xfe" for data in objects.values())  # 64-bit Mach-O
+    backends = objects["backends.c"]
+    assert b"_sysctlbyname" in backends and b"getauxval" not in backends
+    assert b"hw.optional.arm.FEAT_DotProd" in backends and b"hw.optional.armv8_2_dotprod" in backends
+
+
+def test_bare_metal_aarch64_compiles_without_os_queries(tmp_path):
+    """An aarch64 with no Linux and no sysctl: the dot product is usable exactly when the compiler targets it. The
+    whole library with +dotprod (clang 14's arm_neon.h declares vdotq_s32 only then); backends.c both ways."""
+    objects = _clang_objects("aarch64-none-elf", tmp_path, sorted(c_sources()), "-march=armv8.2-a+dotprod")
+    assert all(data[:4] == b"\x7fELF" for data in objects.values())
+    assert b"getauxval" not in objects["backends.c"] and b"sysctlbyname" not in objects["backends.c"]
+    for march, returns in (("armv8.2-a+dotprod", "#1"), ("armv8-a", "wzr")):
+        asm = tmp_path / f"backends-{march}.s"
+        _run(["clang", "--target=aarch64-none-elf", "-nostdlibinc", "-isystem", str(NEWLIB_INCLUDE), "-std=c11",
+              "-O2", f"-march={march}", f"-I{CSRC / 'include'}", f"-I{CSRC}", "-S", str(CSRC / "backends.c"),
+              "-o", str(asm)])
+        body = asm.read_text().split("cpu_dotprod:", 1)[1].split("ret", 1)[0]
+        assert f"mov\tw0, {returns}" in body, (march, body)
+

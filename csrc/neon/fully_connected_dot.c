@@ -1,6 +1,6 @@
 /* FULLY_CONNECTED int8 with the ARMv8.2 dot product (SDOT). Bit-exact with
  * csrc/portable/fully_connected.c. Only this file is compiled for ARMv8.2+dotprod;
- * backends.c calls it only where HWCAP_ASIMDDP is set, so the rest of the library
+ * backends.c calls it only where the CPU has the dot product, so the rest of the library
  * stays ARMv8.0. */
 #if defined(__aarch64__) || defined(KWS_NEON_SIMDE)
 #include "fc_s8.h"

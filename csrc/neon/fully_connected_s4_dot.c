@@ -6,7 +6,7 @@
  * int32 lanes. Exact: every lane holds a part of sum(u * x), |.| <= 16384 * 15 * 128 < 2^25;
  * the row's result is sum(u * x) - 8 * sum(x) = sum(w * x). The tail is the ARMv8.0
  * kernel's (int16, 4 products a lane). Compiled for ARMv8.2 + dotprod as
- * fully_connected_dot.c is, and called only where HWCAP_ASIMDDP is set. */
+ * fully_connected_dot.c is, and called only where backends.c finds the dot product. */
 #if defined(__aarch64__) || defined(KWS_NEON_SIMDE)
 #include "kernels.h"
 #include "s4.h"

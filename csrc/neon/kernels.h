@@ -21,7 +21,7 @@ size_t kws_neon_s1_bytes(size_t k, size_t n);
 void kws_neon_pack_s1(const int8_t *codes, size_t k, size_t n, uint8_t *packed);
 kws_dense_run kws_neon_run_s4, kws_neon_run_s1;
 enum { KWS_NEON_ACC16_MIN_LOG2 = 7 }; /* kws_neon_run_s8 sums in int16 over proven blocks this long or longer */
-/* ARMv8.2 SDOT: call only where HWCAP_ASIMDDP says the CPU has it. */
+/* ARMv8.2 SDOT: call only where backends.c finds that the CPU has it. */
 void kws_neon_dot_fully_connected_s8(const int8_t *x, size_t k, const int8_t *w, size_t n, const kws_epilogue *e,
                                      int8_t *y);
 kws_dense_run kws_neon_dot_run_s8, kws_neon_dot_run_s4;
