@@ -3,8 +3,8 @@
 One source list (csrc/sources.mk) for the library and the Python extension; the host library installed and linked
 through its pkg-config file, statically and as a shared library; the cross builds for aarch64 and 32-bit ARM Linux,
 whose programs run under qemu, and for Cortex-M4 and M7, linked against newlib (built, not run). Every program is
-tests/c/link_check.c, and prints what the Python engine computes on the same window. Apple arm64 and bare-metal
-aarch64 are compile-checked only (clang).
+tests/c/link_check.c, and prints what the Python engine computes on the same window. Apple arm64, bare-metal
+aarch64 and a macOS host's Makefile are compile-checked only (clang, make -n).
 
 Needs the cross compilers and qemu that ``scripts/setup test`` installs.
 """
@@ -178,3 +178,13 @@ def test_bare_metal_aarch64_compiles_without_os_queries(tmp_path):
         body = asm.read_text().split("cpu_dotprod:", 1)[1].split("ret", 1)[0]
         assert f"mov\tw0, {returns}" in body, (march, body)
 
+
+def test_darwin_host_makes_a_dylib(tmp_path):
+    """On a macOS host the Makefile links a Mach-O dylib named by its install path, not an ELF soname. Checked from
+    the commands make would run (-n), with HOST_OS standing in for uname there."""
+    plan = _run(["make", "-n", "-s", "-C", str(CSRC), "TARGET=host", "HOST_OS=Darwin", f"BUILD={tmp_path}",
+                 "PREFIX=/opt/kws", "install", f"DESTDIR={tmp_path / 'root'}"]).stdout
+    link = [line for line in plan.splitlines() if " -o " in line and line.split(" -o ")[1].split()[0].endswith(".dylib")]
+    assert len(link) == 1 and "-dynamiclib -install_name /opt/kws/lib/libkwsint.0.dylib" in link[0]
+    assert "soname" not in plan and "libkwsint.so" not in plan
+    assert f"ln -sf libkwsint.0.dylib {tmp_path}/root/opt/kws/lib/libkwsint.dylib" in plan
