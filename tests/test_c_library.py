@@ -184,7 +184,8 @@ def test_darwin_host_makes_a_dylib(tmp_path):
     the commands make would run (-n), with HOST_OS standing in for uname there."""
     plan = _run(["make", "-n", "-s", "-C", str(CSRC), "TARGET=host", "HOST_OS=Darwin", f"BUILD={tmp_path}",
                  "PREFIX=/opt/kws", "install", f"DESTDIR={tmp_path / 'root'}"]).stdout
-    link = [line for line in plan.splitlines() if " -o " in line and line.split(" -o ")[1].split()[0].endswith(".dylib")]
+    link = [line for line in plan.splitlines()
+            if " -o " in line and line.split(" -o ")[1].split()[0].endswith(".dylib")]
     assert len(link) == 1 and "-dynamiclib -install_name /opt/kws/lib/libkwsint.0.dylib" in link[0]
     assert "soname" not in plan and "libkwsint.so" not in plan
     assert f"ln -sf libkwsint.0.dylib {tmp_path}/root/opt/kws/lib/libkwsint.dylib" in plan
