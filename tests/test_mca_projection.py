@@ -370,3 +370,21 @@ def test_depthwise_tap_loops_on_the_compiled_kernels():
     assert not [m for m in mnemonics["int16"] if m.startswith(("saddw", "sxtl", "smull"))]
     for cpu in ("cortex-a53", "cortex-a72"):
         assert project.mca_cycles(loops["int16"], cpu) > 0 and project.mca_cycles(loops["int32"], cpu) > 0
+
+
+def test_arm32_projection_covers_the_new_targets():
+    """benchmarks/mca/project_arm32.py: every loop found in the real compiled kernels (with the MACs an iteration
+    that its marker count implies) and projected on each modelled core; the Cortex-A7 has no model, so none."""
+    spec = importlib.util.spec_from_file_location("mca_project_arm32", ROOT / "benchmarks" / "mca" / "project_arm32.py")
+    arm32 = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(arm32)
+    rows = arm32.project()
+    assert {(r["name"], r["cpu"]) for r in rows} == {
+        ("neon int8", "cortex-a9"), ("neon int8", "cortex-a57"),
+        *((name, cpu) for name in ("portable int8", "portable 4-bit", "portable 1-bit")
+          for cpu in ("cortex-m4", "cortex-m7"))}
+    for r in rows:
+        assert r["copies"] >= 1 and 0 < r["cycles_per_mac"] < 50, r
+    # 128 MACs of NEON an iteration cost far less per MAC than one scalar SMLABB does
+    assert max(r["cycles_per_mac"] for r in rows if r["target"] == "armv7") < 1 < min(
+        r["cycles_per_mac"] for r in rows if r["target"] != "armv7")
