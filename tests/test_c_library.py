@@ -51,7 +51,11 @@ def _build(target: str, build: Path, *make_args: str) -> None:
 @pytest.fixture(scope="module")
 def expected() -> list[str]:
     """The Python engine's logits and posterior on link_check's window."""
-    model = kwsint.load(BLOB)
+    return _python_results(BLOB)
+
+
+def _python_results(blob: Path) -> list[str]:
+    model = kwsint.load(blob)
     frames, dim = model.window_shape
     window = ((np.arange(frames * dim) * 37 % 101 - 50) / 8.0).astype(np.float32).reshape(frames, dim)
     r = model.infer(window)
@@ -154,10 +158,11 @@ def _clang_objects(target: str, tmp_path: Path, sources: list[Path], *flags: str
     return objects
 
 
-def test_apple_arm64_compiles_and_asks_sysctl(tmp_path):
-    """macOS on Apple silicon: clang's default CPU there (apple-m1) has the dot product, which clang 14's arm_neon.h
-    needs to declare vdotq_s32 at all (see docs/c-api.md)."""
-    objects = _clang_objects("arm64-apple-macos11", tmp_path, sorted(c_sources()))
+@pytest.mark.parametrize("target", ["arm64-apple-macos11", "arm64-apple-ios14"])
+def test_apple_arm64_compiles_and_asks_sysctl(target, tmp_path):
+    """macOS (clang's default CPU there has the dot product) and iOS (its default CPU has not: the SDOT files
+    enable it per function)."""
+    objects = _clang_objects(target, tmp_path, sorted(c_sources()))
     assert all(data[:4] == b"\xcf\xfa\xed\xfe" for data in objects.values())  # 64-bit Mach-O
     backends = objects["backends.c"]
     assert b"_sysctlbyname" in backends and b"getauxval" not in backends
@@ -166,10 +171,12 @@ def test_apple_arm64_compiles_and_asks_sysctl(tmp_path):
 
 def test_bare_metal_aarch64_compiles_without_os_queries(tmp_path):
     """An aarch64 with no Linux and no sysctl: the dot product is usable exactly when the compiler targets it. The
-    whole library with +dotprod (clang 14's arm_neon.h declares vdotq_s32 only then); backends.c both ways."""
-    objects = _clang_objects("aarch64-none-elf", tmp_path, sorted(c_sources()), "-march=armv8.2-a+dotprod")
-    assert all(data[:4] == b"\x7fELF" for data in objects.values())
-    assert b"getauxval" not in objects["backends.c"] and b"sysctlbyname" not in objects["backends.c"]
+    whole library with and without +dotprod; backends.c's cpu_dotprod both ways."""
+    for march in ("armv8-a", "armv8.2-a+dotprod"):
+        (tmp_path / march).mkdir()
+        objects = _clang_objects("aarch64-none-elf", tmp_path / march, sorted(c_sources()), f"-march={march}")
+        assert all(data[:4] == b"\x7fELF" for data in objects.values())
+        assert b"getauxval" not in objects["backends.c"] and b"sysctlbyname" not in objects["backends.c"]
     for march, returns in (("armv8.2-a+dotprod", "#1"), ("armv8-a", "wzr")):
         asm = tmp_path / f"backends-{march}.s"
         _run(["clang", "--target=aarch64-none-elf", "-nostdlibinc", "-isystem", str(NEWLIB_INCLUDE), "-std=c11",
@@ -189,3 +196,22 @@ def test_darwin_host_makes_a_dylib(tmp_path):
     assert len(link) == 1 and "-dynamiclib -install_name /opt/kws/lib/libkwsint.0.dylib" in link[0]
     assert "soname" not in plan and "libkwsint.so" not in plan
     assert f"ln -sf libkwsint.0.dylib {tmp_path}/root/opt/kws/lib/libkwsint.dylib" in plan
+
+
+def test_clang_aarch64_dot_product_under_qemu(tmp_path):
+    """The library built by clang for aarch64 Linux: clang 14's arm_neon.h declares vdotq_s32 only for a +dotprod
+    translation unit, so csrc/neon/neon.h reaches its builtin for the per-function SDOT code. Run under qemu: -cpu
+    max picks neon-dotprod, the Cortex-A53 neon, and both print the Python engine's numbers (int8 and 4-bit)."""
+    tools = ("clang", "aarch64-linux-gnu-gcc", "qemu-aarch64")
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (scripts/setup test installs them)")
+    build, exe = tmp_path / "build", tmp_path / "link_check"
+    _build("aarch64", build, "CC=clang --target=aarch64-linux-gnu")
+    _run(["aarch64-linux-gnu-gcc", "-std=c11", "-O2", "-static", f"-I{CSRC / 'include'}", str(PROGRAM),
+          str(build / "libkwsint.a"), "-lm", "-o", str(exe)])
+    for blob in (BLOB, BLOB.with_name("M4.kwsq")):
+        want = _python_results(blob)
+        for cpu, backend in (("max", "neon-dotprod"), ("cortex-a53", "neon")):
+            out, _ = _results(_run(["qemu-aarch64", "-cpu", cpu, str(exe), str(blob)]).stdout)
+            assert out == [backend, *want], (blob.name, cpu)
