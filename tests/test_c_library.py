@@ -3,14 +3,16 @@
 One source list (csrc/sources.mk) for the library and the Python extension; the host library installed and linked
 through its pkg-config file, statically and as a shared library; the cross builds for aarch64 and 32-bit ARM Linux,
 whose programs run under qemu, and for Cortex-M4 and M7, linked against newlib (built, not run). Every program is
-tests/c/link_check.c, and prints what the Python engine computes on the same window. Apple arm64, bare-metal
-aarch64 and a macOS host's Makefile are compile-checked only (clang, make -n).
+tests/c/link_check.c, and prints what the Python engine computes on the same window. Apple arm64 and bare-metal
+aarch64 are compile-checked with clang, a macOS host's dylib linked with ld64.lld (not run); a clang-built aarch64
+library runs under qemu.
 
 Needs the cross compilers and qemu that ``scripts/setup test`` installs.
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import subprocess
@@ -140,7 +142,8 @@ NEWLIB_INCLUDE = Path("/usr/lib/arm-none-eabi/include")  # Debian's libnewlib-ar
 SYSCTL_STUB = "#include <stddef.h>\nint sysctlbyname(const char *, void *, size_t *, void *, size_t);\n"
 
 
-def _clang_objects(target: str, tmp_path: Path, sources: list[Path], *flags: str) -> dict[str, bytes]:
+def _stand_in_headers(tmp_path: Path) -> Path:
+    """Skips without clang or newlib's headers; the folder holding the <sys/sysctl.h> stand-in."""
     missing = [need for need, ok in (("clang", shutil.which("clang")), (str(NEWLIB_INCLUDE), NEWLIB_INCLUDE.is_dir()))
                if not ok]
     if missing:
@@ -148,6 +151,11 @@ def _clang_objects(target: str, tmp_path: Path, sources: list[Path], *flags: str
     stub = tmp_path / "stub"
     (stub / "sys").mkdir(parents=True, exist_ok=True)
     (stub / "sys" / "sysctl.h").write_text(SYSCTL_STUB)
+    return stub
+
+
+def _clang_objects(target: str, tmp_path: Path, sources: list[Path], *flags: str) -> dict[str, bytes]:
+    stub = _stand_in_headers(tmp_path)
     objects = {}
     for src in sources:
         obj = tmp_path / f"{target}-{src.relative_to(CSRC).as_posix().replace('/', '-')}.o"
@@ -186,17 +194,37 @@ def test_bare_metal_aarch64_compiles_without_os_queries(tmp_path):
         assert f"mov\tw0, {returns}" in body, (march, body)
 
 
-def test_darwin_host_makes_a_dylib(tmp_path):
-    """On a macOS host the Makefile links a Mach-O dylib named by its install path, not an ELF soname. Checked from
-    the commands make would run (-n), with HOST_OS standing in for uname there."""
-    plan = _run(["make", "-n", "-s", "-C", str(CSRC), "TARGET=host", "HOST_OS=Darwin", f"BUILD={tmp_path}",
-                 "PREFIX=/opt/kws", "install", f"DESTDIR={tmp_path / 'root'}"]).stdout
-    link = [line for line in plan.splitlines()
-            if " -o " in line and line.split(" -o ")[1].split()[0].endswith(".dylib")]
-    assert len(link) == 1 and "-dynamiclib -install_name /opt/kws/lib/libkwsint.0.dylib" in link[0]
-    assert "soname" not in plan and "libkwsint.so" not in plan
-    assert f"ln -sf libkwsint.0.dylib {tmp_path}/root/opt/kws/lib/libkwsint.dylib" in plan
+def _ld64() -> str | None:
+    """LLVM's Mach-O linker (Debian lld-14), under any of the names Debian gives it."""
+    found = [shutil.which(n) for n in ("ld64.lld", "ld64.lld-14")] + sorted(glob.glob("/usr/lib/llvm-*/bin/ld64.lld"))
+    return next((p for p in found if p), None)
 
+
+def test_darwin_host_makes_a_dylib(tmp_path):
+    """On a macOS host (HOST_OS=Darwin) the Makefile links a Mach-O dylib named by its install path, not an ELF
+    soname. Built here by clang for arm64-apple-macos11 (the C library's headers as in the compile checks) and
+    linked by LLVM's ld64.lld; with no Apple SDK there is no libSystem to link, so undefined symbols are left to
+    the loader (-undefined dynamic_lookup) and -lm finds an empty archive. Then installed with DESTDIR."""
+    ld64 = _ld64()
+    if ld64 is None:
+        pytest.skip("needs ld64.lld (Debian lld-14; scripts/setup test installs it)")
+    stub = _stand_in_headers(tmp_path)
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "libm.a").write_bytes(b"!<arch>\n")
+    build, root = tmp_path / "build", tmp_path / "root"
+    cc = (f"clang --target=arm64-apple-macos11 -nostdlibinc -isystem {NEWLIB_INCLUDE} -isystem {stub} "
+          "-Wno-unused-command-line-argument")
+    ldflags = (f"-fuse-ld={ld64} -Wl,-platform_version,macos,11.0,11.0 -nostdlib -undefined dynamic_lookup "
+               f"-L{tmp_path / 'lib'}")
+    _build("host", build, "HOST_OS=Darwin", "PREFIX=/opt/kws", f"CC={cc}", f"LDFLAGS={ldflags}", "install",
+           f"DESTDIR={root}")
+    lib = root / "opt" / "kws" / "lib"
+    assert {p.name for p in lib.iterdir()} == {"libkwsint.a", "libkwsint.0.dylib", "libkwsint.dylib", "pkgconfig"}
+    assert os.readlink(lib / "libkwsint.dylib") == "libkwsint.0.dylib"
+    dylib = (lib / "libkwsint.0.dylib").read_bytes()
+    assert dylib[:4] == b"\xcf\xfa\xed\xfe" and dylib[12:16] == b"\x06\x00\x00\x00"  # 64-bit Mach-O, MH_DYLIB
+    assert b"/opt/kws/lib/libkwsint.0.dylib\0" in dylib and b"libkwsint.so" not in dylib  # its install name
+    assert b"_sysctlbyname" in dylib and b"_kws_model_load" in dylib
 
 def test_clang_aarch64_dot_product_under_qemu(tmp_path):
     """The library built by clang for aarch64 Linux: clang 14's arm_neon.h declares vdotq_s32 only for a +dotprod
