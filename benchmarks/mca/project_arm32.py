@@ -17,11 +17,11 @@ and only the inner K loop: not the row setup, the epilogue, the K tail, cache mi
 3. llvm-mca runs each 1000 times back to back on a core's model; cycles per MAC = Total Cycles / Iterations
    / MACs per iteration.
 
-LLVM's Cortex-M7 model has no IT instruction, so the M7 loops are costed without theirs (the 1-bit loop has
+LLVM 14's Cortex-M7 model has no IT instruction, so the M7 loops are costed without theirs (the 1-bit loop has
 one, before its RSBNE): an under-estimate of at most the IT's own issue slot an iteration.
 
-Cores: LLVM (llvm-mca-14 checked) has no scheduling model for the Cortex-A7 (nor the A8 and the AArch32 A53: itineraries
-only, which llvm-mca refuses), so the armv7 NEON loop is projected on the nearest AArch32 cores that have
+Cores: LLVM (llvm-mca-14 checked) has no scheduling model for the Cortex-A7 or A8 (itineraries only, which
+llvm-mca refuses), nor for the A53 in AArch32, so the armv7 NEON loop is projected on the nearest AArch32 cores that have
 one: the Cortex-A9 (ARMv7-A, a 64-bit NEON datapath like the A7's; LLVM's cortex-a15 uses the same model)
 and the Cortex-A57 in AArch32 (ARMv8-A, 128-bit NEON, out of order). Neither is an A7. The Cortex-M4 and M7
 have models of their own (triple thumbv7em).
@@ -118,7 +118,7 @@ def k_loops(loop: Loop) -> list[str]:
 
 
 def mca_cycles(code: str, triple: str, cpu: str) -> float:
-    if cpu == "cortex-m7":  # LLVM's M7 model has no IT instruction: left out (see the module's docstring)
+    if cpu == "cortex-m7":  # LLVM 14's M7 model has no IT instruction: left out (see the module's docstring)
         code = "\n".join(line for line in code.splitlines() if not re.match(r"it[te]*\s", line))
     cmd = [mca_tool(), f"-mtriple={triple}", f"-mcpu={cpu}", f"-iterations={MCA_ITERATIONS}"]
     r = subprocess.run(cmd, input=code + "\n", capture_output=True, text=True)
