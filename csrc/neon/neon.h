@@ -7,7 +7,8 @@
 
 #if defined(__aarch64__)
 #include <arm_neon.h>
-#if defined(__clang__) && !defined(__ARM_FEATURE_DOTPROD) && __has_builtin(__builtin_neon_vdotq_v)
+#if defined(__clang__) /* apart: a GCC without __has_builtin (before 10) could not parse the line below */
+#if !defined(__ARM_FEATURE_DOTPROD) && __has_builtin(__builtin_neon_vdotq_v)
 /* Clang 14's arm_neon.h declares vdotq_s32 only when the whole translation unit targets the dot product; the
  * SDOT files enable it per function (target("dotprod")), so they call the builtin behind it as that header
  * does (34: its type code for int32x4). Clangs whose header declares it anyway get the same instruction. */
@@ -15,6 +16,7 @@ __attribute__((target("dotprod"))) static inline int32x4_t kws_vdotq_s32(int32x4
   return (int32x4_t)__builtin_neon_vdotq_v((int8x16_t)acc, a, b, 34);
 }
 #define vdotq_s32 kws_vdotq_s32
+#endif
 #endif
 #elif defined(__arm__) && defined(__ARM_NEON)
 #include <arm_neon.h>
