@@ -66,22 +66,6 @@ int kws_quantize_multiplier(double scale, int max_shift, int32_t *mult, int32_t 
 static int scale_ok(float s) { return isfinite(s) && s > 0.0f; }
 
 
-/* Reads one b-bit code (LSB-first bitstream); returns 0 for a code outside the grid. */
-static int unpack_code(const uint8_t *bytes, size_t index, int bits, int8_t *out) {
-  size_t bit = index * (size_t)bits;
-  unsigned v = bytes[bit >> 3] >> (bit & 7);
-  if ((bit & 7) + (size_t)bits > 8) v |= (unsigned)bytes[(bit >> 3) + 1] << (8 - (bit & 7));
-  v &= (1u << bits) - 1u;
-  if (bits == 1) {
-    *out = v ? 1 : -1;
-    return 1;
-  }
-  int s = v >= (1u << (bits - 1)) ? (int)v - (1 << bits) : (int)v;
-  if (s == -(1 << (bits - 1))) return 0;
-  *out = (int8_t)s;
-  return 1;
-}
-
 /* The layer fields both passes need. */
 typedef struct {
   size_t at; /* offset of the layer header */
@@ -92,6 +76,12 @@ typedef struct {
   const uint8_t *weight_scale, *multiplier, *shift, *bias, *weights;
 } layer_view;
 
+/* The layer's codes where they lie in the blob. */
+static kws_codes codes_of(const layer_view *v) {
+  kws_codes c = {v->weights, v->bits};
+  return c;
+}
+
 /* The claimed int16 accumulation block, re-proven from the codes (docs/arithmetic.md 5.6): in every
  * aligned block of 2^acc16 products of every row, 128 * sum |w| <= 32767, so no partial sum of
  * x * w over the block leaves int16 for any int8 x. Sums are at most 16384 * 127, exact in int32. */
@@ -101,8 +91,7 @@ static int acc16_safe(const layer_view *v) {
     for (size_t j = 0; j < k; j += block) {
       int32_t sum = 0;
       for (size_t i = j; i < k && i < j + block; i++) {
-        int8_t code;
-        unpack_code(v->weights, o * k + i, v->bits, &code); /* valid: checked before */
+        int32_t code = kws_code_at(codes_of(v), o * k + i);
         sum += code < 0 ? -code : code;
       }
       if (!kws_acc16_block_ok(sum)) return 0;
@@ -189,11 +178,9 @@ static kws_status check_layer(cursor *c, const kws_model *m, float prev_scale, i
     if (b > limit || b < -limit)
       return fail(c, KWS_ERR_FIELD, "layer.bias", (size_t)(v->bias - c->data) + bias_bytes * i);
   }
-  for (size_t i = 0; i < v->count; i++) {
-    int8_t code;
-    if (!unpack_code(v->weights, i, v->bits, &code))
+  for (size_t i = 0; v->bits > 1 && i < v->count; i++) /* the grid is symmetric: -2^(b-1) is off it */
+    if (kws_code_at(codes_of(v), i) == -(1 << (v->bits - 1)))
       return fail(c, KWS_ERR_FIELD, "layer.weights", (size_t)(v->weights - c->data) + i * v->bits / 8);
-  }
   size_t used_bits = v->count * (size_t)v->bits;
   if (used_bits % 8 && (v->weights[weight_bytes - 1] >> (used_bits % 8)) != 0)
     return fail(c, KWS_ERR_FIELD, "layer.weights", (size_t)(v->weights - c->data) + weight_bytes - 1);
@@ -229,18 +216,29 @@ static kws_status check_fbank(cursor *c, int feature_dim) {
   return KWS_OK;
 }
 
-/* 1 if the layer's weights are read where they lie in the blob: loaded in place, 8-bit codes (row-major
- * int8 in the blob, which every kernel that reads codes and the int16 and affine kernels take as they are). */
-static int in_place(const kws_model *m, const layer_view *v) {
-  return (m->load_flags & KWS_LOAD_IN_PLACE) && v->bits == 8;
+/* 1 if kernel dk reads the layer's codes where they lie in the blob: its layout is the blob's, rows whole bytes. */
+static int reads_blob(const kws_dense_kernel *dk, const layer_view *v) {
+  return dk->blob_bits == v->bits && v->in_size * (size_t)v->bits % 8 == 0;
 }
 
-/* The kernel of an int8 dense layer (NULL for other layers), chosen once from the
- * backend, the layer's bits and the storage choice; in place, one that reads the codes. */
+/* The kernel of an int8 dense layer (NULL for other layers), chosen once from the backend, the layer's bits
+ * and the storage choice; loaded in place, one that reads the blob's codes as they lie where there is one:
+ * 8-bit codes (the backend's int8 kernel if it reads row-major codes, else the portable one), 4-bit codes in
+ * whole-byte rows unless int8 storage is asked for (the portable nibble kernel). */
 static const kws_dense_kernel *plan_of(const kws_model *m, const layer_view *v) {
   if (v->kind != KWS_LAYER_DENSE || m->act_bits != 8) return NULL;
   const kws_dense_kernel *dk = kws_plan_dense(m->backend->kernels, v->bits, m->storage);
-  return in_place(m, v) && !dk->reads_codes ? &kws_portable_kernels.dense_s8 : dk;
+  if (!(m->load_flags & KWS_LOAD_IN_PLACE) || reads_blob(dk, v)) return dk;
+  const kws_dense_kernel *own = v->bits == 8 ? &kws_portable_kernels.dense_s8 : &kws_portable_kernels.dense_s4;
+  return reads_blob(own, v) && (v->bits == 8 || m->storage != KWS_WEIGHTS_INT8) ? own : dk;
+}
+
+/* 1 if the layer's weights are read where they lie in the blob: loaded in place, and its kernel reads the
+ * blob's codes (the int16 and affine kernels read int8 codes, so 8-bit ones). */
+static int in_place(const kws_model *m, const layer_view *v) {
+  if (!(m->load_flags & KWS_LOAD_IN_PLACE)) return 0;
+  const kws_dense_kernel *dk = plan_of(m, v);
+  return dk ? reads_blob(dk, v) : v->bits == 8;
 }
 
 /* Bytes of the layer's weights as its kernel reads them (in place: in the blob, the codes themselves). */
@@ -254,17 +252,9 @@ static size_t held_weight_bytes(const kws_model *m, const layer_view *v) {
   return in_place(m, v) ? 0 : weight_bytes(m, v);
 }
 
-/* Bytes of row-major codes the load unpacks a layer into before packing them (0: it packs from the blob's
- * 8-bit codes, or unpacks straight into a layout that is the codes). */
-static size_t codes_bytes(const kws_model *m, const layer_view *v) {
-  const kws_dense_kernel *dk = plan_of(m, v);
-  return dk && v->bits != 8 && !dk->reads_codes ? v->count : 0;
-}
-
-/* Checks the whole payload into m (scalars only) and views; returns the bytes the model keeps and those its
- * load needs besides, for the largest layer's codes. */
+/* Checks the whole payload into m (scalars only) and views; m->model_bytes gets the bytes to allocate. */
 static kws_status check_payload(cursor *c, kws_model *m, layer_view *views, const uint8_t **mean,
-                                const uint8_t **inv_std, size_t *model_bytes, size_t *codes_tmp) {
+                                const uint8_t **inv_std) {
   kws_status st = KWS_OK;
   size_t at = c->pos;
   const uint8_t *h = take(c, 24, "model header", &st);
@@ -299,7 +289,6 @@ static kws_status check_payload(cursor *c, kws_model *m, layer_view *views, cons
     if (!isfinite(lef32(*inv_std + 4 * i)))
       return fail(c, KWS_ERR_FIELD, "inv_std", (size_t)(*inv_std - c->data) + 4 * i);
 
-  *codes_tmp = 0;
   size_t bytes = kws_align8(sizeof(kws_model)) + 2 * kws_align8(4 * (size_t)m->feature_dim);
   float prev_scale = m->input_scale;
   int32_t prev_zp = m->input_zero_point;
@@ -317,7 +306,6 @@ static kws_status check_payload(cursor *c, kws_model *m, layer_view *views, cons
     bytes += kws_align8(held_weight_bytes(m, v)) + kws_align8(n * (m->act_bits == 8 ? 4 : 8)) + 2 * kws_align8(4 * n);
     m->weight_bytes += weight_bytes(m, v);
     m->macs += v->count;
-    if (codes_bytes(m, v) > *codes_tmp) *codes_tmp = codes_bytes(m, v);
   }
   layer_view *last = &views[m->num_layers - 1];
   if (last->kind != KWS_LAYER_DENSE) return fail(c, KWS_ERR_FIELD, "layer.kind", last->at);
@@ -334,7 +322,7 @@ static kws_status check_payload(cursor *c, kws_model *m, layer_view *views, cons
   }
   if (c->pos != c->size) return fail(c, KWS_ERR_SIZE, "payload", c->pos);
   m->max_width = max_width;
-  m->model_bytes = *model_bytes = bytes;
+  m->model_bytes = bytes;
   return KWS_OK;
 }
 
@@ -358,9 +346,9 @@ static void link_epilogues(kws_model *m) {
   }
 }
 
-/* Builds the checked model from its views in mem (model_bytes, zeroed); codes: codes_tmp bytes. */
+/* Builds the checked model from its views in mem (model_bytes of it). */
 static kws_model *build(const kws_model *shape, const layer_view *views, const uint8_t *mean,
-                        const uint8_t *inv_std, uint8_t *mem, int8_t *codes) {
+                        const uint8_t *inv_std, uint8_t *mem) {
   kws_arena a = {mem, 0, shape->model_bytes};
   kws_model *m = (kws_model *)kws_carve(&a, sizeof(kws_model));
   *m = *shape;
@@ -382,23 +370,19 @@ static kws_model *build(const kws_model *shape, const layer_view *views, const u
     L->out_size = n;
     L->weight_bytes = weight_bytes(m, v);
     L->dense = plan_of(m, v);
-    /* w: the layer's row-major codes, where they are or where they are unpacked to */
-    const int8_t *w;
     if (in_place(m, v)) {
-      w = L->weights = (const int8_t *)v->weights;
+      L->weights = (const int8_t *)v->weights;
     } else {
-      int8_t *held = (int8_t *)kws_carve(&a, held_weight_bytes(m, v));
-      int8_t *unpacked = v->bits == 8 ? NULL : L->dense && !L->dense->reads_codes ? codes : held;
-      for (size_t i = 0; unpacked && i < v->count; i++) unpack_code(v->weights, i, v->bits, &unpacked[i]);
-      w = unpacked ? unpacked : (const int8_t *)v->weights; /* 8-bit codes are the blob's bytes */
-      if (L->dense) L->dense->pack(w, v->in_size, n, (uint8_t *)held);
-      else if (!unpacked) memcpy(held, w, v->count);
-      L->weights = held;
+      uint8_t *held = (uint8_t *)kws_carve(&a, held_weight_bytes(m, v));
+      if (L->dense) L->dense->pack(codes_of(v), v->in_size, n, held);
+      else /* int16 and affine layers: int8 codes */
+        for (size_t i = 0; i < v->count; i++) held[i] = (uint8_t)kws_code_at(codes_of(v), i);
+      L->weights = (const int8_t *)held;
     }
     if (m->act_bits == 8) {
       L->bias32 = (int32_t *)kws_carve(&a, 4 * n);
       for (size_t i = 0; i < n; i++) L->bias32[i] = les32(v->bias + 4 * i);
-      kws_fold_bias_s32(L->bias32, w, n, v->count / n, v->in_zp, L->bias32);
+      kws_fold_bias_s32(L->bias32, codes_of(v), n, v->count / n, v->in_zp, L->bias32);
     } else {
       L->bias64 = (int64_t *)kws_carve(&a, 8 * n);
       for (size_t i = 0; i < n; i++) L->bias64[i] = les64(v->bias + 8 * i);
@@ -428,7 +412,6 @@ typedef struct {
   kws_model shape; /* dense: the scalars */
   layer_view views[KWS_MAX_LAYERS];
   const uint8_t *mean, *inv_std;
-  size_t codes_tmp;
 } checked_blob;
 
 /* Checks the header, and a dense model's whole payload (a graph's is checked by its loader). */
@@ -461,8 +444,7 @@ static kws_status check_blob(const void *data, size_t size, const kws_backend *b
   b->shape.backend = be;
   b->shape.storage = storage;
   b->shape.load_flags = flags;
-  size_t model_bytes;
-  return check_payload(&c, &b->shape, b->views, &b->mean, &b->inv_std, &model_bytes, &b->codes_tmp);
+  return check_payload(&c, &b->shape, b->views, &b->mean, &b->inv_std);
 }
 
 kws_status kws_model_arena_bytes(const void *data, size_t size, const kws_backend *be, kws_weight_storage storage,
@@ -474,7 +456,7 @@ kws_status kws_model_arena_bytes(const void *data, size_t size, const kws_backen
   if (st != KWS_OK) return st;
   if (b.kind == KWS_MODEL_GRAPH)
     return kws_graph_load(b.payload, b.payload_bytes, be, flags, NULL, 0, bytes, NULL, err);
-  *bytes = b.shape.model_bytes + b.codes_tmp;
+  *bytes = b.shape.model_bytes;
   return KWS_OK;
 }
 
@@ -491,9 +473,8 @@ kws_status kws_model_load_into(const void *data, size_t size, const kws_backend 
     size_t need;
     return kws_graph_load(b.payload, b.payload_bytes, be, flags, arena, arena_bytes, &need, out, err);
   }
-  size_t need = b.shape.model_bytes + b.codes_tmp;
-  if (arena_bytes < need) return fail(&c, KWS_ERR_NOMEM, "arena", 0);
-  *out = build(&b.shape, b.views, b.mean, b.inv_std, (uint8_t *)arena, (int8_t *)arena + b.shape.model_bytes);
+  if (arena_bytes < b.shape.model_bytes) return fail(&c, KWS_ERR_NOMEM, "arena", 0);
+  *out = build(&b.shape, b.views, b.mean, b.inv_std, (uint8_t *)arena);
   return KWS_OK;
 }
 
@@ -519,15 +500,9 @@ kws_status kws_model_load_with(const void *data, size_t size, const kws_backend 
       free(mem);
       return st;
     }
-  } else { /* the codes are unpacked apart, so the block keeps only the model */
-    mem = (uint8_t *)malloc(b.shape.model_bytes);
-    int8_t *codes = b.codes_tmp ? (int8_t *)malloc(b.codes_tmp) : NULL;
-    if (!mem || (b.codes_tmp && !codes)) {
-      free(mem);
-      return fail(&c, KWS_ERR_NOMEM, "model", 0);
-    }
-    *out = build(&b.shape, b.views, b.mean, b.inv_std, mem, codes);
-    free(codes);
+  } else {
+    if (!(mem = (uint8_t *)malloc(b.shape.model_bytes))) return fail(&c, KWS_ERR_NOMEM, "model", 0);
+    *out = build(&b.shape, b.views, b.mean, b.inv_std, mem);
   }
   (*out)->owned = 1;
   return KWS_OK;

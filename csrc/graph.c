@@ -418,7 +418,7 @@ static kws_status read_ops(rd *r, kws_graph *g, linear_view *views, uint8_t *wri
 /* The kernel of a Conv or FullyConnected: the backend's int8 dense kernel; in place, one that reads the codes. */
 static const kws_dense_kernel *dense_kernel(const kws_backend *be, unsigned flags) {
   const kws_dense_kernel *dk = kws_plan_dense(be->kernels, 8, KWS_WEIGHTS_INT8);
-  return (flags & KWS_LOAD_IN_PLACE) && !dk->reads_codes ? &kws_portable_kernels.dense_s8 : dk;
+  return (flags & KWS_LOAD_IN_PLACE) && dk->blob_bits != 8 ? &kws_portable_kernels.dense_s8 : dk;
 }
 
 /* Bytes op k's run-time arrays take in the arena: what prepare_op carves. */
@@ -489,7 +489,7 @@ static void prepare_op(kws_graph *g, const kws_backend *be, unsigned flags, kws_
       op->weights = v->w; /* the kernel reads the codes: its layout is theirs */
     } else {
       uint8_t *held = (uint8_t *)kws_carve(a, bytes);
-      op->dense->pack(codes, k, n, held);
+      op->dense->pack((kws_codes){v->w, 8}, k, n, held);
       op->weights = held;
     }
     /* int16 accumulation of whole rows where every row's 128 * sum |w| <= 32767 (docs/arithmetic.md 5.6 with
@@ -499,7 +499,7 @@ static void prepare_op(kws_graph *g, const kws_backend *be, unsigned flags, kws_
     op->acc16_log2 = log2 <= KWS_ACC16_MAX_LOG2 && kws_acc16_safe(codes, n, k, log2) ? log2 : 0;
     op->runs_acc16 = op->dense->acc16 && op->acc16_log2 >= op->dense->acc16;
     for (size_t c = 0; c < n; c++) op->bias[c] = les32(v->bias + 4 * c);
-    kws_fold_bias_s32(op->bias, codes, n, k, x->zero_point, op->bias);
+    kws_fold_bias_s32(op->bias, (kws_codes){v->w, 8}, n, k, x->zero_point, op->bias);
     g->weight_bytes += bytes;
     if (op->code == OP_CONV && (op->same || op->dilation > 1) && k > g->gather_bytes) g->gather_bytes = k;
   }

@@ -21,9 +21,28 @@ typedef struct {
   const kws_requant_params *affine_p;
 } kws_epilogue;
 
+/* Row-major weight codes as a blob stores them (docs/format.md): b-bit two's complement fields one after
+ * the other, least significant bit first (1-bit: 1 is +1, 0 is -1), so 8-bit codes are int8 bytes. */
+typedef struct {
+  const uint8_t *bytes;
+  int bits; /* 1..8 */
+} kws_codes;
+
+/* Code i. */
+static inline int32_t kws_code_at(kws_codes c, size_t i) {
+  if (c.bits == 8) return c.bytes[i] >= 128 ? (int32_t)c.bytes[i] - 256 : (int32_t)c.bytes[i];
+  size_t bit = i * (size_t)c.bits;
+  unsigned v = (unsigned)c.bytes[bit >> 3] >> (bit & 7);
+  if ((bit & 7) + (size_t)c.bits > 8) v |= (unsigned)c.bytes[(bit >> 3) + 1] << (8 - (bit & 7));
+  v &= (1u << c.bits) - 1u;
+  if (c.bits == 1) return v ? 1 : -1;
+  return v >= (1u << (c.bits - 1)) ? (int32_t)v - (1 << c.bits) : (int32_t)v;
+}
+
 /* A dense kernel with int8 activations for one weight format, and its packing.
  * pack lays row-major codes [n][k] out in packed_bytes(k, n) bytes (zero-filled
- * by the caller) once, at load or when an op is prepared; run then computes
+ * by the caller) once, at load or when an op is prepared, reading them where
+ * they are (a blob's bit fields, or int8 arrays as 8-bit codes); run then computes
  *   y[b][o] = epilogue(sum_i w[o][i] * x[b][i]), b < batches
  * from that layout. Kernels trust their arguments: the loader and the op
  * constructor check every range first. Kernels never see the input zero point:
@@ -38,13 +57,13 @@ typedef struct {
   const char *name; /* what Model.info() shows: backend, format, layout */
   int code_bits;    /* bits a weight takes as held: 8, 4 or 1 */
   size_t (*packed_bytes)(size_t k, size_t n);
-  void (*pack)(const int8_t *codes, size_t k, size_t n, uint8_t *packed);
+  void (*pack)(kws_codes codes, size_t k, size_t n, uint8_t *packed);
   kws_dense_run *run; /* NULL: the slot is empty, the portable kernel serves */
   int acc16;          /* the smallest proven block (log2 products) run sums in int16 over; 0: never */
   int beats_s8;       /* dense_s4 and dense_s1: faster than the backend's dense_s8 on the paper's
                          layer shapes (benchmarks/README.md), so weights="auto" picks it */
-  int reads_codes;    /* 1: the layout is the row-major int8 codes themselves (pack copies them), so a
-                         model loaded in place reads a blob's 8-bit weights where they lie */
+  int blob_bits;      /* b: the layout is a blob's b-bit codes as they lie, where each row takes whole bytes
+                         (k * b a multiple of 8), so a model loaded in place reads such weights there; 0: none */
 } kws_dense_kernel;
 
 /* One kernel table per backend, filled with designated initializers: an
@@ -192,7 +211,7 @@ const kws_dense_kernel *kws_plan_dense(const kws_kernels *kk, int bits, kws_weig
 /* Folded biases (see the kernel table): out[o] = bias[o] - zp * sum_i w[o][i]
  * for dense (k > 1 inputs per row) and bias[c] - zp * w[c] for affine (k = 1);
  * bias may be NULL (zeros). */
-void kws_fold_bias_s32(const int32_t *bias, const int8_t *w, size_t n, size_t k, int32_t zp, int32_t *out);
+void kws_fold_bias_s32(const int32_t *bias, kws_codes w, size_t n, size_t k, int32_t zp, int32_t *out);
 void kws_fold_bias_s64(const int64_t *bias, size_t n, int64_t *out);
 /* 1 if all n values are finite. */
 int kws_all_finite(const float *x, size_t n);

@@ -140,8 +140,9 @@ kws_status kws_dense_op_create(const kws_backend *be, size_t k, const int8_t *w,
   op->shift = (int32_t *)at;
   op->kernel = dk;
   op->k = k, op->n = n, op->log2_block = log2_block, op->weight_bytes = wbytes;
-  dk->pack(w, k, n, op->weights);
-  kws_fold_bias_s32(bias, w, n, k, p->input_zero_point, op->bias);
+  kws_codes codes = {(const uint8_t *)w, 8}; /* int8 codes: 8-bit codes of any weight width */
+  dk->pack(codes, k, n, op->weights);
+  kws_fold_bias_s32(bias, codes, n, k, p->input_zero_point, op->bias);
   memcpy(op->multiplier, p->multiplier, 4 * n);
   memcpy(op->shift, p->shift, 4 * n);
   op->params = *p;
@@ -244,7 +245,7 @@ kws_status kws_affine_s8(const kws_backend *be, const int8_t *x, size_t batches,
   if (!weights_ok(w, n) || !bias32_ok(bias, n)) return KWS_ERR_ARGUMENT;
   int32_t *folded = (int32_t *)malloc(n * sizeof *folded);
   if (!folded) return KWS_ERR_NOMEM;
-  kws_fold_bias_s32(bias, w, n, 1, p->input_zero_point, folded);
+  kws_fold_bias_s32(bias, (kws_codes){(const uint8_t *)w, 8}, n, 1, p->input_zero_point, folded);
   for (size_t b = 0; b < batches; b++) kk->affine_s8(x + b * n, n, w, folded, p, y + b * n);
   free(folded);
   return KWS_OK;

@@ -30,17 +30,17 @@ void kws_avx2_requantize_s32(const int32_t *acc, const int32_t *mult, const int3
 void kws_avx2_requantize_s64(const int64_t *acc, const int32_t *mult, const int32_t *shift, size_t n,
                              int32_t *out);
 size_t kws_avx2_packed_dense_s8_bytes(size_t k, size_t n);
-void kws_avx2_pack_dense_s8(const int8_t *w, size_t k, size_t n, uint8_t *packed);
+void kws_avx2_pack_dense_s8(kws_codes w, size_t k, size_t n, uint8_t *packed);
 kws_dense_run kws_avx2_fully_connected_s8; /* packed panels; int16 blocks when given one */
 void kws_avx2_fully_connected_s16(const int16_t *x, size_t k, const int8_t *w, size_t n, const int64_t *bias,
                                   const kws_requant_params *p, int16_t *y);
 void kws_avx2_fully_connected_f32(const float *x, size_t k, const float *w, size_t n, const float *bias,
                                   float act_min, float act_max, float *y);
 size_t kws_avx2_packed_dense_s4_bytes(size_t k, size_t n);
-void kws_avx2_pack_dense_s4(const int8_t *codes, size_t k, size_t n, uint8_t *packed);
+void kws_avx2_pack_dense_s4(kws_codes codes, size_t k, size_t n, uint8_t *packed);
 kws_dense_run kws_avx2_fully_connected_s4; /* offset nibbles in panels */
 size_t kws_avx2_packed_dense_s1_bytes(size_t k, size_t n);
-void kws_avx2_pack_dense_s1(const int8_t *codes, size_t k, size_t n, uint8_t *packed);
+void kws_avx2_pack_dense_s1(kws_codes codes, size_t k, size_t n, uint8_t *packed);
 kws_dense_run kws_avx2_fully_connected_s1; /* sign nibbles looked up in per-input tables */
 void kws_avx2_quantize_s8(const float *x, size_t n, float scale, int32_t zero_point, int8_t *y);
 void kws_avx2_quantize_s16(const float *x, size_t n, float scale, int32_t zero_point, int16_t *y);

@@ -86,16 +86,17 @@ static size_t round32(size_t k) { return (k + 31) & ~(size_t)31; }
 
 size_t kws_avx2_packed_dense_s8_bytes(size_t k, size_t n) { return n < 8 ? n * round32(k) : round8(n) * round4(k); }
 
-void kws_avx2_pack_dense_s8(const int8_t *w, size_t k, size_t n, uint8_t *packed) {
+void kws_avx2_pack_dense_s8(kws_codes w, size_t k, size_t n, uint8_t *packed) {
   if (n < 8) { /* rows, each padded to a multiple of 32 (the caller zero-filled the buffer) */
-    for (size_t r = 0; r < n; r++) memcpy(packed + r * round32(k), w + r * k, k);
+    for (size_t r = 0; r < n; r++)
+      for (size_t i = 0; i < k; i++) packed[r * round32(k) + i] = (uint8_t)kws_code_at(w, r * k + i);
     return;
   }
   for (size_t o = 0; o < n; o += 8 * PANEL) {
     size_t rows = n - o >= 8 * PANEL ? 8 * PANEL : round8(n - o);
     for (size_t g = 0; g < k; g += 4)
       for (size_t r = o; r < o + rows; r++)
-        for (size_t i = g; i < g + 4; i++) *packed++ = r < n && i < k ? (uint8_t)w[r * k + i] : 0;
+        for (size_t i = g; i < g + 4; i++) *packed++ = r < n && i < k ? (uint8_t)kws_code_at(w, r * k + i) : 0;
   }
 }
 

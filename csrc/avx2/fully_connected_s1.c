@@ -37,13 +37,13 @@ static size_t round32(size_t v) { return (v + 31) & ~(size_t)31; }
 
 size_t kws_avx2_packed_dense_s1_bytes(size_t k, size_t n) { return round32(n) * round8(k) / 8; }
 
-void kws_avx2_pack_dense_s1(const int8_t *codes, size_t k, size_t n, uint8_t *packed) {
+void kws_avx2_pack_dense_s1(kws_codes codes, size_t k, size_t n, uint8_t *packed) {
   const size_t k8 = round8(k);
   for (size_t o = 0; o < n; o++) {
     const size_t r = o % 32, q = (r % 16) / 8 * 16 + (r >= 16 ? 8 : 0) + r % 8; /* byte of row r */
     uint8_t *panel = packed + (o - r) * k8 / 8;
     for (size_t i = 0; i < k; i++)
-      panel[i / 8 * 32 + q] |= (uint8_t)((codes[o * k + i] < 0) << (i % 8));
+      panel[i / 8 * 32 + q] |= (uint8_t)((kws_code_at(codes, o * k + i) < 0) << (i % 8));
   }
 }
 

@@ -31,7 +31,7 @@ static size_t round8(size_t v) { return (v + 7) & ~(size_t)7; }
 
 size_t kws_avx2_packed_dense_s4_bytes(size_t k, size_t n) { return round8(n) * round8(k) / 2; }
 
-void kws_avx2_pack_dense_s4(const int8_t *codes, size_t k, size_t n, uint8_t *packed) {
+void kws_avx2_pack_dense_s4(kws_codes codes, size_t k, size_t n, uint8_t *packed) {
   const size_t k8 = round8(k), n8 = round8(n);
   for (size_t p = 0; p < n8; p += 32) {
     const size_t nb = n8 - p < 32 ? (n8 - p) / 8 : 4; /* blocks in this panel */
@@ -40,7 +40,7 @@ void kws_avx2_pack_dense_s4(const int8_t *codes, size_t k, size_t n, uint8_t *pa
       for (size_t i = 0; i < k; i++) {
         size_t h = i / 8, j = i % 8;
         size_t at = h * 32 * nb + (r / 8) * 32 + (r % 8) * 4 + j % 4;
-        panel[at] |= (uint8_t)((codes[(p + r) * k + i] + 8) << (j < 4 ? 0 : 4));
+        panel[at] |= (uint8_t)((kws_code_at(codes, (p + r) * k + i) + 8) << (j < 4 ? 0 : 4));
       }
   }
 }

@@ -23,7 +23,7 @@
 #endif
 
 size_t kws_avx512_packed_dense_s8_bytes(size_t k, size_t n);
-void kws_avx512_pack_dense_s8(const int8_t *w, size_t k, size_t n, uint8_t *packed);
+void kws_avx512_pack_dense_s8(kws_codes w, size_t k, size_t n, uint8_t *packed);
 kws_dense_run kws_avx512_fully_connected_s8; /* 16-row blocks, x + 128 against w by VPDPBUSD */
 
 /* SaturatingRoundingDoublingHighMul on 16 lanes, for b never INT32_MIN (a

@@ -23,7 +23,7 @@
 #endif
 
 size_t kws_avxvnni_packed_dense_s8_bytes(size_t k, size_t n);
-void kws_avxvnni_pack_dense_s8(const int8_t *w, size_t k, size_t n, uint8_t *packed);
+void kws_avxvnni_pack_dense_s8(kws_codes w, size_t k, size_t n, uint8_t *packed);
 kws_dense_run kws_avxvnni_fully_connected_s8; /* dense.h: 8-row blocks, x + 128 against w by VPDPBUSD */
 
 #endif /* x86 */

@@ -42,23 +42,24 @@ size_t VN_NAME(packed_dense_s8_bytes)(size_t k, size_t n) {
   return vn_header_bytes(n) + (n < 8 ? n * vn_round64(k) : vn_round_rows(n) * vn_round4(k));
 }
 
-void VN_NAME(pack_dense_s8)(const int8_t *w, size_t k, size_t n, uint8_t *packed) {
+void VN_NAME(pack_dense_s8)(kws_codes w, size_t k, size_t n, uint8_t *packed) {
   for (size_t r = 0; r < n; r++) {
     int32_t s = 0;
-    for (size_t i = 0; i < k; i++) s += w[r * k + i];
+    for (size_t i = 0; i < k; i++) s += kws_code_at(w, r * k + i);
     int32_t c = -128 * s;
     memcpy(packed + 4 * r, &c, 4);
   }
   packed += vn_header_bytes(n);
   if (n < 8) { /* rows (the caller zero-filled the buffer) */
-    for (size_t r = 0; r < n; r++) memcpy(packed + r * vn_round64(k), w + r * k, k);
+    for (size_t r = 0; r < n; r++)
+      for (size_t i = 0; i < k; i++) packed[r * vn_round64(k) + i] = (uint8_t)kws_code_at(w, r * k + i);
     return;
   }
   for (size_t o = 0; o < n; o += VN_ROWS * VN_PANEL) {
     size_t rows = n - o >= VN_ROWS * VN_PANEL ? VN_ROWS * VN_PANEL : vn_round_rows(n - o);
     for (size_t g = 0; g < k; g += 4)
       for (size_t r = o; r < o + rows; r++)
-        for (size_t i = g; i < g + 4; i++) *packed++ = r < n && i < k ? (uint8_t)w[r * k + i] : 0;
+        for (size_t i = g; i < g + 4; i++) *packed++ = r < n && i < k ? (uint8_t)kws_code_at(w, r * k + i) : 0;
   }
 }
 

@@ -173,13 +173,15 @@ kws_status kws_model_load_with(const void *data, size_t size, const kws_backend 
 
 /* Loading into the caller's memory, and in place. kws_model_load_into allocates nothing: the model is built
  * in the caller's arena. With KWS_LOAD_IN_PLACE it reads the blob's weights where they lie (in flash, or a
- * memory map): 8-bit weights of dense models, every weight of a streaming graph, and a graph's initial
- * states; the blob must then stay unchanged for as long as the model is used. Weights of other widths are
- * unpacked into the arena, as are the per-channel arrays (folded biases, multipliers, shifts). In place,
- * int8 dense layers run on the backend's kernel where it reads row-major codes (neon, neon-dotprod,
- * sse4.1, portable) and on the portable kernel where the backend packs them its own way (avx2, avx-vnni,
- * avx512-vnni); kws_model_layer_plan names it. The format needs no alignment: the kernels read weights
- * byte-wise or with unaligned loads. */
+ * memory map) wherever a kernel reads them as the blob stores them: 8-bit weights; 4-bit weights of dense
+ * layers whose rows are whole bytes (an even number of inputs), unless int8 storage is asked for; every
+ * weight of a streaming graph and its initial states. The blob must then stay unchanged for as long as the
+ * model is used. Other weights are packed into the arena as kws_model_load packs them, and so are the
+ * per-channel arrays (folded biases, multipliers, shifts). In place may choose a slower kernel: 8-bit dense
+ * layers run on the backend's kernel where it reads row-major codes (neon, neon-dotprod, sse4.1, portable)
+ * and on the portable one where the backend packs its own layout (avx2, avx-vnni, avx512-vnni); 4-bit ones
+ * on the portable nibble kernel. kws_model_layer_plan names each layer's. The format needs no alignment:
+ * the kernels read weights byte-wise or with unaligned loads. */
 enum { KWS_LOAD_IN_PLACE = 1 };
 
 /* The arena bytes kws_model_load_into takes for this blob, backend, storage and flags, exactly. Checks the
@@ -188,8 +190,8 @@ enum { KWS_LOAD_IN_PLACE = 1 };
 kws_status kws_model_arena_bytes(const void *data, size_t size, const kws_backend *be, kws_weight_storage storage,
                                  unsigned flags, size_t *bytes, kws_load_error *err);
 /* Load into arena (8-byte aligned, arena_bytes at least kws_model_arena_bytes, else KWS_ERR_NOMEM with err
- * field "arena"); allocates nothing. The model then lives in the arena's first info.model_bytes bytes; the
- * rest served the load only (row-major codes to pack from, a graph's tables while they were checked). The
+ * field "arena"); allocates nothing. The model then lives in the arena's first info.model_bytes bytes (a
+ * dense model's are all of them; a graph's load also used the rest, for its tables while they were checked). The
  * caller owns the arena: kws_model_free does nothing on such a model, and the arena may be reused once the
  * model and its streams are no longer used. */
 kws_status kws_model_load_into(const void *data, size_t size, const kws_backend *be, kws_weight_storage storage,

@@ -31,12 +31,12 @@ enum { S1_CHUNK_PAIRS = 256, S1_TABLE_BYTES = 32 }; /* per group: Tl[16], Th[16]
 
 size_t kws_neon_s1_bytes(size_t k, size_t n) { return n * ((k + 7) / 8); }
 
-void kws_neon_pack_s1(const int8_t *codes, size_t k, size_t n, uint8_t *packed) {
+void kws_neon_pack_s1(kws_codes codes, size_t k, size_t n, uint8_t *packed) {
   size_t g = (k + 7) / 8;
   for (size_t o = 0; o < n; o++) {
     size_t panel = o / 16, rows = n - panel * 16 < 16 ? n - panel * 16 : 16;
     uint8_t *p = packed + panel * 16 * g + o % 16;
-    for (size_t i = 0; i < k; i++) p[i / 8 * rows] |= (uint8_t)((codes[o * k + i] < 0) << (i % 8));
+    for (size_t i = 0; i < k; i++) p[i / 8 * rows] |= (uint8_t)((kws_code_at(codes, o * k + i) < 0) << (i % 8));
   }
 }
 

@@ -19,15 +19,15 @@
 
 size_t kws_neon_s4_bytes(size_t k, size_t n) { return (n + 7) / 8 * 8 * ((k + 1) / 2); } /* s4.h: rows padded to 8 */
 
-void kws_neon_pack_s4(const int8_t *codes, size_t k, size_t n, uint8_t *packed) {
+void kws_neon_pack_s4(kws_codes codes, size_t k, size_t n, uint8_t *packed) {
   size_t s = (k + 1) / 2, r = k % 32, k32 = k - r, t = (r + 1) / 2, h = r / 2;
   for (size_t o = 0; o < n; o++) {
-    const int8_t *c = codes + o * k;
+    size_t c = o * k; /* the row's first code */
     uint8_t *row = packed + o * s;
     for (size_t i = 0; i < k32; i++) /* block i / 32: low nibbles codes 0..15, high 16..31 */
-      row[i / 32 * 16 + i % 16] |= (uint8_t)((c[i] + 8) << (i % 32 >= 16 ? 4 : 0));
+      row[i / 32 * 16 + i % 16] |= (uint8_t)((kws_code_at(codes, c + i) + 8) << (i % 32 >= 16 ? 4 : 0));
     for (size_t j = 0; j < r; j++) /* tail: low nibbles codes 0..t-1, high nibbles h..r-1 from byte t-h */
-      row[k32 / 2 + (j < t ? j : j - h)] |= (uint8_t)((c[k32 + j] + 8) << (j < t ? 0 : 4));
+      row[k32 / 2 + (j < t ? j : j - h)] |= (uint8_t)((kws_code_at(codes, c + k32 + j) + 8) << (j < t ? 0 : 4));
   }
 }
 

@@ -16,9 +16,9 @@ void kws_neon_fully_connected_s8_acc16(const int8_t *x, size_t k, const int8_t *
 kws_dense_run kws_neon_run_s8;
 /* 4-bit codes (s4.h's layout; the SDOT kernel below shares it) and 1-bit codes (LUT). */
 size_t kws_neon_s4_bytes(size_t k, size_t n);
-void kws_neon_pack_s4(const int8_t *codes, size_t k, size_t n, uint8_t *packed);
+void kws_neon_pack_s4(kws_codes codes, size_t k, size_t n, uint8_t *packed);
 size_t kws_neon_s1_bytes(size_t k, size_t n);
-void kws_neon_pack_s1(const int8_t *codes, size_t k, size_t n, uint8_t *packed);
+void kws_neon_pack_s1(kws_codes codes, size_t k, size_t n, uint8_t *packed);
 kws_dense_run kws_neon_run_s4, kws_neon_run_s1;
 enum { KWS_NEON_ACC16_MIN_LOG2 = 7 }; /* kws_neon_run_s8 sums in int16 over proven blocks this long or longer */
 /* ARMv8.2 SDOT: call only where backends.c finds that the CPU has it. */

@@ -1,5 +1,4 @@
 /* FULLY_CONNECTED, portable C: the scalar loops of TFLM's reference kernel. */
-#include <string.h>
 
 #include "portable.h"
 
@@ -7,8 +6,8 @@ static int32_t clamp(int32_t v, int32_t lo, int32_t hi) { return v < lo ? lo : v
 
 size_t kws_portable_rows_s8_bytes(size_t k, size_t n) { return k * n; }
 
-void kws_portable_pack_rows_s8(const int8_t *codes, size_t k, size_t n, uint8_t *packed) {
-  memcpy(packed, codes, k * n);
+void kws_portable_pack_rows_s8(kws_codes codes, size_t k, size_t n, uint8_t *packed) {
+  for (size_t i = 0; i < k * n; i++) packed[i] = (uint8_t)kws_code_at(codes, i);
 }
 
 void kws_portable_fully_connected_s8(const int8_t *x, size_t batches, size_t k, const uint8_t *w, size_t n,

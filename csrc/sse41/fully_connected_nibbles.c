@@ -36,13 +36,13 @@ static inline size_t code_byte(size_t k, size_t i, int *high) {
   return k32 / 2 + (i - k32) % rb;
 }
 
-void kws_sse41_pack_nibbles(const int8_t *codes, size_t k, size_t n, uint8_t *packed) {
+void kws_sse41_pack_nibbles(kws_codes codes, size_t k, size_t n, uint8_t *packed) {
   const size_t stride = (k + 1) / 2;
   for (size_t o = 0; o < n; o++)
     for (size_t i = 0; i < k; i++) {
       int high;
       size_t b = code_byte(k, i, &high);
-      packed[o * stride + b] |= (uint8_t)((codes[o * k + i] + 8) << (4 * high));
+      packed[o * stride + b] |= (uint8_t)((kws_code_at(codes, o * k + i) + 8) << (4 * high));
     }
 }
 

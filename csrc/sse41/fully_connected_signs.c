@@ -34,12 +34,12 @@
 #define KBLOCK 1024    /* activations (a multiple of 8 * STEPS8) tabulated at a time */
 #define ROWCHUNK 1024  /* rows (a multiple of 16) whose sums wait for the next K block */
 
-void kws_sse41_pack_signs(const int8_t *codes, size_t k, size_t n, uint8_t *packed) {
+void kws_sse41_pack_signs(kws_codes codes, size_t k, size_t n, uint8_t *packed) {
   const size_t steps = (k + 7) / 8;
   for (size_t o = 0; o < n; o++) {
     const size_t p = o / 16, rp = n - 16 * p < 16 ? n - 16 * p : 16;
     for (size_t i = 0; i < k; i++)
-      packed[16 * p * steps + i / 8 * rp + o % 16] |= (uint8_t)((codes[o * k + i] > 0) << (i % 8));
+      packed[16 * p * steps + i / 8 * rp + o % 16] |= (uint8_t)((kws_code_at(codes, o * k + i) > 0) << (i % 8));
   }
 }
 

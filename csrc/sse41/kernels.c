@@ -11,7 +11,7 @@ const kws_kernels kws_sse41_kernels = {
                  .code_bits = 8,
                  .packed_bytes = kws_portable_rows_s8_bytes,
                  .pack = kws_portable_pack_rows_s8,
-                 .reads_codes = 1,
+                 .blob_bits = 8,
                  .run = kws_sse41_fully_connected_s8},
     .dense_s4 = {.name = "sse4.1 4-bit offset nibble rows, 32-K steps",
                  .code_bits = 4,

@@ -33,9 +33,9 @@ void kws_sse41_requantize_s32(const int32_t *acc, const int32_t *mult, const int
 void kws_sse41_requantize_s64(const int64_t *acc, const int32_t *mult, const int32_t *shift, size_t n,
                               int32_t *out);
 kws_dense_run kws_sse41_fully_connected_s8; /* row-major int8 codes */
-void kws_sse41_pack_nibbles(const int8_t *codes, size_t k, size_t n, uint8_t *packed);
+void kws_sse41_pack_nibbles(kws_codes codes, size_t k, size_t n, uint8_t *packed);
 kws_dense_run kws_sse41_fully_connected_s8_nibbles; /* 2..4-bit: offset codes, 32-K steps, portable's size */
-void kws_sse41_pack_signs(const int8_t *codes, size_t k, size_t n, uint8_t *packed);
+void kws_sse41_pack_signs(kws_codes codes, size_t k, size_t n, uint8_t *packed);
 kws_dense_run kws_sse41_fully_connected_s8_signs; /* 1-bit: panels of 16 rows x 8 K */
 void kws_sse41_fully_connected_s16(const int16_t *x, size_t k, const int8_t *w, size_t n, const int64_t *bias,
                                    const kws_requant_params *p, int16_t *y);

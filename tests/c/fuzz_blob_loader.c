@@ -6,7 +6,9 @@
  * stopping at the checksum. Whatever loads runs one inference on a zero window,
  * a stream and a detector (a streaming graph: invokes and a reset); everything is
  * freed (LeakSanitizer checks).
- * Whether the blob loads must not depend on the backend or the storage.
+ * Whether the blob loads must not depend on the backend or the storage. Each load is
+ * repeated in place into an arena of exactly kws_model_arena_bytes (and a graph's
+ * stream into exactly kws_stream_bytes): the same status, and the same numbers.
  *
  * Built and run by tests/test_fuzz.py:
  *   clang -std=c11 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
@@ -50,11 +52,62 @@ static void exercise_graph(const kws_model *m) {
   free(in);
 }
 
+/* One output of a model on zeros: a dense model's logits, a graph's first invoke (a stream in exactly its bytes of
+ * the caller's memory when own_memory); out holds 2 int32 or the graph's output codes. */
+static void zeros_output(const kws_model *m, int own_memory, void *out) {
+  if (kws_model_kind(m) == KWS_MODEL_GRAPH) {
+    kws_graph_info g;
+    kws_model_graph_info(m, &g);
+    size_t in_len = g.input_frames * g.input_channels, out_len = g.output_frames * g.output_channels;
+    int8_t *in = calloc(in_len, 1);
+    void *mem = own_memory ? malloc(kws_stream_bytes(m)) : NULL;
+    kws_stream *s = NULL;
+    kws_status st = own_memory ? kws_stream_init(m, mem, kws_stream_bytes(m), &s) : kws_stream_create(m, &s);
+    if (st != KWS_OK || kws_stream_invoke(s, in, in_len, out, out_len) != KWS_OK) abort();
+    kws_stream_free(s);
+    free(mem);
+    free(in);
+    return;
+  }
+  kws_model_info info;
+  kws_model_get_info(m, &info);
+  void *input = calloc(info.input_size, info.act_bits == 8 ? 1 : 2);
+  void *scratch = malloc(info.scratch_bytes);
+  int32_t post;
+  if (kws_model_infer_q(m, input, scratch, (int32_t *)out, &post) != KWS_OK) abort();
+  free(scratch);
+  free(input);
+}
+
+/* The blob loaded in place into exactly the arena the query gives, against the copying load's status st and
+ * model m: the query and the load refuse what it refuses, and what loads computes the same. */
+static void exercise_in_place(const uint8_t *blob, size_t size, const kws_backend *be, kws_weight_storage storage,
+                              kws_status st, const kws_model *m) {
+  size_t need = 0;
+  kws_load_error err = {NULL, 0};
+  if (kws_model_arena_bytes(blob, size, be, storage, KWS_LOAD_IN_PLACE, &need, &err) != st) abort();
+  if (st != KWS_OK) return;
+  void *arena = malloc(need);
+  kws_model *placed = NULL;
+  if (kws_model_load_into(blob, size, be, storage, KWS_LOAD_IN_PLACE, arena, need, &placed, &err) != KWS_OK) abort();
+  size_t out_bytes = 8;
+  kws_graph_info g;
+  if (kws_model_graph_info(m, &g) == KWS_OK) out_bytes = g.output_frames * g.output_channels;
+  uint8_t *want = malloc(out_bytes), *got = malloc(out_bytes);
+  zeros_output(m, 0, want);
+  zeros_output(placed, 1, got);
+  if (memcmp(want, got, out_bytes)) abort();
+  free(got);
+  free(want);
+  free(arena);
+}
+
 /* 1 if the blob loads (and then runs it), 0 if it is refused with a field named. */
 static int exercise(const uint8_t *blob, size_t size, const kws_backend *be, kws_weight_storage storage) {
   kws_model *m = NULL;
   kws_load_error err = {NULL, 0};
   kws_status st = kws_model_load_with(blob, size, be, storage, &m, &err);
+  exercise_in_place(blob, size, be, storage, st, m);
   if (st != KWS_OK) {
     /* A refusal names the field, leaves no model, and is a format error, never memory or arguments. */
     if (m != NULL || err.field == NULL || st == KWS_ERR_ARGUMENT || st == KWS_ERR_BACKEND || st == KWS_ERR_NOMEM) {

@@ -15,7 +15,7 @@ import kwsint
 from kwsint import GraphModel
 from kwsint._kwsint_c import ffi, lib
 from kwsint.engine import backend as kb
-from kwsint.engine.blob import write_blob
+from kwsint.engine.blob import pack_codes, write_blob
 from kwsint.train.generate import random_model
 
 BACKENDS = kwsint.backends()
@@ -33,7 +33,8 @@ def _blobs() -> dict[str, bytes]:
     mixed = random_model([40, 24, 16], weight_bits=[4, 8, 1, 3], act_bits=8, window_frames=12, feature_dim=8,
                          seed=5)
     wide = random_model([20], weight_bits=[8, 2], act_bits=16, window_frames=6, feature_dim=5, seed=6)
-    return {"M2": kwsint.default_model.model_path("default:M2").read_bytes(), "mixed": write_blob(mixed),
+    shipped = {name: kwsint.default_model.model_path(f"default:{name}").read_bytes() for name in ("M2", "M4")}
+    return {**shipped, "mixed": write_blob(mixed),
             "int16": write_blob(wide), "okay_nabu": _okay_nabu()}
 
 
@@ -100,18 +101,20 @@ def test_in_place_holds_no_int8_weights():
     assert model.info()["model_bytes_in_memory"] - in_place.info()["model_bytes_in_memory"] == weights
 
 
-@pytest.mark.parametrize("name", ["M2", "okay_nabu"])
+@pytest.mark.parametrize("name", ["M2", "M4", "okay_nabu"])
 def test_an_in_place_model_reads_the_blob(name):
-    """Changing a weight in the blob after the load changes the outputs of the model loaded in place, and of no
-    other: it reads the weights where they lie, the others hold copies."""
+    """Changing weights in the blob after the load changes the outputs of the model loaded in place, and of no
+    other: it reads the weights where they lie (M4's first layer: 4-bit codes, read by the portable nibble
+    kernel), the others hold copies."""
     for be in BACKENDS:
         blob = bytearray(BLOBS[name])
         models = {m: kwsint.load(blob, backend=be, memory=m) for m in ("copy", "arena")}
         models["in_place"] = (GraphModel if name == "okay_nabu" else kwsint.Model)(blob, backend=be,
                                                                                    memory="in_place")
         before = {m: _outputs(model) for m, model in models.items()}
-        at, n = _first_weights(models["in_place"], blob)
-        blob[at:at + n] = bytes([100, 156] * (n // 2) + [0] * (n % 2))  # codes +100, -100, ...
+        at, n, bits = _first_weights(models["in_place"], blob)
+        pattern = [100, 156] if bits == 8 else [0x35, 0xD3]  # codes 100, -100; 5, 3, 3, -3: on the grid
+        blob[at:at + n] = bytes(pattern * (n // 2) + [0] * (n % 2))
         after = {m: _outputs(model) for m, model in models.items()}
         assert not np.array_equal(after["in_place"], before["in_place"]), be
         for m in ("copy", "arena"):
@@ -119,14 +122,16 @@ def test_an_in_place_model_reads_the_blob(name):
             np.testing.assert_array_equal(before[m], before["in_place"], err_msg=be)
 
 
-def _first_weights(model, blob: bytearray) -> tuple[int, int]:
-    """The offset in the blob of a model's first weight codes (a dense model's first layer, a graph's first op
-    with weights: int8 codes, as the blob stores 8-bit ones), and their count."""
+def _first_weights(model, blob: bytearray) -> tuple[int, int, int]:
+    """Where in the blob a model's first weights lie (a dense model's first layer, a graph's first op with
+    weights, whose codes are int8): offset, bytes, bits."""
     ops = model.spec.layers if hasattr(model.spec, "layers") else model.spec.ops
-    codes = next(op.weights for op in ops if getattr(op, "weights", None) is not None and op.weights.ndim > 1)
-    at = blob.find(np.ascontiguousarray(codes, dtype=np.int8).tobytes())
+    op = next(op for op in ops if getattr(op, "weights", None) is not None and op.weights.ndim > 1)
+    bits = getattr(op, "weight_bits", 8)
+    packed = pack_codes(op.weights.ravel(), bits)
+    at = blob.find(packed)
     assert at > 0
-    return at, codes.size
+    return at, len(packed), bits
 
 
 def _outputs(model) -> np.ndarray:
