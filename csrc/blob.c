@@ -289,7 +289,8 @@ static kws_status check_payload(cursor *c, kws_model *m, layer_view *views, cons
     if (!isfinite(lef32(*inv_std + 4 * i)))
       return fail(c, KWS_ERR_FIELD, "inv_std", (size_t)(*inv_std - c->data) + 4 * i);
 
-  size_t bytes = kws_align8(sizeof(kws_model)) + 2 * kws_align8(4 * (size_t)m->feature_dim);
+  size_t bytes = kws_align8(sizeof(kws_model)) + kws_align8((size_t)m->num_layers * sizeof(kws_layer)) +
+                 2 * kws_align8(4 * (size_t)m->feature_dim);
   float prev_scale = m->input_scale;
   int32_t prev_zp = m->input_zero_point;
   size_t prev_size = m->input_size, max_width = m->input_size;
@@ -352,6 +353,7 @@ static kws_model *build(const kws_model *shape, const layer_view *views, const u
   kws_arena a = {mem, 0, shape->model_bytes};
   kws_model *m = (kws_model *)kws_carve(&a, sizeof(kws_model));
   *m = *shape;
+  m->layers = (kws_layer *)kws_carve(&a, (size_t)m->num_layers * sizeof(kws_layer));
   size_t fd = (size_t)m->feature_dim;
   m->mean = (float *)kws_carve(&a, 4 * fd);
   m->inv_std = (float *)kws_carve(&a, 4 * fd);

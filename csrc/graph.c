@@ -62,7 +62,7 @@ typedef struct {
   int32_t *multiplier, *shift;
   kws_requant_params params;
   kws_epilogue epilogue;
-  int8_t table[256];                   /* Logistic and Quantize: the output code of input code x at x + 128 */
+  int8_t *table;                       /* Logistic and Quantize: [256], the output code of input code x at x + 128 */
 } g_op;
 
 struct kws_graph {
@@ -424,6 +424,7 @@ static const kws_dense_kernel *dense_kernel(const kws_backend *be, unsigned flag
 /* Bytes op k's run-time arrays take in the arena: what prepare_op carves. */
 static size_t op_bytes(const g_op *op, const linear_view *v, const kws_backend *be, unsigned flags) {
   if (op->code == OP_CONCAT) return kws_align8(op->num_inputs * sizeof(size_t));
+  if (op->code == OP_LOGISTIC || op->code == OP_QUANTIZE) return 256;
   if (op->code != OP_CONV && op->code != OP_DEPTHWISE && op->code != OP_FC) return 0;
   size_t held = flags & KWS_LOAD_IN_PLACE ? 0
                 : op->code == OP_DEPTHWISE ? v->count
@@ -440,6 +441,7 @@ static void prepare_op(kws_graph *g, const kws_backend *be, unsigned flags, kws_
     return;
   }
   const g_tensor *x = &g->tensors[op->input], *out = &g->tensors[op->out];
+  if (op->code == OP_LOGISTIC || op->code == OP_QUANTIZE) op->table = (int8_t *)kws_carve(a, 256);
   if (op->code == OP_LOGISTIC) {
     kws_logistic_table(x->scale, x->zero_point, op->table); /* succeeds: checked */
     return;

@@ -150,7 +150,7 @@ struct kws_model {
   int32_t input_zero_point;
   int32_t posterior_multiplier, posterior_shift;
   int num_layers;
-  kws_layer layers[KWS_MAX_LAYERS];
+  kws_layer *layers; /* [num_layers] */
   size_t max_width; /* widest activation vector */
   size_t weight_bytes;
   size_t model_bytes; /* the one block holding everything above (what the load carved of it) */

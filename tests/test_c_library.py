@@ -64,9 +64,28 @@ def _python_results(blob: Path) -> list[str]:
     return [str(int(v)) for v in (*r.logits, r.posterior_q16)]
 
 
+@pytest.fixture(scope="module")
+def graph_blob(tmp_path_factory) -> Path:
+    """microWakeWord's okay_nabu as a kwsint blob (kwsint-import's)."""
+    import pymicro_wakeword
+    from kwsint.interop.tflite_import import read_tflite
+    path = tmp_path_factory.mktemp("graph") / "okay_nabu.kwsq"
+    path.write_bytes(kwsint.write_blob(read_tflite(Path(pymicro_wakeword.__file__).parent / "models" /
+                                                   "okay_nabu.tflite")))
+    return path
+
+
+def graph_expected(blob: Path) -> list[str]:
+    """The Python engine's output codes of the graph's first invoke on link_check's input."""
+    model = kwsint.load(blob)
+    n = model.input_shape[0] * model.input_shape[1]
+    codes = ((np.arange(n) * 37 % 256) - 128).astype(np.int8).reshape(model.input_shape)
+    return [str(int(v)) for v in model.stream().invoke(codes).ravel()[:16]]
+
+
 def _results(stdout: str) -> tuple[list[str], list[int], list[str]]:
-    """link_check's output: (backend, logits and posterior), (model bytes, scratch bytes), and loaded in place
-    (arena bytes, model bytes, logits and posterior)."""
+    """link_check's output: (backend, its numbers), (model bytes, bytes to run it), and loaded in place (arena
+    bytes, model bytes, its numbers)."""
     first, second, third = stdout.splitlines()
     name, *sizes = second.split()
     assert name == "bytes"
@@ -107,8 +126,24 @@ def test_host_library_installs_and_links_through_pkg_config(tmp_path, expected):
     assert str(lib / "libkwsint.so.0") in shared.stdout
 
 
+def test_host_library_runs_a_streaming_graph(tmp_path, graph_blob):
+    """link_check on microWakeWord's okay_nabu: the output codes and the memory (copied, and in place with the
+    stream in the caller's memory) the Python engine gives."""
+    build = tmp_path / "build"
+    _build("host", build)
+    exe = tmp_path / "link_check"
+    _run(["gcc", "-std=c11", "-O2", f"-I{CSRC / 'include'}", str(PROGRAM), str(build / "libkwsint.a"), "-lm", "-o",
+          str(exe)])
+    out, sizes, in_place = _results(_run([str(exe), str(graph_blob)]).stdout)
+    copied, placed = kwsint.load(graph_blob), kwsint.load(graph_blob, memory="in_place")
+    want = graph_expected(graph_blob)
+    assert out == [copied.backend, *want] and in_place[2:] == want
+    assert sizes == [copied.model_bytes, copied.stream_bytes]
+    assert [int(v) for v in in_place[:2]] == [placed.arena_bytes, placed.model_bytes]
+
+
 @pytest.mark.parametrize("target", sorted(TARGETS))
-def test_cross_build(target, tmp_path, expected):
+def test_cross_build(target, tmp_path, expected, graph_blob):
     """The library for a device: built by the Makefile with the target's own backends, linked into a program; on
     the Linux targets the program runs under qemu and prints the Python engine's numbers."""
     cc, flags, qemu, backend = TARGETS[target]
@@ -130,6 +165,9 @@ def test_cross_build(target, tmp_path, expected):
     out, sizes, in_place = _results(_run([*qemu, str(exe), str(BLOB)]).stdout)
     assert out == [backend, *expected] and in_place[2:] == expected
     assert all(n > 0 for n in sizes) and 0 < int(in_place[1]) < sizes[0]  # in place, the model holds no weights
+    out, sizes, in_place = _results(_run([*qemu, str(exe), str(graph_blob)]).stdout)
+    want = graph_expected(graph_blob)
+    assert out == [backend, *want] and in_place[2:] == want and 0 < int(in_place[1]) < sizes[0]
 
 
 # Targets with no OS of ours to run on, compile-checked with clang: an Apple arm64 (macOS, iOS), whose CPU features
@@ -241,5 +279,5 @@ def test_clang_aarch64_dot_product_under_qemu(tmp_path):
     for blob in (BLOB, BLOB.with_name("M4.kwsq")):
         want = _python_results(blob)
         for cpu, backend in (("max", "neon-dotprod"), ("cortex-a53", "neon")):
-            out, _ = _results(_run(["qemu-aarch64", "-cpu", cpu, str(exe), str(blob)]).stdout)
-            assert out == [backend, *want], (blob.name, cpu)
+            out, _, in_place = _results(_run(["qemu-aarch64", "-cpu", cpu, str(exe), str(blob)]).stdout)
+            assert out == [backend, *want] and in_place[2:] == want, (blob.name, cpu)

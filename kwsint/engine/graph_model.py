@@ -56,6 +56,12 @@ class GraphModel:
         self.output_shape = (int(info.output_frames), int(info.output_channels))
         self.output_dtype = np.dtype(np.uint8 if info.output_uint8 else np.int8)
         self.state_bytes = int(info.state_bytes)
+        sizes = ffi.new("kws_model_info *")
+        lib.kws_model_get_info(self._ptr, sizes)
+        self.model_bytes = int(sizes.model_bytes)
+        """Bytes the loaded model takes (in place: without the weights and states read from the blob)."""
+        self.stream_bytes = int(lib.kws_stream_bytes(self._ptr))
+        """Bytes each stream over it takes: its states, its tensors and what an invoke gathers."""
         self.acc16_ops = int(info.acc16_ops)
         """Convolutions and FULLY_CONNECTEDs that sum in int16 on this backend (docs/arithmetic.md 11.4)."""
 

@@ -29,9 +29,9 @@ def _okay_nabu() -> bytes:
 
 
 def _blobs() -> dict[str, bytes]:
-    """A dense int8 model, one with 1..8-bit layers and int16 activations besides, and a streaming graph."""
-    mixed = random_model([40, 24, 16], weight_bits=[4, 8, 1, 3], act_bits=8, window_frames=12, feature_dim=8,
-                         seed=5)
+    """Dense models: int8 (M2), 4-bit (M4), 1..8-bit weights, int16 activations; and a streaming graph."""
+    mixed = random_model([40, 25, 16, 8], weight_bits=[4, 8, 4, 3, 1], act_bits=8, window_frames=12, feature_dim=8,
+                         seed=5)  # 4-bit rows of 96 codes (whole bytes: read in place) and of 25 (not)
     wide = random_model([20], weight_bits=[8, 2], act_bits=16, window_frames=6, feature_dim=5, seed=6)
     shipped = {name: kwsint.default_model.model_path(f"default:{name}").read_bytes() for name in ("M2", "M4")}
     return {**shipped, "mixed": write_blob(mixed),
@@ -77,6 +77,15 @@ def test_the_arena_query_is_exact(name, memory):
         raw = buf.view(np.uint8)
         assert (raw[need:] == 0x5A).all(), be_name
         assert _load_into(blob, be, FLAGS[memory], arena + 4, need)[0] == lib.KWS_ERR_ARGUMENT
+
+
+@pytest.mark.parametrize("name", BLOBS)
+def test_every_way_of_loading_computes_the_same(name):
+    for be in BACKENDS:
+        want = _outputs(kwsint.load(BLOBS[name], backend=be))
+        for memory in FLAGS:
+            np.testing.assert_array_equal(_outputs(kwsint.load(BLOBS[name], backend=be, memory=memory)), want,
+                                          err_msg=f"{be} {memory}")
 
 
 def test_the_query_and_the_load_refuse_what_kws_model_load_refuses():

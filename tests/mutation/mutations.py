@@ -215,8 +215,8 @@ MUTATIONS: list[Mutation] = [
     # --- bias folding (csrc/fold_bias.c) ---
     Mutation(
         "fold-bias-first-row", "csrc/fold_bias.c",
-        "for (size_t i = 0; i < k; i++) row_sum += w[o * k + i];",
-        "for (size_t i = 0; i < k; i++) row_sum += w[i];",
+        "for (size_t i = 0; i < k; i++) row_sum += kws_code_at(w, o * k + i);",
+        "for (size_t i = 0; i < k; i++) row_sum += kws_code_at(w, i);",
         "every row's zero point correction uses the first row's weight sum",
         _ops("test_fully_connected_equals_reference", "portable"),
     ),
@@ -247,8 +247,8 @@ MUTATIONS: list[Mutation] = [
     ),
     Mutation(
         "avx2-pack-transposed", "csrc/avx2/fully_connected.c",
-        "*packed++ = r < n && i < k ? (uint8_t)w[r * k + i] : 0;",
-        "*packed++ = r < n && i < k ? (uint8_t)w[i * n + r] : 0;",
+        "*packed++ = r < n && i < k ? (uint8_t)kws_code_at(w, r * k + i) : 0;",
+        "*packed++ = r < n && i < k ? (uint8_t)kws_code_at(w, i * n + r) : 0;",
         "the weight panels are packed from a column-major reading of the row-major weights",
         _ops("test_fully_connected_equals_reference", "avx2"),
     ),
@@ -574,8 +574,8 @@ MUTATIONS: list[Mutation] = [
     ),
     Mutation(
         "neon-s4-offset-7", "csrc/neon/fully_connected_s4.c",
-        "row[i / 32 * 16 + i % 16] |= (uint8_t)((c[i] + 8) << (i % 32 >= 16 ? 4 : 0));",
-        "row[i / 32 * 16 + i % 16] |= (uint8_t)((c[i] + 7) << (i % 32 >= 16 ? 4 : 0));",
+        "row[i / 32 * 16 + i % 16] |= (uint8_t)((kws_code_at(codes, c + i) + 8) << (i % 32 >= 16 ? 4 : 0));",
+        "row[i / 32 * 16 + i % 16] |= (uint8_t)((kws_code_at(codes, c + i) + 7) << (i % 32 >= 16 ? 4 : 0));",
         "whole 4-bit blocks packed with offset 7 while the correction removes 8 * sum(x)",
         _each("engine/test_dense_kernels.py", "test_packed_kernels_across_row_groups", "neon-simde-9-4",
               "neon-dotprod-simde-9-4"),
@@ -772,9 +772,9 @@ MUTATIONS: list[Mutation] = [
         + _each("engine/test_model.py", "test_paper_models_round_trip_and_equal_reference", "portable-M2"),
     ),
     Mutation(
-        "loader-off-grid-code", "csrc/blob.c",
-        "int s = v >= (1u << (bits - 1)) ? (int)v - (1 << bits) : (int)v;",
-        "int s = v > (1u << (bits - 1)) ? (int)v - (1 << bits) : (int)v;",
+        "loader-off-grid-code", "csrc/kwsint_internal.h",
+        "return v >= (1u << (c.bits - 1)) ? (int32_t)v - (1 << c.bits) : (int32_t)v;",
+        "return v > (1u << (c.bits - 1)) ? (int32_t)v - (1 << c.bits) : (int32_t)v;",
         "the code -2^(b-1), off the narrow grid, is read as +2^(b-1) and accepted",
         ("tests/engine/test_format.py::test_code_outside_the_narrow_grid_is_refused",
          "tests/engine/test_format.py::test_c_and_python_loaders_agree_on_payload_edits"),
@@ -796,8 +796,8 @@ MUTATIONS: list[Mutation] = [
     ),
     Mutation(
         "loader-signs-msb-first", "csrc/portable/fully_connected_packed.c",
-        "packed[o * stride + i / 8] |= (uint8_t)((codes[o * k + i] < 0) << (i % 8));",
-        "packed[o * stride + i / 8] |= (uint8_t)((codes[o * k + i] < 0) << (7 - i % 8));",
+        "packed[o * stride + i / 8] |= (uint8_t)((kws_code_at(codes, o * k + i) < 0) << (i % 8));",
+        "packed[o * stride + i / 8] |= (uint8_t)((kws_code_at(codes, o * k + i) < 0) << (7 - i % 8));",
         "1-bit packing at load is MSB-first, the kernels read LSB-first",
         _each("engine/test_model.py", "test_packed_weights_memory_and_results", "portable-M6"),
     ),
@@ -824,6 +824,28 @@ MUTATIONS: list[Mutation] = [
         "int32_t s = (int32_t)(d->sum / d->count);",
         "the moving average is floored instead of rounded half up",
         ("tests/engine/test_detector.py::test_detector_equals_reference[portable]",),
+    ),
+    # --- loading into the caller's memory and in place (csrc/blob.c, csrc/graph.c, csrc/detector.c) ---
+    Mutation(
+        "in-place-rows-need-not-be-whole", "csrc/blob.c",
+        "return dk->blob_bits == v->bits && v->in_size * (size_t)v->bits % 8 == 0;",
+        "return dk->blob_bits == v->bits;",
+        "4-bit rows of an odd number of codes read in place, though they do not start on a byte",
+        ("tests/engine/test_memory.py::test_every_way_of_loading_computes_the_same[mixed]",),
+    ),
+    Mutation(
+        "graph-query-forgets-state-copies", "csrc/graph.c",
+        "    variable += kws_align8(g->states[i].frames * g->states[i].channels);",
+        "    variable += 0;",
+        "the arena query leaves out the copies of a graph's initial states: the load runs out of arena",
+        ("tests/engine/test_memory.py::test_the_arena_query_is_exact[arena-okay_nabu]",),
+    ),
+    Mutation(
+        "detector-ring-over-its-stream", "csrc/detector.c",
+        "d->ring = (int32_t *)(p + kws_stream_bytes(m));",
+        "d->ring = (int32_t *)p;",
+        "a detector in the caller's memory keeps its smoothing ring on top of its stream's state",
+        ("tests/engine/test_memory.py::test_a_detector_and_a_stream_in_the_callers_memory",),
     ),
     # --- batched inference (csrc/model.c) and the detector's batches of steps (csrc/detector.c) ---
     Mutation(
