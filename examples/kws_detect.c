@@ -1,8 +1,12 @@
 /* kws_detect: wake word detection over a feature file with the kwsint C library, printing what kwsint-run prints.
  *
- *   kws_detect MODEL.kwsq FEATURES.npy [--backend NAME] [--frame-ms MS] SETTINGS
+ *   kws_detect MODEL.kwsq FEATURES.npy [--backend NAME] [--frame-ms MS] [--memory copy|in-place] SETTINGS
  *     a dense model:           --threshold P --smoothing-steps W --lockout-steps L [--hop N]
  *     a microWakeWord graph:   --threshold P --sliding-window N
+ *
+ * --memory in-place loads the model as a device without a heap would (docs/c-api.md, "Memory"): into an arena
+ * of kws_model_arena_bytes, reading the weights where they lie in the blob, with the detector or stream in
+ * memory the program gives (kws_detector_init, kws_stream_init). It prints the same lines.
  *
  * FEATURES is a .npy array of little-endian float32 frames [frames][dim] (np.save of a C-order array): LFBE
  * frames for a dense model, the microfrontend's features for a graph (uint16 values / 25.6, as pymicro-features
@@ -233,6 +237,7 @@ typedef struct {
   const char *model_path, *features_path, *backend;
   double frame_s, threshold;
   long hop, smoothing, lockout, window;
+  int in_place; /* --memory in-place: the model, the detector or stream in memory this program gives */
 } options;
 
 typedef struct {
@@ -272,7 +277,11 @@ static void run_dense(const kws_model *model, const options *o) {
   kws_detector_config cfg = {(int)(o->hop ? o->hop : info.frame_stride), (int)o->smoothing,
                              (int32_t)floor(o->threshold * 65536.0 + 0.5), (int)o->lockout};
   kws_detector *det = NULL;
-  kws_status st = kws_detector_create(model, &cfg, &det);
+  void *det_mem = NULL; /* --memory in-place: the detector (its stream inside) in memory of ours */
+  size_t det_bytes = kws_detector_bytes(model, &cfg);
+  if (o->in_place && !(det_mem = malloc(det_bytes ? det_bytes : 1))) fail(1, "out of memory");
+  kws_status st = o->in_place ? kws_detector_init(model, &cfg, det_mem, det_bytes, &det)
+                              : kws_detector_create(model, &cfg, &det);
   if (st != KWS_OK) fail(2, "detector settings (hop %d, smoothing %d steps, lockout %d steps): refused (%s)",
                          cfg.hop, cfg.smoothing, cfg.lockout, status_name(st));
   features ft = open_features(o->features_path, (size_t)info.feature_dim);
@@ -303,7 +312,8 @@ static void run_dense(const kws_model *model, const options *o) {
          cfg.smoothing, cfg.lockout, (long)cfg.threshold_q16);
   fclose(ft.f);
   free(frames);
-  kws_detector_free(det);
+  kws_detector_free(det); /* nothing to free in place */
+  free(det_mem);
 }
 
 /* ESPHome's feature quantizer: the front end's uint16 value v = round(f * 25.6) (halves to even, clamped), then
@@ -328,7 +338,11 @@ static void run_graph(const kws_model *model, const options *o) {
     fail(2, "--sliding-window: expected 1..%d outputs, got %ld", MAX_SLIDING_WINDOW, o->window);
   const int cutoff = (int)(o->threshold * 255), n_window = (int)o->window; /* ESPHome: int(cutoff * 255) */
   kws_stream *stream = NULL;
-  if ((st = kws_stream_create(model, &stream)) != KWS_OK) fail(2, "kws_stream_create failed (%s)", status_name(st));
+  void *stream_mem = o->in_place ? malloc(kws_stream_bytes(model)) : NULL; /* malloc: 8-byte aligned */
+  if (o->in_place && !stream_mem) fail(1, "out of memory");
+  st = o->in_place ? kws_stream_init(model, stream_mem, kws_stream_bytes(model), &stream)
+                   : kws_stream_create(model, &stream);
+  if (st != KWS_OK) fail(2, "the stream: refused (%s)", status_name(st));
   features ft = open_features(o->features_path, g.input_channels);
   float *frames = malloc(sizeof(float) * CHUNK_FRAMES * ft.dim);
   int8_t *input = malloc(g.input_frames * g.input_channels);
@@ -377,7 +391,8 @@ static void run_graph(const kws_model *model, const options *o) {
   free(frames);
   free(input);
   free(ring);
-  kws_stream_free(stream);
+  kws_stream_free(stream); /* nothing to free in place */
+  free(stream_mem);
 }
 
 /* --- arguments and the model ----------------------------------------------------------------------------- */
@@ -401,11 +416,14 @@ static long int_arg(const char *name, const char *s, long lo, long hi) {
 }
 
 static void usage(void) {
-  fail(2, "usage: kws_detect MODEL.kwsq FEATURES.npy [--backend NAME] [--frame-ms MS] --threshold P "
-          "(--smoothing-steps W --lockout-steps L [--hop N] | --sliding-window N)");
+  fail(2, "usage: kws_detect MODEL.kwsq FEATURES.npy [--backend NAME] [--frame-ms MS] [--memory copy|in-place] "
+          "--threshold P (--smoothing-steps W --lockout-steps L [--hop N] | --sliding-window N)");
 }
 
-static kws_model *load_model(const char *path, const char *backend_name) {
+/* The model of the blob at path: copied (kws_model_load: the blob is freed), or with in_place built in an arena of
+ * kws_model_arena_bytes (kws_model_load_into, KWS_LOAD_IN_PLACE: it reads the blob's weights where they lie, so
+ * the blob stays, as a device's flash would; the arena and the blob live until the process ends). */
+static kws_model *load_model(const char *path, const char *backend_name, int in_place) {
   const kws_backend *be = NULL;
   if (kws_backend_find(backend_name, &be) != KWS_OK)
     fail(2, "--backend: %s is not compiled in or not usable on this CPU", backend_name ? backend_name : "(any)");
@@ -421,8 +439,18 @@ static kws_model *load_model(const char *path, const char *backend_name) {
   fclose(f);
   kws_model *model = NULL;
   kws_load_error err = {NULL, 0};
-  kws_status st = kws_model_load(data, size, be, &model, &err);
-  free(data); /* the model holds its own copies */
+  kws_status st;
+  if (in_place) {
+    size_t arena_bytes = 0;
+    void *arena = NULL;
+    st = kws_model_arena_bytes(data, size, be, KWS_WEIGHTS_AUTO, KWS_LOAD_IN_PLACE, &arena_bytes, &err);
+    if (st == KWS_OK && !(arena = malloc(arena_bytes))) fail(1, "out of memory");
+    if (st == KWS_OK)
+      st = kws_model_load_into(data, size, be, KWS_WEIGHTS_AUTO, KWS_LOAD_IN_PLACE, arena, arena_bytes, &model, &err);
+  } else {
+    st = kws_model_load(data, size, be, &model, &err);
+    free(data); /* the model holds its own copies */
+  }
   if (st != KWS_OK)
     fail(2, "%s: %s at byte %zu: not a loadable model (%s)", path, err.field ? err.field : "blob",
          err.offset, status_name(st));
@@ -430,7 +458,7 @@ static kws_model *load_model(const char *path, const char *backend_name) {
 }
 
 int main(int argc, char **argv) {
-  options o = {NULL, NULL, NULL, 0.010, -1, 0, 0, -1, 0}; /* 0 or -1: not given */
+  options o = {NULL, NULL, NULL, 0.010, -1, 0, 0, -1, 0, 0}; /* 0 or -1: not given */
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (a[0] != '-' || !a[1]) {
@@ -448,10 +476,11 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--smoothing-steps")) o.smoothing = int_arg(a, v, 1, KWS_MAX_SMOOTHING);
     else if (!strcmp(a, "--lockout-steps")) o.lockout = int_arg(a, v, 0, 1 << 30);
     else if (!strcmp(a, "--sliding-window")) o.window = int_arg(a, v, 1, MAX_SLIDING_WINDOW);
+    else if (!strcmp(a, "--memory") && (!strcmp(v, "copy") || !strcmp(v, "in-place"))) o.in_place = v[0] == 'i';
     else usage();
   }
   if (!o.features_path || o.threshold < 0) usage();
-  kws_model *model = load_model(o.model_path, o.backend);
+  kws_model *model = load_model(o.model_path, o.backend, o.in_place);
   if (kws_model_kind(model) == KWS_MODEL_GRAPH) {
     if (o.window < 1 || o.smoothing || o.lockout >= 0 || o.hop)
       fail(2, "a microWakeWord model takes --threshold and --sliding-window, no --hop, --smoothing-steps or "
@@ -462,6 +491,6 @@ int main(int argc, char **argv) {
       fail(2, "a dense model takes --threshold, --smoothing-steps and --lockout-steps, no --sliding-window");
     run_dense(model, &o);
   }
-  kws_model_free(model);
+  kws_model_free(model); /* nothing to free in place: the arena goes with the process */
   return 0;
 }

@@ -115,10 +115,12 @@ def test_the_example_prints_what_kwsint_run_prints(example, cases, kind):
     r = subprocess.run([*cmd, *args, "--backend", "portable"], capture_output=True, text=True, timeout=120)
     assert (r.returncode, r.stderr) == (0, "")
     assert r.stdout == want
-    # on the target's fastest backend: the same lines but for the backend named in the summary
-    r = subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=120)
-    assert (r.returncode, r.stderr) == (0, "")
-    assert r.stdout == want.replace('"backend": "portable"', f'"backend": "{backend}"')
+    # on the target's fastest backend: the same lines but for the backend named in the summary; so too with the
+    # model in place in an arena and the detector or stream in the program's memory
+    for memory in ("copy", "in-place"):
+        r = subprocess.run([*cmd, *args, "--memory", memory], capture_output=True, text=True, timeout=120)
+        assert (r.returncode, r.stderr) == (0, "")
+        assert r.stdout == want.replace('"backend": "portable"', f'"backend": "{backend}"'), memory
 
 
 @pytest.mark.parametrize("damage, field", [("truncated", "data"), ("float64", "descr"), ("width", "shape")])

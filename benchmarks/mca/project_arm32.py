@@ -21,8 +21,8 @@ LLVM 14's Cortex-M7 model has no IT instruction, so the M7 loops are costed with
 one, before its RSBNE): an under-estimate of at most the IT's own issue slot an iteration.
 
 Cores: LLVM (llvm-mca-14 checked) has no scheduling model for the Cortex-A7 or A8 (itineraries only, which
-llvm-mca refuses), nor for the A53 in AArch32, so the armv7 NEON loop is projected on the nearest AArch32 cores that have
-one: the Cortex-A9 (ARMv7-A, a 64-bit NEON datapath like the A7's; LLVM's cortex-a15 uses the same model)
+llvm-mca refuses), nor for the A53 in AArch32, so the armv7 NEON loop is projected on the nearest AArch32 cores
+that have one: the Cortex-A9 (ARMv7-A, a 64-bit NEON datapath like the A7's; LLVM's cortex-a15 uses the same model)
 and the Cortex-A57 in AArch32 (ARMv8-A, 128-bit NEON, out of order). Neither is an A7. The Cortex-M4 and M7
 have models of their own (triple thumbv7em).
 """

@@ -23,7 +23,8 @@ size_t kws_portable_signs_bytes(size_t k, size_t n) { return n * ((k + 7) / 8); 
 void kws_portable_pack_signs(kws_codes codes, size_t k, size_t n, uint8_t *packed) {
   size_t stride = (k + 7) / 8;
   for (size_t o = 0; o < n; o++)
-    for (size_t i = 0; i < k; i++) packed[o * stride + i / 8] |= (uint8_t)((kws_code_at(codes, o * k + i) < 0) << (i % 8));
+    for (size_t i = 0; i < k; i++)
+      packed[o * stride + i / 8] |= (uint8_t)((kws_code_at(codes, o * k + i) < 0) << (i % 8));
 }
 
 void kws_portable_fully_connected_s8_nibbles(const int8_t *x, size_t batches, size_t k, const uint8_t *w,
