@@ -476,7 +476,10 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--smoothing-steps")) o.smoothing = int_arg(a, v, 1, KWS_MAX_SMOOTHING);
     else if (!strcmp(a, "--lockout-steps")) o.lockout = int_arg(a, v, 0, 1 << 30);
     else if (!strcmp(a, "--sliding-window")) o.window = int_arg(a, v, 1, MAX_SLIDING_WINDOW);
-    else if (!strcmp(a, "--memory") && (!strcmp(v, "copy") || !strcmp(v, "in-place"))) o.in_place = v[0] == 'i';
+    else if (!strcmp(a, "--memory")) {
+      if (strcmp(v, "copy") && strcmp(v, "in-place")) fail(2, "--memory: expected copy or in-place, got %s", v);
+      o.in_place = v[0] == 'i';
+    }
     else usage();
   }
   if (!o.features_path || o.threshold < 0) usage();
