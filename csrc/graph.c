@@ -3,7 +3,6 @@
  * invoke. Derived integers (multipliers, shifts, the LOGISTIC and QUANTIZE tables) are never in the file: they
  * are computed here from the scales, as TFLM's Prepare computes them. */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "kwsint_internal.h"
@@ -254,12 +253,82 @@ int kws_logistic_table(float input_scale, int32_t input_zero_point, int8_t table
 
 /* --- the loader ------------------------------------------------------------------------------------------- */
 
-/* The op records, checked: everything but the arrays is copied into g->ops, the arrays are viewed. */
-static kws_status read_ops(rd *r, kws_graph *g, linear_view *views, uint8_t *written, uint8_t *windowed) {
+/* The kernel of a Conv or FullyConnected: the backend's int8 dense kernel; in place, one that reads the codes. */
+static const kws_dense_kernel *dense_kernel(const kws_backend *be, unsigned flags) {
+  const kws_dense_kernel *dk = kws_plan_dense(be->kernels, 8, KWS_WEIGHTS_INT8);
+  return (flags & KWS_LOAD_IN_PLACE) && dk->blob_bits != 8 ? &kws_portable_kernels.dense_s8 : dk;
+}
+
+/* Bytes op k's run-time arrays take in the arena: what prepare_op carves. */
+static size_t op_bytes(const g_op *op, const linear_view *v, const kws_backend *be, unsigned flags) {
+  if (op->code == OP_CONCAT) return kws_align8(op->num_inputs * sizeof(size_t));
+  if (op->code == OP_LOGISTIC || op->code == OP_QUANTIZE) return 256;
+  if (op->code != OP_CONV && op->code != OP_DEPTHWISE && op->code != OP_FC) return 0;
+  size_t held = flags & KWS_LOAD_IN_PLACE ? 0
+                : op->code == OP_DEPTHWISE ? v->count
+                                           : dense_kernel(be, flags)->packed_bytes(op->depth, v->n);
+  return 3 * kws_align8(4 * v->n) + kws_align8(held);
+}
+
+/* What the ops' and states' run-time arrays take in the arena, summed as the check reads them. */
+typedef struct {
+  const kws_backend *be;
+  unsigned flags;
+  size_t bytes;
+} arrays_size;
+
+/* Sets of tensor and state indices, one bit each (they live on the stack: the size query has no memory else). */
+static int in_set(const uint8_t *set, size_t i) { return set[i / 8] >> (i % 8) & 1; }
+static void add_to_set(uint8_t *set, size_t i) { set[i / 8] |= (uint8_t)(1u << (i % 8)); }
+
+/* A tensor record's fields and a state record's (docs/format.md 10.2), as read. */
+static void parse_tensor(const uint8_t *f, g_tensor *t) {
+  memset(t, 0, sizeof *t);
+  t->frames = le16(f);
+  t->channels = le16(f + 2);
+  t->scale = lef32(f + 4);
+  t->zero_point = les32(f + 8);
+  t->is_uint8 = f[12] == 2;
+}
+static void parse_state(const uint8_t *f, g_state *s) {
+  memset(s, 0, sizeof *s);
+  s->frames = le16(f);
+  s->channels = le16(f + 2);
+  s->scale = lef32(f + 4);
+  s->zero_point = les32(f + 8);
+  s->init = (const int8_t *)(f + 12);
+}
+
+/* Tensor i and state i, once checked: from the graph's tables in a load; in the size query, which has no tables,
+ * read again from the blob (the 16-byte tensor records follow the 12-byte header, the state records them). */
+static g_tensor tensor_of(const rd *r, const kws_graph *g, size_t i) {
+  g_tensor t;
+  if (g->tensors) return g->tensors[i];
+  parse_tensor(r->data + 12 + 16 * i, &t);
+  return t;
+}
+static g_state state_of(const rd *r, const kws_graph *g, size_t i) {
+  g_state s;
+  if (g->states) return g->states[i];
+  const uint8_t *f = r->data + 12 + 16 * g->num_tensors;
+  for (size_t j = 0;; j++, f += 12 + s.frames * s.channels) {
+    parse_state(f, &s);
+    if (j == i) return s;
+  }
+}
+
+/* The op records, checked: everything but the arrays is copied into g->ops, the arrays are viewed in views
+ * (without tables, the size query: each op in turn on the stack); size gets each op's run-time arrays. */
+static kws_status read_ops(rd *r, kws_graph *g, linear_view *views, uint8_t *written, uint8_t *windowed,
+                           arrays_size *size) {
   kws_status st = KWS_OK;
   for (size_t k = 0; k < g->num_ops; k++) {
-    g_op *op = &g->ops[k];
-    linear_view *v = &views[k];
+    g_op one_op;
+    linear_view one_view;
+    memset(&one_op, 0, sizeof one_op);
+    memset(&one_view, 0, sizeof one_view);
+    g_op *op = g->ops ? &g->ops[k] : &one_op;
+    linear_view *v = views ? &views[k] : &one_view;
     size_t at = v->at = r->pos;
     const uint8_t *h = take(r, 4, "op header", &st);
     if (!h) return st;
@@ -268,8 +337,8 @@ static kws_status read_ops(rd *r, kws_graph *g, linear_view *views, uint8_t *wri
     if (op->code < OP_WINDOW || op->code > OP_QUANTIZE) return fail(r, KWS_ERR_FIELD, "op.code", at);
     if (h[1]) return fail(r, KWS_ERR_FIELD, "op.reserved", at + 1);
     if (op->out >= g->num_tensors) return fail(r, KWS_ERR_FIELD, "op.out", at + 2);
-    const g_tensor *out = &g->tensors[op->out];
-    const g_tensor *x = NULL;
+    g_tensor out_t = tensor_of(r, g, op->out), x_t;
+    const g_tensor *out = &out_t, *x = NULL;
     const uint8_t *f;
     switch (op->code) {
     case OP_WINDOW:
@@ -303,7 +372,8 @@ static kws_status read_ops(rd *r, kws_graph *g, linear_view *views, uint8_t *wri
       v->act_min = (int8_t)f[10];
       v->act_max = (int8_t)f[11];
       if (op->input >= g->num_tensors) return fail(r, KWS_ERR_FIELD, "op.input", at + 4);
-      x = &g->tensors[op->input];
+      x_t = tensor_of(r, g, op->input);
+      x = &x_t;
       v->n = out->channels;
       op->depth = op->code == OP_DEPTHWISE ? op->kernel : op->kernel * x->channels;
       if ((st = read_linear(r, v, x, out, op->code == OP_DEPTHWISE ? x->channels : v->n, op->depth)) != KWS_OK)
@@ -316,7 +386,8 @@ static kws_status read_ops(rd *r, kws_graph *g, linear_view *views, uint8_t *wri
       v->act_min = (int8_t)f[3];
       v->act_max = (int8_t)f[4];
       if (op->input >= g->num_tensors) return fail(r, KWS_ERR_FIELD, "op.input", at + 4);
-      x = &g->tensors[op->input];
+      x_t = tensor_of(r, g, op->input);
+      x = &x_t;
       v->n = out->channels;
       op->depth = x->frames * x->channels;
       if ((st = read_linear(r, v, x, out, v->n, op->depth)) != KWS_OK) return st;
@@ -330,20 +401,24 @@ static kws_status read_ops(rd *r, kws_graph *g, linear_view *views, uint8_t *wri
     size_t n_in = op->code == OP_CONCAT ? op->num_inputs : 1;
     for (size_t i = 0; i < n_in; i++) {
       size_t t = op->code == OP_CONCAT ? le16(v->inputs + 2 * i) : op->input;
-      if (t >= g->num_tensors || !written[t]) return fail(r, KWS_ERR_FIELD, "op.input", at + 4);
-      if (g->tensors[t].is_uint8) return fail(r, KWS_ERR_FIELD, "op.input", at + 4);
+      if (t >= g->num_tensors || !in_set(written, t)) return fail(r, KWS_ERR_FIELD, "op.input", at + 4);
+      if (tensor_of(r, g, t).is_uint8) return fail(r, KWS_ERR_FIELD, "op.input", at + 4);
     }
-    if (written[op->out]) return fail(r, KWS_ERR_FIELD, "op.out", at + 2);
-    written[op->out] = 1;
+    if (in_set(written, op->out)) return fail(r, KWS_ERR_FIELD, "op.out", at + 2);
+    add_to_set(written, op->out);
     if (out->is_uint8 && op->code != OP_QUANTIZE) return fail(r, KWS_ERR_FIELD, "op.out", at + 2);
     if (op->code == OP_WINDOW) {
-      if (op->state >= g->num_states || windowed[op->state]) return fail(r, KWS_ERR_FIELD, "op.state", at + 4);
-      windowed[op->state] = 1;
+      if (op->state >= g->num_states || in_set(windowed, op->state)) return fail(r, KWS_ERR_FIELD, "op.state", at + 4);
+      add_to_set(windowed, op->state);
     }
-    if (op->code != OP_CONCAT) x = &g->tensors[op->input];
+    if (op->code != OP_CONCAT) {
+      x_t = tensor_of(r, g, op->input);
+      x = &x_t;
+    }
     switch (op->code) {
     case OP_WINDOW: {
-      const g_state *s = &g->states[op->state];
+      g_state s_v = state_of(r, g, op->state);
+      const g_state *s = &s_v;
       if (x->channels != s->channels || out->channels != s->channels || out->frames != s->frames + x->frames)
         return fail(r, KWS_ERR_SIZE, "op.out", at + 2);
       if (!same_quant(x->scale, x->zero_point, s->scale, s->zero_point) ||
@@ -364,7 +439,8 @@ static kws_status read_ops(rd *r, kws_graph *g, linear_view *views, uint8_t *wri
       if (op->num_inputs < 1) return fail(r, KWS_ERR_FIELD, "op.inputs", at + 4);
       size_t sum = 0;
       for (size_t i = 0; i < op->num_inputs; i++) {
-        const g_tensor *t = &g->tensors[le16(v->inputs + 2 * i)];
+        g_tensor t_v = tensor_of(r, g, le16(v->inputs + 2 * i));
+        const g_tensor *t = &t_v;
         if (t->frames != out->frames || !same_quant(t->scale, t->zero_point, out->scale, out->zero_point))
           return fail(r, KWS_ERR_FIELD, "op.inputs", at + 6 + 2 * i);
         sum += t->channels;
@@ -411,25 +487,9 @@ static kws_status read_ops(rd *r, kws_graph *g, linear_view *views, uint8_t *wri
       break;
     }
     }
+    size->bytes += op_bytes(op, v, size->be, size->flags);
   }
   return KWS_OK;
-}
-
-/* The kernel of a Conv or FullyConnected: the backend's int8 dense kernel; in place, one that reads the codes. */
-static const kws_dense_kernel *dense_kernel(const kws_backend *be, unsigned flags) {
-  const kws_dense_kernel *dk = kws_plan_dense(be->kernels, 8, KWS_WEIGHTS_INT8);
-  return (flags & KWS_LOAD_IN_PLACE) && dk->blob_bits != 8 ? &kws_portable_kernels.dense_s8 : dk;
-}
-
-/* Bytes op k's run-time arrays take in the arena: what prepare_op carves. */
-static size_t op_bytes(const g_op *op, const linear_view *v, const kws_backend *be, unsigned flags) {
-  if (op->code == OP_CONCAT) return kws_align8(op->num_inputs * sizeof(size_t));
-  if (op->code == OP_LOGISTIC || op->code == OP_QUANTIZE) return 256;
-  if (op->code != OP_CONV && op->code != OP_DEPTHWISE && op->code != OP_FC) return 0;
-  size_t held = flags & KWS_LOAD_IN_PLACE ? 0
-                : op->code == OP_DEPTHWISE ? v->count
-                                           : dense_kernel(be, flags)->packed_bytes(op->depth, v->n);
-  return 3 * kws_align8(4 * v->n) + kws_align8(held);
 }
 
 /* Builds op k's run-time arrays from its checked view, carved from a (op_bytes of them: they fit). */
@@ -583,49 +643,45 @@ static kws_status read_header(rd *r, kws_graph *g) {
   return KWS_OK;
 }
 
-/* The tensors, states, ops and metadata after the header, checked into g's tables; nothing is allocated:
- * a state's init and an op's arrays are viewed where they lie. */
-static kws_status read_graph(rd *r, kws_graph *g, linear_view *views, uint8_t *written, uint8_t *windowed) {
+/* The tensors, states, ops and metadata after the header, checked into g's tables (none in the size query: then
+ * only checked); nothing is allocated: a state's init and an op's arrays are viewed where they lie. size gets
+ * the bytes of the arrays the load then builds. */
+static kws_status read_graph(rd *r, kws_graph *g, linear_view *views, arrays_size *size) {
   kws_status st = KWS_OK;
+  uint8_t written[KWS_MAX_GRAPH_TENSORS / 8] = {0}, windowed[KWS_MAX_GRAPH_STATES / 8] = {0};
   for (size_t i = 0; i < g->num_tensors; i++) {
-    g_tensor *t = &g->tensors[i];
+    g_tensor one, *t = g->tensors ? &g->tensors[i] : &one;
     size_t at = r->pos;
     const uint8_t *f = take(r, 16, "tensor", &st);
     if (!f) return st;
-    t->frames = le16(f);
-    t->channels = le16(f + 2);
-    t->scale = lef32(f + 4);
-    t->zero_point = les32(f + 8);
+    parse_tensor(f, t);
     if (f[13] || f[14] || f[15]) return fail(r, KWS_ERR_FIELD, "tensor.reserved", at + 13);
     if (f[12] != 1 && f[12] != 2) return fail(r, KWS_ERR_FIELD, "tensor.dtype", at + 12);
-    t->is_uint8 = f[12] == 2;
     if ((st = check_size(r, t->frames, t->channels, at)) != KWS_OK) return st;
     if (!scale_ok(t->scale)) return fail(r, KWS_ERR_FIELD, "tensor.scale", at + 4);
     int32_t lo = t->is_uint8 ? 0 : -128, hi = t->is_uint8 ? 255 : 127;
     if (t->zero_point < lo || t->zero_point > hi) return fail(r, KWS_ERR_FIELD, "tensor.zero_point", at + 8);
   }
   for (size_t i = 0; i < g->num_states; i++) {
-    g_state *s = &g->states[i];
+    g_state one, *s = g->states ? &g->states[i] : &one;
     size_t at = r->pos;
     const uint8_t *f = take(r, 12, "state", &st);
     if (!f) return st;
-    s->frames = le16(f);
-    s->channels = le16(f + 2);
-    s->scale = lef32(f + 4);
-    s->zero_point = les32(f + 8);
+    parse_state(f, s);
     if ((st = check_size(r, s->frames, s->channels, at)) != KWS_OK) return st;
     if (!scale_ok(s->scale)) return fail(r, KWS_ERR_FIELD, "state.scale", at + 4);
     if (s->zero_point < -128 || s->zero_point > 127) return fail(r, KWS_ERR_FIELD, "state.zero_point", at + 8);
-    if (!(s->init = (const int8_t *)take(r, s->frames * s->channels, "state.init", &st))) return st;
+    if (!take(r, s->frames * s->channels, "state.init", &st)) return st;
+    if (!(size->flags & KWS_LOAD_IN_PLACE)) size->bytes += kws_align8(s->frames * s->channels); /* its copy */
   }
-  if (g->tensors[g->input].is_uint8) return fail(r, KWS_ERR_FIELD, "input", 6);
+  if (tensor_of(r, g, g->input).is_uint8) return fail(r, KWS_ERR_FIELD, "input", 6);
   if (g->output == g->input) return fail(r, KWS_ERR_FIELD, "output", 8);
-  written[g->input] = 1;
-  if ((st = read_ops(r, g, views, written, windowed)) != KWS_OK) return st;
+  add_to_set(written, g->input);
+  if ((st = read_ops(r, g, views, written, windowed, size)) != KWS_OK) return st;
   for (size_t i = 0; i < g->num_tensors; i++)
-    if (!written[i]) return fail(r, KWS_ERR_FIELD, "tensor", 12 + 16 * i);
+    if (!in_set(written, i)) return fail(r, KWS_ERR_FIELD, "tensor", 12 + 16 * i);
   for (size_t i = 0; i < g->num_states; i++)
-    if (!windowed[i]) return fail(r, KWS_ERR_FIELD, "state", 0);
+    if (!in_set(windowed, i)) return fail(r, KWS_ERR_FIELD, "state", 0);
   const uint8_t *len = take(r, 4, "metadata_bytes", &st);
   if (!len) return st;
   if (le32(len) > MAX_METADATA_BYTES) return fail(r, KWS_ERR_SIZE, "metadata_bytes", r->pos - 4);
@@ -642,7 +698,7 @@ static size_t tables_bytes(const kws_graph *c) {
          kws_align8(c->num_ops * sizeof(g_op));
 }
 static size_t temps_bytes(const kws_graph *c) {
-  return kws_align8(c->num_ops * sizeof(linear_view)) + 2 * kws_align8(c->num_tensors) + kws_align8(c->num_states);
+  return kws_align8(c->num_ops * sizeof(linear_view)) + kws_align8(c->num_tensors);
 }
 
 kws_status kws_graph_load(const uint8_t *payload, size_t size, const kws_backend *be, unsigned flags, void *arena,
@@ -653,14 +709,15 @@ kws_status kws_graph_load(const uint8_t *payload, size_t size, const kws_backend
   kws_status st = read_header(&r, &counts);
   if (st != KWS_OK) return st;
   size_t tables = tables_bytes(&counts), temps = temps_bytes(&counts);
-  uint8_t *mem = (uint8_t *)arena, *borrowed = NULL;
-  if (!arena) { /* the size only: the check's tables borrow the heap */
-    if (!(mem = borrowed = (uint8_t *)malloc(tables + temps))) return fail(&r, KWS_ERR_NOMEM, "model", 0);
-    arena_bytes = tables + temps;
+  arrays_size arrays = {be, flags, 0};
+  if (!arena) { /* the size only: checked without tables, straight from the blob */
+    if ((st = read_graph(&r, &counts, NULL, &arrays)) != KWS_OK) return st;
+    *need = tables + arrays.bytes + temps;
+    return KWS_OK;
   }
   if (arena_bytes < tables + temps) return fail(&r, KWS_ERR_NOMEM, "arena", 0);
   size_t top = (arena_bytes - temps) & ~(size_t)7; /* the temporaries' start: 8-byte aligned, below the end */
-  kws_arena low = {mem, 0, top}, high = {mem + top, 0, temps};
+  kws_arena low = {(uint8_t *)arena, 0, top}, high = {(uint8_t *)arena + top, 0, temps};
   kws_model *m = (kws_model *)kws_carve(&low, sizeof(kws_model));
   kws_graph *g = (kws_graph *)kws_carve(&low, sizeof(kws_graph));
   *g = counts;
@@ -668,18 +725,9 @@ kws_status kws_graph_load(const uint8_t *payload, size_t size, const kws_backend
   g->states = (g_state *)kws_carve(&low, g->num_states * sizeof(g_state));
   g->ops = (g_op *)kws_carve(&low, g->num_ops * sizeof(g_op));
   linear_view *views = (linear_view *)kws_carve(&high, g->num_ops * sizeof(linear_view));
-  uint8_t *written = (uint8_t *)kws_carve(&high, g->num_tensors);
   uint8_t *contiguous = (uint8_t *)kws_carve(&high, g->num_tensors);
-  uint8_t *windowed = (uint8_t *)kws_carve(&high, g->num_states);
-  st = read_graph(&r, g, views, written, windowed);
-  size_t variable = 0;
-  for (size_t k = 0; st == KWS_OK && k < g->num_ops; k++) variable += op_bytes(&g->ops[k], &views[k], be, flags);
-  for (size_t i = 0; st == KWS_OK && i < g->num_states && !(flags & KWS_LOAD_IN_PLACE); i++)
-    variable += kws_align8(g->states[i].frames * g->states[i].channels);
-  free(borrowed);
-  if (st != KWS_OK) return st;
-  *need = tables + variable + temps;
-  if (!arena) return KWS_OK;
+  if ((st = read_graph(&r, g, views, &arrays)) != KWS_OK) return st;
+  *need = tables + arrays.bytes + temps;
   if (arena_bytes < *need) return fail(&r, KWS_ERR_NOMEM, "arena", 0);
   /* Everything checked and it fits: the run-time arrays. */
   for (size_t k = 0; k < g->num_ops; k++) prepare_op(g, be, flags, &low, &g->ops[k], &views[k]);

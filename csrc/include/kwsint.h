@@ -185,8 +185,7 @@ kws_status kws_model_load_with(const void *data, size_t size, const kws_backend 
 enum { KWS_LOAD_IN_PLACE = 1 };
 
 /* The arena bytes kws_model_load_into takes for this blob, backend, storage and flags, exactly. Checks the
- * whole blob as kws_model_load does, with the same errors. Allocates nothing for a dense model; for a
- * streaming graph it borrows heap memory for the graph's tables while it checks. */
+ * whole blob as kws_model_load does, with the same errors; allocates nothing. */
 kws_status kws_model_arena_bytes(const void *data, size_t size, const kws_backend *be, kws_weight_storage storage,
                                  unsigned flags, size_t *bytes, kws_load_error *err);
 /* Load into arena (8-byte aligned, arena_bytes at least kws_model_arena_bytes, else KWS_ERR_NOMEM with err

@@ -835,8 +835,8 @@ MUTATIONS: list[Mutation] = [
     ),
     Mutation(
         "graph-query-forgets-state-copies", "csrc/graph.c",
-        "    variable += kws_align8(g->states[i].frames * g->states[i].channels);",
-        "    variable += 0;",
+        "size->bytes += kws_align8(s->frames * s->channels); /* its copy */",
+        "size->bytes += 0; /* its copy */",
         "the arena query leaves out the copies of a graph's initial states: the load runs out of arena",
         ("tests/engine/test_memory.py::test_the_arena_query_is_exact[arena-okay_nabu]",),
     ),
