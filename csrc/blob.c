@@ -457,7 +457,7 @@ kws_status kws_model_arena_bytes(const void *data, size_t size, const kws_backen
   kws_status st = check_blob(data, size, be, storage, flags, err, &b);
   if (st != KWS_OK) return st;
   if (b.kind == KWS_MODEL_GRAPH)
-    return kws_graph_load(b.payload, b.payload_bytes, be, flags, NULL, 0, bytes, NULL, err);
+    return kws_graph_load(b.payload, b.payload_bytes, be, flags, NULL, 0, bytes, NULL, err); /* out NULL: the size */
   *bytes = b.shape.model_bytes;
   return KWS_OK;
 }
@@ -493,25 +493,21 @@ kws_status kws_model_load_with(const void *data, size_t size, const kws_backend 
   checked_blob b;
   kws_status st = check_blob(data, size, be, storage, 0, err, &b);
   if (st != KWS_OK) return st;
-  uint8_t *mem;
-  if (b.kind == KWS_MODEL_GRAPH) { /* the graph's check runs twice: once to size the block, once to fill it */
+  if (b.kind == KWS_MODEL_GRAPH) {
     size_t need;
-    if ((st = kws_graph_load(b.payload, b.payload_bytes, be, 0, NULL, 0, &need, NULL, err)) != KWS_OK) return st;
-    if (!(mem = (uint8_t *)malloc(need))) return fail(&c, KWS_ERR_NOMEM, "model", 0);
-    if ((st = kws_graph_load(b.payload, b.payload_bytes, be, 0, mem, need, &need, out, err)) != KWS_OK) {
-      free(mem);
-      return st;
-    }
-  } else {
-    if (!(mem = (uint8_t *)malloc(b.shape.model_bytes))) return fail(&c, KWS_ERR_NOMEM, "model", 0);
-    *out = build(&b.shape, b.views, b.mean, b.inv_std, mem);
+    return kws_graph_load(b.payload, b.payload_bytes, be, 0, NULL, 0, &need, out, err);
   }
+  uint8_t *mem = (uint8_t *)malloc(b.shape.model_bytes);
+  if (!mem) return fail(&c, KWS_ERR_NOMEM, "model", 0);
+  *out = build(&b.shape, b.views, b.mean, b.inv_std, mem);
   (*out)->owned = 1;
   return KWS_OK;
 }
 
 void kws_model_free(kws_model *model) {
-  if (model && model->owned) free(model); /* the model starts its block */
+  if (!model || !model->owned) return;
+  if (model->graph) kws_graph_free(model->graph); /* its arrays; its tables are in the model's block */
+  free(model); /* the model starts its block */
 }
 
 int kws_model_kind(const kws_model *model) { return model ? model->kind : -1; }

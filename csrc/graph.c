@@ -3,6 +3,7 @@
  * invoke. Derived integers (multipliers, shifts, the LOGISTIC and QUANTIZE tables) are never in the file: they
  * are computed here from the scales, as TFLM's Prepare computes them. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kwsint_internal.h"
@@ -73,6 +74,7 @@ struct kws_graph {
   size_t starts;       /* offset in the arena of each state's window start (size_t, in frames) */
   size_t gather_bytes; /* per stream: the largest window a conv gathers (padding, dilation) */
   size_t weight_bytes, model_bytes;
+  void *arrays_block;  /* a copied graph's run-time arrays, allocated apart from its tables; NULL in an arena */
   uint64_t macs;
 };
 
@@ -710,44 +712,74 @@ kws_status kws_graph_load(const uint8_t *payload, size_t size, const kws_backend
   if (st != KWS_OK) return st;
   size_t tables = tables_bytes(&counts), temps = temps_bytes(&counts);
   arrays_size arrays = {be, flags, 0};
-  if (!arena) { /* the size only: checked without tables, straight from the blob */
+  if (!out) { /* the size only: checked without tables, straight from the blob */
     if ((st = read_graph(&r, &counts, NULL, &arrays)) != KWS_OK) return st;
     *need = tables + arrays.bytes + temps;
     return KWS_OK;
   }
-  if (arena_bytes < tables + temps) return fail(&r, KWS_ERR_NOMEM, "arena", 0);
-  size_t top = (arena_bytes - temps) & ~(size_t)7; /* the temporaries' start: 8-byte aligned, below the end */
-  kws_arena low = {(uint8_t *)arena, 0, top}, high = {(uint8_t *)arena + top, 0, temps};
+  /* low: the tables, then (in an arena) the run-time arrays; high: the load's temporaries. A copying load
+   * allocates the three apart, the arrays once the check has sized them, and frees the temporaries. */
+  kws_arena low, high, copied = {NULL, 0, 0};
+  if (arena) {
+    if (arena_bytes < tables + temps) return fail(&r, KWS_ERR_NOMEM, "arena", 0);
+    size_t top = (arena_bytes - temps) & ~(size_t)7; /* the temporaries' start: 8-byte aligned, below the end */
+    low = (kws_arena){(uint8_t *)arena, 0, top};
+    high = (kws_arena){(uint8_t *)arena + top, 0, temps};
+  } else {
+    low = (kws_arena){(uint8_t *)malloc(tables), 0, tables};
+    high = (kws_arena){(uint8_t *)malloc(temps), 0, temps};
+  }
   kws_model *m = (kws_model *)kws_carve(&low, sizeof(kws_model));
   kws_graph *g = (kws_graph *)kws_carve(&low, sizeof(kws_graph));
+  linear_view *views = (linear_view *)kws_carve(&high, counts.num_ops * sizeof(linear_view));
+  uint8_t *contiguous = (uint8_t *)kws_carve(&high, counts.num_tensors);
+  if (!m || !views) {
+    st = fail(&r, KWS_ERR_NOMEM, "model", 0);
+    goto done;
+  }
   *g = counts;
   g->tensors = (g_tensor *)kws_carve(&low, g->num_tensors * sizeof(g_tensor));
   g->states = (g_state *)kws_carve(&low, g->num_states * sizeof(g_state));
   g->ops = (g_op *)kws_carve(&low, g->num_ops * sizeof(g_op));
-  linear_view *views = (linear_view *)kws_carve(&high, g->num_ops * sizeof(linear_view));
-  uint8_t *contiguous = (uint8_t *)kws_carve(&high, g->num_tensors);
-  if ((st = read_graph(&r, g, views, &arrays)) != KWS_OK) return st;
+  if ((st = read_graph(&r, g, views, &arrays)) != KWS_OK) goto done;
   *need = tables + arrays.bytes + temps;
-  if (arena_bytes < *need) return fail(&r, KWS_ERR_NOMEM, "arena", 0);
+  if (arena && arena_bytes < *need) {
+    st = fail(&r, KWS_ERR_NOMEM, "arena", 0);
+    goto done;
+  }
+  if (!arena && !(g->arrays_block = copied.base = (uint8_t *)malloc(arrays.bytes ? arrays.bytes : 1))) {
+    st = fail(&r, KWS_ERR_NOMEM, "model", 0);
+    goto done;
+  }
+  copied.size = arrays.bytes;
   /* Everything checked and it fits: the run-time arrays. */
-  for (size_t k = 0; k < g->num_ops; k++) prepare_op(g, be, flags, &low, &g->ops[k], &views[k]);
+  kws_arena *at = arena ? &low : &copied;
+  for (size_t k = 0; k < g->num_ops; k++) prepare_op(g, be, flags, at, &g->ops[k], &views[k]);
   for (size_t i = 0; i < g->num_states && !(flags & KWS_LOAD_IN_PLACE); i++) {
     g_state *s = &g->states[i];
-    int8_t *copy = (int8_t *)kws_carve(&low, s->frames * s->channels);
+    int8_t *copy = (int8_t *)kws_carve(at, s->frames * s->channels);
     memcpy(copy, s->init, s->frames * s->channels);
     s->init = copy;
   }
   lay_out(g, contiguous);
-  g->model_bytes = low.used;
+  g->model_bytes = low.used + copied.used;
   m->backend = be;
   m->load_flags = flags;
+  m->owned = arena == NULL;
   m->kind = KWS_MODEL_GRAPH;
   m->graph = g;
   m->act_bits = 8;
   m->model_bytes = g->model_bytes;
   *out = m;
-  return KWS_OK;
+done:
+  if (!arena) {
+    free(high.base);
+    if (st != KWS_OK) free(low.base);
+  }
+  return st;
 }
+
+void kws_graph_free(kws_graph *g) { free(g->arrays_block); }
 
 void kws_graph_get_info(const kws_graph *g, kws_model_info *info) {
   memset(info, 0, sizeof *info);

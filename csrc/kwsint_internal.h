@@ -250,11 +250,13 @@ static inline void *kws_carve(kws_arena *a, size_t n) {
 }
 
 /* --- streaming graphs (csrc/graph.c) --- */
-/* The kind 1 payload (after the 16-byte header, CRC checked) into arena (arena_bytes, 8-byte aligned); with
- * arena NULL, only checks it and sets *need to the arena bytes the load takes (exactly). Offsets in err count
- * from the blob's start; KWS_ERR_NOMEM with field "arena" when arena_bytes is below that. */
+/* The kind 1 payload (after the 16-byte header, CRC checked): with out NULL, only checked, and *need set to the
+ * arena bytes a load takes (exactly); else loaded into arena (arena_bytes, 8-byte aligned; KWS_ERR_NOMEM with
+ * field "arena" when arena_bytes is below *need), or with arena NULL copied into allocations of its own (the
+ * model's block and its arrays'; kws_model_free frees both). Offsets in err count from the blob's start. */
 kws_status kws_graph_load(const uint8_t *payload, size_t size, const kws_backend *be, unsigned flags, void *arena,
                           size_t arena_bytes, size_t *need, kws_model **out, kws_load_error *err);
+void kws_graph_free(kws_graph *g); /* a copied graph's arrays */
 void kws_graph_get_info(const kws_graph *g, kws_model_info *info);
 /* The per-stream memory of a graph: its tensors and states (codes) and the gather buffer. */
 size_t kws_graph_stream_bytes(const kws_graph *g);
