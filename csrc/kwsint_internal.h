@@ -153,7 +153,7 @@ struct kws_model {
   kws_layer *layers; /* [num_layers] */
   size_t max_width; /* widest activation vector */
   size_t weight_bytes;
-  size_t model_bytes; /* the one block holding everything above (what the load carved of it) */
+  size_t model_bytes; /* the bytes the load carved for everything above (a graph's: its tables and arrays) */
   uint64_t macs;
 };
 

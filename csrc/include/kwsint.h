@@ -159,9 +159,9 @@ kws_status kws_affine_f32(const kws_backend *be, const float *x, size_t batches,
 
 /* --- models ---------------------------------------------------------------- */
 
-/* Parse and check a blob; the model owns copies of everything it needs, in one
- * allocation, so the caller may free `data` afterwards. On failure *out is NULL and
- * err (if given) names the field. */
+/* Parse and check a blob; the model owns copies of everything it needs, so the
+ * caller may free `data` afterwards. On failure *out is NULL and err (if given)
+ * names the field. */
 kws_status kws_model_load(const void *data, size_t size, const kws_backend *be, kws_model **out,
                           kws_load_error *err);
 void kws_model_free(kws_model *model);
@@ -208,9 +208,10 @@ typedef struct {
   size_t scratch_bytes;  /* size of the arena kws_model_infer_q needs */
   size_t input_bytes;    /* the input vector (8-byte multiple); kws_model_infer's arena
                             is scratch_bytes + input_bytes */
-  size_t weight_bytes;   /* weights as held in memory */
-  size_t model_bytes;    /* all the loaded model holds: weights, biases, multipliers and
-                            shifts, normalisation, its struct (allocation sizes, exactly) */
+  size_t weight_bytes;   /* weights as the kernels read them (in place: in the blob) */
+  size_t model_bytes;    /* all the loaded model holds in its own memory: weights (not those
+                            read in place), biases, multipliers and shifts, normalisation, its
+                            structs (the bytes carved, exactly) */
   uint64_t macs;         /* multiply-accumulates per inference */
   size_t batch_scratch_bytes; /* size of the arena kws_model_infer_batch_q needs */
 } kws_model_info;

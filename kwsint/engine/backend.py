@@ -45,9 +45,9 @@ def check(status: int, what: str) -> None:
 
 
 MEMORY = ("copy", "arena", "in_place")
-"""How a model is loaded (Model.memory): "copy", kws_model_load's one allocation, which copies what the model
-needs; "arena", kws_model_load_into an arena of kws_model_arena_bytes (allocated here); "in_place", the same
-with KWS_LOAD_IN_PLACE: int8 weights are read where they lie in the blob."""
+"""How a model is loaded (Model.memory): "copy", kws_model_load, which copies what the model needs into memory of
+its own; "arena", kws_model_load_into an arena of kws_model_arena_bytes (allocated here); "in_place", the same
+with KWS_LOAD_IN_PLACE: weights are read where they lie in the blob wherever a kernel reads them as stored."""
 
 
 def load_model(data: bytes, be, source: str, storage: int, memory: str = "copy"):

@@ -527,7 +527,7 @@ def load(path_or_bytes: str | os.PathLike | bytes, *, backend: str | None = None
     directly (the least memory). The results are the same whatever the choice;
     ``Model.plans()`` shows what each layer got.
 
-    memory: "copy" (the default) copies what the model needs into one allocation; "arena" builds it in an
+    memory: "copy" (the default) copies what the model needs into memory of its own; "arena" builds it in an
     arena sized by the C query (kws_model_load_into, which a device's caller gives its own memory);
     "in_place" also reads int8 weights where they lie in the blob (KWS_LOAD_IN_PLACE, docs/c-api.md). The
     results are the same whatever the choice.

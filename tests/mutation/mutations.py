@@ -825,6 +825,14 @@ MUTATIONS: list[Mutation] = [
         "the moving average is floored instead of rounded half up",
         ("tests/engine/test_detector.py::test_detector_equals_reference[portable]",),
     ),
+    # --- clang 14's SDOT through its builtin (csrc/neon/neon.h) ---
+    Mutation(
+        "clang-sdot-drops-accumulator", "csrc/neon/neon.h",
+        "return (int32x4_t)__builtin_neon_vdotq_v((int8x16_t)acc, a, b, 34);",
+        "return (int32x4_t)__builtin_neon_vdotq_v((int8x16_t)vdupq_n_s32(0), a, b, 34);",
+        "clang's vdotq_s32 stand-in starts every dot product from zero, losing the sums before it",
+        ("tests/test_c_library.py::test_clang_aarch64_dot_product_under_qemu",),
+    ),
     # --- loading into the caller's memory and in place (csrc/blob.c, csrc/graph.c, csrc/detector.c) ---
     Mutation(
         "in-place-rows-need-not-be-whole", "csrc/blob.c",
