@@ -81,7 +81,7 @@ from typing import TypeVar
 import numpy as np
 
 import kwsint
-from kwsint import reference
+from kwsint import cluster, reference
 from kwsint.cli import common
 from kwsint.engine.graph_detector import DetectionSettings, GraphDetector, detection_settings, quantized_cutoff
 from kwsint.engine.graph_model import GraphModel
@@ -414,6 +414,13 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--verify", action="store_true", help="check every step against the numpy reference")
     ap.add_argument("--backend", default=None, help=f"one of {kwsint.backends()} (default: the fastest)")
     ap.add_argument("--chunk-frames", type=int, default=DEFAULT_CHUNK_FRAMES, help=argparse.SUPPRESS)
+    ap.add_argument("--scheduler", metavar="ADDRESS",
+                    help="run the inputs on a Dask cluster: tcp://HOST:PORT of a running scheduler, or local:N for N "
+                         "worker processes here; the workers read the inputs from their paths (pip install "
+                         "'kwsint[cluster]')")
+    ap.add_argument("--piece-seconds", type=float, default=cluster.DEFAULT_PIECE_S, metavar="SECONDS",
+                    help=f"with --scheduler: a longer .npy or .wav stream is split into pieces of this much audio "
+                         f"that run apart (default {cluster.DEFAULT_PIECE_S:g})")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     return ap
 
@@ -522,12 +529,27 @@ def _check_inputs(args: argparse.Namespace) -> list[str]:
     return args.inputs
 
 
+def _check_scheduler(args: argparse.Namespace, inputs: list[str]) -> None:
+    """ValueError naming the argument that --scheduler cannot go with."""
+    if args.scheduler is None:
+        return
+    cluster.local_workers(args.scheduler)
+    if any(name in (STDIN, MIC) for name in inputs):
+        raise ValueError("--scheduler: runs files; expected no live input (- or --mic)")
+    for option, wrong in (("workers", args.workers != 1), ("verify", args.verify)):
+        if wrong:
+            raise ValueError(f"--scheduler: the cluster's workers run the inputs; expected no --{option}")
+    if not args.piece_seconds > 0:
+        raise ValueError(f"--piece-seconds: expected seconds > 0, got {args.piece_seconds:g}")
+
+
 def _main(argv: list[str] | None, progress: common.Progress) -> int:
     args = _parser().parse_intermixed_args(argv)  # INPUTs after options too: "MODEL --hop 3 clip.wav"
     if args.posteriors:
         common.check_outputs([args.posteriors], args.force)
     try:
         inputs = _check_inputs(args)
+        _check_scheduler(args, inputs)
         model = kwsint.load(args.model, backend=args.backend)
         graph = isinstance(model, GraphModel)
         settings = _graph_settings(args, model) if graph else _settings(args, model)
@@ -555,6 +577,14 @@ def _main(argv: list[str] | None, progress: common.Progress) -> int:
         except MicrophoneError as e:
             common.error(PROG, f"--mic: {e}")
             return 1
+    client = None
+    if args.scheduler:
+        try:
+            client = cluster.connect(args.scheduler)
+            model_data = cluster.model_bytes(args.model)
+        except (OSError, ValueError) as e:  # ConnectionError: an OSError
+            common.error(PROG, str(e))
+            return 1
     from tqdm import tqdm
 
     parts = temp_dir_beside(args.posteriors) if args.posteriors else None
@@ -574,10 +604,19 @@ def _main(argv: list[str] | None, progress: common.Progress) -> int:
     failed = 0
     interrupted = live_ended = False
     # No bar with a live input: it would sit among the detection lines as they come.
-    bar = tqdm(total=len(inputs), unit="file", disable=args.no_progress or any(live) or None, file=sys.stderr)
+    backends = set()  # the cluster workers' backends
+    if client is None:
+        bar = tqdm(total=len(inputs), unit="file", disable=args.no_progress or any(live) or None, file=sys.stderr)
+        in_order = _inputs_in_order(run_one, live, args.workers)
+    else:
+        from kwsint.cli import run_cluster
+
+        bar = cluster.HoursBar(disable=args.no_progress or None)
+        in_order = run_cluster.inputs_in_order(client, model_data, args.backend, model, settings, inputs, parts,
+                                               max(1, round(args.piece_seconds / frame_s)), bar, backends)
     try:
         try:
-            with closing(_inputs_in_order(run_one, live, args.workers)) as in_order:  # closing: workers stop
+            with closing(in_order):  # closing: workers stop
                 for i, run_this in enumerate(in_order):
                     printer = _Printer(args.verify, window, frame_s)
                     run_this(printer)
@@ -587,7 +626,8 @@ def _main(argv: list[str] | None, progress: common.Progress) -> int:
                         live_ended = True
                         break
                     progress.done = i + 1
-                    bar.update()
+                    if client is None:
+                        bar.update()
                     if printer.failure is not None:
                         failed += 1
                         common.error(PROG, printer.failure)
@@ -600,8 +640,7 @@ def _main(argv: list[str] | None, progress: common.Progress) -> int:
         mismatches = sum(r.mismatches for r in streams)
         summary = {"summary": True, "inputs": len(inputs), "failed": failed, "streams": len(streams),
                    "steps": sum(r.steps for r in streams), "detections": sum(len(r.detections) for r in streams),
-                   "hours": round(sum(r.frames for r in streams) * frame_s / 3600, 6), "backend": model.backend,
-                   **settings.summary()}
+                   "hours": round(sum(r.frames for r in streams) * frame_s / 3600, 6), "backend": ", ".join(sorted(backends)) or model.backend, **settings.summary()}
         if args.verify:
             summary["reference_mismatches"] = mismatches
         print(json.dumps(summary), flush=True)
@@ -612,6 +651,8 @@ def _main(argv: list[str] | None, progress: common.Progress) -> int:
     finally:
         if parts:
             shutil.rmtree(parts)
+        if client is not None:
+            client.close()
     if interrupted or live_ended:
         raise KeyboardInterrupt  # common.run_command: "interrupted after N of M inputs", exit 130
     return 1 if failed or mismatches else 0

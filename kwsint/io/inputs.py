@@ -129,19 +129,30 @@ def iter_streams(path: str | os.PathLike, feature_dim: int, fbank: FbankOptions 
 def _check_frames(name: str, a, feature_dim: int, release: Callable[[], None] = lambda: None) -> None:
     """Refuses anything but a finite float (T, feature_dim) array; reads ``a`` in blocks (it may be a memory map),
     calling ``release`` after each."""
+    _check_matrix(name, a, feature_dim)
+    _check_finite(name, a, release)
+
+
+def _check_matrix(name: str, a, feature_dim: int) -> None:
+    """Refuses anything but a float (T, feature_dim) array."""
     if not isinstance(a, np.ndarray):
         raise FormatError(f"{name}: matrix: expected a feature matrix, got {type(a).__name__}")
     if a.dtype.name not in _FLOAT_DTYPES:
         raise FormatError(f"{name}: dtype: expected {', '.join(_FLOAT_DTYPES)}, got {a.dtype}")
     if a.ndim != 2 or a.shape[1] != feature_dim:
         raise FormatError(f"{name}: shape: expected (frames, {feature_dim}), got {a.shape}")
+
+
+def _check_finite(name: str, a: np.ndarray, release: Callable[[], None] = lambda: None, first: int = 0) -> None:
+    """Refuses a NaN or Inf (or float64 beyond float32) in ``a``, the stream's frames from ``first`` on (messages
+    name frames by their index in the stream), read in blocks; calls ``release`` after each."""
     for start in range(0, len(a), _SCAN_FRAMES):
         with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf, refused below
             bad = ~np.isfinite(a[start : start + _SCAN_FRAMES].astype(np.float32))
         release()
         if bad.any():
             frame, feature = np.argwhere(bad)[0]
-            raise FormatError(f"{name}: frames[{start + frame}]: expected finite float32 values, "
+            raise FormatError(f"{name}: frames[{first + start + frame}]: expected finite float32 values, "
                               f"got {float(a[start + frame, feature])!r} at feature {feature}")
 
 
@@ -155,6 +166,13 @@ def _slices(a, chunk_frames: int, release: Callable[[], None] = lambda: None) ->
 
 
 def _npy_chunks(path: Path, feature_dim: int, chunk_frames: int) -> Iterator[np.ndarray]:
+    a, release = _npy_map(path)
+    _check_frames(str(path), a, feature_dim, release)
+    return _slices(a, chunk_frames, release)
+
+
+def _npy_map(path: Path) -> tuple[np.ndarray, Callable[[], None]]:
+    """The .npy file's array through a read-only memory map, and a function that drops the pages read."""
     with _open(path) as f:
         magic = f.read(len(_NPY_MAGIC))
     if magic != _NPY_MAGIC:
@@ -175,8 +193,64 @@ def _npy_chunks(path: Path, feature_dim: int, chunk_frames: int) -> Iterator[np.
     def release() -> None:
         m.madvise(mmap.MADV_DONTNEED)  # a read-only shared file map: read again from the page cache if touched
 
-    _check_frames(str(path), a, feature_dim, release)
-    return _slices(a, chunk_frames, release)
+    return a, release
+
+
+# --- frame ranges: a long .npy or .wav stream split into pieces that run apart (kwsint.cluster) ---------------
+
+
+def splittable(path: str | os.PathLike, fbank: FbankOptions | MicroFrontendOptions) -> bool:
+    """Whether ``read_frames`` reads the input by frame ranges: a .npy file, or a .wav file for an LFBE front end
+    with ``snip_edges`` (each frame then depends on its own samples only; the microfrontend carries state from
+    frame to frame)."""
+    suffix = Path(path).suffix.lower()
+    return suffix == ".npy" or (suffix == ".wav" and isinstance(fbank, FbankOptions) and fbank.snip_edges)
+
+
+def frames_bound(path: str | os.PathLike, feature_dim: int, fbank: FbankOptions) -> int:
+    """For a ``splittable`` input, checked as ``iter_streams`` checks it before its first frame (a .wav file's
+    header, a .npy file's dtype and shape; not yet its values): its frames (.npy), or at least its frames (.wav:
+    one per frame shift of its samples, plus one). FormatError otherwise."""
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        a, _ = _npy_map(path)
+        _check_matrix(str(path), a, feature_dim)
+        return len(a)
+    with _open(path) as f:
+        _, samples = _wav_open(path, f, fbank)
+    return samples // _window_samples(fbank)[0] + 1
+
+
+def read_frames(path: str | os.PathLike, feature_dim: int, fbank: FbankOptions, start: int, stop: int) -> np.ndarray:
+    """Frames ``start .. stop - 1`` of a ``splittable`` input (fewer where it ends first), float32 C-contiguous,
+    equal bit for bit to those rows of its ``iter_streams`` frames; checked as ``iter_streams`` checks the whole
+    input, with the same messages (frames named by their index in the stream). FormatError otherwise."""
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        a, release = _npy_map(path)
+        _check_matrix(str(path), a, feature_dim)
+        rows = a[start:stop]
+        _check_finite(str(path), rows, release, first=start)
+        return np.array(rows, dtype=np.float32, order="C")
+    shift, length = _window_samples(fbank)
+    with _open(path) as f:
+        w, samples = _wav_open(path, f, fbank)
+        first = min(start * shift, samples)
+        w.setpos(first)
+        count = min(samples, (stop - 1) * shift + length) - first if stop > start else 0
+        blocks = _samples(path, w, max(count, 0), fbank.sample_rate)
+        try:
+            frames = list(fbank_chunks(blocks, fbank))
+        except ValueError as e:
+            raise FormatError(f"{path}: fbank: expected settings that kaldi-native-fbank accepts, got {e}") from None
+    out = np.concatenate(frames) if frames else np.zeros((0, feature_dim), np.float32)
+    return np.ascontiguousarray(out[: max(stop - start, 0)])
+
+
+def _window_samples(fbank: FbankOptions) -> tuple[int, int]:
+    """(frame shift, frame length) in samples, computed as kaldi-native-fbank computes them (float32)."""
+    rate = np.float32(fbank.sample_rate) * np.float32(0.001)
+    return (int(rate * np.float32(fbank.frame_shift_ms)), int(rate * np.float32(fbank.frame_length_ms)))
 
 
 def _open(path: Path, mode: str = "rb"):
@@ -346,6 +420,18 @@ def _wav_chunks(path: Path, fbank: FbankOptions, chunk_frames: int) -> Iterator[
 
 
 def _wav_frames(path: Path, f, fbank: FbankOptions | MicroFrontendOptions) -> Iterator[np.ndarray]:
+    w, samples = _wav_open(path, f, fbank)
+    blocks = _samples(path, w, samples, fbank.sample_rate)
+    if isinstance(fbank, MicroFrontendOptions):
+        return microfrontend_chunks(blocks)
+    try:
+        return fbank_chunks(blocks, fbank)
+    except ValueError as e:
+        raise FormatError(f"{path}: fbank: expected settings that kaldi-native-fbank accepts, got {e}") from None
+
+
+def _wav_open(path: Path, f, fbank: FbankOptions | MicroFrontendOptions) -> tuple[wave.Wave_read, int]:
+    """The checked wav reader of the open file ``f`` at its first sample, and its samples."""
     try:
         w = wave.open(f)
     except _WAVE_ERRORS as e:
@@ -363,13 +449,7 @@ def _wav_frames(path: Path, f, fbank: FbankOptions | MicroFrontendOptions) -> It
     if present < samples:
         raise FormatError(f"{path}: data: expected {samples} samples (the header's data size), got {present}: "
                           "the file is truncated")
-    blocks = _samples(path, w, samples, fbank.sample_rate)
-    if isinstance(fbank, MicroFrontendOptions):
-        return microfrontend_chunks(blocks)
-    try:
-        return fbank_chunks(blocks, fbank)
-    except ValueError as e:
-        raise FormatError(f"{path}: fbank: expected settings that kaldi-native-fbank accepts, got {e}") from None
+    return w, samples
 
 
 def _samples(path: Path, w: wave.Wave_read, samples: int, block: int) -> Iterator[np.ndarray]:

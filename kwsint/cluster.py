@@ -1,0 +1,150 @@
+"""Work on a Dask cluster (``dask.distributed``): connecting to one, a model sent once to each worker, and a long
+stream split into pieces of frames that run apart and together give exactly what one process gives.
+
+A piece owns the steps whose newest frame lies in its frames. It reads the frames before them that those steps
+need besides: the window before its first step, and the steps before it that the moving average spans, so its
+smoothed posteriors are the stream's. What carries further (the lockout after a detection, a DET sweep) is
+done where the pieces are gathered, in stream order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from distributed import Client, Future
+
+LOCAL_PREFIX = "local:"
+CONNECT_TIMEOUT_S = 10.0
+DEFAULT_PIECE_S = 600.0
+"""Seconds of a stream in one piece by default: 60,000 frames of 10 ms, a few seconds of work."""
+INSTALL = "pip install 'kwsint[cluster]'"
+
+
+def connect(scheduler: str) -> Client:
+    """A client of ``scheduler``: ``tcp://HOST:PORT`` (a running ``dask scheduler``), or ``local:N``, a
+    LocalCluster of N single-threaded worker processes on this machine that closes with the client.
+
+    Raises ValueError for a malformed address (``local_workers``) or a missing dask.distributed,
+    ConnectionError naming the address when no scheduler answers there within CONNECT_TIMEOUT_S.
+    """
+    try:
+        import distributed
+    except ImportError:
+        raise ValueError(f"--scheduler: needs dask.distributed: {INSTALL}") from None
+    for name in ("distributed", "tornado", "bokeh"):  # their notices would sit among kwsint's output lines
+        logging.getLogger(name).setLevel(logging.ERROR)
+    local = local_workers(scheduler)
+    if local is not None:
+        return distributed.Client(n_workers=local, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  set_as_default=False)
+    try:
+        return distributed.Client(scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+    except (OSError, TimeoutError) as e:
+        raise ConnectionError(f"--scheduler: cannot reach a scheduler at {scheduler} within "
+                              f"{CONNECT_TIMEOUT_S:g} s: {e}") from None
+
+
+def model_bytes(ref: str) -> bytes:
+    """The bytes of a model file: a path, or ``default:NAME`` for a shipped one."""
+    from .default_model import SHIPPED_PREFIX, model_path
+
+    return (model_path(ref) if ref.startswith(SHIPPED_PREFIX) else Path(ref)).read_bytes()
+
+
+def local_workers(scheduler: str) -> int | None:
+    """N of ``local:N``, None for the address of a running scheduler; ValueError for neither."""
+    if scheduler.startswith(LOCAL_PREFIX):
+        n = scheduler[len(LOCAL_PREFIX):]
+        if not n.isdigit() or int(n) < 1:
+            raise ValueError(f"--scheduler: expected local:N with N >= 1 worker processes, got {scheduler!r}")
+        return int(n)
+    if "://" not in scheduler:
+        raise ValueError(f"--scheduler: expected tcp://HOST:PORT or local:N, got {scheduler!r}")
+    return None
+
+
+@dataclass(frozen=True)
+class SentModel:
+    """A model's bytes, sent once to every worker (``send_model``); tasks take ``data`` as an argument, which
+    the worker already holds, and ``worker_model`` loads it once per worker process."""
+
+    key: str  # sha256 of the bytes
+    data: Future
+    backend: str | None
+
+
+def send_model(client: Client, data: bytes, backend: str | None) -> SentModel:
+    """Scatters ``data`` (a model file's bytes) to every worker, once."""
+    key = hashlib.sha256(data).hexdigest()
+    return SentModel(key, client.scatter(data, broadcast=True, hash=False), backend)
+
+
+_loaded: dict[tuple, Any] = {}
+_loading = threading.Lock()
+
+
+def worker_model(key: str, data: bytes, backend: str | None, load: Callable[[bytes, str | None], Any]) -> Any:
+    """On a worker: ``load(data, backend)``, once per process for each (key, backend, load)."""
+    cache_key = (key, backend, load.__module__, load.__qualname__)
+    with _loading:
+        if cache_key not in _loaded:
+            _loaded[cache_key] = load(data, backend)
+        return _loaded[cache_key]
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Frames ``start .. stop - 1`` of a stream, and the steps whose newest frame lies there."""
+
+    start: int
+    stop: int
+
+    def steps(self, window: int, hop: int) -> tuple[int, int]:
+        """(first, end): the indices in the stream of this piece's steps, ``first .. end - 1``; a step's
+        newest frame is ``window - 1 + step * hop``."""
+        first, end = (max(0, -(-(f - (window - 1)) // hop)) for f in (self.start, self.stop))
+        return first, max(first, end)
+
+
+def split(frames: int, piece_frames: int) -> list[Piece]:
+    """Pieces of ``piece_frames`` (>= 1) covering frames 0 .. frames - 1; one empty piece for no frames."""
+    if piece_frames < 1:
+        raise ValueError(f"piece_frames: expected >= 1, got {piece_frames}")
+    return [Piece(s, min(s + piece_frames, frames)) for s in range(0, frames, piece_frames)] or [Piece(0, 0)]
+
+
+class HoursBar:
+    """A progress bar of hours of audio done and their rate, updated from any thread (future callbacks)."""
+
+    def __init__(self, disable: bool):
+        from tqdm import tqdm
+
+        self._lock = threading.Lock()
+        self._bar = tqdm(total=0.0, unit="h", disable=disable, dynamic_ncols=True,
+                         bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} h of audio [{elapsed}<{remaining}, "
+                                    "{rate_fmt}]")
+
+    def add(self, hours: float) -> None:
+        """More hours to do."""
+        with self._lock:
+            self._bar.total += hours
+            self._bar.refresh()
+
+    def done(self, hours: float) -> None:
+        with self._lock:
+            self._bar.update(hours)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def results_in_order(futures: Sequence[Future]) -> list:
+    """The futures' results, in their order (each waited for in turn)."""
+    return [f.result() for f in futures]
