@@ -27,13 +27,17 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from kwsint import cluster
 from kwsint.cli import common
 from kwsint.engine.model import DEFAULT_LOCKOUT_S, DEFAULT_SMOOTHING_S
 from kwsint.evaluation import evaluate, markdown_report, parse_selection, plot_det
+from kwsint.evaluation.manifest import FRAME_SHIFT_S
+from kwsint.evaluation.resume import ScoreStore
 from kwsint.io.atomic import write_atomic
 
 PROG = "kwsint-eval"
 OUTPUTS = {"png": "det.png", "markdown": "report.md", "json": "report.json"}
+PARTIAL = ".partial"  # the finished model-stream scores of a run not yet whole, for --resume
 
 
 def _number(kind, low: float, high: float = float("inf")):
@@ -98,6 +102,17 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--confidence", type=_confidence, default=0.95,
                     help="coverage of the confidence intervals, in (0, 1) (default 0.95)")
     ap.add_argument("--backend", help="engine backend (default: the fastest)")
+    ap.add_argument("--scheduler", metavar="ADDRESS",
+                    help="score the streams on a Dask cluster: tcp://HOST:PORT of a running scheduler, or local:N "
+                         "for N worker processes here; the workers read the feature files from their paths (pip "
+                         "install 'kwsint[cluster]')")
+    ap.add_argument("--piece-seconds", type=_number(float, 1e-3), default=cluster.DEFAULT_PIECE_S, metavar="SECONDS",
+                    help="with --scheduler: a longer stream is scored in pieces of this much audio that run apart "
+                         f"(default {cluster.DEFAULT_PIECE_S:g})")
+    ap.add_argument("--resume", action="store_true",
+                    help=f"keep each model-stream score as it finishes (in OUT/{PARTIAL}, removed once the report is "
+                         "written), and score only those not kept yet: the same command run again after an "
+                         "interruption goes on where it stopped")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     common.add_force(ap, "existing report files")
     return ap
@@ -127,12 +142,25 @@ def _main(argv: list[str] | None, progress: common.Progress) -> int:
     paths = {kind: args.out / name for kind, name in OUTPUTS.items()}
     common.check_outputs(paths.values(), args.force, create_folders=True)
     plot = importlib.util.find_spec("matplotlib") is not None
+    client = bar = None
     try:
+        if args.scheduler:
+            cluster.local_workers(args.scheduler)  # a malformed address is a bad argument
+    except ValueError as e:
+        common.error(PROG, str(e))
+        return 2
+    try:
+        store = ScoreStore(args.out / PARTIAL) if args.resume else None
+        if args.scheduler:
+            client = cluster.connect(args.scheduler)
+            bar = cluster.HoursBar(disable=args.no_progress or None)
         report = evaluate(args.manifest, args.models, smoothing_s=args.smoothing, lockout_s=args.lockout,
                           tolerance_s=args.tolerance, threshold=args.threshold, false_per_hour=args.false_per_hour,
                           hop=args.hop, max_thresholds=args.max_thresholds, select=args.select,
                           bootstrap=args.bootstrap, seed=args.seed, confidence=args.confidence, backend=args.backend,
-                          progress=_counting(progress, len(args.models), not args.no_progress))
+                          progress=_counting(progress, len(args.models), not args.no_progress and client is None),
+                          client=client, piece_frames=max(1, round(args.piece_seconds / FRAME_SHIFT_S)),
+                          hours_bar=bar, store=store)
         markdown = markdown_report(report)
         args.out.mkdir(parents=True, exist_ok=True)
         if plot:
@@ -141,9 +169,16 @@ def _main(argv: list[str] | None, progress: common.Progress) -> int:
         write_atomic(paths["json"], (json.dumps(report, indent=1) + "\n").encode())
         if not plot:
             paths["png"].unlink(missing_ok=True)  # an old plot beside the new report would belong to another run
+        if store is not None:
+            store.remove()
     except (OSError, ValueError) as e:
         common.error(PROG, str(e))
         return 1
+    finally:
+        if bar is not None:
+            bar.close()
+        if client is not None:
+            client.close()
     if not plot:
         print(f"{PROG}: note: {paths['png']} not written: the plot needs matplotlib: pip install 'kwsint[eval]'",
               file=sys.stderr)

@@ -640,7 +640,8 @@ def _main(argv: list[str] | None, progress: common.Progress) -> int:
         mismatches = sum(r.mismatches for r in streams)
         summary = {"summary": True, "inputs": len(inputs), "failed": failed, "streams": len(streams),
                    "steps": sum(r.steps for r in streams), "detections": sum(len(r.detections) for r in streams),
-                   "hours": round(sum(r.frames for r in streams) * frame_s / 3600, 6), "backend": ", ".join(sorted(backends)) or model.backend, **settings.summary()}
+                   "hours": round(sum(r.frames for r in streams) * frame_s / 3600, 6),
+                   "backend": ", ".join(sorted(backends)) or model.backend, **settings.summary()}
         if args.verify:
             summary["reference_mismatches"] = mismatches
         print(json.dumps(summary), flush=True)

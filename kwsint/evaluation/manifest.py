@@ -186,28 +186,45 @@ def select_streams(streams: Sequence[LabelledStream], selections: Sequence[Selec
     return [s for s in streams if all(sel.keeps(s) for sel in selections if sel.applies_to(s))]
 
 
-def load_features(stream: LabelledStream, feature_dim: int, microfrontend: bool = False) -> np.ndarray:
-    """The stream's (T, feature_dim) float32 frames (``microfrontend``: those of its microfrontend file);
-    FormatError naming the entry and the file otherwise.
+def load_features(stream: LabelledStream, feature_dim: int, microfrontend: bool = False, start: int = 0,
+                  stop: int | None = None) -> np.ndarray:
+    """The stream's (T, feature_dim) float32 frames (``microfrontend``: those of its microfrontend file), or
+    frames ``start .. stop - 1`` of them; FormatError naming the entry and the file otherwise.
 
     Also checks that every span ends within the stream (T frames last T * 10 ms).
     """
+    a, where = _mapped_features(stream, feature_dim, microfrontend)
+    rows = np.array(a[start:stop])
+    if not np.isfinite(rows).all():
+        raise FormatError(f"{where}: frames contain NaN or Inf")
+    return rows.astype(np.float32, copy=False)
+
+
+def stream_frames(stream: LabelledStream, feature_dim: int, microfrontend: bool = False) -> int:
+    """The stream's frames, checked as ``load_features`` checks them, except their values (read later, by
+    ranges)."""
+    return len(_mapped_features(stream, feature_dim, microfrontend)[0])
+
+
+def _mapped_features(stream: LabelledStream, feature_dim: int, microfrontend: bool) -> tuple[np.ndarray, str]:
+    """The stream's features file through a read-only memory map, its shape and spans checked; and the name of
+    the file in messages."""
     if microfrontend and stream.microfrontend is None:
         raise FormatError(f"{stream.where}: microfrontend: missing; a streaming graph reads microfrontend features "
                           "(kwsint-data synth writes them)")
     path = stream.microfrontend if microfrontend else stream.features
     where = f"{stream.where}: {'microfrontend' if microfrontend else 'features'} {path}"
     try:
-        a = np.load(path, allow_pickle=False)
+        a = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as e:
         raise FormatError(f"{where}: cannot read as .npy: {e}") from e
+    if not isinstance(a, np.ndarray):
+        raise FormatError(f"{where}: cannot read as .npy: expected one array, got {type(a).__name__}")
     if a.ndim != 2 or a.shape[1] != feature_dim or a.dtype.kind != "f":
         raise FormatError(f"{where}: expected float frames of shape (T, {feature_dim}), got {a.dtype} {a.shape}")
-    if not np.isfinite(a).all():
-        raise FormatError(f"{where}: frames contain NaN or Inf")
     duration = len(a) * FRAME_SHIFT_S
     for i, (_, end) in enumerate(stream.spans):
         if end > duration + TIME_EPS_S:
             raise FormatError(f"{stream.where}: spans[{i}]: ends at {end} s, after the stream "
                               f"({len(a)} frames = {duration:.2f} s)")
-    return a.astype(np.float32, copy=False)
+    return a, where

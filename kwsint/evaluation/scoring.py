@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import math
 import warnings
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import default_model
+from .. import cluster, default_model
 from ..engine import reference
 from ..engine.float_model import FloatModel, from_net
 from ..engine.model import (DEFAULT_LOCKOUT_S, DEFAULT_SMOOTHING_S, DEFAULT_THRESHOLD, Model, load, lockout_steps,
@@ -18,7 +19,9 @@ from ..engine.model import (DEFAULT_LOCKOUT_S, DEFAULT_SMOOTHING_S, DEFAULT_THRE
 from ..errors import ShortInputWarning
 from .bootstrap import interval, operating_point_replicates, resample_weights
 from .breakdown import tag_breakdown
+from .resume import ScoreStore
 from .counting import Det, StreamCounts, at_frr, count_streams, relative_fdr_pct, sweep_thresholds
+from .distributed import ClusterScores
 from .manifest import FRAME_SHIFT_S, LabelledStream, Selection, load_features, parse_selection, read_manifest, \
     select_streams
 
@@ -85,6 +88,14 @@ class StreamingScorer:
         bits = max(int(np.abs(op.weights.astype(np.int64)).max()).bit_length() + 1
                    for op in self.graph.spec.ops if hasattr(op, "weights"))
         return dict(weight_bits=str(bits), act_bits=8, size_bytes=self.graph.blob_bytes)
+
+
+def _model_file(ref: str) -> Path:
+    """The file ``load_model`` reads for ``ref``."""
+    name = ref.removeprefix(default_model.SHIPPED_PREFIX)
+    if ref.startswith(default_model.SHIPPED_PREFIX):
+        return default_model.path(f"{name}.pt") if name in FLOAT_MODELS else default_model.model_path(ref)
+    return Path(ref)
 
 
 def load_model(ref: str | Path, *, backend: str | None = None) -> Model | FloatModel | StreamingScorer:
@@ -161,18 +172,19 @@ def _describe(model: Model | FloatModel) -> dict:
 
 
 def _evaluate_model(name: str, path: str, model: Model | FloatModel, streams: Sequence[LabelledStream],
-                    features: Sequence[np.ndarray], hours: float, extra_threshold: int | None, *, hop: int,
-                    smoothing_s: float, lockout_s: float, tolerance_s: float, max_thresholds: int,
+                    scores: Callable[[int], tuple[np.ndarray, np.ndarray]], hours: float,
+                    extra_threshold: int | None, *, hop: int, smoothing_s: float, lockout_s: float,
+                    tolerance_s: float, max_thresholds: int,
                     progress: Callable | None) -> tuple[StreamCounts, Det, dict]:
     """One model's DET sweep (with ``extra_threshold`` among the thresholds, if given), per stream and in all,
-    and its report entry."""
+    and its report entry; ``scores(j)`` is the model's (step_frames, posterior_q16) over stream j."""
     smoothing, lockout = smoothing_steps(smoothing_s, hop), lockout_steps(lockout_s, hop)
-    items = zip(streams, features)
+    items = range(len(streams))
     if progress is not None:
         items = progress(items, desc=name, total=len(streams))
     step_frames, smoothed = [], []
-    for _, frames in items:
-        sf, posterior = score_stream(model, frames, hop)
+    for j in items:
+        sf, posterior = scores(j)
         step_frames.append(sf)
         smoothed.append(reference.smooth_posteriors(posterior, smoothing))
     if not any(len(sf) for sf in step_frames):
@@ -215,6 +227,10 @@ def evaluate(
     confidence: float = 0.95,
     backend: str | None = None,
     progress: Callable | None = None,
+    client=None,
+    piece_frames: int = round(cluster.DEFAULT_PIECE_S / FRAME_SHIFT_S),
+    hours_bar: cluster.HoursBar | None = None,
+    store: ScoreStore | None = None,
 ) -> dict:
     """Evaluate models on a labelled manifest; the first model is the baseline.
 
@@ -236,6 +252,10 @@ def evaluate(
             ``confidence`` in (0, 1) is their coverage.
         progress: wraps the iterable of streams, called as
             ``progress(iterable, desc=model name, total=n)`` (tqdm's signature).
+        client: a ``distributed.Client`` (``kwsint.cluster.connect``): the streams are scored on its cluster,
+            in pieces of ``piece_frames`` frames (``kwsint.evaluation.distributed``), ``hours_bar`` counting
+            the hours of audio scored. The report is the same as without.
+        store: keeps each finished (model, stream) score and uses those it already has (``ScoreStore``).
 
     A stream shorter than a model's window gives that model no step, so its
     spans count as missed: each such stream gets a ``ShortInputWarning``.
@@ -283,25 +303,57 @@ def evaluate(
     mf_dims = sorted({m.window_shape[1] for m, s in zip(models, streaming) if s})
     if len(mf_dims) > 1:
         raise ValueError(f"the streaming models take different feature sizes: {mf_dims}")
-    kinds = {s: [load_features(st, mf_dims[0] if s else dims[0], microfrontend=s) for st in streams]
-             for s in set(streaming)}
-    features = kinds[streaming[0]]  # the baseline's, which give the hours
-    frames = np.array([len(f) for f in features])
+    feature_dims = {False: dims[0] if dims else 0, True: mf_dims[0] if mf_dims else 0}
+    model_files = [_model_file(p) for p in paths]
+    if client is None:
+        kinds = {s: [load_features(st, feature_dims[s], microfrontend=s) for st in streams] for s in set(streaming)}
+        lengths = {s: [len(f) for f in features] for s, features in kinds.items()}
+        remote = None
+    else:
+        remote = ClusterScores(client, model_files, backend, models, streams, feature_dims, streaming, hops,
+                               piece_frames, hours_bar)
+        lengths = remote.frames()
+    frames = np.array(lengths[streaming[0]])  # the baseline's, which give the hours
     for s, model in zip(streaming, models):
-        for st, f in zip(streams, kinds[s]):
-            if len(f) < model.window_shape[0]:
-                warnings.warn(ShortInputWarning(f"{st.where}: features {st.features}", len(f), model.window_shape[0]),
+        for st, n in zip(streams, lengths[s]):
+            if n < model.window_shape[0]:
+                warnings.warn(ShortInputWarning(f"{st.where}: features {st.features}", n, model.window_shape[0]),
                               stacklevel=2)
+    pairs = [(i, j) for i in range(len(models)) for j in range(len(streams))]
+    keys = {}
+    if store is not None:
+        shas = [hashlib.sha256(f.read_bytes()).hexdigest() for f in model_files]
+        keys = {(i, j): store.key(shas[i], hops[i], streams[j].microfrontend if streaming[i] else streams[j].features)
+                for i, j in pairs}
+    found = {p: r for p in keys if (r := store.get(keys[p])) is not None}
+    if remote is not None:
+        remote.submit([p for p in pairs if p not in found])
+
+    def scorer(i: int) -> Callable[[int], tuple[np.ndarray, np.ndarray]]:
+        def score(j: int) -> tuple[np.ndarray, np.ndarray]:
+            if (i, j) in found:
+                return found.pop((i, j))
+            if remote is not None:
+                result = remote.result(i, j)
+            else:
+                result = score_stream(models[i], kinds[streaming[i]][j], hops[i])
+            if store is not None:
+                store.put(keys[i, j], *result)
+            return result
+        return score
 
     stream_hours = frames * FRAME_SHIFT_S / 3600.0
     hours = float(stream_hours.sum())
     options = dict(smoothing_s=smoothing_s, lockout_s=lockout_s, tolerance_s=tolerance_s,
                    max_thresholds=max_thresholds, progress=progress)
     names = model_names(paths)
-    counts, dets, results = zip(*(_evaluate_model(name, path, model, streams, kinds[s], hours,
-                                                  op if i == 0 else None, hop=h, **options)
-                                  for i, (name, path, model, h, s) in enumerate(zip(names, paths, models, hops,
-                                                                                    streaming))))
+    try:
+        counts, dets, results = zip(*(_evaluate_model(name, path, model, streams, scorer(i), hours,
+                                                      op if i == 0 else None, hop=h, **options)
+                                      for i, (name, path, model, h) in enumerate(zip(names, paths, models, hops))))
+    finally:
+        if remote is not None:
+            remote.cancel()
     base = dets[0]
     if op is None:
         op = int(base.threshold_q16[np.flatnonzero(base.false_per_hour <= false_per_hour)[0]])

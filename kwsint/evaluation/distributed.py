@@ -1,0 +1,123 @@
+"""kwsint-eval --scheduler: every model's posteriors over every stream, scored on a Dask cluster.
+
+Workers read the streams' feature files from their paths, and each model's file is sent once to each worker. A
+dense model's long stream is split into pieces of frames (``kwsint.cluster``), each reading the window before
+its first step besides its own frames; a streaming graph's stream, whose states carry from invoke to invoke,
+is scored whole. The driver gathers the posteriors of each (model, stream) in order: they are the arrays one
+process computes, and the DET sweep, counts and report are computed from them as one process does.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .. import cluster
+from ..engine.float_model import FloatModel
+from ..engine.model import Model
+from ..errors import FormatError
+from .manifest import FRAME_SHIFT_S, LabelledStream, load_features, stream_frames
+
+
+def _load_blob(data: bytes, backend: str | None):
+    from .scoring import StreamingScorer
+    from ..engine.graph_model import GraphModel
+    from ..engine.model import load
+
+    model = load(data, backend=backend)
+    return StreamingScorer(model, "<model>") if isinstance(model, GraphModel) else model
+
+
+def _load_checkpoint(data: bytes, backend: str | None):
+    from .scoring import load_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.pt"
+        path.write_bytes(data)
+        return load_model(path, backend=backend)
+
+
+def _frames(stream: LabelledStream, feature_dim: int, microfrontend: bool) -> int | str:
+    try:
+        return stream_frames(stream, feature_dim, microfrontend)
+    except FormatError as e:
+        return str(e)
+
+
+def _score_piece(data: bytes, key: str, backend: str | None, checkpoint: bool, stream: LabelledStream,
+                 feature_dim: int, microfrontend: bool, hop: int, piece: cluster.Piece) -> tuple | str:
+    """On a worker: (step_frames, posterior_q16) of a piece's steps, or a refused file's message."""
+    from .scoring import score_stream
+
+    model = cluster.worker_model(key, data, backend, _load_checkpoint if checkpoint else _load_blob)
+    first, _ = piece.steps(model.window_shape[0], hop)
+    start = first * hop if isinstance(model, (Model, FloatModel)) else 0  # the window before the first step
+    try:
+        frames = load_features(stream, feature_dim, microfrontend, start, piece.stop)
+    except FormatError as e:
+        return str(e)
+    step_frames, posterior = score_stream(model, frames, hop)
+    return step_frames + start, posterior
+
+
+class ClusterScores:
+    """The posteriors of models over streams, scored on the cluster of ``client``: ``frames`` per stream for
+    each kind of features, then ``submit`` the (model, stream) pairs to score and ``result`` each in turn."""
+
+    def __init__(self, client, model_files: Sequence[Path], backend: str | None, models: Sequence,
+                 streams: Sequence[LabelledStream], dims: dict[bool, int], streaming: Sequence[bool],
+                 hops: Sequence[int], piece_frames: int, bar: cluster.HoursBar | None):
+        self.client, self.models, self.streams, self.dims = client, models, streams, dims
+        self.streaming, self.hops, self.piece_frames, self.bar = streaming, hops, piece_frames, bar
+        self.sent = [cluster.send_model(client, Path(f).read_bytes(), backend) for f in model_files]
+        self.checkpoint = [Path(f).suffix == ".pt" for f in model_files]
+        self._pending: dict[tuple[int, int], list] = {}
+
+    def frames(self) -> dict[bool, list[int]]:
+        """Per kind of features (microfrontend or not), each stream's frames; FormatError for the first stream
+        refused, in stream order."""
+        kinds = sorted(set(self.streaming))
+        futures = {s: [self.client.submit(_frames, st, self.dims[s], s, pure=False) for st in self.streams]
+                   for s in kinds}
+        out = {}
+        for s in kinds:
+            out[s] = [f.result() for f in futures[s]]
+            bad = next((n for n in out[s] if isinstance(n, str)), None)
+            if bad is not None:
+                raise FormatError(bad)
+        self.lengths = out
+        return out
+
+    def submit(self, pairs: Sequence[tuple[int, int]]) -> None:
+        """Starts scoring these (model, stream) pairs, in this order."""
+        for i, j in pairs:
+            s, model = self.streaming[i], self.models[i]
+            n = self.lengths[s][j]
+            whole = not isinstance(model, (Model, FloatModel))
+            pieces = [cluster.Piece(0, n)] if whole else cluster.split(n, self.piece_frames)
+            sent = self.sent[i]
+            futures = [self.client.submit(_score_piece, sent.data, sent.key, sent.backend, self.checkpoint[i],
+                                          self.streams[j], self.dims[s], s, self.hops[i], p, pure=False)
+                       for p in pieces]
+            if self.bar is not None:
+                self.bar.add(n * FRAME_SHIFT_S / 3600)
+                for f, p in zip(futures, pieces):
+                    f.add_done_callback(lambda _, h=(p.stop - p.start) * FRAME_SHIFT_S / 3600: self.bar.done(h))
+            self._pending[i, j] = futures
+
+    def result(self, i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """(step_frames, posterior_q16) of model i over stream j, as ``score_stream`` gives them; FormatError
+        for a file refused."""
+        parts = [f.result() for f in self._pending.pop((i, j))]
+        bad = next((p for p in parts if isinstance(p, str)), None)
+        if bad is not None:
+            raise FormatError(bad)
+        return (np.concatenate([p[0] for p in parts]).astype(np.int64, copy=False),
+                np.concatenate([p[1] for p in parts]).astype(np.int32, copy=False))
+
+    def cancel(self) -> None:
+        self.client.cancel([f for futures in self._pending.values() for f in futures])
+        self._pending.clear()
