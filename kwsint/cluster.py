@@ -42,8 +42,9 @@ def connect(scheduler: str) -> Client:
         logging.getLogger(name).setLevel(logging.ERROR)
     local = local_workers(scheduler)
     if local is not None:
-        return distributed.Client(n_workers=local, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  set_as_default=False)
+        workers = distributed.LocalCluster(n_workers=local, threads_per_worker=1, processes=True,
+                                           dashboard_address=":0")  # any free port: 8787 may be taken
+        return distributed.Client(workers, set_as_default=False)
     try:
         return distributed.Client(scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
     except (OSError, TimeoutError) as e:
@@ -56,6 +57,13 @@ def model_bytes(ref: str) -> bytes:
     from .default_model import SHIPPED_PREFIX, model_path
 
     return (model_path(ref) if ref.startswith(SHIPPED_PREFIX) else Path(ref)).read_bytes()
+
+
+def disconnect(client: Client) -> None:
+    """Closes the client, and the LocalCluster ``connect`` started for it."""
+    client.close()
+    if client.cluster is not None:
+        client.cluster.close()
 
 
 def local_workers(scheduler: str) -> int | None:

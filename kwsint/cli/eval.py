@@ -178,7 +178,7 @@ def _main(argv: list[str] | None, progress: common.Progress) -> int:
         if bar is not None:
             bar.close()
         if client is not None:
-            client.close()
+            cluster.disconnect(client)
     if not plot:
         print(f"{PROG}: note: {paths['png']} not written: the plot needs matplotlib: pip install 'kwsint[eval]'",
               file=sys.stderr)

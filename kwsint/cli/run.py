@@ -390,8 +390,10 @@ class _Printer:
             self.streams.append(r)
         elif isinstance(event, Failed):
             self.failure = event.message
-        else:
+        elif isinstance(event, Interrupted):
             self.interrupted = True
+        else:
+            raise TypeError(f"not an event: {event!r}")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -653,11 +655,13 @@ def _main(argv: list[str] | None, progress: common.Progress) -> int:
         if parts:
             shutil.rmtree(parts)
         if client is not None:
-            client.close()
+            cluster.disconnect(client)
     if interrupted or live_ended:
         raise KeyboardInterrupt  # common.run_command: "interrupted after N of M inputs", exit 130
     return 1 if failed or mismatches else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from kwsint.cli import run  # not this __main__ copy: the events run_cluster tells are that module's types
+
+    sys.exit(run.main())

@@ -1,0 +1,211 @@
+"""kwsint-run and kwsint-eval on a Dask LocalCluster give one process's outputs byte for byte: streams split into
+pieces, a worker killed mid-run, an interrupted evaluation resumed, a scheduler that does not answer."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import wave
+
+import numpy as np
+import pytest
+
+from kwsint import cluster, default_model
+from kwsint.cli import eval as eval_cli
+from kwsint.cli import run
+
+distributed = pytest.importorskip("distributed")
+
+SAMPLES = default_model.path("samples")
+M4 = default_model.path("M4.kwsq")
+SPLIT = ["--piece-seconds", "1.3"]  # pieces of 130 frames: every sample stream in several pieces
+
+
+@pytest.fixture(scope="module")
+def local_cluster():
+    """Two single-threaded worker processes, each under a nanny that restarts it if killed."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as lc, distributed.Client(lc) as client:
+        yield lc.scheduler_address, client
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> list[str]:
+    """A 3-minute .npy of the samples end to end (several detections, lockouts across pieces), a .wav, and a
+    file that is missing."""
+    d = tmp_path_factory.mktemp("inputs")
+    names = ["negative_1", "positive_1", "positive_2", "positive_3"] * 4
+    np.save(d / "long.npy", np.concatenate([np.load(SAMPLES / f"{n}.npy") for n in names]))
+    return [str(d / "long.npy"), str(SAMPLES / "positive_1.wav"), str(d / "missing.npy")]
+
+
+def _run(argv: list[str], capsys) -> tuple[int, str, str]:
+    status = run.main(argv)
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+@pytest.mark.parametrize("posteriors", [".csv", ".npz"])
+def test_kwsint_run_on_a_cluster_prints_what_one_process_prints(posteriors, local_cluster, inputs, tmp_path,
+                                                                 capsys):
+    address, _ = local_cluster
+    base = [str(M4), *inputs, "--keep-going", "--no-progress"]
+    one = _run([*base, "--posteriors", str(tmp_path / f"one{posteriors}")], capsys)
+    many = _run([*base, "--posteriors", str(tmp_path / f"many{posteriors}"), "--scheduler", address, *SPLIT],
+                capsys)
+    assert one[0] == 1  # the missing file
+    assert many == one
+    assert (tmp_path / f"many{posteriors}").read_bytes() == (tmp_path / f"one{posteriors}").read_bytes()
+    summary = json.loads(one[1].splitlines()[-1])
+    assert summary["detections"] >= 5 and summary["streams"] == 2
+
+
+def test_a_failed_input_stops_the_cluster_run_as_it_stops_one_process(local_cluster, inputs, capsys):
+    address, _ = local_cluster
+    base = [str(M4), inputs[2], inputs[0], "--no-progress"]
+    assert _run([*base, "--scheduler", address], capsys) == _run(base, capsys)
+
+
+def test_kwsint_eval_on_a_cluster_reports_what_one_process_reports(local_cluster, inputs, tmp_path, capsys):
+    address, _ = local_cluster
+    manifest = json.loads((SAMPLES / "manifest.json").read_text())
+    for s in manifest["streams"]:
+        s["features"] = str(SAMPLES / s["features"])
+    manifest["streams"].append({"features": inputs[0], "kind": "negative"})
+    (tmp_path / "m.json").write_text(json.dumps(manifest))
+    base = ["--manifest", str(tmp_path / "m.json"), "--models", "default:M0", str(M4), "default:M2",
+            "--no-progress", "--bootstrap", "50"]
+    assert eval_cli.main([*base, "--out", str(tmp_path / "one")]) == 0
+    assert eval_cli.main([*base, "--out", str(tmp_path / "many"), "--scheduler", address, *SPLIT]) == 0
+    capsys.readouterr()
+    for name in ("report.json", "report.md"):
+        assert (tmp_path / "many" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()
+
+
+def test_a_worker_killed_mid_run_loses_no_stream(local_cluster, inputs, tmp_path):
+    """SIGKILL one worker process while pieces are running: its tasks run again elsewhere (its nanny starts a
+    new one), and the output is unchanged."""
+    address, client = local_cluster
+    argv = [sys.executable, "-m", "kwsint.cli.run", str(M4), inputs[0], inputs[0], "--no-progress",
+            "--posteriors", str(tmp_path / "p.npz")]
+    one = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    (tmp_path / "p.npz").unlink()
+    p = subprocess.Popen([*argv, "--scheduler", address, "--piece-seconds", "0.2"], stdout=subprocess.PIPE,
+                         text=True)
+    deadline = time.monotonic() + 60
+    while not any(client.processing().values()):  # pieces running
+        assert time.monotonic() < deadline and p.poll() is None, "the run ended before a worker could be killed"
+        time.sleep(0.01)
+    pids = client.run(os.getpid)
+    os.kill(next(iter(pids.values())), signal.SIGKILL)
+    assert p.poll() is None, "the run ended before a worker was killed"
+    out, _ = p.communicate(timeout=120)
+    assert p.returncode == 0
+    assert out == one
+    client.wait_for_workers(2, timeout=60)  # the nanny's new worker, for the tests after
+
+
+def test_an_interrupted_evaluation_resumes_from_its_finished_streams(tmp_path, capsys, monkeypatch):
+    from kwsint.evaluation import scoring
+
+    argv = ["--manifest", str(SAMPLES / "manifest.json"), "--models", str(M4), "default:M2", "--no-progress"]
+    streams = len(json.loads((SAMPLES / "manifest.json").read_text())["streams"])
+    assert eval_cli.main([*argv, "--out", str(tmp_path / "fresh")]) == 0
+    calls = []
+    real = scoring.score_stream
+
+    def interrupting(*a):
+        calls.append(1)
+        if len(calls) == 6:
+            raise KeyboardInterrupt
+        return real(*a)
+
+    monkeypatch.setattr(scoring, "score_stream", interrupting)
+    out = ["--out", str(tmp_path / "r"), "--resume"]
+    assert eval_cli.main([*argv, *out]) == 130
+    assert len(list((tmp_path / "r" / eval_cli.PARTIAL).iterdir())) == 5
+    calls.clear()
+    assert eval_cli.main([*argv, *out]) == 0
+    assert len(calls) == 2 * streams - 5  # the five finished ones were not scored again
+    assert not (tmp_path / "r" / eval_cli.PARTIAL).exists()
+    capsys.readouterr()
+    for name in ("report.json", "report.md"):
+        assert (tmp_path / "r" / name).read_bytes() == (tmp_path / "fresh" / name).read_bytes()
+
+
+def test_a_scheduler_that_does_not_answer_is_one_line(tmp_path, capsys):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    status, out, err = _run([str(M4), str(SAMPLES / "positive_1.npy"), "--scheduler", address], capsys)
+    assert (status, out) == (1, "")
+    assert err.startswith(f"kwsint-run: error: --scheduler: cannot reach a scheduler at {address} within ")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--scheduler", "localhost:8786"], "--scheduler: expected tcp://HOST:PORT or local:N, got 'localhost:8786'"),
+    (["--scheduler", "local:0"], "--scheduler: expected local:N with N >= 1 worker processes, got 'local:0'"),
+    (["--scheduler", "local:2", "--verify"], "--scheduler: the cluster's workers run the inputs; expected no --verify"),
+    (["--scheduler", "local:2", "--workers", "2"], "expected no --workers"),
+    (["--scheduler", "local:2", "-"], "--scheduler: runs files; expected no live input (- or --mic)"),
+    (["--scheduler", "local:2", "--piece-seconds", "0"], "--piece-seconds: expected seconds > 0, got 0"),
+])
+def test_what_the_scheduler_cannot_go_with_is_refused_before_any_work(extra, message, capsys):
+    status, out, err = _run([str(M4), str(SAMPLES / "positive_1.npy"), *extra], capsys)
+    assert (status, out) == (2, "")
+    assert message in err and err.count("\n") == 1
+
+
+def test_local_n_starts_and_closes_its_own_workers(capsys):
+    argv = [str(M4), str(SAMPLES / "positive_1.npy"), "--no-progress"]
+    assert _run([*argv, "--scheduler", "local:1"], capsys) == _run(argv, capsys)
+
+
+def test_pieces_cover_the_stream_and_own_each_step_once():
+    for frames, size, window, hop in [(0, 5, 3, 1), (1, 1, 1, 1), (100, 7, 81, 3), (1000, 13, 4, 5), (82, 81, 81, 3)]:
+        pieces = cluster.split(frames, size)
+        assert pieces[0].start == 0 and pieces[-1].stop == frames
+        assert all(a.stop == b.start for a, b in zip(pieces, pieces[1:]))
+        steps = [p.steps(window, hop) for p in pieces]
+        assert all(a[1] == b[0] for a, b in zip(steps, steps[1:]))
+        assert steps[-1][1] == len(range(window - 1, frames, hop))
+
+
+def test_a_wav_split_into_frame_ranges_gives_its_frames(tmp_path):
+    from kwsint.io.features import FbankOptions
+    from kwsint.io.inputs import frames_bound, iter_streams, read_frames
+
+    rng = np.random.default_rng(5)
+    for fbank in (FbankOptions(), FbankOptions(sample_rate=8000, frame_length_ms=12.5, frame_shift_ms=7.3,
+                                               num_mel_bins=13, window_type="hamming")):
+        path = tmp_path / f"{fbank.sample_rate}.wav"
+        with wave.open(str(path), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(fbank.sample_rate)
+            w.writeframes((rng.standard_normal(int(rng.integers(9000, 20000))) * 3000).astype("<i2").tobytes())
+        whole = np.concatenate([c for _, chunks in iter_streams(path, fbank.num_mel_bins, fbank) for c in chunks])
+        assert frames_bound(path, fbank.num_mel_bins, fbank) >= len(whole)
+        for _ in range(20):
+            start = int(rng.integers(0, len(whole) + 3))
+            stop = int(rng.integers(start, len(whole) + 5))
+            assert np.array_equal(read_frames(path, fbank.num_mel_bins, fbank, start, stop), whole[start:stop])
+
+
+def test_a_bad_frame_is_named_by_its_index_in_the_stream(tmp_path):
+    from kwsint.io.features import FbankOptions
+    from kwsint.io.inputs import read_frames
+
+    a = np.zeros((500, 20), np.float32)
+    a[321, 4] = np.inf
+    np.save(tmp_path / "bad.npy", a)
+    with pytest.raises(ValueError, match=r"bad.npy: frames\[321\]: expected finite float32 values, got inf"):
+        read_frames(tmp_path / "bad.npy", 20, FbankOptions(), 300, 400)
+    assert read_frames(tmp_path / "bad.npy", 20, FbankOptions(), 0, 321).shape == (321, 20)
