@@ -95,6 +95,26 @@ def invoke_extension() -> Extension:
                      extra_compile_args=[*C_FLAGS, "-O2"])
 
 
+def knf_direct_extension() -> Extension | None:
+    """The module ``kwsint.io._knf_direct`` (kwsint/io/_knf_direct.cpp): kaldi-native-fbank's compiled OnlineFbank
+    called on numpy buffers, the LFBE front end's fast route. Optional: without a C++ compiler, or without
+    kaldi-native-fbank's headers (shipped in its wheels) at build time, kwsint builds without it and the front
+    end calls kaldi-native-fbank's Python binding (the same features, slower). _GLIBCXX_USE_CXX11_ABI=0 is the
+    libstdc++ ABI of kaldi-native-fbank's manylinux wheels, whose pybind11 checks the platform ABI id it implies
+    (the file's comment says why nothing else depends on it)."""
+    try:
+        import kaldi_native_fbank
+    except ImportError:
+        return None
+    include = Path(kaldi_native_fbank.__file__).resolve().parent / "include"
+    if not (include / "kaldi-native-fbank" / "csrc" / "online-feature.h").exists():
+        return None
+    return Extension("kwsint.io._knf_direct", sources=["kwsint/io/_knf_direct.cpp"],
+                     language="c++", optional=True,
+                     extra_compile_args=["-isystem", str(include), "-std=c++14", "-O2", "-D_GLIBCXX_USE_CXX11_ABI=0",
+                                         "-fvisibility=hidden"])  # -isystem: no warnings from its headers
+
+
 def build_invoke_extension() -> None:
     """``invoke_extension`` compiled in place, in the working directory (a copy of the tree); $CFLAGS and
     $LDFLAGS apply, as to the cffi build."""
