@@ -24,6 +24,7 @@ from kwsint.cli.run import STEP_FIELDS, Emit, Failed, Fired, GraphSettings, Sett
     run_input
 from kwsint.errors import FormatError
 from kwsint.io import inputs as io_inputs
+from kwsint.io.features import FbankOptions
 from kwsint.io.microfrontend import MICROFRONTEND
 
 
@@ -71,15 +72,29 @@ def _plan(path: str, feature_dim: int, fbank, piece_frames: int) -> Plan:
         return Plan(failure=str(e))
 
 
-def _run_piece(data: bytes, key: str, backend: str | None, path: str, fbank, piece: cluster.Piece,
-               settings: Settings, all_steps: bool) -> PieceResult | Failed:
-    """On a worker: one piece of a dense model's input."""
+@dataclass(frozen=True)
+class FileFrames:
+    """The frames of a ``splittable`` input file, read by ranges where the worker runs."""
+
+    path: str
+    feature_dim: int
+    fbank: FbankOptions
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Frames ``start .. stop - 1`` (fewer where the input ends); FormatError for a refused file."""
+        return io_inputs.read_frames(self.path, self.feature_dim, self.fbank, start, stop)
+
+
+def run_piece(data: bytes, key: str, backend: str | None, source, piece: cluster.Piece, settings: Settings,
+              all_steps: bool) -> PieceResult | Failed:
+    """On a worker: one piece of a dense model's stream, whose frames ``source.read(start, stop)`` gives (a
+    ``FileFrames``); the model is ``data``, loaded once per worker."""
     model = cluster.worker_model(key, data, backend, _load)
     window, hop, smoothing = model.spec.frontend.window_frames, settings.hop, settings.smoothing_steps
-    first, end = piece.steps(window, hop)
+    first, _ = piece.steps(window, hop)
     context = max(0, first - (smoothing - 1))  # the steps the moving average of the first one spans
     try:
-        frames = io_inputs.read_frames(path, model.spec.frontend.feature_dim, fbank, context * hop, piece.stop)
+        frames = source.read(context * hop, piece.stop)
     except FormatError as e:
         return Failed(str(e))
     present = max(0, context * hop + len(frames) - piece.start)
@@ -139,7 +154,8 @@ def inputs_in_order(client, model_data: bytes, backend: str | None, model, setti
             future.add_done_callback(functools.partial(_count_whole, bar, frame_s))
             work.append(future)
         else:
-            futures = [client.submit(_run_piece, sent.data, sent.key, backend, name, fbank, p, settings, all_steps,
+            source = FileFrames(name, model.spec.frontend.feature_dim, fbank)
+            futures = [client.submit(run_piece, sent.data, sent.key, backend, source, p, settings, all_steps,
                                      pure=False) for p in plan.pieces]
             bar.add(sum(p.stop - p.start for p in plan.pieces) * frame_s / 3600)
             for f, p in zip(futures, plan.pieces):

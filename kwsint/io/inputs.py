@@ -218,7 +218,7 @@ def frames_bound(path: str | os.PathLike, feature_dim: int, fbank: FbankOptions)
         return len(a)
     with _open(path) as f:
         _, samples = _wav_open(path, f, fbank)
-    return samples // _window_samples(fbank)[0] + 1
+    return samples // window_samples(fbank)[0] + 1
 
 
 def read_frames(path: str | os.PathLike, feature_dim: int, fbank: FbankOptions, start: int, stop: int) -> np.ndarray:
@@ -232,7 +232,7 @@ def read_frames(path: str | os.PathLike, feature_dim: int, fbank: FbankOptions, 
         rows = a[start:stop]
         _check_finite(str(path), rows, release, first=start)
         return np.array(rows, dtype=np.float32, order="C")
-    shift, length = _window_samples(fbank)
+    shift, length = window_samples(fbank)
     with _open(path) as f:
         w, samples = _wav_open(path, f, fbank)
         first = min(start * shift, samples)
@@ -247,7 +247,7 @@ def read_frames(path: str | os.PathLike, feature_dim: int, fbank: FbankOptions, 
     return np.ascontiguousarray(out[: max(stop - start, 0)])
 
 
-def _window_samples(fbank: FbankOptions) -> tuple[int, int]:
+def window_samples(fbank: FbankOptions) -> tuple[int, int]:
     """(frame shift, frame length) in samples, computed as kaldi-native-fbank computes them (float32)."""
     rate = np.float32(fbank.sample_rate) * np.float32(0.001)
     return (int(rate * np.float32(fbank.frame_shift_ms)), int(rate * np.float32(fbank.frame_length_ms)))
