@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -153,6 +153,15 @@ class HoursBar:
         self._bar.close()
 
 
-def results_in_order(futures: Sequence[Future]) -> list:
-    """The futures' results, in their order (each waited for in turn)."""
-    return [f.result() for f in futures]
+class WorkersLost(RuntimeError):
+    """A task that every worker it ran on died running (Dask's ``allowed-failures``, 3 by default)."""
+
+
+def result(future: Future) -> Any:
+    """The task's result; WorkersLost, in one line, if the workers running it kept dying."""
+    from distributed import KilledWorker
+
+    try:
+        return future.result()
+    except KilledWorker as e:
+        raise WorkersLost(f"the workers running it died, one after another ({e})") from None

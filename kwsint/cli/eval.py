@@ -3,6 +3,8 @@
     kwsint-eval --manifest data.json --models base.kwsq m4.kwsq --out report/ [--threshold 0.5]
     kwsint-eval --manifest data.json --models default:M0 default:M4 --out report/ --false-per-hour 2 \
         --select positive:synthesizer=flite --select negative:category=speech,recorded
+    kwsint-eval --manifest negatives.json --models default:M0 default:M4 --out report/ \
+        --scheduler tcp://HOST:8786 --resume
 
 The first model is the baseline; a float-stage training checkpoint (.pt, or
 default:M0) runs in float32 (its reading needs PyTorch). Every model runs over
@@ -16,6 +18,13 @@ note. A stream shorter than one window gets a warning (its spans count as
 missed). Exit status: 0 on success, 2 for bad arguments, 1 when an input is
 refused or the outputs cannot be written or exist (without --force), 130 on
 Ctrl-C.
+
+With --scheduler the streams are scored on a Dask cluster (``pip install 'kwsint[cluster]'``;
+docs/cluster.md): a running scheduler's address, or local:N for N worker processes started here. Each model
+goes to each worker once; the workers read the feature files from their paths, a dense model's long stream
+in pieces of --piece-seconds; the bar counts hours of audio. The report is byte for byte one process's.
+--resume keeps each model-stream score as it finishes (in OUT/.partial, removed with the report written),
+so that the same command run again after an interruption scores only the rest.
 """
 
 from __future__ import annotations

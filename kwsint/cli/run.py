@@ -5,6 +5,7 @@
     arecord -f S16_LE -r 16000 -c 1 -t raw | kwsint-run model.kwsq -
     kwsint-run model.kwsq --mic
     kwsint-run okay_nabu.kwsq INPUTS... [--threshold 0.85]      # a microWakeWord model (or its .tflite)
+    kwsint-run model.kwsq INPUTS... --scheduler tcp://HOST:8786|local:N [--piece-seconds 600]
 
 INPUTS are .npy feature arrays (T x feature_dim float32, 10 ms frames), Kaldi
 .ark/.scp feature files (one stream per utterance) or 16-bit mono .wav audio
@@ -56,6 +57,15 @@ arguments or an unloadable model. Ctrl-C prints the summary of the streams
 done and exits 130; in a file it writes no --posteriors, while in a live
 stream it is that stream's end: its stream line comes first, and --posteriors
 is written. Results do not depend on --workers.
+
+With --scheduler the inputs run on a Dask cluster (``pip install 'kwsint[cluster]'``; docs/cluster.md): a
+running scheduler's address, or local:N for N worker processes started here. The model goes to each worker
+once, and the workers read the inputs from their paths. A dense model's .npy and .wav streams are cut into
+pieces of --piece-seconds that run apart, each reading the frames before it that its steps need; other
+inputs run whole on a worker. The output is byte for byte one process's, each input's lines printed once its
+work is done; the progress bar counts hours of audio. A worker that dies loses nothing (its pieces run
+again elsewhere). --verify, --workers and live inputs do not go with it. A scheduler that does not answer
+within 10 s is one line and exit status 1.
 """
 
 from __future__ import annotations

@@ -146,7 +146,10 @@ def inputs_in_order(client, model_data: bytes, backend: str | None, model, setti
              if not graph and io_inputs.splittable(name, fbank) else None for name in names]
     work = []
     for name, plan in zip(names, plans):
-        plan = plan.result() if plan is not None else Plan()
+        try:
+            plan = cluster.result(plan) if plan is not None else Plan()
+        except cluster.WorkersLost as e:
+            plan = Plan(failure=f"{name}: {e}")
         if plan.failure is not None:
             work.append(plan)
         elif plan.pieces is None:
@@ -169,7 +172,7 @@ def inputs_in_order(client, model_data: bytes, backend: str | None, model, setti
             elif isinstance(item, list):
                 yield functools.partial(_replay_pieces, name, item, model, settings, prefix, backends)
             else:
-                yield functools.partial(_replay_whole, item, prefix, backends)
+                yield functools.partial(_replay_whole, name, item, prefix, backends)
     finally:  # stopped early (a failed input, Ctrl-C): the work not gathered is dropped
         client.cancel([f for item in work if not isinstance(item, Plan)
                        for f in (item if isinstance(item, list) else [item])])
@@ -192,8 +195,12 @@ def _emit_all(events: list, emit: Emit) -> None:
         emit(event)
 
 
-def _replay_whole(future, prefix: Path | None, backends: set[str], emit: Emit) -> None:
-    result: WholeResult = future.result()
+def _replay_whole(name: str, future, prefix: Path | None, backends: set[str], emit: Emit) -> None:
+    try:
+        result: WholeResult = cluster.result(future)
+    except cluster.WorkersLost as e:
+        emit(Failed(f"{name}: {e}"))
+        return
     backends.add(result.backend)
     if prefix is not None and result.steps is not None:
         for k, values in result.steps.items():
@@ -207,7 +214,10 @@ def _replay_pieces(name: str, futures: list, model, settings: Settings, prefix: 
     input tells nothing but its failure, as ``run_input`` (which checks a file before its first frame)."""
     results = []
     for f in futures:
-        r = f.result()
+        try:
+            r = cluster.result(f)
+        except cluster.WorkersLost as e:
+            r = Failed(f"{name}: {e}")
         if isinstance(r, Failed):
             emit(r)
             return

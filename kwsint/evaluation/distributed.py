@@ -84,7 +84,10 @@ class ClusterScores:
                    for s in kinds}
         out = {}
         for s in kinds:
-            out[s] = [f.result() for f in futures[s]]
+            try:
+                out[s] = [cluster.result(f) for f in futures[s]]
+            except cluster.WorkersLost as e:
+                raise ValueError(f"reading the streams' lengths: {e}") from None
             bad = next((n for n in out[s] if isinstance(n, str)), None)
             if bad is not None:
                 raise FormatError(bad)
@@ -111,7 +114,10 @@ class ClusterScores:
     def result(self, i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
         """(step_frames, posterior_q16) of model i over stream j, as ``score_stream`` gives them; FormatError
         for a file refused."""
-        parts = [f.result() for f in self._pending.pop((i, j))]
+        try:
+            parts = [cluster.result(f) for f in self._pending.pop((i, j))]
+        except cluster.WorkersLost as e:
+            raise ValueError(f"{self.streams[j].where}: {e}") from None
         bad = next((p for p in parts if isinstance(p, str)), None)
         if bad is not None:
             raise FormatError(bad)

@@ -209,3 +209,10 @@ def test_a_bad_frame_is_named_by_its_index_in_the_stream(tmp_path):
     with pytest.raises(ValueError, match=r"bad.npy: frames\[321\]: expected finite float32 values, got inf"):
         read_frames(tmp_path / "bad.npy", 20, FbankOptions(), 300, 400)
     assert read_frames(tmp_path / "bad.npy", 20, FbankOptions(), 0, 321).shape == (321, 20)
+
+
+def test_a_task_that_kills_every_worker_it_runs_on_is_one_line(local_cluster):
+    _, client = local_cluster
+    with pytest.raises(cluster.WorkersLost, match="the workers running it died, one after another"):
+        cluster.result(client.submit(os._exit, 1, pure=False))
+    client.wait_for_workers(2, timeout=60)
