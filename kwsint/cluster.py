@@ -59,11 +59,13 @@ def model_bytes(ref: str) -> bytes:
     return (model_path(ref) if ref.startswith(SHIPPED_PREFIX) else Path(ref)).read_bytes()
 
 
-def disconnect(client: Client) -> None:
-    """Closes the client, and the LocalCluster ``connect`` started for it."""
-    client.close()
-    if client.cluster is not None:
-        client.cluster.close()
+def disconnect(workers: Workers) -> None:
+    """Closes the bar, the client, and the LocalCluster ``connect`` started for it."""
+    if workers.bar is not None:
+        workers.bar.close()
+    workers.client.close()
+    if workers.client.cluster is not None:
+        workers.client.cluster.close()
 
 
 def local_workers(scheduler: str) -> int | None:
@@ -126,6 +128,22 @@ def split(frames: int, piece_frames: int) -> list[Piece]:
     if piece_frames < 1:
         raise ValueError(f"piece_frames: expected >= 1, got {piece_frames}")
     return [Piece(s, min(s + piece_frames, frames)) for s in range(0, frames, piece_frames)] or [Piece(0, 0)]
+
+
+@dataclass(frozen=True)
+class Workers:
+    """A cluster's workers as a command uses them: its client (``connect``), the frames of a piece when a long
+    stream is split, and the bar that counts the hours of audio done (None: no bar)."""
+
+    client: Client
+    piece_frames: int
+    bar: HoursBar | None = None
+
+    def count(self, future: Future, hours: float) -> None:
+        """Counts ``hours`` in the bar once ``future`` is done."""
+        if self.bar is not None:
+            self.bar.add(hours)
+            future.add_done_callback(lambda _: self.bar.done(hours))
 
 
 class HoursBar:

@@ -151,7 +151,7 @@ def _main(argv: list[str] | None, progress: common.Progress) -> int:
     paths = {kind: args.out / name for kind, name in OUTPUTS.items()}
     common.check_outputs(paths.values(), args.force, create_folders=True)
     plot = importlib.util.find_spec("matplotlib") is not None
-    client = bar = None
+    workers = None
     try:
         if args.scheduler:
             cluster.local_workers(args.scheduler)  # a malformed address is a bad argument
@@ -161,15 +161,15 @@ def _main(argv: list[str] | None, progress: common.Progress) -> int:
     try:
         store = ScoreStore(args.out / PARTIAL) if args.resume else None
         if args.scheduler:
-            client = cluster.connect(args.scheduler)
-            bar = cluster.HoursBar(disable=args.no_progress or None)
+            workers = cluster.Workers(cluster.connect(args.scheduler),
+                                      max(1, round(args.piece_seconds / FRAME_SHIFT_S)),
+                                      cluster.HoursBar(disable=args.no_progress or None))
         report = evaluate(args.manifest, args.models, smoothing_s=args.smoothing, lockout_s=args.lockout,
                           tolerance_s=args.tolerance, threshold=args.threshold, false_per_hour=args.false_per_hour,
                           hop=args.hop, max_thresholds=args.max_thresholds, select=args.select,
                           bootstrap=args.bootstrap, seed=args.seed, confidence=args.confidence, backend=args.backend,
-                          progress=_counting(progress, len(args.models), not args.no_progress and client is None),
-                          client=client, piece_frames=max(1, round(args.piece_seconds / FRAME_SHIFT_S)),
-                          hours_bar=bar, store=store)
+                          progress=_counting(progress, len(args.models), not args.no_progress and workers is None),
+                          workers=workers, store=store)
         markdown = markdown_report(report)
         args.out.mkdir(parents=True, exist_ok=True)
         if plot:
@@ -184,10 +184,8 @@ def _main(argv: list[str] | None, progress: common.Progress) -> int:
         common.error(PROG, str(e))
         return 1
     finally:
-        if bar is not None:
-            bar.close()
-        if client is not None:
-            cluster.disconnect(client)
+        if workers is not None:
+            cluster.disconnect(workers)
     if not plot:
         print(f"{PROG}: note: {paths['png']} not written: the plot needs matplotlib: pip install 'kwsint[eval]'",
               file=sys.stderr)

@@ -589,11 +589,12 @@ def _main(argv: list[str] | None, progress: common.Progress) -> int:
         except MicrophoneError as e:
             common.error(PROG, f"--mic: {e}")
             return 1
-    client = None
+    workers = None
     if args.scheduler:
         try:
-            client = cluster.connect(args.scheduler)
             model_data = cluster.model_bytes(args.model)
+            workers = cluster.Workers(cluster.connect(args.scheduler), max(1, round(args.piece_seconds / frame_s)),
+                                      cluster.HoursBar(disable=args.no_progress or None))
         except (OSError, ValueError) as e:  # ConnectionError: an OSError
             common.error(PROG, str(e))
             return 1
@@ -617,15 +618,15 @@ def _main(argv: list[str] | None, progress: common.Progress) -> int:
     interrupted = live_ended = False
     # No bar with a live input: it would sit among the detection lines as they come.
     backends = set()  # the cluster workers' backends
-    if client is None:
+    if workers is None:
         bar = tqdm(total=len(inputs), unit="file", disable=args.no_progress or any(live) or None, file=sys.stderr)
         in_order = _inputs_in_order(run_one, live, args.workers)
     else:
         from kwsint.cli import run_cluster
 
-        bar = cluster.HoursBar(disable=args.no_progress or None)
-        in_order = run_cluster.inputs_in_order(client, model_data, args.backend, model, settings, inputs, parts,
-                                               max(1, round(args.piece_seconds / frame_s)), bar, backends)
+        bar = workers.bar
+        in_order = run_cluster.inputs_in_order(workers, model_data, args.backend, model, settings, inputs, parts,
+                                               backends)
     try:
         try:
             with closing(in_order):  # closing: workers stop
@@ -638,7 +639,7 @@ def _main(argv: list[str] | None, progress: common.Progress) -> int:
                         live_ended = True
                         break
                     progress.done = i + 1
-                    if client is None:
+                    if workers is None:
                         bar.update()
                     if printer.failure is not None:
                         failed += 1
@@ -664,8 +665,8 @@ def _main(argv: list[str] | None, progress: common.Progress) -> int:
     finally:
         if parts:
             shutil.rmtree(parts)
-        if client is not None:
-            cluster.disconnect(client)
+        if workers is not None:
+            cluster.disconnect(workers)
     if interrupted or live_ended:
         raise KeyboardInterrupt  # common.run_command: "interrupted after N of M inputs", exit 130
     return 1 if failed or mismatches else 0

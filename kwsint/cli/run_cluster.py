@@ -130,13 +130,13 @@ def _run_whole(data: bytes, key: str, backend: str | None, name: str, settings: 
     return WholeResult(events, steps, model.backend)
 
 
-def inputs_in_order(client, model_data: bytes, backend: str | None, model, settings: Settings | GraphSettings,
-                    names: Sequence[str], parts: Path | None, piece_frames: int, bar: cluster.HoursBar,
+def inputs_in_order(workers: cluster.Workers, model_data: bytes, backend: str | None, model,
+                    settings: Settings | GraphSettings, names: Sequence[str], parts: Path | None,
                     backends: set[str]) -> Iterator[Callable[[Emit], None]]:
     """For each input in order, a function that gives its events to an emit function, as ``run_input`` would
-    (``kwsint.cli.run._inputs_in_order``), from the work done on the cluster of ``client``. With ``parts``, each
-    input's step values go to the raw files ``parts/I.FIELD``. The workers' backends are added to ``backends``;
-    ``bar`` counts the hours of audio done."""
+    (``kwsint.cli.run._inputs_in_order``), from the work done by ``workers``. With ``parts``, each input's step
+    values go to the raw files ``parts/I.FIELD``. The workers' backends are added to ``backends``."""
+    client, piece_frames = workers.client, workers.piece_frames
     sent = cluster.send_model(client, model_data, backend)
     graph = isinstance(settings, GraphSettings)
     all_steps = parts is not None
@@ -154,15 +154,15 @@ def inputs_in_order(client, model_data: bytes, backend: str | None, model, setti
             work.append(plan)
         elif plan.pieces is None:
             future = client.submit(_run_whole, sent.data, sent.key, backend, name, settings, all_steps, pure=False)
-            future.add_done_callback(functools.partial(_count_whole, bar, frame_s))
+            if workers.bar is not None:
+                future.add_done_callback(functools.partial(_count_whole, workers.bar, frame_s))
             work.append(future)
         else:
             source = FileFrames(name, model.spec.frontend.feature_dim, fbank)
             futures = [client.submit(run_piece, sent.data, sent.key, backend, source, p, settings, all_steps,
                                      pure=False) for p in plan.pieces]
-            bar.add(sum(p.stop - p.start for p in plan.pieces) * frame_s / 3600)
             for f, p in zip(futures, plan.pieces):
-                f.add_done_callback(functools.partial(_count_piece, bar, (p.stop - p.start) * frame_s / 3600))
+                workers.count(f, (p.stop - p.start) * frame_s / 3600)
             work.append(futures)
     try:
         for i, (name, item) in enumerate(zip(names, work)):
@@ -176,10 +176,6 @@ def inputs_in_order(client, model_data: bytes, backend: str | None, model, setti
     finally:  # stopped early (a failed input, Ctrl-C): the work not gathered is dropped
         client.cancel([f for item in work if not isinstance(item, Plan)
                        for f in (item if isinstance(item, list) else [item])])
-
-
-def _count_piece(bar: cluster.HoursBar, hours: float, future) -> None:
-    bar.done(hours)
 
 
 def _count_whole(bar: cluster.HoursBar, frame_s: float, future) -> None:

@@ -67,12 +67,12 @@ class ClusterScores:
     """The posteriors of models over streams, scored on the cluster of ``client``: ``frames`` per stream for
     each kind of features, then ``submit`` the (model, stream) pairs to score and ``result`` each in turn."""
 
-    def __init__(self, client, model_files: Sequence[Path], backend: str | None, models: Sequence,
-                 streams: Sequence[LabelledStream], dims: dict[bool, int], streaming: Sequence[bool],
-                 hops: Sequence[int], piece_frames: int, bar: cluster.HoursBar | None):
-        self.client, self.models, self.streams, self.dims = client, models, streams, dims
-        self.streaming, self.hops, self.piece_frames, self.bar = streaming, hops, piece_frames, bar
-        self.sent = [cluster.send_model(client, Path(f).read_bytes(), backend) for f in model_files]
+    def __init__(self, workers: cluster.Workers, model_files: Sequence[Path], backend: str | None,
+                 models: Sequence, streams: Sequence[LabelledStream], dims: dict[bool, int],
+                 streaming: Sequence[bool], hops: Sequence[int]):
+        self.workers, self.client, self.models, self.streams = workers, workers.client, models, streams
+        self.dims, self.streaming, self.hops = dims, streaming, hops
+        self.sent = [cluster.send_model(self.client, Path(f).read_bytes(), backend) for f in model_files]
         self.checkpoint = [Path(f).suffix == ".pt" for f in model_files]
         self._pending: dict[tuple[int, int], list] = {}
 
@@ -100,15 +100,13 @@ class ClusterScores:
             s, model = self.streaming[i], self.models[i]
             n = self.lengths[s][j]
             whole = not isinstance(model, (Model, FloatModel))
-            pieces = [cluster.Piece(0, n)] if whole else cluster.split(n, self.piece_frames)
+            pieces = [cluster.Piece(0, n)] if whole else cluster.split(n, self.workers.piece_frames)
             sent = self.sent[i]
             futures = [self.client.submit(_score_piece, sent.data, sent.key, sent.backend, self.checkpoint[i],
                                           self.streams[j], self.dims[s], s, self.hops[i], p, pure=False)
                        for p in pieces]
-            if self.bar is not None:
-                self.bar.add(n * FRAME_SHIFT_S / 3600)
-                for f, p in zip(futures, pieces):
-                    f.add_done_callback(lambda _, h=(p.stop - p.start) * FRAME_SHIFT_S / 3600: self.bar.done(h))
+            for f, p in zip(futures, pieces):
+                self.workers.count(f, (p.stop - p.start) * FRAME_SHIFT_S / 3600)
             self._pending[i, j] = futures
 
     def result(self, i: int, j: int) -> tuple[np.ndarray, np.ndarray]:

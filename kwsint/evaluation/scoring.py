@@ -19,11 +19,11 @@ from ..engine.model import (DEFAULT_LOCKOUT_S, DEFAULT_SMOOTHING_S, DEFAULT_THRE
 from ..errors import ShortInputWarning
 from .bootstrap import interval, operating_point_replicates, resample_weights
 from .breakdown import tag_breakdown
-from .resume import ScoreStore
 from .counting import Det, StreamCounts, at_frr, count_streams, relative_fdr_pct, sweep_thresholds
 from .distributed import ClusterScores
 from .manifest import FRAME_SHIFT_S, LabelledStream, Selection, load_features, parse_selection, read_manifest, \
     select_streams
+from .resume import ScoreStore
 
 FLOAT_MODELS = ("M0",)
 """The shipped float checkpoints (``default:M0``: ``M0.pt``) that ``load_model`` runs on the float path."""
@@ -227,9 +227,7 @@ def evaluate(
     confidence: float = 0.95,
     backend: str | None = None,
     progress: Callable | None = None,
-    client=None,
-    piece_frames: int = round(cluster.DEFAULT_PIECE_S / FRAME_SHIFT_S),
-    hours_bar: cluster.HoursBar | None = None,
+    workers: cluster.Workers | None = None,
     store: ScoreStore | None = None,
 ) -> dict:
     """Evaluate models on a labelled manifest; the first model is the baseline.
@@ -252,9 +250,8 @@ def evaluate(
             ``confidence`` in (0, 1) is their coverage.
         progress: wraps the iterable of streams, called as
             ``progress(iterable, desc=model name, total=n)`` (tqdm's signature).
-        client: a ``distributed.Client`` (``kwsint.cluster.connect``): the streams are scored on its cluster,
-            in pieces of ``piece_frames`` frames (``kwsint.evaluation.distributed``), ``hours_bar`` counting
-            the hours of audio scored. The report is the same as without.
+        workers: the streams are scored on a Dask cluster's workers (``kwsint.evaluation.distributed``), long
+            ones in pieces. The report is the same as without.
         store: keeps each finished (model, stream) score and uses those it already has (``ScoreStore``).
 
     A stream shorter than a model's window gives that model no step, so its
@@ -305,13 +302,12 @@ def evaluate(
         raise ValueError(f"the streaming models take different feature sizes: {mf_dims}")
     feature_dims = {False: dims[0] if dims else 0, True: mf_dims[0] if mf_dims else 0}
     model_files = [_model_file(p) for p in paths]
-    if client is None:
+    if workers is None:
         kinds = {s: [load_features(st, feature_dims[s], microfrontend=s) for st in streams] for s in set(streaming)}
         lengths = {s: [len(f) for f in features] for s, features in kinds.items()}
         remote = None
     else:
-        remote = ClusterScores(client, model_files, backend, models, streams, feature_dims, streaming, hops,
-                               piece_frames, hours_bar)
+        remote = ClusterScores(workers, model_files, backend, models, streams, feature_dims, streaming, hops)
         lengths = remote.frames()
     frames = np.array(lengths[streaming[0]])  # the baseline's, which give the hours
     for s, model in zip(streaming, models):
