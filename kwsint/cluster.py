@@ -155,7 +155,7 @@ class HoursBar:
         self._lock = threading.Lock()
         self._bar = tqdm(total=0.0, unit="h", disable=disable, dynamic_ncols=True,
                          bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} h of audio [{elapsed}<{remaining}, "
-                                    "{rate_fmt}]")
+                                    "{rate_noinv_fmt} of audio]")
 
     def add(self, hours: float) -> None:
         """More hours to do."""
