@@ -216,3 +216,71 @@ def test_a_task_that_kills_every_worker_it_runs_on_is_one_line(local_cluster):
     with pytest.raises(cluster.WorkersLost, match="the workers running it died, one after another"):
         cluster.result(client.submit(os._exit, 1, pure=False))
     client.wait_for_workers(2, timeout=60)
+
+
+def test_conv_models_and_float_checkpoints_are_scored_on_a_cluster_as_in_one_process(local_cluster, tmp_path):
+    """A streaming graph's streams and a float conv checkpoint's run whole on a worker, a dense model's in
+    pieces: the report is one process's."""
+    pytest.importorskip("torch")
+    import kwsint
+    from kwsint.evaluation.scoring import evaluate
+    from kwsint.train.qat.checkpoint import save_checkpoint
+    from tests.train.test_conv import SHAPES, _features, _model
+
+    _, client = local_cluster
+    model, _ = _model(SHAPES["odd"], "float", seed=11)
+    save_checkpoint(tmp_path / "f.pt", model)
+    kwsint.save(model.to_graph(), tmp_path / "g.kwsq")
+    rng = np.random.default_rng(4)
+    streams = []
+    for i in range(3):
+        mf = _features(rng, 1, 300 + 7 * i)[0]
+        np.save(tmp_path / f"s{i}.mf.npy", mf)
+        np.save(tmp_path / f"s{i}.npy", rng.standard_normal((len(mf) + 1, 20)).astype(np.float32))
+        streams.append({"features": f"s{i}.npy", "microfrontend": f"s{i}.mf.npy", "kind": "positive",
+                        "spans": [[0.5, 1.0]]})
+    (tmp_path / "m.json").write_text(json.dumps({"streams": streams}))
+    models = [str(tmp_path / "f.pt"), str(tmp_path / "g.kwsq"), "default:M2"]
+    one = evaluate(tmp_path / "m.json", models, bootstrap=20)
+    many = evaluate(tmp_path / "m.json", models, bootstrap=20, workers=cluster.Workers(client, 90))
+    assert json.dumps(many) == json.dumps(one)
+
+
+def test_a_resumed_evaluation_scores_the_rest_on_a_cluster(local_cluster, tmp_path, capsys, monkeypatch):
+    from kwsint.evaluation import distributed as remote
+    from kwsint.evaluation import scoring
+
+    address, _ = local_cluster
+    argv = ["--manifest", str(SAMPLES / "manifest.json"), "--models", str(M4), "default:M2", "--no-progress"]
+    streams = len(json.loads((SAMPLES / "manifest.json").read_text())["streams"])
+    assert eval_cli.main([*argv, "--out", str(tmp_path / "fresh")]) == 0
+    calls = []
+    real = scoring.score_stream
+    monkeypatch.setattr(scoring, "score_stream",
+                        lambda *a: (_ for _ in ()).throw(KeyboardInterrupt) if calls.append(1) or len(calls) == 4
+                        else real(*a))
+    out = ["--out", str(tmp_path / "r"), "--resume"]
+    assert eval_cli.main([*argv, *out]) == 130  # three scores kept
+    submitted = []
+    real_submit = remote.ClusterScores.submit
+    monkeypatch.setattr(remote.ClusterScores, "submit", lambda self, pairs: submitted.extend(pairs) or
+                        real_submit(self, pairs))
+    assert eval_cli.main([*argv, *out, "--scheduler", address, *SPLIT]) == 0
+    assert len(submitted) == 2 * streams - 3
+    capsys.readouterr()
+    for name in ("report.json", "report.md"):
+        assert (tmp_path / "r" / name).read_bytes() == (tmp_path / "fresh" / name).read_bytes()
+
+
+def test_a_changed_features_file_is_scored_again(tmp_path):
+    from kwsint.evaluation.resume import ScoreStore
+
+    store = ScoreStore(tmp_path / "partial")
+    np.save(tmp_path / "a.npy", np.zeros((10, 20), np.float32))
+    key = store.key("sha", 3, tmp_path / "a.npy")
+    store.put(key, np.arange(3), np.arange(3, dtype=np.int32))
+    assert store.key("sha", 3, tmp_path / "a.npy") == key and store.get(key) is not None
+    np.save(tmp_path / "a.npy", np.zeros((11, 20), np.float32))
+    assert store.key("sha", 3, tmp_path / "a.npy") != key
+    assert store.key("other", 3, tmp_path / "a.npy") != store.key("sha", 3, tmp_path / "a.npy")
+    assert store.key("sha", 1, tmp_path / "a.npy") != store.key("sha", 3, tmp_path / "a.npy")
