@@ -10,6 +10,7 @@ nothing but the model's bytes (once per worker) and the results cross the schedu
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 import kwsint
-from kwsint import cluster
+from kwsint import cluster, reference
 from kwsint.cli.run import STEP_FIELDS, Emit, Failed, Fired, GraphSettings, Settings, StreamResult, run_graph_input, \
     run_input
 from kwsint.errors import FormatError
@@ -220,30 +221,25 @@ def _replay_pieces(name: str, futures: list, model, settings: Settings, prefix: 
         results.append(r)
     window, hop = model.spec.frontend.window_frames, settings.hop
     stream = StreamResult(name)
-    step_files = {k: open(f"{prefix}.{k}", "wb") for k in STEP_FIELDS} if prefix is not None else {}
-    last = None  # the step of the last detection
-    try:
-        for r in results:
-            backends.add(r.backend)
-            stream.frames += r.frames
-            stream.steps += r.steps
-            stream.peak_posterior = max(stream.peak_posterior, r.peak_q16 / 65536)
-            fired_steps = []
-            for step, smoothed in zip(r.above_steps.tolist(), r.above_q16.tolist()):
-                if last is None or step - last > settings.lockout_steps:  # reference.detect's rule
-                    last = step
-                    fired_steps.append(step)
-                    frame = window - 1 + step * hop
-                    stream.detections.append((frame, smoothed / 65536))
-                    emit(Fired(name, frame, smoothed / 65536))
-            if step_files:
-                fired = np.zeros(r.steps, np.bool_)
-                fired[np.asarray(fired_steps, np.int64) - r.first_step] = True
-                values = {"frame": window - 1 + (r.first_step + np.arange(r.steps, dtype=np.int64)) * hop,
-                          "posterior_q16": r.posterior_q16, "smoothed_q16": r.smoothed_q16, "fired": fired}
+    above = np.concatenate([r.above_steps for r in results])
+    smoothed_above = np.concatenate([r.above_q16 for r in results])
+    fired = reference.lockout_filter(above, settings.lockout_steps)  # the lockout carries across pieces
+    for step, smoothed in zip(fired.tolist(), smoothed_above[np.searchsorted(above, fired)].tolist()):
+        frame = window - 1 + step * hop
+        stream.detections.append((frame, smoothed / 65536))
+        emit(Fired(name, frame, smoothed / 65536))
+    for r in results:
+        backends.add(r.backend)
+        stream.frames += r.frames
+        stream.steps += r.steps
+        stream.peak_posterior = max(stream.peak_posterior, r.peak_q16 / 65536)
+    if prefix is not None:
+        with contextlib.ExitStack() as files:
+            step_files = {k: files.enter_context(open(f"{prefix}.{k}", "wb")) for k in STEP_FIELDS}
+            for r in results:
+                steps = r.first_step + np.arange(r.steps, dtype=np.int64)
+                values = {"frame": window - 1 + steps * hop, "posterior_q16": r.posterior_q16,
+                          "smoothed_q16": r.smoothed_q16, "fired": np.isin(steps, fired)}
                 for k, f in step_files.items():
                     values[k].astype(STEP_FIELDS[k], copy=False).tofile(f)
-    finally:
-        for f in step_files.values():
-            f.close()
     emit(stream)

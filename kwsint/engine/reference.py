@@ -808,11 +808,18 @@ def detect(smoothed_q16: np.ndarray, threshold: int, lockout: int) -> np.ndarray
     utterance above threshold for a while gives one event.
     Returns the int64 step indices in increasing order.
     """
+    return lockout_filter(np.flatnonzero(np.asarray(smoothed_q16) >= threshold), lockout)
+
+
+def lockout_filter(above: np.ndarray, lockout: int) -> np.ndarray:
+    """Of the steps ``above`` the threshold (ascending), those at which a detection fires: the first, then each
+    one more than ``lockout`` steps after the last that fired (``detect``'s rule on the steps it needs).
+    Returns the int64 steps."""
     if lockout < 0:
         raise ValueError(f"lockout must be >= 0 steps, got {lockout}")
     events = []
     last = None
-    for t in np.flatnonzero(np.asarray(smoothed_q16) >= threshold):
+    for t in np.asarray(above, dtype=np.int64).tolist():
         if last is None or t - last > lockout:
             events.append(t)
             last = t
