@@ -26,6 +26,18 @@ The suffix (any case) chooses the reader:
   ``kwsint.io.microfrontend``), one second of audio at a time, so memory does not
   grow with the length of the file.
 
+A .npy or .wav input may be a URL instead of a path: a ``str`` with ``://``
+(``file://``, ``memory://``, ``https://``, ``s3://``...), opened by fsspec with
+the backend for its protocol (``kwsint.io.urls``; fsspec comes with
+``kwsint[cluster]``). Its suffix is that of the URL's path (the query string
+aside). A .npy file is read by its header, then by byte ranges of the rows
+wanted (never whole in memory); a .wav file through ``wave`` on the seekable
+fsspec file, its truncation checked against the file's size. Both give the
+frames, checks and messages of the same file as a path (named by the URL).
+.ark and .scp URLs are refused; a URL that cannot be opened, or whose protocol
+has no backend, is a one-line ``FormatError`` naming it. Local paths are read
+as above (memory maps), never through fsspec.
+
 Every problem with a file is a ``kwsint.errors.FormatError`` reading
 ``"PATH: FIELD: expected ..., got ..."``. A stream is checked before its first
 chunk is yielded (shape, dtype and every frame finite; the wav header and the
@@ -51,9 +63,11 @@ from kaldiio.matio import read_kaldi
 from ..errors import FormatError
 from .features import FbankOptions, fbank_chunks
 from .microfrontend import MicroFrontendOptions, microfrontend_chunks
+from .urls import UrlArray, UrlFile, is_url, open_npy, suffix as url_suffix
 
 DEFAULT_CHUNK_FRAMES = 4096  # 41 s of 10 ms frames; 320 KiB at 20 features
 SUFFIXES = (".npy", ".ark", ".scp", ".wav")
+URL_SUFFIXES = (".npy", ".wav")
 _SCAN_FRAMES = 8192  # frames per block when checking an array for NaN and Inf (640 KiB at 20 features)
 _NPY_MAGIC = b"\x93NUMPY"
 _FLOAT_DTYPES = ("float16", "float32", "float64")
@@ -109,8 +123,10 @@ def iter_streams(path: str | os.PathLike, feature_dim: int, fbank: FbankOptions 
                              f"got {feature_dim}")
     elif fbank.num_mel_bins != feature_dim:
         raise ValueError(f"fbank.num_mel_bins: expected feature_dim ({feature_dim}), got {fbank.num_mel_bins}")
-    path = Path(path)
-    suffix = path.suffix.lower()
+    path, suffix = _name(path)
+    if is_url(path) and suffix in (".ark", ".scp"):
+        raise FormatError(f"{path}: type: expected a URL of one of {', '.join(URL_SUFFIXES)} (.ark and .scp files "
+                          f"are read from paths), got {suffix!r}")
     if suffix == ".npy":
         yield str(path), _npy_chunks(path, feature_dim, chunk_frames)
     elif suffix == ".ark":
@@ -121,6 +137,15 @@ def iter_streams(path: str | os.PathLike, feature_dim: int, fbank: FbankOptions 
         yield str(path), _wav_chunks(path, fbank, chunk_frames)
     else:
         raise FormatError(f"{path}: type: expected one of {', '.join(SUFFIXES)}, got {suffix or 'no suffix'!r}")
+
+
+def _name(path: str | os.PathLike) -> tuple[str | Path, str]:
+    """An input as its readers take it, a URL kept as the string it is (a Path would fold its ``//``), and its
+    suffix in lower case (a URL's from its path, without the query string)."""
+    if is_url(path):
+        return path, url_suffix(path)
+    path = Path(path)
+    return path, path.suffix.lower()
 
 
 # --- feature matrices ------------------------------------------------------------
@@ -135,7 +160,7 @@ def _check_frames(name: str, a, feature_dim: int, release: Callable[[], None] = 
 
 def _check_matrix(name: str, a, feature_dim: int) -> None:
     """Refuses anything but a float (T, feature_dim) array."""
-    if not isinstance(a, np.ndarray):
+    if not isinstance(a, (np.ndarray, UrlArray)):
         raise FormatError(f"{name}: matrix: expected a feature matrix, got {type(a).__name__}")
     if a.dtype.name not in _FLOAT_DTYPES:
         raise FormatError(f"{name}: dtype: expected {', '.join(_FLOAT_DTYPES)}, got {a.dtype}")
@@ -171,8 +196,11 @@ def _npy_chunks(path: Path, feature_dim: int, chunk_frames: int) -> Iterator[np.
     return _slices(a, chunk_frames, release)
 
 
-def _npy_map(path: Path) -> tuple[np.ndarray, Callable[[], None]]:
-    """The .npy file's array through a read-only memory map, and a function that drops the pages read."""
+def _npy_map(path: Path | str) -> tuple[np.ndarray | UrlArray, Callable[[], None]]:
+    """The .npy file's array through a read-only memory map, and a function that drops the pages read; at a URL,
+    its array read by byte ranges of rows (``kwsint.io.urls``), and a function that does nothing."""
+    if is_url(path):
+        return open_npy(path), lambda: None
     with _open(path) as f:
         magic = f.read(len(_NPY_MAGIC))
     if magic != _NPY_MAGIC:
@@ -203,7 +231,7 @@ def splittable(path: str | os.PathLike, fbank: FbankOptions | MicroFrontendOptio
     """Whether ``read_frames`` reads the input by frame ranges: a .npy file, or a .wav file for an LFBE front end
     with ``snip_edges`` (each frame then depends on its own samples only; the microfrontend carries state from
     frame to frame)."""
-    suffix = Path(path).suffix.lower()
+    suffix = _name(path)[1]
     return suffix == ".npy" or (suffix == ".wav" and isinstance(fbank, FbankOptions) and fbank.snip_edges)
 
 
@@ -211,8 +239,8 @@ def frames_bound(path: str | os.PathLike, feature_dim: int, fbank: FbankOptions)
     """For a ``splittable`` input, checked as ``iter_streams`` checks it before its first frame (a .wav file's
     header, a .npy file's dtype and shape; not yet its values): its frames (.npy), or at least its frames (.wav:
     one per frame shift of its samples, plus one). FormatError otherwise."""
-    path = Path(path)
-    if path.suffix.lower() == ".npy":
+    path, suffix = _name(path)
+    if suffix == ".npy":
         a, _ = _npy_map(path)
         _check_matrix(str(path), a, feature_dim)
         return len(a)
@@ -225,8 +253,8 @@ def read_frames(path: str | os.PathLike, feature_dim: int, fbank: FbankOptions, 
     """Frames ``start .. stop - 1`` of a ``splittable`` input (fewer where it ends first), float32 C-contiguous,
     equal bit for bit to those rows of its ``iter_streams`` frames; checked as ``iter_streams`` checks the whole
     input, with the same messages (frames named by their index in the stream). FormatError otherwise."""
-    path = Path(path)
-    if path.suffix.lower() == ".npy":
+    path, suffix = _name(path)
+    if suffix == ".npy":
         a, release = _npy_map(path)
         _check_matrix(str(path), a, feature_dim)
         rows = a[start:stop]
@@ -241,6 +269,8 @@ def read_frames(path: str | os.PathLike, feature_dim: int, fbank: FbankOptions, 
         blocks = _samples(path, w, max(count, 0), fbank.sample_rate)
         try:
             frames = list(fbank_chunks(blocks, fbank))
+        except FormatError:  # the file's (a read cut short), not the settings'
+            raise
         except ValueError as e:
             raise FormatError(f"{path}: fbank: expected settings that kaldi-native-fbank accepts, got {e}") from None
     out = np.concatenate(frames) if frames else np.zeros((0, feature_dim), np.float32)
@@ -253,7 +283,9 @@ def window_samples(fbank: FbankOptions) -> tuple[int, int]:
     return (int(rate * np.float32(fbank.frame_shift_ms)), int(rate * np.float32(fbank.frame_length_ms)))
 
 
-def _open(path: Path, mode: str = "rb"):
+def _open(path: Path | str, mode: str = "rb"):
+    if is_url(path):
+        return UrlFile(path)
     try:
         return open(path, mode)
     except OSError as e:
@@ -445,11 +477,16 @@ def _wav_open(path: Path, f, fbank: FbankOptions | MicroFrontendOptions) -> tupl
         raise FormatError(f"{path}: sample_rate: expected {fbank.sample_rate} Hz (the model's feature settings), "
                           f"got {w.getframerate()} Hz; resample the audio")
     samples = w.getnframes()
-    present = (os.fstat(f.fileno()).st_size - f.tell()) // 2  # wave.open leaves f at the first sample
+    present = (_size(f) - f.tell()) // 2  # wave.open leaves f at the first sample
     if present < samples:
         raise FormatError(f"{path}: data: expected {samples} samples (the header's data size), got {present}: "
                           "the file is truncated")
     return w, samples
+
+
+def _size(f) -> int:
+    """The size in bytes of an open file, local or at a URL."""
+    return f.size if isinstance(f, UrlFile) else os.fstat(f.fileno()).st_size
 
 
 def _samples(path: Path, w: wave.Wave_read, samples: int, block: int) -> Iterator[np.ndarray]:
