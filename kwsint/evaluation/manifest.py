@@ -13,6 +13,7 @@ from types import MappingProxyType
 import numpy as np
 
 from ..errors import FormatError
+from ..io.urls import UrlArray, is_url, open_npy
 
 FRAME_SHIFT_S = 0.010
 """Seconds between feature frames."""
@@ -31,7 +32,8 @@ class LabelledStream:
     """One stream of a manifest.
 
     Attributes:
-        features: path of a float32 (T, feature_dim) ``.npy`` file, frames 10 ms apart.
+        features: path of a float32 (T, feature_dim) ``.npy`` file, frames 10 ms apart; or its URL (a ``str``
+            with ``://``, read through fsspec by byte ranges: ``kwsint.io.urls``).
         kind: ``"positive"`` or ``"negative"``.
         spans: wakeword (start, end) times in seconds from the stream's first frame,
             0 <= start < end, sorted and non-overlapping; empty for negatives.
@@ -39,15 +41,15 @@ class LabelledStream:
         tags: names to values (read-only), e.g. ``{"synthesizer": "flite", "category": "near-miss"}``,
             for ``select_streams`` and the report's breakdown; empty when the manifest gives none.
         microfrontend: path of the same audio's float32 (T', 40) microfrontend features (pymicro-features'
-            values), which streaming graphs read; None when the manifest gives none.
+            values), which streaming graphs read, a path or a URL; None when the manifest gives none.
     """
 
-    features: Path
+    features: Path | str
     kind: str
     spans: tuple[tuple[float, float], ...]
     where: str
     tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    microfrontend: Path | None = None
+    microfrontend: Path | str | None = None
 
 
 def _number(value, where: str) -> float:
@@ -64,7 +66,7 @@ def _parse_stream(entry, where: str, base: Path) -> LabelledStream:
         raise FormatError(f"{where}: unknown field {unknown[0]!r} (fields: {', '.join(sorted(_STREAM_FIELDS))})")
     features = entry.get("features")
     if not isinstance(features, str) or not features:
-        raise FormatError(f"{where}: features: expected the path of a .npy file, got {features!r}")
+        raise FormatError(f"{where}: features: expected the path or URL of a .npy file, got {features!r}")
     kind = entry.get("kind")
     if kind not in KINDS:
         raise FormatError(f"{where}: kind: expected 'positive' or 'negative', got {kind!r}")
@@ -89,9 +91,11 @@ def _parse_stream(entry, where: str, base: Path) -> LabelledStream:
         spans.append((start, end))
     mf = entry.get("microfrontend")
     if mf is not None and (not isinstance(mf, str) or not mf):
-        raise FormatError(f"{where}: microfrontend: expected the path of a .npy file, got {mf!r}")
+        raise FormatError(f"{where}: microfrontend: expected the path or URL of a .npy file, got {mf!r}")
 
-    def resolve(p: str) -> Path:
+    def resolve(p: str) -> Path | str:
+        if is_url(p):  # kept as it is: joined with the folder, or made a Path, it would not be one
+            return p
         return Path(p) if Path(p).is_absolute() else base / p
 
     return LabelledStream(resolve(features), kind, tuple(spans), where, _parse_tags(entry.get("tags", {}), where),
@@ -113,7 +117,8 @@ def _parse_tags(raw, where: str) -> Mapping[str, str]:
 def read_manifest(path: str | Path) -> list[LabelledStream]:
     """Streams of a manifest: JSON ``{"streams": [...]}`` or JSON lines (``.jsonl``, one stream a line).
 
-    Relative feature paths are relative to the manifest's directory. Raises
+    Relative feature paths are relative to the manifest's directory; URLs (``SCHEME://...``) are kept as they
+    are. Raises
     FormatError naming the file, the entry and the field.
     """
     path = Path(path)
@@ -206,19 +211,23 @@ def stream_frames(stream: LabelledStream, feature_dim: int, microfrontend: bool 
     return len(_mapped_features(stream, feature_dim, microfrontend)[0])
 
 
-def _mapped_features(stream: LabelledStream, feature_dim: int, microfrontend: bool) -> tuple[np.ndarray, str]:
-    """The stream's features file through a read-only memory map, its shape and spans checked; and the name of
-    the file in messages."""
+def _mapped_features(stream: LabelledStream, feature_dim: int, microfrontend: bool
+                     ) -> tuple[np.ndarray | UrlArray, str]:
+    """The stream's features file through a read-only memory map (at a URL: read by byte ranges of rows), its
+    shape and spans checked; and the name of the file in messages."""
     if microfrontend and stream.microfrontend is None:
         raise FormatError(f"{stream.where}: microfrontend: missing; a streaming graph reads microfrontend features "
                           "(kwsint-data synth writes them)")
     path = stream.microfrontend if microfrontend else stream.features
     where = f"{stream.where}: {'microfrontend' if microfrontend else 'features'} {path}"
-    try:
-        a = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise FormatError(f"{where}: cannot read as .npy: {e}") from e
-    if not isinstance(a, np.ndarray):
+    if is_url(path):
+        a = open_npy(path, where)
+    else:
+        try:
+            a = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise FormatError(f"{where}: cannot read as .npy: {e}") from e
+    if not isinstance(a, (np.ndarray, UrlArray)):
         raise FormatError(f"{where}: cannot read as .npy: expected one array, got {type(a).__name__}")
     if a.ndim != 2 or a.shape[1] != feature_dim or a.dtype.kind != "f":
         raise FormatError(f"{where}: expected float frames of shape (T, {feature_dim}), got {a.dtype} {a.shape}")

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from kwsint import FormatError
+from kwsint.evaluation.manifest import load_features, read_manifest, stream_frames
 from kwsint.io import urls
 from kwsint.io.features import FbankOptions
 from kwsint.io.inputs import frames_bound, iter_streams, read_frames
@@ -134,3 +135,19 @@ def test_without_fsspec_a_url_is_one_line(monkeypatch):
     assert _message("file:///x/a.npy", _whole) == ("file:///x/a.npy: url: reading a URL needs fsspec: pip install "
                                                    "'kwsint[cluster]'")
 
+
+def test_a_manifest_keeps_a_url_and_reads_it_by_rows(memory, tmp_path):
+    a = np.random.default_rng(3).normal(0, 1, (400, DIM)).astype(np.float32)
+    np.save(tmp_path / "a.npy", a)
+    url = memory("a.npy", (tmp_path / "a.npy").read_bytes())
+    (tmp_path / "m.json").write_text(
+        f'{{"streams": [{{"features": "{url}", "kind": "positive", "spans": [[1, 2]], "microfrontend": "{url}"}},'
+        f' {{"features": "a.npy", "kind": "negative"}}]}}')
+    by_url, by_path = read_manifest(tmp_path / "m.json")
+    assert by_url.features == url and by_url.microfrontend == url and by_path.features == tmp_path / "a.npy"
+    assert stream_frames(by_url, DIM) == 400
+    assert np.array_equal(load_features(by_url, DIM), load_features(by_path, DIM))
+    assert np.array_equal(load_features(by_url, DIM, True, 7, 333), a[7:333])
+    missing = by_url.__class__(url + "x", "negative", (), "m.json: streams[0]")
+    with pytest.raises(FormatError, match=r"^m.json: streams\[0\]: features memory://\S+x: file: expected a readable"):
+        stream_frames(missing, DIM)
