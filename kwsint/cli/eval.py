@@ -15,13 +15,18 @@ hour at the baseline's FRR, relative FDR degradation, with bootstrap intervals;
 then the figures by stream tag) and report.json (the same, with every DET point).
 The markdown is also printed. Without matplotlib the plot is skipped, with a
 note. A stream shorter than one window gets a warning (its spans count as
-missed). Exit status: 0 on success, 2 for bad arguments, 1 when an input is
-refused or the outputs cannot be written or exist (without --force), 130 on
-Ctrl-C.
+missed). A manifest's ``features`` and ``microfrontend`` may be URLs (anything
+with ``://``: ``file://``, ``https://``, ``s3://``... with fsspec and its
+backend for the protocol, ``pip install 'kwsint[cluster]'``), kept as they are
+(not joined with the manifest's folder) and read by byte ranges; the report
+is the one of the same files given as paths. Exit status: 0 on
+success, 2 for bad arguments, 1 when an input is refused (a URL that cannot be
+opened, or whose protocol has no backend, is one line naming it) or the outputs
+cannot be written or exist (without --force), 130 on Ctrl-C.
 
 With --scheduler the streams are scored on a Dask cluster (``pip install 'kwsint[cluster]'``;
 docs/cluster.md): a running scheduler's address, or local:N for N worker processes started here. Each model
-goes to each worker once; the workers read the feature files from their paths, a dense model's long stream
+goes to each worker once; the workers read the feature files from their paths or URLs, a dense model's long stream
 in pieces of --piece-seconds; the bar counts hours of audio. The report is byte for byte one process's.
 --resume keeps each model-stream score as it finishes (in OUT/.partial, removed with the report written),
 so that the same command run again after an interruption scores only the rest.
@@ -113,8 +118,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--backend", help="engine backend (default: the fastest)")
     ap.add_argument("--scheduler", metavar="ADDRESS",
                     help="score the streams on a Dask cluster: tcp://HOST:PORT of a running scheduler, or local:N "
-                         "for N worker processes here; the workers read the feature files from their paths (pip "
-                         "install 'kwsint[cluster]')")
+                         "for N worker processes here; the workers read the feature files from their paths or URLs "
+                         "(pip install 'kwsint[cluster]')")
     ap.add_argument("--piece-seconds", type=_number(float, 1e-3), default=cluster.DEFAULT_PIECE_S, metavar="SECONDS",
                     help="with --scheduler: a longer stream is scored in pieces of this much audio that run apart "
                          f"(default {cluster.DEFAULT_PIECE_S:g})")

@@ -9,12 +9,23 @@
 
 INPUTS are .npy feature arrays (T x feature_dim float32, 10 ms frames), Kaldi
 .ark/.scp feature files (one stream per utterance) or 16-bit mono .wav audio
-(LFBE computed with the model's feature settings). Each stream runs through
-the C streaming detector in chunks, in constant memory: the model runs every
-``--hop`` frames, the posterior is smoothed over ``--smoothing`` seconds,
-thresholded, and a detection locks out further ones for ``--lockout`` seconds
-(the defaults are ``Model.detector``'s). An input shorter than one window gets
-a warning on stderr: the detector runs no step on it.
+(LFBE computed with the model's feature settings). A .npy or .wav INPUT may
+also be a URL (anything with ``://``: ``file://``, ``memory://``, and
+``https://``, ``s3://``, ``gs://``... with fsspec's backend for it, such as
+aiohttp or s3fs), read through fsspec (``pip install 'kwsint[cluster]'``) by
+byte ranges, never whole in memory; its suffix is that of the URL's path, the
+query string aside. It gives the output of the same file as a path, but for
+the name. A URL that cannot be opened, or whose protocol has no backend, is
+one line naming it; .ark and .scp files are read from paths only. With
+--scheduler, the workers open the paths and URLs themselves: no input's bytes
+cross the scheduler.
+
+Each stream runs through the C streaming detector in chunks, in constant
+memory: the model runs every ``--hop`` frames, the posterior is smoothed over
+``--smoothing`` seconds, thresholded, and a detection locks out further ones
+for ``--lockout`` seconds (the defaults are ``Model.detector``'s). An input
+shorter than one window gets a warning on stderr: the detector runs no step on
+it.
 
 Live audio: ``-``, at most once among the INPUTS, is raw little-endian 16-bit
 mono PCM at the model's sample rate on standard input, read as it arrives
@@ -411,8 +422,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("model", help="a .kwsq model blob, default:NAME for a shipped one (default:M4), or a microWakeWord "
                                   ".tflite file (its settings from the .json of the same name beside it)")
     ap.add_argument("inputs", nargs="*", metavar="INPUT",
-                    help=".npy, .ark, .scp or .wav files; - reads raw 16-bit mono PCM at the model's sample rate "
-                         "from standard input, to its end or Ctrl-C")
+                    help=".npy, .ark, .scp or .wav files (.npy and .wav also as URLs, read through fsspec); - reads "
+                         "raw 16-bit mono PCM at the model's sample rate from standard input, to its end or Ctrl-C")
     ap.add_argument("--mic", action="store_true",
                     help="record from the default input device until Ctrl-C, instead of INPUTs (needs the "
                          "sounddevice package: pip install 'kwsint[live]')")
@@ -428,7 +439,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--chunk-frames", type=int, default=DEFAULT_CHUNK_FRAMES, help=argparse.SUPPRESS)
     ap.add_argument("--scheduler", metavar="ADDRESS",
                     help="run the inputs on a Dask cluster: tcp://HOST:PORT of a running scheduler, or local:N for N "
-                         "worker processes here; the workers read the inputs from their paths (pip install "
+                         "worker processes here; the workers read the inputs from their paths or URLs (pip install "
                          "'kwsint[cluster]')")
     ap.add_argument("--piece-seconds", type=float, default=cluster.DEFAULT_PIECE_S, metavar="SECONDS",
                     help=f"with --scheduler: a longer .npy or .wav stream is split into pieces of this much audio "

@@ -1,0 +1,102 @@
+"""kwsint-run and kwsint-eval on inputs named by URL (file://, read through fsspec by the process or by each
+worker): the outputs of the same files given as paths, but for their names, with and without --scheduler."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from kwsint import default_model
+from kwsint.cli import eval as eval_cli
+from kwsint.cli import run
+
+distributed = pytest.importorskip("distributed")
+pytest.importorskip("fsspec")
+
+SAMPLES = default_model.path("samples")
+M4 = default_model.path("M4.kwsq")
+SPLIT = ["--piece-seconds", "1.3"]  # pieces of 130 frames: every sample stream in several pieces
+
+
+@pytest.fixture(scope="module")
+def address():
+    """One single-threaded worker process: it, not the driver, opens the URLs of a --scheduler run."""
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as lc:
+        yield lc.scheduler_address
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> list[str]:
+    """A 1-minute .npy of the samples end to end (detections in several pieces) and a .wav, as paths."""
+    d = tmp_path_factory.mktemp("inputs")
+    names = ["negative_1", "positive_1", "positive_2", "positive_3"]
+    np.save(d / "long.npy", np.concatenate([np.load(SAMPLES / f"{n}.npy") for n in names]))
+    return [str(d / "long.npy"), str(SAMPLES / "positive_1.wav")]
+
+
+def _url(path: str) -> str:
+    return f"file://{path}"
+
+
+def _run(argv: list[str], capsys) -> tuple[int, str, str]:
+    status = run.main(argv)
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+@pytest.mark.parametrize("where", ["here", "cluster"])
+def test_kwsint_run_on_urls_prints_what_it_prints_on_paths(where, address, inputs, tmp_path, capsys):
+    scheduler = ["--scheduler", address, *SPLIT] if where == "cluster" else []
+    base = [str(M4), "--no-progress", *scheduler]
+    status, out, err = _run([*base, *inputs, "--posteriors", str(tmp_path / "paths.csv")], capsys)
+    assert status == 0 and json.loads(out.splitlines()[-1])["detections"] >= 2
+    named = (tmp_path / "paths.csv").read_text()
+    for path in inputs:  # the streams are named by their URLs; nothing else differs
+        out, named = out.replace(json.dumps(path), json.dumps(_url(path))), named.replace(path, _url(path))
+    assert _run([*base, *map(_url, inputs), "--posteriors", str(tmp_path / "urls.csv")], capsys) == (status, out, err)
+    assert (tmp_path / "urls.csv").read_text() == named
+
+
+@pytest.mark.parametrize("where", ["here", "cluster"])
+def test_a_url_that_cannot_be_read_is_one_line(where, address, capsys):
+    scheduler = ["--scheduler", address] if where == "cluster" else []
+    url = "file:///nonexistent/kwsint/x.npy"
+    status, out, err = _run([str(M4), url, "--no-progress", *scheduler], capsys)
+    assert status == 1
+    assert f"{url}: file: expected a readable file, got " in out + err
+    assert "Traceback" not in out + err and (out + err).count(url) == 1
+
+
+@pytest.mark.parametrize("where", ["here", "cluster"])
+def test_kwsint_eval_on_urls_reports_what_it_reports_on_paths(where, address, inputs, tmp_path, capsys):
+    manifest = json.loads((SAMPLES / "manifest.json").read_text())
+    for s in manifest["streams"]:
+        s["features"] = str(SAMPLES / s["features"])
+    manifest["streams"].append({"features": inputs[0], "kind": "negative"})
+    scheduler = ["--scheduler", address, *SPLIT] if where == "cluster" else []
+    argv = ["--manifest", str(tmp_path / "m.json"), "--models", str(M4), "default:M2", "--no-progress",
+            "--bootstrap", "20", *scheduler]
+    for name in ("paths", "urls"):  # one manifest file, which the report names
+        (tmp_path / "m.json").write_text(json.dumps(manifest))
+        assert eval_cli.main([*argv, "--out", str(tmp_path / name)]) == 0
+        for s in manifest["streams"]:
+            s["features"] = _url(s["features"])
+    capsys.readouterr()
+    for report in ("report.json", "report.md"):
+        assert (tmp_path / "urls" / report).read_bytes() == (tmp_path / "paths" / report).read_bytes()
+
+
+@pytest.mark.parametrize("where", ["here", "cluster"])
+def test_a_manifest_url_that_cannot_be_read_is_one_line(where, address, tmp_path, capsys):
+    url = "file:///nonexistent/kwsint/x.npy"
+    (tmp_path / "m.json").write_text(json.dumps({"streams": [{"features": url, "kind": "positive",
+                                                              "spans": [[1, 2]]}]}))
+    scheduler = ["--scheduler", address] if where == "cluster" else []
+    status = eval_cli.main(["--manifest", str(tmp_path / "m.json"), "--models", str(M4), "--out",
+                            str(tmp_path / "r"), "--no-progress", *scheduler])
+    err = capsys.readouterr().err
+    assert status == 1 and f"streams[0]: features {url}: file: expected a readable file, got " in err
+    assert err.count("\n") == 1
