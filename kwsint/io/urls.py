@@ -9,6 +9,7 @@ naming the URL, never a traceback: fsspec's backends raise their own exception t
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import PurePosixPath
 
@@ -207,7 +208,7 @@ def _read_npy_header(f: UrlFile) -> UrlArray:
         raise FormatError(f"{name}: npy: expected a readable .npy array, got ValueError: Python objects in dtype "
                           f"{dtype}: never unpickled")
     offset = f.tell()
-    need = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    need = math.prod(shape) * dtype.itemsize  # Python ints: a huge declared shape cannot wrap around
     have = f.size - offset
     if have < need:
         raise FormatError(f"{name}: data: expected the header's {shape} array ({need} bytes), got {have} bytes: "

@@ -151,3 +151,10 @@ def test_a_manifest_keeps_a_url_and_reads_it_by_rows(memory, tmp_path):
     missing = by_url.__class__(url + "x", "negative", (), "m.json: streams[0]")
     with pytest.raises(FormatError, match=r"^m.json: streams\[0\]: features memory://\S+x: file: expected a readable"):
         stream_frames(missing, DIM)
+
+
+def test_a_huge_declared_npy_at_a_url_is_refused_before_reading(memory):
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (9223372036854775807, 20), }"
+    header += " " * (117 - len(header)) + "\n"
+    url = memory("huge.npy", b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode())
+    assert "the file is truncated" in _message(url, _whole)
