@@ -1,11 +1,11 @@
 """kwsint-run --scheduler: the inputs' work on a Dask cluster, replayed in input order as one process prints it.
 
 A dense model's .npy and .wav inputs (LFBE with snip_edges) are split into pieces of frames (``kwsint.cluster``)
-that workers run apart, each reading its own frames from the input's path; the driver gathers each piece's
+that workers run apart, each reading its own frames from the input's path or URL; the driver gathers each piece's
 steps at or above the threshold (all its steps with --posteriors) and applies the lockout in stream order. Other
 inputs (.ark and .scp files, a microWakeWord graph's inputs, whose front end and states carry from frame to
-frame) run whole on a worker, as ``run_input`` runs them. Workers read the inputs from paths they can reach:
-nothing but the model's bytes (once per worker) and the results cross the scheduler.
+frame) run whole on a worker, as ``run_input`` runs them. Workers read the inputs from paths or URLs (fsspec's,
+``kwsint.io.urls``) they can reach: nothing but the model's bytes (once per worker) and the results cross the scheduler.
 """
 
 from __future__ import annotations

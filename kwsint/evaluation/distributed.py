@@ -1,10 +1,11 @@
 """kwsint-eval --scheduler: every model's posteriors over every stream, scored on a Dask cluster.
 
-Workers read the streams' feature files from their paths, and each model's file is sent once to each worker. A
-dense model's long stream is split into pieces of frames (``kwsint.cluster``), each reading the window before
-its first step besides its own frames; a streaming graph's stream, whose states carry from invoke to invoke,
-is scored whole. The driver gathers the posteriors of each (model, stream) in order: they are the arrays one
-process computes, and the DET sweep, counts and report are computed from them as one process does.
+Workers read the streams' feature files from their paths or URLs (by byte ranges), and each model's file is
+sent once to each worker. A dense model's long stream is split into pieces of frames (``kwsint.cluster``), each
+reading the window before its first step besides its own frames; a streaming graph's stream, whose states carry
+from invoke to invoke, is scored whole. The driver gathers the posteriors of each (model, stream) in order: they
+are the arrays one process computes, and the DET sweep, counts and report are computed from them as one process
+does.
 """
 
 from __future__ import annotations
