@@ -24,7 +24,7 @@ SPLIT = ["--piece-seconds", "1.3"]  # pieces of 130 frames: every sample stream 
 def address():
     """One single-threaded worker process: it, not the driver, opens the URLs of a --scheduler run."""
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as lc:
+                                  dashboard_address=":0") as lc:  # any free port
         yield lc.scheduler_address
 
 
