@@ -44,7 +44,7 @@ class SyntheticAudio:
         for second in range(first // rate, (first + count - 1) // rate + 1 if count else first // rate):
             rng = np.random.default_rng([self.seed, second])
             level = 10 ** rng.uniform(1.5, 3.5)  # -70 to -20 dBFS
-            block = np.clip(rng.standard_normal(rate) * level, -32768, 32767).astype(np.int16)
+            block = np.clip(rng.standard_normal(rate, dtype=np.float32) * level, -32768, 32767).astype(np.int16)
             lo, hi = max(first - second * rate, 0), min(first + count - second * rate, rate)
             out.append(block[lo:hi])
         return np.concatenate(out) if out else np.zeros(0, np.int16)

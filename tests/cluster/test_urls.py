@@ -3,7 +3,12 @@ worker): the outputs of the same files given as paths, but for their names, with
 
 from __future__ import annotations
 
+import functools
+import http.server
+import io
 import json
+import os
+import threading
 
 import numpy as np
 import pytest
@@ -100,3 +105,45 @@ def test_a_manifest_url_that_cannot_be_read_is_one_line(where, address, tmp_path
     err = capsys.readouterr().err
     assert status == 1 and f"streams[0]: features {url}: file: expected a readable file, got " in err
     assert err.count("\n") == 1
+
+
+class _RangeHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves files with HTTP range requests (fsspec reads a .npy's rows and a .wav's header by ranges), as any
+    real file server does; http.server's own handler ignores them."""
+
+    def send_head(self):
+        spec = self.headers.get("Range")
+        path = self.translate_path(self.path)
+        if not spec or not os.path.isfile(path):
+            return super().send_head()
+        size = os.path.getsize(path)
+        first, _, last = spec.removeprefix("bytes=").partition("-")
+        first, last = int(first), min(int(last) if last else size - 1, size - 1)
+        with open(path, "rb") as f:
+            f.seek(first)
+            data = f.read(last - first + 1)
+        self.send_response(206)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
+        self.send_header("Content-Length", str(last - first + 1))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        return io.BytesIO(data)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_inputs_served_over_http_are_read_by_the_workers(address, inputs, capsys):
+    """A real HTTP server with range requests (fsspec's http backend, aiohttp): the workers fetch the pieces they
+    score, and the output is the paths' but for the names."""
+    pytest.importorskip("aiohttp")
+    folder = os.path.dirname(inputs[0])
+    handler = functools.partial(_RangeHandler, directory=folder)
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}/long.npy"
+        base = [str(M4), "--no-progress", "--scheduler", address, *SPLIT]
+        status, out, err = _run([*base, inputs[0]], capsys)
+        assert _run([*base, url], capsys) == (status, out.replace(json.dumps(inputs[0]), json.dumps(url)), err)
+        server.shutdown()
