@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import wave
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -284,3 +285,18 @@ def test_a_changed_features_file_is_scored_again(tmp_path):
     assert store.key("sha", 3, tmp_path / "a.npy") != key
     assert store.key("other", 3, tmp_path / "a.npy") != store.key("sha", 3, tmp_path / "a.npy")
     assert store.key("sha", 1, tmp_path / "a.npy") != store.key("sha", 3, tmp_path / "a.npy")
+
+
+def test_a_microwakeword_model_runs_its_inputs_whole_on_a_worker(local_cluster, tmp_path_factory, capsys):
+    """Its microfrontend and states carry from frame to frame: each input runs whole on a worker, and the lines
+    are one process's (ESPHome's rule, the model's own settings)."""
+    pymicro_wakeword = pytest.importorskip("pymicro_wakeword")
+    from tests.microwakeword_speech import phrase_wav, speech_folder
+
+    address, _ = local_cluster
+    folder = speech_folder(tmp_path_factory)
+    model = Path(pymicro_wakeword.__file__).parent / "models" / "okay_nabu.tflite"
+    base = [str(model), str(phrase_wav(folder, "okay_nabu")), str(phrase_wav(folder, "other")), "--no-progress"]
+    one = _run(base, capsys)
+    assert one[0] == 0 and json.loads(one[1].splitlines()[-1])["detections"] == 1
+    assert _run([*base, "--scheduler", address, *SPLIT], capsys) == one
