@@ -179,9 +179,18 @@ static PyObject *accept(PyObject *, PyObject *args) {
 #endif
 }
 
+/* The binding's integer property `name` of `fbank`, or -1 with an exception set. */
+static long binding_int(PyObject *fbank, const char *name) {
+  PyObject *v = PyObject_GetAttrString(fbank, name);
+  long n = v ? PyLong_AsLong(v) : -1;
+  Py_XDECREF(v);
+  return n;
+}
+
 /* copy_frames(fbank, first, out): out[i] = GetFrame(first + i) for each row of `out`, a writable
- * C-contiguous float32 (n, dim) buffer with dim the features per frame. The caller makes sure frames
- * first..first+n-1 are ready and not popped (the binding's num_frames_ready), and that dim is knf's. */
+ * C-contiguous float32 (n, dim) buffer. Checked against the binding: dim must be its dim() and the frames
+ * must be ready (first >= 0, first + n <= num_frames_ready). The caller has not popped them (knf keeps no
+ * count of popped frames that the binding shows). */
 static PyObject *copy_frames(PyObject *, PyObject *args) {
 #if KNF_DIRECT_SUPPORTED
   PyObject *fbank, *out;
@@ -195,10 +204,24 @@ static PyObject *copy_frames(PyObject *, PyObject *args) {
     PyErr_SetString(PyExc_TypeError, "out: expected a 2-D float32 array");
   } else if ((p = fbank_pointer(fbank))) {
     Py_ssize_t n = b.shape[0], dim = b.shape[1];
-    float *o = static_cast<float *>(b.buf);
-    for (Py_ssize_t i = 0; i < n; i++)
-      std::memcpy(o + i * dim, knf_get_frame(p, first + static_cast<int32_t>(i)), dim * sizeof(float));
-    result = Py_NewRef(Py_None);
+    long ready = binding_int(fbank, "num_frames_ready");
+    long knf_dim = ready < 0 ? -1 : binding_int(fbank, "dim");
+    if (PyErr_Occurred()) {
+      /* the binding's own error */
+    } else if (dim != knf_dim) {
+      PyErr_Format(PyExc_ValueError, "out: expected %ld features per frame, got %zd", knf_dim, dim);
+    } else if (first < 0 || n > ready - first) {
+      PyErr_Format(PyExc_ValueError, "frames %d..%zd: expected ready ones, below %ld", first, first + n - 1, ready);
+    } else {
+      float *o = static_cast<float *>(b.buf);
+      try {
+        for (Py_ssize_t i = 0; i < n; i++)
+          std::memcpy(o + i * dim, knf_get_frame(p, first + static_cast<int32_t>(i)), dim * sizeof(float));
+        result = Py_NewRef(Py_None);
+      } catch (...) {
+        set_knf_error();
+      }
+    }
   }
   PyBuffer_Release(&b);
   return result;

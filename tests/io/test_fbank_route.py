@@ -92,6 +92,25 @@ def test_the_direct_route_is_taken_where_it_is_built():
     assert FbankStream()._direct is not None
 
 
+def test_copy_frames_checks_the_rows_and_features_it_is_given():
+    """The C++ side checks the buffer against the binding's own counts: no read past the frames ready."""
+    if not BUILT:
+        pytest.skip("kwsint.io._knf_direct is not built")
+    from kwsint.io import _knf_direct
+
+    fbank = knf.OnlineFbank(FbankOptions().knf_options())
+    _knf_direct.accept(fbank, 16000.0, np.zeros(16000, np.float32))
+    ready = fbank.num_frames_ready
+    out = np.zeros((ready, 20), np.float32)
+    _knf_direct.copy_frames(fbank, 0, out)
+    assert np.array_equal(out[-1], np.asarray(fbank.get_frame(ready - 1)))
+    for first, shape, message in [(0, (1, 21), "out: expected 20 features per frame, got 21"),
+                                  (ready - 2, (3, 20), f"expected ready ones, below {ready}"),
+                                  (-1, (1, 20), f"frames -1..-1: expected ready ones, below {ready}")]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            _knf_direct.copy_frames(fbank, first, np.zeros(shape, np.float32))
+
+
 def test_the_conduit_refuses_another_type():
     if not BUILT:
         pytest.skip("kwsint.io._knf_direct is not built")
