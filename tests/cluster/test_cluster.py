@@ -28,14 +28,6 @@ SPLIT = ["--piece-seconds", "1.3"]  # pieces of 130 frames: every sample stream 
 
 
 @pytest.fixture(scope="module")
-def local_cluster():
-    """Two single-threaded worker processes, each under a nanny that restarts it if killed."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as lc, distributed.Client(lc) as client:
-        yield lc.scheduler_address, client
-
-
-@pytest.fixture(scope="module")
 def inputs(tmp_path_factory) -> list[str]:
     """A 3-minute .npy of the samples end to end (several detections, lockouts across pieces), a .wav, and a
     file that is missing."""

@@ -26,11 +26,9 @@ SPLIT = ["--piece-seconds", "1.3"]  # pieces of 130 frames: every sample stream 
 
 
 @pytest.fixture(scope="module")
-def address():
-    """One single-threaded worker process: it, not the driver, opens the URLs of a --scheduler run."""
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0") as lc:  # any free port
-        yield lc.scheduler_address
+def address(local_cluster):
+    """Workers, not the driver, open the URLs of a --scheduler run."""
+    return local_cluster[0]
 
 
 @pytest.fixture(scope="module")
