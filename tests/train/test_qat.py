@@ -238,6 +238,10 @@ def test_augmented_windows_are_warped_masked_and_repeatable():
     assert a.shape == x.shape and a.dtype == x.dtype
     assert torch.equal(a, augment_windows(x, torch.Generator().manual_seed(3)))
     assert not torch.equal(a, augment_windows(x, torch.Generator().manual_seed(4)))
+    # a data-parallel worker's share of the batch gets the whole batch's draws for its rows
+    assert torch.equal(a[10:30], augment_windows(x[10:30], torch.Generator().manual_seed(3), first=10, total=64))
+    with pytest.raises(ValueError, match="not within a batch of 64"):
+        augment_windows(x[:20], torch.Generator().manual_seed(3), first=50, total=64)
     # the warp stretches the bin axis by one factor per window in [0.85, 1.15]: a ramp's bin b reads b * factor
     # (bins 1..16 are never clamped at the top); the cells that do not are masked, all holding one value, and
     # they form at most one band of bins and one span of frames

@@ -20,10 +20,20 @@ MAX_MASKED_FRAMES = 10
 """... and one span of 0..MAX_MASKED_FRAMES frames set to its mean."""
 
 
-def augment_windows(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Warped and masked copies of float windows (N, frames, bins): raw log-mel values, the model's input."""
+def augment_windows(x: torch.Tensor, generator: torch.Generator, first: int = 0, total: int | None = None
+                    ) -> torch.Tensor:
+    """Warped and masked copies of float windows (N, frames, bins): raw log-mel values, the model's input.
+
+    ``x`` may be rows ``first .. first + N`` of a batch of ``total`` windows (a data-parallel worker's share): the
+    draws are made for the whole batch and the share gets its rows' draws, so the augmented windows are those of
+    the whole batch, whichever way it is split.
+    """
     n, frames, bins = x.shape
-    factor = torch.empty(n, 1, 1).uniform_(*WARP, generator=generator)
+    total = n if total is None else total
+    if not 0 <= first <= total - n:
+        raise ValueError(f"augment_windows: rows {first}..{first + n} are not within a batch of {total}")
+    rows = slice(first, first + n)
+    factor = torch.empty(total, 1, 1).uniform_(*WARP, generator=generator)[rows]
     position = (torch.arange(bins, dtype=x.dtype).view(1, 1, bins) * factor).clamp(0, bins - 1)
     low = position.floor().long()
     frac = position - low
@@ -32,8 +42,8 @@ def augment_windows(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor
               + torch.gather(x, 2, high.expand(n, frames, bins)) * frac)
 
     def span(size: int, longest: int) -> torch.Tensor:
-        start = torch.randint(0, size, (n, 1), generator=generator)
-        length = torch.randint(0, longest + 1, (n, 1), generator=generator)
+        start = torch.randint(0, size, (total, 1), generator=generator)[rows]
+        length = torch.randint(0, longest + 1, (total, 1), generator=generator)[rows]
         index = torch.arange(size).view(1, size)
         return (index >= start) & (index < start + length)
 
