@@ -14,7 +14,11 @@ features; --arch conv the streaming temporal-conv models (conv-s, conv-m, conv-m
 any shape: --blocks, or --config FILE.json) on
 microfrontend features, as microWakeWord deploys them. Training data:
 ``.npz`` files of labelled windows (``kwsint-data``). ``--resume`` continues an
-interrupted run from its checkpoint, exactly. Needs PyTorch. Exit status 0, 2
+interrupted run from its checkpoint, exactly. ``--nproc N`` trains in N
+processes, one per core, each on its share of every batch (the batch size is
+the global one; gradients summed by torch.distributed's gloo backend): for a
+fixed N and seed the checkpoint is the same bit for bit, and --resume continues
+it with the same N. Needs PyTorch. Exit status 0, 2
 for bad arguments, 1 when an input is refused or the checkpoint cannot be
 written or exists (without --force or --resume), 130 on Ctrl-C.
 """
@@ -100,6 +104,19 @@ def _conv_base(config: str) -> ConvConfig:
         raise ValueError(f"--config {config}: {e}") from None
 
 
+def _nproc(text: str) -> int:
+    from kwsint.train.qat.parallel import available_cores
+
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of processes, got {text!r}") from None
+    cores = available_cores()
+    if not 1 <= n <= cores:
+        raise argparse.ArgumentTypeError(f"expected 1..{cores} (the cores this process may use), got {n}")
+    return n
+
+
 def _parser() -> argparse.ArgumentParser:
     from kwsint.train.qat.train import TrainOptions  # PyTorch code, imported here: see _main
 
@@ -145,7 +162,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="warp the mel axis (VTLP) and mask a band and a span of each training window (SpecAugment)")
     t.add_argument("--eval-every", type=int, default=d.eval_every)
     t.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
-    ap.add_argument("--threads", type=int, help="torch CPU threads")
+    ap.add_argument("--threads", type=int, help="torch CPU threads (with --nproc: of each process, default 1)")
+    ap.add_argument("--nproc", type=_nproc, default=1, metavar="N",
+                    help="data-parallel training in N processes, one per core, each on its share of every batch "
+                         "(default 1: in this process)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     return ap
 
@@ -221,7 +241,7 @@ def run(args: argparse.Namespace, steps: common.Progress | None = None) -> int:
     from kwsint.train.qat.checkpoint import load_checkpoint
     from kwsint.train.qat.train import TrainOptions, train
 
-    if args.threads:
+    if args.threads and args.nproc == 1:
         torch.set_num_threads(args.threads)
     data = load_windows_many(args.train)
     val = load_windows_many(args.val) if args.val else None
@@ -253,8 +273,15 @@ def run(args: argparse.Namespace, steps: common.Progress | None = None) -> int:
         return _CountedSteps(steps, tqdm(total=total, initial=initial, desc=f"{args.stage} {model.config.name}",
                                          unit="step", dynamic_ncols=True))
 
-    history = train(model, data.features, data.labels, options, out=args.output,
-                    val=(val.features, val.labels) if val else None, resume=resume, progress=progress)
+    val = (val.features, val.labels) if val else None
+    if args.nproc == 1:
+        history = train(model, data.features, data.labels, options, out=args.output, val=val, resume=resume,
+                        progress=progress)
+    else:
+        from kwsint.train.qat.parallel import train_parallel
+
+        history = train_parallel(model, data.features, data.labels, options, out=args.output, val=val,
+                                 resume=resume, progress=progress, nproc=args.nproc, threads=args.threads)
     summary = {"checkpoint": str(args.output), "stage": model.stage, "config": model.config.to_dict(),
                "steps": options.steps, **(history[-1] if history else {})}
     print(json.dumps(summary))
@@ -289,7 +316,11 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None, steps: common.Progress) -> int:
     # PyTorch's modules are imported in the functions that use them: this module loads without it, so that
     # run_command can say in one line that it is missing.
-    args = _parser().parse_args(argv)
+    ap = _parser()
+    args = ap.parse_args(argv)
+    if args.nproc > args.batch_size:
+        ap.error(f"--nproc {args.nproc} is more than --batch-size {args.batch_size}: every process needs a share of "
+                 "each batch")
     common.check_outputs([args.output], force=True)  # its folder; the overwrite rule has --resume's way out
     if not args.resume:
         try:
@@ -297,9 +328,11 @@ def _main(argv: list[str] | None, steps: common.Progress) -> int:
         except OutputExistsError as e:
             common.error(PROG, f"{e}, or --resume to continue it")
             return 1
+    from kwsint.train.qat.parallel import WorkerError
+
     try:
         return run(args, steps)
-    except (FormatError, ValueError, OSError) as e:
+    except (FormatError, ValueError, OSError, WorkerError) as e:
         common.error(PROG, str(e))
         return 1
 
