@@ -19,7 +19,7 @@ processes, one per core, each on its share of every batch (the batch size is
 the global one; gradients summed by torch.distributed's gloo backend): for a
 fixed N and seed the checkpoint is the same bit for bit, and --resume continues
 it with the same N. Needs PyTorch. Exit status 0, 2
-for bad arguments, 1 when an input is refused or the checkpoint cannot be
+for bad arguments, 1 when an input is refused, a worker of --nproc fails, or the checkpoint cannot be
 written or exists (without --force or --resume), 130 on Ctrl-C.
 """
 
