@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .io.urls import INSTALL  # the extra that brings dask.distributed and fsspec
+
 if TYPE_CHECKING:
     from distributed import Client, Future
 
@@ -24,7 +26,6 @@ LOCAL_PREFIX = "local:"
 CONNECT_TIMEOUT_S = 10.0
 DEFAULT_PIECE_S = 600.0
 """Seconds of a stream in one piece by default: 60,000 frames of 10 ms, a few seconds of work."""
-INSTALL = "pip install 'kwsint[cluster]'"
 
 
 def connect(scheduler: str) -> Client:
