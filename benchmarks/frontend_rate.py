@@ -18,6 +18,10 @@ processes from this tree, one after another (so each round's figures meet the sa
   process (start-up, model load, front end, detector, output), its user + sys CPU seconds from
   ``getrusage(RUSAGE_CHILDREN)``, on each route.
 
+Before the rounds it byte-compiles this tree's kwsint (``compileall``), as ``pip install`` does: in a shell with
+PYTHONDONTWRITEBYTECODE set, each kwsint-run would otherwise compile kwsint's sources anew (about 45 ms of CPU
+a process on the 2-core EPYC of benchmarks/README.md), which no installed kwsint does.
+
 Each figure is audio seconds / CPU seconds: x real time on one core. The last lines give each figure's median
 over the rounds and the median of the per-round ratios direct / binding.
 """
@@ -25,6 +29,7 @@ over the rounds and the median of the per-round ratios direct / binding.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import resource
@@ -127,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     from kwsint.io.features import fbank_route
 
     print(f"route: {fbank_route()}")
+    if not compileall.compile_dir(ROOT / "kwsint", quiet=1):
+        raise SystemExit("frontend_rate: compileall failed on kwsint")
     names = ["knf C++", "binding", "direct", "kwsint-run binding", "kwsint-run direct"]
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         wav = Path(tmp) / "long.wav"
