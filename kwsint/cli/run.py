@@ -401,8 +401,7 @@ class _NoBar:
 
 def _file_bar(total: int, disable: bool):
     """tqdm's bar of inputs done on stderr, unless ``disable`` or stderr is not a terminal (tqdm's own rule for
-    disable=None); then a _NoBar, and tqdm is not imported (about 14 ms of CPU on a 2-core EPYC: 0.4% of
-    kwsint-run's hour of audio)."""
+    disable=None); then a _NoBar, and tqdm is not imported: its import is a share of a run's start-up."""
     if disable or not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()):
         return _NoBar()
     from tqdm import tqdm
