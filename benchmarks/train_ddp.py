@@ -7,8 +7,9 @@ The data is ``kwsint-data toy``'s training split at its default size (8000
 windows of 81 x 20), the model a paper configuration in stage 1 (or float),
 trained as kwsint-train trains it (its default batch of 256 and learning rate),
 one epoch of warm-up and then --epochs timed epochs. One process is ``train``
-with one torch thread; N processes are ``train_parallel`` (what --nproc N runs),
-one torch thread each. The timed span is read from the progress reports (each
+with one torch thread, and with torch's threads on every core (kwsint-train's
+default); N processes are ``train_parallel`` (what --nproc N runs), one torch
+thread each. The timed span is read from the progress reports (each
 step in one process; worker 0's, every 0.1 s, with N): from the first report at
 or after the warm-up epoch to the last, so start-up (spawning, importing torch,
 the rendezvous) is not in it; the whole call, start-up and the final
@@ -16,7 +17,8 @@ checkpoint included, is reported beside it.
 
 Each figure is the median of --rounds rounds, the process counts alternating
 within a round so machine noise falls on all of them alike; speed-up is the
-median epoch time of one process over that of N.
+median epoch time of one single-threaded process, or of the default one,
+over that of each variant.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ def _model(config: str, stage: str, features, seed: int) -> KWSNet:
     return model
 
 
-def run_once(nproc: int, args, data, out: Path) -> dict:
+def run_once(nproc: int, threads: int, args, data, out: Path) -> dict:
     steps_per_epoch = math.ceil(len(data.labels) / args.batch_size)
     warm = steps_per_epoch
     options = TrainOptions(steps=warm + args.epochs * steps_per_epoch, batch_size=args.batch_size,
@@ -87,12 +89,17 @@ def run_once(nproc: int, args, data, out: Path) -> dict:
 
     start = time.perf_counter()
     if nproc == 1:
-        train(model, data.features, data.labels, options, out=out, progress=progress)
+        torch.set_num_threads(threads)
+        try:
+            train(model, data.features, data.labels, options, out=out, progress=progress)
+        finally:
+            torch.set_num_threads(1)
     else:
         train_parallel(model, data.features, data.labels, options, out=out, progress=progress, nproc=nproc)
     whole = time.perf_counter() - start
     per_step, timed = clocks[0].rate(warm)
-    return {"nproc": nproc, "epoch_s": per_step * steps_per_epoch, "steps_timed": timed, "whole_s": whole}
+    return {"nproc": nproc, "threads": threads, "epoch_s": per_step * steps_per_epoch, "steps_timed": timed,
+            "whole_s": whole}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,28 +120,34 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)  # one process, one thread: the baseline each worker is
     load_before = os.getloadavg()[0]
     data = make_toy_windows(args.windows, seed=0, speakers=range(20))
+    # (processes, torch threads each): one thread in one process, the baseline each worker is; one process on
+    # every core through torch's own threads (kwsint-train's default); then the process counts asked for
+    variants = [(1, 1), (1, available_cores())] + [(n, 1) for n in counts if n > 1]
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
-            for n in counts if r % 2 == 0 else counts[::-1]:
-                runs.append(run_once(n, args, data, Path(tmp) / f"r{r}-{n}.pt"))
-                print(f"round {r + 1}: --nproc {n}: {runs[-1]['epoch_s']:.3f} s an epoch", file=sys.stderr)
+            for n, t in variants if r % 2 == 0 else variants[::-1]:
+                runs.append(run_once(n, t, args, data, Path(tmp) / f"r{r}-{n}-{t}.pt"))
+                print(f"round {r + 1}: {n} process(es) x {t} thread(s): {runs[-1]['epoch_s']:.3f} s an epoch",
+                      file=sys.stderr)
     rows = []
-    for n in counts:
-        mine = [x for x in runs if x["nproc"] == n]
-        rows.append({"nproc": n, "epoch_s": statistics.median(x["epoch_s"] for x in mine),
+    for n, t in variants:
+        mine = [x for x in runs if (x["nproc"], x["threads"]) == (n, t)]
+        rows.append({"nproc": n, "threads": t, "epoch_s": statistics.median(x["epoch_s"] for x in mine),
                      "whole_s": statistics.median(x["whole_s"] for x in mine),
                      "epoch_s_all": [round(x["epoch_s"], 4) for x in mine]})
-    base = rows[0]["epoch_s"] if rows[0]["nproc"] == 1 else next(r["epoch_s"] for r in rows if r["nproc"] == 1)
+    base, default = rows[0]["epoch_s"], rows[1]["epoch_s"]
     steps_per_epoch = math.ceil(args.windows / args.batch_size)
     print(f"{args.config} {args.stage}, {args.windows} toy windows, batch {args.batch_size} ({steps_per_epoch} steps "
           f"an epoch), {args.epochs} timed epochs after 1 of warm-up, {available_cores()} cores, median of "
           f"{args.rounds} rounds; 1-minute load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after\n")
-    print("| processes | epoch s | speed-up vs 1 | whole run s (start-up included) |")
-    print("|---|---|---|---|")
+    print("| processes x torch threads | epoch s | speed-up vs 1 x 1 | vs 1 process on every core (the default) "
+          "| whole run s (start-up included) |")
+    print("|---|---|---|---|---|")
     for row in rows:
-        row["speedup"] = base / row["epoch_s"]
-        print(f"| {row['nproc']} | {row['epoch_s']:.3f} | {row['speedup']:.2f} | {row['whole_s']:.2f} |")
+        row["speedup"], row["vs_default"] = base / row["epoch_s"], default / row["epoch_s"]
+        print(f"| {row['nproc']} x {row['threads']} | {row['epoch_s']:.3f} | {row['speedup']:.2f} | "
+              f"{row['vs_default']:.2f} | {row['whole_s']:.2f} |")
     if args.json:
         args.json.write_text(json.dumps({"config": args.config, "stage": args.stage, "windows": args.windows,
                                          "batch_size": args.batch_size, "rows": rows}, indent=1))
