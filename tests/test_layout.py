@@ -24,7 +24,8 @@ ALLOWED = {
     "interop": {"errors", "io", "engine", "__init__"},
     "evaluation": {"errors", "io", "engine", "default_model", "train", "__init__"},  # train: reading float .pt
     "cli": {"errors", "io", "engine", "default_model", "data", "train", "interop", "evaluation", "__init__"},
-    "__init__": {"errors", "engine", "default_model", "interop"},  # interop: kwsint.load of a .tflite, lazily
+    # interop: kwsint.load of a .tflite, lazily; io: kwsint.cluster's install hint (kwsint.io.urls)
+    "__init__": {"errors", "engine", "default_model", "interop", "io"},
 }
 NOT_RUNTIME = ("kwsint.train", "kwsint.data", "kwsint.evaluation", "kwsint.interop", "kwsint.cli")
 

@@ -20,7 +20,7 @@ from ..errors import ShortInputWarning
 from .bootstrap import interval, operating_point_replicates, resample_weights
 from .breakdown import tag_breakdown
 from .counting import Det, StreamCounts, at_frr, count_streams, relative_fdr_pct, sweep_thresholds
-from .distributed import ClusterScores
+from .cluster_scores import ClusterScores
 from .manifest import FRAME_SHIFT_S, LabelledStream, Selection, load_features, parse_selection, read_manifest, \
     select_streams
 from .resume import ScoreStore
@@ -250,7 +250,7 @@ def evaluate(
             ``confidence`` in (0, 1) is their coverage.
         progress: wraps the iterable of streams, called as
             ``progress(iterable, desc=model name, total=n)`` (tqdm's signature).
-        workers: the streams are scored on a Dask cluster's workers (``kwsint.evaluation.distributed``), long
+        workers: the streams are scored on a Dask cluster's workers (``kwsint.evaluation.cluster_scores``), long
             ones in pieces. The report is the same as without.
         store: keeps each finished (model, stream) score and uses those it already has (``ScoreStore``).
 

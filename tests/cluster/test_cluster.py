@@ -240,7 +240,7 @@ def test_conv_models_and_float_checkpoints_are_scored_on_a_cluster_as_in_one_pro
 
 
 def test_a_resumed_evaluation_scores_the_rest_on_a_cluster(local_cluster, tmp_path, capsys, monkeypatch):
-    from kwsint.evaluation import distributed as remote
+    from kwsint.evaluation import cluster_scores as remote
     from kwsint.evaluation import scoring
 
     address, _ = local_cluster
