@@ -148,9 +148,10 @@ class Workers:
 
 
 class HoursBar:
-    """A progress bar of hours of audio done and their rate, updated from any thread (future callbacks)."""
+    """A progress bar of hours of audio done and their rate, updated from any thread (future callbacks).
+    ``disable``: no bar; None: a bar only where stderr is a terminal (tqdm's rule)."""
 
-    def __init__(self, disable: bool):
+    def __init__(self, disable: bool | None):
         from tqdm import tqdm
 
         self._lock = threading.Lock()
