@@ -11,7 +11,7 @@ does.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,9 @@ import numpy as np
 from .. import cluster
 from ..engine.float_model import FloatModel
 from ..engine.model import Model
+from ..engine import reference
 from ..errors import FormatError
+from .counting import StreamCounts, count_streams, sweep_thresholds
 from .manifest import FRAME_SHIFT_S, LabelledStream, load_features, stream_frames
 
 
@@ -62,6 +64,27 @@ def _score_piece(data: bytes, key: str, backend: str | None, checkpoint: bool, s
         return str(e)
     step_frames, posterior = score_stream(model, frames, hop)
     return step_frames + start, posterior
+
+
+def _smoothed(parts: list, smoothing: int) -> tuple[np.ndarray, np.ndarray] | str:
+    """On a worker: a stream's pieces joined, (step_frames, smoothed_q16), or a refused file's message."""
+    bad = next((p for p in parts if isinstance(p, str)), None)
+    if bad is not None:
+        return bad
+    posterior = np.concatenate([p[1] for p in parts]).astype(np.int32, copy=False)
+    return (np.concatenate([p[0] for p in parts]).astype(np.int64, copy=False),
+            reference.smooth_posteriors(posterior, smoothing))
+
+
+def _distinct(stream: tuple | str) -> tuple[int, np.ndarray] | str:
+    """On a worker: a smoothed stream's steps and distinct values (what ``sweep_thresholds`` reads)."""
+    return stream if isinstance(stream, str) else (len(stream[1]), np.unique(stream[1]))
+
+
+def _count(labelled: LabelledStream, stream: tuple, thresholds: np.ndarray, lockout: int,
+           tolerance_s: float) -> StreamCounts:
+    """On a worker: one stream's counts at each threshold (``count_streams`` counts streams apart)."""
+    return count_streams([labelled], [stream[0]], [stream[1]], thresholds, lockout, tolerance_s)
 
 
 class ClusterScores:
@@ -122,6 +145,42 @@ class ClusterScores:
             raise FormatError(bad)
         return (np.concatenate([p[0] for p in parts]).astype(np.int64, copy=False),
                 np.concatenate([p[1] for p in parts]).astype(np.int32, copy=False))
+
+    def sweep(self, i: int, *, smoothing: int, lockout: int, extra_threshold: int | None, max_thresholds: int,
+              tolerance_s: float, progress: Callable | None, name: str) -> tuple[StreamCounts | None, int]:
+        """``scoring.Sweep`` for model i, its posteriors kept on the workers: each stream's pieces are joined and
+        smoothed on a worker, which sends back the distinct smoothed values only (at most 65,537); the
+        thresholds chosen from them, each stream is counted where it lies. Only counts reach the driver."""
+        streams = [self.client.submit(_smoothed, self._pending.pop((i, j)), smoothing, pure=False)
+                   for j in range(len(self.streams))]
+        distinct = [self.client.submit(_distinct, s, pure=False) for s in streams]
+        items = range(len(self.streams))
+        if progress is not None:
+            items = progress(items, desc=name, total=len(self.streams))
+        values, steps = [], 0
+        for j in items:
+            n, v = self._gathered(distinct[j], j)
+            steps, values = steps + n, values + [v]
+        if not steps:
+            return None, 0
+        thresholds = sweep_thresholds(values, max_thresholds)
+        if extra_threshold is not None:
+            thresholds = np.union1d(thresholds, [extra_threshold])
+        counts = [self.client.submit(_count, self.streams[j], streams[j], thresholds, lockout, tolerance_s,
+                                     pure=False) for j in range(len(self.streams))]
+        rows = [self._gathered(c, j) for j, c in enumerate(counts)]
+        return StreamCounts(thresholds, *(np.concatenate([getattr(r, k) for r in rows])
+                                          for k in ("hits", "false_detections", "duplicates", "spans"))), steps
+
+    def _gathered(self, future, j: int):
+        """A stream's task result; FormatError for its file refused, ValueError if its workers kept dying."""
+        try:
+            r = cluster.result(future)
+        except cluster.WorkersLost as e:
+            raise ValueError(f"{self.streams[j].where}: {e}") from None
+        if isinstance(r, str):
+            raise FormatError(r)
+        return r
 
     def cancel(self) -> None:
         self.client.cancel([f for futures in self._pending.values() for f in futures])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import math
@@ -171,14 +172,17 @@ def _describe(model: Model | FloatModel) -> dict:
                 act_bits=info["act_bits"], size_bytes=info["blob_bytes"])
 
 
-def _evaluate_model(name: str, path: str, model: Model | FloatModel, streams: Sequence[LabelledStream],
-                    scores: Callable[[int], tuple[np.ndarray, np.ndarray]], hours: float,
-                    extra_threshold: int | None, *, hop: int, smoothing_s: float, lockout_s: float,
-                    tolerance_s: float, max_thresholds: int,
-                    progress: Callable | None) -> tuple[StreamCounts, Det, dict]:
-    """One model's DET sweep (with ``extra_threshold`` among the thresholds, if given), per stream and in all,
-    and its report entry; ``scores(j)`` is the model's (step_frames, posterior_q16) over stream j."""
-    smoothing, lockout = smoothing_steps(smoothing_s, hop), lockout_steps(lockout_s, hop)
+Sweep = Callable[..., tuple[StreamCounts | None, int]]
+"""A model's DET counts per stream and its steps in all (None and 0 when no stream has a step):
+``sweep(smoothing=, lockout=, extra_threshold=, max_thresholds=, tolerance_s=, progress=, name=)``, the
+thresholds swept over its smoothed posteriors (``sweep_thresholds``), with ``extra_threshold`` among them if
+given."""
+
+
+def _sweep(scores: Callable[[int], tuple[np.ndarray, np.ndarray]], streams: Sequence[LabelledStream], *,
+           smoothing: int, lockout: int, extra_threshold: int | None, max_thresholds: int, tolerance_s: float,
+           progress: Callable | None, name: str) -> tuple[StreamCounts | None, int]:
+    """A ``Sweep`` here, of the posteriors ``scores(j)`` gives for stream j: (step_frames, posterior_q16)."""
     items = range(len(streams))
     if progress is not None:
         items = progress(items, desc=name, total=len(streams))
@@ -187,17 +191,31 @@ def _evaluate_model(name: str, path: str, model: Model | FloatModel, streams: Se
         sf, posterior = scores(j)
         step_frames.append(sf)
         smoothed.append(reference.smooth_posteriors(posterior, smoothing))
-    if not any(len(sf) for sf in step_frames):
-        raise ValueError(f"{path}: no stream is as long as one window ({model.window_shape[0]} frames): "
-                         "nothing to evaluate")
+    steps = sum(len(sf) for sf in step_frames)
+    if not steps:
+        return None, 0
     thresholds = sweep_thresholds(smoothed, max_thresholds)
     if extra_threshold is not None:
         thresholds = np.union1d(thresholds, [extra_threshold])
-    counts = count_streams(streams, step_frames, smoothed, thresholds, lockout, tolerance_s)
+    return count_streams(streams, step_frames, smoothed, thresholds, lockout, tolerance_s), steps
+
+
+def _evaluate_model(name: str, path: str, model: Model | FloatModel, sweep: Sweep, hours: float,
+                    extra_threshold: int | None, *, hop: int, smoothing_s: float, lockout_s: float,
+                    tolerance_s: float, max_thresholds: int,
+                    progress: Callable | None) -> tuple[StreamCounts, Det, dict]:
+    """One model's DET sweep (with ``extra_threshold`` among the thresholds, if given), per stream and in all,
+    and its report entry."""
+    smoothing, lockout = smoothing_steps(smoothing_s, hop), lockout_steps(lockout_s, hop)
+    counts, steps = sweep(smoothing=smoothing, lockout=lockout, extra_threshold=extra_threshold,
+                          max_thresholds=max_thresholds, tolerance_s=tolerance_s, progress=progress, name=name)
+    if not steps:
+        raise ValueError(f"{path}: no stream is as long as one window ({model.window_shape[0]} frames): "
+                         "nothing to evaluate")
     det = counts.total(hours)
     return counts, det, dict(
         name=name, path=path, **_describe(model), hop=hop, smoothing_steps=smoothing, lockout_steps=lockout,
-        steps=int(sum(len(s) for s in step_frames)),
+        steps=int(steps),
         det=dict(threshold=(det.threshold_q16 / 65536.0).tolist(), threshold_q16=det.threshold_q16.tolist(),
                  frr=det.frr.tolist(), false_per_hour=det.false_per_hour.tolist(),
                  fdr=[None if math.isnan(x) else x for x in det.fdr.tolist()], hits=det.hits.tolist(),
@@ -325,6 +343,12 @@ def evaluate(
     if remote is not None:
         remote.submit([p for p in pairs if p not in found])
 
+    def sweeper(i: int) -> Sweep:
+        """Model i's counts: on the workers, where the posteriors stay; here when they are kept (``store``)."""
+        if remote is not None and store is None:
+            return functools.partial(remote.sweep, i)
+        return functools.partial(_sweep, scorer(i), streams)
+
     def scorer(i: int) -> Callable[[int], tuple[np.ndarray, np.ndarray]]:
         def score(j: int) -> tuple[np.ndarray, np.ndarray]:
             if (i, j) in found:
@@ -344,7 +368,7 @@ def evaluate(
                    max_thresholds=max_thresholds, progress=progress)
     names = model_names(paths)
     try:
-        counts, dets, results = zip(*(_evaluate_model(name, path, model, streams, scorer(i), hours,
+        counts, dets, results = zip(*(_evaluate_model(name, path, model, sweeper(i), hours,
                                                       op if i == 0 else None, hop=h, **options)
                                       for i, (name, path, model, h) in enumerate(zip(names, paths, models, hops))))
     finally:
