@@ -1,11 +1,11 @@
-"""kwsint-eval --scheduler: every model's posteriors over every stream, scored on a Dask cluster.
+"""kwsint-eval --scheduler: every model's posteriors over every stream, scored and counted on a Dask cluster.
 
 Workers read the streams' feature files from their paths or URLs (by byte ranges), and each model's file is
 sent once to each worker. A dense model's long stream is split into pieces of frames (``kwsint.cluster``), each
 reading the window before its first step besides its own frames; a streaming graph's stream, whose states carry
-from invoke to invoke, is scored whole. The driver gathers the posteriors of each (model, stream) in order: they
-are the arrays one process computes, and the DET sweep, counts and report are computed from them as one process
-does.
+from invoke to invoke, is scored whole. ``ClusterScores.sweep`` keeps the posteriors on the workers and brings
+back each stream's distinct smoothed values and then its counts; ``ClusterScores.result`` brings back a
+(model, stream)'s posteriors, the arrays one process computes (for ``--resume``, which keeps them).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from .. import cluster
+from ..engine import reference
 from ..engine.float_model import FloatModel
 from ..engine.model import Model
-from ..engine import reference
 from ..errors import FormatError
 from .counting import StreamCounts, count_streams, sweep_thresholds
 from .manifest import FRAME_SHIFT_S, LabelledStream, load_features, stream_frames
@@ -88,8 +88,9 @@ def _count(labelled: LabelledStream, stream: tuple, thresholds: np.ndarray, lock
 
 
 class ClusterScores:
-    """The posteriors of models over streams, scored on the cluster of ``client``: ``frames`` per stream for
-    each kind of features, then ``submit`` the (model, stream) pairs to score and ``result`` each in turn."""
+    """Models over streams on a cluster's workers: ``frames`` per stream for each kind of features, then
+    ``submit`` the (model, stream) pairs to score, and per model either ``sweep`` (counts) or ``result`` for
+    each stream in turn (posteriors)."""
 
     def __init__(self, workers: cluster.Workers, model_files: Sequence[Path], backend: str | None,
                  models: Sequence, streams: Sequence[LabelledStream], dims: dict[bool, int],
@@ -99,6 +100,7 @@ class ClusterScores:
         self.sent = [cluster.send_model(self.client, Path(f).read_bytes(), backend) for f in model_files]
         self.checkpoint = [Path(f).suffix == ".pt" for f in model_files]
         self._pending: dict[tuple[int, int], list] = {}
+        self.lengths: dict[bool, list[int]] = {}
 
     def frames(self) -> dict[bool, list[int]]:
         """Per kind of features (microfrontend or not), each stream's frames; FormatError for the first stream
@@ -136,13 +138,7 @@ class ClusterScores:
     def result(self, i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
         """(step_frames, posterior_q16) of model i over stream j, as ``score_stream`` gives them; FormatError
         for a file refused."""
-        try:
-            parts = [cluster.result(f) for f in self._pending.pop((i, j))]
-        except cluster.WorkersLost as e:
-            raise ValueError(f"{self.streams[j].where}: {e}") from None
-        bad = next((p for p in parts if isinstance(p, str)), None)
-        if bad is not None:
-            raise FormatError(bad)
+        parts = [self._gathered(f, j) for f in self._pending.pop((i, j))]
         return (np.concatenate([p[0] for p in parts]).astype(np.int64, copy=False),
                 np.concatenate([p[1] for p in parts]).astype(np.int32, copy=False))
 
