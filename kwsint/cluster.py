@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,16 +37,29 @@ def connect(scheduler: str) -> Client:
     Raises ValueError for a malformed address (``local_workers``) or a missing dask.distributed,
     ConnectionError naming the address when no scheduler answers there within CONNECT_TIMEOUT_S.
     """
+    # Dask's own log lines would sit among kwsint's: a worker lost, or a scheduler closing while Ctrl-C stops
+    # the work, prints tracebacks at ERROR and CRITICAL. What matters reaches kwsint as an exception of a task.
+    # Set before distributed loads, so that the worker processes started here inherit it (DASK_LOGGING__... is
+    # dask's config in the environment; a user's own value wins).
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "critical")
     try:
         import distributed
     except ImportError:
         raise ValueError(f"--scheduler: needs dask.distributed: {INSTALL}") from None
-    for name in ("distributed", "tornado", "bokeh"):  # their notices would sit among kwsint's output lines
-        logging.getLogger(name).setLevel(logging.ERROR)
+    for name in ("distributed", "tornado", "tornado.application", "bokeh"):
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
     local = local_workers(scheduler)
     if local is not None:
-        workers = distributed.LocalCluster(n_workers=local, threads_per_worker=1, processes=True,
-                                           dashboard_address=":0")  # any free port: 8787 may be taken
+        # The worker processes start with SIGINT ignored (they inherit it): a terminal's Ctrl-C reaches the whole
+        # process group, and this process, not each worker, stops the work and then the cluster.
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        try:
+            workers = distributed.LocalCluster(n_workers=local, threads_per_worker=1, processes=True,
+                                               dashboard_address=":0")  # any free port: 8787 may be taken
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, previous)
         return distributed.Client(workers, set_as_default=False)
     try:
         return distributed.Client(scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False)

@@ -4,6 +4,7 @@ pieces, a worker killed mid-run, an interrupted evaluation resumed, a scheduler 
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import socket
@@ -292,3 +293,36 @@ def test_a_microwakeword_model_runs_its_inputs_whole_on_a_worker(local_cluster, 
     one = _run(base, capsys)
     assert one[0] == 0 and json.loads(one[1].splitlines()[-1])["detections"] == 1
     assert _run([*base, "--scheduler", address, *SPLIT], capsys) == one
+
+
+def test_ctrl_c_stops_a_local_cluster_run_in_one_line(inputs):
+    """A terminal's Ctrl-C reaches the whole process group: the driver stops the work and its workers (which
+    ignore it) and says so in one line, with none of Dask's shutdown noise; no worker is left behind."""
+    argv = [sys.executable, "-m", "kwsint.cli.run", str(M4), *[inputs[0]] * 12, "--no-progress",
+            "--scheduler", "local:2", "--piece-seconds", "1"]
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: (os.setpgrp(), signal.signal(signal.SIGINT, signal.SIG_DFL)))
+    first = p.stdout.readline()  # the first input is done: the work is under way
+    assert first and p.poll() is None, "the run ended before Ctrl-C"
+    os.killpg(p.pid, signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130
+    assert re.fullmatch(r"kwsint-run: interrupted after \d+ of 12 inputs\n", err), err
+    assert json.loads(out.splitlines()[-1])["summary"]
+    deadline = time.monotonic() + 30
+    while _group(p.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _group(p.pid), "worker processes were left running"
+
+
+def _group(pgid: int) -> list[int]:
+    """The live processes of a process group."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            found.append(int(entry))
+    return found
