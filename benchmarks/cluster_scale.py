@@ -25,8 +25,8 @@ from kwsint import cluster
 from kwsint.cli.run import Settings
 from kwsint.cli.run_cluster import run_piece
 from kwsint.engine.model import lockout_steps, smoothing_steps
-from kwsint.io.features import FbankOptions, fbank_chunks
-from kwsint.io.inputs import window_samples
+from kwsint.io.features import FbankOptions
+from kwsint.io.inputs import audio_frames, audio_frames_bound
 
 
 @dataclass(frozen=True)
@@ -51,18 +51,11 @@ class SyntheticAudio:
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """LFBE frames ``start .. stop - 1`` (fewer where the stream ends), as a .wav of it would give."""
-        shift, length = window_samples(self.fbank)
-        total = self.seconds * self.fbank.sample_rate
-        first = min(start * shift, total)
-        count = max(0, min(total, (stop - 1) * shift + length) - first) if stop > start else 0
-        frames = list(fbank_chunks([self.samples(first, count)], self.fbank))
-        out = np.concatenate(frames) if frames else np.zeros((0, self.fbank.num_mel_bins), np.float32)
-        return out[: max(stop - start, 0)]
+        return audio_frames(lambda first, count: [self.samples(first, count)], self.samples_total(), self.fbank,
+                            start, stop)
 
-    def frames(self) -> int:
-        shift, length = window_samples(self.fbank)
-        samples = self.seconds * self.fbank.sample_rate
-        return 0 if samples < length else 1 + (samples - length) // shift
+    def samples_total(self) -> int:
+        return self.seconds * self.fbank.sample_rate
 
 
 def score(workers: int, model_ref: str, sources: list[SyntheticAudio], settings: Settings, piece_frames: int):
@@ -75,8 +68,10 @@ def score(workers: int, model_ref: str, sources: list[SyntheticAudio], settings:
         sent = cluster.send_model(client, cluster.model_bytes(model_ref), None)
         client.run(lambda: None)  # every worker up
         t0 = time.perf_counter()
+        pieces = [(s, p) for s in sources
+                  for p in cluster.split(audio_frames_bound(s.samples_total(), s.fbank), piece_frames)]
         futures = [client.submit(run_piece, sent.data, sent.key, None, s, p, settings, False, pure=False)
-                   for s in sources for p in cluster.split(s.frames(), piece_frames)]
+                   for s, p in pieces]
         steps = peaks = above = frames = 0
         for f in distributed.as_completed(futures):
             r = f.result()

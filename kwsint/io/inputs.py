@@ -246,7 +246,7 @@ def frames_bound(path: str | os.PathLike, feature_dim: int, fbank: FbankOptions)
         return len(a)
     with _open(path) as f:
         _, samples = _wav_open(path, f, fbank)
-    return samples // window_samples(fbank)[0] + 1
+    return audio_frames_bound(samples, fbank)
 
 
 def read_frames(path: str | os.PathLike, feature_dim: int, fbank: FbankOptions, start: int, stop: int) -> np.ndarray:
@@ -260,21 +260,37 @@ def read_frames(path: str | os.PathLike, feature_dim: int, fbank: FbankOptions, 
         rows = a[start:stop]
         _check_finite(str(path), rows, release, first=start)
         return np.array(rows, dtype=np.float32, order="C")
-    shift, length = window_samples(fbank)
     with _open(path) as f:
         w, samples = _wav_open(path, f, fbank)
-        first = min(start * shift, samples)
-        w.setpos(first)
-        count = min(samples, (stop - 1) * shift + length) - first if stop > start else 0
-        blocks = _samples(path, w, max(count, 0), fbank.sample_rate)
+
+        def blocks(first: int, count: int) -> Iterator[np.ndarray]:
+            w.setpos(first)
+            return _samples(path, w, count, fbank.sample_rate)
+
         try:
-            frames = list(fbank_chunks(blocks, fbank))
+            return audio_frames(blocks, samples, fbank, start, stop)
         except FormatError:  # the file's (a read cut short), not the settings'
             raise
         except ValueError as e:
             raise FormatError(f"{path}: fbank: expected settings that kaldi-native-fbank accepts, got {e}") from None
-    out = np.concatenate(frames) if frames else np.zeros((0, feature_dim), np.float32)
+
+
+def audio_frames(blocks: Callable[[int, int], Iterable[np.ndarray]], samples: int, fbank: FbankOptions, start: int,
+                 stop: int) -> np.ndarray:
+    """LFBE frames ``start .. stop - 1`` (fewer where the audio ends) of ``samples`` samples of audio, computed
+    from the samples they cover only, which ``blocks(first, count)`` gives (int16 blocks of samples ``first ..
+    first + count - 1``): equal bit for bit to those rows of the whole audio's frames, with ``snip_edges``."""
+    shift, length = window_samples(fbank)
+    first = min(start * shift, samples)
+    count = max(0, min(samples, (stop - 1) * shift + length) - first) if stop > start else 0
+    frames = list(fbank_chunks(blocks(first, count), fbank))
+    out = np.concatenate(frames) if frames else np.zeros((0, fbank.num_mel_bins), np.float32)
     return np.ascontiguousarray(out[: max(stop - start, 0)])
+
+
+def audio_frames_bound(samples: int, fbank: FbankOptions) -> int:
+    """At least the LFBE frames of ``samples`` samples of audio: one per frame shift, plus one."""
+    return samples // window_samples(fbank)[0] + 1
 
 
 def window_samples(fbank: FbankOptions) -> tuple[int, int]:
