@@ -216,24 +216,11 @@ def test_conv_models_and_float_checkpoints_are_scored_on_a_cluster_as_in_one_pro
     """A streaming graph's streams and a float conv checkpoint's run whole on a worker, a dense model's in
     pieces: the report is one process's."""
     pytest.importorskip("torch")
-    import kwsint
     from kwsint.evaluation.scoring import evaluate
-    from kwsint.train.qat.checkpoint import save_checkpoint
-    from tests.train.test_conv import SHAPES, _features, _model
+    from tests.train.test_conv import conv_evaluation
 
     _, client = local_cluster
-    model, _ = _model(SHAPES["odd"], "float", seed=11)
-    save_checkpoint(tmp_path / "f.pt", model)
-    kwsint.save(model.to_graph(), tmp_path / "g.kwsq")
-    rng = np.random.default_rng(4)
-    streams = []
-    for i in range(3):
-        mf = _features(rng, 1, 300 + 7 * i)[0]
-        np.save(tmp_path / f"s{i}.mf.npy", mf)
-        np.save(tmp_path / f"s{i}.npy", rng.standard_normal((len(mf) + 1, 20)).astype(np.float32))
-        streams.append({"features": f"s{i}.npy", "microfrontend": f"s{i}.mf.npy", "kind": "positive",
-                        "spans": [[0.5, 1.0]]})
-    (tmp_path / "m.json").write_text(json.dumps({"streams": streams}))
+    conv_evaluation(tmp_path, 300)
     models = [str(tmp_path / "f.pt"), str(tmp_path / "g.kwsq"), "default:M2"]
     one = evaluate(tmp_path / "m.json", models, bootstrap=20)
     many = evaluate(tmp_path / "m.json", models, bootstrap=20, workers=cluster.Workers(client, 90))

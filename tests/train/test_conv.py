@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -315,24 +316,31 @@ def test_custom_conv_shapes_from_the_command_line(trained, tmp_path, capsys):
     assert not (tmp_path / "c.pt").exists()
 
 
+def conv_evaluation(folder: Path, frames: int) -> ConvNet:
+    """In ``folder``: a float conv checkpoint ``f.pt``, its graph ``g.kwsq``, and ``m.json``, a manifest of three
+    positive streams of about ``frames`` frames, with fbank and microfrontend features. Returns the model."""
+    model, _ = _model(SHAPES["odd"], "float", seed=11)
+    save_checkpoint(folder / "f.pt", model)
+    kwsint.save(model.to_graph(), folder / "g.kwsq")
+    rng = np.random.default_rng(4)
+    streams = []
+    for i in range(3):
+        mf = _features(rng, 1, frames + 7 * i)[0]
+        fbank = rng.standard_normal((len(mf) + 1, 20)).astype(np.float32)
+        np.save(folder / f"s{i}.mf.npy", mf)
+        np.save(folder / f"s{i}.npy", fbank)
+        streams.append({"features": f"s{i}.npy", "microfrontend": f"s{i}.mf.npy", "kind": "positive",
+                        "spans": [[0.5, 1.0]]})
+    (folder / "m.json").write_text(json.dumps({"streams": streams}))
+    return model
+
+
 def test_kwsint_eval_scores_conv_models_invoke_by_invoke(tmp_path):
     """kwsint-eval's steps of a graph are its invokes once the receptive field is in, each posterior the uint8
     output times 256; a float conv checkpoint is scored on the same steps; dense and conv models share a report."""
     from kwsint.evaluation.scoring import StreamingScorer, evaluate, load_model
 
-    model, _ = _model(SHAPES["odd"], "float", seed=11)
-    save_checkpoint(tmp_path / "f.pt", model)
-    kwsint.save(model.to_graph(), tmp_path / "g.kwsq")
-    rng = np.random.default_rng(4)
-    streams = []
-    for i in range(3):
-        mf = _features(rng, 1, 150 + 7 * i)[0]
-        fbank = rng.standard_normal((len(mf) + 1, 20)).astype(np.float32)
-        np.save(tmp_path / f"s{i}.mf.npy", mf)
-        np.save(tmp_path / f"s{i}.npy", fbank)
-        streams.append({"features": f"s{i}.npy", "microfrontend": f"s{i}.mf.npy", "kind": "positive",
-                        "spans": [[0.5, 1.0]]})
-    (tmp_path / "m.json").write_text(json.dumps({"streams": streams}))
+    model = conv_evaluation(tmp_path, 150)
     graph = load_model(tmp_path / "g.kwsq")
     assert isinstance(graph, StreamingScorer) and graph.window == SHAPES["odd"].window_frames
     mf = np.load(tmp_path / "s2.mf.npy")
