@@ -12,7 +12,7 @@ says which, decided once per process): ``"direct"`` drives the knf.OnlineFbank
 its Python binding made with the options from C++ (kwsint.io._knf_direct: its
 compiled AcceptWaveform on float32 buffers a second at a time, frames copied
 into numpy blocks), ``"binding"`` calls that binding (lists of floats, a call
-per frame), about 1.5 times slower. The direct route is taken only where its
+per frame), slower (benchmarks/README.md). The direct route is taken only where its
 frames equal the binding's on a probe signal, so both give the same features.
 """
 
@@ -192,8 +192,8 @@ class FbankStream:
         self._knf = knf.OnlineFbank(options.knf_options())
         self._done = 0  # frames handed out and popped
         self._direct = _direct_module()  # None: the binding route
-        # Samples per accept. Direct: a second (a 10 s block measured no faster); the binding converts a
-        # short list fastest.
+        # Samples per accept. Direct: a second (larger blocks are no faster); the binding converts a short
+        # list fastest.
         self._piece = options.sample_rate if self._direct else options.sample_rate // 10
 
     def push_pieces(self, samples: np.ndarray) -> Iterator[np.ndarray]:
