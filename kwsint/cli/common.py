@@ -65,6 +65,14 @@ def add_force(ap: argparse.ArgumentParser, what: str = "existing outputs") -> No
     ap.add_argument("--force", action="store_true", help=f"overwrite {what}")
 
 
+def print_line(text: str) -> None:
+    """Write ``text`` and a newline to stdout in one write, then flush: Ctrl-C lands before or after the line,
+    never inside it. ``print`` writes the text and the newline apart, and an interrupt between the two glued
+    the next line (the summary after Ctrl-C) to a detection."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
 def error(prog: str, message: str) -> None:
     """Print ``PROG: error: MESSAGE`` to stderr, as argparse words its errors."""
     print(f"{prog}: error: {message}", file=sys.stderr)

@@ -63,10 +63,10 @@ def toy(args: argparse.Namespace, progress: common.Progress) -> int:
         for split, count in counts.items():
             windows = make_toy_windows(count, seed=args.seed, speakers=TOY_SPLIT_SPEAKERS[split])
             save_windows(paths[split], windows)
-            print(json.dumps(dict(split=split, file=str(paths[split]), windows=count,
-                                  positive_fraction=round(float(windows.labels.mean()), 4),
-                                  speakers=len(np.unique(windows.speakers)),
-                                  speaker_ids=np.unique(windows.speakers).tolist(), seed=args.seed)), flush=True)
+            common.print_line(json.dumps(dict(split=split, file=str(paths[split]), windows=count,
+                                              positive_fraction=round(float(windows.labels.mean()), 4),
+                                              speakers=len(np.unique(windows.speakers)),
+                                              speaker_ids=np.unique(windows.speakers).tolist(), seed=args.seed)))
     except OSError as e:
         common.error(PROG, str(e))
         return 1
@@ -102,8 +102,8 @@ def synth(args: argparse.Namespace, progress: common.Progress) -> int:
         common.error(PROG, str(e))
         return 1
     listed = ("voices", "rooms")  # hundreds of entries: corpus.json has them
-    print(json.dumps({"out_dir": str(args.out_dir), **{k: v for k, v in summary.items() if k not in listed},
-                      "seconds": round(time.perf_counter() - start, 1)}), flush=True)
+    common.print_line(json.dumps({"out_dir": str(args.out_dir), **{k: v for k, v in summary.items() if k not in listed},
+                                  "seconds": round(time.perf_counter() - start, 1)}))
     return 0
 
 
@@ -126,8 +126,8 @@ def leave_out(args: argparse.Namespace, progress: common.Progress) -> int:
             args.out_dir.mkdir(parents=True, exist_ok=True)
             save_windows(path, kept)
             split = name.split(".")[0].removesuffix("-mf")
-            print(json.dumps(dict(split=split, file=str(path), held_out=args.synthesizer, windows=len(kept),
-                                  positives=int(kept.labels.sum()), removed=len(windows) - len(kept))), flush=True)
+            common.print_line(json.dumps(dict(split=split, file=str(path), held_out=args.synthesizer, windows=len(kept),
+                                              positives=int(kept.labels.sum()), removed=len(windows) - len(kept))))
     except json.JSONDecodeError as e:
         common.error(PROG, f"{summary_path}: not JSON: {e}")
         return 1

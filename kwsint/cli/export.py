@@ -157,7 +157,7 @@ def run(args: argparse.Namespace, fmt: str, out: Path) -> int:
         report["tflm" if fmt == "tflite" else "onnxruntime"] = check
         report["output_bytes"] = len(data)
     write_atomic(out, data)
-    print(json.dumps(report) if args.json else format_report(report))
+    common.print_line(json.dumps(report) if args.json else format_report(report))
     return 0
 
 
@@ -192,7 +192,7 @@ def _run_conv(args, fmt, out, model, config, calibration, samples, labels, metad
     write_atomic(out, data)
     if settings:
         write_atomic(out.with_suffix(".json"), (json.dumps(settings, indent=2) + "\n").encode())
-    print(json.dumps(report) if args.json else format_report(report))
+    common.print_line(json.dumps(report) if args.json else format_report(report))
     return 0
 
 

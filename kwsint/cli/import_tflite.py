@@ -51,9 +51,10 @@ def _main(argv: list[str] | None) -> int:
         return 1
     write_atomic(out, blob)
     frames, channels = model.input_shape
-    print(f"{out}: {len(spec.ops)} ops, {len(spec.states)} states ({model.state_bytes:,} bytes), "
-          f"{spec.macs:,} MACs per invoke, input {frames} x {channels} int8, output "
-          f"{model.output_shape[0]} x {model.output_shape[1]} {model.output_dtype.name}, {len(blob):,} bytes")
+    common.print_line(f"{out}: {len(spec.ops)} ops, {len(spec.states)} states ({model.state_bytes:,} bytes), "
+                      f"{spec.macs:,} MACs per invoke, input {frames} x {channels} int8, output "
+                      f"{model.output_shape[0]} x {model.output_shape[1]} {model.output_dtype.name}, "
+                      f"{len(blob):,} bytes")
     return 0
 
 

@@ -146,10 +146,10 @@ def _main(argv: list[str] | None) -> int:
     source = args.model if args.model.startswith("default:") else str(Path(args.model))
     if isinstance(model, GraphModel):
         d = describe_graph(model, source)
-        print(json.dumps(d) if args.json else graph_as_text(d))
+        common.print_line(json.dumps(d) if args.json else graph_as_text(d))
         return 0
     d = describe(model, source)
-    print(json.dumps(d) if args.json else as_text(d))
+    common.print_line(json.dumps(d) if args.json else as_text(d))
     return 0
 
 

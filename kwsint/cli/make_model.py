@@ -52,8 +52,8 @@ def _main(argv: list[str] | None) -> int:
     spec = paper_model(args.config, seed=args.seed)
     kwsint.save(spec, args.output)
     info = kwsint.load(args.output).info()
-    print(json.dumps(dict(model=str(args.output), config=args.config, seed=args.seed, blob_bytes=info["blob_bytes"],
-                          macs=info["macs"], random_weights=True)))
+    common.print_line(json.dumps(dict(model=str(args.output), config=args.config, seed=args.seed,
+                                      blob_bytes=info["blob_bytes"], macs=info["macs"], random_weights=True)))
     if args.features:
         args.features.mkdir(parents=True, exist_ok=True)
         rng = np.random.default_rng(args.seed)
@@ -66,7 +66,7 @@ def _main(argv: list[str] | None) -> int:
             buf = io.BytesIO()
             np.save(buf, x.astype(np.float32))
             write_atomic(path, buf.getvalue())
-        print(json.dumps(dict(features=str(args.features), files=args.count, frames_per_file=frames)))
+        common.print_line(json.dumps(dict(features=str(args.features), files=args.count, frames_per_file=frames)))
     return 0
 
 

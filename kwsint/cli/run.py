@@ -421,8 +421,8 @@ class _Printer:
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, Fired):
-            print(json.dumps({"file": event.stream, "time": round((event.frame + 1) * self.frame_s, 3),
-                              "posterior": round(event.posterior, 6)}), flush=True)
+            common.print_line(json.dumps({"file": event.stream, "time": round((event.frame + 1) * self.frame_s, 3),
+                                          "posterior": round(event.posterior, 6)}))
         elif isinstance(event, StreamResult):
             r = event
             if r.frames < self.window:
@@ -431,7 +431,7 @@ class _Printer:
                       "peak_posterior": round(r.peak_posterior, 6)}
             if self.verify:
                 record["reference_mismatches"] = r.mismatches
-            print(json.dumps(record), flush=True)
+            common.print_line(json.dumps(record))
             self.streams.append(r)
         elif isinstance(event, Failed):
             self.failure = event.message
@@ -690,7 +690,7 @@ def _main(argv: list[str] | None, progress: common.Progress) -> int:
                    "backend": ", ".join(sorted(backends)) or model.backend, **settings.summary()}
         if args.verify:
             summary["reference_mismatches"] = mismatches
-        print(json.dumps(summary), flush=True)
+        common.print_line(json.dumps(summary))
         # Ctrl-C in a file cuts it short: nothing is written. In a live stream it is that stream's end.
         if parts and not interrupted and (args.keep_going or not failed):
             with atomic_writer(args.posteriors) as f:

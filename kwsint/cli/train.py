@@ -284,7 +284,7 @@ def run(args: argparse.Namespace, steps: common.Progress | None = None) -> int:
                                  resume=resume, progress=progress, nproc=args.nproc, threads=args.threads)
     summary = {"checkpoint": str(args.output), "stage": model.stage, "config": model.config.to_dict(),
                "steps": options.steps, **(history[-1] if history else {})}
-    print(json.dumps(summary))
+    common.print_line(json.dumps(summary))
     return 0
 
 

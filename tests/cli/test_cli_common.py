@@ -6,9 +6,11 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -171,6 +173,52 @@ def test_a_closed_stdout_ends_kwsint_run_quietly(capsys, monkeypatch):
     monkeypatch.setattr(sys, "stdout", ClosedPipe())
     assert run.main([str(M4), str(SAMPLES / "positive_1.npy"), "--no-progress"]) == 141
     assert capsys.readouterr().err == ""
+
+
+_PRINT_LINES = """
+import threading
+from kwsint.cli.common import print_line
+
+def busy():  # holds the GIL in turns, as Dask's event loop thread does in kwsint-run --scheduler
+    while True:
+        pass
+
+threading.Thread(target=busy, daemon=True).start()
+while True:
+    try:
+        while True:
+            print_line('{"line": 1}')
+            sum(range(10000))
+    except KeyboardInterrupt:
+        print_line('{"end": 1}')
+"""
+
+
+@pytest.mark.parametrize("unbuffered", ["1", ""])
+def test_ctrl_c_never_cuts_a_line_in_two(unbuffered):
+    """Ctrl-C lands between lines, never inside one: what follows it (the summary) starts on a line of its own.
+    Each Ctrl-C is sent as soon as the writer's next output arrives. With PYTHONUNBUFFERED (as CI runs) and
+    another thread, ``print``, which writes the text and its newline apart, glued the two in most rounds."""
+    env = {**os.environ, "PYTHONUNBUFFERED": unbuffered}
+    p = subprocess.Popen([sys.executable, "-c", _PRINT_LINES], stdout=subprocess.PIPE, env=env,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    got, sent, deadline = b"", 0, time.monotonic() + 60
+    try:
+        while got.count(b'{"end": 1}\n') < 30 and time.monotonic() < deadline:
+            chunk = os.read(p.stdout.fileno(), 1 << 16)
+            if not chunk:
+                break  # the writer died
+            got += chunk
+            # The writer answered the last Ctrl-C with a whole line and writes again, in its loop.
+            if sent == got.count(b'{"end": 1}\n') < 30 and not got.endswith(b'{"end": 1}\n'):
+                p.send_signal(signal.SIGINT)
+                sent += 1
+    finally:
+        p.kill()
+        p.communicate()
+    lines = got[:got.rfind(b'{"end": 1}\n')].splitlines()
+    assert set(lines) <= {b'{"line": 1}', b'{"end": 1}'}, {line for line in lines if len(line) > 11}
+    assert lines.count(b'{"end": 1}') == 29  # the 30th, where the lines stop, is cut off
 
 
 # --- one overwrite rule, outputs checked before any work ---------------------------------------------------------

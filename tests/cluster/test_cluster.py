@@ -287,15 +287,17 @@ def test_ctrl_c_stops_a_local_cluster_run_in_one_line(inputs):
     ignore it) and says so in one line, with none of Dask's shutdown noise; no worker is left behind."""
     argv = [sys.executable, "-m", "kwsint.cli.run", str(M4), *[inputs[0]] * 12, "--no-progress",
             "--scheduler", "local:2", "--piece-seconds", "1"]
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    # Unbuffered here: what readline takes from the pipe is one line, and communicate reads the rest.
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
                          preexec_fn=lambda: (os.setpgrp(), signal.signal(signal.SIGINT, signal.SIG_DFL)))
-    first = p.stdout.readline()  # the first input is done: the work is under way
+    first = p.stdout.readline()  # the first detection: the work is under way
     assert first and p.poll() is None, "the run ended before Ctrl-C"
     os.killpg(p.pid, signal.SIGINT)
     out, err = p.communicate(timeout=120)
     assert p.returncode == 130
-    assert re.fullmatch(r"kwsint-run: interrupted after \d+ of 12 inputs\n", err), err
-    assert json.loads(out.splitlines()[-1])["summary"]
+    assert re.fullmatch(r"kwsint-run: interrupted after \d+ of 12 inputs\n", err.decode()), err
+    lines = [json.loads(line) for line in (first + out).decode().splitlines()]  # every line whole
+    assert lines[-1]["summary"] and not any("summary" in r for r in lines[:-1])
     deadline = time.monotonic() + 30
     while _group(p.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
