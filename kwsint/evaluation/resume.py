@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io import urls
 from ..io.atomic import write_atomic
 
 
@@ -18,7 +19,8 @@ class ScoreStore:
     """A folder of one ``.npz`` per finished (model, hop, stream): its step frames and posteriors.
 
     A score is found again only for the same model bytes, hop and features file (its path, size and
-    modification time), so a changed model or file is scored anew.
+    modification time; for a URL, what its server says of it: ``urls.version``), so a changed model or file is
+    scored anew.
     """
 
     def __init__(self, folder: Path):
@@ -26,13 +28,16 @@ class ScoreStore:
         self.folder = folder
 
     @staticmethod
-    def key(model_sha256: str, hop: int, features: Path) -> str:
+    def key(model_sha256: str, hop: int, features: Path | str) -> str:
         """The name of a score: what it depends on, hashed."""
-        try:
-            st = os.stat(features)
-            file = f"{os.path.abspath(features)}:{st.st_size}:{st.st_mtime_ns}"
-        except OSError:  # read by the workers only: its path is all there is
-            file = str(features)
+        if urls.is_url(features):
+            file = f"{features}:{urls.version(features)}"
+        else:
+            try:
+                st = os.stat(features)
+                file = f"{os.path.abspath(features)}:{st.st_size}:{st.st_mtime_ns}"
+            except OSError:  # read by the workers only: its path is all there is
+                file = str(features)
         return hashlib.sha256(f"{model_sha256}:{hop}:{file}".encode()).hexdigest()[:32]
 
     def get(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:

@@ -32,6 +32,20 @@ def suffix(url: str) -> str:
     return PurePosixPath(path).suffix.lower()
 
 
+def version(url: str) -> str:
+    """What tells the file at ``url`` from a changed one: what its filesystem says of it (fsspec's ``info``: its
+    size and, where the server gives them, its ETag and modification time), or ``""`` where it cannot be asked
+    from this machine (a cluster's workers may reach what the driver cannot)."""
+    try:
+        from fsspec.core import url_to_fs
+
+        fs, path = url_to_fs(url)
+        info = fs.info(path)
+    except Exception:  # noqa: BLE001 - fsspec missing, a backend's own error: nothing known but the URL
+        return ""
+    return repr(sorted((str(k), str(v)) for k, v in info.items()))
+
+
 def _reason(e: BaseException) -> str:
     """An exception as one line of text."""
     text = " ".join(str(e).split())

@@ -3,12 +3,15 @@ worker): the outputs of the same files given as paths, but for their names, with
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import io
 import json
 import os
 import threading
+import time
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -132,16 +135,52 @@ class _RangeHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def test_inputs_served_over_http_are_read_by_the_workers(address, inputs, capsys):
-    """A real HTTP server with range requests (fsspec's http backend, aiohttp): the workers fetch the pieces they
-    score, and the output is the paths' but for the names."""
-    pytest.importorskip("aiohttp")
-    folder = os.path.dirname(inputs[0])
+@contextlib.contextmanager
+def _served(folder: str) -> Iterator[str]:
+    """``folder`` served over HTTP on this machine, with range requests: the base URL."""
+    pytest.importorskip("aiohttp")  # fsspec's http backend
     handler = functools.partial(_RangeHandler, directory=folder)
     with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
         threading.Thread(target=server.serve_forever, daemon=True).start()
-        url = f"http://127.0.0.1:{server.server_address[1]}/long.npy"
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+
+
+def test_inputs_served_over_http_are_read_by_the_workers(address, inputs, capsys):
+    """A real HTTP server with range requests (fsspec's http backend, aiohttp): the workers fetch the pieces they
+    score, and the output is the paths' but for the names."""
+    with _served(os.path.dirname(inputs[0])) as base_url:
+        url = f"{base_url}/long.npy"
         base = [str(M4), "--no-progress", "--scheduler", address, *SPLIT]
         status, out, err = _run([*base, inputs[0]], capsys)
         assert _run([*base, url], capsys) == (status, out.replace(json.dumps(inputs[0]), json.dumps(url)), err)
-        server.shutdown()
+
+
+def test_a_changed_file_at_a_url_is_scored_again(tmp_path):
+    """kwsint-eval --resume finds a URL's score again only while its server says the same of the file (size,
+    Last-Modified or ETag; fsspec's info), as a path's only while its size and mtime stay. A URL the driver
+    cannot reach is known by the URL alone."""
+    import fsspec
+
+    from kwsint.evaluation.resume import ScoreStore
+
+    np.save(tmp_path / "a.npy", np.zeros((10, 20), np.float32))
+    with _served(str(tmp_path)) as base_url:
+        url = f"{base_url}/a.npy"
+        key = ScoreStore.key("sha", 3, url)
+        assert ScoreStore.key("sha", 3, url) == key
+        np.save(tmp_path / "a.npy", np.zeros((11, 20), np.float32))
+        assert ScoreStore.key("sha", 3, url) != key
+    memory = f"memory://kwsint-resume-{os.getpid()}/a.npy"  # the same size, written again: its creation time
+    try:
+        fsspec.filesystem("memory").pipe(memory, b"x" * 100)
+        key = ScoreStore.key("sha", 3, memory)
+        time.sleep(0.01)
+        fsspec.filesystem("memory").pipe(memory, b"y" * 100)
+        assert ScoreStore.key("sha", 3, memory) != key
+    finally:
+        fsspec.filesystem("memory").rm(memory)
+    unreachable = f"{base_url}/a.npy"  # the server is gone
+    assert ScoreStore.key("sha", 3, unreachable) == ScoreStore.key("sha", 3, unreachable)
