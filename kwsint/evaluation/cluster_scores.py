@@ -21,7 +21,7 @@ from ..engine import reference
 from ..engine.float_model import FloatModel
 from ..engine.model import Model
 from ..errors import FormatError
-from .counting import StreamCounts, count_streams, sweep_thresholds
+from .counting import StreamCounts, SweepSettings, count_streams
 from .manifest import FRAME_SHIFT_S, LabelledStream, load_features, stream_frames
 
 
@@ -66,14 +66,19 @@ def _score_piece(data: bytes, key: str, backend: str | None, checkpoint: bool, s
     return step_frames + start, posterior
 
 
+def _joined(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """A stream's pieces' (step_frames, posterior_q16) as one, as ``score_stream`` gives them."""
+    return (np.concatenate([p[0] for p in parts]).astype(np.int64, copy=False),
+            np.concatenate([p[1] for p in parts]).astype(np.int32, copy=False))
+
+
 def _smoothed(parts: list, smoothing: int) -> tuple[np.ndarray, np.ndarray] | str:
     """On a worker: a stream's pieces joined, (step_frames, smoothed_q16), or a refused file's message."""
     bad = next((p for p in parts if isinstance(p, str)), None)
     if bad is not None:
         return bad
-    posterior = np.concatenate([p[1] for p in parts]).astype(np.int32, copy=False)
-    return (np.concatenate([p[0] for p in parts]).astype(np.int64, copy=False),
-            reference.smooth_posteriors(posterior, smoothing))
+    step_frames, posterior = _joined(parts)
+    return step_frames, reference.smooth_posteriors(posterior, smoothing)
 
 
 def _distinct(stream: tuple | str) -> tuple[int, np.ndarray] | str:
@@ -138,16 +143,14 @@ class ClusterScores:
     def result(self, i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
         """(step_frames, posterior_q16) of model i over stream j, as ``score_stream`` gives them; FormatError
         for a file refused."""
-        parts = [self._gathered(f, j) for f in self._pending.pop((i, j))]
-        return (np.concatenate([p[0] for p in parts]).astype(np.int64, copy=False),
-                np.concatenate([p[1] for p in parts]).astype(np.int32, copy=False))
+        return _joined([self._gathered(f, j) for f in self._pending.pop((i, j))])
 
-    def sweep(self, i: int, *, smoothing: int, lockout: int, extra_threshold: int | None, max_thresholds: int,
-              tolerance_s: float, progress: Callable | None, name: str) -> tuple[StreamCounts | None, int]:
+    def sweep(self, i: int, settings: SweepSettings, progress: Callable | None,
+              name: str) -> tuple[StreamCounts | None, int]:
         """``scoring.Sweep`` for model i, its posteriors kept on the workers: each stream's pieces are joined and
         smoothed on a worker, which sends back the distinct smoothed values only (at most 65,537); the
         thresholds chosen from them, each stream is counted where it lies. Only counts reach the driver."""
-        streams = [self.client.submit(_smoothed, self._pending.pop((i, j)), smoothing, pure=False)
+        streams = [self.client.submit(_smoothed, self._pending.pop((i, j)), settings.smoothing, pure=False)
                    for j in range(len(self.streams))]
         distinct = [self.client.submit(_distinct, s, pure=False) for s in streams]
         items = range(len(self.streams))
@@ -156,14 +159,13 @@ class ClusterScores:
         values, steps = [], 0
         for j in items:
             n, v = self._gathered(distinct[j], j)
-            steps, values = steps + n, values + [v]
+            steps += n
+            values.append(v)
         if not steps:
             return None, 0
-        thresholds = sweep_thresholds(values, max_thresholds)
-        if extra_threshold is not None:
-            thresholds = np.union1d(thresholds, [extra_threshold])
-        counts = [self.client.submit(_count, self.streams[j], streams[j], thresholds, lockout, tolerance_s,
-                                     pure=False) for j in range(len(self.streams))]
+        thresholds = settings.thresholds(values)
+        counts = [self.client.submit(_count, self.streams[j], streams[j], thresholds, settings.lockout,
+                                     settings.tolerance_s, pure=False) for j in range(len(self.streams))]
         rows = [self._gathered(c, j) for j, c in enumerate(counts)]
         return StreamCounts(thresholds, *(np.concatenate([getattr(r, k) for r in rows])
                                           for k in ("hits", "false_detections", "duplicates", "spans"))), steps

@@ -177,6 +177,27 @@ def sweep_thresholds(smoothed_q16: Sequence[np.ndarray], max_thresholds: int) ->
     return np.append(values, values[-1] + 1)
 
 
+@dataclass(frozen=True)
+class SweepSettings:
+    """How one model's posteriors become DET counts: smoothed over ``smoothing`` steps and locked out for
+    ``lockout`` steps (``reference.detect``), at most ``max_thresholds`` swept thresholds (``sweep_thresholds``)
+    with ``extra_threshold`` (Q16) among them if given, and a detection up to ``tolerance_s`` seconds after a
+    span's end still its hit."""
+
+    smoothing: int
+    lockout: int
+    max_thresholds: int
+    tolerance_s: float
+    extra_threshold: int | None = None
+
+    def thresholds(self, smoothed_q16: Sequence[np.ndarray]) -> np.ndarray:
+        """The Q16 thresholds swept over these smoothed posteriors (or their distinct values), ascending."""
+        thresholds = sweep_thresholds(smoothed_q16, self.max_thresholds)
+        if self.extra_threshold is not None:
+            thresholds = np.union1d(thresholds, [self.extra_threshold])
+        return thresholds
+
+
 # --- operating point and relative FDR ---------------------------------------------
 
 

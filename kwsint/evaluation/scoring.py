@@ -20,7 +20,7 @@ from ..engine.model import (DEFAULT_LOCKOUT_S, DEFAULT_SMOOTHING_S, DEFAULT_THRE
 from ..errors import ShortInputWarning
 from .bootstrap import interval, operating_point_replicates, resample_weights
 from .breakdown import tag_breakdown
-from .counting import Det, StreamCounts, at_frr, count_streams, relative_fdr_pct, sweep_thresholds
+from .counting import Det, StreamCounts, SweepSettings, at_frr, count_streams, relative_fdr_pct
 from .cluster_scores import ClusterScores
 from .manifest import FRAME_SHIFT_S, LabelledStream, Selection, load_features, parse_selection, read_manifest, \
     select_streams
@@ -172,16 +172,13 @@ def _describe(model: Model | FloatModel) -> dict:
                 act_bits=info["act_bits"], size_bytes=info["blob_bytes"])
 
 
-Sweep = Callable[..., tuple[StreamCounts | None, int]]
+Sweep = Callable[[SweepSettings, Callable | None, str], tuple[StreamCounts | None, int]]
 """A model's DET counts per stream and its steps in all (None and 0 when no stream has a step):
-``sweep(smoothing=, lockout=, extra_threshold=, max_thresholds=, tolerance_s=, progress=, name=)``, the
-thresholds swept over its smoothed posteriors (``sweep_thresholds``), with ``extra_threshold`` among them if
-given."""
+``sweep(settings, progress, name)``, with ``progress`` (or None) wrapping the streams as ``evaluate``'s does."""
 
 
-def _sweep(scores: Callable[[int], tuple[np.ndarray, np.ndarray]], streams: Sequence[LabelledStream], *,
-           smoothing: int, lockout: int, extra_threshold: int | None, max_thresholds: int, tolerance_s: float,
-           progress: Callable | None, name: str) -> tuple[StreamCounts | None, int]:
+def _sweep(scores: Callable[[int], tuple[np.ndarray, np.ndarray]], streams: Sequence[LabelledStream],
+           settings: SweepSettings, progress: Callable | None, name: str) -> tuple[StreamCounts | None, int]:
     """A ``Sweep`` here, of the posteriors ``scores(j)`` gives for stream j: (step_frames, posterior_q16)."""
     items = range(len(streams))
     if progress is not None:
@@ -190,14 +187,12 @@ def _sweep(scores: Callable[[int], tuple[np.ndarray, np.ndarray]], streams: Sequ
     for j in items:
         sf, posterior = scores(j)
         step_frames.append(sf)
-        smoothed.append(reference.smooth_posteriors(posterior, smoothing))
+        smoothed.append(reference.smooth_posteriors(posterior, settings.smoothing))
     steps = sum(len(sf) for sf in step_frames)
     if not steps:
         return None, 0
-    thresholds = sweep_thresholds(smoothed, max_thresholds)
-    if extra_threshold is not None:
-        thresholds = np.union1d(thresholds, [extra_threshold])
-    return count_streams(streams, step_frames, smoothed, thresholds, lockout, tolerance_s), steps
+    thresholds = settings.thresholds(smoothed)
+    return count_streams(streams, step_frames, smoothed, thresholds, settings.lockout, settings.tolerance_s), steps
 
 
 def _evaluate_model(name: str, path: str, model: Model | FloatModel, sweep: Sweep, hours: float,
@@ -207,8 +202,8 @@ def _evaluate_model(name: str, path: str, model: Model | FloatModel, sweep: Swee
     """One model's DET sweep (with ``extra_threshold`` among the thresholds, if given), per stream and in all,
     and its report entry."""
     smoothing, lockout = smoothing_steps(smoothing_s, hop), lockout_steps(lockout_s, hop)
-    counts, steps = sweep(smoothing=smoothing, lockout=lockout, extra_threshold=extra_threshold,
-                          max_thresholds=max_thresholds, tolerance_s=tolerance_s, progress=progress, name=name)
+    settings = SweepSettings(smoothing, lockout, max_thresholds, tolerance_s, extra_threshold)
+    counts, steps = sweep(settings, progress, name)
     if not steps:
         raise ValueError(f"{path}: no stream is as long as one window ({model.window_shape[0]} frames): "
                          "nothing to evaluate")
