@@ -63,13 +63,12 @@ from kaldiio.matio import read_kaldi
 from ..errors import FormatError
 from .features import FbankOptions, fbank_chunks
 from .microfrontend import MicroFrontendOptions, microfrontend_chunks
-from .urls import UrlArray, UrlFile, is_url, open_npy, suffix as url_suffix
+from .urls import UrlArray, UrlFile, check_npy_magic, is_url, open_npy, suffix as url_suffix
 
 DEFAULT_CHUNK_FRAMES = 4096  # 41 s of 10 ms frames; 320 KiB at 20 features
 SUFFIXES = (".npy", ".ark", ".scp", ".wav")
 URL_SUFFIXES = (".npy", ".wav")
 _SCAN_FRAMES = 8192  # frames per block when checking an array for NaN and Inf (640 KiB at 20 features)
-_NPY_MAGIC = b"\x93NUMPY"
 _FLOAT_DTYPES = ("float16", "float32", "float64")
 _MAX_KEY_BYTES = 4096
 # What kaldiio's read_kaldi raises on a malformed matrix (found by mutating and truncating archives). Not
@@ -202,9 +201,7 @@ def _npy_map(path: Path | str) -> tuple[np.ndarray | UrlArray, Callable[[], None
     if is_url(path):
         return open_npy(path), lambda: None
     with _open(path) as f:
-        magic = f.read(len(_NPY_MAGIC))
-    if magic != _NPY_MAGIC:
-        raise FormatError(f"{path}: magic: expected a .npy file ({_NPY_MAGIC!r}), got {magic!r}")
+        check_npy_magic(str(path), f.read(len(np.lib.format.MAGIC_PREFIX)))
     try:
         a = np.load(path, mmap_mode="r", allow_pickle=False)
     except _NPY_ERRORS as e:

@@ -18,7 +18,6 @@ import numpy as np
 from ..errors import FormatError
 
 INSTALL = "pip install 'kwsint[cluster]'"
-_NPY_MAGIC = b"\x93NUMPY"
 
 
 def is_url(name: str | os.PathLike) -> bool:
@@ -44,6 +43,13 @@ def version(url: str) -> str:
     except Exception:  # noqa: BLE001 - fsspec missing, a backend's own error: nothing known but the URL
         return ""
     return repr(sorted((str(k), str(v)) for k, v in info.items()))
+
+
+def check_npy_magic(name: str, magic: bytes) -> None:
+    """FormatError naming ``name`` unless ``magic``, a file's first bytes, are a .npy file's."""
+    expected = np.lib.format.MAGIC_PREFIX
+    if magic != expected:
+        raise FormatError(f"{name}: magic: expected a .npy file ({expected!r}), got {magic!r}")
 
 
 def _reason(e: BaseException) -> str:
@@ -199,21 +205,19 @@ def _read_npy_header(f: UrlFile) -> UrlArray:
     import tokenize
 
     name = f.name
-    magic = f.read(len(_NPY_MAGIC))
-    if magic != _NPY_MAGIC:
-        raise FormatError(f"{name}: magic: expected a .npy file ({_NPY_MAGIC!r}), got {magic!r}")
-    f.seek(0)
     fmt = np.lib.format
+    check_npy_magic(name, f.read(len(fmt.MAGIC_PREFIX)))
+    f.seek(0)
     try:
-        version = fmt.read_magic(f)
-        if version == (1, 0):
+        npy_version = fmt.read_magic(f)
+        if npy_version == (1, 0):
             shape, fortran, dtype = fmt.read_array_header_1_0(f)
-        elif version == (2, 0):
+        elif npy_version == (2, 0):
             shape, fortran, dtype = fmt.read_array_header_2_0(f)
-        elif version == (3, 0) and hasattr(fmt, "_read_array_header"):
-            shape, fortran, dtype = fmt._read_array_header(f, version)
+        elif npy_version == (3, 0) and hasattr(fmt, "_read_array_header"):
+            shape, fortran, dtype = fmt._read_array_header(f, npy_version)
         else:
-            raise ValueError(f"unsupported .npy format version {version}")
+            raise ValueError(f"unsupported .npy format version {npy_version}")
     except FormatError:
         raise
     except (*_HEADER_ERRORS, tokenize.TokenError) as e:
