@@ -37,7 +37,7 @@ import torch.multiprocessing as mp
 from ...errors import FormatError
 from .conv import ConvNet
 from .model import KWSNet
-from .train import PeerLost, TrainOptions, check_resume, train
+from .train import PeerLost, TrainOptions, check_resume, first_line, train
 
 #: Seconds worker 0 is given to end after SIGTERM (removing a checkpoint it was writing) before it is killed.
 GRACE_S = 5.0
@@ -259,11 +259,6 @@ def _stopped(signum, frame) -> None:
     raise SystemExit(128 + signum)  # unwinds: the atomic writer removes a checkpoint being written
 
 
-def _one_line(text: str) -> str:
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-    return lines[0] if lines else ""
-
-
 def _report(conn, message: tuple) -> None:
     try:
         conn.send(message)
@@ -306,15 +301,15 @@ def _work(rank: int, nproc: int, port: int, payload: dict, conn, parent: int) ->
         try:
             dist.barrier()  # every worker is through: only then is the run done
         except RuntimeError as e:
-            raise PeerLost(_one_line(e)) from None
+            raise PeerLost(first_line(e)) from None
         if rank == 0:
             conn.send(("done", history))
         return 0
     except PeerLost as e:
-        _report(conn, ("lost", _one_line(e)))
+        _report(conn, ("lost", first_line(e)))
     except (FormatError, ValueError, OSError) as e:
         kind = "FormatError" if isinstance(e, FormatError) else "ValueError" if isinstance(e, ValueError) else "OSError"
-        _report(conn, ("error", kind, _one_line(e)))
+        _report(conn, ("error", kind, first_line(e)))
     except Exception as e:
-        _report(conn, ("error", "", f"worker {rank} of {nproc}: {type(e).__name__}: {_one_line(e)}"))
+        _report(conn, ("error", "", f"worker {rank} of {nproc}: {type(e).__name__}: {first_line(e)}"))
     return 1

@@ -223,6 +223,12 @@ class PeerLost(RuntimeError):
     """A collective operation of a data-parallel run failed: another worker has stopped."""
 
 
+def first_line(text) -> str:
+    """The first non-blank line of ``str(text)``, stripped ("" if there is none): a message in one line."""
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
 class _Shared:
     """One data-parallel step (the module docstring): this worker's share of the batch, then the gradients and
     buffer changes summed across the workers, weighted by share."""
@@ -278,4 +284,4 @@ class _Shared:
         try:
             torch.distributed.all_reduce(t, op=op)
         except RuntimeError as e:  # the gloo backend's words for a peer that has gone: its socket closed
-            raise PeerLost(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__) from None
+            raise PeerLost(first_line(e) or type(e).__name__) from None
