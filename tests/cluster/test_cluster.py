@@ -90,7 +90,7 @@ def test_a_worker_killed_mid_run_loses_no_stream(local_cluster, inputs, tmp_path
     one = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     (tmp_path / "p.npz").unlink()
     p = subprocess.Popen([*argv, "--scheduler", address, "--piece-seconds", "0.2"], stdout=subprocess.PIPE,
-                         text=True)
+                         stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not any(client.processing().values()):  # pieces running
         assert time.monotonic() < deadline and p.poll() is None, "the run ended before a worker could be killed"
@@ -98,8 +98,8 @@ def test_a_worker_killed_mid_run_loses_no_stream(local_cluster, inputs, tmp_path
     pids = client.run(os.getpid)
     os.kill(next(iter(pids.values())), signal.SIGKILL)
     assert p.poll() is None, "the run ended before a worker was killed"
-    out, _ = p.communicate(timeout=120)
-    assert p.returncode == 0
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
     assert out == one
     client.wait_for_workers(2, timeout=60)  # the nanny's new worker, for the tests after
 
