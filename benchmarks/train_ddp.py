@@ -35,12 +35,12 @@ from pathlib import Path
 
 import torch
 
+from kwsint.cli.train import DEFAULT_LR  # kwsint-train's learning rates
 from kwsint.data.toydata import make_toy_windows
 from kwsint.train.qat.model import KWSNet, paper_config
 from kwsint.train.qat.parallel import available_cores, train_parallel
 from kwsint.train.qat.train import TrainOptions, train
 
-LR = {"float": 1e-3, "stage1": 1e-2}  # kwsint-train's defaults (cli/train.py DEFAULT_LR)
 
 
 class _Clock:
@@ -79,7 +79,7 @@ def run_once(nproc: int, threads: int, args, data, out: Path) -> dict:
     steps_per_epoch = math.ceil(len(data.labels) / args.batch_size)
     warm = steps_per_epoch
     options = TrainOptions(steps=warm + args.epochs * steps_per_epoch, batch_size=args.batch_size,
-                           lr=LR[args.stage], seed=0, eval_every=10**9, checkpoint_every=10**9)
+                           lr=DEFAULT_LR[args.stage], seed=0, eval_every=10**9, checkpoint_every=10**9)
     model = _model(args.config, args.stage, data.features, 0)
     clocks = []
 
